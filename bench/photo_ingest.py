@@ -1,0 +1,191 @@
+"""Time fieldwalk.photos.ingest on a 12-megapixel phone-like JPEG against two references.
+
+Run from the project root:
+
+    .venv/bin/python bench/photo_ingest.py [--repeat 7]
+
+It builds the test photo in memory (4000x3000, quality 90, EXIF orientation 6 and a GPS
+position near 59.36 N 17.87 E), then times three pipelines, each `--repeat` times after
+one warm-up run, and prints the medians, their ratios and peak memory, with the targets
+marked PASS or FAIL. It always exits 0: it reports figures, it is not a test.
+
+- project: `fieldwalk.photos.ingest(data)` with its defaults (display 1600, thumb 400).
+- naive:   what a first version would do: full decode, ImageOps.exif_transpose, resize to
+           a 1600 long edge with LANCZOS, thumbnail(400) of the full image, two JPEG saves.
+- floor:   the least work any correct pipeline must do: open, draft() to the same DCT
+           scale ingest picks, load, then NEAREST resizes to exactly the output sizes
+           (nearly free; only there so both encodes get the right number of pixels), and
+           the two JPEG encodes. No EXIF parsing, no transpose, no filtering, no hashing.
+
+Peak memory: tracemalloc sees only Python-level allocations (Pillow keeps pixels in its own
+C buffers), so the resident-set high-water mark is also given, reset before each pipeline
+through /proc/self/clear_refs (Linux; shown as n/a elsewhere).
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from pathlib import Path
+
+from PIL import Image, ImageDraw, ImageFilter, ImageOps
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from fieldwalk import photos  # noqa: E402  (after the path fix, so it runs from a clone)
+
+WIDTH, HEIGHT = 4000, 3000
+DISPLAY_EDGE, THUMB_EDGE, QUALITY = 1600, 400, 82
+TARGET_SPEEDUP = 3.0  # naive / project must be at least this
+TARGET_OVER_FLOOR = 1.5  # project / floor must be at most this
+
+
+def make_phone_jpeg() -> bytes:
+    """A 4000x3000 JPEG that compresses like a photo: gradients, shapes, blur, sensor noise."""
+    gradient = Image.linear_gradient("L").resize((WIDTH, HEIGHT))
+    radial = Image.radial_gradient("L").resize((WIDTH, HEIGHT))
+    image = Image.merge("RGB", (gradient, radial, gradient.transpose(Image.Transpose.ROTATE_180)))
+    draw = ImageDraw.Draw(image)
+    for i in range(60):
+        x, y = (i * 397) % WIDTH, (i * 211) % HEIGHT
+        colour = ((i * 53) % 256, (i * 97) % 256, (i * 31) % 256)
+        if i % 3:
+            draw.ellipse((x, y, x + 120 + i * 9, y + 80 + i * 7), fill=colour)
+        else:
+            draw.rectangle((x, y, x + 300, y + 40 + i * 3), fill=colour)
+        draw.line((0, y, WIDTH, (y * 7) % HEIGHT), fill=colour, width=3)
+    image = image.filter(ImageFilter.GaussianBlur(2))
+    noise = Image.merge("RGB", [Image.effect_noise((WIDTH, HEIGHT), 18 + 4 * c) for c in range(3)])
+    image = Image.blend(image, noise, 0.35)
+
+    exif = Image.Exif()
+    exif[0x0112] = 6  # sensor landscape, phone held upright
+    gps = exif.get_ifd(0x8825)
+    gps.update({1: "N", 2: (59.0, 21.0, 36.0), 3: "E", 4: (17.0, 52.0, 12.0)})
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=90, exif=exif)
+    return out.getvalue()
+
+
+def _fit(size: tuple[int, int], edge: int) -> tuple[int, int]:
+    scale = min(1.0, edge / max(size))
+    return max(1, round(size[0] * scale)), max(1, round(size[1] * scale))
+
+
+def _save(image: Image.Image) -> bytes:
+    out = io.BytesIO()
+    image.save(out, "JPEG", quality=QUALITY)
+    return out.getvalue()
+
+
+def run_project(data: bytes) -> tuple[bytes, bytes]:
+    result = photos.ingest(data)
+    return result.display, result.thumb
+
+
+def run_naive(data: bytes) -> tuple[bytes, bytes]:
+    with Image.open(io.BytesIO(data)) as image:
+        upright = ImageOps.exif_transpose(image)
+    display = upright.resize(_fit(upright.size, DISPLAY_EDGE), Image.Resampling.LANCZOS)
+    upright.thumbnail((THUMB_EDGE, THUMB_EDGE), Image.Resampling.LANCZOS)
+    return _save(display), _save(upright)
+
+
+def run_floor(data: bytes) -> tuple[bytes, bytes]:
+    with Image.open(io.BytesIO(data)) as image:
+        scale = photos._dct_scale(max(image.size), DISPLAY_EDGE)
+        image.draft("RGB", (image.width // scale, image.height // scale))
+        image.load()
+        display = image.resize(_fit(image.size, DISPLAY_EDGE), Image.Resampling.NEAREST)
+    thumb = display.resize(_fit(display.size, THUMB_EDGE), Image.Resampling.NEAREST)
+    return _save(display), _save(thumb)
+
+
+def _reset_peak_rss() -> bool:
+    try:
+        Path("/proc/self/clear_refs").write_text("5")
+    except OSError:
+        return False
+    return True
+
+
+def _peak_rss_mib() -> float | None:
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        return None
+    return None
+
+
+def measure(run: Callable[[bytes], tuple[bytes, bytes]], data: bytes, repeat: int) -> dict:
+    """Median wall time over `repeat` runs, then one run under tracemalloc and RSS watch."""
+    run(data)  # warm-up: imports, plugin registration, profile caches
+    times = []
+    for _ in range(repeat):
+        start = time.perf_counter()
+        run(data)
+        times.append(time.perf_counter() - start)
+    rss_reset = _reset_peak_rss()
+    rss_before = _peak_rss_mib() if rss_reset else None
+    tracemalloc.start()
+    display, thumb = run(data)
+    _, traced_peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    rss_peak = _peak_rss_mib() if rss_reset else None
+    with Image.open(io.BytesIO(display)) as d, Image.open(io.BytesIO(thumb)) as t:
+        sizes = f"{d.width}x{d.height} / {t.width}x{t.height}"
+    return {
+        "median_ms": statistics.median(times) * 1000,
+        "min_ms": min(times) * 1000,
+        "traced_mib": traced_peak / 2**20,
+        "rss_peak_mib": rss_peak,
+        "rss_base_mib": rss_before,
+        "sizes": sizes,
+    }
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeat", type=int, default=7)
+    args = parser.parse_args()
+
+    data = make_phone_jpeg()
+    print(f"input: {WIDTH}x{HEIGHT} JPEG q90, orientation 6, {len(data) / 2**20:.2f} MiB")
+    print(f"gps read back by ingest: {photos.ingest(data).gps}")
+    print(f"repeat: {args.repeat} (median shown)\n")
+
+    results = {}
+    for name, run in (("project", run_project), ("naive", run_naive), ("floor", run_floor)):
+        results[name] = measure(run, data, args.repeat)
+
+    header = f"{'pipeline':<9} {'median ms':>10} {'min ms':>8} {'traced MiB':>11} "
+    print(header + f"{'peak RSS MiB':>13}  output display / thumb")
+    for name, r in results.items():
+        rss = "n/a" if r["rss_peak_mib"] is None else f"{r['rss_peak_mib']:.0f}"
+        print(
+            f"{name:<9} {r['median_ms']:>10.1f} {r['min_ms']:>8.1f} "
+            f"{r['traced_mib']:>11.1f} {rss:>13}  {r['sizes']}"
+        )
+    base = results["project"]["rss_base_mib"]
+    if base is not None:
+        print(f"(peak RSS is the process high-water mark, reset before each; idle ~{base:.0f} MiB)")
+
+    speedup = results["naive"]["median_ms"] / results["project"]["median_ms"]
+    over_floor = results["project"]["median_ms"] / results["floor"]["median_ms"]
+    print()
+    verdict = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
+    print(f"naive / project = {speedup:.2f}x   target >= {TARGET_SPEEDUP}x   {verdict}")
+    verdict = "PASS" if over_floor <= TARGET_OVER_FLOOR else "FAIL"
+    print(f"project / floor = {over_floor:.2f}x   target <= {TARGET_OVER_FLOOR}x   {verdict}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,282 @@
+"""JSON API v1: what the capture screen and the offline outbox talk to.
+
+PUT is used for creation because the client names the resource (a UUID): 201 when stored,
+200 with the stored resource on an identical repeat, 409 when the UUID holds other content.
+"""
+
+from pathlib import Path
+
+from flask import Blueprint, Flask, abort, current_app, g, jsonify, request, url_for
+from flask_babel import gettext as _
+
+from fieldwalk import photos as photo_pipeline
+from fieldwalk.capture import (
+    can_view_observation,
+    may_report_without_walk,
+    photo_error_message,
+    photo_options,
+)
+from fieldwalk.categories import category_list
+from fieldwalk.db import get_db
+from fieldwalk.observations import (
+    Conflict,
+    Invalid,
+    get_observation,
+    list_photos,
+    observation_feature,
+    observation_json,
+    parse_uuid,
+    photo_json,
+    put_observation,
+    validate,
+)
+from fieldwalk.photo_store import PhotoConflict, PhotoNotDeclared, photo_url, put_photo
+from fieldwalk.places import get_place, list_places, place_feature, place_geometry
+from fieldwalk.security import device_key_hash, is_staff
+from fieldwalk.walks import (
+    current_participant,
+    device_walk_ids,
+    get_walk,
+    get_walk_or_404,
+    walk_map_data,
+)
+
+bp = Blueprint("api", __name__, url_prefix="/api/v1")
+
+
+def error(status: int, message: str, **extra):
+    """A JSON error answer."""
+    return jsonify(error=status, message=message, **extra), status
+
+
+@bp.get("/categories")
+def categories():
+    """The observation checklist with labels and hints in the requested language."""
+    return jsonify(categories=category_list())
+
+
+@bp.get("/places")
+def places():
+    """Every place as a GeoJSON FeatureCollection."""
+    features = [place_feature(p) for p in list_places(get_db())]
+    return jsonify(type="FeatureCollection", features=features)
+
+
+@bp.get("/walks/<int:walk_id>")
+def walk(walk_id: int):
+    """One walk: details, map geometry and its observation count."""
+    walk = get_walk_or_404(walk_id)
+    (count,) = (
+        get_db()
+        .execute("SELECT count(*) FROM observations WHERE walk_id = ?", [walk_id])
+        .fetchone()
+    )
+    data = walk_map_data(walk)
+    return jsonify(
+        id=walk["id"],
+        title=walk["title"],
+        place_id=walk["place_id"],
+        place_name=walk["place_name"],
+        starts_at=walk["starts_at"],
+        state=walk["state"],
+        meeting_point=walk["meeting_point"],
+        meeting=data["meeting"],
+        route=data["route"],
+        place=data["place"],
+        observation_count=count,
+    )
+
+
+def _observation_or_404(observation_id: str) -> dict:
+    canonical = parse_uuid(observation_id)
+    observation = get_observation(get_db(), canonical) if canonical else None
+    if observation is None or not can_view_observation(observation):
+        abort(404)
+    return observation
+
+
+@bp.put("/observations/<observation_id>")
+def put_observation_route(observation_id: str):
+    """Create an observation under the client's UUID (idempotent)."""
+    canonical = parse_uuid(observation_id)
+    if canonical is None:
+        return error(400, _("The observation needs a UUID."), fields={"id": _("Not a UUID.")})
+    body = request.get_json(silent=True)
+    config = current_app.config
+    try:
+        clean = validate(
+            body, config["MAX_DESCRIPTION_LENGTH"], config["MAX_PHOTOS_PER_OBSERVATION"]
+        )
+    except Invalid as invalid:
+        return error(400, _("Please correct the marked fields."), fields=invalid.errors)
+    db = get_db()
+    walk, participant = None, None
+    if clean["walk_id"] is not None:
+        walk = get_walk(db, clean["walk_id"])
+        if walk is None:
+            return error(
+                400, _("Please correct the marked fields."), fields={"walk_id": _("Unknown walk.")}
+            )
+        participant = current_participant(walk)
+        if participant is None and not is_staff():
+            return error(403, _("Join the walk before recording on it."))
+    elif not may_report_without_walk():
+        return error(403 if g.user else 401, _("Join a walk or log in to report."))
+    place = get_place(db, walk["place_id"]) if walk else None
+    try:
+        observation, created = put_observation(
+            db,
+            canonical,
+            clean,
+            walk=walk,
+            place_geometry=place_geometry(place) if place else None,
+            user_id=g.user["id"] if g.user else None,
+            participant_id=participant["id"] if participant else None,
+            device_key_hash=device_key_hash(),
+        )
+    except Conflict:
+        return error(409, _("Another observation already uses this identifier."))
+    payload = _observation_payload(observation)
+    far = (
+        observation["distance_m"] is not None
+        and observation["distance_m"] > config["FAR_FROM_PLACE_METRES"]
+    )
+    if far:
+        payload["warnings"] = [
+            _(
+                "This position is %(km).1f km from the walk's place.",
+                km=observation["distance_m"] / 1000,
+            )
+        ]
+    response = jsonify(payload)
+    response.status_code = 201 if created else 200
+    response.headers["Location"] = url_for("api.get_observation_route", observation_id=canonical)
+    return response
+
+
+def _observation_payload(observation: dict) -> dict:
+    photos = list_photos(get_db(), observation["id"])
+    return observation_json(observation, photos, photo_url)
+
+
+@bp.get("/observations/<observation_id>")
+def get_observation_route(observation_id: str):
+    """An observation with its photos and the photos still missing."""
+    return jsonify(_observation_payload(_observation_or_404(observation_id)))
+
+
+@bp.put("/observations/<observation_id>/photos/<photo_id>")
+def put_photo_route(observation_id: str, photo_id: str):
+    """Store a photo's bytes under the client's UUID (idempotent)."""
+    observation = _observation_or_404(observation_id)
+    canonical_photo = parse_uuid(photo_id)
+    if canonical_photo is None:
+        return error(400, _("The photo needs a UUID."))
+    config = current_app.config
+    if request.content_length is not None and request.content_length > config["MAX_PHOTO_BYTES"]:
+        return error(413, photo_error_message(photo_pipeline.PhotoError("too_large", 413)))
+    data = request.stream.read(config["MAX_PHOTO_BYTES"] + 1)
+    db = get_db()
+    walk = get_walk(db, observation["walk_id"]) if observation["walk_id"] else None
+    place = (
+        get_place(db, walk["place_id"] if walk else observation["place_id"])
+        if (walk or observation["place_id"])
+        else None
+    )
+    geometry = place_geometry(place) if place else None
+    try:
+        row, created = put_photo(
+            db,
+            Path(config["PHOTO_PATH"]),
+            observation,
+            canonical_photo,
+            data,
+            place_geometry=geometry,
+            **photo_options(),
+        )
+    except PhotoNotDeclared:
+        return error(409, _("This photo was not declared by its observation."))
+    except PhotoConflict:
+        return error(409, _("Another photo already uses this identifier."))
+    except photo_pipeline.PhotoError as refused:
+        return error(refused.status, photo_error_message(refused), code=refused.code)
+    payload = photo_json(row, photo_url)
+    payload["display_url"] = payload["url"]
+    if geometry is not None and row["gps_lat"] is not None:
+        from fieldwalk import geo
+
+        distance = geo.distance_to_polygon_m(geometry, row["gps_lat"], row["gps_lon"])
+        payload["gps_distance_from_place_m"] = round(distance, 1)
+        if distance > config["FAR_FROM_PLACE_METRES"]:
+            payload["warnings"] = [
+                _("The photo's position is %(km).0f km from the walk's place.", km=distance / 1000)
+            ]
+    response = jsonify(payload)
+    response.status_code = 201 if created else 200
+    return response
+
+
+def _parse_bbox(text: str) -> tuple[float, float, float, float] | None:
+    try:
+        min_lon, min_lat, max_lon, max_lat = (float(v) for v in text.split(","))
+    except ValueError:
+        return None
+    return min_lon, min_lat, max_lon, max_lat
+
+
+@bp.get("/observations")
+def list_observations():
+    """Observations as a GeoJSON FeatureCollection, by walk, bounding box and time."""
+    db = get_db()
+    where, params = [], []
+    walk_id = request.args.get("walk_id", "")
+    if walk_id:
+        if not walk_id.isdigit():
+            return error(400, _("Unknown walk."))
+        get_walk_or_404(int(walk_id))
+        where.append("walk_id = ?")
+        params.append(int(walk_id))
+    elif not is_staff():
+        device = device_key_hash()
+        if device is None:
+            return error(401, _("Join a walk or log in to see observations."))
+        walk_ids = device_walk_ids(db, device)
+        where.append(
+            f"(device_key_hash = ? OR walk_id IN ({','.join('?' * len(walk_ids)) or 'NULL'}))"
+        )
+        params += [device, *walk_ids]
+    if request.args.get("bbox"):
+        box = _parse_bbox(request.args["bbox"])
+        if box is None:
+            return error(400, _("bbox must be min_lon,min_lat,max_lon,max_lat."))
+        where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+        params += [box[0], box[2], box[1], box[3]]
+    if request.args.get("since"):
+        where.append("updated_at > ?")
+        params.append(request.args["since"])
+    sql = "SELECT * FROM observations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += " ORDER BY created_at LIMIT 5000"
+    rows = [dict(r) for r in db.execute(sql, params)]
+    photos_by_observation: dict[str, list[dict]] = {}
+    if rows:
+        ids = [r["id"] for r in rows]
+        for chunk_start in range(0, len(ids), 500):
+            chunk = ids[chunk_start : chunk_start + 500]
+            for p in db.execute(
+                f"SELECT * FROM photos WHERE observation_id IN ({','.join('?' * len(chunk))}) ORDER BY created_at",  # noqa: S608
+                chunk,
+            ):
+                photos_by_observation.setdefault(p["observation_id"], []).append(dict(p))
+    features = [
+        observation_feature(r, photos_by_observation.get(r["id"], []), photo_url) for r in rows
+    ]
+    response = jsonify(type="FeatureCollection", features=features)
+    response.mimetype = "application/geo+json"
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Register the API."""
+    app.register_blueprint(bp)

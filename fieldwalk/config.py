@@ -1,0 +1,64 @@
+"""Default configuration. Override in `instance/config.py` or with `FIELDWALK_*` variables.
+
+Environment variables are parsed as JSON where they can be (`FIELDWALK_MAX_PHOTO_BYTES=1000`
+gives an int), as Flask's `from_prefixed_env` does.
+"""
+
+from datetime import timedelta
+
+# Where the database and the photos live. `FIELDWALK_INSTANCE` moves the whole folder.
+DATABASE = "fieldwalk.db"  # relative to the instance folder
+PHOTO_DIR = "photos"  # relative to the instance folder
+
+# Photos.
+MAX_PHOTO_BYTES = 25 * 1024 * 1024
+MAX_PHOTO_PIXELS = 50_000_000
+PHOTO_DISPLAY_EDGE = 1600
+PHOTO_THUMB_EDGE = 400
+KEEP_ORIGINAL_PHOTOS = False
+MAX_PHOTOS_PER_OBSERVATION = 12
+# Whole-request cap: a few photos sent at once by the no-JavaScript form.
+MAX_CONTENT_LENGTH = 100 * 1024 * 1024
+
+# Observations.
+MAX_DESCRIPTION_LENGTH = 2000
+FAR_FROM_PLACE_METRES = 2000
+
+# Walk pages poll for new observations this often (seconds).
+WALK_POLL_SECONDS = 4
+
+# Map tiles. Any XYZ tile service; the host is added to the Content-Security-Policy.
+TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
+TILE_ATTRIBUTION = "&copy; OpenStreetMap contributors"
+TILE_MAX_ZOOM = 19
+
+# Languages: Swedish first.
+LANGUAGES = ["sv", "en"]
+BABEL_DEFAULT_LOCALE = "sv"
+BABEL_DEFAULT_TIMEZONE = "Europe/Stockholm"
+
+# Sessions. Set SESSION_COOKIE_SECURE (FIELDWALK_SESSION_COOKIE_SECURE=true) behind HTTPS.
+SESSION_COOKIE_HTTPONLY = True
+SESSION_COOKIE_SAMESITE = "Lax"
+SESSION_COOKIE_SECURE = False
+SESSION_COOKIE_NAME = "fieldwalk_session"
+# Do not re-send the cookie on every response (it would make images uncacheable).
+SESSION_REFRESH_EACH_REQUEST = False
+# Residents keep their link to their walks and observations on the phone they used.
+PERMANENT_SESSION_LIFETIME = timedelta(days=365)
+
+# CSRF: Flask-WTF. Tokens live as long as the session, so a form opened at the meeting
+# point still posts at the end of the walk.
+WTF_CSRF_TIME_LIMIT = None
+WTF_CSRF_CHECK_DEFAULT = False  # checked in fieldwalk.security, which lets bearer tokens through
+
+# Staff login throttling: this many failures per email or address within the window.
+LOGIN_MAX_FAILURES = 5
+LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
+
+# Behind a TLS-terminating proxy: how many proxies to trust for X-Forwarded-* (0 = none).
+PROXY_FIX_X_FOR = 0
+PROXY_FIX_X_PROTO = 0
+
+# Demo mode: `seed-demo` prints demo passwords. Never enable on a real server.
+DEMO = False

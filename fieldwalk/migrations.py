@@ -1,0 +1,177 @@
+"""The schema, as ordered, named migrations. Never rename or edit one that has shipped: add one.
+
+Tables are plural, foreign keys `<thing>_id`, times `*_at` in ISO 8601 UTC. Observations and
+photos are identified by client-generated UUIDs so that sending one twice can never make two.
+"""
+
+from sqlite_utils import Database
+from sqlite_utils.migrations import Migrations
+
+migrations = Migrations("fieldwalk")
+
+
+def _run(db: Database, ddl: str) -> None:
+    # executescript() would commit the migration's transaction; run statements one by one.
+    for statement in ddl.split(";\n"):
+        if statement.strip():
+            db.execute(statement)
+
+
+@migrations()
+def m001_users(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE users (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL UNIQUE COLLATE NOCASE,
+            name TEXT NOT NULL DEFAULT '',
+            role TEXT NOT NULL,
+            password_hash TEXT,
+            session_epoch INTEGER NOT NULL DEFAULT 0,
+            locked_at TEXT,
+            is_demo INTEGER NOT NULL DEFAULT 0,
+            created_at TEXT NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id INTEGER PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            token_hash TEXT NOT NULL UNIQUE,
+            label TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            last_used_at TEXT,
+            revoked_at TEXT
+        );
+        CREATE TABLE login_failures (
+            id INTEGER PRIMARY KEY,
+            key TEXT NOT NULL,
+            at REAL NOT NULL
+        );
+        CREATE INDEX login_failures_key_at ON login_failures(key, at);
+        """,
+    )
+
+
+@migrations()
+def m002_places_and_walks(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE places (
+            id INTEGER PRIMARY KEY,
+            slug TEXT NOT NULL UNIQUE,
+            name TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            kind TEXT NOT NULL DEFAULT 'area',
+            geometry TEXT NOT NULL,
+            min_lat REAL NOT NULL, min_lon REAL NOT NULL,
+            max_lat REAL NOT NULL, max_lon REAL NOT NULL,
+            center_lat REAL NOT NULL, center_lon REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE walks (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            title TEXT NOT NULL,
+            starts_at TEXT NOT NULL,
+            meeting_point TEXT NOT NULL DEFAULT '',
+            meeting_lat REAL,
+            meeting_lon REAL,
+            route TEXT,
+            invitation_text TEXT NOT NULL DEFAULT '',
+            state TEXT NOT NULL DEFAULT 'planned',
+            invite_token TEXT NOT NULL UNIQUE,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX walks_place ON walks(place_id, starts_at);
+        CREATE TABLE walk_participants (
+            id INTEGER PRIMARY KEY,
+            walk_id INTEGER NOT NULL REFERENCES walks(id) ON DELETE CASCADE,
+            user_id INTEGER REFERENCES users(id),
+            device_key_hash TEXT,
+            display_name TEXT NOT NULL DEFAULT '',
+            participant_role TEXT NOT NULL DEFAULT 'resident',
+            joined_at TEXT NOT NULL
+        );
+        CREATE UNIQUE INDEX walk_participants_user ON walk_participants(walk_id, user_id)
+            WHERE user_id IS NOT NULL;
+        CREATE UNIQUE INDEX walk_participants_device ON walk_participants(walk_id, device_key_hash)
+            WHERE device_key_hash IS NOT NULL;
+        """,
+    )
+
+
+@migrations()
+def m003_observations_and_photos(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE observations (
+            id TEXT PRIMARY KEY,
+            walk_id INTEGER REFERENCES walks(id),
+            place_id INTEGER REFERENCES places(id),
+            participant_id INTEGER REFERENCES walk_participants(id),
+            user_id INTEGER REFERENCES users(id),
+            device_key_hash TEXT,
+            category TEXT NOT NULL,
+            works_well INTEGER NOT NULL DEFAULT 0,
+            description TEXT NOT NULL DEFAULT '',
+            feeling INTEGER,
+            urgent INTEGER NOT NULL DEFAULT 0,
+            lat REAL,
+            lon REAL,
+            accuracy_m REAL,
+            location_source TEXT,
+            distance_m REAL,
+            captured_at TEXT,
+            photo_ids TEXT NOT NULL DEFAULT '[]',
+            body_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX observations_walk ON observations(walk_id, created_at);
+        CREATE INDEX observations_place ON observations(place_id, created_at);
+        CREATE INDEX observations_device ON observations(device_key_hash)
+            WHERE device_key_hash IS NOT NULL;
+        CREATE TABLE photos (
+            id TEXT PRIMARY KEY,
+            observation_id TEXT NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            sha256 TEXT NOT NULL,
+            file TEXT NOT NULL,
+            thumb_file TEXT NOT NULL,
+            original_file TEXT,
+            width INTEGER NOT NULL,
+            height INTEGER NOT NULL,
+            bytes INTEGER NOT NULL,
+            source_format TEXT NOT NULL,
+            gps_lat REAL,
+            gps_lon REAL,
+            taken_at TEXT,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX photos_observation ON photos(observation_id, created_at);
+        """,
+    )
+
+
+@migrations()
+def m004_audit_log(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE audit_log (
+            id INTEGER PRIMARY KEY,
+            at TEXT NOT NULL,
+            user_id INTEGER REFERENCES users(id),
+            participant_id INTEGER REFERENCES walk_participants(id),
+            action TEXT NOT NULL,
+            entity TEXT NOT NULL,
+            entity_id TEXT NOT NULL,
+            detail TEXT NOT NULL DEFAULT '{}'
+        );
+        CREATE INDEX audit_log_entity ON audit_log(entity, entity_id, at);
+        """,
+    )

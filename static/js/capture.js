@@ -1,0 +1,329 @@
+/* fieldwalk capture screen: position, photos and saving through the JSON API.
+ * The observation is sent first (PUT, with the UUIDs of its photos), then each photo (PUT by
+ * UUID) with a progress bar. Without this script the form still posts as a plain form. */
+(function () {
+  'use strict';
+  var form = document.getElementById('capture-form');
+  if (!form || !window.fetch) return;
+  var config = JSON.parse(document.getElementById('capture-config').textContent);
+  var msg = config.msg;
+  var status = document.getElementById('capture-status');
+  var locationStatus = document.getElementById('location-status');
+  var locationWarning = document.getElementById('location-warning');
+  var photoInput = document.getElementById('photos');
+  var previews = document.getElementById('photo-previews');
+  var progress = document.getElementById('upload-progress');
+  var saveButton = document.getElementById('save');
+  var usePhotoButton = document.getElementById('use-photo-position');
+  var field = function (name) { return form.querySelector('[name="' + name + '"]'); };
+  var selected = [];       // {file, id, gps}
+  var source = null;       // 'device' | 'photo' | 'map' once we have a position
+  var photoGps = null;
+  var marker = null, map = null, placeFeature = null;
+
+  function uuid() {
+    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
+    var b = crypto.getRandomValues(new Uint8Array(16));
+    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
+    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
+    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
+  }
+  function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; }); }
+  function say(text, isError) {
+    status.hidden = !text; status.textContent = text || '';
+    status.className = isError ? 'alert' : 'notice';
+  }
+
+  // --- distance from the walk's place (metres; 0 inside) ---------------------------------
+  function inRing(lat, lon, ring) {
+    var inside = false;
+    for (var i = 0, j = ring.length - 1; i < ring.length; j = i++) {
+      var xi = ring[i][0], yi = ring[i][1], xj = ring[j][0], yj = ring[j][1];
+      if ((yi > lat) !== (yj > lat) && lon < (xj - xi) * (lat - yi) / (yj - yi) + xi) inside = !inside;
+    }
+    return inside;
+  }
+  function distanceToPlace(lat, lon) {
+    if (!placeFeature) return 0;
+    var g = placeFeature.geometry;
+    var polys = g.type === 'Polygon' ? [g.coordinates] : g.coordinates;
+    var kx = Math.cos(lat * Math.PI / 180) * 111195, ky = 111195, best = Infinity, inside = false;
+    polys.forEach(function (poly) {
+      var count = 0;
+      poly.forEach(function (ring) {
+        if (inRing(lat, lon, ring)) count++;
+        for (var i = 0; i + 1 < ring.length; i++) {
+          var ax = (ring[i][0] - lon) * kx, ay = (ring[i][1] - lat) * ky;
+          var bx = (ring[i + 1][0] - lon) * kx, by = (ring[i + 1][1] - lat) * ky;
+          var dx = bx - ax, dy = by - ay, l2 = dx * dx + dy * dy;
+          var t = l2 ? Math.max(0, Math.min(1, -(ax * dx + ay * dy) / l2)) : 0;
+          best = Math.min(best, Math.hypot(ax + t * dx, ay + t * dy));
+        }
+      });
+      if (count % 2 === 1) inside = true;
+    });
+    return inside ? 0 : best;
+  }
+
+  // --- position ----------------------------------------------------------------------
+  function setPosition(lat, lon, accuracy, from) {
+    field('lat').value = lat.toFixed(6);
+    field('lon').value = lon.toFixed(6);
+    field('accuracy_m').value = accuracy != null ? Math.round(accuracy) : '';
+    field('location_source').value = from;
+    source = from;
+    if (from === 'device') locationStatus.textContent = fill(msg.accuracy, { m: Math.round(accuracy) });
+    else locationStatus.textContent = from === 'map' ? msg.fromMap : msg.fromPhoto;
+    var far = distanceToPlace(lat, lon);
+    locationWarning.hidden = far <= config.farMetres;
+    locationWarning.textContent = far > config.farMetres ? fill(msg.far, { km: (far / 1000).toFixed(1) }) : '';
+    if (map) {
+      if (!marker) {
+        marker = L.marker([lat, lon], { draggable: true, keyboard: true, title: msg.fromMap }).addTo(map);
+        marker.on('dragend', function () { var p = marker.getLatLng(); setPosition(p.lat, p.lng, null, 'map'); });
+      } else {
+        marker.setLatLng([lat, lon]);
+      }
+      if (from !== 'map') map.setView([lat, lon], Math.max(map.getZoom(), 17));
+    }
+  }
+
+  var mapEl = document.getElementById('capture-map');
+  if (mapEl && window.fieldwalkMaps) {
+    var data = window.fieldwalkMaps.readJSON(mapEl, 'map') || {};
+    placeFeature = data.place || null;
+    map = window.fieldwalkMaps.baseMap(mapEl);
+    window.fieldwalkMaps.drawPlace(map, placeFeature);
+    map.on('click', function (event) { setPosition(event.latlng.lat, event.latlng.lng, null, 'map'); });
+  }
+
+  if (navigator.geolocation) {
+    navigator.geolocation.watchPosition(function (pos) {
+      if (source === 'map' || source === 'photo') return;  // the person chose; keep it
+      setPosition(pos.coords.latitude, pos.coords.longitude, pos.coords.accuracy, 'device');
+    }, function () {
+      if (!source) locationStatus.textContent = msg.denied;
+    }, { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 });
+  } else {
+    locationStatus.textContent = msg.denied;
+  }
+
+  usePhotoButton.addEventListener('click', function () {
+    if (photoGps) setPosition(photoGps[0], photoGps[1], null, 'photo');
+  });
+
+  // --- photos ------------------------------------------------------------------------
+  function sniff(bytes) {
+    if (bytes[0] === 0xff && bytes[1] === 0xd8 && bytes[2] === 0xff) return 'jpeg';
+    if (bytes[0] === 0x89 && bytes[1] === 0x50 && bytes[2] === 0x4e && bytes[3] === 0x47) return 'png';
+    var ascii = String.fromCharCode.apply(null, bytes.slice(0, 12));
+    if (ascii.slice(0, 4) === 'RIFF' && ascii.slice(8, 12) === 'WEBP') return 'webp';
+    if (ascii.slice(4, 8) === 'ftyp' && /^(heic|heix|hevc|heim|heis|mif1|msf1)$/.test(ascii.slice(8, 12))) return 'heif';
+    return null;
+  }
+
+  // Read the GPS position from a JPEG's EXIF block, or null. Never throws.
+  function exifGps(buffer) {
+    try {
+      var v = new DataView(buffer), off = 2;
+      if (v.getUint16(0) !== 0xffd8) return null;
+      while (off + 4 < v.byteLength) {
+        var marker = v.getUint16(off), size = v.getUint16(off + 2);
+        if (marker === 0xffe1 && v.getUint32(off + 4) === 0x45786966) return readTiff(v, off + 10);
+        if ((marker & 0xff00) !== 0xff00 || marker === 0xffda) return null;
+        off += 2 + size;
+      }
+    } catch (e) { /* malformed EXIF: no position */ }
+    return null;
+  }
+  function readTiff(v, start) {
+    var little = v.getUint16(start) === 0x4949;
+    var u16 = function (o) { return v.getUint16(start + o, little); };
+    var u32 = function (o) { return v.getUint32(start + o, little); };
+    var entries = function (ifd) {
+      var n = u16(ifd), out = {};
+      for (var i = 0; i < n; i++) { var e = ifd + 2 + i * 12; out[u16(e)] = e; }
+      return out;
+    };
+    var ifd0 = entries(u32(4));
+    if (!ifd0[0x8825]) return null;
+    var gps = entries(u32(ifd0[0x8825] + 8));
+    var ref = function (tag) { return gps[tag] ? String.fromCharCode(v.getUint8(start + gps[tag] + 8)) : ''; };
+    var dms = function (tag) {
+      if (!gps[tag]) return null;
+      var at = u32(gps[tag] + 8), total = 0;
+      for (var i = 0; i < 3; i++) {
+        var num = u32(at + i * 8), den = u32(at + i * 8 + 4);
+        if (!den) return null;
+        total += num / den / Math.pow(60, i);
+      }
+      return total;
+    };
+    var lat = dms(2), lon = dms(4);
+    if (lat == null || lon == null || lat > 90 || lon > 180) return null;
+    if (ref(1) === 'S') lat = -lat;
+    if (ref(3) === 'W') lon = -lon;
+    return [lat, lon];
+  }
+
+  function showPhotoError(text) {
+    var wrapper = photoInput.closest('.field');
+    var old = wrapper.querySelector('.error');
+    if (old) old.remove();
+    wrapper.classList.toggle('has-error', !!text);
+    if (text) {
+      var p = document.createElement('p');
+      p.className = 'error'; p.id = 'photos-error'; p.textContent = text;
+      previews.before(p);
+      photoInput.setAttribute('aria-describedby', 'photos-hint photos-error');
+    } else {
+      photoInput.setAttribute('aria-describedby', 'photos-hint');
+    }
+  }
+
+  function renderPreviews() {
+    previews.textContent = '';
+    selected.forEach(function (item, index) {
+      var li = document.createElement('li');
+      var img = document.createElement('img');
+      img.alt = '';
+      img.src = item.url;
+      var remove = document.createElement('button');
+      remove.type = 'button'; remove.textContent = '×';
+      remove.setAttribute('aria-label', msg.remove + ' ' + (index + 1));
+      remove.addEventListener('click', function () {
+        URL.revokeObjectURL(item.url); selected.splice(index, 1); renderPreviews();
+      });
+      li.append(img, remove);
+      previews.append(li);
+    });
+  }
+
+  photoInput.addEventListener('change', function () {
+    var files = Array.prototype.slice.call(photoInput.files);
+    photoInput.value = '';
+    showPhotoError('');
+    Promise.all(files.map(function (file) {
+      return file.slice(0, 256 * 1024).arrayBuffer().then(function (head) {
+        var kind = sniff(new Uint8Array(head.slice(0, 16)));
+        if (!kind) throw new Error(file.name + ': ' + msg.notImage);
+        if (file.size > config.maxBytes) throw new Error(file.name + ': ' + msg.tooLarge);
+        return { file: file, id: uuid(), gps: kind === 'jpeg' ? exifGps(head) : null, url: URL.createObjectURL(file) };
+      });
+    })).then(function (items) {
+      selected = selected.concat(items);
+      renderPreviews();
+      var withGps = items.filter(function (i) { return i.gps; })[0];
+      if (withGps) {
+        photoGps = withGps.gps;
+        var far = distanceToPlace(photoGps[0], photoGps[1]);
+        usePhotoButton.hidden = far > config.farMetres;
+        if (far > config.farMetres) {
+          locationWarning.hidden = false;
+          locationWarning.textContent = fill(msg.photoFar, { km: (far / 1000).toFixed(0) });
+        }
+      }
+    }).catch(function (error) { showPhotoError(error.message); });
+  });
+
+  // --- saving ------------------------------------------------------------------------
+  function csrf() { return field('csrf_token').value; }
+
+  function showFieldErrors(errors) {
+    form.querySelectorAll('.field > .error, fieldset > .error').forEach(function (el) { if (el.id !== 'photos-error') el.remove(); });
+    Object.keys(errors || {}).forEach(function (name) {
+      var target = name === 'category' ? document.getElementById('category') : (field(name) || {}).closest && field(name).closest('.field');
+      if (!target) { say(errors[name], true); return; }
+      var p = document.createElement('p');
+      p.className = 'error'; p.id = name + '-error'; p.textContent = errors[name];
+      var legend = target.querySelector('legend');
+      if (legend) legend.after(p); else target.prepend(p);
+      target.classList.add('has-error');
+    });
+    var first = form.querySelector('.has-error input, .has-error textarea');
+    if (first) first.focus();
+  }
+
+  function putPhoto(observationId, item, index, total) {
+    return new Promise(function (resolve, reject) {
+      var xhr = new XMLHttpRequest();
+      xhr.open('PUT', '/api/v1/observations/' + observationId + '/photos/' + item.id);
+      xhr.setRequestHeader('X-CSRFToken', csrf());
+      xhr.setRequestHeader('Content-Type', item.file.type || 'application/octet-stream');
+      xhr.upload.onprogress = function (event) {
+        if (event.lengthComputable) progress.value = Math.round(100 * (index + event.loaded / event.total) / total);
+      };
+      xhr.onload = function () {
+        var body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: not a confirmation */ }
+        if ((xhr.status === 200 || xhr.status === 201) && body && body.id === item.id) resolve(body);
+        else reject(new Error(item.file.name + ': ' + ((body && body.message) || msg.failed)));
+      };
+      xhr.onerror = function () { reject(new Error(msg.failed)); };
+      say(fill(msg.uploading, { i: index + 1, n: total }));
+      xhr.send(item.file);
+    });
+  }
+
+  form.addEventListener('submit', function (event) {
+    event.preventDefault();
+    var category = form.querySelector('[name=category]:checked');
+    if (!category) { showFieldErrors({ category: msg.chooseCategory }); return; }
+    var checked = function (name) { var el = form.querySelector('[name=' + name + ']:checked'); return el ? el.value : null; };
+    var id = field('id').value;
+    var body = {
+      category: category.value,
+      works_well: checked('works_well') === '1',
+      description: field('description').value,
+      feeling: checked('feeling') ? Number(checked('feeling')) : null,
+      urgent: field('urgent').checked,
+      walk_id: config.walkId,
+      lat: field('lat').value ? Number(field('lat').value) : null,
+      lon: field('lon').value ? Number(field('lon').value) : null,
+      accuracy_m: field('accuracy_m').value ? Number(field('accuracy_m').value) : null,
+      location_source: field('location_source').value || null,
+      captured_at: new Date().toISOString(),
+      photos: selected.map(function (s) { return s.id; })
+    };
+    if (form.dataset.pendingId === id && form.dataset.pendingBody) {
+      body = JSON.parse(form.dataset.pendingBody);  // a retry must send the very same body
+    }
+    form.dataset.pendingId = id;
+    form.dataset.pendingBody = JSON.stringify(body);
+    saveButton.disabled = true;
+    progress.hidden = selected.length === 0; progress.value = 0;
+    say(msg.saving);
+    fetch('/api/v1/observations/' + id, {
+      method: 'PUT', credentials: 'same-origin',
+      headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRFToken': csrf() },
+      body: form.dataset.pendingBody
+    }).then(function (response) {
+      return response.json().catch(function () { return {}; }).then(function (data) {
+        if (response.status === 400 && data.fields) { showFieldErrors(data.fields); throw new Error(data.message); }
+        if ((response.status !== 200 && response.status !== 201) || data.id !== id) throw new Error(data.message || msg.failed);
+        return data;
+      });
+    }).then(function (observation) {
+      var missing = selected.filter(function (s) { return observation.photos_missing.indexOf(s.id) !== -1; });
+      return missing.reduce(function (chain, item, index) {
+        return chain.then(function () { return putPhoto(id, item, index, missing.length); });
+      }, Promise.resolve());
+    }).then(function () {
+      selected.forEach(function (s) { URL.revokeObjectURL(s.url); });
+      selected = []; renderPreviews();
+      form.reset();
+      field('id').value = uuid();
+      delete form.dataset.pendingId; delete form.dataset.pendingBody;
+      if (source === 'map' || source === 'photo') { source = null; locationStatus.textContent = msg.noPosition; }
+      showFieldErrors({}); showPhotoError('');
+      say(msg.saved);
+      var list = document.getElementById('observation-list');
+      if (list && window.htmx) window.htmx.trigger(list, 'refresh');
+      window.scrollTo(0, 0);
+    }).catch(function (error) {
+      say(error.message || msg.failed, true);
+    }).finally(function () {
+      saveButton.disabled = false; progress.hidden = true;
+    });
+  });
+})();

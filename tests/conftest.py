@@ -1,0 +1,132 @@
+"""Shared fixtures: a fresh app on a real SQLite file in a temp dir, per test.
+
+Helpers insert real rows through the domain functions (`make_place`, `make_user`,
+`make_walk`), and `login`/`csrf_token` drive the real login form and CSRF tokens.
+"""
+
+import re
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from fieldwalk import create_app
+from fieldwalk.auth import create_user
+from fieldwalk.db import connect
+from fieldwalk.places import insert_place
+from fieldwalk.walks import insert_walk
+
+DATA = Path(__file__).parent / "data"
+PHOTOS = DATA / "photos"
+PASSWORD = "correct horse battery"
+
+# Råcksta's old square, roughly: a small polygon around 59.355 N 17.882 E.
+RACKSTA = {
+    "type": "Polygon",
+    "coordinates": [
+        [[17.876, 59.352], [17.889, 59.352], [17.889, 59.358], [17.876, 59.358], [17.876, 59.352]]
+    ],
+}
+
+
+@pytest.fixture
+def app(tmp_path):
+    """An app whose instance folder (database, photos, secret) lives in a temp dir."""
+    yield create_app({"TESTING": True, "INSTANCE": str(tmp_path / "instance")})
+
+
+@pytest.fixture
+def db(app):
+    """A connection to the app's database."""
+    conn = connect(app.config["DATABASE_PATH"])
+    yield conn
+    conn.close()
+
+
+@pytest.fixture
+def client(app):
+    return app.test_client()
+
+
+@pytest.fixture
+def runner(app):
+    return app.test_cli_runner()
+
+
+def make_place(db, slug="racksta", name="Råcksta", geometry=None, **kwargs) -> int:
+    return insert_place(db, slug, name, geometry or RACKSTA, **kwargs)
+
+
+def make_user(db, role="coordinator", email=None, name="", password=PASSWORD) -> dict:
+    email = email or f"{role}@example.se"
+    user_id = create_user(db, email, role, name, password)
+    return {"id": user_id, "email": email, "role": role, "password": password}
+
+
+def make_walk(db, place_id, created_by=None, **values) -> dict:
+    values = {
+        "place_id": place_id,
+        "title": "Kvällsvandring",
+        "starts_at": "2026-12-01T16:30",
+        **values,
+    }
+    walk_id = insert_walk(db, values, created_by)
+    row = db.execute("SELECT * FROM walks WHERE id = ?", [walk_id]).fetchone()
+    return dict(row)
+
+
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
+
+
+def csrf_token(client, path="/login") -> str:
+    """A real CSRF token, read from a page's form."""
+    html = client.get(path).get_data(as_text=True)
+    match = CSRF_RE.search(html)
+    assert match, f"no CSRF token on {path}"
+    return match.group(1) or match.group(2)
+
+
+def login(client, user: dict) -> str:
+    """Log in through the form; return a CSRF token valid for the session."""
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login", data={"email": user["email"], "password": user["password"], "csrf_token": token}
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return csrf_token(client, "/")
+
+
+def join(client, walk: dict, name="Kim", role="resident") -> str:
+    """Join a walk through its invitation link as a resident; return a CSRF token."""
+    token = csrf_token(client, f"/j/{walk['invite_token']}")
+    response = client.post(
+        f"/j/{walk['invite_token']}",
+        data={"csrf_token": token, "display_name": name, "participant_role": role},
+    )
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return token
+
+
+class LiveServer:
+    """The app served over real HTTP on a free loopback port, in a thread."""
+
+    def __init__(self, app):
+        self.app = app
+        self.server = make_server("127.0.0.1", 0, app, threaded=True)
+        self.url = f"http://127.0.0.1:{self.server.server_port}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.thread.join(5)
+
+
+@pytest.fixture
+def live_server(app):
+    with LiveServer(app) as server:
+        yield server
