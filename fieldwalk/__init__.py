@@ -43,7 +43,9 @@ def create_app(test_config: dict | None = None) -> Flask:
         db,
         demo,
         i18n,
+        outbox,
         photo_store,
+        pwa,
         render,
         security,
         walks,
@@ -58,6 +60,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     capture.init_app(app)
     photo_store.init_app(app)
     api.init_app(app)
+    pwa.init_app(app)
+    outbox.init_app(app)
     demo.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise
 

@@ -25,6 +25,7 @@ from fieldwalk.observations import (
     list_photos,
     observation_feature,
     observation_json,
+    parse_id,
     parse_uuid,
     photo_json,
     put_observation,
@@ -231,11 +232,11 @@ def list_observations():
     where, params = [], []
     walk_id = request.args.get("walk_id", "")
     if walk_id:
-        if not walk_id.isdigit():
+        if parse_id(walk_id) is None:
             return error(400, _("Unknown walk."))
-        get_walk_or_404(int(walk_id))
+        get_walk_or_404(parse_id(walk_id))
         where.append("walk_id = ?")
-        params.append(int(walk_id))
+        params.append(parse_id(walk_id))
     elif not is_staff():
         device = device_key_hash()
         if device is None:

@@ -15,6 +15,8 @@ from flask_compress import Compress
 from flask_htmx import HTMX
 from whitenoise import WhiteNoise
 
+from fieldwalk.security import static_security_headers
+
 ONE_YEAR = 365 * 24 * 3600
 compress = Compress()
 htmx = HTMX()
@@ -57,5 +59,6 @@ def init_app(app: Flask) -> None:
         prefix="static/",
         max_age=ONE_YEAR,
         autorefresh=app.debug,
+        add_headers_function=static_security_headers(app.config),
     )
     app.jinja_env.globals["static_url"] = static_url

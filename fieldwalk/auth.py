@@ -4,6 +4,7 @@ import time
 
 import click
 from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
+from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -15,7 +16,7 @@ from wtforms.validators import DataRequired, Length
 from fieldwalk.db import connect, get_db, now, transaction
 from fieldwalk.i18n import safe_next
 from fieldwalk.render import render
-from fieldwalk.security import ROLES, audit, hash_secret, new_token
+from fieldwalk.security import ENGINEER, ROLES, audit, hash_secret, new_token
 
 bp = Blueprint("auth", __name__)
 
@@ -34,19 +35,28 @@ class PostForm(FlaskForm):
 
 
 def create_user(
-    db: Database, email: str, role: str, name: str = "", password: str | None = None
+    db: Database,
+    email: str,
+    role: str,
+    name: str = "",
+    password: str | None = None,
+    party_id: int | None = None,
 ) -> int:
-    """Insert a staff user and return its id."""
+    """Insert a staff user and return its id; engineers belong to a party."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
+    if (role == ENGINEER) != (party_id is not None):
+        raise ValueError("an engineer needs a party, and only engineers have one")
     with transaction(db):
         cursor = db.execute(
-            "INSERT INTO users (email, name, role, password_hash, created_at) VALUES (?, ?, ?, ?, ?)",
+            """INSERT INTO users (email, name, role, password_hash, party_id, created_at)
+               VALUES (?, ?, ?, ?, ?, ?)""",
             [
                 email.strip(),
                 name,
                 role,
                 generate_password_hash(password) if password else None,
+                party_id,
                 now(),
             ],
         )
@@ -165,10 +175,15 @@ def logout():
 @click.option("--role", type=click.Choice(ROLES), required=True)
 @click.option("--name", default="", help="Display name.")
 @click.option("--password", help="Prompted for when not given.")
-def create_user_command(email: str, role: str, name: str, password: str | None) -> None:
+@click.option("--party", "party_name", help="The party an engineer belongs to (its name).")
+@with_appcontext
+def create_user_command(
+    email: str, role: str, name: str, password: str | None, party_name: str | None
+) -> None:
     """Create a staff user.
 
     Example: flask --app app create-user anna@example.se --role coordinator --name "Anna"
+    Example: flask --app app create-user per@example.se --role engineer --party "Parkingenjörerna"
     """
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
@@ -178,7 +193,15 @@ def create_user_command(email: str, role: str, name: str, password: str | None) 
     try:
         if find_user_by_email(db, email):
             raise click.ClickException(f"A user with the email {email} already exists.")
-        user_id = create_user(db, email, role, name, password)
+        party_id = None
+        if role == ENGINEER or party_name:
+            from fieldwalk.parties import find_party_by_name
+
+            party = find_party_by_name(db, party_name or "")
+            if party is None or role != ENGINEER:
+                raise click.ClickException("An engineer needs --party with the name of a party.")
+            party_id = party["id"]
+        user_id = create_user(db, email, role, name, password, party_id)
     finally:
         db.close()
     click.echo(f"Created user {user_id} ({email}, {role}).")
@@ -187,6 +210,7 @@ def create_user_command(email: str, role: str, name: str, password: str | None) 
 @click.command("create-token")
 @click.argument("email")
 @click.option("--label", default="", help="What the token is for.")
+@with_appcontext
 def create_token_command(email: str, label: str) -> None:
     """Print a new API bearer token for a user (shown once; only its hash is kept).
 
@@ -204,6 +228,7 @@ def create_token_command(email: str, label: str) -> None:
 
 @click.command("revoke-token")
 @click.argument("token")
+@with_appcontext
 def revoke_token_command(token: str) -> None:
     """Revoke an API bearer token.
 

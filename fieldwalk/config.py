@@ -62,3 +62,25 @@ PROXY_FIX_X_PROTO = 0
 
 # Demo mode: `seed-demo` prints demo passwords. Never enable on a real server.
 DEMO = False
+
+# Email to parties. With SMTP_HOST empty, emails are written as .eml files to
+# <instance>/outbox/ instead, so the demo works without a mail server.
+SMTP_HOST = ""
+SMTP_PORT = 587
+SMTP_STARTTLS = True  # upgrade the connection with STARTTLS (port 587)
+SMTP_USE_TLS = False  # implicit TLS from the first byte (port 465); overrides STARTTLS
+SMTP_USERNAME = ""
+SMTP_PASSWORD = ""
+SMTP_TIMEOUT_SECONDS = 30
+MAIL_FROM = "fieldwalk <fieldwalk@localhost>"
+MAIL_LOCALE = "sv"  # the language of emails to parties: "sv" or "en"
+# The address links in emails point to when they are sent from the CLI (send-reminders).
+PUBLIC_BASE_URL = "http://localhost:5000"
+
+# Signed links for parties without accounts: valid this many days, revocable.
+PARTY_LINK_DAYS = 30
+
+# Requests to a party's link, per link and per client address, within the window.
+LINK_RATE_LIMIT = 60
+LINK_RATE_LIMIT_PER_ADDRESS = 120
+LINK_RATE_WINDOW_SECONDS = 60

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import click
 from flask import Flask, current_app, g
+from flask.cli import with_appcontext
 from sqlite_utils import Database
 
 BUSY_TIMEOUT_MS = 10_000
@@ -84,6 +85,7 @@ def migrate(db: Database) -> list[str]:
 
 
 @click.command("init-db")
+@with_appcontext
 def init_db_command() -> None:
     """Apply pending migrations (safe to re-run).
 

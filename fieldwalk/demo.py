@@ -1,7 +1,629 @@
-"""Placeholder replaced below."""
+"""The demo district: Hässelby-Vällingby's places, staff, walks and observations.
 
-from flask import Flask
+`seed-demo` loads it through the same domain functions as real data (places, users, walks,
+validated observations, ingested photos), idempotently: places by slug, users by email, walks
+by place and title, observations and photos by fixed UUIDs. Demo staff get random passwords
+that are printed, so the command refuses to run unless DEMO is on.
+"""
+
+import io
+import json
+import os
+import random
+import secrets
+import uuid
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+from PIL import Image, ImageChops, ImageDraw, ImageFilter
+from PIL.TiffImagePlugin import IFDRational
+from sqlite_utils import Database
+from werkzeug.security import check_password_hash, generate_password_hash
+
+from fieldwalk.auth import create_user, find_user_by_email
+from fieldwalk.db import connect, transaction
+from fieldwalk.observations import Conflict, put_observation, validate
+from fieldwalk.photo_store import get_photo, put_photo
+from fieldwalk.places import get_place, insert_place, place_geometry
+from fieldwalk.security import ADMIN, COORDINATOR, WALK_LEADER, hash_secret
+from fieldwalk.walks import get_walk, insert_walk, join_walk
+
+NAMESPACE = uuid.UUID("6f0b7e2a-3c1d-5e8f-9a4b-2d7c1e0f5a93")
+STOCKHOLM = ZoneInfo("Europe/Stockholm")
+LOGINS_FILE = "demo_logins.json"
+TABLES = ("places", "users", "walks", "walk_participants", "observations", "photos")
+REPORT = "Nämns i stadsdelsförvaltningens rapport om öppna drogscener 2024 (Dnr HV 2024/46)."
+LOV3 = (
+    "Område där polisen har beslutat att ordningsvakter får tjänstgöra enligt 3 § lagen om "
+    "ordningsvakter (LOV 3-område)."
+)
+
+
+def demo_uuid(name: str) -> str:
+    """The fixed UUID of a demo row, so seeding twice finds what the first run made."""
+    return str(uuid.uuid5(NAMESPACE, name))
+
+
+def _polygon(*ring: tuple[float, float]) -> dict:
+    return {"type": "Polygon", "coordinates": [[list(p) for p in (*ring, ring[0])]]}
+
+
+# Drawn around the real places (approximate): [lon, lat], 8-9 vertices each.
+PLACES = [
+    {
+        "slug": "hasselby-strand",
+        "name": "Hässelby strand: Maltesholmstorget",
+        "kind": "area",
+        "description": "Torget vid tunnelbanans slutstation med butiker, busshållplatser och "
+        f"gångvägar mot bostäderna runt omkring. {REPORT}",
+        "geometry": _polygon(
+            (17.82706, 59.36046), (17.82847, 59.35947), (17.83165, 59.35929),
+            (17.83500, 59.35965), (17.83712, 59.36064), (17.83659, 59.36199),
+            (17.83412, 59.36271), (17.83041, 59.36262), (17.82759, 59.36181),
+        ),
+    },
+    {
+        "slug": "hasselby-gard",
+        "name": "Hässelby torg och Friherregatan",
+        "kind": "area",
+        "description": "Hässelby gårds torg vid tunnelbanan, med butiker och Friherregatan "
+        f"norrut mot bostadsområdet. {REPORT}",
+        "geometry": _polygon(
+            (17.84135, 59.36520), (17.84435, 59.36493), (17.84682, 59.36574),
+            (17.84718, 59.36754), (17.84612, 59.36934), (17.84329, 59.36970),
+            (17.84100, 59.36835), (17.84065, 59.36664),
+        ),
+    },
+    {
+        "slug": "racksta",
+        "name": "Råcksta: gamla torget och Ådalen",
+        "kind": "area",
+        "description": "Gamla Råcksta torg, tunnelbanestationen och grönstråket Ådalen. Lugnt "
+        f"dagtid men ödsligt och mörkt på kvällen. {REPORT}",
+        "geometry": _polygon(
+            (17.87618, 59.35392), (17.87812, 59.35293), (17.88200, 59.35275),
+            (17.88588, 59.35338), (17.88765, 59.35482), (17.88659, 59.35644),
+            (17.88341, 59.35707), (17.87953, 59.35680), (17.87671, 59.35581),
+        ),
+    },
+    {
+        "slug": "vallingby-centrum",
+        "name": "Vällingby centrum",
+        "kind": "area",
+        "description": "Stadsdelscentrum med torg, galleria, tunnelbana och bussterminal och "
+        f"gångstråken runt omkring. Mycket folk dagtid. {REPORT}",
+        "geometry": _polygon(
+            (17.86671, 59.36228), (17.86794, 59.36111), (17.87129, 59.36084),
+            (17.87535, 59.36120), (17.87729, 59.36246), (17.87694, 59.36408),
+            (17.87429, 59.36507), (17.87059, 59.36516), (17.86759, 59.36417),
+        ),
+    },
+    {
+        "slug": "lov3-hasselby-gards-torg",
+        "name": "LOV 3-område: Hässelby gårds torg",
+        "kind": "lov3",
+        "description": f"{LOV3} Torget och tunnelbanans uppgång.",
+        "geometry": _polygon(
+            (17.84188, 59.36628), (17.84347, 59.36592), (17.84559, 59.36615),
+            (17.84629, 59.36700), (17.84576, 59.36785), (17.84382, 59.36817),
+            (17.84206, 59.36781), (17.84153, 59.36709),
+        ),
+    },
+    {
+        "slug": "lov3-vallingby-centrum",
+        "name": "LOV 3-område: Vällingby centrum",
+        "kind": "lov3",
+        "description": f"{LOV3} Torget, gallerian och tunnelbanan.",
+        "geometry": _polygon(
+            (17.86847, 59.36246), (17.86935, 59.36165), (17.87200, 59.36147),
+            (17.87482, 59.36183), (17.87571, 59.36300), (17.87500, 59.36417),
+            (17.87235, 59.36453), (17.86953, 59.36426), (17.86829, 59.36345),
+        ),
+    },
+    {
+        "slug": "lov3-akermyntans-centrum",
+        "name": "LOV 3-område: Åkermyntans centrum",
+        "kind": "lov3",
+        "description": f"{LOV3} Centrumet med butiker, parkering och busshållplatser.",
+        "geometry": _polygon(
+            (17.80971, 59.37346), (17.81094, 59.37292), (17.81306, 59.37301),
+            (17.81429, 59.37373), (17.81412, 59.37463), (17.81253, 59.37508),
+            (17.81059, 59.37499), (17.80953, 59.37427),
+        ),
+    },
+]  # fmt: skip
+
+USERS = [
+    {"email": "vandringsledare@demo.fieldwalk.se", "role": WALK_LEADER, "name": "Sara Lindqvist"},
+    {"email": "samordnare@demo.fieldwalk.se", "role": COORDINATOR, "name": "Ahmed Hassan"},
+    {"email": "admin@demo.fieldwalk.se", "role": ADMIN, "name": "Eva Bergström"},
+]
+
+# Both walks are the walk leader's, so logging in as one shows a walk to start and one to read.
+PLANNED = {
+    "place": "racksta",
+    "title": "Trygghetsvandring i Råcksta",
+    "days": 14,
+    "meeting_point": "Vid entrén till Råcksta tunnelbanestation",
+    "meeting": (59.35490, 17.88180),
+    "route": [
+        (17.88180, 59.35490), (17.88100, 59.35550), (17.88250, 59.35600), (17.88450, 59.35560),
+        (17.88500, 59.35400), (17.88300, 59.35330), (17.88000, 59.35350), (17.87950, 59.35440),
+        (17.88180, 59.35490),
+    ],
+    "invitation_text": "Välkommen på trygghetsvandring i Råcksta! Vi går tillsammans runt "
+    "gamla torget, genom Ådalen och tillbaka till tunnelbanan och tittar på belysning, buskage, "
+    "skymd sikt och annat som påverkar hur trygg platsen känns. Vandringen tar ungefär en och en "
+    "halv timme. Alla som bor eller rör sig i området är välkomna. Ta gärna med mobilen, så kan "
+    "du fotografera och rapportera direkt. Klä dig efter väder!",
+}  # fmt: skip
+FINISHED = {
+    "place": "hasselby-strand",
+    "title": "Kvällsvandring vid Maltesholmstorget",
+    "days": -21,
+    "meeting_point": "Tunnelbanans uppgång vid Maltesholmstorget",
+    "meeting": (59.36085, 17.83215),
+    "route": [
+        (17.83215, 59.36085), (17.83050, 59.36120), (17.83000, 59.36180), (17.83200, 59.36220),
+        (17.83400, 59.36200), (17.83500, 59.36050), (17.83400, 59.35980), (17.83180, 59.36000),
+        (17.83215, 59.36085),
+    ],
+    "invitation_text": "Följ med på en kvällsvandring runt Maltesholmstorget! Vi samlas vid "
+    "tunnelbanans uppgång och går runt torget, lekplatsen och gångvägarna mot bostäderna. "
+    "Polisen och fastighetsägarna går med.",
+}  # fmt: skip
+# key: (display name, participant_role); the walk leader takes part as herself.
+PARTICIPANTS = {
+    "leader": (None, "staff"),
+    "amina": ("Amina", "resident"),
+    "erik": ("Erik, kommunpolis", "police"),
+    "maria": ("Maria, fastighetsvärd", "property_owner"),
+}
+# (key, participant, minutes after the start, category, works_well, urgent, feeling,
+#  lat, lon, accuracy_m, description, photo scenes)
+OBSERVATIONS = [
+    ("tunnel", "amina", 6, "lighting", False, True, 1, 59.36010, 17.83180, 8.0,
+     "Trasig belysning i gångtunneln under Maltesholmsvägen. Två av tre lampor är släckta och "
+     "det är helt mörkt i mitten. Många går här mellan tunnelbanan och bostäderna.",
+     ["tunnel"]),
+    ("bushes", "erik", 14, "vegetation", False, True, 2, 59.36195, 17.83350, 6.0,
+     "Buskage vid lekplatsen skymmer sikten och används för gömmor. Vi hittade en påse "
+     "längst in. Buskarna behöver klippas ner till knähöjd.",
+     ["bushes", "bushes"]),
+    ("litter", "amina", 21, "upkeep", False, False, 2, 59.36110, 17.82950, 12.0,
+     "Mycket nedskräpning vid återvinningsstationen bakom torget: överfulla papperskorgar och "
+     "kartonger på marken.",
+     ["litter"]),
+    ("graffiti", "maria", 27, "graffiti", False, False, 3, 59.36060, 17.83270, 5.0,
+     "Klotter på betongväggen vid tunnelbanans uppgång och på elskåpet bredvid. Har funnits i "
+     "flera veckor enligt de boende.",
+     ["graffiti", "graffiti"]),
+    ("stairs", "leader", 35, "paths", False, False, 2, 59.35990, 17.83450, 9.0,
+     "Gångvägen ner mot parkeringen är smal och ojämn, och räcket vid trappan är trasigt. Svårt "
+     "att ta sig fram med barnvagn eller rollator.",
+     ["path"]),
+    ("corner", "erik", 42, "sightlines", False, False, 2, 59.36150, 17.83050, 7.0,
+     "Skymd hörna vid garagenedfarten: man ser inte om någon står där förrän man är framme. En "
+     "spegel och bättre belysning skulle hjälpa.",
+     ["corner"]),
+    ("empty", "amina", 48, "people", False, False, 3, 59.36100, 17.83150, 15.0,
+     "Torget töms helt när butikerna stänger. Flera i gruppen säger att de undviker att gå här "
+     "ensamma på kvällen.",
+     []),
+    ("new-lights", "leader", 55, "lighting", True, False, 5, 59.36120, 17.83230, 6.0,
+     "Nya belysningen vid torget känns bra: jämnt ljus, inga bländande lampor och man ser "
+     "ansikten på håll.",
+     ["square", "square"]),
+]  # fmt: skip
+# Local time the sun is down by, month by month, in Stockholm.
+DUSK = {1: 15, 2: 16, 3: 18, 4: 20, 5: 21, 6: 22, 7: 22, 8: 20, 9: 19, 10: 17, 11: 16, 12: 15}
+
+
+class DemoError(Exception):
+    """The demo district cannot be loaded here (the message says why)."""
+
+
+# --- seeding -----------------------------------------------------------------------------
+
+
+def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict:
+    """Load the demo district (idempotent); return the logins and how many rows were new.
+
+    `settings` holds the app's limits: `max_description`, `max_photos`, `photo_dir` and the
+    keyword arguments of `put_photo` under `photo_options`. Callers check that demo mode is on.
+    """
+    before = count_rows(db)
+    logins = load_logins(instance / LOGINS_FILE)
+    with transaction(db):  # all three or none, if one of the emails is a real user's
+        users = {u["role"]: ensure_user(db, u, logins[u["email"]]) for u in USERS}
+    places = {p["slug"]: ensure_place(db, p) for p in PLACES}
+    leader = users[WALK_LEADER]
+    ensure_walk(db, PLANNED, places[PLANNED["place"]], leader, today)
+    walk = ensure_walk(db, FINISHED, places[FINISHED["place"]], leader, today)
+    participants = {
+        key: join_walk(
+            db,
+            walk["id"],
+            device_hash=_device(key),
+            user_id=leader["id"] if key == "leader" else None,
+            display_name=name or leader["name"],
+            participant_role=role,
+        )
+        for key, (name, role) in PARTICIPANTS.items()
+    }
+    geometry = place_geometry(places[FINISHED["place"]])
+    start = datetime.fromisoformat(walk["starts_at"]).replace(tzinfo=STOCKHOLM)
+    photo_dir = Path(settings["photo_dir"])
+    for key, who, minutes, *fields, scenes in OBSERVATIONS:
+        category, works_well, urgent, feeling, lat, lon, accuracy, description = fields
+        observation_id = demo_uuid(f"observation:{key}")
+        photo_ids = [demo_uuid(f"photo:{key}:{i}") for i in range(len(scenes))]
+        taken = start + timedelta(minutes=minutes)
+        body = {
+            "category": category,
+            "works_well": works_well,
+            "urgent": urgent,
+            "feeling": feeling,
+            "description": description,
+            "walk_id": walk["id"],
+            "lat": lat,
+            "lon": lon,
+            "accuracy_m": accuracy,
+            "location_source": "device",
+            "captured_at": taken.astimezone(UTC).isoformat().replace("+00:00", "Z"),
+            "photos": photo_ids,
+        }
+        clean = validate(body, settings["max_description"], settings["max_photos"])
+        try:
+            observation, _created = put_observation(
+                db,
+                observation_id,
+                clean,
+                walk=walk,
+                place_geometry=geometry,
+                user_id=leader["id"] if who == "leader" else None,
+                participant_id=participants[who],
+                device_key_hash=_device(who),
+            )
+        except Conflict as error:
+            raise DemoError(
+                f"The demo observation {observation_id} was changed; not overwriting it."
+            ) from error
+        for i, (photo_id, scene) in enumerate(zip(photo_ids, scenes, strict=True)):
+            if get_photo(db, photo_id) is None:  # painting is the slow part: only when missing
+                # A step or two aside, as a phone's GPS would put it.
+                spot = (lat + (i - 0.5) * 0.00003, lon + (0.5 - i) * 0.00005)
+                when = taken + timedelta(seconds=20 + 35 * i)
+                data = demo_photo(scene, photo_id, spot, when)
+                put_photo(
+                    db,
+                    photo_dir,
+                    observation,
+                    photo_id,
+                    data,
+                    place_geometry=geometry,
+                    **settings["photo_options"],
+                )
+    after = count_rows(db)
+    return {
+        "logins": [{**u, "password": logins[u["email"]]} for u in USERS],
+        "counts": after,
+        "created": sum(after.values()) - sum(before.values()),
+    }
+
+
+def _device(participant: str) -> str | None:
+    """The device key hash a demo resident's phone would have; the walk leader has an account."""
+    return None if participant == "leader" else hash_secret(demo_uuid(f"device:{participant}"))
+
+
+def count_rows(db: Database) -> dict[str, int]:
+    """Rows per demo-relevant table."""
+    return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # noqa: S608
+
+
+def load_logins(path: Path) -> dict[str, str]:
+    """The demo passwords by email: kept in `path` (mode 0600), made on first use."""
+    stored: dict[str, str] = {}
+    if path.exists():
+        try:
+            stored = {e["email"]: e["password"] for e in json.loads(path.read_text())}
+        except (ValueError, TypeError, KeyError) as error:
+            raise DemoError(
+                f"{path} is not readable ({error}); delete it to start over."
+            ) from error
+    logins = {u["email"]: stored.get(u["email"]) or secrets.token_urlsafe(9) for u in USERS}
+    if logins != stored:
+        entries = [{**u, "password": logins[u["email"]]} for u in USERS]
+        temp = path.with_name(f".{path.name}.{os.getpid()}")
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
+            json.dump(entries, f, indent=2, ensure_ascii=False)
+        os.replace(temp, path)
+    os.chmod(path, 0o600)
+    return logins
+
+
+def ensure_user(db: Database, spec: dict, password: str) -> dict:
+    """The demo user with this email, created (is_demo = 1) or brought back to `password`."""
+    with transaction(db):
+        user = find_user_by_email(db, spec["email"])
+        if user is None:
+            user_id = create_user(db, spec["email"], spec["role"], spec["name"], password)
+            db.execute("UPDATE users SET is_demo = 1 WHERE id = ?", [user_id])
+        elif not user["is_demo"]:
+            raise DemoError(f"{spec['email']} belongs to a real user; not touching it.")
+        elif not (user["password_hash"] and check_password_hash(user["password_hash"], password)):
+            # The logins file was lost: make the printed password true again.
+            db.execute(
+                "UPDATE users SET password_hash = ? WHERE id = ?",
+                [generate_password_hash(password), user["id"]],
+            )
+        return find_user_by_email(db, spec["email"])
+
+
+def ensure_place(db: Database, spec: dict) -> dict:
+    """The place with this slug, inserted when missing (an existing one is left as it is)."""
+    row = db.execute("SELECT id FROM places WHERE slug = ?", [spec["slug"]]).fetchone()
+    place_id = row["id"] if row else insert_place(db, **spec)
+    return get_place(db, place_id)
+
+
+def ensure_walk(db: Database, spec: dict, place: dict, leader: dict, today: date) -> dict:
+    """The demo walk with this title at this place, planned relative to `today` if missing."""
+    row = db.execute(
+        "SELECT id FROM walks WHERE place_id = ? AND title = ?", [place["id"], spec["title"]]
+    ).fetchone()
+    if row is None:
+        day = today + timedelta(days=spec["days"])
+        # Upcoming walks at half past four; the finished one set off as it grew dark.
+        hour, minute = (16, 30) if spec["days"] > 0 else (DUSK[day.month], 0)
+        values = {
+            "place_id": place["id"],
+            "title": spec["title"],
+            "starts_at": f"{day.isoformat()}T{hour:02d}:{minute:02d}",
+            "meeting_point": spec["meeting_point"],
+            "meeting_lat": spec["meeting"][0],
+            "meeting_lon": spec["meeting"][1],
+            "route": json.dumps({"type": "LineString", "coordinates": spec["route"]}),
+            "invitation_text": spec["invitation_text"],
+            "state": "planned" if spec["days"] > 0 else "finished",
+        }
+        return get_walk(db, insert_walk(db, values, leader["id"]))
+    return get_walk(db, row["id"])
+
+
+# --- photos ------------------------------------------------------------------------------
+
+W, H = 1600, 1200
+
+
+def demo_photo(scene: str, seed: str, gps: tuple[float, float], taken: datetime) -> bytes:
+    """A JPEG of a painted dusk scene with the EXIF GPS and time a phone would write."""
+    exif = Image.Exif()
+    exif[0x010F], exif[0x0110] = "fieldwalk", "demo"  # Make, Model
+    ifd = exif.get_ifd(0x8825)  # GPS
+    ifd[0] = b"\x02\x02\x00\x00"  # GPSVersionID
+    ifd[1], ifd[2] = ("N" if gps[0] >= 0 else "S"), _dms(gps[0])
+    ifd[3], ifd[4] = ("E" if gps[1] >= 0 else "W"), _dms(gps[1])
+    ifd = exif.get_ifd(0x8769)  # Exif
+    ifd[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal, local time
+    offset = taken.strftime("%z")
+    ifd[0x9011] = f"{offset[:3]}:{offset[3:]}"  # OffsetTimeOriginal
+    out = io.BytesIO()
+    paint_scene(scene, seed).save(out, "JPEG", quality=85, exif=exif)
+    return out.getvalue()
+
+
+def _dms(value: float) -> tuple[IFDRational, IFDRational, IFDRational]:
+    value = abs(value)
+    degrees, minutes = int(value), int(value * 60) % 60
+    seconds = round((value * 3600 - degrees * 3600 - minutes * 60) * 1000)
+    return IFDRational(degrees, 1), IFDRational(minutes, 1), IFDRational(seconds, 1000)
+
+
+def paint_scene(scene: str, seed: str) -> Image.Image:
+    """Paint a suburban dusk scene (sky, blocks of flats, asphalt, the subject, grain)."""
+    rng = random.Random(seed)
+    horizon = rng.randint(520, 600)
+    im = Image.new("RGB", (W, H))
+    im.paste(_gradient((20, 28, 62), (205, 122, 86), horizon), (0, 0))
+    im.paste(_gradient((84, 84, 90), (34, 34, 38), H - horizon), (0, horizon))
+    draw = ImageDraw.Draw(im)
+    x = rng.randint(-120, 0)
+    while x < W:
+        width, height = rng.randint(160, 360), rng.randint(140, 380)
+        draw.rectangle((x, horizon - height, x + width, horizon), fill=(34, 36, 46))
+        for wx in range(x + 16, x + width - 24, 34):
+            for wy in range(horizon - height + 18, horizon - 20, 40):
+                lit = rng.random() < 0.35
+                draw.rectangle(
+                    (wx, wy, wx + 16, wy + 20), fill=(246, 206, 132) if lit else (46, 50, 66)
+                )
+        x += width + rng.randint(10, 90)
+    PAINTERS[scene](im, draw, rng, horizon)
+    grain = Image.frombytes("L", (W // 2, H // 2), rng.randbytes(W * H // 4))
+    grain = grain.point(lambda v: v >> 3).resize((W, H))
+    return ImageChops.add(im, Image.merge("RGB", (grain, grain, grain)), offset=-16)
+
+
+def _gradient(top: tuple, bottom: tuple, height: int) -> Image.Image:
+    column = Image.new("RGB", (1, height))
+    column.putdata(
+        [
+            tuple(
+                round(a + (b - a) * y / max(1, height - 1))
+                for a, b in zip(top, bottom, strict=True)
+            )
+            for y in range(height)
+        ]
+    )
+    return column.resize((W, height), Image.Resampling.NEAREST)
+
+
+def _glow(im: Image.Image, x: int, y: int, rx: int, ry: int, colour=(255, 214, 150)) -> None:
+    """A soft halo of light: blurred small and scaled up, so it costs next to nothing."""
+    small = Image.new("L", (64, 64))
+    ImageDraw.Draw(small).ellipse((16, 16, 48, 48), fill=190)
+    mask = small.filter(ImageFilter.GaussianBlur(8)).resize((rx * 2, ry * 2))
+    im.paste(colour, (x - rx, y - ry, x + rx, y + ry), mask)
+
+
+def _lamp(im, draw, x: int, base: int, height: int, lit: bool) -> None:
+    top = base - height
+    draw.rectangle((x - 6, top, x + 6, base), fill=(58, 60, 64))
+    draw.line((x, top, x + 50, top - 12), fill=(58, 60, 64), width=8)
+    if lit:
+        _glow(im, x + 56, top, 110, 110)
+        _glow(im, x + 56, base, height // 2, height // 8, (150, 130, 96))  # light on the ground
+    draw.ellipse((x + 36, top - 20, x + 76, top + 4), fill=(255, 236, 196) if lit else (70, 72, 76))
+
+
+def _tunnel(im, draw, rng, horizon):
+    draw.rectangle((150, horizon - 330, 1450, H), fill=(118, 116, 110))
+    draw.rectangle((520, horizon - 150, 1080, H), fill=(14, 14, 16))
+    draw.ellipse((520, horizon - 290, 1080, horizon - 10), fill=(14, 14, 16))
+    draw.polygon([(560, H), (1040, H), (860, horizon + 60), (740, horizon + 60)], fill=(30, 30, 32))
+    draw.rectangle((780, horizon - 180, 820, horizon - 170), fill=(60, 60, 58))  # the dead lamp
+    _glow(im, 940, horizon - 160, 50, 50, (200, 180, 130))
+
+
+def _bushes(im, draw, rng, horizon):
+    draw.line(
+        (1000, horizon + 40, 1160, horizon - 120, 1320, horizon + 40), fill=(196, 52, 40), width=14
+    )
+    draw.rectangle((1080, horizon - 40, 1240, horizon - 28), fill=(224, 180, 40))
+    for _ in range(70):
+        cx, cy = rng.randint(0, 900), rng.randint(horizon - 180, horizon + 380)
+        r = rng.randint(60, 150)
+        green = (rng.randint(20, 44), rng.randint(50, 86), rng.randint(22, 40))
+        draw.ellipse((cx - r, cy - r * 3 // 4, cx + r, cy + r * 3 // 4), fill=green)
+    _lamp(im, draw, 1450, horizon + 120, 520, True)
+
+
+def _litter(im, draw, rng, horizon):
+    for x in (300, 560):  # recycling bins
+        draw.rounded_rectangle((x, horizon - 60, x + 220, horizon + 260), 30, fill=(40, 92, 60))
+    draw.rectangle((900, horizon + 40, 1010, horizon + 300), fill=(60, 64, 60))
+    for _ in range(60):
+        x, y = rng.randint(150, 1500), rng.randint(horizon + 240, H - 20)
+        w, h = rng.randint(14, 110), rng.randint(8, 70)
+        colour = rng.choice(
+            [(236, 236, 230), (190, 40, 36), (40, 80, 170), (150, 112, 70), (220, 200, 60)]
+        )
+        draw.rectangle((x, y, x + w, y + h), fill=colour)
+
+
+def _graffiti(im, draw, rng, horizon):
+    draw.rectangle((0, horizon - 260, W, horizon + 220), fill=(150, 148, 140))
+    for x in range(0, W, 260):
+        draw.line((x, horizon - 260, x, horizon + 220), fill=(120, 118, 112), width=4)
+    draw.rectangle((1250, horizon + 20, 1420, horizon + 300), fill=(108, 112, 110))  # cabinet
+    for _ in range(rng.randint(6, 9)):
+        x, y = rng.randint(60, 1350), rng.randint(horizon - 220, horizon + 180)
+        points = [(x, y)]
+        for _ in range(rng.randint(6, 14)):
+            x, y = x + rng.randint(-20, 70), y + rng.randint(-60, 60)
+            points.append((x, y))
+        colour = rng.choice(
+            [(20, 20, 24), (200, 30, 140), (40, 140, 220), (240, 200, 30), (230, 80, 30)]
+        )
+        draw.line(points, fill=colour, width=rng.randint(6, 18), joint="curve")
+
+
+def _path(im, draw, rng, horizon):
+    draw.polygon([(200, H), (1400, H), (900, horizon), (700, horizon)], fill=(108, 106, 102))
+    for i in range(7):  # steps
+        y = H - 90 - i * 70
+        draw.line((260 + i * 55, y, 1340 - i * 55, y), fill=(70, 70, 72), width=6)
+    draw.line((1360, H - 40, 1230, horizon + 250), fill=(150, 150, 156), width=8)  # the rail
+    draw.line((1200, horizon + 200, 1090, horizon + 40), fill=(150, 150, 156), width=8)
+    for _ in range(12):
+        x, y = rng.randint(500, 1100), rng.randint(horizon + 100, H - 60)
+        draw.line(
+            (x, y, x + rng.randint(-80, 80), y + rng.randint(10, 60)), fill=(60, 58, 56), width=3
+        )
+    _lamp(im, draw, 140, horizon + 200, 560, False)
+
+
+def _corner(im, draw, rng, horizon):
+    draw.rectangle((0, horizon - 420, 760, H), fill=(96, 56, 46))  # brick
+    for y in range(horizon - 400, H, 28):
+        draw.line((0, y, 760, y), fill=(80, 46, 38), width=3)
+    draw.polygon(
+        [(820, H), (1500, H), (1300, horizon + 80), (980, horizon + 80)], fill=(22, 22, 26)
+    )
+    draw.rectangle((980, horizon - 120, 1300, horizon + 80), fill=(10, 10, 12))  # garage mouth
+    _lamp(im, draw, 1480, horizon + 60, 480, rng.random() < 0.5)
+
+
+def _square(im, draw, rng, horizon):
+    for i in range(1, 9):  # paving in perspective
+        y = horizon + int((H - horizon) * (i / 8) ** 1.6)
+        draw.line((0, y, W, y), fill=(70, 70, 74), width=3)
+    for x in range(-800, W + 800, 200):
+        draw.line((W // 2 + (x - W // 2) // 6, horizon, x, H), fill=(70, 70, 74), width=3)
+    for x, height in ((180, 560), (640, 420), (1000, 330), (1300, 270)):
+        _lamp(im, draw, x + rng.randint(-30, 30), horizon + height // 3, height, True)
+    draw.rectangle((760, horizon + 200, 980, horizon + 226), fill=(120, 84, 50))  # bench
+
+
+PAINTERS = {
+    "tunnel": _tunnel,
+    "bushes": _bushes,
+    "litter": _litter,
+    "graffiti": _graffiti,
+    "path": _path,
+    "corner": _corner,
+    "square": _square,
+}
+
+
+# --- command -----------------------------------------------------------------------------
+
+
+@click.command("seed-demo")
+@with_appcontext
+def seed_demo_command() -> None:
+    """Load the Hässelby-Vällingby demo district and print its logins (only with DEMO on).
+
+    Example: FIELDWALK_DEMO=true flask --app app seed-demo
+    """
+    from fieldwalk.capture import photo_options
+
+    config = current_app.config
+    if config.get("DEMO") is not True:
+        raise click.ClickException(
+            "seed-demo only runs in demo mode: its users have printed passwords. "
+            "Set FIELDWALK_DEMO=true on a machine that is not a real server."
+        )
+    instance = Path(current_app.instance_path)
+    settings = {
+        "max_description": config["MAX_DESCRIPTION_LENGTH"],
+        "max_photos": config["MAX_PHOTOS_PER_OBSERVATION"],
+        "photo_dir": config["PHOTO_PATH"],
+        "photo_options": photo_options(),
+    }
+    db = connect(config["DATABASE_PATH"])
+    try:
+        result = seed_demo(db, instance, settings, datetime.now(STOCKHOLM).date())
+    except DemoError as error:
+        raise click.ClickException(str(error)) from error
+    finally:
+        db.close()
+    counts = ", ".join(f"{n} {table}" for table, n in result["counts"].items())
+    click.echo(f"Demo district: {counts} ({result['created']} new rows).")
+    click.echo(f"Demo logins (kept in {instance / LOGINS_FILE}):")
+    for login in result["logins"]:
+        click.echo(f"  {login['email']:<36} {login['role']:<12} {login['password']}")
+    port = os.environ.get("PORT", "5000")
+    click.echo(f"Log in at http://127.0.0.1:{port}/login")
 
 
 def init_app(app: Flask) -> None:
     """Register the demo commands."""
+    app.cli.add_command(seed_demo_command)

@@ -103,3 +103,22 @@ def parse_line(text: str) -> dict:
         if not (-90 <= lat <= 90 and -180 <= lon <= 180):
             raise ValueError("coordinates out of range")
     return geometry
+
+
+def area_m2(geometry: dict) -> float:
+    """Approximate area of a (Multi)Polygon in square metres (holes subtracted)."""
+    polygons = (
+        [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
+    )
+    total = 0.0
+    for polygon in polygons:
+        for index, ring in enumerate(polygon):
+            lat0 = math.radians(sum(p[1] for p in ring) / len(ring))
+            kx = math.cos(lat0) * EARTH_RADIUS_M * math.pi / 180
+            ky = EARTH_RADIUS_M * math.pi / 180
+            twice = sum(
+                (a[0] * kx) * (b[1] * ky) - (b[0] * kx) * (a[1] * ky)
+                for a, b in zip(ring, ring[1:], strict=False)
+            )
+            total += abs(twice) / 2 * (1 if index == 0 else -1)
+    return total

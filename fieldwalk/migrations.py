@@ -175,3 +175,116 @@ def m004_audit_log(db: Database) -> None:
         CREATE INDEX audit_log_entity ON audit_log(entity, entity_id, at);
         """,
     )
+
+
+@migrations()
+def m005_parties_zones_tasks(db: Database) -> None:
+    _run(
+        db,
+        """
+        CREATE TABLE parties (
+            id INTEGER PRIMARY KEY,
+            name TEXT NOT NULL UNIQUE,
+            kind TEXT NOT NULL DEFAULT 'other',
+            email TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            notes TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE party_contacts (
+            id INTEGER PRIMARY KEY,
+            party_id INTEGER NOT NULL REFERENCES parties(id) ON DELETE CASCADE,
+            name TEXT NOT NULL DEFAULT '',
+            email TEXT NOT NULL DEFAULT '',
+            phone TEXT NOT NULL DEFAULT '',
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX party_contacts_party ON party_contacts(party_id);
+        CREATE TABLE zones (
+            id INTEGER PRIMARY KEY,
+            party_id INTEGER NOT NULL REFERENCES parties(id),
+            name TEXT NOT NULL,
+            kind TEXT NOT NULL DEFAULT 'other',
+            geometry TEXT NOT NULL,
+            min_lat REAL NOT NULL, min_lon REAL NOT NULL,
+            max_lat REAL NOT NULL, max_lon REAL NOT NULL,
+            area_m2 REAL NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE INDEX zones_bbox ON zones(min_lat, max_lat, min_lon, max_lon);
+        CREATE TABLE category_defaults (
+            category TEXT PRIMARY KEY,
+            party_id INTEGER NOT NULL REFERENCES parties(id) ON DELETE CASCADE
+        );
+        ALTER TABLE users ADD COLUMN party_id INTEGER REFERENCES parties(id);
+        ALTER TABLE walks ADD COLUMN public_token TEXT;
+        ALTER TABLE walks ADD COLUMN tasks_sent_at TEXT;
+        CREATE TABLE tasks (
+            id INTEGER PRIMARY KEY,
+            walk_id INTEGER REFERENCES walks(id),
+            place_id INTEGER REFERENCES places(id),
+            measure TEXT NOT NULL,
+            party_id INTEGER REFERENCES parties(id),
+            assignee_user_id INTEGER REFERENCES users(id),
+            priority TEXT NOT NULL DEFAULT 'normal',
+            due_date TEXT,
+            state TEXT NOT NULL DEFAULT 'proposed',
+            version INTEGER NOT NULL DEFAULT 1,
+            duplicate_of INTEGER REFERENCES tasks(id),
+            routing_reason TEXT NOT NULL DEFAULT '{}',
+            override_reason TEXT,
+            state_note TEXT,
+            lat REAL,
+            lon REAL,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            sent_at TEXT,
+            done_at TEXT,
+            verified_at TEXT
+        );
+        CREATE INDEX tasks_party_state ON tasks(party_id, state);
+        CREATE INDEX tasks_walk ON tasks(walk_id);
+        CREATE INDEX tasks_state_due ON tasks(state, due_date);
+        CREATE TABLE task_observations (
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            observation_id TEXT NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            PRIMARY KEY (task_id, observation_id)
+        );
+        CREATE INDEX task_observations_observation ON task_observations(observation_id);
+        ALTER TABLE audit_log ADD COLUMN actor TEXT;
+        CREATE TABLE party_links (
+            id INTEGER PRIMARY KEY,
+            party_id INTEGER NOT NULL REFERENCES parties(id) ON DELETE CASCADE,
+            walk_id INTEGER NOT NULL REFERENCES walks(id) ON DELETE CASCADE,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            expires_at TEXT NOT NULL,
+            revoked_at TEXT
+        );
+        CREATE INDEX party_links_party_walk ON party_links(party_id, walk_id);
+        CREATE TABLE notifications (
+            id INTEGER PRIMARY KEY,
+            kind TEXT NOT NULL,
+            key TEXT NOT NULL UNIQUE,
+            party_id INTEGER REFERENCES parties(id),
+            recipients TEXT NOT NULL,
+            subject TEXT NOT NULL,
+            sent_at TEXT NOT NULL,
+            transport TEXT NOT NULL
+        );
+        CREATE TABLE rate_limits (
+            key TEXT NOT NULL,
+            window INTEGER NOT NULL,
+            count INTEGER NOT NULL,
+            PRIMARY KEY (key, window)
+        );
+        """,
+    )
+    # After-photos of tasks go through the same pipeline and table as observation photos.
+    db["photos"].transform(not_null={"observation_id": False})
+    db.execute("ALTER TABLE photos ADD COLUMN task_id INTEGER REFERENCES tasks(id)")
+    db.execute("CREATE INDEX photos_task ON photos(task_id) WHERE task_id IS NOT NULL")
+    db.execute("CREATE UNIQUE INDEX walks_public_token ON walks(public_token)")

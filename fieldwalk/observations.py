@@ -35,6 +35,10 @@ CLIENT_FIELDS = (
 )
 
 
+# SQLite's largest integer; a bigger id cannot name a row (and would not bind).
+MAX_ROW_ID = 2**63 - 1
+
+
 class Invalid(Exception):
     """The body breaks the rules; `errors` maps each field to a message for the person."""
 
@@ -53,6 +57,17 @@ def parse_uuid(value: str) -> str | None:
         return str(uuid.UUID(str(value)))
     except (ValueError, TypeError, AttributeError):
         return None
+
+
+def parse_id(value: object) -> int | None:
+    """A row id from a client (int or digit string) that SQLite can hold, or None."""
+    if isinstance(value, bool) or not isinstance(value, int | str):
+        return None
+    # isdecimal, not isdigit: "²" is a digit that int() refuses.
+    if isinstance(value, str) and not (value.isascii() and value.isdecimal()):
+        return None
+    number = int(value)
+    return number if 0 < number <= MAX_ROW_ID else None
 
 
 def _number(value, field, errors, low=None, high=None):
@@ -95,7 +110,7 @@ def validate(body: object, max_description: int, max_photos: int) -> dict:
     category = body.get("category")
     if not category:
         errors["category"] = _("Choose a category.")
-    elif category not in CATEGORIES:
+    elif not isinstance(category, str) or category not in CATEGORIES:
         errors["category"] = _("Unknown category.")
     clean["category"] = category
     clean["works_well"] = _flag(body.get("works_well"), "works_well", errors)
@@ -122,11 +137,11 @@ def validate(body: object, max_description: int, max_photos: int) -> dict:
     walk_id = body.get("walk_id")
     if walk_id in (None, ""):
         clean["walk_id"] = None
-    elif isinstance(walk_id, bool) or not str(walk_id).isdigit():
+    elif parse_id(walk_id) is None:
         errors["walk_id"] = _("Unknown walk.")
         clean["walk_id"] = None
     else:
-        clean["walk_id"] = int(walk_id)
+        clean["walk_id"] = parse_id(walk_id)
 
     lat = _number(body.get("lat"), "lat", errors, -90, 90)
     lon = _number(body.get("lon"), "lon", errors, -180, 180)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 from flask import Blueprint, Flask, abort, current_app, send_from_directory, url_for
+from flask.cli import with_appcontext
 from sqlite_utils import Database
 
 from fieldwalk import photos as photo_pipeline
@@ -171,6 +172,82 @@ def put_photo(
         raise
 
 
+def put_task_photo(
+    db: Database,
+    photo_dir: Path,
+    task_id: int,
+    photo_id: str,
+    data: bytes,
+    *,
+    max_bytes: int,
+    max_pixels: int,
+    display_edge: int,
+    thumb_edge: int,
+    keep_original: bool = False,
+    **_ignored,
+) -> tuple[dict, bool]:
+    """Store an after-photo of a task once; return (row, created).
+
+    Same pipeline and table as observation photos. Call it inside the transaction that
+    changes the task, so the photo and the state change are stored together or not at all.
+    Raises PhotoConflict, or photos.PhotoError for a refused upload.
+    """
+    sha = hashlib.sha256(data).hexdigest()
+    existing = get_photo(db, photo_id)
+    if existing is not None:
+        if existing["sha256"] != sha or existing["task_id"] != task_id:
+            raise PhotoConflict(photo_id)
+        return existing, False
+    ingested = photo_pipeline.ingest(
+        data,
+        max_bytes=max_bytes,
+        max_pixels=max_pixels,
+        display_edge=display_edge,
+        thumb_edge=thumb_edge,
+    )
+    written = [content_path(ingested.display), content_path(ingested.thumb)]
+    try:
+        write_file(photo_dir, ingested.display)
+        write_file(photo_dir, ingested.thumb)
+        with transaction(db):
+            gps_lat, gps_lon = ingested.gps or (None, None)
+            db.execute(
+                """INSERT INTO photos (id, observation_id, task_id, sha256, file, thumb_file,
+                       width, height, bytes, source_format, gps_lat, gps_lon, taken_at, created_at)
+                   VALUES (?, NULL, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                [
+                    photo_id,
+                    task_id,
+                    sha,
+                    written[0],
+                    written[1],
+                    ingested.width,
+                    ingested.height,
+                    len(data),
+                    ingested.source_format,
+                    gps_lat,
+                    gps_lon,
+                    ingested.taken_at,
+                    now(),
+                ],
+            )
+            return get_photo(db, photo_id), True
+    except BaseException:
+        if not db.conn.in_transaction:
+            remove_unreferenced(db, photo_dir, written)
+        raise
+
+
+def list_task_photos(db: Database, task_id: int) -> list[dict]:
+    """A task's after-photos, oldest first."""
+    return [
+        dict(r)
+        for r in db.execute(
+            "SELECT * FROM photos WHERE task_id = ? ORDER BY created_at, id", [task_id]
+        )
+    ]
+
+
 def _near(gps: tuple[float, float], geometry: dict | None, far_metres: float | None) -> bool:
     from fieldwalk import geo
 
@@ -210,6 +287,7 @@ def serve(relative: str):
 
 @click.command("check-photos")
 @click.option("--fix", is_flag=True, help="Remove files that no row refers to.")
+@with_appcontext
 def check_photos_command(fix: bool) -> None:
     """List photo files no row refers to and rows whose file is missing.
 

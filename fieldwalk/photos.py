@@ -6,12 +6,12 @@ returns. Everything a hostile or broken upload can do ends as a `PhotoError`.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import io
 import os
 import re
 import struct
-import threading
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -77,10 +77,6 @@ _DATE_RE = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})
 _FILTER = Image.Resampling.BICUBIC
 _WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
-_heif_lock = threading.Lock()
-_heif_state: list[bool] = []  # [] until tried, then [registered?]
-_srgb_profile = None
-
 
 def sniff_format(data: bytes) -> str | None:
     """Name the image format from magic bytes only: 'jpeg', 'png', 'webp', 'heif' or None."""
@@ -137,7 +133,10 @@ def ingest(
             digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
             reduced, turn = _decode(data, fmt, orientation, display_edge, max_pixels, pool)
             display = pool.submit(_upright_jpeg, reduced, turn, quality)
-            thumb, _, _ = _upright_jpeg(_shrink(reduced, thumb_edge, 2.0, pool), turn, quality)
+            small = _shrink(reduced, thumb_edge, 2.0, pool)
+            # A photo already within thumb_edge is not enlarged: copy it, as the worker
+            # is saving that very object and Pillow's save is not safe to share.
+            thumb, _, _ = _upright_jpeg(small.copy() if small is reduced else small, turn, quality)
             display_jpeg, width, height = display.result()
             result = Ingested(
                 display=display_jpeg,
@@ -249,36 +248,38 @@ def _shrink(im: Image.Image, edge: int, reducing_gap: float, pool) -> Image.Imag
 
 
 def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
-    """Convert to sRGB RGB through the embedded ICC profile, so stripping it keeps colours."""
-    if icc and ImageCms is not None:
-        try:
-            source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
-            if "srgb" not in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
-                return ImageCms.profileToProfile(im, source, _srgb(), outputMode="RGB")
-        except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
-            pass  # a broken profile is metadata we drop anyway; keep the pixels as they are
+    """Convert to sRGB RGB through the embedded ICC profile, so dropping it keeps colours."""
+    transform = _icc_transform(icc, im.mode) if icc else None
+    if transform is not None:
+        return ImageCms.applyTransform(im, transform)
     return im if im.mode == "RGB" else im.convert("RGB")
 
 
-def _srgb():
-    global _srgb_profile
-    if _srgb_profile is None:
-        _srgb_profile = ImageCms.ImageCmsProfile(ImageCms.createProfile("sRGB"))
-    return _srgb_profile
+@functools.lru_cache(maxsize=8)
+def _icc_transform(icc: bytes, mode: str):
+    """Transform from this profile to sRGB; None for sRGB itself or an unusable profile."""
+    if ImageCms is None:
+        return None
+    try:
+        source = ImageCms.ImageCmsProfile(io.BytesIO(icc))
+        if "srgb" in ImageCms.getProfileDescription(source).lower().replace(" ", ""):
+            return None
+        srgb = ImageCms.createProfile("sRGB")
+        # NOCACHE: littlecms's one-pixel cache is not safe when threads share a transform.
+        return ImageCms.buildTransform(source, srgb, mode, "RGB", flags=ImageCms.Flags.NOCACHE)
+    except (ImageCms.PyCMSError, OSError, ValueError, TypeError):
+        return None  # a broken profile is metadata we drop anyway; keep the pixels as they are
 
 
+@functools.cache
 def _register_heif() -> bool:
-    """Register pillow-heif's opener once, on first HEIF upload; False if it is missing."""
-    with _heif_lock:
-        if not _heif_state:
-            try:
-                import pillow_heif
-
-                pillow_heif.register_heif_opener()
-                _heif_state.append(True)
-            except ImportError:
-                _heif_state.append(False)
-        return _heif_state[0]
+    """Register pillow-heif's opener on the first HEIF upload; False if it is not installed."""
+    try:
+        import pillow_heif
+    except ImportError:
+        return False
+    pillow_heif.register_heif_opener()
+    return True
 
 
 # --- headers -----------------------------------------------------------------------------
@@ -311,18 +312,15 @@ def _header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
                 if marker in _SOF_MARKERS:
                     height, width = struct.unpack(">HH", payload[1:5])
                     return width, height
-        if fmt == "webp":
-            chunk = data[12:16]
-            if chunk == b"VP8X":
-                return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(
-                    data[27:30], "little"
-                )
-            if chunk == b"VP8L":
-                bits = int.from_bytes(data[21:25], "little")
-                return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-            if chunk == b"VP8 ":
-                width, height = struct.unpack("<HH", data[26:30])
-                return width & 0x3FFF, height & 0x3FFF
+        if fmt == "webp" and data[12:16] == b"VP8X":  # extended: 24-bit canvas size - 1
+            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(
+                data[27:30], "little"
+            )
+        if fmt == "webp" and data[12:16] == b"VP8L":  # lossless: two 14-bit sizes - 1
+            bits = int.from_bytes(data[21:25], "little")
+            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+        if fmt == "webp" and data[12:16] == b"VP8 ":  # lossy: 14-bit sizes after start code
+            return tuple(v & 0x3FFF for v in struct.unpack("<HH", data[26:30]))
     except struct.error:
         return None
     return None

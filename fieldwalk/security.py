@@ -23,8 +23,10 @@ RESIDENT = "resident"
 WALK_LEADER = "walk_leader"
 COORDINATOR = "coordinator"
 ADMIN = "admin"
-ROLES = (WALK_LEADER, COORDINATOR, ADMIN)
+ENGINEER = "engineer"  # belongs to a party; sees only that party's tasks
+ROLES = (WALK_LEADER, COORDINATOR, ADMIN, ENGINEER)
 STAFF_ROLES = (WALK_LEADER, COORDINATOR, ADMIN)
+MANAGER_ROLES = (COORDINATOR, ADMIN)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
@@ -141,14 +143,13 @@ def audit(action: str, entity: str, entity_id: object, **detail: object) -> None
     )
 
 
-def content_security_policy() -> str:
+def content_security_policy(config=None) -> str:
     """The CSP: no inline script, no framing, tiles only from the configured host."""
-    tiles = urlsplit(current_app.config["TILE_URL"].replace("{s}", "a"))
+    config = config or current_app.config
+    tiles = urlsplit(config["TILE_URL"].replace("{s}", "a"))
     tile_origin = f"{tiles.scheme}://{tiles.netloc}" if tiles.netloc else ""
     tile_host = (
-        tile_origin.replace("://a.", "://*.")
-        if "{s}" in current_app.config["TILE_URL"]
-        else tile_origin
+        tile_origin.replace("://a.", "://*.") if "{s}" in config["TILE_URL"] else tile_origin
     )
     return "; ".join(
         [
@@ -168,16 +169,36 @@ def content_security_policy() -> str:
     )
 
 
+def security_headers(config) -> dict[str, str]:
+    """The security headers every response carries, pages and static files alike."""
+    headers = {
+        "Content-Security-Policy": content_security_policy(config),
+        "X-Content-Type-Options": "nosniff",
+        "Referrer-Policy": "same-origin",
+        "X-Frame-Options": "DENY",
+        "Permissions-Policy": "camera=(self), geolocation=(self)",
+    }
+    if config["SESSION_COOKIE_SECURE"]:
+        headers["Strict-Transport-Security"] = "max-age=31536000"
+    return headers
+
+
 def set_security_headers(response):
-    """Security headers on every response."""
-    response.headers.setdefault("Content-Security-Policy", content_security_policy())
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Permissions-Policy", "camera=(self), geolocation=(self)")
-    if current_app.config["SESSION_COOKIE_SECURE"]:
-        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    """Security headers on every response Flask answers."""
+    for name, value in security_headers(current_app.config).items():
+        response.headers.setdefault(name, value)
     return response
+
+
+def static_security_headers(config) -> Callable:
+    """WhiteNoise's `add_headers_function`: static files never reach Flask's after_request."""
+    values = security_headers(config)
+
+    def add_headers(headers, _path: str, _url: str) -> None:
+        for name, value in values.items():
+            headers.setdefault(name, value)
+
+    return add_headers
 
 
 def init_app(app: Flask) -> None:

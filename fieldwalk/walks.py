@@ -8,12 +8,24 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlite_utils import Database
-from wtforms import DateTimeLocalField, HiddenField, SelectField, StringField, TextAreaField
+from wtforms import (
+    DateTimeLocalField,
+    HiddenField,
+    SelectChoice,
+    SelectField,
+    StringField,
+    TextAreaField,
+)
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk import geo
 from fieldwalk.db import get_db, now, transaction
-from fieldwalk.observations import list_device_observations, list_walk_observations, walk_version
+from fieldwalk.observations import (
+    MAX_ROW_ID,
+    list_device_observations,
+    list_walk_observations,
+    walk_version,
+)
 from fieldwalk.places import get_place, list_places, place_feature
 from fieldwalk.render import render
 from fieldwalk.security import (
@@ -87,6 +99,8 @@ def insert_walk(db: Database, values: dict, created_by: int | None) -> int:
 
 def get_walk(db: Database, walk_id: int) -> dict | None:
     """One walk with its place's name, or None."""
+    if not 0 < walk_id <= MAX_ROW_ID:  # a URL can carry any int; SQLite cannot bind it
+        return None
     row = db.execute(
         """SELECT walks.*, places.name AS place_name FROM walks
            JOIN places ON places.id = walks.place_id WHERE walks.id = ?""",
@@ -274,7 +288,9 @@ class WalkForm(FlaskForm):
 class JoinForm(FlaskForm):
     display_name = StringField(_l("Your name (optional)"), validators=[Optional(), Length(max=80)])
     participant_role = SelectField(
-        _l("I take part as"), choices=list(PARTICIPANT_ROLES.items()), default="resident"
+        _l("I take part as"),
+        choices=[SelectChoice(code, label) for code, label in PARTICIPANT_ROLES.items()],
+        default="resident",
     )
 
 

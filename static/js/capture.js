@@ -29,6 +29,12 @@
     return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
   }
   function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; }); }
+  // Add or remove one id in an element's aria-describedby list.
+  function describe(el, id, on) {
+    var ids = (el.getAttribute('aria-describedby') || '').split(/\s+/).filter(function (x) { return x && x !== id; });
+    if (on) ids.push(id);
+    if (ids.length) el.setAttribute('aria-describedby', ids.join(' ')); else el.removeAttribute('aria-describedby');
+  }
   function say(text, isError) {
     status.hidden = !text; status.textContent = text || '';
     status.className = isError ? 'alert' : 'notice';
@@ -171,13 +177,11 @@
     var old = wrapper.querySelector('.error');
     if (old) old.remove();
     wrapper.classList.toggle('has-error', !!text);
+    describe(photoInput, 'photos-error', !!text);
     if (text) {
       var p = document.createElement('p');
       p.className = 'error'; p.id = 'photos-error'; p.textContent = text;
       previews.before(p);
-      photoInput.setAttribute('aria-describedby', 'photos-hint photos-error');
-    } else {
-      photoInput.setAttribute('aria-describedby', 'photos-hint');
     }
   }
 
@@ -229,16 +233,27 @@
   // --- saving ------------------------------------------------------------------------
   function csrf() { return field('csrf_token').value; }
 
+  // Each error goes next to its field and is tied to it (aria-describedby), as the plain form
+  // renders it; a group of radios is described as a whole, a single control is marked invalid.
   function showFieldErrors(errors) {
-    form.querySelectorAll('.field > .error, fieldset > .error').forEach(function (el) { if (el.id !== 'photos-error') el.remove(); });
+    form.querySelectorAll('.field > .error').forEach(function (el) {
+      if (el.id === 'photos-error') return;
+      var box = el.parentNode, control = box.matches('fieldset') ? box : box.querySelector('input, textarea, select');
+      box.classList.remove('has-error');
+      if (control) { describe(control, el.id, false); control.removeAttribute('aria-invalid'); }
+      el.remove();
+    });
     Object.keys(errors || {}).forEach(function (name) {
-      var target = name === 'category' ? document.getElementById('category') : (field(name) || {}).closest && field(name).closest('.field');
-      if (!target) { say(errors[name], true); return; }
+      var control = field(name);
+      var box = name === 'category' ? document.getElementById('category') : control && control.closest('.field');
+      if (!box) { say(errors[name], true); return; }
       var p = document.createElement('p');
       p.className = 'error'; p.id = name + '-error'; p.textContent = errors[name];
-      var legend = target.querySelector('legend');
-      if (legend) legend.after(p); else target.prepend(p);
-      target.classList.add('has-error');
+      var anchor = box.querySelector(':scope > .hint') || box.querySelector(':scope > legend');
+      if (anchor) anchor.after(p); else control.before(p);
+      box.classList.add('has-error');
+      if (box.matches('fieldset')) describe(box, p.id, true);
+      else { describe(control, p.id, true); control.setAttribute('aria-invalid', 'true'); }
     });
     var first = form.querySelector('.has-error input, .has-error textarea');
     if (first) first.focus();

@@ -1,0 +1,204 @@
+"""A resident records observations on a phone: join by link, photo, position, live list."""
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, make_place, make_user, make_walk
+from playwright.sync_api import Page, expect
+
+from .conftest import POSITION
+
+CANON = PHOTOS / "camera" / "Canon_40D.jpg"
+NIKON_GPS = PHOTOS / "gps" / "DSCN0010.jpg"
+CHOOSE_CATEGORY = re.compile(r"^(Välj en kategori\.|Choose a category\.)$")
+
+
+@pytest.fixture(autouse=True)
+def _corpus_present():
+    """The photo corpus is copied in by a make step; say so plainly when it is missing."""
+    if not CANON.is_file() or not NIKON_GPS.is_file():
+        pytest.fail(f"photo corpus missing: expected {CANON} and {NIKON_GPS}")
+
+
+@pytest.fixture
+def walk(db):
+    """An ongoing walk around Råcksta, planned by a coordinator."""
+    coordinator = make_user(db, "coordinator")
+    return make_walk(db, make_place(db), coordinator["id"], state="ongoing")
+
+
+def join(page: Page, walk: dict, name: str) -> None:
+    """Open the invitation link and join with a display name; lands on the capture screen."""
+    page.goto(f"/j/{walk['invite_token']}")
+    page.locator("#display_name").fill(name)
+    page.locator("main form button").click()
+    expect(page).to_have_url(re.compile(rf"/walks/{walk['id']}/capture$"))
+    # Deferred scripts have run by DOMContentLoaded: the form is enhanced before we touch it.
+    page.wait_for_load_state("domcontentloaded")
+
+
+def message(page: Page, key: str) -> str:
+    """A message the capture screen shows, in the page's language (from its own config)."""
+    return json.loads(page.locator("#capture-config").text_content())["msg"][key]
+
+
+def choose_category(page: Page, code: str) -> None:
+    page.locator(f"#category input[value={code}]").check()
+
+
+def observations(db) -> list[dict]:
+    return [dict(r) for r in db.execute("SELECT * FROM observations")]
+
+
+def photos(db) -> list[dict]:
+    return [dict(r) for r in db.execute("SELECT * FROM photos")]
+
+
+def test_resident_records_observation_with_photo_and_phone_position(phone, walk, db, app):
+    page = phone()
+    join(page, walk, "Kim")
+
+    # The position arrives from the (mocked) phone before the person is done.
+    expect(page.locator("input[name=location_source]")).to_have_value("device")
+    choose_category(page, "lighting")
+    page.locator("#photos").set_input_files(CANON)
+    expect(page.locator("#photo-previews li")).to_have_count(1)
+    page.locator("#description").fill("Trasig lampa vid trappan")
+    page.locator("#save").click()
+
+    expect(page.locator("#capture-status")).to_have_text(message(page, "saved"))
+    items = page.locator("#observation-list li.observation")
+    expect(items).to_have_count(1)
+    expect(items.first).to_contain_text("Trasig lampa vid trappan")
+    expect(items.first).to_contain_text("Kim")
+    thumb = items.first.locator("img")
+    thumb.scroll_into_view_if_needed()  # lazy-loaded below the form
+    assert thumb.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+
+    [observation] = observations(db)
+    assert observation["walk_id"] == walk["id"]
+    assert observation["category"] == "lighting"
+    assert observation["lat"] == pytest.approx(POSITION["latitude"], abs=1e-6)
+    assert observation["lon"] == pytest.approx(POSITION["longitude"], abs=1e-6)
+    assert observation["location_source"] == "device"
+    assert observation["accuracy_m"] == POSITION["accuracy"]
+    [photo] = photos(db)
+    assert photo["observation_id"] == observation["id"]
+    assert photo["source_format"] == "jpeg"
+    photo_dir = Path(app.config["PHOTO_PATH"])
+    assert (photo_dir / photo["file"]).stat().st_size > 0
+    assert (photo_dir / photo["thumb_file"]).stat().st_size > 0
+
+
+def test_other_residents_see_new_observation_appear_without_reloading(phone, walk, db, app):
+    app.config["WALK_POLL_SECONDS"] = 1
+    watcher = phone()
+    join(watcher, walk, "Alva")
+    watcher.goto(f"/walks/{walk['id']}")
+    expect(watcher.locator("#observation-list li.observation")).to_have_count(0)
+    watcher.evaluate("window.__sameDocument = true")
+
+    recorder = phone()
+    join(recorder, walk, "Kim")
+    expect(recorder.locator("input[name=location_source]")).to_have_value("device")
+    choose_category(recorder, "vegetation")
+    recorder.locator("#photos").set_input_files(NIKON_GPS)
+    expect(recorder.locator("#photo-previews li")).to_have_count(1)
+    recorder.locator("#save").click()
+    expect(recorder.locator("#capture-status")).to_have_text(message(recorder, "saved"))
+
+    item = watcher.locator("#observation-list li.observation")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("Kim")
+    expect(watcher.locator("#observation-list .count")).to_have_text("(1)")
+    # The map redraws from the new list: one pin at the phone's position.
+    expect(watcher.locator("#walk-map .pin")).to_have_count(1)
+    assert watcher.evaluate("window.__sameDocument") is True
+    [observation] = observations(db)
+    assert len(photos(db)) == 1
+    assert item.get_attribute("id") == f"obs-{observation['id']}"
+
+
+def test_saving_without_category_shows_error_at_category_fieldset(phone, walk, db):
+    page = phone()
+    join(page, walk, "Kim")
+    page.locator("#save").click()
+
+    fieldset = page.locator("fieldset#category")
+    error = fieldset.locator("#category-error")
+    expect(error).to_have_text(CHOOSE_CATEGORY)
+    expect(fieldset).to_have_class(re.compile(r"\bhas-error\b"))
+    expect(fieldset).to_have_attribute("aria-describedby", "category-error")
+    # Focus moves to the first choice, so a screen reader announces the group and its error.
+    expect(fieldset.locator("input[type=radio]").first).to_be_focused()
+    assert observations(db) == []
+
+
+def test_non_image_file_shows_photo_error_and_nothing_is_stored(phone, walk, db, tmp_path):
+    fake = tmp_path / "x.jpg"
+    fake.write_text("not a photo at all\n")
+    page = phone()
+    join(page, walk, "Kim")
+    choose_category(page, "upkeep")
+    page.locator("#photos").set_input_files(fake)
+
+    field = page.locator(".field:has(> #photos)")
+    error = field.locator("#photos-error")
+    expect(error).to_have_text(re.compile(r"^x\.jpg: "))
+    expect(error).to_contain_text(message(page, "notImage"))
+    expect(page.locator("#photos")).to_have_attribute(
+        "aria-describedby", re.compile(r"\bphotos-error\b")
+    )
+    expect(page.locator("#photo-previews li")).to_have_count(0)
+    assert observations(db) == []
+    assert photos(db) == []
+
+
+def test_without_javascript_plain_form_records_observation_with_photo(phone, walk, db, app):
+    page = phone(java_script_enabled=False)
+    join(page, walk, "Kim")
+    choose_category(page, "paths")
+    page.locator("#photos").set_input_files(CANON)
+    page.locator("#description").fill("Trappan saknar räcke")
+    page.locator("#save").click()
+
+    expect(page).to_have_url(re.compile(rf"/walks/{walk['id']}/capture\?saved=[0-9a-f-]{{36}}$"))
+    expect(page.locator("main p.notice[role=status]:visible")).to_be_visible()
+    item = page.locator("#observation-list li.observation")
+    expect(item).to_have_count(1)
+    expect(item).to_contain_text("Trappan saknar räcke")
+
+    [observation] = observations(db)
+    assert page.url.endswith(f"saved={observation['id']}")
+    assert observation["category"] == "paths"
+    # Without JavaScript the page cannot ask the phone for a position.
+    assert observation["lat"] is None and observation["location_source"] is None
+    [photo] = photos(db)
+    assert photo["observation_id"] == observation["id"]
+    assert (Path(app.config["PHOTO_PATH"]) / photo["file"]).stat().st_size > 0
+
+
+def test_without_javascript_errors_show_next_to_fields_and_nothing_is_stored(
+    phone, walk, db, tmp_path
+):
+    fake = tmp_path / "x.jpg"
+    fake.write_text("not a photo at all\n")
+    page = phone(java_script_enabled=False)
+    join(page, walk, "Kim")
+    page.locator("#photos").set_input_files(fake)
+    page.locator("#description").fill("Mörkt under bron")
+    page.locator("#save").click()
+
+    expect(page.locator("main .alert[role=alert]")).to_be_visible()
+    expect(page.locator("fieldset#category #category-error")).to_have_text(CHOOSE_CATEGORY)
+    expect(page.locator("fieldset#category")).to_have_attribute("aria-describedby", "category-error")
+    expect(page.locator(".field:has(> #photos) #photos-error")).to_have_text(re.compile(r"^x\.jpg: "))
+    expect(page.locator("#photos")).to_have_attribute(
+        "aria-describedby", re.compile(r"\bphotos-error\b")
+    )
+    # What was typed survives the round trip.
+    expect(page.locator("#description")).to_have_value("Mörkt under bron")
+    assert observations(db) == []
+    assert photos(db) == []
