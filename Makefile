@@ -6,7 +6,7 @@ WORKERS ?= 2
 
 export FLASK_APP := app
 
-.PHONY: run test lint bench assets chromium clean messages
+.PHONY: run test lint bench assets chromium clean messages pdf-libs
 
 $(VENV)/.run-installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -23,7 +23,7 @@ assets: $(VENV)/.run-installed
 	$(VENV)/bin/pybabel compile --use-fuzzy --statistics -d fieldwalk/translations
 	$(PY) -m whitenoise.compress -q static
 
-run: assets
+run: assets pdf-libs
 	$(VENV)/bin/flask init-db
 	FIELDWALK_DEMO=true $(VENV)/bin/flask seed-demo
 	FIELDWALK_DEMO=true $(VENV)/bin/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) \
@@ -41,11 +41,37 @@ chromium:
 		fi; \
 	fi
 
+# The example nginx config is checked with `nginx -t` (tests/test_ops.py): Debian's nginx.
+# Without root it is not installed; the test then skips, except under CI where it fails.
+nginx:
+	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian's nginx to check docs/nginx/fieldwalk.conf..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
+		else \
+			echo "No nginx: the nginx config test will skip. 'sudo apt-get install nginx' to run it." >&2; \
+		fi; \
+	fi
+
+# The walk protocol's PDF (WeasyPrint) loads Pango, HarfBuzz's subsetter and fontconfig from
+# the system, and needs a font: Debian's packages, installed when missing (as root).
+PDF_DEBS := libpango-1.0-0 libpangoft2-1.0-0 libharfbuzz-subset0 fonts-dejavu-core
+pdf-libs:
+	@if ! dpkg -s $(PDF_DEBS) >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Pango and fonts for the walk protocol's PDF..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $(PDF_DEBS) >/dev/null; \
+		else \
+			echo "The walk protocol's PDF needs Pango: run 'sudo apt-get install $(PDF_DEBS)' and retry." >&2; \
+			exit 1; \
+		fi; \
+	fi
+
 lint: $(VENV)/.test-installed
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 
-test: $(VENV)/.test-installed chromium assets lint
+test: $(VENV)/.test-installed chromium nginx pdf-libs assets lint
 	$(PY) -m pytest -n 2 --dist loadgroup
 
 bench: $(VENV)/.test-installed chromium assets

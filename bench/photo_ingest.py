@@ -5,9 +5,11 @@ Run from the project root:
     .venv/bin/python bench/photo_ingest.py [--repeat 7]
 
 It builds the test photo in memory (4000x3000, quality 90, EXIF orientation 6 and a GPS
-position near 59.36 N 17.87 E), then times three pipelines, each `--repeat` times after
-one warm-up run, and prints the medians, their ratios and peak memory, with the targets
-marked PASS or FAIL. It always exits 0: it reports figures, it is not a test.
+position near 59.36 N 17.87 E), then times three pipelines `--repeat` times each, taking
+turns after one warm-up run, and prints the medians, their ratios and peak memory, with the
+targets marked PASS or FAIL. It always exits 0: it reports figures, it is not a test.
+ingest spreads its resampling over up to 4 cores; naive and floor use one. The machine's
+load average is printed first: figures taken beside other busy processes mean little.
 
 - project: `fieldwalk.photos.ingest(data)` with its defaults (display 1600, thumb 400).
 - naive:   what a first version would do: full decode, ImageOps.exif_transpose, resize to
@@ -27,6 +29,7 @@ from __future__ import annotations
 import argparse
 import io
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -180,7 +183,9 @@ def main() -> int:
         f"({len(data) * 8 / (WIDTH * HEIGHT):.1f} bits/pixel, {megapixels:.0f} Mpx)"
     )
     print(f"gps read back by ingest: {photos.ingest(data).gps}")
-    print(f"cpus ingest may use: {photos._WORKERS}; repeat: {args.repeat}, median shown\n")
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    print(f"cpus ingest may use: {photos._WORKERS}; load average: {load}")
+    print(f"repeat: {args.repeat}, median shown\n")
 
     results = measure(data, args.repeat)
     print(

@@ -43,12 +43,25 @@ def create_app(test_config: dict | None = None) -> Flask:
         db,
         demo,
         i18n,
+        links,
+        mytasks,
+        notify,
+        ops,
         outbox,
+        parties,
         photo_store,
+        places,
+        protocol,
         pwa,
+        ratelimit,
         render,
+        reports,
         security,
+        status,
+        task_views,
+        triage,
         walks,
+        zones,
     )
 
     db.init_app(app)
@@ -59,10 +72,23 @@ def create_app(test_config: dict | None = None) -> Flask:
     walks.init_app(app)
     capture.init_app(app)
     photo_store.init_app(app)
+    parties.init_app(app)
+    zones.init_app(app)
+    places.init_app(app)
+    reports.init_app(app)
+    protocol.init_app(app)
+    task_views.init_app(app)
+    triage.init_app(app)
+    mytasks.init_app(app)
     api.init_app(app)
     pwa.init_app(app)
     outbox.init_app(app)
+    ratelimit.init_app(app)
+    status.init_app(app)
+    links.init_app(app)
+    notify.init_app(app)
     demo.init_app(app)
+    ops.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise
 
     if app.config.get("AUTO_MIGRATE", True):

@@ -102,7 +102,10 @@ def put_observation_route(observation_id: str):
     canonical = parse_uuid(observation_id)
     if canonical is None:
         return error(400, _("The observation needs a UUID."), fields={"id": _("Not a UUID.")})
-    body = request.get_json(silent=True)
+    try:
+        body = request.get_json(silent=True)
+    except RecursionError:  # "silent" covers malformed JSON, not JSON nested too deep
+        body = None
     config = current_app.config
     try:
         clean = validate(
@@ -166,10 +169,26 @@ def get_observation_route(observation_id: str):
     return jsonify(_observation_payload(_observation_or_404(observation_id)))
 
 
+def _may_add_photos(observation: dict) -> bool:
+    """Staff, and whoever recorded the observation (same phone or same user).
+
+    Seeing an observation is not enough: everyone on the walk sees which declared photos are
+    still missing, and must not be able to fill those slots with their own pictures.
+    """
+    if is_staff():
+        return True
+    device = device_key_hash()
+    if device is not None and observation["device_key_hash"] == device:
+        return True
+    return g.user is not None and observation["user_id"] == g.user["id"]
+
+
 @bp.put("/observations/<observation_id>/photos/<photo_id>")
 def put_photo_route(observation_id: str, photo_id: str):
     """Store a photo's bytes under the client's UUID (idempotent)."""
     observation = _observation_or_404(observation_id)
+    if not _may_add_photos(observation):
+        return error(403, _("Only the phone that recorded this observation can add its photos."))
     canonical_photo = parse_uuid(photo_id)
     if canonical_photo is None:
         return error(400, _("The photo needs a UUID."))

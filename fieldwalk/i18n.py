@@ -27,6 +27,9 @@ def safe_next(target: str | None, default: str = "/") -> str:
     """A same-site path to go back to; anything else becomes `default`."""
     if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
         return default
+    # Browsers drop tabs and newlines from URLs, so "/\t/evil.example" is "//evil.example".
+    if any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return default
     return target
 
 

@@ -91,6 +91,15 @@ def _number(value, field, errors, low=None, high=None):
     return number
 
 
+def _encodable(text: str) -> bool:
+    # JSON may carry lone surrogates ("\ud800"), which no UTF-8 database column can hold.
+    try:
+        text.encode()
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _flag(value, field, errors) -> bool:
     if value in (None, "", False, 0, "0", "false", "off"):
         return False
@@ -117,7 +126,7 @@ def validate(body: object, max_description: int, max_photos: int) -> dict:
     clean["urgent"] = _flag(body.get("urgent"), "urgent", errors)
 
     description = body.get("description") or ""
-    if not isinstance(description, str):
+    if not isinstance(description, str) or not _encodable(description):
         errors["description"] = _("Must be text.")
         description = ""
     description = description.strip().replace("\x00", "")

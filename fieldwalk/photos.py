@@ -50,9 +50,9 @@ class Ingested:
     sha256: str
 
 
-# ISO-BMFF brands that mean an HEVC-coded HEIF image (what phones write). mif1/msf1 are
-# the generic HEIF brands, also listed by AVIF files, so AVIF brands are checked first:
-# pillow-heif 1.x no longer decodes AV1, so AVIF is refused as 'unsupported'.
+# ISO-BMFF brands of HEVC-coded HEIF, what phones write. mif1/msf1 are the generic HEIF
+# brands, which AVIF files list too; pillow-heif 1.x no longer decodes AV1, so AVIF brands
+# exclude a file and ingest refuses it as 'unsupported'.
 _HEVC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
 _AVIF_BRANDS = {b"avif", b"avis"}
 _GENERIC_HEIF_BRANDS = {b"mif1", b"msf1"}
@@ -68,12 +68,14 @@ _TRANSPOSE = {
     8: Image.Transpose.ROTATE_90,
 }
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-# EXIF never legitimately needs more; a cap keeps exifread's work bounded on hostile input.
+# Header walks are Python loops, here and in Pillow: a file of millions of tiny segments
+# must be refused after a bounded number of steps, not walked for seconds.
+_MAX_SEGMENTS = 1024
+# EXIF never legitimately needs more; the cap bounds exifread's work on hostile input.
 _MAX_EXIF_BYTES = 256 * 1024
 _DATE_RE = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
-
-# Resampling dominates the cost once draft() has done the big reduction; spread it over a
-# few cores. BICUBIC after a <= 2x remaining reduction is close to LANCZOS and 25% cheaper.
+# Once draft() has done the big reduction, resampling is the largest cost: it is spread over
+# a few cores. BICUBIC for the last <= 2x is within a hair of LANCZOS and 25% cheaper.
 _FILTER = Image.Resampling.BICUBIC
 _WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
@@ -122,8 +124,11 @@ def ingest(
         raise PhotoError("not_image", 415, "not a JPEG, PNG, WebP or HEIF image")
     if fmt == "heif" and not _register_heif():
         raise PhotoError("unsupported", 415, "HEIF support (pillow-heif) is not installed")
-    # Refuse bombs from the header alone, before Pillow (whose own check warns first) sees them.
-    _check_pixels(_header_size(data, fmt), max_pixels)
+    # Bombs are refused from the header alone, before Pillow (which would warn) opens them.
+    size = _header_size(data, fmt)
+    if size is None and fmt != "heif":  # libheif parses HEIF boxes in C, and checks sizes
+        raise PhotoError("undecodable", 422, f"no usable {fmt} header")
+    _check_pixels(size, max_pixels)
     gps, taken_at, orientation = _read_metadata(data, fmt)
     try:
         # hashlib, Pillow's resampler and its JPEG encoder release the GIL: the hash runs
@@ -134,8 +139,8 @@ def ingest(
             reduced, turn = _decode(data, fmt, orientation, display_edge, max_pixels, pool)
             display = pool.submit(_upright_jpeg, reduced, turn, quality)
             small = _shrink(reduced, thumb_edge, 2.0, pool)
-            # A photo already within thumb_edge is not enlarged: copy it, as the worker
-            # is saving that very object and Pillow's save is not safe to share.
+            # A photo already within thumb_edge is not enlarged. Copy it then: the worker
+            # is saving that very object, and Pillow's save is not safe to share.
             thumb, _, _ = _upright_jpeg(small.copy() if small is reduced else small, turn, quality)
             display_jpeg, width, height = display.result()
             result = Ingested(
@@ -157,13 +162,13 @@ def ingest(
     return result
 
 
-# --- decoding ----------------------------------------------------------------------------
+# --- pixels ------------------------------------------------------------------------------
 
 
 def _decode(data, fmt, orientation, edge, max_pixels, pool):
     """Decode at the least cost that still gives `edge` pixels: (sRGB image, transpose).
 
-    The transpose that makes it upright is returned, not applied, so it runs on the
+    The transpose that makes it upright is returned, not applied, so that it runs on the
     smallest images, after every reduction.
     """
     with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as im:
@@ -178,6 +183,7 @@ def _decode(data, fmt, orientation, edge, max_pixels, pool):
         im.load()
         flat = _flatten(im)
     rgb = _to_srgb(_shrink(flat, edge, 2.0, pool), icc)
+    rgb.info.clear()  # nothing (EXIF, XMP, ICC, comment) must reach the encoder
     # pillow-heif applies the container's rotation (irot/imir) while decoding and resets
     # the EXIF orientation to 1, so HEIF pixels are already upright: never turn them twice.
     return rgb, None if fmt == "heif" else _TRANSPOSE.get(orientation)
@@ -187,7 +193,7 @@ def _upright_jpeg(im: Image.Image, turn, quality: int) -> tuple[bytes, int, int]
     """Turn upright and encode with nothing but pixels: no EXIF, XMP, ICC or comment."""
     if turn is not None:
         im = im.transpose(turn)
-    im.info.clear()  # keep the encoder from finding anything to copy
+    im.info.clear()
     out = io.BytesIO()
     im.save(out, "JPEG", quality=quality)
     return out.getvalue(), im.width, im.height
@@ -222,8 +228,8 @@ def _shrink(im: Image.Image, edge: int, reducing_gap: float, pool) -> Image.Imag
     """Resize so the long edge is at most `edge` (never enlarge), in parallel strips if large.
 
     Pillow releases the GIL while resampling, and a strip resized from a `box` reads the
-    source rows around its box, so the strips join without seams into what one resize
-    would give (to within rounding).
+    source rows around its box: the strips join, bit for bit, into one whole resize done
+    vertical pass first (Pillow's order for a box; whole images go horizontal first).
     """
     long_edge = max(im.size)
     if long_edge <= edge:
@@ -297,49 +303,52 @@ def _ftyp_brands(data: bytes) -> set[bytes]:
     if data[4:8] != b"ftyp" or len(data) < 16:
         return set()
     box_size = min(int.from_bytes(data[:4], "big"), len(data), 4096)
-    brands = {data[8:12]}
-    brands.update(data[i : i + 4] for i in range(16, box_size - 3, 4))
-    return brands
+    return {data[8:12]} | {data[i : i + 4] for i in range(16, box_size - 3, 4)}
 
 
 def _header_size(data: bytes, fmt: str) -> tuple[int, int] | None:
-    """Pixel size claimed by the header, read without decoding; None if not found here."""
+    """Pixel size from a JPEG, PNG or WebP header that reaches its image data within
+    _MAX_SEGMENTS steps, read without decoding; None otherwise."""
     try:
-        if fmt == "png" and data[12:16] == b"IHDR":
-            return struct.unpack(">II", data[16:24])
         if fmt == "jpeg":
-            for marker, payload in _jpeg_segments(data):
-                if marker in _SOF_MARKERS:
-                    height, width = struct.unpack(">HH", payload[1:5])
-                    return width, height
-        if fmt == "webp" and data[12:16] == b"VP8X":  # extended: 24-bit canvas size - 1
-            return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(
-                data[27:30], "little"
-            )
-        if fmt == "webp" and data[12:16] == b"VP8L":  # lossless: two 14-bit sizes - 1
-            bits = int.from_bytes(data[21:25], "little")
-            return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
-        if fmt == "webp" and data[12:16] == b"VP8 ":  # lossy: 14-bit sizes after start code
-            return tuple(v & 0x3FFF for v in struct.unpack("<HH", data[26:30]))
+            segments = list(_jpeg_segments(data))
+            sof = next((body for marker, body in segments if marker in _SOF_MARKERS), None)
+            if sof is not None and segments[-1][0] == 0xDA:  # the scan starts in reach
+                height, width = struct.unpack(">HH", sof[1:5])
+                return width, height
+        elif fmt == "png":
+            if data[12:16] == b"IHDR" and any(k == b"IDAT" for k, _ in _chunks(data, 8, "png")):
+                return struct.unpack(">II", data[16:24])
+        elif fmt == "webp":
+            chunk = data[12:16]
+            if chunk == b"VP8X":  # extended: 24-bit canvas sizes, minus one
+                return 1 + int.from_bytes(data[24:27], "little"), 1 + int.from_bytes(
+                    data[27:30], "little"
+                )
+            if chunk == b"VP8L":  # lossless: two 14-bit sizes, minus one
+                bits = int.from_bytes(data[21:25], "little")
+                return 1 + (bits & 0x3FFF), 1 + ((bits >> 14) & 0x3FFF)
+            if chunk == b"VP8 ":  # lossy: 14-bit sizes after the start code
+                width, height = struct.unpack("<HH", data[26:30])
+                return width & 0x3FFF, height & 0x3FFF
     except struct.error:
         return None
     return None
 
 
 def _jpeg_segments(data: bytes):
-    """Yield (marker, payload) of each JPEG header segment, stopping at the image data."""
+    """Yield (marker, body) of JPEG header segments, the last being (0xDA, b"") if the start
+    of scan is reached within _MAX_SEGMENTS steps."""
     pos = 2
-    while pos + 4 <= len(data):
-        if data[pos] != 0xFF:
+    for _ in range(_MAX_SEGMENTS):
+        if pos + 4 > len(data) or data[pos] != 0xFF:
             return
         marker = data[pos + 1]
-        if marker == 0xFF:  # fill byte
-            pos += 1
-            continue
-        if marker in (0xD9, 0xDA):  # EOI, start of scan
+        if marker == 0xDA:
+            yield marker, b""
             return
-        if 0xD0 <= marker <= 0xD8 or marker == 0x01:  # no length field
-            pos += 2
+        if marker == 0xFF or 0xD0 <= marker <= 0xD9 or marker == 0x01:  # no length field
+            pos += 1 if marker == 0xFF else 2  # a fill byte, or a lone marker
             continue
         length = int.from_bytes(data[pos + 2 : pos + 4], "big")
         if length < 2:
@@ -349,15 +358,19 @@ def _jpeg_segments(data: bytes):
 
 
 def _chunks(data: bytes, pos: int, kind: str):
-    """Yield (type, body) of PNG chunks or WebP RIFF chunks from `pos`, without decoding."""
-    while pos + 8 <= len(data):
+    """Yield (type, body) of up to _MAX_SEGMENTS PNG or WebP RIFF chunks, from `pos`; bodies
+    are views, so walking past megabytes of pixel data copies none of it."""
+    view = memoryview(data)
+    for _ in range(_MAX_SEGMENTS):
+        if pos + 8 > len(data):
+            return
         if kind == "png":
             length, name = int.from_bytes(data[pos : pos + 4], "big"), data[pos + 4 : pos + 8]
             step = 12 + length  # length, type, body, CRC
         else:
             name, length = data[pos : pos + 4], int.from_bytes(data[pos + 4 : pos + 8], "little")
             step = 8 + length + (length & 1)  # bodies are padded to an even size
-        yield name, data[pos + 8 : pos + 8 + length]
+        yield name, view[pos + 8 : pos + 8 + length]
         pos += step
 
 
@@ -373,21 +386,21 @@ def _read_metadata(data: bytes, fmt: str | None):
         tags = exifread.process_file(
             io.BytesIO(tiff[:_MAX_EXIF_BYTES]), details=False, extract_thumbnail=False
         )
+        return _gps(tags), _taken_at(tags), _orientation(tags)
     except Exception:  # exifread on hostile bytes can fail in many ways; none are fatal
         return None, None, 1
-    return _gps(tags), _taken_at(tags), _orientation(tags)
 
 
 def _exif_tiff(data: bytes, fmt: str | None) -> bytes | None:
-    """The TIFF-structured EXIF block of the image, without its 'Exif\\0\\0' prefix."""
+    """The TIFF-structured EXIF block of the image, without any 'Exif\\0\\0' prefix.
+
+    exifread gets only this block: on whole files it misses EXIF that follows a large XMP
+    segment (as Photoshop writes it) and its HEIF parser fails on pillow-heif's own files.
+    """
     if fmt == "jpeg":
-        # Walk every header segment ourselves: exifread alone misses EXIF that follows
-        # a large XMP segment (as Photoshop writes it).
-        for marker, payload in _jpeg_segments(data):
-            if marker == 0xE1 and payload[:6] == b"Exif\x00\x00":
-                return payload[6:]
-        return None
-    if fmt == "png":
+        segments = _jpeg_segments(data)
+        exif = next((b for m, b in segments if m == 0xE1 and b[:6] == b"Exif\x00\x00"), None)
+    elif fmt == "png":
         exif = next((body for kind, body in _chunks(data, 8, "png") if kind == b"eXIf"), None)
     elif fmt == "webp":
         exif = next((body for kind, body in _chunks(data, 12, "webp") if kind == b"EXIF"), None)
@@ -398,14 +411,13 @@ def _exif_tiff(data: bytes, fmt: str | None) -> bytes | None:
         return None
     if not exif:
         return None
-    return exif[6:] if exif[:6] == b"Exif\x00\x00" else exif
+    return bytes(exif[6:] if exif[:6] == b"Exif\x00\x00" else exif)
 
 
 def _orientation(tags) -> int:
-    tag = tags.get("Image Orientation")
     try:
-        value = int(tag.values[0])
-    except (AttributeError, IndexError, TypeError, ValueError):
+        value = int(tags["Image Orientation"].values[0])
+    except (KeyError, AttributeError, IndexError, TypeError, ValueError):
         return 1
     return value if value in _TRANSPOSE else 1
 

@@ -26,9 +26,7 @@ class RateLimited(TooManyRequests):
         self.retry_seconds = retry_after
 
 
-def count_hit(
-    db: Database, key: str, per_seconds: int, at: float | None = None
-) -> tuple[int, int]:
+def count_hit(db: Database, key: str, per_seconds: int, at: float | None = None) -> tuple[int, int]:
     """Count one request against `key`; return (requests in this window, window's end)."""
     at = time.time() if at is None else at
     window_end = (int(at // per_seconds) + 1) * per_seconds

@@ -128,7 +128,9 @@ def insert_task(
     with transaction(db):
         _check_party(db, party_id, assignee_user_id)
         for observation_id in observation_ids:
-            if not db.execute("SELECT 1 FROM observations WHERE id = ?", [observation_id]).fetchone():
+            if not db.execute(
+                "SELECT 1 FROM observations WHERE id = ?", [observation_id]
+            ).fetchone():
                 raise TaskError("observations")
         first = db.execute(
             "SELECT walk_id, place_id, lat, lon FROM observations WHERE id = ?",

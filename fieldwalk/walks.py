@@ -31,6 +31,7 @@ from fieldwalk.render import render
 from fieldwalk.security import (
     ADMIN,
     COORDINATOR,
+    ENGINEER,
     STAFF_ROLES,
     audit,
     device_key_hash,
@@ -267,7 +268,7 @@ class WalkForm(FlaskForm):
         for value, limit in ((field.data, 90), (self.meeting_lon.data, 180)):
             if value:
                 try:
-                    if abs(float(value)) > limit:
+                    if not abs(float(value)) <= limit:  # "not <=" refuses NaN too
                         raise ValueError
                 except ValueError as error:
                     raise ValidationError(_("Set the meeting point on the map.")) from error
@@ -307,6 +308,8 @@ def index():
     db = get_db()
     if is_staff():
         return render("walks/index.html", walks=list_walks(db))
+    if g.get("user") and g.user["role"] == ENGINEER:
+        return redirect(url_for("mytasks.mine"))
     device = device_key_hash()
     return render(
         "walks/home.html",

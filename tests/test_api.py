@@ -378,7 +378,9 @@ def test_too_large_photo_is_413(app, phone, declared, db):
         pytest.param(b"", 422, id="empty"),
     ],
 )
-def test_refused_photo_gets_its_status_and_nothing_is_stored(app, phone, declared, db, data, status):
+def test_refused_photo_gets_its_status_and_nothing_is_stored(
+    app, phone, declared, db, data, status
+):
     observation_id, (photo_id, _) = declared
     response = phone.put_photo(observation_id, photo_id, data)
     assert response.status_code == status
@@ -396,6 +398,29 @@ def test_photo_path_must_be_a_uuid(phone, declared):
 def test_photo_for_an_unknown_observation_is_404(phone):
     response = phone.put_photo(str(uuid.uuid4()), str(uuid.uuid4()), NO_EXIF.read_bytes())
     assert response.status_code == 404
+
+
+def test_another_participant_cannot_fill_someones_declared_photo(app, declared, walk, db):
+    """Everyone on the walk sees the missing photo UUIDs; only the recorder may send them."""
+    observation_id, (photo_id, _) = declared
+    other = Phone(app.test_client(), walk)
+    seen = other.client.get(f"/api/v1/observations/{observation_id}").get_json()
+    assert photo_id in seen["photos_missing"]
+    response = other.put_photo(observation_id, photo_id, NO_EXIF.read_bytes())
+    assert response.status_code == 403
+    assert count(db, "photos") == 0
+    assert stored_files(app) == []
+
+
+def test_staff_may_add_a_photo_to_an_observation(client, declared, db):
+    observation_id, (photo_id, _) = declared
+    token = create_token(db, make_user(db, "coordinator", password=None)["id"])
+    response = client.put(
+        f"/api/v1/observations/{observation_id}/photos/{photo_id}",
+        data=NO_EXIF.read_bytes(),
+        headers={"Authorization": f"Bearer {token}"},
+    )
+    assert response.status_code == 201
 
 
 def test_photo_for_someone_elses_observation_is_404(app, declared, walk, db, place):
@@ -557,9 +582,9 @@ def test_same_observation_sent_ten_times_at_once_is_stored_once(app, phone, walk
     )
     assert sorted(statuses) == [200] * 9 + [201], statuses
     assert count(db, "observations") == 1
-    assert db.execute(
-        "SELECT count(*) FROM audit_log WHERE entity = 'observation'"
-    ).fetchone()[0] == 1
+    assert (
+        db.execute("SELECT count(*) FROM audit_log WHERE entity = 'observation'").fetchone()[0] == 1
+    )
 
 
 def test_same_photo_sent_ten_times_at_once_is_stored_once(app, phone, declared, db):

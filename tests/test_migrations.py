@@ -129,10 +129,12 @@ def test_transaction_takes_the_write_lock_up_front(tmp_path, fresh):
     migrate(fresh)
     other = sqlite3.connect(tmp_path / "fresh.db", timeout=0.05, isolation_level=None)
     try:
-        with transaction(fresh):
-            # Nothing written yet: a deferred BEGIN would hold no lock at this point.
-            with pytest.raises(sqlite3.OperationalError, match="database is locked"):
-                other.execute("BEGIN IMMEDIATE")
+        # Nothing is written inside: a deferred BEGIN would hold no lock at this point.
+        with (
+            transaction(fresh),
+            pytest.raises(sqlite3.OperationalError, match="database is locked"),
+        ):
+            other.execute("BEGIN IMMEDIATE")
         other.execute("BEGIN IMMEDIATE")  # free again once the block has committed
         other.execute("ROLLBACK")
     finally:

@@ -16,6 +16,7 @@ import exifread
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageStat, TiffImagePlugin
 
+from fieldwalk import photos
 from fieldwalk.photos import Ingested, PhotoError, ingest, read_exif, sniff_format
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
@@ -54,6 +55,18 @@ def encode(image: Image.Image, fmt: str, **params) -> bytes:
 def png_chunk(kind: bytes, body: bytes) -> bytes:
     crc = zlib.crc32(kind + body) & 0xFFFFFFFF
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def png_claiming(width: int, height: int) -> bytes:
+    """A small PNG whose header claims width x height RGB pixels; only one row is there."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    row = b"\x00" * (1 + 3 * width)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", zlib.compress(row))
+        + png_chunk(b"IEND", b"")
+    )
 
 
 def mean_difference(a: Image.Image, b: Image.Image) -> float:
@@ -202,7 +215,7 @@ def test_heif_rotation_is_applied_once_not_again_from_its_exif(upright_reference
     pillow_heif = pytest.importorskip("pillow_heif")
     pillow_heif.register_heif_opener()
     with Image.open(PHOTOS / "orientation" / "landscape_1.jpg") as upright:
-        stored = upright.transpose(Image.Transpose.ROTATE_90)  # a phone held upright
+        stored = upright.reduce(2).transpose(Image.Transpose.ROTATE_90)  # a phone held upright
     exif = Image.Exif()
     exif[0x0112] = 6
     exif.get_ifd(GPS_IFD).update({1: "N", 2: (59.0, 21.0, 36.0), 3: "E", 4: (17.0, 52.0, 12.0)})
@@ -214,6 +227,14 @@ def test_heif_rotation_is_applied_once_not_again_from_its_exif(upright_reference
     assert display.width > display.height
     assert mean_difference(display, upright_reference) < 8
     assert result.gps == pytest.approx((59.36, 17.87), abs=1e-6)
+
+
+def test_heif_without_pillow_heif_is_refused_as_unsupported(monkeypatch):
+    monkeypatch.setattr(photos, "_register_heif", lambda: False)  # as if not installed
+    with pytest.raises(PhotoError) as err:
+        ingest((PHOTOS / "heic" / "samplefilehub.heif").read_bytes())
+    assert (err.value.code, err.value.status) == ("unsupported", 415)
+    assert "HEIF" in err.value.detail
 
 
 def test_truncated_heif_is_refused_as_undecodable():
@@ -312,14 +333,7 @@ def test_truncated_jpeg_is_refused_as_undecodable():
 
 
 def test_png_claiming_200_megapixels_is_refused_fast_without_decoding():
-    ihdr = struct.pack(">IIBBBBB", 20000, 10000, 8, 2, 0, 0, 0)
-    row = b"\x00" + b"\x00" * 3 * 20000  # one real row; the rest is missing
-    data = (
-        b"\x89PNG\r\n\x1a\n"
-        + png_chunk(b"IHDR", ihdr)
-        + png_chunk(b"IDAT", zlib.compress(row))
-        + png_chunk(b"IEND", b"")
-    )
+    data = png_claiming(20000, 10000)
     assert len(data) < 2000
     start = time.perf_counter()
     with pytest.raises(PhotoError) as err:
@@ -340,8 +354,7 @@ def test_jpeg_claiming_too_many_pixels_is_refused_from_its_header():
 def test_pixel_limit_is_checked_before_pillow_would_warn_of_a_bomb():
     """90 Mpx is over Pillow's DecompressionBombWarning threshold: the header check must
     refuse it before Pillow opens it, so not even a warning is emitted."""
-    ihdr = struct.pack(">IIBBBBB", 10000, 9000, 8, 0, 0, 0, 0)
-    data = b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IEND", b"")
+    data = png_claiming(10000, 9000)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         with pytest.raises(PhotoError) as err:
@@ -356,6 +369,27 @@ def test_pixel_limit_is_a_parameter():
         ingest(data, max_pixels=50_000)
     assert (err.value.code, err.value.status) == ("too_many_pixels", 413)
     assert ingest(data, max_pixels=60_000).width == 300
+
+
+@pytest.mark.parametrize(
+    "data",
+    [
+        b"\xff\xd8" + b"\xff" * 5_000_000,  # fill bytes that never reach a marker
+        b"\xff\xd8" + b"\xff\xe2\x00\x02" * 1_000_000,  # a million empty segments
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", struct.pack(">IIBBBBB", 8, 8, 8, 2, 0, 0, 0))
+        + png_chunk(b"tEXt", b"a\x00b") * 300_000,
+    ],
+    ids=["jpeg-fill-bytes", "jpeg-empty-segments", "png-text-chunks"],
+)
+def test_headers_that_never_reach_the_pixels_are_refused_in_bounded_time(data):
+    """Pillow walks these headers in Python: millions of steps would take it seconds."""
+    start = time.perf_counter()
+    with pytest.raises(PhotoError) as err:
+        ingest(data)
+    assert time.perf_counter() - start < 0.5
+    assert (err.value.code, err.value.status) == ("undecodable", 422)
+    assert read_exif(data) == (None, None)
 
 
 @pytest.mark.parametrize(
@@ -465,6 +499,17 @@ def test_other_formats_and_modes_ingest_to_rgb_jpeg(data, fmt):
     display, thumb = jpeg_image(result.display), jpeg_image(result.thumb)
     assert display.mode == thumb.mode == "RGB"
     assert display.size == (result.width, result.height)
+
+
+def test_multi_picture_jpeg_gives_its_first_picture():
+    """MPO (stereo or depth pairs from some cameras and phones) opens as a JPEG; the second
+    picture is dropped with the rest of the file."""
+    first, second = Image.new("RGB", (3300, 2000), "red"), Image.new("RGB", (3300, 2000), "blue")
+    data = encode(first, "MPO", save_all=True, append_images=[second])
+    result = ingest(data)
+    assert (result.source_format, result.width, result.height) == ("jpeg", 1600, 970)
+    red, green, blue = jpeg_image(result.display).getpixel((800, 485))
+    assert red > 240 and green < 15 and blue < 15
 
 
 def test_transparency_is_composited_on_white():

@@ -1,7 +1,9 @@
 """Security: CSRF, bearer tokens, headers, the session cookie, login throttling, secrets at rest."""
 
 import hashlib
+import re
 import uuid
+from urllib.parse import urlsplit
 
 import pytest
 from conftest import PASSWORD, PHOTOS, csrf_token, join, login, make_place, make_user, make_walk
@@ -135,15 +137,70 @@ def test_json_photo_put_with_session_needs_csrf_header(client, db, walk):
     assert accepted.status_code == 201
 
 
+def _page_language(client) -> str:
+    return re.search(r'<html lang="(\w+)"', client.get("/").get_data(as_text=True)).group(1)
+
+
 def test_language_switch_needs_csrf_token(client):
     client.get("/")
     refused = client.post("/lang", data={"lang": "en", "next": "/"})
     assert refused.status_code == 400
-    assert client.get("/").get_data(as_text=True).startswith('<!doctype html>\n<html lang="sv">')
+    assert _page_language(client) == "sv"
     token = csrf_token(client, "/")
     accepted = client.post("/lang", data={"lang": "en", "next": "/", "csrf_token": token})
     assert accepted.status_code == 303
-    assert client.get("/").get_data(as_text=True).startswith('<!doctype html>\n<html lang="en">')
+    assert _page_language(client) == "en"
+
+
+OFFSITE_NEXT = [
+    "https://evil.example/",
+    "//evil.example/",
+    "/\\evil.example/",
+    "/\t/evil.example/",
+    "/\n/evil.example/",
+    "/\r\n/evil.example/",
+    "evil.example",
+]
+
+
+def _same_site(location: str) -> bool:
+    parts = urlsplit(location)
+    return parts.netloc in ("", "localhost") and location.startswith("/") and "//" not in location
+
+
+@pytest.mark.parametrize("target", OFFSITE_NEXT)
+def test_language_switch_never_redirects_off_site(client, target):
+    token = csrf_token(client, "/")
+    response = client.post("/lang", data={"lang": "en", "next": target, "csrf_token": token})
+    assert response.status_code == 303
+    assert _same_site(response.headers["Location"]), response.headers["Location"]
+
+
+@pytest.mark.parametrize("target", OFFSITE_NEXT)
+def test_login_never_redirects_off_site(client, db, target):
+    user = make_staff(db)
+    token = csrf_token(client, "/login")
+    response = client.post(
+        "/login",
+        data={"email": user["email"], "password": PASSWORD, "csrf_token": token, "next": target},
+    )
+    assert response.status_code == 303
+    assert _same_site(response.headers["Location"]), response.headers["Location"]
+
+
+def test_login_goes_back_to_a_same_site_next(client, db):
+    user = make_staff(db)
+    token = csrf_token(client, "/login?next=/walks/new")
+    response = client.post(
+        "/login",
+        data={
+            "email": user["email"],
+            "password": PASSWORD,
+            "csrf_token": token,
+            "next": "/walks/new",
+        },
+    )
+    assert response.headers["Location"] == "/walks/new"
 
 
 def test_csrf_token_from_another_session_is_refused(app, client, db, walk):
@@ -371,9 +428,7 @@ def test_unknown_email_counts_as_a_failure_too(app, client, db):
 
 def test_passwords_are_stored_hashed(db):
     user = make_user(db, "coordinator")  # the real default hash
-    (stored,) = db.execute(
-        "SELECT password_hash FROM users WHERE id = ?", [user["id"]]
-    ).fetchone()
+    (stored,) = db.execute("SELECT password_hash FROM users WHERE id = ?", [user["id"]]).fetchone()
     assert PASSWORD not in stored
     assert stored.startswith(("scrypt:", "pbkdf2:"))
 

@@ -12,7 +12,10 @@ from werkzeug.security import generate_password_hash
 # Same login flow, cheaper hash than scrypt.
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
-ROUTE = {"type": "LineString", "coordinates": [[17.877, 59.353], [17.881, 59.355], [17.886, 59.357]]}
+ROUTE = {
+    "type": "LineString",
+    "coordinates": [[17.877, 59.353], [17.881, 59.355], [17.886, 59.357]],
+}
 
 
 def make_staff(db, role="coordinator", email=None) -> dict:
@@ -36,10 +39,10 @@ def walk(db, place, leader):
     return make_walk(db, place, created_by=leader["id"], meeting_point="Vid tunnelbanan")
 
 
-def walk_form(place_id, token, **values) -> dict:
+def walk_form(place, token, **values) -> dict:
     return {
         "csrf_token": token,
-        "place_id": place_id,
+        "place_id": place,
         "title": "Kvällsvandring runt torget",
         "starts_at": "2026-12-03T16:00",
         "meeting_point": "Utanför biblioteket",
@@ -139,8 +142,14 @@ def test_walk_route_must_be_a_geojson_linestring(client, db, place, leader, rout
 
 @pytest.mark.parametrize(
     "values",
-    [{"meeting_lon": ""}, {"meeting_lat": "91", "meeting_lon": "17.8"}, {"meeting_lat": "north"}],
-    ids=["lat-without-lon", "lat-91", "lat-text"],
+    [
+        {"meeting_lon": ""},
+        {"meeting_lat": "91", "meeting_lon": "17.8"},
+        {"meeting_lat": "north"},
+        {"meeting_lat": "nan"},
+        {"meeting_lon": "inf"},
+    ],
+    ids=["lat-without-lon", "lat-91", "lat-text", "lat-nan", "lon-inf"],
 )
 def test_meeting_point_must_be_a_position(client, db, place, leader, values):
     token = login(client, leader)
@@ -262,9 +271,12 @@ def test_join_refuses_an_unknown_role(client, db, walk):
         f"/j/{walk['invite_token']}", data={"csrf_token": token, "participant_role": "mayor"}
     )
     assert response.status_code == 400
-    assert db.execute(
-        "SELECT count(*) FROM walk_participants WHERE walk_id = ?", [walk["id"]]
-    ).fetchone()[0] == 0
+    assert (
+        db.execute(
+            "SELECT count(*) FROM walk_participants WHERE walk_id = ?", [walk["id"]]
+        ).fetchone()[0]
+        == 0
+    )
 
 
 def test_unknown_invite_token_is_404(client, walk):

@@ -85,7 +85,8 @@
     locationWarning.textContent = far > config.farMetres ? fill(msg.far, { km: (far / 1000).toFixed(1) }) : '';
     if (map) {
       if (!marker) {
-        marker = L.marker([lat, lon], { draggable: true, keyboard: true, title: msg.fromMap }).addTo(map);
+        // Not a tab stop: a keyboard cannot drag it; Enter on the map moves it instead.
+        marker = L.marker([lat, lon], { icon: window.fieldwalkMaps.pinIcon('position', 28), draggable: true, keyboard: false, title: msg.pin }).addTo(map);
         marker.on('dragend', function () { var p = marker.getLatLng(); setPosition(p.lat, p.lng, null, 'map'); });
       } else {
         marker.setLatLng([lat, lon]);
@@ -101,6 +102,14 @@
     map = window.fieldwalkMaps.baseMap(mapEl);
     window.fieldwalkMaps.drawPlace(map, placeFeature);
     map.on('click', function (event) { setPosition(event.latlng.lat, event.latlng.lng, null, 'map'); });
+    // Leaflet pans with the arrow keys; Enter or Space puts the pin in the middle of the map.
+    mapEl.addEventListener('keydown', function (event) {
+      if (event.target !== mapEl || (event.key !== 'Enter' && event.key !== ' ')) return;
+      event.preventDefault();
+      var centre = map.getCenter();
+      setPosition(centre.lat, centre.lng, null, 'map');
+    });
+    document.getElementById('capture-map-hint').hidden = false;
   }
 
   if (navigator.geolocation) {

@@ -17,8 +17,10 @@
     return map;
   }
 
-  function pinIcon(kind) {
-    return L.divIcon({ className: 'pin-wrap', html: '<span class="pin ' + (kind || '') + '"></span>', iconSize: [18, 18], iconAnchor: [9, 9] });
+  // Every marker is a CSS pin: Leaflet's default marker would download three PNGs (~6.5 KB).
+  function pinIcon(kind, size) {
+    size = size || 18;
+    return L.divIcon({ className: 'pin-wrap', html: '<span class="pin ' + (kind || '') + '"></span>', iconSize: [size, size], iconAnchor: [size / 2, size / 2] });
   }
 
   function textPopup(text) {
@@ -43,7 +45,7 @@
     var map = baseMap(walkEl);
     drawPlace(map, data.place);
     if (data.route) L.geoJSON(data.route, { style: ROUTE_STYLE }).addTo(map);
-    if (data.meeting) L.marker(data.meeting, { keyboard: false }).addTo(map);
+    if (data.meeting) L.marker(data.meeting, { icon: pinIcon('meeting', 24), keyboard: false }).addTo(map);
     var observations = L.layerGroup().addTo(map);
     var drawObservations = function () {
       observations.clearLayers();
@@ -76,7 +78,7 @@
       placeLayer = drawPlace(fmap, chosen);
     };
     var setMeeting = function (latlng) {
-      if (meeting) meeting.setLatLng(latlng); else meeting = L.marker(latlng, { draggable: true }).addTo(fmap);
+      if (meeting) meeting.setLatLng(latlng); else meeting = L.marker(latlng, { icon: pinIcon('meeting', 28), draggable: true }).addTo(fmap);
       latInput.value = latlng.lat.toFixed(6); lonInput.value = latlng.lng.toFixed(6);
       meeting.off('dragend').on('dragend', function () { setMeeting(meeting.getLatLng()); });
     };
@@ -90,8 +92,15 @@
     }
     select.addEventListener('change', showPlace);
     showPlace();
-    fmap.on('click', function (event) {
-      if (drawing) { routeLine.addLatLng(event.latlng); saveRoute(); } else { setMeeting(event.latlng); }
+    var mark = function (latlng) {
+      if (drawing) { routeLine.addLatLng(latlng); saveRoute(); } else { setMeeting(latlng); }
+    };
+    fmap.on('click', function (event) { mark(event.latlng); });
+    // Leaflet pans with the arrow keys; Enter or Space marks the middle of the map.
+    formEl.addEventListener('keydown', function (event) {
+      if (event.target !== formEl || (event.key !== 'Enter' && event.key !== ' ')) return;
+      event.preventDefault();
+      mark(fmap.getCenter());
     });
     var drawButton = document.getElementById('draw-route');
     drawButton.addEventListener('click', function () {

@@ -1,0 +1,209 @@
+"""Public status pages: what became of an observation, and of a whole walk's observations.
+
+Residents see what was decided and how far it got, without logging in. Nothing personal is
+shown: the pages are built from an explicit list of public fields (category, description,
+date, place, photos; each fix's measure, responsible party, state and after-photo), never
+from whole rows, so names, emails, device keys, notes and exact positions cannot slip in.
+"""
+
+import secrets
+from datetime import date, datetime
+
+from flask import Blueprint, Flask, abort, redirect, url_for
+from flask_babel import format_date, to_user_timezone
+from flask_babel import gettext as _
+from sqlite_utils import Database
+
+from fieldwalk.db import get_db, transaction
+from fieldwalk.observations import get_observation, list_photos, parse_uuid
+from fieldwalk.photo_store import list_task_photos
+from fieldwalk.render import render
+from fieldwalk.security import STAFF_ROLES, role_required
+from fieldwalk.tasks import (
+    ACCEPTED,
+    DONE,
+    DUPLICATE,
+    IN_PROGRESS,
+    NOT_OURS,
+    PROPOSED,
+    SENT,
+    VERIFIED,
+    WONT_FIX,
+    get_task,
+)
+from fieldwalk.walks import get_walk_or_404
+
+bp = Blueprint("status", __name__)
+
+
+def public_state_label(state: str) -> str:
+    """A task's state in words a resident (or a party) understands."""
+    return {
+        PROPOSED: _("Proposed"),
+        SENT: _("Sent to the responsible party"),
+        ACCEPTED: _("Accepted"),
+        IN_PROGRESS: _("In progress"),
+        DONE: _("Done"),
+        VERIFIED: _("Done and checked"),
+        NOT_OURS: _("Being passed on to the right party"),
+        WONT_FIX: _("Will not be fixed"),
+        DUPLICATE: _("Handled together with another fix"),
+    }.get(state, state)
+
+
+def priority_label(priority: str) -> str:
+    """A task's priority in words."""
+    return {
+        "low": _("Low"),
+        "normal": _("Normal"),
+        "high": _("High"),
+        "urgent": _("Urgent"),
+    }.get(priority, priority)
+
+
+def calendar_date(value: str | None) -> str:
+    """A date ('2026-12-01') or a stored UTC time as a Stockholm date, in the person's language."""
+    if not value:
+        return ""
+    try:
+        if len(value) == 10:
+            day = date.fromisoformat(value)
+        else:
+            moment = datetime.fromisoformat(value.replace("Z", "+00:00"))
+            day = to_user_timezone(moment).date() if moment.tzinfo else moment.date()
+    except ValueError:
+        return value
+    return format_date(day, "medium")
+
+
+def ensure_public_token(db: Database, walk_id: int) -> str | None:
+    """The walk's public page token, made on first use; None when there is no such walk."""
+    row = db.execute("SELECT public_token FROM walks WHERE id = ?", [walk_id]).fetchone()
+    if row is None:
+        return None
+    if row["public_token"]:
+        return row["public_token"]
+    with transaction(db):
+        db.execute(
+            "UPDATE walks SET public_token = ? WHERE id = ? AND public_token IS NULL",
+            [secrets.token_urlsafe(16), walk_id],
+        )
+        return db.execute("SELECT public_token FROM walks WHERE id = ?", [walk_id]).fetchone()[0]
+
+
+def _public_photos(photos: list[dict]) -> list[dict]:
+    return [{"file": p["file"], "thumb_file": p["thumb_file"]} for p in photos]
+
+
+def public_fixes(db: Database, observation_id: str) -> list[dict]:
+    """The fixes decided for an observation: measure, party, state, after-photos when done.
+
+    A duplicate shows how the task it duplicates stands, since that one carries the work.
+    """
+    rows = db.execute(
+        """SELECT tasks.id FROM tasks JOIN task_observations t ON t.task_id = tasks.id
+           WHERE t.observation_id = ? ORDER BY tasks.id""",
+        [observation_id],
+    )
+    fixes = []
+    for (task_id,) in rows.fetchall():
+        task = get_task(db, task_id)
+        carrier = task
+        seen = {task["id"]}
+        while carrier["state"] == DUPLICATE and carrier["duplicate_of"]:
+            original = get_task(db, carrier["duplicate_of"])
+            if original is None or original["id"] in seen:
+                break
+            seen.add(original["id"])
+            carrier = original
+        finished = carrier["state"] in (DONE, VERIFIED)
+        fixes.append(
+            {
+                "measure": task["measure"],
+                "party_name": carrier["party_name"],
+                "state": carrier["state"],
+                "state_label": public_state_label(carrier["state"]),
+                "finished": finished,
+                "after_photos": _public_photos(list_task_photos(db, carrier["id"]))
+                if finished
+                else [],
+            }
+        )
+    return fixes
+
+
+def public_observation(db: Database, observation: dict) -> dict:
+    """The public fields of an observation, with its photos, place, walk and fixes."""
+    place = None
+    if observation["place_id"] is not None:
+        place = db.execute(
+            "SELECT name FROM places WHERE id = ?", [observation["place_id"]]
+        ).fetchone()
+    return {
+        "id": observation["id"],
+        "category": observation["category"],
+        "description": observation["description"],
+        "works_well": bool(observation["works_well"]),
+        "urgent": bool(observation["urgent"]),
+        "created_at": observation["created_at"],
+        "place_name": place["name"] if place else "",
+        "walk_id": observation["walk_id"],
+        "photos": _public_photos(list_photos(db, observation["id"])),
+        "fixes": public_fixes(db, observation["id"]),
+    }
+
+
+def public_walk(db: Database, token: str) -> dict | None:
+    """A walk's public fields and every observation on it, oldest first; None if unknown."""
+    row = db.execute(
+        """SELECT walks.id, walks.title, walks.starts_at, walks.state, places.name AS place_name
+           FROM walks JOIN places ON places.id = walks.place_id WHERE walks.public_token = ?""",
+        [token],
+    ).fetchone()
+    if row is None:
+        return None
+    walk = dict(row)
+    observations = db.execute(
+        "SELECT * FROM observations WHERE walk_id = ? ORDER BY created_at, id", [walk["id"]]
+    ).fetchall()
+    walk["observations"] = [public_observation(db, dict(o)) for o in observations]
+    return walk
+
+
+@bp.get("/status/<observation_id>")
+def observation(observation_id: str):
+    """What became of one observation; anyone with the link may look."""
+    db = get_db()
+    canonical = parse_uuid(observation_id)
+    found = get_observation(db, canonical) if canonical else None
+    if found is None:
+        abort(404)
+    public = public_observation(db, found)
+    walk_token = ensure_public_token(db, found["walk_id"]) if found["walk_id"] else None
+    return render("status/observation.html", observation=public, walk_token=walk_token)
+
+
+@bp.get("/w/<token>")
+def walk(token: str):
+    """A walk's public page: every observation and what became of it."""
+    found = public_walk(get_db(), token)
+    if found is None:
+        abort(404)
+    return render("status/walk.html", walk=found)
+
+
+@bp.get("/walks/<int:walk_id>/public")
+@role_required(*STAFF_ROLES)
+def open_walk_page(walk_id: int):
+    """Staff who manage the walk go to its public page (its address is made on first use)."""
+    walk = get_walk_or_404(walk_id, manage=True)
+    token = ensure_public_token(get_db(), walk["id"])
+    return redirect(url_for("status.walk", token=token), code=303)
+
+
+def init_app(app: Flask) -> None:
+    """Register the public status pages and the words for task states."""
+    app.register_blueprint(bp)
+    app.jinja_env.globals["public_state_label"] = public_state_label
+    app.jinja_env.globals["priority_label"] = priority_label
+    app.jinja_env.filters["calendar_date"] = calendar_date

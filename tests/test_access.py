@@ -1,0 +1,511 @@
+"""Who may do what: every route, asked by every role, with the status each should get.
+
+Seven roles ask: an anonymous visitor, a resident who joined the walk, a resident who joined
+another walk, the walk leader who created the walk, another walk leader, a coordinator and
+an admin. State-changing requests carry a valid CSRF token, so each row is about the role.
+A route that is not in TABLE fails `test_every_route_is_in_the_access_table`.
+
+One app and its database serve the whole module (a fresh app per row would cost most of the
+suite's time). Each row gets fresh walks and a fresh observation in it, and each role a
+fresh client carrying that role's real session cookie, made once by the login form or the
+invitation link.
+"""
+
+import io
+import json
+import uuid
+from functools import cached_property
+from pathlib import Path
+
+import pytest
+from conftest import (
+    PASSWORD,
+    PHOTOS,
+    RACKSTA,
+    csrf_token,
+    join,
+    login,
+    make_place,
+    make_user,
+    make_walk,
+)
+from werkzeug.security import generate_password_hash
+
+from fieldwalk import create_app
+from fieldwalk.db import connect
+from fieldwalk.links import create_party_link
+from fieldwalk.observations import put_observation, validate
+from fieldwalk.parties import add_contact, insert_party
+from fieldwalk.photo_store import put_photo
+from fieldwalk.places import get_place, place_geometry
+from fieldwalk.security import hash_secret
+from fieldwalk.status import ensure_public_token
+from fieldwalk.tasks import Actor, get_task, insert_task, transition
+from fieldwalk.walks import join_walk
+from fieldwalk.zones import insert_zone
+
+# Same login flow, cheaper hash than scrypt.
+FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+PHOTO = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
+
+ROLES = (
+    "anonymous",
+    "resident",
+    "resident_other",
+    "leader",
+    "other_leader",
+    "coordinator",
+    "admin",
+)
+STAFF = ("leader", "other_leader", "coordinator", "admin")
+
+
+def statuses(*codes: int) -> dict[str, int]:
+    """The expected status for each role, given in ROLES order."""
+    return dict(zip(ROLES, codes, strict=True))
+
+
+# The usual patterns, in ROLES order.
+EVERYONE = statuses(200, 200, 200, 200, 200, 200, 200)
+# Staff see every walk; residents the walks they joined; others are not told it exists.
+WALK_VISIBLE = statuses(404, 200, 404, 200, 200, 200, 200)
+# Staff pages: the anonymous (residents included) are sent to the login form.
+STAFF_PAGE = statuses(302, 302, 302, 200, 200, 200, 200)
+STAFF_POST = statuses(401, 401, 401, 303, 303, 303, 303)
+# Managing a walk: its creator, coordinators and admins; another walk leader gets 403.
+MANAGE_PAGE = statuses(302, 302, 302, 200, 403, 200, 200)
+MANAGE_POST = statuses(401, 401, 401, 303, 403, 303, 303)
+# Coordinators' and admins' own screens (parties, zones, triage): walk leaders get 403.
+MANAGER_PAGE = statuses(302, 302, 302, 403, 403, 200, 200)
+MANAGER_POST = statuses(401, 401, 401, 403, 403, 303, 303)
+
+# (method, rule as in app.url_map, path to request, body kind, expected status per role)
+TABLE = [
+    ("GET", "/", "/", None, EVERYONE),
+    ("POST", "/lang", "/lang", "lang", statuses(303, 303, 303, 303, 303, 303, 303)),
+    ("GET", "/login", "/login", None, EVERYONE),
+    ("POST", "/login", "/login", "login", statuses(303, 303, 303, 303, 303, 303, 303)),
+    ("POST", "/logout", "/logout", "empty", statuses(303, 303, 303, 303, 303, 303, 303)),
+    # walks
+    ("GET", "/walks/new", "/walks/new", None, STAFF_PAGE),
+    ("POST", "/walks/new", "/walks/new", "walk_form", STAFF_POST),
+    ("GET", "/walks/<int:walk_id>/edit", "/walks/{walk}/edit", None, MANAGE_PAGE),
+    ("POST", "/walks/<int:walk_id>/edit", "/walks/{walk}/edit", "walk_form", MANAGE_POST),
+    ("POST", "/walks/<int:walk_id>/state", "/walks/{walk}/state", "state", MANAGE_POST),
+    ("GET", "/walks/<int:walk_id>", "/walks/{walk}", None, WALK_VISIBLE),
+    ("GET", "/walks/<int:walk_id>", "/walks/{unknown_walk}", None, statuses(404, 404, 404, 404, 404, 404, 404)),
+    ("GET", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", None, WALK_VISIBLE),
+    ("GET", "/walks/<int:walk_id>/qr.svg", "/walks/{walk}/qr.svg", None, WALK_VISIBLE),
+    # The invitation link is the way in; a phone that already joined goes to capture.
+    ("GET", "/j/<token>", "/j/{invite}", None, statuses(200, 303, 200, 200, 200, 200, 200)),
+    ("GET", "/j/<token>", "/j/not-an-invitation", None, statuses(404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/j/<token>", "/j/{invite}", "join", statuses(303, 303, 303, 303, 303, 303, 303)),
+    # capture
+    ("GET", "/walks/<int:walk_id>/capture", "/walks/{walk}/capture", None, WALK_VISIBLE),
+    ("POST", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", "capture", statuses(404, 303, 404, 303, 303, 303, 303)),
+    # Outside a walk: staff, and residents whose phone has joined some walk.
+    ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200)),
+    ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303)),
+    ("GET", "/observations/<observation_id>", "/observations/{observation}", None, WALK_VISIBLE),
+    # Photo files are content-addressed (a SHA-256 in the URL) and served to whoever has it.
+    ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, EVERYONE),
+    # JSON API
+    ("GET", "/api/v1/categories", "/api/v1/categories", None, EVERYONE),
+    ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
+    ("GET", "/api/v1/walks/<int:walk_id>", "/api/v1/walks/{walk}", None, WALK_VISIBLE),
+    ("PUT", "/api/v1/observations/<observation_id>", "/api/v1/observations/{new_observation}", "observation_json", statuses(403, 201, 403, 201, 201, 201, 201)),
+    ("GET", "/api/v1/observations/<observation_id>", "/api/v1/observations/{observation}", None, WALK_VISIBLE),
+    ("PUT", "/api/v1/observations/<observation_id>/photos/<photo_id>", "/api/v1/observations/{observation}/photos/{missing_photo}", "photo", statuses(404, 201, 404, 201, 201, 201, 201)),
+    ("GET", "/api/v1/observations", "/api/v1/observations", None, statuses(401, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/api/v1/observations", "/api/v1/observations?walk_id={walk}", None, WALK_VISIBLE),
+    # The installable app: open to everyone, the session check included.
+    ("GET", "/sw.js", "/sw.js", None, EVERYONE),
+    ("GET", "/manifest.webmanifest", "/manifest.webmanifest", None, EVERYONE),
+    ("GET", "/offline", "/offline", None, EVERYONE),
+    ("GET", "/api/v1/session", "/api/v1/session", None, EVERYONE),
+    ("GET", "/outbox", "/outbox", None, EVERYONE),
+    # For the load balancer: no details, no login.
+    ("GET", "/healthz", "/healthz", None, EVERYONE),
+    # Public status pages: whoever has the link, nothing personal on them.
+    ("GET", "/status/<observation_id>", "/status/{observation}", None, EVERYONE),
+    ("GET", "/w/<token>", "/w/{public_token}", None, EVERYONE),
+    ("GET", "/w/<token>", "/w/not-a-public-token", None, statuses(404, 404, 404, 404, 404, 404, 404)),
+    ("GET", "/walks/<int:walk_id>/public", "/walks/{walk}/public", None, statuses(302, 302, 302, 303, 403, 303, 303)),
+    # A party's signed link is the credential: whoever holds it, whatever else they are.
+    ("GET", "/l/<token>", "/l/{link_token}", None, EVERYONE),
+    ("GET", "/l/<token>", "/l/not-a-link", None, statuses(404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/l/<token>/tasks/<int:task_id>", "/l/{link_token}/tasks/{sent_task}", "link_accept", statuses(303, 303, 303, 303, 303, 303, 303)),
+    ("GET", "/walks/<int:walk_id>/links", "/walks/{walk}/links", None, statuses(302, 302, 302, 403, 403, 200, 200)),
+    ("POST", "/walks/<int:walk_id>/links/<int:link_id>/revoke", "/walks/{walk}/links/{link}/revoke", "empty", statuses(401, 401, 401, 403, 403, 303, 303)),
+    # Parties and zones: coordinators and admins.
+    ("GET", "/parties", "/parties", None, MANAGER_PAGE),
+    ("POST", "/parties/defaults", "/parties/defaults", "empty", MANAGER_POST),
+    ("GET", "/parties/new", "/parties/new", None, MANAGER_PAGE),
+    ("POST", "/parties/new", "/parties/new", "new_party", MANAGER_POST),
+    ("GET", "/parties/<int:party_id>", "/parties/{party}", None, MANAGER_PAGE),
+    ("GET", "/parties/<int:party_id>/edit", "/parties/{party}/edit", None, MANAGER_PAGE),
+    ("POST", "/parties/<int:party_id>/edit", "/parties/{party}/edit", "edit_party", MANAGER_POST),
+    ("POST", "/parties/<int:party_id>/contacts", "/parties/{party}/contacts", "contact", MANAGER_POST),
+    ("POST", "/parties/<int:party_id>/contacts/<int:contact_id>/remove", "/parties/{party}/contacts/{contact}/remove", "empty", MANAGER_POST),
+    ("GET", "/zones", "/zones", None, MANAGER_PAGE),
+    ("GET", "/zones/new", "/zones/new", None, MANAGER_PAGE),
+    ("POST", "/zones/new", "/zones/new", "zone", MANAGER_POST),
+    ("GET", "/zones/<int:zone_id>/edit", "/zones/{zone}/edit", None, MANAGER_PAGE),
+    ("POST", "/zones/<int:zone_id>/edit", "/zones/{zone}/edit", "zone", MANAGER_POST),
+    ("GET", "/zones/<int:zone_id>/delete", "/zones/{zone}/delete", None, MANAGER_PAGE),
+    ("POST", "/zones/<int:zone_id>/delete", "/zones/{zone}/delete", "empty", MANAGER_POST),
+    ("GET", "/zones.geojson", "/zones.geojson", None, MANAGER_PAGE),
+    ("GET", "/zones/import", "/zones/import", None, MANAGER_PAGE),
+    ("POST", "/zones/import", "/zones/import", "zone_import", MANAGER_POST),
+    # Tasks: staff see them; the walk's managers plan and send them; triage is the managers'.
+    ("GET", "/tasks", "/tasks", None, STAFF_PAGE),
+    ("GET", "/tasks/<int:task_id>", "/tasks/{task}", None, STAFF_PAGE),
+    ("POST", "/tasks/<int:task_id>/<action>", "/tasks/{task}/send", "task_version", MANAGE_POST),
+    ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, MANAGE_PAGE),
+    ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", MANAGE_POST),
+    ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", MANAGE_POST),
+    ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
+    ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
+    ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
+    # Places: staff see them; coordinators and admins draw them.
+    ("GET", "/places", "/places", None, STAFF_PAGE),
+    ("GET", "/places/<int:place_id>", "/places/{place}", None, STAFF_PAGE),
+    ("GET", "/places/new", "/places/new", None, MANAGER_PAGE),
+    ("POST", "/places/new", "/places/new", "place", MANAGER_POST),
+    ("GET", "/places/<int:place_id>/edit", "/places/{place}/edit", None, MANAGER_PAGE),
+    ("POST", "/places/<int:place_id>/edit", "/places/{place}/edit", "place", MANAGER_POST),
+    # Reports: coordinators and admins (the index sends them on to the week).
+    ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302)),
+    ("GET", "/reports/week", "/reports/week", None, MANAGER_PAGE),
+    ("GET", "/reports/week.csv", "/reports/week.csv", None, MANAGER_PAGE),
+    ("GET", "/reports/year", "/reports/year", None, MANAGER_PAGE),
+    ("GET", "/reports/year.csv", "/reports/year.csv", None, MANAGER_PAGE),
+    # A walk's protocol: staff, who see every walk.
+    ("GET", "/walks/<int:walk_id>/protocol", "/walks/{walk}/protocol", None, STAFF_PAGE),
+    ("GET", "/walks/<int:walk_id>/protocol.pdf", "/walks/{walk}/protocol.pdf", None, STAFF_PAGE),
+    # An engineer's own list: none of these seven roles is an engineer.
+    ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403)),
+]  # fmt: skip
+
+ROWS = [
+    pytest.param(method, path, body, role, expected[role], id=f"{method} {path} as {role}")
+    for method, _rule, path, body, expected in TABLE
+    for role in ROLES
+]
+
+
+class Site:
+    """The module's app, its users and one real session cookie (and CSRF token) per role."""
+
+    def __init__(self, instance: Path):
+        self.app = create_app({"TESTING": True, "INSTANCE": str(instance)})
+        self.db = connect(self.app.config["DATABASE_PATH"])
+        self.place_id = make_place(self.db)
+        self.geometry = place_geometry(get_place(self.db, self.place_id))
+        self.users = {
+            "leader": self._staff("walk_leader", "leader@example.se"),
+            "other_leader": self._staff("walk_leader", "other-leader@example.se"),
+            "coordinator": self._staff("coordinator", "coordinator@example.se"),
+            "admin": self._staff("admin", "admin@example.se"),
+        }
+        self.login_target = self._staff("coordinator", "login-target@example.se")
+        self.sessions = {}  # role -> (cookie, csrf token, device key hash or None)
+        client = self.app.test_client()
+        self.sessions["anonymous"] = (*self._cookie(client, csrf_token(client, "/login")), None)
+        for role in STAFF:
+            client = self.app.test_client()
+            self.sessions[role] = (*self._cookie(client, login(client, self.users[role])), None)
+        for role in ("resident", "resident_other"):
+            # A phone that joined some earlier walk through its link: it has a device key.
+            client = self.app.test_client()
+            token = join(client, make_walk(self.db, self.place_id, title=f"Start {role}"))
+            with client.session_transaction() as session:
+                device = hash_secret(session["device"])
+            self.sessions[role] = (*self._cookie(client, token), device)
+
+    def _staff(self, role: str, email: str) -> dict:
+        user = make_user(self.db, role, email, password=None)
+        self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
+        return dict(user, password=PASSWORD)
+
+    @staticmethod
+    def _cookie(client, token: str) -> tuple[str, str]:
+        return client.get_cookie("fieldwalk_session").value, token
+
+    def client_as(self, role: str):
+        """A fresh client with the role's session cookie; and its CSRF token."""
+        cookie, token, _device = self.sessions[role]
+        client = self.app.test_client()
+        client.set_cookie("fieldwalk_session", cookie)
+        return client, token
+
+
+class Scene:
+    """What one row needs, made fresh for it (and only when its path or body asks for it)."""
+
+    def __init__(self, site: Site):
+        self.site = site
+        db = site.db
+        self.walk_row = make_walk(db, site.place_id, created_by=site.users["leader"]["id"])
+        other_walk = make_walk(db, site.place_id, created_by=site.users["leader"]["id"])
+        for role, walk in (("resident", self.walk_row), ("resident_other", other_walk)):
+            join_walk(
+                db,
+                walk["id"],
+                device_hash=site.sessions[role][2],
+                user_id=None,
+                display_name=role,
+                participant_role="resident",
+            )
+        self.photo_ids = [str(uuid.uuid4()), str(uuid.uuid4())]
+        self.coordinator = Actor(("coordinator",), site.users["coordinator"]["id"], "coordinator")
+
+    # --- walks and observations
+
+    @property
+    def walk(self) -> int:
+        return self.walk_row["id"]
+
+    @property
+    def invite(self) -> str:
+        return self.walk_row["invite_token"]
+
+    @property
+    def unknown_walk(self) -> int:
+        return self.walk + 1000
+
+    @property
+    def new_observation(self) -> str:
+        return str(uuid.uuid4())
+
+    @property
+    def missing_photo(self) -> str:
+        return self.photo_ids[1]
+
+    def _observation(self, photos: list[str]) -> str:
+        """An observation by the resident on the walk."""
+        observation_id = str(uuid.uuid4())
+        clean = validate({"category": "lighting", "walk_id": self.walk, "photos": photos}, 2000, 12)
+        put_observation(
+            self.site.db,
+            observation_id,
+            clean,
+            walk=self.walk_row,
+            place_geometry=self.site.geometry,
+            device_key_hash=self.site.sessions["resident"][2],
+        )
+        return observation_id
+
+    @cached_property
+    def observation(self) -> str:
+        """The resident's observation, declaring two photos, none sent yet."""
+        return self._observation(self.photo_ids)
+
+    @cached_property
+    def other_observation(self) -> str:
+        """A second observation on the walk, not yet part of any task."""
+        return self._observation([])
+
+    @cached_property
+    def photo_file(self) -> str:
+        """The display file of the observation's first photo, stored."""
+        db = self.site.db
+        observation = dict(
+            db.execute("SELECT * FROM observations WHERE id = ?", [self.observation]).fetchone()
+        )
+        row, _created = put_photo(
+            db,
+            Path(self.site.app.config["PHOTO_PATH"]),
+            observation,
+            self.photo_ids[0],
+            PHOTO,
+            max_bytes=10**7,
+            max_pixels=10**8,
+            display_edge=1600,
+            thumb_edge=400,
+        )
+        return row["file"]
+
+    @cached_property
+    def place(self) -> int:
+        """A place of its own, to be shown and redrawn."""
+        return make_place(self.site.db, f"plats-{uuid.uuid4().hex[:8]}", "Vällingby torg")
+
+    @cached_property
+    def public_token(self) -> str:
+        return ensure_public_token(self.site.db, self.walk)
+
+    # --- parties, zones, tasks, links
+
+    @cached_property
+    def party(self) -> int:
+        return insert_party(self.site.db, f"Parkförvaltningen {uuid.uuid4().hex[:8]}", "park")
+
+    @cached_property
+    def contact(self) -> int:
+        return add_contact(self.site.db, self.party, "Kim Ek", "kim@example.se")
+
+    @cached_property
+    def zone(self) -> int:
+        return insert_zone(self.site.db, self.party, "Råcksta torg", RACKSTA, "square")
+
+    @cached_property
+    def task(self) -> int:
+        """A proposed task for the observation, with a party: ready to be sent."""
+        return insert_task(
+            self.site.db,
+            observation_ids=[self.observation],
+            measure="Byt armaturen vid trappan.",
+            party_id=self.party,
+            suggestion={"party_id": self.party},
+            actor=self.coordinator,
+        )
+
+    @cached_property
+    def sent_task(self) -> int:
+        """The task, sent to its party."""
+        version = get_task(self.site.db, self.task)["version"]
+        transition(self.site.db, self.task, "send", self.coordinator, version=version)
+        return self.task
+
+    @cached_property
+    def link_token(self) -> str:
+        with self.site.app.app_context():  # signed with the app's secret key
+            return create_party_link(self.site.db, self.party, self.walk, None, 30)
+
+    @property
+    def link(self) -> int:
+        self.link_token  # noqa: B018 (made on first use)
+        return self.site.db.execute("SELECT max(id) FROM party_links").fetchone()[0]
+
+    # --- requests
+
+    def path(self, template: str) -> str:
+        names = [n.split("}")[0] for n in template.split("{")[1:]]
+        return template.format(**{name: getattr(self, name) for name in names})
+
+    def form(self, body: str) -> dict:
+        """The form a person in this role would send (all valid: the row is about access)."""
+        db = self.site.db
+        match body:
+            case "empty":
+                return {}
+            case "lang":
+                return {"lang": "en", "next": "/"}
+            case "login":
+                return {"email": self.site.login_target["email"], "password": PASSWORD}
+            case "walk_form":
+                route = {"type": "LineString", "coordinates": [[17.877, 59.353], [17.886, 59.357]]}
+                return {
+                    "place_id": self.site.place_id,
+                    "title": "Kvällsvandring",
+                    "starts_at": "2026-12-01T16:30",
+                    "route": json.dumps(route),
+                }
+            case "state":
+                return {"state": "ongoing"}
+            case "join":
+                return {"display_name": "Sam", "participant_role": "resident"}
+            case "capture":
+                return {
+                    "id": str(uuid.uuid4()),
+                    "category": "sightlines",
+                    "feeling": "3",
+                    "photos": [(io.BytesIO(PHOTO), "bild.jpg")],
+                }
+            case "link_accept":
+                return {"action": "accept", "version": get_task(db, self.sent_task)["version"]}
+            case "new_party":
+                return {"name": f"Bostadsbolaget {uuid.uuid4().hex[:8]}", "kind": "property_owner"}
+            case "edit_party":
+                party = db.execute("SELECT * FROM parties WHERE id = ?", [self.party]).fetchone()
+                return {"name": party["name"], "kind": "park", "email": "park@example.se"}
+            case "contact":
+                return {"name": "Alex Berg", "email": "alex@example.se"}
+            case "zone":
+                return {
+                    "party_id": self.party,
+                    "name": "Torget",
+                    "kind": "square",
+                    "geometry": json.dumps(RACKSTA),
+                }
+            case "zone_import":
+                name = db.execute("SELECT name FROM parties WHERE id = ?", [self.party]).fetchone()
+                collection = {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "properties": {"name": "Torget", "party": name[0]},
+                            "geometry": RACKSTA,
+                        }
+                    ],
+                }
+                data = json.dumps(collection).encode()
+                return {"file": (io.BytesIO(data), "zoner.geojson"), "party_property": "party"}
+            case "place":
+                return {
+                    "name": f"Blackeberg {uuid.uuid4().hex[:6]}",
+                    "kind": "area",
+                    "geometry": json.dumps(RACKSTA),
+                }
+            case "task_version":
+                return {"version": get_task(db, self.task)["version"]}
+            case "new_task":
+                return {
+                    "measure": "Klipp buskarna längs gången.",
+                    "party_id": self.party,
+                    "override_reason": "Parken sköts av parkförvaltningen.",
+                    "priority": "normal",
+                }
+            case "link_task":
+                return {"task_id": self.task}
+        raise AssertionError(f"no form for {body!r}")
+
+    def request(self, client, method: str, path: str, body: str | None, token: str):
+        """Send the request a person in this role would send."""
+        headers = {"X-CSRFToken": token}
+        if body is None:
+            return client.open(path, method=method, buffered=True)
+        if body == "observation_json":
+            data = {"category": "paths", "walk_id": self.walk, "description": "Trasig kant."}
+            return client.open(path, method=method, json=data, headers=headers)
+        if body == "photo":
+            return client.open(
+                path, method=method, data=PHOTO, content_type="image/jpeg", headers=headers
+            )
+        data = dict(self.form(body), csrf_token=token)
+        return client.open(path, method=method, data=data, buffered=True)
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory):
+    site = Site(tmp_path_factory.mktemp("access") / "instance")
+    yield site
+    site.db.close()
+
+
+@pytest.mark.parametrize(("method", "path", "body", "role", "expected"), ROWS)
+def test_role_gets_the_expected_status(site, method, path, body, role, expected):
+    scene = Scene(site)
+    client, token = site.client_as(role)
+    response = scene.request(client, method, scene.path(path), body, token)
+    assert response.status_code == expected, response.get_data(as_text=True)[:500]
+
+
+def test_every_route_is_in_the_access_table(site):
+    """A route added without access rules fails here: add its rows to TABLE."""
+    covered = {(method, rule) for method, rule, *_ in TABLE}
+    registered = {
+        (method, rule.rule)
+        for rule in site.app.url_map.iter_rules()
+        if rule.endpoint != "static"
+        for method in rule.methods - {"HEAD", "OPTIONS"}
+    }
+    assert registered - covered == set()
+    assert covered - registered == set()  # no stale rows for routes that are gone
+
+
+def test_table_rows_ask_every_role():
+    for method, rule, path, _body, expected in TABLE:
+        assert set(expected) == set(ROLES), (method, rule, path)

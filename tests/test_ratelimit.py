@@ -1,0 +1,77 @@
+"""Fixed-window rate limits kept in SQLite: per key, per window, shared by every worker."""
+
+from fieldwalk import create_app
+from fieldwalk.db import connect
+from fieldwalk.ratelimit import hit, rate_limit
+
+START = 1_000_020.0  # some moment inside a 60-second window (window starts at 1_000_020)
+
+
+def test_hit_counts_per_key_within_the_limit(db):
+    assert [hit(db, "a", 3, 60, at=START + i) for i in range(4)] == [True, True, True, False]
+    assert hit(db, "b", 3, 60, at=START + 5)  # another key has its own count
+
+
+def test_hit_resets_in_the_next_window(db):
+    for i in range(4):
+        hit(db, "a", 3, 60, at=START + i)
+    assert not hit(db, "a", 3, 60, at=START + 59)
+    assert hit(db, "a", 3, 60, at=START + 60)
+
+
+def test_finished_windows_are_pruned_when_a_new_one_starts(db):
+    hit(db, "old", 3, 60, at=START)
+    hit(db, "new", 3, 60, at=START + 600)
+    keys = [r[0] for r in db.execute("SELECT key FROM rate_limits")]
+    assert keys == ["new"]
+
+
+def test_hit_holds_across_two_connections_to_the_same_database(app):
+    first = connect(app.config["DATABASE_PATH"])
+    second = connect(app.config["DATABASE_PATH"])
+    try:
+        assert hit(first, "shared", 3, 60, at=START)
+        assert hit(second, "shared", 3, 60, at=START + 1)
+        assert hit(first, "shared", 3, 60, at=START + 2)
+        assert not hit(second, "shared", 3, 60, at=START + 3)
+    finally:
+        first.close()
+        second.close()
+
+
+def _limited_app(instance: str):
+    app = create_app({"TESTING": True, "INSTANCE": instance, "TRY_LIMIT": 3, "TRY_WINDOW": 3600})
+
+    @app.get("/try")
+    @rate_limit("try", "TRY_LIMIT", "TRY_WINDOW")
+    def try_it():
+        return "ok"
+
+    return app
+
+
+def test_route_limit_holds_across_two_app_instances_like_gunicorn_workers(tmp_path):
+    instance = str(tmp_path / "instance")
+    worker_a, worker_b = _limited_app(instance), _limited_app(instance)
+    a, b = worker_a.test_client(), worker_b.test_client()
+    assert [a.get("/try").status_code, b.get("/try").status_code] == [200, 200]
+    assert a.get("/try").status_code == 200
+    refused = b.get("/try")
+    assert refused.status_code == 429
+    assert 1 <= int(refused.headers["Retry-After"]) <= 3600
+    assert "Too many requests. Please wait a moment and try again." in refused.get_data(
+        as_text=True
+    )
+    other_address = a.get("/try", environ_base={"REMOTE_ADDR": "10.0.0.9"})
+    assert other_address.status_code == 200
+
+
+def test_json_clients_get_429_as_json_with_retry_after(tmp_path):
+    app = _limited_app(str(tmp_path / "instance"))
+    client = app.test_client()
+    for _ in range(3):
+        client.get("/try", headers={"Accept": "application/json"})
+    response = client.get("/try", headers={"Accept": "application/json"})
+    assert response.status_code == 429
+    assert response.get_json()["error"] == 429
+    assert response.headers["Retry-After"]
