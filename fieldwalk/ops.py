@@ -153,7 +153,7 @@ def _log_response(response):
 
 
 def _log_unhandled(error: BaseException | None) -> None:
-    # Only reached without a response when an exception propagates (testing, debug).
+    # Reached without a response only when an exception escapes every error handler.
     if error is not None:
         _write_request_line(500)
 
@@ -438,8 +438,8 @@ def restore(source: Path, db_path: Path, photo_dir: Path, instance: Path) -> dic
                         read = _copy_stream(f, staging / relative)
                     if read != {"sha256": expected["sha256"], "bytes": expected["bytes"]}:
                         raise BackupError(f"{relative} in the backup does not match its checksum.")
-        except (OSError, tarfile.TarError) as error:
-            raise BackupError(f"Could not read the backup: {error}") from error
+        except (OSError, EOFError, tarfile.TarError) as error:
+            raise BackupError(f"Could not copy the backup: {error}") from error
         for relative, expected in manifest["files"].items():
             if _hash_file(staging / relative) != {k: expected[k] for k in ("sha256", "bytes")}:
                 raise BackupError(f"The copy of {relative} does not match its checksum.")

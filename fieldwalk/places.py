@@ -17,7 +17,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from sqlite_utils import Database
-from wtforms import SelectField, StringField, TextAreaField
+from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk import geo
@@ -248,7 +248,9 @@ def monthly_trend(db: Database, place_id: int, today: date, tz: ZoneInfo) -> dic
 
 class PlaceForm(FlaskForm):
     name = StringField(_l("Name"), validators=[DataRequired(), Length(max=200)])
-    kind = SelectField(_l("Kind"), choices=list(KIND_LABELS.items()), default="area")
+    kind = SelectField(
+        _l("Kind"), choices=[SelectChoice(k, v) for k, v in KIND_LABELS.items()], default="area"
+    )
     description = TextAreaField(_l("Description"), validators=[Optional(), Length(max=4000)])
     geometry = TextAreaField(_l("The polygon as GeoJSON"), validators=[Length(max=500_000)])
 
@@ -333,9 +335,7 @@ def _form_page(form: PlaceForm, place: dict | None, status: int):
     others = [
         place_feature(p) for p in list_places(get_db()) if not place or p["id"] != place["id"]
     ]
-    return render(
-        "places/form.html", form=form, place=place, others=others, status=status
-    )
+    return render("places/form.html", form=form, place=place, others=others, status=status)
 
 
 @bp.route("/places/new", methods=["GET", "POST"])

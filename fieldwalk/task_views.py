@@ -199,7 +199,8 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
     """The task page: what, where, who, the evidence, the history and the next steps."""
     db = get_db()
     actor = task_actor(task)
-    actions = allowed_actions(task, actor)
+    # Closing is what a phone is mostly for: "done" first, so its three taps start at the top.
+    actions = sorted(allowed_actions(task, actor), key=lambda action: action != "done")
     place = get_place(db, task["place_id"]) if task["place_id"] else None
     walk = get_walk(db, task["walk_id"]) if task["walk_id"] else None
     observations = task_observations(db, task["id"])

@@ -18,9 +18,9 @@ from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, String
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from fieldwalk import geo
-from fieldwalk import parties as parties_
 from fieldwalk.db import get_db, now, transaction
-from fieldwalk.parties import find_party_by_name, get_party, insert_party
+from fieldwalk.parties import KINDS as PARTY_KINDS
+from fieldwalk.parties import find_party_by_name, get_party, insert_party, list_parties
 from fieldwalk.places import list_places, place_feature
 from fieldwalk.render import render
 from fieldwalk.routing import Zone
@@ -244,7 +244,7 @@ def import_zones(
             continue
         if party is None:
             party_kind = props.get("party_kind")
-            if party_kind not in parties_.KINDS:
+            if party_kind not in PARTY_KINDS:
                 party_kind = "property_owner" if kind == "property" else "other"
             party = {"name": party_name, "kind": party_kind}
         planned.append((party, name, kind, geometry))
@@ -385,8 +385,10 @@ def map_feature(zone: dict) -> dict:
 
 
 def _map_data(zones: list[dict]) -> dict:
+    # Largest first, so a property drawn over its park stays on top and can be tapped.
+    largest_first = sorted(zones, key=lambda z: (-z["area_m2"], z["id"]))
     return {
-        "zones": {"type": "FeatureCollection", "features": [map_feature(z) for z in zones]},
+        "zones": {"type": "FeatureCollection", "features": [map_feature(z) for z in largest_first]},
         "places": [place_feature(p) for p in list_places(get_db())],
     }
 
@@ -403,7 +405,7 @@ def _form_page(form: ZoneForm, zone: dict | None, status: int):
 
 
 def _party_choices() -> list[SelectChoice]:
-    return [SelectChoice(p["id"], p["name"]) for p in parties_.list_parties(get_db())]
+    return [SelectChoice(p["id"], p["name"]) for p in list_parties(get_db())]
 
 
 @bp.get("/zones")
@@ -490,7 +492,7 @@ def import_file():
     if form.validate_on_submit():
         db = get_db()
         with transaction(db):
-            before = {p["id"] for p in parties_.list_parties(db)}
+            before = {p["id"] for p in list_parties(db)}
             count, problems = import_zones(
                 db,
                 form.file.collection,
@@ -499,7 +501,7 @@ def import_file():
                 replace=form.replace.data,
             )
             if not problems:
-                for party in parties_.list_parties(db):
+                for party in list_parties(db):
                     if party["id"] not in before:
                         audit("create", "party", party["id"], name=party["name"], via="zone import")
                 audit(

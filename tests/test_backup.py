@@ -128,8 +128,8 @@ def test_backup_while_phones_write_restores_the_snapshot_row_for_row_and_file_fo
     token = create_token(db, user["id"])
     stop, confirmed, errors = threading.Event(), [], []
 
-    def phone():
-        n = 0
+    def phone(first: int):
+        n = first
         while not stop.is_set():
             n += 1
             observation_id, photo_id = str(uuid.uuid4()), str(uuid.uuid4())
@@ -150,21 +150,25 @@ def test_backup_while_phones_write_restores_the_snapshot_row_for_row_and_file_fo
         while len(confirmed) < count and not errors and time.monotonic() < deadline:
             time.sleep(0.02)
 
-    writer = threading.Thread(target=phone)
-    writer.start()
+    # Two phones write for a second or two; the backup runs in the middle of it.
+    phones = [threading.Thread(target=phone, args=(k * 10_000,)) for k in range(2)]
+    started = time.monotonic()
+    for thread in phones:
+        thread.start()
     try:
-        wait_for(3)
+        wait_for(4)
         backup_dir = _backup(app, tmp_path / "backups")
-        confirmed_at_backup = len(confirmed)
-        wait_for(confirmed_at_backup + 3)
+        wait_for(len(confirmed) + 4)
+        time.sleep(max(0.0, 1.5 - (time.monotonic() - started)))
     finally:
         stop.set()
-        writer.join(30)
+        for thread in phones:
+            thread.join(30)
     assert errors == []
 
     snapshot = _rows(backup_dir / "fieldwalk.db")
     live_count = db.execute("SELECT count(*) FROM observations").fetchone()[0]
-    assert 3 <= len(snapshot["observations"]) < live_count, "taken while writes went on"
+    assert 4 <= len(snapshot["observations"]) < live_count, "taken while writes went on"
     assert snapshot["photos"], "the snapshot holds photos"
 
     restored = _new_instance(tmp_path, "restored")

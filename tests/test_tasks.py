@@ -302,10 +302,10 @@ def test_a_walk_leader_who_does_not_manage_the_walk_cannot_create_tasks(client, 
 @pytest.mark.parametrize(
     ("who", "status", "steps"),
     [
-        ("coordinator", 200, ["accept", "start", "done", "not_ours", "wont_fix", "duplicate"]),
+        ("coordinator", 200, ["done", "accept", "start", "not_ours", "wont_fix", "duplicate"]),
         ("leader", 200, ["duplicate"]),
         ("other_leader", 200, []),
-        ("engineer", 200, ["accept", "start", "done", "not_ours", "wont_fix"]),
+        ("engineer", 200, ["done", "accept", "start", "not_ours", "wont_fix"]),
         ("traffic_engineer", 404, None),
     ],
 )
