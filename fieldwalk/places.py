@@ -21,14 +21,18 @@ from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk import geo
+from fieldwalk.charts import Series, line_chart
 from fieldwalk.db import get_db, now, transaction
 from fieldwalk.render import render
+from fieldwalk.reports import count_by_period, month_periods
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, audit, role_required
+from fieldwalk.tasks import DONE, DUPLICATE, NOT_OURS, OPEN_STATES, VERIFIED, WONT_FIX
 
 bp = Blueprint("places", __name__)
 
 KIND_LABELS = {"area": _l("Area"), "lov3": _l("LOV 3 area (public order guards)")}
 DAY_SECONDS = 86400
+CLOSED_STATES = (DONE, VERIFIED, WONT_FIX, DUPLICATE)  # answered "not ours" is neither
 
 
 def bounds(geometry: dict) -> dict:
@@ -165,8 +169,9 @@ def list_place_summaries(db: Database) -> list[dict]:
         """SELECT places.*,
                   (SELECT count(*) FROM walks WHERE walks.place_id = places.id) AS walk_count,
                   (SELECT count(*) FROM tasks WHERE tasks.place_id = places.id
-                   AND state IN ('proposed', 'sent', 'accepted', 'in_progress')) AS open_tasks
-           FROM places ORDER BY name"""
+                   AND state IN (?, ?, ?, ?)) AS open_tasks
+           FROM places ORDER BY name""",
+        OPEN_STATES,
     )
     return [dict(r) for r in rows]
 
@@ -208,13 +213,13 @@ def party_task_summary(db: Database, place_id: int) -> list[dict]:
     ours", closed, and the median days from observation to done."""
     rows = db.execute(
         """SELECT tasks.party_id, parties.name AS party_name,
-                  sum(state IN ('proposed', 'sent', 'accepted', 'in_progress')) AS open,
-                  sum(state = 'not_ours') AS not_ours,
-                  sum(state IN ('done', 'verified', 'wont_fix', 'duplicate')) AS closed
+                  sum(state IN (?, ?, ?, ?)) AS open,
+                  sum(state = ?) AS not_ours,
+                  sum(state IN (?, ?, ?, ?)) AS closed
            FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
            WHERE tasks.place_id = ? GROUP BY tasks.party_id
            ORDER BY parties.name IS NULL, lower(parties.name)""",
-        [place_id],
+        [*OPEN_STATES, NOT_OURS, *CLOSED_STATES, place_id],
     )
     days = days_to_done(db, place_id)
     summary = []
@@ -230,8 +235,6 @@ def party_task_summary(db: Database, place_id: int) -> list[dict]:
 def monthly_trend(db: Database, place_id: int, today: date, tz: ZoneInfo) -> dict:
     """The place's new observations and tasks done per local month, the last 12 months
     (this one included)."""
-    from fieldwalk.reports import count_by_period, month_periods
-
     first = date(today.year - (today.month < 12), today.month % 12 + 1, 1)
     periods = month_periods(first, 12, tz)
     observed = count_by_period(db, "observations", "created_at", periods, place_id)
@@ -288,8 +291,6 @@ def get_place_or_404(place_id: int) -> dict:
 
 def trend_chart(trend: dict) -> str:
     """The trend as a line chart, months labelled in the person's language."""
-    from fieldwalk.charts import Series, line_chart
-
     labels = [
         format_date(m, "MMM y" if i == 0 or m.month == 1 else "MMM")
         for i, m in enumerate(trend["months"])

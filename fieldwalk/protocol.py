@@ -225,8 +225,12 @@ def local_fetcher(roots: list[Path]):
 
 def html_to_pdf(html: str, roots: list[Path], fetcher=None) -> bytes:
     """Lay out `html` on A4 pages (its print stylesheet decides how) and return the PDF."""
+    from PIL import ImageFile
     from weasyprint import HTML
 
+    # Importing WeasyPrint sets Pillow's LOAD_TRUNCATED_IMAGES for the whole process, after
+    # which the photo pipeline would store half-uploaded photos instead of refusing them.
+    ImageFile.LOAD_TRUNCATED_IMAGES = False
     fetcher = fetcher or local_fetcher(roots)
     return HTML(
         string=html, base_url=Path(roots[0]).as_uri() + "/", url_fetcher=fetcher
@@ -314,7 +318,7 @@ def pdf(walk_id: int):
     roots = [Path(current_app.static_folder), Path(current_app.config["PHOTO_PATH"])]
     try:
         data = html_to_pdf(html, roots)
-    except OSError:  # Pango missing: `make weasyprint-deps` installs it
+    except OSError:  # Pango missing: `make pdf-libs` installs it
         current_app.logger.exception("WeasyPrint could not start")
         fail(503, _("PDFs cannot be made on this server right now. Print the page instead."))
     name = f"protokoll-{walk['starts_at'][:10]}-{walk['id']}.pdf"

@@ -301,6 +301,8 @@ def act(task_id: int, action: str):
             ):
                 transition(db, task_id, "send", actor, version=changed["version"])
     except VersionConflict as conflict:
+        if not may_view_task(conflict.current):  # re-routed away from this engineer's party
+            fail(409, task_error_message("conflict"))
         return task_page(conflict.current, status=409, message=task_error_message("conflict"))
     except TaskError as error:
         status = ERROR_STATUS.get(error.code, 400)

@@ -389,6 +389,21 @@ def test_refused_photo_gets_its_status_and_nothing_is_stored(
     assert stored_files(app) == []
 
 
+def test_truncated_photo_is_still_refused_after_a_protocol_pdf_was_made(
+    app, phone, declared, walk, db
+):
+    """WeasyPrint turns on Pillow's LOAD_TRUNCATED_IMAGES when imported; the app turns it off."""
+    token = create_token(db, make_user(db, "coordinator", password=None)["id"])
+    pdf = app.test_client().get(
+        f"/walks/{walk['id']}/protocol.pdf", headers={"Authorization": f"Bearer {token}"}
+    )
+    assert pdf.status_code == 200
+    observation_id, (photo_id, _) = declared
+    response = phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes()[:40_000])
+    assert response.status_code == 422
+    assert count(db, "photos") == 0
+
+
 def test_photo_path_must_be_a_uuid(phone, declared):
     observation_id, _ = declared
     response = phone.put_photo(observation_id, "photo-1", NO_EXIF.read_bytes())

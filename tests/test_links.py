@@ -293,6 +293,11 @@ def test_task_of_another_party_or_walk_is_refused_through_a_valid_link(client, d
     assert state(db, task_id) == "sent"
 
 
+def test_task_id_beyond_sqlites_integers_is_refused_not_a_crash(client, scene):
+    response = post_action(client, scene["token"], 2**70, "accept", 2)
+    assert response.status_code == 404
+
+
 def test_link_grants_nothing_else(client, db, scene):
     client.get(link_path(scene["token"]))  # the holder's browser now has the page's cookies
     walk_id = scene["walk"]["id"]

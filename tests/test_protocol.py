@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import PASSWORD, PHOTOS, csrf_token, join, make_place, make_walk
+from PIL import ImageFile
 from pypdf import PdfReader
 from werkzeug.security import generate_password_hash
 
@@ -253,6 +254,8 @@ def test_pdf_maker_refuses_remote_urls_and_files_outside_its_folders(app, web_se
       </body></html>"""
     data = protocol.html_to_pdf(html, roots, fetcher)
     assert data.startswith(b"%PDF")
+    # WeasyPrint turns this on when imported; the photo pipeline needs it off.
+    assert ImageFile.LOAD_TRUNCATED_IMAGES is False
     assert "Hej" in pdf_text(data)
     assert Recorder.requests == []  # nothing reached the web server
     assert f"{web_server}/style.css" in fetcher.refused

@@ -136,7 +136,7 @@ def test_walk_route_must_be_a_geojson_linestring(client, db, place, leader, rout
     token = login(client, leader)
     response = client.post("/walks/new", data=walk_form(place, token, route=route))
     assert response.status_code == 400
-    assert '<p class="error">' in response.get_data(as_text=True)
+    assert re.search(r'<p class="error"[^>]*>[^<]+</p>', response.get_data(as_text=True))
     assert db.execute("SELECT count(*) FROM walks").fetchone()[0] == 0
 
 
