@@ -65,10 +65,24 @@ def referenced_files(db: Database) -> set[str]:
 
 
 def remove_unreferenced(db: Database, photo_dir: Path, paths: list[str]) -> None:
-    still = referenced_files(db)
-    for relative in paths:
-        if relative not in still:
-            (photo_dir / relative).unlink(missing_ok=True)
+    """Delete those of `paths` that no row refers to, holding the write lock.
+
+    Under the lock no other upload can commit a row for the same content meanwhile; an upload
+    that wrote the same file earlier re-checks it under the lock before its insert
+    (`ensure_files`), so deleting here never leaves a row pointing at nothing.
+    """
+    with transaction(db):
+        still = referenced_files(db)
+        for relative in paths:
+            if relative not in still:
+                (photo_dir / relative).unlink(missing_ok=True)
+
+
+def ensure_files(photo_dir: Path, files: dict[str, bytes]) -> None:
+    """Rewrite any of these content-named files a concurrent cleanup removed (call under lock)."""
+    for relative, data in files.items():
+        if not (photo_dir / relative).exists():
+            write_file(photo_dir, data, suffix=Path(relative).suffix)
 
 
 def get_photo(db: Database, photo_id: str) -> dict | None:
@@ -134,6 +148,10 @@ def put_photo(
                 if existing["sha256"] != sha or existing["observation_id"] != observation["id"]:
                     raise PhotoConflict(photo_id)
                 return existing, False
+            files = {written[0]: ingested.display, written[1]: ingested.thumb}
+            if keep_original:
+                files[written[2]] = data
+            ensure_files(photo_dir, files)
             gps_lat, gps_lon = ingested.gps or (None, None)
             db.execute(
                 """INSERT INTO photos (id, observation_id, sha256, file, thumb_file, original_file,
@@ -210,6 +228,7 @@ def put_task_photo(
         write_file(photo_dir, ingested.display)
         write_file(photo_dir, ingested.thumb)
         with transaction(db):
+            ensure_files(photo_dir, {written[0]: ingested.display, written[1]: ingested.thumb})
             gps_lat, gps_lon = ingested.gps or (None, None)
             db.execute(
                 """INSERT INTO photos (id, observation_id, task_id, sha256, file, thumb_file,
@@ -258,13 +277,16 @@ def _near(gps: tuple[float, float], geometry: dict | None, far_metres: float | N
 
 def check_photos(db: Database, photo_dir: Path, fix: bool = False) -> dict:
     """Files no row refers to, and rows whose file is missing; remove the orphans with fix."""
-    referenced = referenced_files(db)
-    on_disk = {str(p.relative_to(photo_dir)) for p in photo_dir.rglob("*") if p.is_file()}
-    orphans = sorted(p for p in on_disk if p not in referenced)
-    missing = sorted(p for p in referenced if p not in on_disk)
-    if fix:
-        for relative in orphans:
-            (photo_dir / relative).unlink(missing_ok=True)
+    # Under the write lock, so no upload commits a row for a file while it is judged; an
+    # upload whose file is removed here writes it again before its insert (ensure_files).
+    with transaction(db):
+        referenced = referenced_files(db)
+        on_disk = {str(p.relative_to(photo_dir)) for p in photo_dir.rglob("*") if p.is_file()}
+        orphans = sorted(p for p in on_disk if p not in referenced)
+        missing = sorted(p for p in referenced if p not in on_disk)
+        if fix:
+            for relative in orphans:
+                (photo_dir / relative).unlink(missing_ok=True)
     return {"orphans": orphans, "missing": missing}
 
 

@@ -23,7 +23,7 @@ def _put(url: str, token: str, body: bytes, content_type: str) -> tuple[int, dic
         headers={"Authorization": f"Bearer {token}", "Content-Type": content_type},
     )
     try:
-        with urllib.request.urlopen(request, timeout=30) as response:  # noqa: S310 (loopback)
+        with urllib.request.urlopen(request, timeout=30) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as error:
         return error.code, json.loads(error.read() or b"{}")
