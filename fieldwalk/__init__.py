@@ -40,10 +40,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         assets,
         auth,
         capture,
+        dashboard,
         db,
         demo,
         i18n,
         links,
+        loadgen,
         mytasks,
         notify,
         ops,
@@ -79,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     protocol.init_app(app)
     task_views.init_app(app)
     triage.init_app(app)
+    dashboard.init_app(app)
     mytasks.init_app(app)
     api.init_app(app)
     pwa.init_app(app)
@@ -88,6 +91,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     links.init_app(app)
     notify.init_app(app)
     demo.init_app(app)
+    loadgen.init_app(app)
     ops.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise
 

@@ -202,7 +202,7 @@ def seed_load(
         start = evening(rng, today - timedelta(days=rng.randrange(DAYS)))
         walk_id = first_walk + n
         state = "finished" if start < now else "planned"
-        title = f"Trygghetsvandring {place['name'].split(':')[0]} {start:%Y-%m-%d}"
+        title = f"Trygghetsvandring: {place['name'].split(':')[-1].strip()}"
         walk_rows.append(
             (
                 walk_id,

@@ -288,3 +288,23 @@ def m005_parties_zones_tasks(db: Database) -> None:
     db.execute("ALTER TABLE photos ADD COLUMN task_id INTEGER REFERENCES tasks(id)")
     db.execute("CREATE INDEX photos_task ON photos(task_id) WHERE task_id IS NOT NULL")
     db.execute("CREATE UNIQUE INDEX walks_public_token ON walks(public_token)")
+
+
+@migrations()
+def m006_dashboard_indexes(db: Database) -> None:
+    # The dashboard's list is newest first over both kinds; its map reads every point of a
+    # place (or of the district) from one covering index, never from the wide table rows;
+    # the duplicate hint looks for the same category in a small box around a position (and a
+    # category's observation ids, to find their tasks, come from that index alone).
+    _run(
+        db,
+        """
+        CREATE INDEX observations_created ON observations(created_at);
+        CREATE INDEX observations_map ON observations(place_id, category, lat, lon, urgent,
+            works_well, created_at);
+        CREATE INDEX observations_category_position ON observations(category, lat, lon,
+            created_at, id);
+        CREATE INDEX tasks_created ON tasks(created_at);
+        CREATE INDEX tasks_place ON tasks(place_id, created_at);
+        """,
+    )

@@ -12,6 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import LiveServer
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
@@ -61,19 +62,11 @@ document.addEventListener('securitypolicyviolation', function (e) {
 """
 
 
-# fieldwalk/walks.py builds JoinForm's SelectField from (value, label) tuples, which WTForms
-# 3.3 deprecates. The live server runs in this process, so under filterwarnings=error the
-# warning became a 500 on the join page and hid every other finding. It is reported, not
-# fixed here (walks.py belongs to another change); pytest still lists it in its summary.
-JOIN_FORM_TUPLES = "ignore:Passing SelectField choices as tuples is deprecated:DeprecationWarning"
-
-
 def pytest_collection_modifyitems(items):
     """Mark everything under tests/browser, so `-m "not browser"` skips the slow suite."""
     for item in items:
         if HERE in Path(item.path).parents:
             item.add_marker(pytest.mark.browser)
-            item.add_marker(pytest.mark.filterwarnings(JOIN_FORM_TUPLES))
 
 
 @pytest.fixture(scope="session")
@@ -142,6 +135,35 @@ class Phones:
     def close(self) -> None:
         for context in self.contexts:
             context.close()
+
+
+def read_whole(file, block_size=8192):
+    """A `wsgi.file_wrapper` that reads the file at once and closes it."""
+    with file:
+        return [file.read()]
+
+
+@pytest.fixture
+def live_server(app):
+    """tests/conftest.py's live server, with static files and photos read whole, not streamed.
+
+    Werkzeug's development server (3.1) skips closing the response when the client drops the
+    connection: the `finally` of its `execute()` first drains the socket, which raises
+    ConnectionResetError, so `application_iter.close()` never runs and WhiteNoise's (or
+    send_file's) open file is left to the garbage collector: a ResourceWarning, an error under
+    filterwarnings=error, in whichever test happens to be running. Browsers drop connections
+    all the time (a favicon or service-worker fetch when a context closes). Production runs
+    gunicorn, which closes the iterable; reading the file whole sidesteps the leak here.
+    """
+    inner = app.wsgi_app
+
+    def wsgi_app(environ, start_response):
+        environ["wsgi.file_wrapper"] = read_whole
+        return inner(environ, start_response)
+
+    app.wsgi_app = wsgi_app
+    with LiveServer(app) as server:
+        yield server
 
 
 @pytest.fixture

@@ -17,7 +17,7 @@ CHOOSE_CATEGORY = re.compile(r"^(Välj en kategori\.|Choose a category\.)$")
 
 @pytest.fixture(autouse=True)
 def _corpus_present():
-    """The photo corpus is copied in by a make step; say so plainly when it is missing."""
+    """The real photos live in tests/data/photos (see its README); say so when they are not."""
     if not CANON.is_file() or not NIKON_GPS.is_file():
         pytest.fail(f"photo corpus missing: expected {CANON} and {NIKON_GPS}")
 
@@ -76,6 +76,11 @@ def test_resident_records_observation_with_photo_and_phone_position(phone, walk,
     thumb = items.first.locator("img")
     thumb.scroll_into_view_if_needed()  # lazy-loaded below the form
     assert thumb.evaluate("img => img.decode().then(() => img.naturalWidth)") > 0
+    page.locator("main .meta a").click()  # the walk's own page
+    expect(page.locator("#observation-list li.observation")).to_contain_text(
+        "Trasig lampa vid trappan"
+    )
+    expect(page.locator("#walk-map .pin")).to_have_count(1)
 
     [observation] = observations(db)
     assert observation["walk_id"] == walk["id"]
