@@ -9,6 +9,7 @@ column over a covering index, so the whole district's 100,000 points cost no Pyt
 
 import json
 import math
+from datetime import datetime
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, abort, g, redirect, request, url_for
@@ -233,6 +234,49 @@ def state_choice_label(state: str) -> str:
     return str(STATE_LABELS.get(state, state))
 
 
+def local_stamp(text: str, tz: ZoneInfo) -> str:
+    """A stored UTC time as local "2026-11-24 18:05" (the Swedish way of writing it)."""
+    return datetime.fromisoformat(text.replace("Z", "+00:00")).astimezone(tz).strftime(
+        "%Y-%m-%d %H:%M"
+    )
+
+
+def present(items: list[dict], tz: ZoneInfo) -> None:
+    """Add the words and local times the list shows, looked up once per page.
+
+    Translating and formatting inside the template's loop cost more than the page's queries.
+    """
+    from fieldwalk.task_views import PRIORITY_LABELS, STATE_LABELS
+
+    categories = {code: str(label) for code, (label, _hint) in CATEGORIES.items()}
+    states = {code: str(label) for code, label in STATE_LABELS.items()}
+    priorities = {code: str(label) for code, label in PRIORITY_LABELS.items()}
+    for item in items:
+        item["when"] = local_stamp(item["created_at"], tz)
+        if item["kind"] == "observation":
+            item["category_name"] = categories.get(item["category"], item["category"])
+            for task in item["tasks"]:
+                task["state_name"] = states.get(task["state"], task["state"])
+        else:
+            item["state_name"] = states.get(item["state"], item["state"])
+            item["priority_name"] = priorities.get(item["priority"], item["priority"])
+
+
+def list_words() -> dict[str, str]:
+    """The list's repeated words, translated once per page."""
+    return {
+        "observation": _("Observation"),
+        "urgent": _("Urgent"),
+        "works_well": _("Works well"),
+        "no_place": _("No place"),
+        "no_task": _("No task yet"),
+        "no_party": _("No party yet"),
+        "overdue": _("Overdue"),
+        "task": _("Task #%(id)s", id="{id}"),
+        "due": _("Due %(date)s", date="{date}"),
+    }
+
+
 def map_config() -> dict:
     """What dashboard.js needs to label the points: words, and where a point leads."""
     from fieldwalk.categories import category_label
@@ -269,6 +313,7 @@ def index():
     total = counts["observations"] + counts["tasks"]
     items = list_page(db, filters, page, today, tz)
     add_duplicate_hints(db, [i for i in items if i["kind"] == "observation"])
+    present(items, tz)
     return render(
         "dashboard/index.html",
         "dashboard/_results.html",
@@ -288,6 +333,7 @@ def index():
         map_config=map_config,
         state_choices=[(s, state_choice_label(s)) for s in STATE_CHOICES],
         may_link=g.user["role"] in MANAGER_ROLES,
+        words=list_words(),
     )
 
 

@@ -31,7 +31,7 @@ bp = Blueprint("duplicates", __name__)
 
 DUPLICATE_RADIUS_METRES = 25
 DUPLICATE_DAYS = 90
-MAX_HINTS = 5
+MAX_HINTS = 3
 
 
 def _utc(text: str) -> datetime:
@@ -81,6 +81,7 @@ def find_duplicates(
         if distance <= radius_m:
             days_before = (created - _utc(row["created_at"])).total_seconds() / 86400
             found.append({**dict(row), "distance_m": distance, "days_before": days_before})
+            found[-1].update(metres=round(distance), days=int(days_before))
     found.sort(key=lambda d: (d["distance_m"], -d["days_before"]))
     found = found[:MAX_HINTS]
     _add_tasks(db, found)

@@ -263,7 +263,8 @@ def seed_load(
     for n, obs in enumerate(chosen):
         task_id = first_task + n
         observed = datetime.fromisoformat(obs[11].replace("Z", "+00:00"))
-        created = min(now, observed + timedelta(hours=rng.uniform(1, 240)))
+        # Planned within ten days of the observation, and never later than now.
+        created = observed + min(timedelta(hours=rng.uniform(1, 240)), (now - observed) / 2)
         age_days = (now - created).days
         state = rng.choices(states, state_weights)[0]
         if age_days < 14 and state in (DONE, VERIFIED) and rng.random() < 0.6:

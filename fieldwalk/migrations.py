@@ -295,7 +295,8 @@ def m006_dashboard_indexes(db: Database) -> None:
     # The dashboard's list is newest first over both kinds; its map reads every point of a
     # place (or of the district) from one covering index, never from the wide table rows;
     # the duplicate hint looks for the same category in a small box around a position (and a
-    # category's observation ids, to find their tasks, come from that index alone).
+    # category's observation ids, to find their tasks, come from that index alone); an
+    # observation's tasks come from the links' index without reading the links' rows.
     _run(
         db,
         """
@@ -306,5 +307,7 @@ def m006_dashboard_indexes(db: Database) -> None:
             created_at, id);
         CREATE INDEX tasks_created ON tasks(created_at);
         CREATE INDEX tasks_place ON tasks(place_id, created_at);
+        CREATE INDEX task_observations_observation_task ON task_observations(observation_id,
+            task_id);
         """,
     )
