@@ -84,3 +84,7 @@ PARTY_LINK_DAYS = 30
 LINK_RATE_LIMIT = 60
 LINK_RATE_LIMIT_PER_ADDRESS = 120
 LINK_RATE_WINDOW_SECONDS = 60
+
+# A release name (a tag or commit) set by the deployment: a new one makes phones pick up a new
+# service worker even when no static file changed.
+RELEASE = ""

@@ -17,14 +17,17 @@ from datetime import datetime, timedelta
 
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from sqlite_utils import Database
 
+from fieldwalk.categories import CATEGORIES
 from fieldwalk.db import get_db
 from fieldwalk.geo import EARTH_RADIUS_M, haversine_m
 from fieldwalk.i18n import safe_next
 from fieldwalk.observations import get_observation, parse_uuid
 from fieldwalk.render import fail
 from fieldwalk.security import MANAGER_ROLES, role_required
+from fieldwalk.task_views import STATE_LABELS, parse_int, user_actor
 from fieldwalk.tasks import COORDINATOR, link_observation
 
 bp = Blueprint("duplicates", __name__)
@@ -120,21 +123,53 @@ def settings() -> tuple[float, float]:
 
 
 def add_duplicate_hints(db: Database, observations: list[dict]) -> None:
-    """Set `duplicates` on each observation that is a problem with no task yet."""
+    """Set `duplicates` on each observation that is a problem with no task yet, each hint
+    with the words and links the list shows (translated once for the whole list)."""
     radius, days = settings()
+    words = HintWords()
     for observation in observations:
         if observation.get("tasks") or observation.get("works_well"):
             observation["duplicates"] = []
         else:
             observation["duplicates"] = find_duplicates(db, observation, radius, days)
+            for hint in observation["duplicates"]:
+                words.describe(hint)
+
+
+class HintWords:
+    """The hint's words in the person's language, looked up once per page, not per hint."""
+
+    def __init__(self):
+        self.categories = {code: str(label) for code, (label, _hint) in CATEGORIES.items()}
+        self.states = {code: str(label) for code, label in STATE_LABELS.items()}
+        self.metres = _("%(metres)d m away")
+        self.task = _("Task #%(id)s", id="{id}")
+        self.button = _("Duplicate of task #%(id)s", id="{id}")
+        self.observation_url = url_for("capture.show", observation_id="x")[:-1]
+        self.task_url = url_for("tasks.show", task_id=0)[:-1]
+        self.ages: dict[int, str] = {}
+
+    def describe(self, hint: dict) -> None:
+        """Put the words and links on one hint."""
+        if hint["days"] not in self.ages:
+            self.ages[hint["days"]] = ngettext(
+                "%(num)d day earlier", "%(num)d days earlier", hint["days"]
+            )
+        hint["category_name"] = self.categories.get(hint["category"], hint["category"])
+        hint["distance_text"] = self.metres % {"metres": hint["metres"]}
+        hint["age_text"] = self.ages[hint["days"]]
+        hint["url"] = self.observation_url + hint["id"]
+        if hint["task_id"] is not None:
+            hint["task_name"] = self.task.replace("{id}", str(hint["task_id"]))
+            hint["task_url"] = self.task_url + str(hint["task_id"])
+            hint["state_name"] = self.states.get(hint["task_state"], hint["task_state"])
+            hint["button"] = self.button.replace("{id}", str(hint["task_id"]))
 
 
 @bp.post("/observations/<observation_id>/duplicate-of")
 @role_required(*MANAGER_ROLES)
 def link(observation_id: str):
     """One click: this observation is the same problem as a hinted one; join its task."""
-    from fieldwalk.task_views import parse_int, user_actor
-
     canonical = parse_uuid(observation_id)
     db = get_db()
     observation = get_observation(db, canonical) if canonical else None

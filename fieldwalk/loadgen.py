@@ -128,6 +128,11 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def later(moment: datetime, delay: timedelta, now: datetime) -> datetime:
+    """`delay` after `moment`, or halfway to `now` when that would be in the future."""
+    return moment + min(delay, (now - moment) / 2)
+
+
 def point_in(rng: random.Random, geometry: dict, box: tuple) -> tuple[float, float]:
     """A random point inside a polygon: drawn in its bounding box until one lands inside."""
     min_lat, min_lon, max_lat, max_lon = box
@@ -140,9 +145,9 @@ def point_in(rng: random.Random, geometry: dict, box: tuple) -> tuple[float, flo
 def evening(rng: random.Random, day: date) -> datetime:
     """A moment on `day`, mostly in the afternoon and evening, local time."""
     hour = min(23, max(6, int(rng.gauss(17.5, 3.5))))
-    return datetime(day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60)).replace(
-        tzinfo=STOCKHOLM
-    )
+    return datetime(
+        day.year, day.month, day.day, hour, rng.randrange(60), rng.randrange(60)
+    ).replace(tzinfo=STOCKHOLM)
 
 
 def ensure_places(db: Database) -> list[dict]:
@@ -254,6 +259,8 @@ def seed_load(
             )
         )
 
+    # Rows reach a real database in the order they happen; so they do here.
+    observation_rows.sort(key=lambda row: row[11])
     problems = [row for row in observation_rows if not row[4]]
     chosen = rng.sample(problems, min(tasks, len(problems)))
     chosen.sort(key=lambda row: row[11])  # by time, so ids grow with created_at
@@ -263,8 +270,7 @@ def seed_load(
     for n, obs in enumerate(chosen):
         task_id = first_task + n
         observed = datetime.fromisoformat(obs[11].replace("Z", "+00:00"))
-        # Planned within ten days of the observation, and never later than now.
-        created = observed + min(timedelta(hours=rng.uniform(1, 240)), (now - observed) / 2)
+        created = later(observed, timedelta(hours=rng.uniform(1, 240)), now)
         age_days = (now - created).days
         state = rng.choices(states, state_weights)[0]
         if age_days < 14 and state in (DONE, VERIFIED) and rng.random() < 0.6:
@@ -273,11 +279,11 @@ def seed_load(
         due = (created + timedelta(days=rng.choice((14, 30, 30, 60)))).date().isoformat()
         sent_at = done_at = verified_at = None
         if state != PROPOSED:
-            sent_at = min(now, created + timedelta(hours=rng.uniform(1, 72)))
+            sent_at = later(created, timedelta(hours=rng.uniform(1, 72)), now)
         if state in (DONE, VERIFIED):
-            done_at = min(now, sent_at + timedelta(days=rng.expovariate(1 / 20)))
+            done_at = later(sent_at, timedelta(days=rng.expovariate(1 / 20)), now)
         if state == VERIFIED:
-            verified_at = min(now, done_at + timedelta(days=rng.uniform(1, 14)))
+            verified_at = later(done_at, timedelta(days=rng.uniform(1, 14)), now)
         duplicate_of = rng.randrange(first_task, task_id) if state == DUPLICATE and n else None
         if state == DUPLICATE and duplicate_of is None:
             state = WONT_FIX

@@ -296,7 +296,8 @@ def m006_dashboard_indexes(db: Database) -> None:
     # place (or of the district) from one covering index, never from the wide table rows;
     # the duplicate hint looks for the same category in a small box around a position (and a
     # category's observation ids, to find their tasks, come from that index alone); an
-    # observation's tasks come from the links' index without reading the links' rows.
+    # observation's tasks come from the links' index without reading the links' rows; a
+    # place's tasks (the map, the lägesbild's counts per place) from one covering index.
     _run(
         db,
         """
@@ -306,7 +307,8 @@ def m006_dashboard_indexes(db: Database) -> None:
         CREATE INDEX observations_category_position ON observations(category, lat, lon,
             created_at, id);
         CREATE INDEX tasks_created ON tasks(created_at);
-        CREATE INDEX tasks_place ON tasks(place_id, created_at);
+        CREATE INDEX tasks_place ON tasks(place_id, created_at, state, priority, due_date,
+            done_at, party_id, lat, lon);
         CREATE INDEX task_observations_observation_task ON task_observations(observation_id,
             task_id);
         """,

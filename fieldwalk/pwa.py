@@ -30,9 +30,6 @@ SHELL_FILES = (
     "vendor/htmx-2.0.11/htmx.min.js",
     "vendor/leaflet-1.9.4/leaflet.js",
     "vendor/leaflet-1.9.4/leaflet.css",
-    "vendor/leaflet-1.9.4/images/marker-icon.png",
-    "vendor/leaflet-1.9.4/images/marker-icon-2x.png",
-    "vendor/leaflet-1.9.4/images/marker-shadow.png",
     "icons/icon-192.png",
 )
 
@@ -46,6 +43,7 @@ def worker_version() -> str:
     """Changes whenever a shell file or the worker template changes."""
     source = current_app.jinja_env.loader.get_source(current_app.jinja_env, "pwa/sw.js")[0]
     digest = hashlib.sha256(source.encode())
+    digest.update(str(current_app.config.get("RELEASE", "")).encode())
     for url in shell_urls():
         digest.update(url.encode())
     return digest.hexdigest()[:12]

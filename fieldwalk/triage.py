@@ -10,6 +10,7 @@ from flask import Blueprint, Flask, abort, g, redirect, request, url_for
 from flask_babel import gettext as _
 
 from fieldwalk.db import get_db
+from fieldwalk.duplicates import add_duplicate_hints
 from fieldwalk.i18n import safe_next
 from fieldwalk.observations import get_observation, parse_uuid
 from fieldwalk.parties import list_parties
@@ -256,6 +257,7 @@ def triage():
     for observation in untasked:
         observation["suggestion"] = observation_suggestion(observation)
         observation["suggestion_text"] = suggestion_text(observation["suggestion"])
+    add_duplicate_hints(db, untasked)
     return render("tasks/triage.html", waiting=waiting, untasked=untasked, parties=list_parties(db))
 
 

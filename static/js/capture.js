@@ -1,10 +1,11 @@
-/* fieldwalk capture screen: position, photos and saving through the JSON API.
- * The observation is sent first (PUT, with the UUIDs of its photos), then each photo (PUT by
- * UUID) with a progress bar. Without this script the form still posts as a plain form. */
+/* fieldwalk capture screen: position, photos, and saving into the outbox (outbox.js), which
+ * sends the observation and then each photo to the JSON API, now or when the signal is back.
+ * Without this script the form still posts as a plain form. */
 (function () {
   'use strict';
   var form = document.getElementById('capture-form');
-  if (!form || !window.fetch) return;
+  // Without the outbox (no IndexedDB) the form posts as a plain form, which works too.
+  if (!form || !window.fetch || !window.indexedDB || !window.FieldwalkOutbox) return;
   var config = JSON.parse(document.getElementById('capture-config').textContent);
   var msg = config.msg;
   var status = document.getElementById('capture-status');
@@ -12,7 +13,6 @@
   var locationWarning = document.getElementById('location-warning');
   var photoInput = document.getElementById('photos');
   var previews = document.getElementById('photo-previews');
-  var progress = document.getElementById('upload-progress');
   var saveButton = document.getElementById('save');
   var usePhotoButton = document.getElementById('use-photo-position');
   var field = function (name) { return form.querySelector('[name="' + name + '"]'); };
@@ -221,7 +221,7 @@
         var kind = sniff(new Uint8Array(head.slice(0, 16)));
         if (!kind) throw new Error(file.name + ': ' + msg.notImage);
         if (file.size > config.maxBytes) throw new Error(file.name + ': ' + msg.tooLarge);
-        return { file: file, id: uuid(), gps: kind === 'jpeg' ? exifGps(head) : null, url: URL.createObjectURL(file) };
+        return { file: file, id: uuid(), kind: kind, gps: kind === 'jpeg' ? exifGps(head) : null, url: URL.createObjectURL(file) };
       });
     })).then(function (items) {
       selected = selected.concat(items);
@@ -240,8 +240,6 @@
   });
 
   // --- saving ------------------------------------------------------------------------
-  function csrf() { return field('csrf_token').value; }
-
   // Each error goes next to its field and is tied to it (aria-describedby), as the plain form
   // renders it; a group of radios is described as a whole, a single control is marked invalid.
   function showFieldErrors(errors) {
@@ -268,25 +266,43 @@
     if (first) first.focus();
   }
 
-  function putPhoto(observationId, item, index, total) {
-    return new Promise(function (resolve, reject) {
-      var xhr = new XMLHttpRequest();
-      xhr.open('PUT', '/api/v1/observations/' + observationId + '/photos/' + item.id);
-      xhr.setRequestHeader('X-CSRFToken', csrf());
-      xhr.setRequestHeader('Content-Type', item.file.type || 'application/octet-stream');
-      xhr.upload.onprogress = function (event) {
-        if (event.lengthComputable) progress.value = Math.round(100 * (index + event.loaded / event.total) / total);
-      };
-      xhr.onload = function () {
-        var body = null;
-        try { body = JSON.parse(xhr.responseText); } catch (e) { /* not JSON: not a confirmation */ }
-        if ((xhr.status === 200 || xhr.status === 201) && body && body.id === item.id) resolve(body);
-        else reject(new Error(item.file.name + ': ' + ((body && body.message) || msg.failed)));
-      };
-      xhr.onerror = function () { reject(new Error(msg.failed)); };
-      say(fill(msg.uploading, { i: index + 1, n: total }));
-      xhr.send(item.file);
-    });
+  /* Photos are made smaller on the phone before they are queued: long edge 2048 px, JPEG
+   * quality 0.85, upright (createImageBitmap applies the EXIF orientation) and without EXIF.
+   * The position was read from the original's EXIF first. HEIC and anything the browser
+   * cannot decode is sent as it is; the server accepts full-size originals too. */
+  var MAX_EDGE = 2048, QUALITY = 0.85;
+  function prepare(item) {
+    var original = function () {
+      return item.file.arrayBuffer().then(function (data) {
+        return { id: item.id, name: item.file.name, type: item.file.type || 'application/octet-stream', data: data };
+      });
+    };
+    if (!window.createImageBitmap || item.kind === 'heif') return original();
+    return createImageBitmap(item.file, { imageOrientation: 'from-image' }).then(function (bitmap) {
+      var scale = Math.min(1, MAX_EDGE / Math.max(bitmap.width, bitmap.height));
+      var w = Math.max(1, Math.round(bitmap.width * scale)), h = Math.max(1, Math.round(bitmap.height * scale));
+      var canvas = document.createElement('canvas');
+      canvas.width = w; canvas.height = h;
+      canvas.getContext('2d').drawImage(bitmap, 0, 0, w, h);
+      if (bitmap.close) bitmap.close();
+      return new Promise(function (resolve) { canvas.toBlob(resolve, 'image/jpeg', QUALITY); });
+    }).then(function (blob) {
+      if (!blob || (blob.size >= item.file.size && item.kind === 'jpeg')) return original();
+      return blob.arrayBuffer().then(function (data) {
+        return { id: item.id, name: item.file.name, type: 'image/jpeg', data: data };
+      });
+    }, original);
+  }
+
+  function readyForNext() {
+    selected.forEach(function (s) { URL.revokeObjectURL(s.url); });
+    selected = []; renderPreviews();
+    form.reset();
+    field('id').value = uuid();
+    if (source === 'map' || source === 'photo') { source = null; locationStatus.textContent = msg.noPosition; }
+    showFieldErrors({}); showPhotoError('');
+    var list = document.getElementById('observation-list');
+    if (list && window.htmx) window.htmx.trigger(list, 'refresh');
   }
 
   form.addEventListener('submit', function (event) {
@@ -309,45 +325,35 @@
       captured_at: new Date().toISOString(),
       photos: selected.map(function (s) { return s.id; })
     };
-    if (form.dataset.pendingId === id && form.dataset.pendingBody) {
-      body = JSON.parse(form.dataset.pendingBody);  // a retry must send the very same body
-    }
-    form.dataset.pendingId = id;
-    form.dataset.pendingBody = JSON.stringify(body);
+    var label = category.closest('label').querySelector('strong');
     saveButton.disabled = true;
-    progress.hidden = selected.length === 0; progress.value = 0;
     say(msg.saving);
-    fetch('/api/v1/observations/' + id, {
-      method: 'PUT', credentials: 'same-origin',
-      headers: { 'Content-Type': 'application/json', 'Accept': 'application/json', 'X-CSRFToken': csrf() },
-      body: form.dataset.pendingBody
-    }).then(function (response) {
-      return response.json().catch(function () { return {}; }).then(function (data) {
-        if (response.status === 400 && data.fields) { showFieldErrors(data.fields); throw new Error(data.message); }
-        if ((response.status !== 200 && response.status !== 201) || data.id !== id) throw new Error(data.message || msg.failed);
-        return data;
-      });
-    }).then(function (observation) {
-      var missing = selected.filter(function (s) { return observation.photos_missing.indexOf(s.id) !== -1; });
-      return missing.reduce(function (chain, item, index) {
-        return chain.then(function () { return putPhoto(id, item, index, missing.length); });
-      }, Promise.resolve());
+    // Queued first, on the phone, durably; sent from the outbox (now, or when there is signal).
+    Promise.all(selected.map(prepare)).then(function (photos) {
+      return window.FieldwalkOutbox.add(id, body, photos, { label: label ? label.textContent : body.category });
     }).then(function () {
-      selected.forEach(function (s) { URL.revokeObjectURL(s.url); });
-      selected = []; renderPreviews();
-      form.reset();
-      field('id').value = uuid();
-      delete form.dataset.pendingId; delete form.dataset.pendingBody;
-      if (source === 'map' || source === 'photo') { source = null; locationStatus.textContent = msg.noPosition; }
-      showFieldErrors({}); showPhotoError('');
-      say(msg.saved);
-      var list = document.getElementById('observation-list');
-      if (list && window.htmx) window.htmx.trigger(list, 'refresh');
+      readyForNext();
+      say(msg.queued);
       window.scrollTo(0, 0);
-    }).catch(function (error) {
-      say(error.message || msg.failed, true);
-    }).finally(function () {
-      saveButton.disabled = false; progress.hidden = true;
+      return window.FieldwalkSync ? window.FieldwalkSync.now() : null;
+    }, function (error) {
+      say(msg.storageFailed + ' ' + (error && error.message ? error.message : ''), true);
+      throw error;
+    }).then(function (result) {
+      if (!result) return;
+      if (result.login) say(msg.login, true);
+      else if (result.sent && !result.retry) {
+        return window.FieldwalkOutbox.get(id).then(function (entry) {
+          if (!entry) say(msg.saved);
+          else if (entry.state !== 'waiting') say(fill(msg.refused, { reason: entry.error }), true);
+        });
+      } else if (result.retry) say(msg.offline);
+      else return window.FieldwalkOutbox.get(id).then(function (entry) {
+        if (entry && entry.state !== 'waiting') say(fill(msg.refused, { reason: entry.error }), true);
+        else if (!entry) say(msg.saved);
+      });
+    }).catch(function () { /* already said */ }).then(function () {
+      saveButton.disabled = false;
     });
   });
 })();

@@ -15,6 +15,8 @@
 
   var map = maps.baseMap(el);
   map.setMaxZoom((maps.readJSON(el, 'tiles') || {}).maxZoom || 19);
+  // A district, not the world: fewer zoom levels for the clusters to work out.
+  map.setMinZoom(10);
   var layer = null;
   var loadedUrl = null;
   var pending = null;
@@ -27,7 +29,7 @@
     return icons[className];
   }
 
-  function popup(lines, href) {
+  function popupContent(lines, href) {
     var box = document.createElement('div');
     lines.forEach(function (text, i) {
       var p = document.createElement('p');
@@ -44,33 +46,37 @@
     return box;
   }
 
+  // What a marker's popup says; built on click (one shared popup, not one per marker).
+  function describe(data, point) {
+    var lines;
+    if (point.kind === 'o') {
+      var category = data.categories[point.code >> 2];
+      lines = [(config.categories || {})[category] || category];
+      if (point.code & 1) lines.push(words.urgent);
+      if (point.code & 2) lines.push(words.worksWell);
+      return popupContent(lines, config.observationUrl + point.id);
+    }
+    var state = data.states[point.code >> 2];
+    lines = [(words.task || '#{id}').replace('{id}', point.id), (config.states || {})[state] || state];
+    if (point.code & 1) lines.push(words.urgent);
+    if (point.code & 2) lines.push(words.overdue);
+    return popupContent(lines, config.taskUrl + point.id);
+  }
+
   function observationMarker(data, lat, lon, id, code) {
     var category = data.categories[code >> 2];
     var label = (config.categories || {})[category] || category;
-    var urgent = code & 1, good = code & 2;
-    var marker = L.marker([lat, lon], { icon: icon(urgent ? 'urgent' : (good ? 'good' : '')), title: label, alt: label, keyboard: false });
-    marker.bindPopup(function () {
-      var lines = [label];
-      if (urgent) lines.push(words.urgent);
-      if (good) lines.push(words.worksWell);
-      return popup(lines, config.observationUrl + id);
-    });
+    var marker = L.marker([lat, lon], { icon: icon(code & 1 ? 'urgent' : (code & 2 ? 'good' : '')), title: label, alt: label, keyboard: false });
+    marker.point = { kind: 'o', id: id, code: code };
     return marker;
   }
 
   function taskMarker(data, lat, lon, id, code) {
     var state = data.states[code >> 2];
-    var label = (words.task || '#{id}').replace('{id}', id);
-    var stateLabel = (config.states || {})[state] || state;
-    var urgent = code & 1, overdue = code & 2;
-    var kind = 'task state-' + state + (urgent || overdue ? ' urgent' : '');
-    var marker = L.marker([lat, lon], { icon: icon(kind), title: label + ': ' + stateLabel, alt: label, keyboard: false });
-    marker.bindPopup(function () {
-      var lines = [label, stateLabel];
-      if (urgent) lines.push(words.urgent);
-      if (overdue) lines.push(words.overdue);
-      return popup(lines, config.taskUrl + id);
-    });
+    var label = (words.task || '#{id}').replace('{id}', id) + ': ' + ((config.states || {})[state] || state);
+    var kind = 'task state-' + state + (code & 3 ? ' urgent' : '');
+    var marker = L.marker([lat, lon], { icon: icon(kind), title: label, alt: label, keyboard: false });
+    marker.point = { kind: 't', id: id, code: code };
     return marker;
   }
 
@@ -89,14 +95,20 @@
     var markers = [], bounds = L.latLngBounds([]);
     markersOf(data, 'observations', observationMarker, markers, bounds);
     markersOf(data, 'tasks', taskMarker, markers, bounds);
+    if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: 17 });
     if (markers.length > CLUSTER_ABOVE && L.markerClusterGroup) {
+      // On the map before the markers go in: a group not yet on a map checks each new
+      // marker against every one before it (quadratic: minutes for the whole district).
       layer = L.markerClusterGroup({ chunkedLoading: true, showCoverageOnHover: false, maxClusterRadius: 60 });
+      layer.addTo(map);
       layer.addLayers(markers);
     } else {
-      layer = L.layerGroup(markers);
+      layer = L.featureGroup(markers).addTo(map);
     }
-    layer.addTo(map);
-    if (bounds.isValid()) map.fitBounds(bounds, { padding: [20, 20], maxZoom: 17 });
+    layer.on('click', function (event) {
+      if (!event.layer.point) return;
+      L.popup().setLatLng(event.layer.getLatLng()).setContent(describe(data, event.layer.point)).openOn(map);
+    });
     el.dataset.points = String(markers.length);
     el.dataset.clustered = String(markers.length > CLUSTER_ABOVE);
     el.removeAttribute('aria-busy');
@@ -119,13 +131,22 @@
         pending = null;
         draw(data);
         el.dataset.loaded = url;
+        status('');
       })
       .catch(function (error) {
         if (error.name === 'AbortError') return;
         loadedUrl = null;
         el.removeAttribute('aria-busy');
-        el.dataset.error = words.failed || String(error);
+        status(words.failed || String(error));
       });
+  }
+
+  // The status line under the map; looked up each time, as a history restore replaces it.
+  function status(text) {
+    var line = document.getElementById('dashboard-map-status');
+    if (!line) return;
+    line.textContent = text;
+    line.hidden = !text;
   }
 
   function follow() {

@@ -105,7 +105,7 @@
         if (empty) empty.hidden = true;
         section.appendChild(list);
       }
-      mine.slice().reverse().forEach(function (e) {
+      mine.forEach(function (e) {  // oldest first, each prepended: newest on top
         var li = document.createElement('li');
         li.className = 'observation pending' + (e.state === 'waiting' ? '' : ' problem');
         li.id = 'pending-' + e.id;
@@ -136,28 +136,38 @@
 
   // --- the service worker and "update available" -----------------------------------------------
   var reloading = false;
+  function reloadOnce() {
+    if (!reloading) return;
+    reloading = false;
+    window.location.reload();
+  }
   function offerUpdate(worker) {
     var banner = document.getElementById('update-banner');
     if (!banner || !worker) return;
     banner.hidden = false;
     document.getElementById('update-button').onclick = function () {
-      reloading = true;
+      reloading = true;  // only when the person said yes: never in the middle of a form
+      worker.addEventListener('statechange', function () { if (worker.state === 'activated') reloadOnce(); });
       worker.postMessage({ type: 'SKIP_WAITING' });
     };
   }
   if ('serviceWorker' in navigator) {
-    navigator.serviceWorker.addEventListener('controllerchange', function () {
-      if (reloading) window.location.reload();  // only when the person said yes
-    });
+    navigator.serviceWorker.addEventListener('controllerchange', reloadOnce);
     navigator.serviceWorker.register('/sw.js', { scope: '/' }).then(function (reg) {
       registration = reg;
-      if (reg.waiting && navigator.serviceWorker.controller) offerUpdate(reg.waiting);
+      if (reg.waiting && reg.active) offerUpdate(reg.waiting);
       reg.addEventListener('updatefound', function () {
         var installing = reg.installing;
         installing.addEventListener('statechange', function () {
-          if (installing.state === 'installed' && navigator.serviceWorker.controller) offerUpdate(installing);
+          if (installing.state === 'installed' && reg.active && reg.active !== installing) offerUpdate(installing);
         });
       });
+      // This page may have loaded before the worker was in charge: have it kept for offline.
+      navigator.serviceWorker.ready.then(function (ready) {
+        return caches.match(window.location.href, { ignoreVary: true }).then(function (found) {
+          if (!found && ready.active) ready.active.postMessage({ type: 'KEEP_PAGE', url: window.location.href });
+        });
+      }).catch(function () {});
     }).catch(function () { /* no worker (e.g. plain http on a LAN address): the outbox still works */ });
   }
 

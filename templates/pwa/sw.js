@@ -26,8 +26,20 @@ self.addEventListener('activate', (event) => {
 });
 
 self.addEventListener('message', (event) => {
-  if (event.data && event.data.type === 'SKIP_WAITING') self.skipWaiting();
+  if (!event.data) return;
+  if (event.data.type === 'SKIP_WAITING') self.skipWaiting();
+  // A page opened before this worker took over asks to be kept for offline use too.
+  if (event.data.type === 'KEEP_PAGE') event.waitUntil(keepPage(event.data.url));
 });
+
+async function keepPage(url) {
+  const target = new URL(url, self.location.origin);
+  if (target.origin !== self.location.origin) return;
+  try {
+    const response = await fetch(target.href, { credentials: 'same-origin' });
+    if (response.ok && !response.redirected) await (await caches.open(PAGE_CACHE)).put(target.href, response);
+  } catch (error) { /* offline: it will be kept on the next visit */ }
+}
 
 function offlineResponse() {
   return new Response('', { status: 503, statusText: 'Offline' });

@@ -1,0 +1,278 @@
+"""How fast the coordinators' review screens are on two years of a district: 100,000
+observations, 30,000 tasks and 200 walks.
+
+Run from the project root:
+
+    .venv/bin/python bench/review.py            # builds the database once, then reuses it
+    .venv/bin/python bench/review.py --rebuild  # makes it again
+
+The database is built by `flask --app app seed-load --observations 100000` (in a subprocess,
+timed) into bench/out/review/instance/, which is git-ignored, and reused while it holds
+100,000 observations; the app migrates it on start, so new indexes reach it.
+
+Requests go through Flask's test client in this process (no HTTP server, no compression, the
+request log off): the figures are the app's own work, from the WSGI call to the last byte of
+the body. While a request runs, every SQL statement it sends is recorded (sqlite3's trace
+callback, with the values bound); the same statements are then replayed on a fresh
+connection and read to the end: that is the "bare SQL" beside each request, measured in the
+same run, alternating with the requests so both see the same machine load.
+
+Targets: every page and map request under 150 ms at the 95th percentile and within 3x of its
+bare SQL (median against median); the full CSV export at 50,000 rows/s or more with flat
+memory (the peak of Python's allocations while streaming it, tracemalloc, grows by less than
+16 MB however large the export: the export itself is tens of MB). Prints PASS or FAIL for each
+and always exits 0: it reports, it is not a test.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sqlite3
+import statistics
+import subprocess
+import sys
+import time
+import tracemalloc
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+import fieldwalk.db as fieldwalk_db  # noqa: E402
+
+OUT = ROOT / "bench" / "out" / "review"
+INSTANCE = OUT / "instance"
+OBSERVATIONS = 100_000
+RUNS = 30
+WARMUP = 3
+TARGET_P95_MS = 150
+TARGET_RATIO = 3.0
+TARGET_ROWS_PER_S = 50_000
+TARGET_GROWTH_MB = 16
+EMAIL = "bench-coordinator@example.se"
+
+
+def build(rebuild: bool) -> None:
+    """Make the 100k database with seed-load unless a complete one is there."""
+    database = INSTANCE / "fieldwalk.db"
+    if database.exists() and not rebuild:
+        conn = sqlite3.connect(database)
+        try:
+            count = conn.execute("SELECT count(*) FROM observations").fetchone()[0]
+        except sqlite3.Error:
+            count = 0
+        finally:
+            conn.close()
+        if count >= OBSERVATIONS:
+            print(f"Reusing {database} ({count:,} observations).")
+            return
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{database}{suffix}").unlink(missing_ok=True)
+    INSTANCE.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "FIELDWALK_INSTANCE": str(INSTANCE)}
+    flask = [sys.executable, "-m", "flask", "--app", "app", "seed-load"]
+    started = time.perf_counter()
+    subprocess.run([*flask, "--observations", str(OBSERVATIONS)], cwd=ROOT, env=env, check=True)
+    print(f"seed-load took {time.perf_counter() - started:.1f} s (subprocess, app start included)")
+
+
+class Recorder:
+    """Records the SQL every connection the app opens sends, while `on`."""
+
+    def __init__(self):
+        self.statements: list[str] = []
+        self.on = False
+        self._connect = fieldwalk_db.connect
+
+    def install(self) -> None:
+        def connect(path):
+            db = self._connect(path)
+            db.conn.set_trace_callback(self._trace)
+            return db
+
+        fieldwalk_db.connect = connect
+
+    def _trace(self, sql: str) -> None:
+        if self.on and not sql.lstrip().upper().startswith("PRAGMA"):
+            self.statements.append(sql)
+
+
+def replay(statements: list[str]) -> float:
+    """Run the statements on a fresh connection, reading every row; return milliseconds."""
+    started = time.perf_counter()
+    conn = sqlite3.connect(INSTANCE / "fieldwalk.db")
+    try:
+        for sql in statements:
+            conn.execute(sql).fetchall()
+    finally:
+        conn.close()
+    return (time.perf_counter() - started) * 1000
+
+
+def percentile(values: list[float], p: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
+
+
+def measure(client, recorder: Recorder, url: str, headers: dict | None = None) -> dict:
+    """Median and p95 of the request and of its bare SQL, interleaved."""
+    recorder.on = True
+    recorder.statements.clear()
+    response = client.get(url, headers=headers or {})
+    recorder.on = False
+    statements = list(recorder.statements)
+    assert response.status_code == 200, (url, response.status_code)
+    size = len(response.get_data())
+    for _ in range(WARMUP):
+        client.get(url, headers=headers or {}).get_data()
+        replay(statements)
+    requests, bare = [], []
+    for _ in range(RUNS):
+        started = time.perf_counter()
+        client.get(url, headers=headers or {}).get_data()
+        requests.append((time.perf_counter() - started) * 1000)
+        bare.append(replay(statements))
+    return {
+        "median": statistics.median(requests),
+        "p95": percentile(requests, 95),
+        "bare_median": statistics.median(bare),
+        "bare_p95": percentile(bare, 95),
+        "queries": len(statements),
+        "bytes": size,
+    }
+
+
+def export(client, recorder: Recorder, url: str, rows: int) -> dict:
+    """Stream an export: rows/s (three runs, best), then its memory growth (tracemalloc)."""
+    recorder.statements.clear()
+    timings, size = [], 0
+    for run in range(3):
+        recorder.on = run == 0
+        started = time.perf_counter()
+        response = client.get(url)
+        assert response.status_code == 200 and response.is_streamed, url
+        size = sum(len(chunk) for chunk in response.response)
+        response.close()
+        timings.append(time.perf_counter() - started)
+    recorder.on = False
+    statements = list(recorder.statements)
+    bare = [replay(statements) for _ in range(3)]
+    tracemalloc.start()
+    base = tracemalloc.get_traced_memory()[0]
+    response = client.get(url)
+    for _chunk in response.response:
+        pass
+    response.close()
+    peak = tracemalloc.get_traced_memory()[1]
+    tracemalloc.stop()
+    seconds = min(timings)
+    return {
+        "rows": rows,
+        "seconds": seconds,
+        "rows_per_s": rows / seconds,
+        "bytes": size,
+        "growth_mb": (peak - base) / 1e6,
+        "bare_ms": min(bare),
+    }
+
+
+def verdict(ok: bool) -> str:
+    return "PASS" if ok else "FAIL"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--rebuild", action="store_true", help="make the database again")
+    args = parser.parse_args()
+    build(args.rebuild)
+
+    recorder = Recorder()
+    recorder.install()
+    from fieldwalk import create_app
+    from fieldwalk.auth import create_user, find_user_by_email
+
+    app = create_app({"INSTANCE": str(INSTANCE), "REQUEST_LOG": False})
+    db = fieldwalk_db.connect(app.config["DATABASE_PATH"])
+    user = find_user_by_email(db, EMAIL)
+    user_id = user["id"] if user else create_user(db, EMAIL, "coordinator", "Bench", "x" * 20)
+    place = db.execute(
+        """SELECT places.id, places.name, count(*) AS n FROM observations
+           JOIN places ON places.id = observations.place_id
+           GROUP BY places.id ORDER BY n DESC LIMIT 1"""
+    ).fetchone()
+    counts = {
+        table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        for table in ("observations", "tasks", "walks")
+    }
+    db.close()
+    print(
+        f"Database: {counts['observations']:,} observations, {counts['tasks']:,} tasks, "
+        f"{counts['walks']:,} walks. SQLite {sqlite3.sqlite_version}, Python "
+        f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
+        f"{os.getloadavg()[0]:.1f}. The busiest place: {place['name']} ({place['n']:,})."
+    )
+    print(
+        f"Flask test client in-process; {RUNS} runs after {WARMUP} warm-up, each followed by "
+        "its bare SQL on a fresh connection.\n"
+    )
+
+    client = app.test_client()
+    with client.session_transaction() as session:
+        session["user_id"], session["epoch"] = user_id, 0
+    place_id = place["id"]
+    pages = [
+        ("dashboard list page (whole page)", "/dashboard", None),
+        ("map data, whole district", "/dashboard/map.json", None),
+        ("map data, one place (the busiest)", f"/dashboard/map.json?place={place_id}", None),
+        (
+            "filtered list, place+category+state (htmx)",
+            f"/dashboard?place={place_id}&category=lighting&state=open",
+            {"HX-Request": "true"},
+        ),
+    ]
+    if "reports.week" in app.view_functions:
+        pages.append(("lägesbild, last complete week", "/reports/week", None))
+    else:
+        print("No /reports/week in this app (fieldwalk/reports.py missing): not measured.\n")
+
+    header = f"{'what':<48} {'request ms':>17} {'bare SQL ms':>17} {'ratio':>6}  verdict"
+    print(header)
+    print(f"{'':<48} {'median':>8} {'p95':>8} {'median':>8} {'p95':>8}")
+    results = []
+    for label, url, headers in pages:
+        r = measure(client, recorder, url, headers)
+        ratio = r["median"] / r["bare_median"] if r["bare_median"] else float("inf")
+        ok = r["p95"] < TARGET_P95_MS and ratio <= TARGET_RATIO
+        results.append(ok)
+        print(
+            f"{label:<48} {r['median']:8.1f} {r['p95']:8.1f} {r['bare_median']:8.1f} "
+            f"{r['bare_p95']:8.1f} {ratio:5.1f}x  {verdict(ok)}"
+            f"  ({r['queries']} queries, {r['bytes'] / 1024:,.0f} KB)"
+        )
+    print(
+        f"  targets: p95 < {TARGET_P95_MS} ms and request median <= {TARGET_RATIO:g}x bare SQL "
+        "median\n"
+    )
+
+    for label, url, rows in (
+        ("CSV export, every observation", "/dashboard/observations.csv", counts["observations"]),
+        ("CSV export, every task", "/dashboard/tasks.csv", counts["tasks"]),
+    ):
+        r = export(client, recorder, url, rows)
+        ok = r["rows_per_s"] >= TARGET_ROWS_PER_S and r["growth_mb"] < TARGET_GROWTH_MB
+        results.append(ok)
+        print(
+            f"{label:<48} {r['rows']:,} rows, {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.2f} s"
+            f" = {r['rows_per_s']:,.0f} rows/s (its query alone: {r['bare_ms']:.0f} ms); "
+            f"peak Python memory +{r['growth_mb']:.1f} MB  {verdict(ok)}"
+        )
+    print(
+        f"  targets: >= {TARGET_ROWS_PER_S:,} rows/s, memory growth < {TARGET_GROWTH_MB} MB "
+        "(flat: the export is streamed)\n"
+    )
+    print(f"{sum(results)} of {len(results)} PASS.")
+
+
+if __name__ == "__main__":
+    main()

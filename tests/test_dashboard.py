@@ -1,0 +1,451 @@
+"""The coordinators' dashboard: each filter alone and together on a small district whose right
+answers are written out below, the URL as the view, htmx fragments, the map agreeing with the
+list, who may look, and bad filter values."""
+
+import json
+import re
+import uuid
+
+import pytest
+from conftest import (
+    PASSWORD,
+    RACKSTA,
+    csrf_token,
+    join,
+    login,
+    make_place,
+    make_user,
+    make_walk,
+)
+
+from fieldwalk.auth import create_user
+from fieldwalk.dashboard import PAGE_SIZE
+from fieldwalk.db import now
+from fieldwalk.observations import put_observation, validate
+from fieldwalk.parties import insert_party
+from fieldwalk.tasks import COORDINATOR, STATES, Actor, insert_task
+
+VALLINGBY = {
+    "type": "Polygon",
+    "coordinates": [
+        [[17.866, 59.361], [17.877, 59.361], [17.877, 59.365], [17.866, 59.365], [17.866, 59.361]]
+    ],
+}
+IN_RACKSTA = (59.3550, 17.8820)
+IN_VALLINGBY = (59.3630, 17.8700)
+ACTOR = Actor((COORDINATOR,), None, "test")
+
+
+def observe(db, position, at, *, walk=None, category="lighting", description="", **flags):
+    """An observation through the domain function, then dated `at` (UTC)."""
+    body = {
+        "category": category,
+        "description": description,
+        "lat": position[0],
+        "lon": position[1],
+        "walk_id": walk["id"] if walk else None,
+        **flags,
+    }
+    observation, _created = put_observation(
+        db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk, place_geometry=None
+    )
+    db.execute("UPDATE observations SET created_at = ? WHERE id = ?", [at, observation["id"]])
+    key = db.execute("SELECT rowid FROM observations WHERE id = ?", [observation["id"]])
+    return {**observation, "created_at": at, "key": key.fetchone()[0]}
+
+
+def plan(db, observation, at, *, state, party=None, due="2099-12-31", **values):
+    """A task for an observation, then put in `state` and dated `at`."""
+    task_id = insert_task(
+        db,
+        observation_ids=[observation["id"]],
+        measure=values.pop("measure", "Åtgärda"),
+        party_id=party,
+        suggestion={"party_id": party},
+        due_date=due,
+        actor=ACTOR,
+        **values,
+    )
+    db.execute("UPDATE tasks SET state = ?, created_at = ? WHERE id = ?", [state, at, task_id])
+    return task_id
+
+
+@pytest.fixture
+def district(db):
+    """Two places, one walk, two parties, five observations and three tasks.
+
+    name  place      walk  category   flags       created (UTC)         task
+    o1    Råcksta    W1    lighting   urgent      2025-03-02 10:00      t1 sent, P1, due 2020 (overdue), urgent
+    o5    Råcksta    W1    lighting   works well  2025-03-02 11:00      -
+    o2    Råcksta    -     vegetation             2025-03-31 21:30 (23:30 local, 31 March)  -
+    o3    Vällingby  -     lighting               2025-03-31 22:30 (00:30 local, 1 April)   t2 done, P2
+    o4    Vällingby  -     graffiti               2025-05-15 12:00      t3 proposed, no party
+    """
+    racksta = make_place(db)
+    vallingby = make_place(db, slug="vallingby", name="Vällingby centrum", geometry=VALLINGBY)
+    walk = make_walk(db, racksta)
+    p1 = insert_party(db, "Trafikkontoret", "traffic")
+    p2 = insert_party(db, "Svenska Bostäder", "property_owner")
+    o = {
+        "o1": observe(
+            db,
+            IN_RACKSTA,
+            "2025-03-02T10:00:00Z",
+            walk=walk,
+            urgent=True,
+            description="Trasig lampa i gångtunneln",
+        ),
+        "o5": observe(
+            db,
+            (59.3551, 17.8821),
+            "2025-03-02T11:00:00Z",
+            walk=walk,
+            works_well=True,
+            description="Nya belysningen är bra",
+        ),
+        "o2": observe(
+            db,
+            (59.3540, 17.8800),
+            "2025-03-31T21:30:00Z",
+            category="vegetation",
+            description="Buskar skymmer sikten",
+        ),
+        "o3": observe(db, IN_VALLINGBY, "2025-03-31T22:30:00Z", description="Mörk gångväg"),
+        "o4": observe(
+            db,
+            (59.3635, 17.8710),
+            "2025-05-15T12:00:00Z",
+            category="graffiti",
+            description="Klotter",
+        ),
+    }
+    t = {
+        "t1": plan(
+            db,
+            o["o1"],
+            "2025-03-03T09:00:00Z",
+            state="sent",
+            party=p1,
+            due="2020-01-01",
+            priority="urgent",
+            measure="Byt lampa i tunneln",
+        ),
+        "t2": plan(
+            db,
+            o["o3"],
+            "2025-04-02T09:00:00Z",
+            state="done",
+            party=p2,
+            measure="Sätt upp belysning",
+        ),
+        "t3": plan(db, o["o4"], "2025-05-16T09:00:00Z", state="proposed", measure="Sanera"),
+    }
+    return {
+        "racksta": racksta,
+        "vallingby": vallingby,
+        "walk": walk,
+        "p1": p1,
+        "p2": p2,
+        "o": o,
+        "t": t,
+        "names": {
+            **{("observation", obs["key"]): name for name, obs in o.items()},
+            **{("task", task_id): name for name, task_id in t.items()},
+        },
+    }
+
+
+@pytest.fixture
+def coordinator(db, client):
+    user = make_user(db, "coordinator")
+    login(client, user)
+    return user
+
+
+ITEM = re.compile(r'data-kind="(observation|task)" data-key="(\d+)"')
+
+
+def listed(client, district, query: str) -> list[str]:
+    """The names of the items the dashboard lists for `query`, in the order shown."""
+    response = client.get(f"/dashboard?{query}")
+    assert response.status_code == 200, response.get_data(as_text=True)
+    html = response.get_data(as_text=True)
+    return [district["names"][(kind, int(key))] for kind, key in ITEM.findall(html)]
+
+
+def mapped(client, district, query: str) -> set[str]:
+    """The names of the points map.json gives for `query`."""
+    response = client.get(f"/dashboard/map.json?{query}")
+    assert response.status_code == 200
+    data = response.get_json()
+    names = {district["names"][("observation", key)] for key in data["observations"]["id"]}
+    return names | {district["names"][("task", key)] for key in data["tasks"]["id"]}
+
+
+def query_for(district, query: str) -> str:
+    return query.format(
+        racksta=district["racksta"],
+        vallingby=district["vallingby"],
+        walk=district["walk"]["id"],
+        p1=district["p1"],
+        p2=district["p2"],
+    )
+
+
+CASES = [
+    ("", {"o1", "o2", "o3", "o4", "o5", "t1", "t2", "t3"}),
+    ("place={racksta}", {"o1", "o2", "o5", "t1"}),
+    ("place={vallingby}", {"o3", "o4", "t2", "t3"}),
+    ("walk={walk}", {"o1", "o5", "t1"}),
+    ("category=lighting", {"o1", "o3", "o5", "t1", "t2"}),
+    ("state=open", {"o1", "o4", "t1", "t3"}),
+    ("state=done", {"o3", "t2"}),
+    ("state=untasked", {"o2", "o5"}),
+    ("party={p1}", {"o1", "t1"}),
+    ("party=none", {"o4", "t3"}),
+    ("overdue=1", {"o1", "t1"}),
+    ("urgent=1", {"o1", "t1"}),
+    ("from=2025-03-01&to=2025-03-31", {"o1", "o5", "o2", "t1"}),
+    ("from=2025-04-01", {"o3", "o4", "t2", "t3"}),
+    ("q=lampa", {"o1", "t1"}),
+    ("q=BELYSNING", {"o5", "t2"}),
+    ("kind=observations", {"o1", "o2", "o3", "o4", "o5"}),
+    ("kind=tasks", {"t1", "t2", "t3"}),
+    ("place={racksta}&category=lighting&state=open", {"o1", "t1"}),
+    ("place={racksta}&category=lighting", {"o1", "o5", "t1"}),
+    ("category=lighting&kind=tasks", {"t1", "t2"}),
+    ("place={vallingby}&state=open&party=none", {"o4", "t3"}),
+    ("urgent=1&kind=observations&from=2025-03-02&to=2025-03-02", {"o1"}),
+    ("place={racksta}&party={p2}", set()),
+    ("state=untasked&party={p1}", set()),
+    ("place=999", set()),
+]
+
+
+@pytest.mark.parametrize("query, expected", CASES, ids=[c[0] or "no filter" for c in CASES])
+def test_each_filter_alone_and_combined_lists_exactly_the_right_items(
+    client, coordinator, district, query, expected
+):
+    assert set(listed(client, district, query_for(district, query))) == expected
+
+
+@pytest.mark.parametrize("query, expected", CASES, ids=[c[0] or "no filter" for c in CASES])
+def test_map_data_holds_the_same_points_as_the_list(client, coordinator, district, query, expected):
+    assert mapped(client, district, query_for(district, query)) == expected
+
+
+def test_list_is_newest_first_across_observations_and_tasks(client, coordinator, district):
+    assert listed(client, district, "") == ["t3", "o4", "t2", "o3", "o2", "t1", "o5", "o1"]
+
+
+def test_dates_are_local_days_in_stockholm(client, coordinator, district):
+    """23:30 on 31 March in Stockholm is 31 March; 00:30 on 1 April is not, whatever UTC says."""
+    assert set(listed(client, district, "to=2025-03-31&kind=observations")) == {"o1", "o2", "o5"}
+    assert set(listed(client, district, "from=2025-04-01&to=2025-04-01")) == {"o3"}
+
+
+def test_map_points_carry_position_category_and_flags(client, coordinator, district):
+    data = client.get("/dashboard/map.json?place={}&kind=observations".format(district["racksta"]))
+    data = data.get_json()
+    o1 = district["o"]["o1"]
+    i = data["observations"]["id"].index(o1["key"])
+    assert data["observations"]["lat"][i] / data["scale"] == pytest.approx(o1["lat"], abs=1e-5)
+    assert data["observations"]["lon"][i] / data["scale"] == pytest.approx(o1["lon"], abs=1e-5)
+    code = data["observations"]["code"][i]
+    assert data["categories"][code >> 2] == "lighting"
+    assert code & 1 and not code & 2  # urgent, not "works well"
+    t1 = district["t"]["t1"]
+    tasks = client.get("/dashboard/map.json?kind=tasks").get_json()["tasks"]
+    code = tasks["code"][tasks["id"].index(t1)]
+    assert data["states"][code >> 2] == "sent" and code & 1 and code & 2  # urgent, overdue
+
+
+def test_a_map_point_leads_to_its_observation(client, coordinator, district):
+    o1 = district["o"]["o1"]
+    response = client.get(f"/dashboard/observations/{o1['key']}")
+    assert response.status_code == 302
+    assert response.headers["Location"].endswith(f"/observations/{o1['id']}")
+    assert client.get("/dashboard/observations/999999").status_code == 404
+
+
+def test_filters_in_the_url_reproduce_the_view(client, coordinator, district):
+    """A shared link shows the same list, with the same choices made in the form."""
+    query = "place={}&category=lighting&state=open".format(district["racksta"])
+    html = client.get(f"/dashboard?{query}").get_data(as_text=True)
+    assert re.search(rf'<option value="{district["racksta"]}" selected>', html)
+    assert '<option value="lighting" selected>' in html
+    assert '<option value="open" selected>' in html
+    assert f'data-map-url="/dashboard/map.json?{query.replace("&", "&amp;")}"' in html
+    assert f"/dashboard/observations.csv?{query.replace('&', '&amp;')}" in html
+    assert set(listed(client, district, query)) == {"o1", "t1"}
+
+
+def test_htmx_request_gets_the_list_alone_and_responses_vary_on_it(client, coordinator, district):
+    page = client.get("/dashboard")
+    fragment = client.get("/dashboard?category=lighting", headers={"HX-Request": "true"})
+    assert "HX-Request" in page.headers["Vary"] and "HX-Request" in fragment.headers["Vary"]
+    html = fragment.get_data(as_text=True)
+    assert html.lstrip().startswith('<section id="dashboard-results"')
+    assert "<html" not in html and 'id="dashboard-filters"' not in html
+    assert "<html" in page.get_data(as_text=True)
+
+
+def test_history_restore_gets_the_whole_page(client, coordinator, district):
+    """Back with htmx's history cache off re-fetches the URL; it must come back whole."""
+    headers = {"HX-Request": "true", "HX-History-Restore-Request": "true"}
+    html = client.get("/dashboard?category=lighting", headers=headers).get_data(as_text=True)
+    assert "<html" in html and 'id="dashboard-filters"' in html and 'id="dashboard-map"' in html
+
+
+def test_list_pages_fifty_at_a_time_newest_first(client, coordinator, db):
+    racksta = make_place(db)
+    keys = [
+        observe(db, IN_RACKSTA, f"2025-01-01T{i // 60:02d}:{i % 60:02d}:00Z")["key"]
+        for i in range(PAGE_SIZE + 5)
+    ]
+    first = ITEM.findall(client.get(f"/dashboard?place={racksta}").get_data(as_text=True))
+    second = client.get(f"/dashboard?place={racksta}&page=2").get_data(as_text=True)
+    assert [int(k) for _kind, k in first] == keys[::-1][:PAGE_SIZE]
+    assert [int(k) for _kind, k in ITEM.findall(second)] == keys[::-1][PAGE_SIZE:]
+    older = re.search(r'rel="next" href="([^"]+)"', client.get(f"/dashboard?place={racksta}").text)
+    assert older and f"place={racksta}" in older.group(1) and "page=2" in older.group(1)
+    assert 'rel="prev"' in second and 'rel="next"' not in second
+
+
+@pytest.mark.parametrize("role", ["coordinator", "admin", "walk_leader"])
+def test_staff_may_look(client, db, district, role):
+    login(client, make_user(db, role))
+    assert client.get("/dashboard").status_code == 200
+    assert client.get("/dashboard/map.json").status_code == 200
+    assert client.get("/dashboard/observations.csv").status_code == 200
+
+
+def test_only_coordinators_and_admins_get_the_duplicate_button(app, db, district):
+    """Walk leaders read the dashboard; the one-click answer is for whoever runs triage."""
+    plan(db, district["o"]["o2"], "2025-04-01T09:00:00Z", state="sent", party=district["p1"])
+    observe(db, (59.3540, 17.8801), "2025-04-01T10:00:00Z", category="vegetation")
+    leader, coordinator = app.test_client(), app.test_client()
+    login(leader, make_user(db, "walk_leader"))
+    login(coordinator, make_user(db, "coordinator"))
+    html = leader.get("/dashboard?category=vegetation").get_data(as_text=True)
+    assert 'class="duplicates"' in html and "/duplicate-of" not in html
+    html = coordinator.get("/dashboard?category=vegetation").get_data(as_text=True)
+    assert 'class="duplicates"' in html and "/duplicate-of" in html
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "/dashboard",
+        "/dashboard/map.json",
+        "/dashboard/observations.csv",
+        "/dashboard/tasks.geojson",
+    ],
+)
+def test_engineers_residents_and_strangers_are_refused(app, client, db, district, url):
+    assert client.get(url).status_code in (302, 401)  # a stranger: to the login page
+    join(client, district["walk"])  # a resident, by the invitation link
+    assert client.get(url).status_code in (302, 401)
+    party = insert_party(db, "Parkenheten", "park")
+    create_user(db, "eva@example.se", "engineer", "Eva", PASSWORD, party_id=party)
+    engineer = app.test_client()
+    form = {"email": "eva@example.se", "password": PASSWORD}
+    form["csrf_token"] = csrf_token(engineer, "/login")
+    assert engineer.post("/login", data=form).status_code == 303
+    assert engineer.get(url).status_code == 403
+
+
+BAD = [
+    "place=abc",
+    "place=-1",
+    "place=99999999999999999999999",
+    "walk=1.5",
+    "party=x",
+    "category=weather",
+    "state=lost",
+    "kind=people",
+    "overdue=maybe",
+    "from=2025-13-01",
+    "to=yesterday",
+    "from=2025-04-02&to=2025-04-01",
+    "q=" + "x" * 201,
+    "q=%00",
+    "page=0",
+    "page=abc",
+    "page=99999999999999999999",
+]
+
+
+@pytest.mark.parametrize("query", BAD)
+def test_bad_filter_values_answer_400_with_a_message_never_500(
+    client, coordinator, district, query
+):
+    page = client.get(f"/dashboard?{query}")
+    assert page.status_code == 400
+    assert 'role="alert"' in page.get_data(as_text=True)
+    if not query.startswith("page="):
+        data = client.get(f"/dashboard/map.json?{query}")
+        assert data.status_code == 400 and data.get_json()["message"]
+        assert client.get(f"/dashboard/observations.csv?{query}").status_code == 400
+
+
+def test_a_bad_filter_is_left_out_and_the_good_ones_still_apply(client, coordinator, district):
+    html = client.get("/dashboard?place={}&category=weather".format(district["racksta"])).get_data(
+        as_text=True
+    )
+    assert re.findall(r'<li data-field="(\w+)"', html) == ["category"]
+    found = {district["names"][(k, int(v))] for k, v in ITEM.findall(html)}
+    assert found == {"o1", "o2", "o5", "t1"}
+
+
+def test_empty_form_fields_mean_no_filter(client, coordinator, district):
+    query = "place=&walk=&category=&state=&party=&kind=&from=&to=&q=&page="
+    assert set(listed(client, district, query)) == set(district["names"].values())
+
+
+def test_map_json_is_compact_json(client, coordinator, district):
+    response = client.get("/dashboard/map.json")
+    assert response.mimetype == "application/json"
+    data = json.loads(response.get_data())
+    assert set(data) == {"scale", "categories", "states", "observations", "tasks"}
+    for kind in ("observations", "tasks"):
+        lengths = {len(values) for values in data[kind].values()}
+        assert len(lengths) == 1  # parallel arrays
+
+
+def test_nav_links_to_the_dashboard_for_staff(client, coordinator):
+    assert 'href="/dashboard"' in client.get("/dashboard").get_data(as_text=True)
+
+
+def test_observation_without_position_is_listed_but_not_mapped(client, coordinator, db):
+    racksta = make_place(db, geometry=RACKSTA)
+    walk = make_walk(db, racksta)
+    lost = observe(db, (None, None), "2025-06-01T10:00:00Z", walk=walk)
+    html = client.get(f"/dashboard?walk={walk['id']}").get_data(as_text=True)
+    assert f'data-key="{lost["key"]}"' in html
+    assert (
+        client.get(f"/dashboard/map.json?walk={walk['id']}").get_json()["observations"]["id"] == []
+    )
+
+
+def test_seed_load_fills_the_district_with_tasks_in_every_state(runner, db):
+    """The benchmark's data: positions inside the places, walks on them, tasks in all states."""
+    result = runner.invoke(args=["seed-load", "--observations", "3000", "--walks", "10"])
+    assert result.exit_code == 0, result.output
+    counts = {
+        table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        for table in ("observations", "tasks", "walks", "task_observations", "places")
+    }
+    assert counts["observations"] == 3000 and counts["walks"] == 10
+    assert counts["tasks"] == counts["task_observations"] == 900
+    states = {row[0] for row in db.execute("SELECT DISTINCT state FROM tasks")}
+    assert states == set(STATES)
+    outside = db.execute(
+        """SELECT count(*) FROM observations o JOIN places p ON p.id = o.place_id
+           WHERE o.lat NOT BETWEEN p.min_lat AND p.max_lat
+              OR o.lon NOT BETWEEN p.min_lon AND p.max_lon"""
+    ).fetchone()[0]
+    assert outside == 0
+    assert db.execute("SELECT count(*) FROM tasks WHERE done_at > ?", [now()]).fetchone()[0] == 0
+    again = runner.invoke(args=["seed-load", "--observations", "10"])
+    assert again.exit_code != 0 and "--append" in again.output  # never on top of real data
