@@ -144,7 +144,7 @@ class HintWords:
         self.states = {code: str(label) for code, label in STATE_LABELS.items()}
         self.metres = _("%(metres)d m away")
         self.task = _("Task #%(id)s", id="{id}")
-        self.button = _("Duplicate of task #%(id)s", id="{id}")
+        self.button = _("Duplicate of task #%(id)d")  # without values: the bare template
         self.observation_url = url_for("capture.show", observation_id="x")[:-1]
         self.task_url = url_for("tasks.show", task_id=0)[:-1]
         self.ages: dict[int, str] = {}
@@ -163,7 +163,7 @@ class HintWords:
             hint["task_name"] = self.task.replace("{id}", str(hint["task_id"]))
             hint["task_url"] = self.task_url + str(hint["task_id"])
             hint["state_name"] = self.states.get(hint["task_state"], hint["task_state"])
-            hint["button"] = self.button.replace("{id}", str(hint["task_id"]))
+            hint["button"] = self.button % {"id": hint["task_id"]}
 
 
 @bp.post("/observations/<observation_id>/duplicate-of")

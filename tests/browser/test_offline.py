@@ -74,8 +74,12 @@ class Network:
         self.context.set_offline(False)
 
 
-def wait_until(check, timeout: float = 30.0, message: str = "condition"):
-    """Poll `check()` until it returns a truthy value."""
+def wait_until(check, timeout: float = 30.0, message: str = "condition", page: Page | None = None):
+    """Poll `check()` until it returns a truthy value.
+
+    With a `page`, waiting goes through Playwright, which is when the sync API runs route
+    handlers: a plain sleep would hold every routed request of the phone until the next call.
+    """
     deadline = time.monotonic() + timeout
     while True:
         value = check()
@@ -83,7 +87,10 @@ def wait_until(check, timeout: float = 30.0, message: str = "condition"):
             return value
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {message} (last: {value!r})")
-        time.sleep(0.2)
+        if page is not None:
+            page.wait_for_timeout(200)
+        else:
+            time.sleep(0.2)
 
 
 def outbox_size(page: Page) -> int:
@@ -377,8 +384,10 @@ def test_server_killed_mid_sync_and_restarted_still_gets_everything_exactly_once
 
         net.on_request = kill_on_third_photo
         net.go_online()
-        wait_until(lambda: server.process.poll() is not None, message="the server to die")
-        time.sleep(0.5)
+        wait_until(
+            lambda: server.process.poll() is not None, message="the server to die", page=page
+        )
+        page.wait_for_timeout(500)
         assert outbox_size(page) > 0, "the kill interrupted the sync"
         net.on_request = None
         server.start()
