@@ -9,6 +9,7 @@ import threading
 from pathlib import Path
 
 import pytest
+from flask.testing import FlaskClient
 from werkzeug.serving import make_server
 
 from fieldwalk import create_app
@@ -130,3 +131,21 @@ class LiveServer:
 def live_server(app):
     with LiveServer(app) as server:
         yield server
+
+
+class EnglishClient(FlaskClient):
+    """A test client whose browser asks for English."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.environ_base["HTTP_ACCEPT_LANGUAGE"] = "en"
+
+
+@pytest.fixture
+def english(app):
+    """Clients made after this ask for English: for tests that read English UI text.
+
+    Swedish is the default; tests/test_i18n.py proves that and the catalogue itself.
+    """
+    app.test_client_class = EnglishClient
+    return app

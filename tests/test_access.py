@@ -167,6 +167,15 @@ TABLE = [
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
+    # The dashboard and its exports: staff read them; the duplicate answer is the managers'.
+    ("GET", "/dashboard", "/dashboard", None, STAFF_PAGE),
+    ("GET", "/dashboard/map.json", "/dashboard/map.json", None, STAFF_PAGE),
+    ("GET", "/dashboard/observations/<int:key>", "/dashboard/observations/999999999", None, statuses(302, 302, 302, 404, 404, 404, 404)),
+    ("GET", "/dashboard/observations.csv", "/dashboard/observations.csv", None, STAFF_PAGE),
+    ("GET", "/dashboard/tasks.csv", "/dashboard/tasks.csv", None, STAFF_PAGE),
+    ("GET", "/dashboard/observations.geojson", "/dashboard/observations.geojson", None, STAFF_PAGE),
+    ("GET", "/dashboard/tasks.geojson", "/dashboard/tasks.geojson", None, STAFF_PAGE),
+    ("POST", "/observations/<observation_id>/duplicate-of", "/observations/{observation}/duplicate-of", "empty", statuses(401, 401, 401, 403, 403, 400, 400)),
     # Places: staff see them; coordinators and admins draw them.
     ("GET", "/places", "/places", None, STAFF_PAGE),
     ("GET", "/places/<int:place_id>", "/places/{place}", None, STAFF_PAGE),

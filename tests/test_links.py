@@ -19,6 +19,9 @@ from fieldwalk.parties import insert_party
 from fieldwalk.photo_store import put_photo
 from fieldwalk.tasks import COORDINATOR, Actor, get_task, insert_task, send_walk_tasks
 
+# These tests read English UI text; Swedish, the default, is tested in test_i18n.py.
+pytestmark = pytest.mark.usefixtures("english")
+
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"  # has EXIF (camera, date) that must not survive
 STAFF = Actor(kinds=(COORDINATOR,), user_id=None, label="test")
 

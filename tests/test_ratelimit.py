@@ -1,5 +1,7 @@
 """Fixed-window rate limits kept in SQLite: per key, per window, shared by every worker."""
 
+from conftest import EnglishClient
+
 from fieldwalk import create_app
 from fieldwalk.db import connect
 from fieldwalk.ratelimit import hit, rate_limit
@@ -47,6 +49,7 @@ def _limited_app(instance: str):
     def try_it():
         return "ok"
 
+    app.test_client_class = EnglishClient  # the assertion below reads the English message
     return app
 
 

@@ -13,6 +13,9 @@ from fieldwalk.parties import insert_party
 from fieldwalk.photo_store import photo_url
 from fieldwalk.tasks import send_walk_tasks, transition
 
+# These tests read English UI text; Swedish, the default, is tested in test_i18n.py.
+pytestmark = pytest.mark.usefixtures("english")
+
 RESIDENT_NAME = "Xavier Quillfeather"
 STAFF_NAME = "Zebulon Marchbanks"
 STAFF_EMAIL = "zebulon.marchbanks@example.se"
