@@ -167,6 +167,7 @@ def test_without_position_my_tasks_falls_back_to_due_date(phone, scene):
     page.locator("#password").fill(PASSWORD)
     page.locator("main form button").tap()
     expect(page).to_have_url(re.compile(r"/tasks/mine$"))
-    expect(page.locator("#position-status")).to_have_text(re.compile("sista dag")  # sv-SE phone: "ordered by due date")
+    # An sv-SE phone: "ordered by due date" in Swedish.
+    expect(page.locator("#position-status")).to_have_text(re.compile("sista dag"))
     expect(page.locator("#task-list li")).to_have_count(2)
     no_sideways_scrolling(page)
