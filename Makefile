@@ -21,6 +21,7 @@ $(VENV)/.test-installed: pyproject.toml $(VENV)/.run-installed
 # Compiled catalogues and pre-compressed static files are build products, not sources.
 assets: $(VENV)/.run-installed
 	$(VENV)/bin/pybabel compile --use-fuzzy --statistics -d fieldwalk/translations
+	$(PY) -m fieldwalk.assets
 	$(PY) -m whitenoise.compress -q static
 
 run: assets pdf-libs

@@ -36,6 +36,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         app.config["SECRET_KEY"] = _instance_secret(instance)
 
     from fieldwalk import (
+        admin,
         api,
         assets,
         auth,
@@ -71,6 +72,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     security.init_app(app)
     render.init_app(app)
     auth.init_app(app)
+    admin.init_app(app)
     walks.init_app(app)
     capture.init_app(app)
     photo_store.init_app(app)

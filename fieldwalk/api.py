@@ -33,6 +33,7 @@ from fieldwalk.observations import (
 )
 from fieldwalk.photo_store import PhotoConflict, PhotoNotDeclared, photo_url, put_photo
 from fieldwalk.places import get_place, list_places, place_feature, place_geometry
+from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.security import device_key_hash, is_staff
 from fieldwalk.walks import (
     current_participant,
@@ -99,6 +100,7 @@ def _observation_or_404(observation_id: str) -> dict:
 @bp.put("/observations/<observation_id>")
 def put_observation_route(observation_id: str):
     """Create an observation under the client's UUID (idempotent)."""
+    limit_resident_writes()
     canonical = parse_uuid(observation_id)
     if canonical is None:
         return error(400, _("The observation needs a UUID."), fields={"id": _("Not a UUID.")})
@@ -186,6 +188,7 @@ def _may_add_photos(observation: dict) -> bool:
 @bp.put("/observations/<observation_id>/photos/<photo_id>")
 def put_photo_route(observation_id: str, photo_id: str):
     """Store a photo's bytes under the client's UUID (idempotent)."""
+    limit_resident_writes()
     observation = _observation_or_404(observation_id)
     if not _may_add_photos(observation):
         return error(403, _("Only the phone that recorded this observation can add its photos."))

@@ -1,9 +1,9 @@
-"""Staff accounts: login, logout, throttling, and the `create-user`/`create-token` commands."""
+"""Staff accounts: login, logout, password change, throttling, and the user/token commands."""
 
 import time
 
 import click
-from flask import Blueprint, Flask, current_app, g, redirect, request, session, url_for
+from flask import Blueprint, Flask, current_app, flash, g, redirect, request, session, url_for
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -11,15 +11,29 @@ from flask_wtf import FlaskForm
 from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from fieldwalk.db import connect, get_db, now, transaction
 from fieldwalk.i18n import safe_next
+from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
-from fieldwalk.security import ENGINEER, ROLES, audit, hash_secret, new_token
+from fieldwalk.security import (
+    ENGINEER,
+    ROLES,
+    audit,
+    forget_login,
+    hash_secret,
+    list_live_sessions,
+    login_required,
+    new_token,
+    revoke_session,
+    revoke_user_sessions,
+    start_session,
+)
 
 bp = Blueprint("auth", __name__)
 
+MIN_PASSWORD_LENGTH = 10
 # Checked against when the email is unknown, so a wrong email costs as long as a wrong password.
 _DUMMY_HASH = generate_password_hash("not a real password")
 
@@ -28,6 +42,27 @@ class LoginForm(FlaskForm):
     email = EmailField(_l("Email"), validators=[DataRequired(), Length(max=254)])
     password = PasswordField(_l("Password"), validators=[DataRequired(), Length(max=200)])
     next = HiddenField()
+
+
+class PasswordForm(FlaskForm):
+    current_password = PasswordField(
+        _l("Current password"), validators=[DataRequired(), Length(max=200)]
+    )
+    new_password = PasswordField(
+        _l("New password"),
+        validators=[
+            DataRequired(),
+            Length(min=MIN_PASSWORD_LENGTH, message=_l("Use at least 10 characters.")),
+            Length(max=200),
+        ],
+    )
+    confirm_password = PasswordField(
+        _l("New password again"),
+        validators=[
+            DataRequired(),
+            EqualTo("new_password", message=_l("The two new passwords are not the same.")),
+        ],
+    )
 
 
 class PostForm(FlaskForm):
@@ -84,6 +119,15 @@ def revoke_token(db: Database, token: str) -> bool:
     return cursor.rowcount == 1
 
 
+def set_password(db: Database, user_id: int, password: str) -> None:
+    """Store a new password (hashed) for a user."""
+    with transaction(db):
+        db.execute(
+            "UPDATE users SET password_hash = ? WHERE id = ?",
+            [generate_password_hash(password), user_id],
+        )
+
+
 def find_user_by_email(db: Database, email: str) -> dict | None:
     """The user with this email (case-insensitive), or None."""
     row = db.execute("SELECT * FROM users WHERE email = ?", [email.strip()]).fetchone()
@@ -111,9 +155,25 @@ def record_login_failure(db: Database, keys: list[str], window: int) -> None:
             db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, stamp])
 
 
+def _keep_device_and_language(**values) -> None:
+    """Start a fresh cookie (no session fixation) that keeps the resident's device key and
+    the chosen language, with `values` added."""
+    kept = {k: session[k] for k in ("device", "lang") if k in session}
+    session.clear()
+    session.update(kept, **values)
+
+
 @bp.route("/login", methods=["GET", "POST"])
 def login():
     """Staff log in with email and password."""
+    config = current_app.config
+    if request.method == "POST":
+        enforce(
+            f"login-addr:{client_address()}",
+            config["LOGIN_RATE_LIMIT_PER_ADDRESS"],
+            config["LOGIN_RATE_WINDOW_SECONDS"],
+            "login",
+        )
     form = LoginForm()
     if request.method == "GET":
         form.next.data = request.args.get("next", "")
@@ -122,8 +182,7 @@ def login():
     if form.validate_on_submit():
         db = get_db()
         email = form.email.data.strip().lower()
-        keys = [f"email:{email}", f"ip:{request.remote_addr}"]
-        config = current_app.config
+        keys = [f"email:{email}", f"ip:{client_address()}"]
         window = config["LOGIN_FAILURE_WINDOW_SECONDS"]
         if login_throttled(db, keys, config["LOGIN_MAX_FAILURES"], window):
             error = _("Too many failed attempts. Please wait 15 minutes and try again.")
@@ -134,14 +193,10 @@ def login():
                 (user or {}).get("password_hash") or _DUMMY_HASH, form.password.data
             )
             if user and ok and user["password_hash"] and not user["locked_at"]:
-                device = session.get("device")
-                lang = session.get("lang")
-                session.clear()
-                session.update(user_id=user["id"], epoch=user["session_epoch"])
-                if device:
-                    session["device"] = device
-                if lang:
-                    session["lang"] = lang
+                if session.get("sid"):  # logging in again: the old session ends here
+                    revoke_session(db, session["sid"])
+                session_id = start_session(db, user["id"], request.headers.get("User-Agent", ""))
+                _keep_device_and_language(user_id=user["id"], sid=session_id)
                 session.permanent = True
                 g.user = user
                 with transaction(db):
@@ -150,7 +205,7 @@ def login():
             record_login_failure(db, keys, window)
             error = _("Wrong email or password.")
             status = 401 if user is None or ok is False else 403
-            if user and user["locked_at"]:
+            if user and ok and user["locked_at"]:  # only the right password learns this
                 error = _("This account is locked. Contact your administrator.")
     elif request.method == "POST":
         status = 400
@@ -159,15 +214,55 @@ def login():
 
 @bp.post("/logout")
 def logout():
-    """End the staff session (a resident's device link stays)."""
-    device = session.get("device")
-    lang = session.get("lang")
-    session.clear()
-    if device:
-        session["device"] = device
-    if lang:
-        session["lang"] = lang
+    """End the staff session, on the server too (a resident's device link stays)."""
+    if session.get("sid"):
+        revoke_session(get_db(), session["sid"])
+    forget_login()
+    _keep_device_and_language()
     return redirect(url_for("auth.login"), code=303)
+
+
+@bp.route("/account/password", methods=["GET", "POST"])
+@login_required
+def change_password():
+    """Change one's own password; every other session of the account ends."""
+    db = get_db()
+    config = current_app.config
+    form = PasswordForm()
+    status = 200
+    email_key = [f"email:{g.user['email'].lower()}"]
+    window = config["LOGIN_FAILURE_WINDOW_SECONDS"]
+    if form.validate_on_submit():
+        # A wrong current password counts as a failed login: a borrowed session must not
+        # become a way to guess the password.
+        if login_throttled(db, email_key, config["LOGIN_MAX_FAILURES"], window):
+            form.current_password.errors.append(
+                _("Too many failed attempts. Please wait 15 minutes and try again.")
+            )
+            status = 429
+        elif not check_password_hash(
+            g.user["password_hash"] or _DUMMY_HASH, form.current_password.data
+        ):
+            record_login_failure(db, email_key, window)
+            form.current_password.errors.append(_("That is not your current password."))
+            status = 400
+        else:
+            set_password(db, g.user["id"], form.new_password.data)
+            ended = revoke_user_sessions(db, g.user["id"], keep=g.get("session_id"))
+            with transaction(db):
+                audit("password", "user", g.user["id"], sessions_ended=ended)
+            flash(_("Your password is changed. You are logged out everywhere else."))
+            return redirect(url_for("auth.change_password"), code=303)
+    elif request.method == "POST":
+        status = 400
+    current = hash_secret(g.session_id) if g.get("session_id") else None
+    return render(
+        "auth/password.html",
+        form=form,
+        sessions=list_live_sessions(db, g.user["id"]),
+        current_session=current,
+        status=status,
+    )
 
 
 @click.command("create-user")
@@ -187,7 +282,7 @@ def create_user_command(
     """
     if password is None:
         password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
-    if len(password) < 10:
+    if len(password) < MIN_PASSWORD_LENGTH:
         raise click.ClickException("Use a password of at least 10 characters.")
     db = connect(current_app.config["DATABASE_PATH"])
     try:

@@ -30,6 +30,7 @@ from fieldwalk.observations import (
 )
 from fieldwalk.photo_store import content_path, put_photo, remove_unreferenced
 from fieldwalk.places import get_place, place_geometry
+from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.render import render
 from fieldwalk.security import device_key_hash, is_staff
 from fieldwalk.walks import current_participant, get_walk, get_walk_or_404, walk_map_data
@@ -125,6 +126,7 @@ def submit_report():
 
 
 def _store_form(walk: dict | None):
+    limit_resident_writes()  # before the upload is parsed
     form = request.form.to_dict()
     observation_id = parse_uuid(form.get("id", ""))
     if observation_id is None:

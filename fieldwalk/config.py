@@ -88,3 +88,17 @@ LINK_RATE_WINDOW_SECONDS = 60
 # A release name (a tag or commit) set by the deployment: a new one makes phones pick up a new
 # service worker even when no static file changed.
 RELEASE = ""
+
+# Rate limits, counted in SQLite so that every gunicorn worker shares them (see README).
+# Generous: a real walk never meets them; a script hammering the server does.
+# Staff login attempts per client address (on top of LOGIN_MAX_FAILURES).
+LOGIN_RATE_LIMIT_PER_ADDRESS = 60
+LOGIN_RATE_WINDOW_SECONDS = 10 * 60
+# Joining a walk through its link, per address: a whole walk on one Wi-Fi joins at once.
+JOIN_RATE_LIMIT_PER_ADDRESS = 300
+JOIN_RATE_WINDOW_SECONDS = 10 * 60
+# Residents' writes (observation and photo PUTs, the no-JavaScript form), per phone and per
+# address (many phones share one address on a mobile network). Logged-in staff are exempt.
+WRITE_RATE_LIMIT_PER_DEVICE = 600
+WRITE_RATE_LIMIT_PER_ADDRESS = 3000
+WRITE_RATE_WINDOW_SECONDS = 10 * 60

@@ -313,3 +313,25 @@ def m006_dashboard_indexes(db: Database) -> None:
             task_id);
         """,
     )
+
+
+@migrations()
+def m007_sessions(db: Database) -> None:
+    # Staff logins as rows, so one can be ended from the server: logout, a password change
+    # (every other session) and locking an account (all of them). The cookie holds a random
+    # session id; only its SHA-256 is stored, so a copy of the database logs nobody in. This
+    # replaces users.session_epoch, which stays in the table unused (migrations never edit).
+    _run(
+        db,
+        """
+        CREATE TABLE sessions (
+            id TEXT PRIMARY KEY,
+            user_id INTEGER NOT NULL REFERENCES users(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            last_seen_at TEXT NOT NULL,
+            revoked_at TEXT,
+            user_agent TEXT NOT NULL DEFAULT ''
+        );
+        CREATE INDEX sessions_user_live ON sessions(user_id) WHERE revoked_at IS NULL;
+        """,
+    )

@@ -30,7 +30,7 @@ SHELL_FILES = (
     "vendor/htmx-2.0.11/htmx.min.js",
     "vendor/leaflet-1.9.4/leaflet.js",
     "vendor/leaflet-1.9.4/leaflet.css",
-    "icons/icon-192.png",
+    "icons/favicon-32.png",
 )
 
 

@@ -3,19 +3,26 @@
 Roles are plain strings on the user row. `STAFF_ROLES` may see every walk; residents are
 anonymous and reach a walk only through its invitation link, which ties the walk to a random
 device key kept in their (long-lived, signed) session cookie.
+
+A staff login is a row in `sessions`, named in the signed cookie by a random id whose hash is
+the row's key. The cookie alone is not enough: a revoked row (logout, a password change
+elsewhere, a locked account) turns the same cookie back into an anonymous visitor's.
 """
 
 import hashlib
+import re
 import secrets
 from collections.abc import Callable
+from datetime import datetime
 from functools import wraps
 from urllib.parse import urlsplit
 
 from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
+from sqlite_utils import Database
 
-from fieldwalk.db import get_db, now
+from fieldwalk.db import get_db, now, transaction
 
 csrf = CSRFProtect()
 
@@ -28,6 +35,8 @@ ROLES = (WALK_LEADER, COORDINATOR, ADMIN, ENGINEER)
 STAFF_ROLES = (WALK_LEADER, COORDINATOR, ADMIN)
 MANAGER_ROLES = (COORDINATOR, ADMIN)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+# A session's last_seen_at is written at most this often: not a write per page view.
+SEEN_EVERY_SECONDS = 60
 
 
 def hash_secret(value: str) -> str:
@@ -49,9 +58,100 @@ def device_key_hash(create: bool = False) -> str | None:
     return hash_secret(key) if key else None
 
 
+# --- sessions ----------------------------------------------------------------------------
+
+_BROWSERS = (
+    ("Edg", "Edge"),
+    ("OPR", "Opera"),
+    ("SamsungBrowser", "Samsung Internet"),
+    ("FxiOS", "Firefox"),
+    ("Firefox", "Firefox"),
+    ("CriOS", "Chrome"),
+    ("Chrome", "Chrome"),
+    ("Safari", "Safari"),
+)
+_SYSTEMS = (
+    ("Android", "Android"),
+    ("iPhone", "iOS"),
+    ("iPad", "iPadOS"),
+    ("Windows", "Windows"),
+    ("Mac OS X", "macOS"),
+    ("CrOS", "ChromeOS"),
+    ("Linux", "Linux"),
+)
+
+
+def summarize_user_agent(user_agent: str) -> str:
+    """'Firefox · Android' from a User-Agent header: enough to tell one's devices apart."""
+    browser = next((name for key, name in _BROWSERS if f"{key}/" in user_agent), "")
+    system = next((name for key, name in _SYSTEMS if key in user_agent), "")
+    summary = " · ".join(part for part in (browser, system) if part)
+    return summary or re.sub(r"[\x00-\x1f\x7f]", "", user_agent)[:60]
+
+
+def start_session(db: Database, user_id: int, user_agent: str = "") -> str:
+    """Record a new login; return the random session id for the cookie (stored hashed)."""
+    session_id = new_token()
+    stamp = now()
+    with transaction(db):
+        db.execute(
+            """INSERT INTO sessions (id, user_id, created_at, last_seen_at, user_agent)
+               VALUES (?, ?, ?, ?, ?)""",
+            [hash_secret(session_id), user_id, stamp, stamp, summarize_user_agent(user_agent)],
+        )
+    return session_id
+
+
+def revoke_session(db: Database, session_id: str) -> None:
+    """End one session, named by the id in its cookie."""
+    with transaction(db):
+        db.execute(
+            "UPDATE sessions SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [now(), hash_secret(session_id)],
+        )
+
+
+def revoke_user_sessions(db: Database, user_id: int, keep: str | None = None) -> int:
+    """End every live session of a user except the one whose cookie id is `keep`; return
+    how many were ended."""
+    with transaction(db):
+        cursor = db.execute(
+            """UPDATE sessions SET revoked_at = ?
+               WHERE user_id = ? AND revoked_at IS NULL AND id IS NOT ?""",
+            [now(), user_id, hash_secret(keep) if keep else None],
+        )
+    return cursor.rowcount
+
+
+def list_live_sessions(db: Database, user_id: int) -> list[dict]:
+    """A user's sessions that still log them in, most recently seen first."""
+    rows = db.execute(
+        """SELECT * FROM sessions WHERE user_id = ? AND revoked_at IS NULL
+           ORDER BY last_seen_at DESC, created_at DESC""",
+        [user_id],
+    )
+    return [dict(r) for r in rows]
+
+
+def _seen(db: Database, session_hash: str, last_seen_at: str) -> None:
+    """Move last_seen_at forward, at most once a SEEN_EVERY_SECONDS."""
+    stamp = now()
+    elapsed = datetime.fromisoformat(stamp) - datetime.fromisoformat(last_seen_at)
+    if elapsed.total_seconds() >= SEEN_EVERY_SECONDS:
+        with transaction(db):
+            db.execute("UPDATE sessions SET last_seen_at = ? WHERE id = ?", [stamp, session_hash])
+
+
+def forget_login() -> None:
+    """Drop the staff login from this browser's cookie; its device key and language stay."""
+    session.pop("user_id", None)
+    session.pop("sid", None)
+    session.pop("epoch", None)  # cookies from before sessions were rows
+
+
 def load_user() -> None:
     """Set g.user from a bearer token or the session, and g.auth to how it was found."""
-    g.user, g.auth = None, None
+    g.user, g.auth, g.session_id = None, None, None
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
         row = (
@@ -67,15 +167,25 @@ def load_user() -> None:
             abort(401)
         g.user, g.auth = dict(row), "bearer"
         return
-    user_id = session.get("user_id")
+    user_id, session_id = session.get("user_id"), session.get("sid")
     if user_id is None:
         return
-    row = get_db().execute("SELECT * FROM users WHERE id = ?", [user_id]).fetchone()
-    if row is None or row["locked_at"] or row["session_epoch"] != session.get("epoch"):
-        session.pop("user_id", None)
-        session.pop("epoch", None)
+    db = get_db()
+    row = None
+    if isinstance(session_id, str):
+        row = db.execute(
+            """SELECT sessions.last_seen_at AS session_seen_at, users.* FROM sessions
+               JOIN users ON users.id = sessions.user_id
+               WHERE sessions.id = ? AND sessions.revoked_at IS NULL
+                 AND users.locked_at IS NULL""",
+            [hash_secret(session_id)],
+        ).fetchone()
+    if row is None or row["id"] != user_id:
+        forget_login()
         return
-    g.user, g.auth = dict(row), "session"
+    user = dict(row)
+    _seen(db, hash_secret(session_id), user.pop("session_seen_at"))
+    g.user, g.auth, g.session_id = user, "session", session_id
 
 
 def check_csrf() -> None:
@@ -191,10 +301,19 @@ def set_security_headers(response):
 
 
 def static_security_headers(config) -> Callable:
-    """WhiteNoise's `add_headers_function`: static files never reach Flask's after_request."""
-    values = security_headers(config)
+    """WhiteNoise's `add_headers_function`: static files never reach Flask's after_request.
 
-    def add_headers(headers, _path: str, _url: str) -> None:
+    Scripts, styles and images get `nosniff` (and HSTS); a CSP only means something on a
+    document, so only static files a browser could open as one (SVG, HTML) get the full set.
+    Phones load these files on mobile data: every header is paid for on every file.
+    """
+    full = security_headers(config)
+    lean = {"X-Content-Type-Options": "nosniff"}
+    if "Strict-Transport-Security" in full:
+        lean["Strict-Transport-Security"] = full["Strict-Transport-Security"]
+
+    def add_headers(headers, path: str, _url: str) -> None:
+        values = full if path.endswith((".svg", ".html", ".htm", ".xml")) else lean
         for name, value in values.items():
             headers.setdefault(name, value)
 

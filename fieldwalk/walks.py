@@ -3,7 +3,7 @@
 import json
 
 import segno
-from flask import Blueprint, Flask, abort, g, redirect, request, session, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -27,6 +27,7 @@ from fieldwalk.observations import (
     walk_version,
 )
 from fieldwalk.places import get_place, list_places, place_feature
+from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
 from fieldwalk.security import (
     ADMIN,
@@ -447,6 +448,10 @@ def qr(walk_id: int):
 @bp.route("/j/<token>", methods=["GET", "POST"])
 def join(token: str):
     """Join a walk from its invitation link: no account, optionally a name."""
+    if request.method == "POST":  # each join makes a device key: per address, a few hundred
+        config = current_app.config
+        limit, window = config["JOIN_RATE_LIMIT_PER_ADDRESS"], config["JOIN_RATE_WINDOW_SECONDS"]
+        enforce(f"join-addr:{client_address()}", limit, window, "join")
     db = get_db()
     row = db.execute("SELECT id FROM walks WHERE invite_token = ?", [token]).fetchone()
     if row is None:

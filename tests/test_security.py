@@ -333,6 +333,9 @@ def test_security_headers_on_every_kind_of_response(client, walk, kind):
     response = client.get(path, buffered=True)  # buffered: file bodies are read and closed
     expected_status = 404 if kind.endswith("404") else 200
     assert response.status_code == expected_status
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    if kind == "static":
+        return  # a stylesheet is never a document: nosniff is what applies (see below for SVG)
     csp = _csp(response)
     assert csp["script-src"] == ["'self'"]
     assert "'unsafe-inline'" not in csp.get("script-src", []) + csp.get("default-src", [])
@@ -340,6 +343,16 @@ def test_security_headers_on_every_kind_of_response(client, walk, kind):
     assert csp["object-src"] == ["'none'"]
     assert response.headers["X-Content-Type-Options"] == "nosniff"
     assert response.headers["Referrer-Policy"] in ("same-origin", "strict-origin-when-cross-origin")
+
+
+def test_static_files_a_browser_could_open_as_a_document_get_the_full_policy(client):
+    response = client.get("/static/vendor/leaflet-draw-1.0.4/images/spritesheet.svg", buffered=True)
+    assert response.status_code == 200
+    assert _csp(response)["script-src"] == ["'self'"]
+    assert response.headers["X-Frame-Options"] == "DENY"
+    script = client.get("/static/js/app.js", buffered=True)
+    assert script.headers["X-Content-Type-Options"] == "nosniff"
+    assert "Content-Security-Policy" not in script.headers
 
 
 def test_photo_files_are_served_as_jpeg_and_cached_immutably(client, walk):

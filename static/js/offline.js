@@ -162,7 +162,9 @@
           if (installing.state === 'installed' && reg.active && reg.active !== installing) offerUpdate(installing);
         });
       });
-      // This page may have loaded before the worker was in charge: have it kept for offline.
+      // A page meant for offline use (the capture screen) may have loaded before the worker
+      // was in charge: have it kept now rather than on the next visit.
+      if (!document.body.hasAttribute('data-keep-offline')) return;
       navigator.serviceWorker.ready.then(function (ready) {
         return caches.match(window.location.href, { ignoreVary: true }).then(function (found) {
           if (!found && ready.active) ready.active.postMessage({ type: 'KEEP_PAGE', url: window.location.href });

@@ -311,71 +311,9 @@
     });
   }
 
-  // --- the last resort: everything unsent as a ZIP (JSON plus photos) ----------------------
-
-  var CRC_TABLE = (function () {
-    var table = new Uint32Array(256);
-    for (var n = 0; n < 256; n++) {
-      var c = n;
-      for (var k = 0; k < 8; k++) c = c & 1 ? 0xedb88320 ^ (c >>> 1) : c >>> 1;
-      table[n] = c >>> 0;
-    }
-    return table;
-  })();
-
-  function crc32(bytes) {
-    var c = 0xffffffff;
-    for (var i = 0; i < bytes.length; i++) c = CRC_TABLE[(c ^ bytes[i]) & 0xff] ^ (c >>> 8);
-    return (c ^ 0xffffffff) >>> 0;
-  }
-
-  /* A stored (uncompressed) ZIP: photos are already compressed. */
-  function zip(files) {
-    var parts = [], central = [], offset = 0;
-    var encoder = new TextEncoder();
-    files.forEach(function (file) {
-      var name = encoder.encode(file.name), data = file.data, crc = crc32(data);
-      var local = new DataView(new ArrayBuffer(30));
-      local.setUint32(0, 0x04034b50, true); local.setUint16(4, 20, true); local.setUint16(6, 0x0800, true);
-      local.setUint32(14, crc, true); local.setUint32(18, data.length, true); local.setUint32(22, data.length, true);
-      local.setUint16(26, name.length, true);
-      parts.push(local.buffer, name, data);
-      var entry = new DataView(new ArrayBuffer(46));
-      entry.setUint32(0, 0x02014b50, true); entry.setUint16(4, 20, true); entry.setUint16(6, 20, true);
-      entry.setUint16(8, 0x0800, true); entry.setUint32(16, crc, true); entry.setUint32(20, data.length, true);
-      entry.setUint32(24, data.length, true); entry.setUint16(28, name.length, true); entry.setUint32(42, offset, true);
-      central.push(entry.buffer, name);
-      offset += 30 + name.length + data.length;
-    });
-    var size = central.reduce(function (n, part) { return n + part.byteLength; }, 0);
-    var end = new DataView(new ArrayBuffer(22));
-    end.setUint32(0, 0x06054b50, true); end.setUint16(8, files.length, true); end.setUint16(10, files.length, true);
-    end.setUint32(12, size, true); end.setUint32(16, offset, true);
-    return new Blob(parts.concat(central, [end.buffer]), { type: 'application/zip' });
-  }
-
-  function exportZip() {
-    return all().then(function (entries) {
-      var files = [], manifest = [];
-      entries.forEach(function (e) {
-        manifest.push({
-          id: e.id, walk_id: e.walk_id, created_at: e.created_at, state: e.state, error: e.error,
-          observation_sent: e.observation_sent, body: e.body,
-          photos: e.photos.map(function (p) {
-            var file = p.data ? 'photos/' + p.id + '.bin' : null;
-            if (file) files.push({ name: file, data: new Uint8Array(p.data) });
-            return { id: p.id, name: p.name, type: p.type, file: file, sent: p.sent };
-          })
-        });
-      });
-      files.unshift({ name: 'outbox.json', data: new TextEncoder().encode(JSON.stringify({ format: 'fieldwalk-outbox', version: 1, entries: manifest }, null, 2)) });
-      return zip(files);
-    });
-  }
-
   global.FieldwalkOutbox = {
     add: add, all: all, get: get, remove: remove, counts: counts, replay: replay, retry: retry,
-    resendAsNew: resendAsNew, discardPhoto: discardPhoto, exportZip: exportZip, uuid: uuid,
+    resendAsNew: resendAsNew, discardPhoto: discardPhoto, uuid: uuid,
     onChange: function (fn) { listeners.push(fn); },
     judge: judge
   };

@@ -48,11 +48,12 @@ def log_in(page: Page, user: dict, password: str | None = None) -> None:
 
 def record(page: Page, code: str = "lighting") -> None:
     """Record an observation with a photo on the capture screen and wait until it is listed."""
-    count = page.locator("#observation-list li.observation").count()
+    stored = page.locator("#observation-list li.observation:not(.pending)")
+    count = stored.count()
     choose_category(page, code)
     page.locator("#photos").set_input_files(CANON)
     page.locator("#save").click()
-    expect(page.locator("#observation-list li.observation")).to_have_count(count + 1)
+    expect(stored).to_have_count(count + 1)  # confirmed by the server, not only queued
 
 
 @pytest.mark.parametrize("locale, lang", [("sv-SE", "sv"), ("en-GB", "en")])
@@ -265,7 +266,8 @@ def test_observation_can_be_recorded_with_keyboard_alone_pin_set_on_map(phone, w
     expect(page.locator("input[name=location_source]")).to_have_value("map")
     tab_to(page, "el.id === 'save'")
     page.keyboard.press("Enter")
-    expect(page.locator("#observation-list li.observation")).to_have_count(1)
+    # Queued on the phone first (a "waiting" item), then confirmed by the server.
+    expect(page.locator("#observation-list li.observation:not(.pending)")).to_have_count(1)
 
     [observation] = [dict(r) for r in db.execute("SELECT * FROM observations")]
     assert observation["category"] == "vegetation"

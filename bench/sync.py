@@ -1,0 +1,347 @@
+"""Time the offline outbox's replay against plain uploads of the same photos; bytes per photo.
+
+Run from the project root (`make bench` runs it too):
+
+    .venv/bin/python bench/sync.py [--observations 200]
+
+It serves a fresh instance as `make run` does (gunicorn, 2 workers, access log on), opens a
+phone-sized Chromium (Debian's) on the capture screen of a walk joined through its invitation
+link, cuts the network (for the page and its service worker alike), and records the
+observations through the capture screen itself: a category, a 12-megapixel phone photo
+(4000x3000 JPEG, quality 90, EXIF orientation 6 and a GPS position; each one different) put
+into the photo input, a description, Save. So the capture screen's own `prepare()` makes
+each photo smaller (long edge 2048 px, JPEG quality 0.85) and `FieldwalkOutbox.add()` queues
+it in IndexedDB, as on a phone. Then the network comes back: the `online` event starts the
+replay, and the clock runs until the outbox is empty.
+
+In the same run the same bytes go up as plain sequential requests with a bearer token (PUT
+the observation, then PUT its photo), into a second walk. That upload runs second, so the
+server already holds the same display files (photos are stored once per content) and skips
+writing them: the comparison favours the plain upload, if anything.
+
+It prints the bytes sent per photo, both times, their ratio against the target (the outbox
+within 1.5x of the plain upload) and the server's own time per request in each phase, then
+checks that the server holds exactly the observations and photos sent. It always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import base64
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from common import (
+    CHROMIUM,
+    CHROMIUM_ARGS,
+    POSITION,
+    Client,
+    PhoneCamera,
+    Server,
+    connect,
+    describe_sizes,
+    load_average,
+    new_id,
+    new_instance,
+    seed_place,
+    seed_user,
+    seed_walk,
+)
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
+
+TARGET_RATIO = 1.5
+PHONE = {
+    "viewport": {"width": 360, "height": 740},
+    "screen": {"width": 360, "height": 740},
+    "device_scale_factor": 2,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "sv-SE",
+    "timezone_id": "Europe/Stockholm",
+    "permissions": ["geolocation"],
+    "geolocation": {"latitude": POSITION[0], "longitude": POSITION[1], "accuracy": 8},
+}
+# Counts the outbox's entries without reading their photos (FieldwalkOutbox.all() reads all).
+COUNT_JS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('fieldwalk-outbox');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result;
+    const req = db.transaction('entries').objectStore('entries').count();
+    req.onsuccess = () => { db.close(); resolve(req.result); };
+    req.onerror = () => { db.close(); reject(req.error); };
+  };
+})"""
+# Marks the moment the outbox becomes empty, on the page's own clock.
+WATCH_JS = f"""() => {{
+  const count = {COUNT_JS};
+  window.__bench = {{ start: null, done: null }};
+  FieldwalkOutbox.onChange(() => count().then((n) => {{
+    if (n === 0 && window.__bench.start !== null && window.__bench.done === null) {{
+      window.__bench.done = performance.now();
+    }}
+  }}));
+}}"""
+# The downsized photos and bodies the outbox holds, a slice at a time, as base64.
+READ_JS = """([from, to]) => FieldwalkOutbox.all().then((entries) => Promise.all(
+  entries.slice(from, to).map((e) => new Promise((resolve) => {
+    const reader = new FileReader();
+    reader.onload = () => resolve({
+      id: e.id, state: e.state, body: e.body, photos: e.photos.length,
+      type: e.photos[0].type, data: reader.result.split(',')[1] });
+    reader.readAsDataURL(new Blob([e.photos[0].data]));
+  }))))"""
+
+
+class Network:
+    """The phone's network, cut for pages and the service worker alike (Playwright's offline
+    switch alone does not stop the worker's own fetches); no routing at all while it is up."""
+
+    def __init__(self, context: BrowserContext):
+        self.context = context
+
+    @staticmethod
+    def _down(route) -> None:
+        route.abort("internetdisconnected")
+
+    def go_offline(self) -> None:
+        self.context.route("**/*", self._down)
+        self.context.set_offline(True)
+
+    def go_online(self) -> None:
+        self.context.unroute("**/*", self._down)
+        self.context.set_offline(False)
+
+
+def join(page: Page, invite_token: str, walk_id: int) -> None:
+    """Follow the invitation link and join as a resident, as a person does."""
+    page.goto(f"/j/{invite_token}")
+    page.locator("#display_name").fill("Kim")
+    page.locator("main form button").click()
+    page.wait_for_url(f"**/walks/{walk_id}/capture")
+    # A worker in charge of the page, as on a phone that has been here before.
+    page.wait_for_function("() => navigator.serviceWorker.ready.then((r) => !!r.active)")
+    if not page.evaluate("!!navigator.serviceWorker.controller"):
+        page.reload()
+
+
+def record(page: Page, n: int, photo: bytes) -> None:
+    """One observation through the capture screen, with one photo taken by the 'camera'."""
+    page.locator("#category input[value=lighting]").check()
+    page.locator("#photos").set_input_files(
+        [{"name": f"IMG_{20260501 + n}.jpg", "mimeType": "image/jpeg", "buffer": photo}]
+    )
+    expect(page.locator("#photo-previews li")).to_have_count(1)
+    page.locator("#description").fill(f"Trasig lampa vid gångvägen, nummer {n}")
+    page.locator("#save").click()
+    expect(page.locator("#description")).to_have_value("", timeout=60_000)  # queued
+
+
+def read_outbox(page: Page, total: int) -> list[dict]:
+    """Every queued entry with its downsized photo's bytes, oldest first."""
+    entries = []
+    for start in range(0, total, 10):
+        for entry in page.evaluate(READ_JS, [start, start + 10]):
+            entry["data"] = base64.b64decode(entry["data"])
+            entries.append(entry)
+    return entries
+
+
+def replay(page: Page, network: Network, total: int) -> tuple[float, int]:
+    """Bring the network back and wait for the outbox to empty; (seconds, nudges).
+
+    The `online` event starts the replay. A replay that stops on a transient error waits
+    for its back-off; after 30 s without progress the bench presses "send now" (a nudge),
+    as a person would, and counts it.
+    """
+    page.evaluate(WATCH_JS)
+    page.evaluate("() => { window.__bench.start = performance.now(); }")
+    network.go_online()
+    nudges, last, last_change = 0, total, time.monotonic()
+    deadline = time.monotonic() + 30 * 60
+    while True:
+        state = page.evaluate("window.__bench")
+        if state["done"] is not None:
+            return (state["done"] - state["start"]) / 1000, nudges
+        left = page.evaluate(COUNT_JS)
+        if left != last:
+            last, last_change = left, time.monotonic()
+        elif time.monotonic() - last_change > 30:
+            page.evaluate("FieldwalkSync.now()")
+            nudges, last_change = nudges + 1, time.monotonic()
+        if time.monotonic() > deadline:
+            raise RuntimeError(f"the outbox still holds {left} entries after 30 minutes")
+        page.wait_for_timeout(250)  # waiting inside Playwright, so its events keep flowing
+
+
+def plain_upload(port: int, token: str, walk_id: int, entries: list[dict]) -> tuple[float, int]:
+    """The same photos as sequential PUTs with a bearer token; (seconds, failures)."""
+    client = Client(port, bearer=token)
+    failures = 0
+    start = time.perf_counter()
+    for entry in entries:
+        observation_id, photo_id = new_id(), new_id()
+        body = dict(entry["body"], walk_id=walk_id, photos=[photo_id])
+        answer = client.put_json(f"/api/v1/observations/{observation_id}", body)
+        failures += answer.status != 201
+        answer = client.put_photo(
+            f"/api/v1/observations/{observation_id}/photos/{photo_id}", entry["data"]
+        )
+        failures += answer.status != 201
+    return time.perf_counter() - start, failures
+
+
+def server_lines(server: Server, offset: int) -> tuple[list[dict], int]:
+    """The app's JSON request lines written to gunicorn's stderr since `offset`."""
+    text = server.stderr()
+    lines = []
+    for line in text[offset:].splitlines():
+        if line.startswith("{"):
+            try:
+                lines.append(json.loads(line))
+            except ValueError:
+                continue
+    return lines, len(text)
+
+
+def server_time(lines: list[dict]) -> str:
+    """Requests and the app's mean time per kind of request, from its request log."""
+    kinds: dict[str, list[float]] = {}
+    for line in lines:
+        path = line.get("path", "")
+        if line.get("method") == "PUT":
+            kind = "PUT photo" if "/photos/" in path else "PUT observation"
+        else:
+            kind = f"{line.get('method')} {path.split('/')[1] if '/' in path else path}"
+        kinds.setdefault(kind, []).append(line.get("duration_ms") or 0.0)
+    parts = [
+        f"{kind}: {len(ms)} x {statistics.mean(ms):.0f} ms"
+        for kind, ms in sorted(kinds.items(), key=lambda kv: -len(kv[1]))
+    ]
+    statuses: dict[int, int] = {}
+    for line in lines:
+        statuses[line.get("status")] = statuses.get(line.get("status"), 0) + 1
+    return "; ".join(parts) + f"  (statuses {dict(sorted(statuses.items()))})"
+
+
+def walk_counts(database: str, walk_id: int, photo_dir: Path) -> tuple[int, int, int]:
+    """(observations, photos, photo rows whose display or thumbnail file is missing)."""
+    db = connect(database)
+    try:
+        (observations,) = db.execute(
+            "SELECT count(*) FROM observations WHERE walk_id = ?", [walk_id]
+        ).fetchone()
+        rows = db.execute(
+            """SELECT photos.file, photos.thumb_file FROM photos
+               JOIN observations ON observations.id = photos.observation_id
+               WHERE observations.walk_id = ?""",
+            [walk_id],
+        ).fetchall()
+    finally:
+        db.close()
+    missing = sum(1 for r in rows if not all((photo_dir / f).exists() for f in r))
+    return observations, len(rows), missing
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--observations", type=int, default=200)
+    args = parser.parse_args()
+    total = args.observations
+    print(f"load average: {load_average()}; cpus: {os.cpu_count()}")
+
+    with tempfile.TemporaryDirectory(prefix="fieldwalk-bench-sync-") as tmp:
+        instance = Path(tmp) / "instance"
+        db = new_instance(instance)
+        place_id = seed_place(db)
+        coordinator = seed_user(db, "coordinator@example.se")
+        outbox_walk = seed_walk(db, place_id, coordinator["id"], "Outbox walk")
+        plain_walk = seed_walk(db, place_id, coordinator["id"], "Plain upload walk")
+        database = db.conn.execute("PRAGMA database_list").fetchone()[2]
+        db.close()
+
+        camera = PhoneCamera()
+        # As `make run` serves it; map tiles from a closed port, so nothing leaves the machine.
+        os.environ["FIELDWALK_TILE_URL"] = "http://127.0.0.1:9/{z}/{x}/{y}.png"
+        server = Server(instance, workers=2, args=("--access-logfile", "-"))
+        with server, sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+            context = browser.new_context(base_url=server.url, **PHONE)
+            context.set_default_timeout(30_000)
+            page = context.new_page()
+            join(page, outbox_walk["invite_token"], outbox_walk["id"])
+            network = Network(context)
+            network.go_offline()
+
+            print(f"recording {total} observations offline through the capture screen...")
+            originals = []
+            started = time.perf_counter()
+            for n in range(total):
+                photo = camera.original(n)
+                originals.append(len(photo))
+                record(page, n, photo)
+                if (n + 1) % 50 == 0:
+                    print(f"  {n + 1} queued ({time.perf_counter() - started:.0f} s)")
+            entries = read_outbox(page, total)
+            waiting = sum(1 for e in entries if e["state"] == "waiting" and e["photos"] == 1)
+            print(f"  outbox: {len(entries)} entries, {waiting} waiting with one photo each")
+
+            _, offset = server_lines(server, 0)
+            outbox_seconds, nudges = replay(page, network, total)
+            outbox_lines, offset = server_lines(server, offset)
+            problems = page.evaluate("FieldwalkOutbox.all().then((es) => es.length)")
+            browser.close()
+
+            plain_seconds, failures = plain_upload(
+                server.port, coordinator["token"], plain_walk["id"], entries
+            )
+            plain_lines, offset = server_lines(server, offset)
+            locked = server.stderr().count("database is locked")
+
+        photo_dir = instance / "photos"
+        outbox_counts = walk_counts(database, outbox_walk["id"], photo_dir)
+        plain_counts = walk_counts(database, plain_walk["id"], photo_dir)
+
+    sizes = [len(e["data"]) for e in entries]
+    image = entries[0]["data"]
+    print()
+    print("bytes per photo, 12-megapixel phone photo (4000x3000, q90, EXIF orientation 6 + GPS):")
+    print(f"  original as taken:          {describe_sizes(originals)}")
+    print(f"  sent (capture screen, 2048 px, q0.85): {describe_sizes(sizes)}")
+    print(
+        f"  sent / original: {statistics.mean(sizes) / statistics.mean(originals):.1%} "
+        f"(saves {(statistics.mean(originals) - statistics.mean(sizes)) / 2**20:.2f} MiB a photo;"
+        f" {image[:2].hex()} JPEG, type {entries[0]['type']})"
+    )
+    print()
+    print(f"outbox replay:  {total} observations + {total} photos in {outbox_seconds:.1f} s, "
+          f"{total / outbox_seconds:.2f} observations/s"
+          + (f"  ({nudges} 'send now' nudges after stalls)" if nudges else ""))
+    print(f"  server: {server_time(outbox_lines)}")
+    print(f"plain upload:   {total} observations + {total} photos in {plain_seconds:.1f} s, "
+          f"{total / plain_seconds:.2f} observations/s"
+          + (f"  ({failures} requests not answered 201)" if failures else ""))
+    print(f"  server: {server_time(plain_lines)}")
+    ratio = outbox_seconds / plain_seconds
+    verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"
+    print(f"outbox / plain = {ratio:.2f}x   target <= {TARGET_RATIO}x   {verdict}")
+    print()
+    expected = (total, total, 0)
+    for name, counts in (("outbox walk", outbox_counts), ("plain walk", plain_counts)):
+        verdict = "ok" if counts == expected else "WRONG"
+        print(
+            f"server holds for the {name}: {counts[0]} observations, {counts[1]} photos, "
+            f"{counts[2]} with a missing file (expected {total}, {total}, 0): {verdict}"
+        )
+    print(f"entries left in the outbox: {problems}; 'database is locked' in the log: {locked}")
+    print(f"load average after: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
