@@ -6,7 +6,7 @@ WORKERS ?= 2
 
 export FLASK_APP := app
 
-.PHONY: run test lint bench assets chromium clean messages pdf-libs
+.PHONY: run test lint bench assets chromium nginx clean messages pdf-libs
 
 $(VENV)/.run-installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -27,8 +27,7 @@ assets: $(VENV)/.run-installed
 run: assets pdf-libs
 	$(VENV)/bin/flask init-db
 	FIELDWALK_DEMO=true $(VENV)/bin/flask seed-demo
-	FIELDWALK_DEMO=true $(VENV)/bin/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) \
-		--access-logfile - app:app
+	FIELDWALK_DEMO=true $(VENV)/bin/gunicorn --workers $(WORKERS) --bind 127.0.0.1:$(PORT) app:app
 
 # Browser tests drive Debian's chromium (never a downloaded browser).
 chromium:
@@ -75,9 +74,10 @@ lint: $(VENV)/.test-installed
 test: $(VENV)/.test-installed chromium nginx pdf-libs assets lint
 	$(PY) -m pytest -n 2 --dist loadgroup
 
-bench: $(VENV)/.test-installed chromium assets
+bench: $(VENV)/.test-installed chromium pdf-libs assets
 	$(PY) bench/photo_ingest.py
 	$(PY) bench/page_weight.py
+	$(PY) bench/review.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

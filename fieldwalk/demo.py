@@ -26,16 +26,20 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from fieldwalk.auth import create_user, find_user_by_email
 from fieldwalk.db import connect, transaction
+from fieldwalk.demo_fixes import PARK, seed_parties, seed_tasks
 from fieldwalk.observations import Conflict, put_observation, validate
 from fieldwalk.photo_store import get_photo, put_photo
 from fieldwalk.places import get_place, insert_place, place_geometry
-from fieldwalk.security import ADMIN, COORDINATOR, WALK_LEADER, hash_secret
+from fieldwalk.security import ADMIN, COORDINATOR, ENGINEER, WALK_LEADER, hash_secret
 from fieldwalk.walks import get_walk, insert_walk, join_walk
 
 NAMESPACE = uuid.UUID("6f0b7e2a-3c1d-5e8f-9a4b-2d7c1e0f5a93")
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 LOGINS_FILE = "demo_logins.json"
-TABLES = ("places", "users", "walks", "walk_participants", "observations", "photos")
+TABLES = (
+    "places", "users", "walks", "walk_participants", "observations", "photos", "parties",
+    "zones", "tasks",
+)  # fmt: skip
 REPORT = "Nämns i stadsdelsförvaltningens rapport om öppna drogscener 2024 (Dnr HV 2024/46)."
 LOV3 = (
     "Område där polisen har beslutat att ordningsvakter får tjänstgöra enligt 3 § lagen om "
@@ -141,7 +145,9 @@ USERS = [
     {"email": "vandringsledare@demo.fieldwalk.se", "role": WALK_LEADER, "name": "Sara Lindqvist"},
     {"email": "samordnare@demo.fieldwalk.se", "role": COORDINATOR, "name": "Ahmed Hassan"},
     {"email": "admin@demo.fieldwalk.se", "role": ADMIN, "name": "Eva Bergström"},
-]
+    {"email": "parkingenjor@demo.fieldwalk.se", "role": ENGINEER, "name": "Johan Nyberg",
+     "party": PARK},
+]  # fmt: skip
 
 # Both walks are the walk leader's, so logging in as one shows a walk to start and one to read.
 PLANNED = {
@@ -238,8 +244,12 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
     """
     before = count_rows(db)
     logins = load_logins(instance / LOGINS_FILE)
-    with transaction(db):  # all three or none, if one of the emails is a real user's
-        users = {u["role"]: ensure_user(db, u, logins[u["email"]]) for u in USERS}
+    parties = seed_parties(db)
+    with transaction(db):  # all or none, if one of the emails is a real user's
+        users = {
+            u["role"]: ensure_user(db, u, logins[u["email"]], parties.get(u.get("party")))
+            for u in USERS
+        }
     places = {p["slug"]: ensure_place(db, p) for p in PLACES}
     leader = users[WALK_LEADER]
     ensure_walk(db, PLANNED, places[PLANNED["place"]], leader, today)
@@ -308,6 +318,11 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
                     place_geometry=geometry,
                     **settings["photo_options"],
                 )
+    seed_tasks(
+        db,
+        {key: demo_uuid(f"observation:{key}") for key, *_ in OBSERVATIONS},
+        users[COORDINATOR]["id"],
+    )
     after = count_rows(db)
     return {
         "logins": [{**u, "password": logins[u["email"]]} for u in USERS],
@@ -348,12 +363,12 @@ def load_logins(path: Path) -> dict[str, str]:
     return logins
 
 
-def ensure_user(db: Database, spec: dict, password: str) -> dict:
+def ensure_user(db: Database, spec: dict, password: str, party_id: int | None = None) -> dict:
     """The demo user with this email, created (is_demo = 1) or brought back to `password`."""
     with transaction(db):
         user = find_user_by_email(db, spec["email"])
         if user is None:
-            user_id = create_user(db, spec["email"], spec["role"], spec["name"], password)
+            user_id = create_user(db, spec["email"], spec["role"], spec["name"], password, party_id)
             db.execute("UPDATE users SET is_demo = 1 WHERE id = ?", [user_id])
         elif not user["is_demo"]:
             raise DemoError(f"{spec['email']} belongs to a real user; not touching it.")

@@ -86,6 +86,13 @@ TABLE = [
     ("GET", "/login", "/login", None, EVERYONE),
     ("POST", "/login", "/login", "login", statuses(303, 303, 303, 303, 303, 303, 303)),
     ("POST", "/logout", "/logout", "empty", statuses(303, 303, 303, 303, 303, 303, 303)),
+    # One's own password: whoever is logged in (the row sets the same password again).
+    ("GET", "/account/password", "/account/password", None, statuses(302, 302, 302, 200, 200, 200, 200)),
+    ("POST", "/account/password", "/account/password", "password", statuses(401, 401, 401, 303, 303, 303, 303)),
+    # Staff accounts: admins lock and unlock them.
+    ("GET", "/admin/users", "/admin/users", None, statuses(302, 302, 302, 403, 403, 403, 200)),
+    ("POST", "/admin/users/<int:user_id>/lock", "/admin/users/{staff_user}/lock", "empty", statuses(401, 401, 401, 403, 403, 403, 303)),
+    ("POST", "/admin/users/<int:user_id>/unlock", "/admin/users/{staff_user}/unlock", "empty", statuses(401, 401, 401, 403, 403, 403, 303)),
     # walks
     ("GET", "/walks/new", "/walks/new", None, STAFF_PAGE),
     ("POST", "/walks/new", "/walks/new", "walk_form", STAFF_POST),
@@ -201,6 +208,9 @@ ROWS = [
     for method, _rule, path, body, expected in TABLE
     for role in ROLES
 ]
+# Logging in (again) and out end the session on the server: these rows get a login of their
+# own, so the role's shared session lives on for the other rows.
+ENDS_SESSION = {("POST", "/login"), ("POST", "/logout")}
 
 
 class Site:
@@ -241,8 +251,14 @@ class Site:
     def _cookie(client, token: str) -> tuple[str, str]:
         return client.get_cookie("fieldwalk_session").value, token
 
-    def client_as(self, role: str):
-        """A fresh client with the role's session cookie; and its CSRF token."""
+    def client_as(self, role: str, own_login: bool = False):
+        """A fresh client with the role's session cookie; and its CSRF token.
+
+        With `own_login`, staff get a login of their own instead of the shared session.
+        """
+        if own_login and role in STAFF:
+            client = self.app.test_client()
+            return client, login(client, self.users[role])
         cookie, token, _device = self.sessions[role]
         client = self.app.test_client()
         client.set_cookie("fieldwalk_session", cookie)
@@ -341,6 +357,11 @@ class Scene:
         return make_place(self.site.db, f"plats-{uuid.uuid4().hex[:8]}", "Vällingby torg")
 
     @cached_property
+    def staff_user(self) -> int:
+        """A walk leader's account of its own, to be locked or unlocked."""
+        return self.site._staff("walk_leader", f"leader-{uuid.uuid4().hex[:8]}@example.se")["id"]
+
+    @cached_property
     def public_token(self) -> str:
         return ensure_public_token(self.site.db, self.walk)
 
@@ -403,6 +424,12 @@ class Scene:
                 return {"lang": "en", "next": "/"}
             case "login":
                 return {"email": self.site.login_target["email"], "password": PASSWORD}
+            case "password":
+                return {
+                    "current_password": PASSWORD,
+                    "new_password": PASSWORD,
+                    "confirm_password": PASSWORD,
+                }
             case "walk_form":
                 route = {"type": "LineString", "coordinates": [[17.877, 59.353], [17.886, 59.357]]}
                 return {
@@ -497,7 +524,7 @@ def site(tmp_path_factory):
 @pytest.mark.parametrize(("method", "path", "body", "role", "expected"), ROWS)
 def test_role_gets_the_expected_status(site, method, path, body, role, expected):
     scene = Scene(site)
-    client, token = site.client_as(role)
+    client, token = site.client_as(role, own_login=(method, path) in ENDS_SESSION)
     response = scene.request(client, method, scene.path(path), body, token)
     assert response.status_code == expected, response.get_data(as_text=True)[:500]
 

@@ -88,7 +88,7 @@ def test_creates_demo_staff_one_per_role(app, runner, db):
     """A walk leader, a coordinator and an admin, all marked as demo users."""
     _, logins = seed(app, runner)
     users = [dict(r) for r in db.execute("SELECT * FROM users ORDER BY role")]
-    assert sorted(u["role"] for u in users) == ["admin", "coordinator", "walk_leader"]
+    assert sorted(u["role"] for u in users) == ["admin", "coordinator", "engineer", "walk_leader"]
     assert all(u["is_demo"] == 1 for u in users)
     assert all(u["email"].endswith("@demo.fieldwalk.se") and u["name"] for u in users)
     assert {u["email"]: u["role"] for u in users} == {e: r for e, (r, _) in logins.items()}
@@ -166,14 +166,14 @@ def test_seeding_twice_changes_nothing(app, runner, db):
     result, second = seed(app, runner)
     assert table_counts(db) == counts
     assert photo_files(app) == files
-    assert second == first and len(first) == 3
+    assert second == first and len(first) == 4
     assert "(0 new rows)" in result.output
 
 
 def test_printed_logins_work_on_the_login_form(app, runner):
     """Each printed email and password logs in through the real form (303)."""
     _, logins = seed(app, runner)
-    assert len(logins) == 3
+    assert len(logins) == 4
     for email, (role, password) in logins.items():
         login(app.test_client(), {"email": email, "password": password, "role": role})
 
@@ -198,3 +198,19 @@ def test_refuses_to_take_over_a_real_account(app, runner, db):
     assert [tuple(r) for r in db.execute("SELECT email, is_demo FROM users")] == [
         ("admin@demo.fieldwalk.se", 0)
     ]
+
+
+def test_demo_fixes_are_routed_by_the_demo_zones_and_the_engineer_has_a_party(app, runner, db):
+    app.config["DEMO"] = True
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    tasks = [dict(r) for r in db.execute("SELECT * FROM tasks")]
+    assert len(tasks) == 6
+    assert all(t["state"] == "proposed" and t["party_id"] for t in tasks)
+    reasons = {json.loads(t["routing_reason"])["reason"] for t in tasks}
+    assert reasons == {"zone"}
+    engineer = db.execute("SELECT * FROM users WHERE role = 'engineer'").fetchone()
+    party = db.execute("SELECT name FROM parties WHERE id = ?", [engineer["party_id"]]).fetchone()
+    assert party["name"].startswith("Parkingenjörerna")
+    assert db.execute("SELECT count(*) FROM zones").fetchone()[0] == 6
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert db.execute("SELECT count(*) FROM tasks").fetchone()[0] == 6, "seeding twice adds none"

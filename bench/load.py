@@ -1,0 +1,308 @@
+"""A whole walk uploading at once while coordinators browse: latency, errors, and nothing lost.
+
+Run from the project root (`make bench` runs it too):
+
+    .venv/bin/python bench/load.py [--phones 20] [--observations 50] [--coordinators 5]
+                                   [--workers 4] [--think 0.5] [--gunicorn-args "..."]
+
+It serves a fresh instance with gunicorn (4 sync workers by default, as the systemd unit runs
+it but one more) on 127.0.0.1, then starts, each in its own thread:
+
+- phones: each joins the walk through its invitation link (a resident's session cookie and
+  the CSRF token from /api/v1/session, as the outbox uses), then records its observations
+  one after another through the JSON API, exactly as the outbox replays them: PUT the
+  observation (declaring its photo), then PUT the photo (a 2048 px JPEG as the capture screen
+  makes it, 300-600 KB, every one different). An answer other than 201 is an error; the
+  phone then sends the same request again (at most 3 times), as the outbox would.
+- coordinators: each logs in, then browses in a loop until the phones are done: the walk
+  list, the walk's page, its live observation list, the dashboard, the task list and the
+  page of an observation just stored, pausing `--think` seconds between pages.
+
+It prints requests per second, the 50th/95th/99th percentile latency of each kind of
+request (measured by the client: connecting, sending, waiting, reading the answer), errors
+by status, the "database is locked" lines in gunicorn's log, then checks the database holds
+exactly phones x observations observations and photos with their files, and that
+`flask --app app check-photos` finds no orphans. Targets: zero errors, zero "database is
+locked", p95 of observation writes (the observation PUT) under 300 ms. It always exits 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import shlex
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter, defaultdict
+from pathlib import Path
+
+from common import (
+    ROOT,
+    Client,
+    PhoneCamera,
+    Server,
+    connect,
+    describe_sizes,
+    load_average,
+    new_id,
+    new_instance,
+    observation_body,
+    percentile,
+    seed_place,
+    seed_user,
+    seed_walk,
+)
+
+TARGET_P95_MS = 300
+ATTEMPTS = 3
+
+
+class Stats:
+    """Latencies and answers per kind of request, from every thread."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.seconds: dict[str, list[float]] = defaultdict(list)
+        self.errors: Counter = Counter()
+        self.first_errors: list[str] = []
+
+    def add(self, kind: str, seconds: float, status: int | str, ok: bool, detail: str = ""):
+        with self.lock:
+            self.seconds[kind].append(seconds)
+            if not ok:
+                self.errors[(kind, status)] += 1
+                if len(self.first_errors) < 10:
+                    self.first_errors.append(f"{kind}: {status} {detail[:200]}")
+
+
+def timed(stats: Stats, kind: str, call, expect: tuple[int, ...]):
+    """Make one request through `call()`, count it; the answer, or None on a network error."""
+    start = time.perf_counter()
+    try:
+        answer = call()
+    except OSError as error:
+        stats.add(kind, time.perf_counter() - start, type(error).__name__, False, str(error))
+        return None
+    ok = answer.status in expect
+    stats.add(kind, answer.seconds, answer.status, ok, answer.body.decode(errors="replace"))
+    return answer
+
+
+def phone(
+    port: int,
+    walk: dict,
+    number: int,
+    photos: list[bytes],
+    stats: Stats,
+    stored: list[str],
+    deadline: float,
+) -> None:
+    """Join the walk, then send each observation and its photo, in order, as the outbox does."""
+    client = Client(port)
+    start = time.perf_counter()
+    client.join(walk["invite_token"], f"Phone {number}")
+    stats.add("join (link + session)", time.perf_counter() - start, 200, True)
+    for n, photo in enumerate(photos):
+        if time.monotonic() > deadline:
+            return
+        observation_id, photo_id = new_id(), new_id()
+        body = observation_body(walk["id"], [photo_id], f"Phone {number}, observation {n}")
+        path = f"/api/v1/observations/{observation_id}"
+        for _attempt in range(ATTEMPTS):
+            answer = timed(stats, "PUT observation", lambda: client.put_json(path, body), (201,))
+            if answer is not None and answer.status in (200, 201):
+                break
+        for _attempt in range(ATTEMPTS):
+            answer = timed(
+                stats,
+                "PUT photo",
+                lambda: client.put_photo(f"{path}/photos/{photo_id}", photo),  # noqa: B023
+                (201,),
+            )
+            if answer is not None and answer.status in (200, 201):
+                break
+        with stats.lock:
+            stored.append(observation_id)
+
+
+def coordinator(
+    port: int, user: dict, walk: dict, stats: Stats, stored: list[str], done, think: float
+) -> None:
+    """Log in, then browse until the phones are done."""
+    client = Client(port)
+    client.login(user["email"], user["password"])
+    pages = [
+        ("GET /", "/"),
+        ("GET /walks/<id>", f"/walks/{walk['id']}"),
+        ("GET /walks/<id>/observations", f"/walks/{walk['id']}/observations"),
+        ("GET /dashboard", "/dashboard"),
+        ("GET /tasks", "/tasks"),
+        ("GET /observations/<uuid>", None),
+    ]
+    rng = random.Random(user["id"])
+    while not done.is_set():
+        for kind, path in pages:
+            if done.is_set():
+                return
+            if path is None:
+                with stats.lock:
+                    if not stored:
+                        continue
+                    path = f"/observations/{rng.choice(stored[-50:])}"
+            timed(stats, kind, lambda p=path: client.get(p), (200,))
+            done.wait(think)
+
+
+def check_photos(instance: Path) -> str:
+    """`flask --app app check-photos` on the instance: its summary line."""
+    result = subprocess.run(
+        [sys.executable, "-m", "flask", "--app", "app", "check-photos"],
+        cwd=ROOT,
+        env=dict(os.environ, FIELDWALK_INSTANCE=str(instance)),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    return (result.stdout.strip().splitlines() or ["(no output)"])[-1] + (
+        f" [exit {result.returncode}]" if result.returncode else ""
+    )
+
+
+def database_counts(database: str, photo_dir: Path) -> tuple[int, int, int, str]:
+    """(observations, photos, photo rows with a missing file, integrity_check)."""
+    db = connect(database)
+    try:
+        (observations,) = db.execute("SELECT count(*) FROM observations").fetchone()
+        rows = db.execute("SELECT file, thumb_file FROM photos").fetchall()
+        (integrity,) = db.execute("PRAGMA integrity_check").fetchone()
+    finally:
+        db.close()
+    missing = sum(1 for r in rows if not all((photo_dir / f).exists() for f in r))
+    return observations, len(rows), missing, integrity
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--phones", type=int, default=20)
+    parser.add_argument("--observations", type=int, default=50, help="per phone")
+    parser.add_argument("--coordinators", type=int, default=5)
+    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument("--think", type=float, default=0.5, help="coordinators' pause, seconds")
+    parser.add_argument("--gunicorn-args", default="--timeout 60", help="more gunicorn options")
+    parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
+    args = parser.parse_args()
+    total = args.phones * args.observations
+    print(f"load average: {load_average()}; cpus: {os.cpu_count()}")
+
+    with tempfile.TemporaryDirectory(prefix="fieldwalk-bench-load-") as tmp:
+        instance = Path(tmp) / "instance"
+        db = new_instance(instance)
+        place_id = seed_place(db)
+        users = [seed_user(db, f"coordinator{i}@example.se") for i in range(args.coordinators)]
+        walk = seed_walk(db, place_id, users[0]["id"] if users else None, "Kvällsvandring")
+        database = db.conn.execute("PRAGMA database_list").fetchone()[2]
+        db.close()
+
+        started = time.perf_counter()
+        camera = PhoneCamera()
+        photos = [camera.downsized(n) for n in range(total)]
+        print(
+            f"{total} distinct 2048 px photos made in {time.perf_counter() - started:.0f} s: "
+            f"{describe_sizes([len(p) for p in photos])}"
+        )
+
+        gunicorn_args = tuple(shlex.split(args.gunicorn_args))
+        server = Server(instance, workers=args.workers, args=gunicorn_args)
+        print(f"gunicorn: {' '.join(server.command[3:])}")
+        print(
+            f"{args.phones} phones x {args.observations} observations with a photo, "
+            f"{args.coordinators} coordinators browsing (think {args.think} s)..."
+        )
+        stats = Stats()
+        stored: list[str] = []
+        done = threading.Event()
+        with server:
+            deadline = time.monotonic() + args.max_seconds
+            phones = [
+                threading.Thread(
+                    target=phone,
+                    args=(
+                        server.port,
+                        walk,
+                        i,
+                        photos[i * args.observations : (i + 1) * args.observations],
+                        stats,
+                        stored,
+                        deadline,
+                    ),
+                )
+                for i in range(args.phones)
+            ]
+            browsers = [
+                threading.Thread(
+                    target=coordinator,
+                    args=(server.port, user, walk, stats, stored, done, args.think),
+                )
+                for user in users
+            ]
+            start = time.perf_counter()
+            for thread in browsers + phones:
+                thread.start()
+            for thread in phones:
+                thread.join()
+            phones_seconds = time.perf_counter() - start
+            done.set()
+            for thread in browsers:
+                thread.join()
+            seconds = time.perf_counter() - start
+        log = server.stderr()
+        locked = log.count("database is locked")
+        tracebacks = log.count("Traceback")
+        counts = database_counts(database, instance / "photos")
+        orphans = check_photos(instance)
+
+    requests = sum(len(v) for v in stats.seconds.values())
+    print()
+    print(
+        f"{requests} requests in {seconds:.1f} s: {requests / seconds:.1f} requests/s; "
+        f"the phones were done after {phones_seconds:.1f} s "
+        f"({len(stored) / phones_seconds:.1f} observations with photo/s)"
+    )
+    print(f"{'request':<30} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'p99 ms':>8} {'max ms':>8}")
+    for kind in sorted(stats.seconds):
+        ms = [s * 1000 for s in stats.seconds[kind]]
+        print(
+            f"{kind:<30} {len(ms):>6} {percentile(ms, 50):>8.0f} {percentile(ms, 95):>8.0f} "
+            f"{percentile(ms, 99):>8.0f} {max(ms):>8.0f}"
+        )
+    errors = sum(stats.errors.values())
+    by_status = ", ".join(f"{k} {s}: {n}" for (k, s), n in sorted(stats.errors.items(), key=str))
+    print(f"errors: {errors}" + (f" ({by_status})" if errors else ""))
+    for line in stats.first_errors:
+        print(f"  {line}")
+    print(f"'database is locked' in gunicorn's log: {locked}; tracebacks: {tracebacks}")
+    observations, photo_rows, missing, integrity = counts
+    whole = (observations, photo_rows, missing) == (total, total, 0) and integrity == "ok"
+    print(
+        f"database: {observations} observations, {photo_rows} photos, {missing} with a missing "
+        f"file, integrity {integrity} (expected {total}, {total}, 0): {'ok' if whole else 'WRONG'}"
+    )
+    print(f"check-photos: {orphans}")
+    print()
+    p95 = percentile([s * 1000 for s in stats.seconds["PUT observation"]], 95)
+    p95_photo = percentile([s * 1000 for s in stats.seconds["PUT photo"]], 95)
+    print(f"errors: {errors}   target 0   {'PASS' if errors == 0 else 'FAIL'}")
+    print(f"'database is locked': {locked}   target 0   {'PASS' if locked == 0 else 'FAIL'}")
+    verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
+    print(f"p95 observation PUT: {p95:.0f} ms   target < {TARGET_P95_MS} ms   {verdict}")
+    print(f"p95 photo PUT: {p95_photo:.0f} ms   (reported, no target)")
+    print(f"load average after: {load_average()}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
