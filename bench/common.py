@@ -40,7 +40,7 @@ from fieldwalk.db import connect  # noqa: E402
 from fieldwalk.places import insert_place  # noqa: E402
 from fieldwalk.walks import insert_walk  # noqa: E402
 
-PASSWORD = "bench password, not a real one"
+PASSWORD = "bench password, not a real one"  # noqa: S105  (a throwaway instance)
 # Råcksta's old square, roughly, as in tests/conftest.py; POSITION lies inside it.
 RACKSTA = {
     "type": "Polygon",
@@ -296,7 +296,9 @@ class Client:
     def login(self, email: str, password: str) -> None:
         """Log in through the staff login form."""
         token = self.form_token("/login")
-        answer = self.post_form("/login", {"email": email, "password": password, "csrf_token": token})
+        answer = self.post_form(
+            "/login", {"email": email, "password": password, "csrf_token": token}
+        )
         if answer.status != 303:
             raise RuntimeError(f"login failed: HTTP {answer.status}")
         self.csrf = self.session_token()

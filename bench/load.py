@@ -38,6 +38,7 @@ import tempfile
 import threading
 import time
 from collections import Counter, defaultdict
+from functools import partial
 from pathlib import Path
 
 from common import (
@@ -92,6 +93,14 @@ def timed(stats: Stats, kind: str, call, expect: tuple[int, ...]):
     return answer
 
 
+def deliver(stats: Stats, kind: str, call) -> None:
+    """Send until the server confirms (200/201), at most ATTEMPTS times, as the outbox does."""
+    for _attempt in range(ATTEMPTS):
+        answer = timed(stats, kind, call, (201,))
+        if answer is not None and answer.status in (200, 201):
+            return
+
+
 def phone(
     port: int,
     walk: dict,
@@ -112,19 +121,8 @@ def phone(
         observation_id, photo_id = new_id(), new_id()
         body = observation_body(walk["id"], [photo_id], f"Phone {number}, observation {n}")
         path = f"/api/v1/observations/{observation_id}"
-        for _attempt in range(ATTEMPTS):
-            answer = timed(stats, "PUT observation", lambda: client.put_json(path, body), (201,))
-            if answer is not None and answer.status in (200, 201):
-                break
-        for _attempt in range(ATTEMPTS):
-            answer = timed(
-                stats,
-                "PUT photo",
-                lambda: client.put_photo(f"{path}/photos/{photo_id}", photo),  # noqa: B023
-                (201,),
-            )
-            if answer is not None and answer.status in (200, 201):
-                break
+        deliver(stats, "PUT observation", partial(client.put_json, path, body))
+        deliver(stats, "PUT photo", partial(client.put_photo, f"{path}/photos/{photo_id}", photo))
         with stats.lock:
             stored.append(observation_id)
 

@@ -319,13 +319,17 @@ def main() -> int:
         f" {image[:2].hex()} JPEG, type {entries[0]['type']})"
     )
     print()
-    print(f"outbox replay:  {total} observations + {total} photos in {outbox_seconds:.1f} s, "
-          f"{total / outbox_seconds:.2f} observations/s"
-          + (f"  ({nudges} 'send now' nudges after stalls)" if nudges else ""))
+    print(
+        f"outbox replay:  {total} observations + {total} photos in {outbox_seconds:.1f} s, "
+        f"{total / outbox_seconds:.2f} observations/s"
+        + (f"  ({nudges} 'send now' nudges after stalls)" if nudges else "")
+    )
     print(f"  server: {server_time(outbox_lines)}")
-    print(f"plain upload:   {total} observations + {total} photos in {plain_seconds:.1f} s, "
-          f"{total / plain_seconds:.2f} observations/s"
-          + (f"  ({failures} requests not answered 201)" if failures else ""))
+    print(
+        f"plain upload:   {total} observations + {total} photos in {plain_seconds:.1f} s, "
+        f"{total / plain_seconds:.2f} observations/s"
+        + (f"  ({failures} requests not answered 201)" if failures else "")
+    )
     print(f"  server: {server_time(plain_lines)}")
     ratio = outbox_seconds / plain_seconds
     verdict = "PASS" if ratio <= TARGET_RATIO else "FAIL"

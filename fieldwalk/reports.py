@@ -318,11 +318,14 @@ def figure_labels() -> dict[str, str]:
 
 
 def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
-    """The report's tables as CSV: UTF-8 with a BOM, so Excel reads å, ä and ö right."""
+    """The report's tables as CSV: UTF-8 with a BOM, so Excel reads å, ä and ö right; text
+    a spreadsheet would run as a formula (a place named "=...") is neutralised."""
+    from fieldwalk.exports import neutralise  # exports -> observations -> places -> reports
+
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
-    writer.writerow(headers)
+    writer.writerow([neutralise(h) for h in headers])
     for row in rows:
         for line in figure_lines(row["figures"]):
             values = line["values"]
@@ -331,7 +334,8 @@ def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
                 values[0],
                 *[x for pair in zip(values[1:], changes, strict=True) for x in pair],
             ]
-            writer.writerow([*lead, place_name(row), line["label"], *cells])
+            text = [*lead, place_name(row), line["label"]]
+            writer.writerow([*(neutralise(t) for t in text), *cells])
     return out.getvalue()
 
 

@@ -178,7 +178,7 @@ def test_protocol_page_escapes_markup_and_links_a_print_stylesheet(client, db, w
     assert "<script>alert" not in html
     assert "&lt;img src=x onerror=alert(1)&gt;" in html and "<img src=x" not in html
     assert re.search(
-        r'<link rel="stylesheet" href="/static/css/print\.css\?v=\w+" media="print">', html
+        r'<link rel="stylesheet" href="/static/(build/)?css/print\.css\?v=\w+" media="print">', html
     )
     assert '<svg xmlns="http://www.w3.org/2000/svg" class="route-map"' in html
     assert f'href="/walks/{walk["id"]}/protocol.pdf"' in html

@@ -292,7 +292,7 @@ def test_week_page_shows_each_place_with_changes_in_text_and_arrows(client, db, 
     assert 'href="/reports/week?week=2026-W48"' in html
     assert 'type="week"' in html and 'value="2026-W47"' in html
     assert re.search(
-        r'<link rel="stylesheet" href="/static/css/print.css\?v=\w+" media="print">', html
+        r'<link rel="stylesheet" href="/static/(build/)?css/print\.css\?v=\w+" media="print">', html
     )
 
 
