@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import io
 import json
 import os
 import statistics
@@ -52,6 +53,7 @@ from common import (
     seed_user,
     seed_walk,
 )
+from PIL import Image
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 
 TARGET_RATIO = 1.5
@@ -308,7 +310,8 @@ def main() -> int:
         plain_counts = walk_counts(database, plain_walk["id"], photo_dir)
 
     sizes = [len(e["data"]) for e in entries]
-    image = entries[0]["data"]
+    with Image.open(io.BytesIO(entries[0]["data"])) as image:
+        sent = f"{image.format} {image.width}x{image.height}, {len(image.getexif())} EXIF tags"
     print()
     print("bytes per photo, 12-megapixel phone photo (4000x3000, q90, EXIF orientation 6 + GPS):")
     print(f"  original as taken:          {describe_sizes(originals)}")
@@ -316,7 +319,7 @@ def main() -> int:
     print(
         f"  sent / original: {statistics.mean(sizes) / statistics.mean(originals):.1%} "
         f"(saves {(statistics.mean(originals) - statistics.mean(sizes)) / 2**20:.2f} MiB a photo;"
-        f" {image[:2].hex()} JPEG, type {entries[0]['type']})"
+        f" {sent}, sent as {entries[0]['type']})"
     )
     print()
     print(

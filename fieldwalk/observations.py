@@ -78,7 +78,7 @@ def _number(value, field, errors, low=None, high=None):
         return None
     try:
         number = float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # JSON integers may be past any float
         errors[field] = _("Must be a number.")
         return None
     if (

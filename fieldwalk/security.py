@@ -188,6 +188,15 @@ def load_user() -> None:
     g.user, g.auth, g.session_id = user, "session", session_id
 
 
+def check_query_string() -> None:
+    """400 for a query string that is not UTF-8 (raw bytes; browsers percent-encode), which
+    Werkzeug would otherwise fail to decode inside whichever view first reads request.args."""
+    try:
+        request.query_string.decode()
+    except UnicodeDecodeError:
+        abort(400)
+
+
 def check_csrf() -> None:
     """Every state change carries a CSRF token, unless it authenticates with a bearer token."""
     if request.method in UNSAFE_METHODS and g.get("auth") != "bearer":
@@ -323,6 +332,7 @@ def static_security_headers(config) -> Callable:
 def init_app(app: Flask) -> None:
     """Install CSRF, user loading and the security headers."""
     csrf.init_app(app)
+    app.before_request(check_query_string)
     app.before_request(load_user)
     app.before_request(check_csrf)
     app.after_request(set_security_headers)

@@ -10,7 +10,7 @@ import csv
 import email
 import io
 import uuid
-from datetime import datetime
+from datetime import UTC, datetime
 from email.policy import default
 from html.parser import HTMLParser
 from pathlib import Path
@@ -82,6 +82,10 @@ def assert_shown_as_text(html: str, texts: list[str]) -> None:
     assert not any("alert(" in script for script in parsed.scripts)
 
 
+def utc_now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 @pytest.fixture
 def scene(app, db, client):
     """The hostile walk: observations, tasks sent to the party, its email, a public address."""
@@ -117,7 +121,7 @@ def scene(app, db, client):
             """INSERT INTO observations (id, walk_id, place_id, category, description, photo_ids,
                    body_hash, created_at, updated_at)
                VALUES (?, ?, ?, 'upkeep', ?, '[]', 'test', ?, ?)""",
-            [str(uuid.uuid4()), walk["id"], place_id, start, *[datetime_now()] * 2],
+            [str(uuid.uuid4()), walk["id"], place_id, start, *[utc_now()] * 2],
         )
     sent = send_walk_tasks(db, walk["id"], STAFF)
     with app.app_context():
@@ -130,10 +134,6 @@ def scene(app, db, client):
         "email": email.message_from_bytes(eml.read_bytes(), policy=default),
         "public_token": ensure_public_token(db, walk["id"]),
     }
-
-
-def datetime_now() -> str:
-    return datetime.now(ZoneInfo("UTC")).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def page(client, path: str, **headers) -> str:
