@@ -191,6 +191,7 @@ def main() -> None:
     recorder.install()
     from fieldwalk import create_app
     from fieldwalk.auth import create_user, find_user_by_email
+    from fieldwalk.security import start_session
 
     app = create_app({"INSTANCE": str(INSTANCE), "REQUEST_LOG": False})
     db = fieldwalk_db.connect(app.config["DATABASE_PATH"])
@@ -218,8 +219,9 @@ def main() -> None:
     )
 
     client = app.test_client()
+    session_id = start_session(db, user_id, "bench")
     with client.session_transaction() as session:
-        session["user_id"], session["epoch"] = user_id, 0
+        session["user_id"], session["sid"] = user_id, session_id
     place_id = place["id"]
     pages = [
         ("dashboard list page (whole page)", "/dashboard", None),
