@@ -113,7 +113,11 @@ def phone(
     """Join the walk, then send each observation and its photo, in order, as the outbox does."""
     client = Client(port)
     start = time.perf_counter()
-    client.join(walk["invite_token"], f"Phone {number}")
+    try:
+        client.join(walk["invite_token"], f"Phone {number}")
+    except (OSError, RuntimeError) as error:
+        stats.add("join (link + session)", time.perf_counter() - start, "join", False, str(error))
+        return
     stats.add("join (link + session)", time.perf_counter() - start, 200, True)
     for n, photo in enumerate(photos):
         if time.monotonic() > deadline:
@@ -132,7 +136,11 @@ def coordinator(
 ) -> None:
     """Log in, then browse until the phones are done."""
     client = Client(port)
-    client.login(user["email"], user["password"])
+    try:
+        client.login(user["email"], user["password"])
+    except (OSError, RuntimeError) as error:
+        stats.add("login", 0.0, "login", False, str(error))
+        return
     pages = [
         ("GET /", "/"),
         ("GET /walks/<id>", f"/walks/{walk['id']}"),

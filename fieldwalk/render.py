@@ -61,8 +61,11 @@ def local_datetime(value: str | None) -> str:
         return ""
     moment = datetime.fromisoformat(value)
     if moment.tzinfo is not None:
-        return format_datetime(moment, "medium")
-    return babel_dates.format_datetime(moment, "medium", locale=get_locale())
+        moment = to_user_timezone(moment).replace(tzinfo=None)
+    # The date in words, the time to the minute: walks start at 16:30, not 16:30:00.
+    locale = get_locale()
+    day = babel_dates.format_date(moment.date(), "medium", locale=locale)
+    return f"{day} {babel_dates.format_time(moment.time(), 'short', locale=locale)}"
 
 
 def local_time(value: str | None, full: bool = False) -> str:

@@ -86,14 +86,28 @@
   if (sendButton) sendButton.addEventListener('click', function () { sync(true); });
   window.addEventListener('online', function () { sync(true); });
   document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') sync(false); });
-  outbox.onChange(function () { showCounts(); renderPending(); });
+  // Each refresh reads every entry with its photos, and a replay changes the outbox several
+  // times a second: refresh at once when idle, else once after the running refresh and a
+  // second's pause, so reads never pile up behind the replay's writes.
+  var refreshing = false, refreshAgain = false;
+  function refresh() {
+    if (refreshing) { refreshAgain = true; return; }
+    refreshing = true;
+    Promise.all([showCounts(), renderPending()]).catch(function () {}).then(function () {
+      setTimeout(function () {
+        refreshing = false;
+        if (refreshAgain) { refreshAgain = false; refresh(); }
+      }, 1000);
+    });
+  }
+  outbox.onChange(refresh);
 
   // --- waiting observations shown in the walk's list -----------------------------------------
   function renderPending() {
     var section = document.getElementById('observation-list');
     if (!section) return;
     var walkId = Number(section.dataset.walkId);
-    outbox.all().then(function (entries) {
+    return outbox.all().then(function (entries) {
       var list = section.querySelector('ul.observations');
       section.querySelectorAll('li.pending').forEach(function (li) { li.remove(); });
       var mine = entries.filter(function (e) { return e.walk_id === walkId; });
