@@ -68,6 +68,52 @@ def load_average() -> str:
     return ", ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
+def _process_kind(cmdline: str) -> str:
+    if "gunicorn" in cmdline:
+        return "server"
+    if "run-driver" in cmdline:
+        return "playwright driver"
+    if "--type=renderer" in cmdline:
+        return "renderer"
+    if "NetworkService" in cmdline:
+        return "network service"
+    if "chromium" in cmdline:
+        return "browser process" if "--type=" not in cmdline else "other browser processes"
+    return "other"
+
+
+def cpu_by_kind(root: int) -> dict[str, float]:
+    """CPU seconds (user + system) used so far by the live descendants of `root`, by kind:
+    the server (gunicorn and its workers), Chromium's processes, Playwright's driver."""
+    parents: dict[int, int] = {}
+    used: dict[int, float] = {}
+    kinds: dict[int, str] = {}
+    ticks = os.sysconf("SC_CLK_TCK")
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:  # gone meanwhile
+            continue
+        pid = int(entry.name)
+        fields = stat[stat.rindex(")") + 2 :].split()
+        parents[pid] = int(fields[1])
+        used[pid] = (int(fields[11]) + int(fields[12])) / ticks
+        kinds[pid] = _process_kind(cmdline)
+    totals: dict[str, float] = {}
+    for pid, seconds in used.items():
+        ancestor, kind = pid, kinds[pid]
+        while ancestor not in (root, 0, 1) and ancestor in parents:
+            ancestor = parents[ancestor]
+            if kinds.get(ancestor) == "server":
+                kind = "server"  # gunicorn's workers are plain python processes
+        if ancestor == root and pid != root:
+            totals[kind] = totals.get(kind, 0.0) + seconds
+    return totals
+
+
 # --- the server ------------------------------------------------------------------------------
 
 
@@ -81,14 +127,16 @@ def free_port() -> int:
 class Server:
     """gunicorn serving `app:app` on 127.0.0.1, in its own process group, logs to files."""
 
-    def __init__(self, instance: Path, workers: int = 2, args: tuple[str, ...] = ()):
+    def __init__(
+        self, instance: Path, workers: int = 2, args: tuple[str, ...] = (), name: str = "gunicorn"
+    ):
         self.instance = instance
         self.workers = workers
         self.args = list(args)
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        self.stdout_path = instance.parent / "gunicorn.out"
-        self.stderr_path = instance.parent / "gunicorn.err"
+        self.stdout_path = instance.parent / f"{name}.out"
+        self.stderr_path = instance.parent / f"{name}.err"
         self.process: subprocess.Popen | None = None
 
     @property
@@ -227,15 +275,23 @@ class Client:
     """One person's HTTP client: its own cookies, or a bearer token; one connection a request
     (gunicorn's sync workers close each connection anyway)."""
 
-    def __init__(self, port: int, bearer: str | None = None, timeout: float = 120):
+    def __init__(
+        self, port: int, bearer: str | None = None, timeout: float = 120, photo_port: int = 0
+    ):
         self.port = port
+        self.photo_port = photo_port or port  # photo uploads may go to a pool of their own
         self.bearer = bearer
         self.timeout = timeout
         self.cookies: dict[str, str] = {}
         self.csrf: str | None = None
 
     def request(
-        self, method: str, path: str, body: bytes | None = None, headers: dict | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        headers: dict | None = None,
+        port: int = 0,
     ) -> Answer:
         """Send one request; the time covers connecting, sending and reading the whole answer."""
         headers = {"Connection": "close", **(headers or {})}
@@ -244,7 +300,7 @@ class Client:
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
         start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=self.timeout)
         try:
             conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
@@ -275,7 +331,7 @@ class Client:
         return self.request("PUT", path, json.dumps(value).encode(), self._write_headers("json"))
 
     def put_photo(self, path: str, data: bytes) -> Answer:
-        return self.request("PUT", path, data, self._write_headers("jpeg"))
+        return self.request("PUT", path, data, self._write_headers("jpeg"), self.photo_port)
 
     def _write_headers(self, kind: str) -> dict:
         headers = {
