@@ -1,5 +1,6 @@
 """fieldwalk: safety walks (trygghetsvandringar) from capture to fix."""
 
+import contextlib
 import os
 import secrets
 from pathlib import Path
@@ -126,9 +127,8 @@ def _instance_secret(instance: Path) -> str:
         with os.fdopen(fd, "w") as f:
             f.write(secrets.token_hex(32))
         try:
-            os.link(tmp, path)
-        except FileExistsError:
-            pass
+            with contextlib.suppress(FileExistsError):  # another worker was first: use its key
+                os.link(tmp, path)
         finally:
             tmp.unlink()
     return path.read_text().strip()

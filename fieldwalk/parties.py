@@ -236,7 +236,7 @@ def defaults_form(parties: list[dict], defaults: dict[str, int]) -> FlaskForm:
     choices += [SelectChoice(str(p["id"]), p["name"]) for p in parties]
 
     class CategoryDefaultsForm(FlaskForm):
-        pass
+        """One select per category, added below."""
 
     for category in category_list():
         field = SelectField(

@@ -84,6 +84,52 @@ def local_time(value: str | None, full: bool = False) -> str:
     return format_datetime(moment, "medium" if full else "short")
 
 
+def leaflet_draw_text(*, draw: str, close: str, remove: str, change: str, tap_remove: str) -> dict:
+    """Leaflet.draw's own words (L.drawLocal) in the person's language.
+
+    The place and zone editors share everything but the five phrases that name what is drawn.
+    """
+    return {
+        "draw": {
+            "toolbar": {
+                "actions": {"title": _("Cancel drawing"), "text": _("Cancel")},
+                "finish": {"title": _("Finish drawing"), "text": _("Finish")},
+                "undo": {"title": _("Delete the last corner"), "text": _("Delete last corner")},
+                "buttons": {"polygon": draw},
+            },
+            "handlers": {
+                "polygon": {
+                    "tooltip": {
+                        "start": _("Tap to place the first corner."),
+                        "cont": _("Tap to place the next corner."),
+                        "end": close,
+                    }
+                },
+                "polyline": {"error": _("The edges cannot cross.")},
+            },
+        },
+        "edit": {
+            "toolbar": {
+                "actions": {
+                    "save": {"title": _("Keep the changes"), "text": _("Done")},
+                    "cancel": {"title": _("Undo the changes"), "text": _("Cancel")},
+                    "clearAll": {"title": _("Remove every shape"), "text": _("Remove all")},
+                },
+                "buttons": {
+                    "edit": _("Move corners"),
+                    "editDisabled": _("Nothing to change yet"),
+                    "remove": remove,
+                    "removeDisabled": _("Nothing to remove yet"),
+                },
+            },
+            "handlers": {
+                "edit": {"tooltip": {"text": change, "subtext": _("Cancel undoes the changes.")}},
+                "remove": {"tooltip": {"text": tap_remove}},
+            },
+        },
+    }
+
+
 def location_source_label(source: str | None) -> str:
     """Where a position came from, in words."""
     return {
@@ -120,6 +166,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.filters["observation_points"] = observation_points
     app.jinja_env.globals["category_label"] = category_label
     app.jinja_env.globals["location_source_label"] = location_source_label
+    app.jinja_env.globals["leaflet_draw_text"] = leaflet_draw_text
 
     @app.context_processor
     def inject_tiles():
