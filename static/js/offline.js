@@ -86,9 +86,9 @@
   if (sendButton) sendButton.addEventListener('click', function () { sync(true); });
   window.addEventListener('online', function () { sync(true); });
   document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') sync(false); });
-  // Each refresh reads every entry with its photos, and a replay changes the outbox several
-  // times a second: refresh at once when idle, else once after the running refresh and a
-  // second's pause, so reads never pile up behind the replay's writes.
+  // A replay changes the outbox several times a second: refresh at once when idle, else once
+  // after the running refresh and a second's pause, so the counter and the list keep up
+  // without reading the outbox once per change.
   var refreshing = false, refreshAgain = false;
   function refresh() {
     if (refreshing) { refreshAgain = true; return; }

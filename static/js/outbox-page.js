@@ -53,22 +53,31 @@
   function exportZip() {
     return outbox.all().then(function (entries) {
       var files = [], manifest = [];
-      entries.forEach(function (e) {
-        manifest.push({
-          id: e.id, walk_id: e.walk_id, created_at: e.created_at, state: e.state, error: e.error,
-          observation_sent: e.observation_sent, body: e.body,
-          photos: e.photos.map(function (p) {
-            var file = p.data ? 'photos/' + p.id + '.bin' : null;
-            if (file) files.push({ name: file, data: new Uint8Array(p.data) });
-            return { id: p.id, name: p.name, type: p.type, file: file, sent: p.sent };
-          })
+      // Each unsent photo's bytes, one read at a time (a phone's memory is not a server's).
+      return entries.reduce(function (chain, e) {
+        return chain.then(function () {
+          var photos = [];
+          return e.photos.reduce(function (inner, p) {
+            return inner.then(function () {
+              return (p.sent ? Promise.resolve(null) : outbox.photoData(p.id)).then(function (data) {
+                var file = data ? 'photos/' + p.id + '.bin' : null;
+                if (file) files.push({ name: file, data: new Uint8Array(data) });
+                photos.push({ id: p.id, name: p.name, type: p.type, file: file, sent: p.sent });
+              });
+            });
+          }, Promise.resolve()).then(function () {
+            manifest.push({
+              id: e.id, walk_id: e.walk_id, created_at: e.created_at, state: e.state, error: e.error,
+              observation_sent: e.observation_sent, body: e.body, photos: photos
+            });
+          });
         });
+      }, Promise.resolve()).then(function () {
+        files.unshift({ name: 'outbox.json', data: new TextEncoder().encode(JSON.stringify({ format: 'fieldwalk-outbox', version: 1, entries: manifest }, null, 2)) });
+        return zip(files);
       });
-      files.unshift({ name: 'outbox.json', data: new TextEncoder().encode(JSON.stringify({ format: 'fieldwalk-outbox', version: 1, entries: manifest }, null, 2)) });
-      return zip(files);
     });
   }
-
 
   function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; }); }
 

@@ -1,28 +1,54 @@
 /* fieldwalk outbox: observations and photos waiting to reach the server.
- * Runs in pages and in the service worker (no DOM here). One IndexedDB store; photo bytes
- * kept as ArrayBuffer; replayed one entry at a time in the order recorded: first the
- * observation (PUT, declaring its photo UUIDs), then each photo (PUT by UUID). An entry leaves
- * only when the server confirmed everything: 200/201 with the stored resource's own id. */
+ * Runs in pages and in the service worker (no DOM here). Two IndexedDB stores: `entries`
+ * (an observation and what is known about its photos, small) and `photos` (each photo's
+ * bytes as an ArrayBuffer, keyed by its UUID), so counting, listing and bookkeeping never read
+ * photo bytes. Replayed one entry at a time in the order recorded: first the observation (PUT,
+ * declaring its photo UUIDs), then each photo (PUT by UUID). An entry leaves only when the
+ * server confirmed everything: 200/201 with the stored resource's own id. */
 (function (global) {
   'use strict';
   var DB_NAME = 'fieldwalk-outbox';
-  var DB_VERSION = 1;
+  var DB_VERSION = 2;
   var STORE = 'entries';
+  var PHOTOS = 'photos';
   var BACKOFF_BASE_MS = 2000;
   var BACKOFF_CAP_MS = 4 * 60 * 1000;
   var channel = typeof BroadcastChannel !== 'undefined' ? new BroadcastChannel('fieldwalk-outbox') : null;
   var listeners = [];
   var seqCounter = 0;
   var dbPromise = null;
+  // The reason shown if a photo's bytes are gone from the phone (storage cleared by hand).
+  var MISSING = 'The photo is no longer on this phone / Fotot finns inte längre på telefonen';
+
+  /* Version 1 kept each photo's bytes inside its entry (`photos[i].data`). Version 2 moves
+   * them, in the upgrade's own transaction (all or nothing), to the `photos` store. Upgrades
+   * only ever add: entries must survive every new version of the app. */
+  function upgrade(db, tx, oldVersion) {
+    if (!db.objectStoreNames.contains(STORE)) db.createObjectStore(STORE, { keyPath: 'id' });
+    if (!db.objectStoreNames.contains(PHOTOS)) {
+      db.createObjectStore(PHOTOS, { keyPath: 'id' }).createIndex('entry', 'entry');
+    }
+    if (oldVersion >= 1 && oldVersion < 2) {
+      var photos = tx.objectStore(PHOTOS);
+      tx.objectStore(STORE).openCursor().onsuccess = function (event) {
+        var cursor = event.target.result;
+        if (!cursor) return;
+        var entry = cursor.value;
+        entry.photos.forEach(function (p) {
+          if (p.data) photos.put({ id: p.id, entry: entry.id, data: p.data });
+          delete p.data;
+        });
+        cursor.update(entry);
+        cursor.continue();
+      };
+    }
+  }
 
   function open() {
     if (!dbPromise) {
       dbPromise = new Promise(function (resolve, reject) {
         var req = indexedDB.open(DB_NAME, DB_VERSION);
-        req.onupgradeneeded = function () {
-          // Upgrades only ever add: entries must survive every new version of the app.
-          if (!req.result.objectStoreNames.contains(STORE)) req.result.createObjectStore(STORE, { keyPath: 'id' });
-        };
+        req.onupgradeneeded = function (event) { upgrade(req.result, req.transaction, event.oldVersion); };
         req.onsuccess = function () {
           var db = req.result;
           db.onversionchange = function () { db.close(); dbPromise = null; };
@@ -34,29 +60,54 @@
     return dbPromise;
   }
 
-  function write(fn) {
+  /* One transaction over both stores: fn(entries, photos) queues its requests and may return
+   * a value read from them (a holder filled in by the requests). Strict durability (flushed to
+   * disk) where losing the write would lose what the person recorded or decided. */
+  function transact(mode, durability, fn) {
     return open().then(function (db) {
       return new Promise(function (resolve, reject) {
-        var tx = db.transaction(STORE, 'readwrite', { durability: 'strict' });
-        fn(tx.objectStore(STORE));
-        tx.oncomplete = function () { resolve(); };
+        var tx = db.transaction([STORE, PHOTOS], mode, { durability: durability || 'default' });
+        var result = fn(tx.objectStore(STORE), tx.objectStore(PHOTOS));
+        tx.oncomplete = function () { resolve(result); };
         tx.onerror = tx.onabort = function () { reject(tx.error); };
       });
     });
   }
 
+  function request(store, method, arg, into, key) {
+    store[method](arg).onsuccess = function (event) { into[key] = event.target.result; };
+  }
+
   function all() {
-    return open().then(function (db) {
-      return new Promise(function (resolve, reject) {
-        var req = db.transaction(STORE).objectStore(STORE).getAll();
-        req.onsuccess = function () { resolve(req.result.sort(function (a, b) { return a.seq - b.seq; })); };
-        req.onerror = function () { reject(req.error); };
-      });
-    });
+    return transact('readonly', null, function (entries) {
+      var out = {};
+      request(entries, 'getAll', undefined, out, 'entries');
+      return out;
+    }).then(function (out) { return out.entries.sort(function (a, b) { return a.seq - b.seq; }); });
   }
 
   function get(id) {
-    return all().then(function (entries) { return entries.filter(function (e) { return e.id === id; })[0] || null; });
+    return transact('readonly', null, function (entries) {
+      var out = {};
+      request(entries, 'get', id, out, 'entry');
+      return out;
+    }).then(function (out) { return out.entry || null; });
+  }
+
+  /* A photo's bytes (ArrayBuffer), or null once sent or discarded. */
+  function photoData(photoId) {
+    return photoBytes([photoId]).then(function (bytes) { return bytes[photoId]; });
+  }
+
+  /* The bytes of several photos, read in one transaction: {photoId: ArrayBuffer or null}. */
+  function photoBytes(photoIds) {
+    return transact('readonly', null, function (entries, photos) {
+      var out = {};
+      photoIds.forEach(function (id) {
+        photos.get(id).onsuccess = function (event) { out[id] = event.target.result ? event.target.result.data : null; };
+      });
+      return out;
+    });
   }
 
   function changed() {
@@ -65,12 +116,40 @@
   }
   if (channel) channel.onmessage = function () { listeners.forEach(function (fn) { fn(); }); };
 
-  function put(entry) { return write(function (store) { store.put(entry); }).then(function () { changed(); return entry; }); }
-  function remove(id) { return write(function (store) { store.delete(id); }).then(changed); }
+  function forgetPhotos(photos, entryId) {
+    photos.index('entry').openKeyCursor(IDBKeyRange.only(entryId)).onsuccess = function (event) {
+      var cursor = event.target.result;
+      if (!cursor) return;
+      photos.delete(cursor.primaryKey);
+      cursor.continue();
+    };
+  }
 
-  /* Queue an observation with its photos: [{id, name, type, data: ArrayBuffer}]. */
-  function add(observationId, body, photos, meta) {
-    var entry = {
+  /* Keep the entry's new state; the bytes of photos the server has (or that were discarded)
+   * go. Only while the entry is still queued: one that another tab has meanwhile delivered
+   * and removed is not brought back. */
+  function save(entry) {
+    return transact('readwrite', 'strict', function (entries, photos) {
+      entries.getKey(entry.id).onsuccess = function (event) {
+        if (event.target.result === undefined) return;
+        entries.put(entry);
+        entry.photos.forEach(function (p) { if (p.sent) photos.delete(p.id); });
+      };
+    }).then(function () { changed(); return entry; });
+  }
+
+  /* Entry and photos go together. Relaxed durability is enough: an entry that comes back after
+   * a crash is sent again, and the server answers 200 for what it already holds. */
+  function removeIn(entries, photos, id) {
+    entries.delete(id);
+    forgetPhotos(photos, id);
+  }
+  function remove(id) {
+    return transact('readwrite', 'relaxed', function (entries, photos) { removeIn(entries, photos, id); }).then(changed);
+  }
+
+  function newEntry(observationId, body, photos, meta) {
+    return {
       id: observationId,
       seq: Date.now() * 1000 + (seqCounter++ % 1000),
       created_at: new Date().toISOString(),
@@ -78,7 +157,7 @@
       meta: meta || {},
       body: body,
       photos: photos.map(function (p) {
-        return { id: p.id, name: p.name || '', type: p.type || 'image/jpeg', size: p.data.byteLength, data: p.data, sent: false, state: 'waiting', error: '' };
+        return { id: p.id, name: p.name || '', type: p.type || 'image/jpeg', size: p.data.byteLength, sent: false, state: 'waiting', error: '' };
       }),
       observation_sent: false,
       state: 'waiting',
@@ -87,7 +166,18 @@
       attempts: 0,
       next_attempt_at: 0
     };
-    return put(entry);
+  }
+  function addIn(entries, photoStore, entry, photos) {
+    photos.forEach(function (p) { photoStore.put({ id: p.id, entry: entry.id, data: p.data }); });
+    entries.put(entry);
+  }
+
+  /* Queue an observation with its photos: [{id, name, type, data: ArrayBuffer}], durably and
+   * all at once (the entry and every photo, or nothing). */
+  function add(observationId, body, photos, meta) {
+    var entry = newEntry(observationId, body, photos, meta);
+    return transact('readwrite', 'strict', function (entries, photoStore) { addIn(entries, photoStore, entry, photos); })
+      .then(function () { changed(); return entry; });
   }
 
   function counts() {
@@ -157,7 +247,16 @@
     return (answer.json && answer.json.message) || ('HTTP ' + answer.status);
   }
 
-  function sendEntry(entry, auth, options) {
+  function unsent(entry) {
+    return entry.photos.filter(function (p) { return !p.sent && p.state !== 'rejected'; });
+  }
+
+  /* Send one entry. Progress is kept in memory while it goes well: the entry leaves the outbox
+   * as soon as everything is confirmed, so the phone writes once per entry, not once per
+   * request. After a crash half-way the entry is sent again from the start, which the server
+   * answers 200 for what it already holds. State is written when something goes wrong.
+   * `bytes` is a promise of its photos' bytes (read ahead, while the entry before was sent). */
+  function sendEntry(entry, auth, options, bytes) {
     var step = Promise.resolve('ok');
     if (!entry.observation_sent) {
       step = send('PUT', '/api/v1/observations/' + entry.id, JSON.stringify(entry.body), 'application/json', auth.token)
@@ -166,24 +265,30 @@
           if (verdict !== 'ok') return settle(entry, verdict, answer, null);
           entry.observation_sent = true;
           var missing = answer.json.photos_missing || [];
-          entry.photos.forEach(function (p) { if (missing.indexOf(p.id) === -1) { p.sent = true; p.data = null; } });
-          return put(entry).then(function () { return 'ok'; });
+          entry.photos.forEach(function (p) { if (missing.indexOf(p.id) === -1) p.sent = true; });
+          return 'ok';
         });
     }
-    return step.then(function (verdict) {
+    return Promise.all([step, bytes]).then(function (results) {
+      var verdict = results[0], data = results[1];
       if (verdict !== 'ok') return verdict;
-      var pending = entry.photos.filter(function (p) { return !p.sent && p.state !== 'rejected'; });
+      var pending = unsent(entry);
       return pending.reduce(function (chain, photo, index) {
         return chain.then(function (v) {
           if (v !== 'ok') return v;
+          if (!data[photo.id]) {  // delivered meanwhile by another tab, or really gone from the phone
+            return get(entry.id).then(function (still) {
+              return still ? settle(entry, 'rejected', { status: 0, json: { message: MISSING } }, photo) : 'gone';
+            });
+          }
           var progress = options.onProgress && function (loaded, total) { options.onProgress(entry, index, pending.length, loaded, total); };
-          return send('PUT', '/api/v1/observations/' + entry.id + '/photos/' + photo.id, photo.data, photo.type, auth.token, progress)
+          return send('PUT', '/api/v1/observations/' + entry.id + '/photos/' + photo.id, data[photo.id], photo.type, auth.token, progress)
             .then(function (answer) {
               var v2 = judge(answer, photo.id);
               if (v2 !== 'ok') return settle(entry, v2, answer, photo);
               photo.sent = true;
-              photo.data = null;  // free the phone's storage as soon as the server has it
-              return put(entry).then(function () { return 'ok'; });
+              data[photo.id] = null;
+              return 'ok';
             });
         });
       }, Promise.resolve('ok')).then(function (v) {
@@ -199,53 +304,72 @@
       entry.error = reason(answer);
       entry.fields = (answer.json && answer.json.fields) || null;
       if (photo) { photo.state = verdict === 'rejected' ? 'rejected' : photo.state; photo.error = entry.error; }
-      return put(entry).then(function () { return verdict; });
+      return save(entry).then(function () { return verdict; });
     }
-    return Promise.resolve(verdict);
+    // Transient: keep what the server confirmed so far (and free those photos' bytes).
+    return (entry.observation_sent ? save(entry) : Promise.resolve()).then(function () { return verdict; });
   }
 
   function backoff(entry) {
     entry.attempts += 1;
     var delay = Math.min(BACKOFF_CAP_MS, BACKOFF_BASE_MS * Math.pow(2, entry.attempts - 1));
     entry.next_attempt_at = Date.now() + delay * (0.75 + Math.random() * 0.5);
-    return put(entry);
+    return save(entry);
   }
 
   function runReplay(options) {
     var summary = { sent: 0, retry: false, login: false, offline: false };
+    var removals = [];
     return all().then(function (entries) {
       var queue = entries.filter(function (e) { return e.state === 'waiting'; });
       if (!queue.length) return summary;
       var auth = {};
+      var readAhead = function (i) {
+        if (i >= queue.length) return null;
+        var read = photoBytes(unsent(queue[i]).map(function (p) { return p.id; }));
+        read.catch(function () { /* reported to whoever uses it */ });
+        return read;
+      };
       return fetchToken().then(function (token) {
         auth.token = token;
-        var next = function (i) {
+        var next = function (i, bytes) {
           if (i >= queue.length) return summary;
           var entry = queue[i];
           if (!options.force && entry.next_attempt_at > Date.now()) { summary.retry = true; return summary; }
-          return sendEntry(entry, auth, options).then(function (verdict) {
+          // The next entry's photos are read from storage while this one is on its way.
+          var ahead = null;
+          var mine = bytes.then(function (data) { ahead = readAhead(i + 1); return data; });
+          return sendEntry(entry, auth, options, mine).then(function (verdict) {
             if (verdict === 'csrf') {
-              return fetchToken().then(function (token) { auth.token = token; return sendEntry(entry, auth, options); });
+              return fetchToken().then(function (token) {
+                auth.token = token;
+                return sendEntry(entry, auth, options, readAhead(i));
+              });
             }
             return verdict;
           }).then(function (verdict) {
+            var following = function () { return next(i + 1, ahead || readAhead(i + 1)); };
             if (verdict === 'done') {
               summary.sent += 1;
-              return remove(entry.id).then(function () { return next(i + 1); });
+              // Sending goes on while the entry is deleted (the two never touch the same rows).
+              removals.push(remove(entry.id));
+              return following();
             }
-            if (verdict === 'rejected' || verdict === 'conflict') return next(i + 1);
+            if (verdict === 'rejected' || verdict === 'conflict' || verdict === 'gone') return following();
             if (verdict === 'login') { summary.login = true; return summary; }
             // Transient: keep the order, try again later.
             summary.retry = true;
             return backoff(entry).then(function () { return summary; });
           });
         };
-        return next(0);
+        return next(0, readAhead(0));
       }, function () {
         summary.retry = true;
         summary.offline = true;
         return summary;
       });
+    }).then(function (result) {
+      return Promise.all(removals).then(function () { return result; });
     });
   }
 
@@ -268,14 +392,13 @@
     return get(id).then(function (entry) {
       if (!entry) return null;
       fn(entry);
-      return put(entry);
+      return save(entry);
     });
   }
 
   function retry(id, changes) {
     return update(id, function (entry) {
       if (changes) Object.keys(changes).forEach(function (k) { entry.body[k] = changes[k]; });
-      if (entry.state === 'rejected' && !entry.observation_sent) entry.observation_sent = false;
       entry.photos.forEach(function (p) { if (p.state === 'rejected') { p.state = 'waiting'; p.error = ''; } });
       entry.state = 'waiting'; entry.error = ''; entry.fields = null; entry.attempts = 0; entry.next_attempt_at = 0;
     });
@@ -289,22 +412,29 @@
     return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
   }
 
-  /* A 409 means the UUID holds other content on the server: keep ours as a new observation. */
+  /* A 409 means the UUID holds other content on the server: keep ours as a new observation,
+   * in one transaction (the old entry goes only if the new one is stored). */
   function resendAsNew(id) {
     return get(id).then(function (entry) {
       if (!entry) return null;
-      var photos = entry.photos.filter(function (p) { return p.data; }).map(function (p) {
-        return { id: uuid(), name: p.name, type: p.type, data: p.data };
+      var unsent = entry.photos.filter(function (p) { return !p.sent; });
+      return Promise.all(unsent.map(function (p) { return photoData(p.id); })).then(function (datas) {
+        var photos = [];
+        unsent.forEach(function (p, i) { if (datas[i]) photos.push({ id: uuid(), name: p.name, type: p.type, data: datas[i] }); });
+        var body = JSON.parse(JSON.stringify(entry.body));
+        body.photos = photos.map(function (p) { return p.id; });
+        var fresh = newEntry(uuid(), body, photos, entry.meta);
+        return transact('readwrite', 'strict', function (entries, photoStore) {
+          removeIn(entries, photoStore, id);
+          addIn(entries, photoStore, fresh, photos);
+        }).then(function () { changed(); return fresh; });
       });
-      var body = JSON.parse(JSON.stringify(entry.body));
-      body.photos = photos.map(function (p) { return p.id; });
-      return remove(id).then(function () { return add(uuid(), body, photos, entry.meta); });
     });
   }
 
   function discardPhoto(id, photoId) {
     return update(id, function (entry) {
-      entry.photos.forEach(function (p) { if (p.id === photoId && !p.sent) { p.state = 'discarded'; p.sent = true; p.data = null; } });
+      entry.photos.forEach(function (p) { if (p.id === photoId && !p.sent) { p.state = 'discarded'; p.sent = true; } });
       if (entry.state === 'rejected' && !entry.photos.some(function (p) { return p.state === 'rejected'; })) {
         entry.state = 'waiting'; entry.error = '';
       }
@@ -312,7 +442,7 @@
   }
 
   global.FieldwalkOutbox = {
-    add: add, all: all, get: get, remove: remove, counts: counts, replay: replay, retry: retry,
+    add: add, all: all, get: get, photoData: photoData, remove: remove, counts: counts, replay: replay, retry: retry,
     resendAsNew: resendAsNew, discardPhoto: discardPhoto, uuid: uuid,
     onChange: function (fn) { listeners.push(fn); },
     judge: judge

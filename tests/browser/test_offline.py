@@ -304,6 +304,110 @@ def test_a_new_app_version_while_the_outbox_holds_entries_loses_nothing(phone, w
     assert counts(app.config["DATABASE_PATH"]) == (2, 2)
 
 
+STORES_JS = """() => new Promise((resolve, reject) => {
+  const open = indexedDB.open('fieldwalk-outbox');
+  open.onerror = () => reject(open.error);
+  open.onsuccess = () => {
+    const db = open.result, counts = {version: db.version};
+    const names = Array.from(db.objectStoreNames);
+    const tx = db.transaction(names);
+    names.forEach((name) => {
+      tx.objectStore(name).count().onsuccess = (e) => { counts[name] = e.target.result; };
+    });
+    tx.oncomplete = () => { db.close(); resolve(counts); };
+  };
+})"""
+
+# The outbox as version 1 of the app left it: photo bytes inside the entry.
+VERSION_1_JS = """([walkId, bytes]) => new Promise((resolve, reject) => {
+  const gone = indexedDB.deleteDatabase('fieldwalk-outbox');
+  gone.onsuccess = () => {
+    const open = indexedDB.open('fieldwalk-outbox', 1);
+    open.onupgradeneeded = () => open.result.createObjectStore('entries', {keyPath: 'id'});
+    open.onsuccess = () => {
+      const db = open.result;
+      const id = crypto.randomUUID(), photo = crypto.randomUUID();
+      const data = new Uint8Array(bytes).buffer;
+      const tx = db.transaction('entries', 'readwrite');
+      tx.objectStore('entries').put({
+        id: id, seq: Date.now() * 1000, created_at: new Date().toISOString(), walk_id: walkId,
+        meta: {label: 'Belysning'},
+        body: {category: 'lighting', description: 'Sparad av version 1', walk_id: walkId,
+               works_well: false, feeling: 2, urgent: false, lat: null, lon: null,
+               accuracy_m: null, location_source: null,
+               captured_at: new Date().toISOString(), photos: [photo]},
+        photos: [{id: photo, name: 'IMG_1.jpg', type: 'image/jpeg', size: data.byteLength,
+                  data: data, sent: false, state: 'waiting', error: ''}],
+        observation_sent: false, state: 'waiting', error: '', fields: null, attempts: 0,
+        next_attempt_at: 0});
+      tx.oncomplete = () => { db.close(); resolve({id: id, photo: photo}); };
+      tx.onerror = () => reject(tx.error);
+    };
+    open.onerror = () => reject(open.error);
+  };
+  gone.onerror = () => reject(gone.error);
+})"""
+
+
+def test_an_outbox_left_by_the_previous_app_version_is_moved_over_and_delivered(phone, walk, app):
+    """Version 2 keeps photo bytes in their own store; what version 1 queued arrives whole."""
+    phone.expect_console_error(NETWORK_ERRORS)
+    page = phone()
+    net = Network(page.context)
+    join(page, walk)
+    net.go_offline()
+    page.goto("/offline")  # kept by the worker; it opens no outbox
+    photo = CANON.read_bytes()
+    queued = page.evaluate("(args) => (" + VERSION_1_JS + ")(args)", [walk["id"], list(photo)])
+    assert page.evaluate(STORES_JS) == {"version": 1, "entries": 1}
+
+    page.goto(f"/walks/{walk['id']}/capture")  # offline: the kept page, with the new code
+    expect(page.locator("#outbox-text")).to_contain_text("1")
+    assert page.evaluate(STORES_JS) == {"version": 2, "entries": 1, "photos": 1}
+    entry = page.evaluate("FieldwalkOutbox.all().then(es => es[0])")
+    assert entry["id"] == queued["id"] and "data" not in entry["photos"][0]
+    moved = page.evaluate(f"FieldwalkOutbox.photoData('{queued['photo']}').then(d => d.byteLength)")
+    assert moved == len(photo)
+
+    net.go_online()
+    wait_until(lambda: outbox_size(page) == 0, message="the outbox to empty", page=page)
+    assert counts(app.config["DATABASE_PATH"]) == (1, 1)
+    assert page.evaluate(STORES_JS) == {"version": 2, "entries": 0, "photos": 0}
+
+
+def test_a_conflict_sent_as_new_arrives_with_its_photo_and_leaves_nothing_behind(
+    phone, walk, app, db
+):
+    phone.expect_console_error(NETWORK_ERRORS + r"|409")
+    page = phone()
+    net = Network(page.context)
+    join(page, walk)
+    net.go_offline()
+    record(page, "Lampan är trasig igen", [NIKON])
+    (queued,) = outbox_entries(page)
+    from fieldwalk.observations import put_observation, validate
+
+    coordinator = db.execute("SELECT id FROM users").fetchone()[0]
+    clean = validate(
+        {"category": "other", "description": "Server copy", "walk_id": walk["id"]}, 2000, 12
+    )
+    put_observation(db, queued["id"], clean, walk=walk, place_geometry=None, user_id=coordinator)
+
+    net.go_online()
+    wait_until(lambda: outbox_entries(page)[0]["state"] == "conflict", message="the 409", page=page)
+    page.goto("/outbox")
+    page.locator(f"#outbox-{queued['id']} .as-new").click()
+    wait_until(lambda: outbox_size(page) == 0, message="the outbox to empty", page=page)
+    assert counts(app.config["DATABASE_PATH"]) == (2, 1)
+    ours = db.execute(
+        "SELECT id FROM observations WHERE description = 'Lampan är trasig igen'"
+    ).fetchone()[0]
+    assert ours != queued["id"]
+    (photo_owner,) = db.execute("SELECT observation_id FROM photos").fetchone()
+    assert photo_owner == ours
+    assert page.evaluate(STORES_JS) == {"version": 2, "entries": 0, "photos": 0}
+
+
 # --- a real server process, killed in the middle of a sync -----------------------------------
 
 
