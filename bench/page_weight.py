@@ -16,9 +16,10 @@ Counted: every response that crossed the network, as served (compressed), header
 cache or the service worker's cache cost nothing and are not counted; what the service worker
 itself downloads (it precaches the app shell on install) is counted, as its own type. Map tiles
 are blocked (and photos would be excluded: a new walk has none). The static files are served by
-WhiteNoise from the `.br`/`.gz` copies `make assets` builds; if those are missing or older than
-their sources they are built first, and removed again at the end so that a later edit to a
-static file cannot be shadowed by a stale compressed copy.
+WhiteNoise from the minified files, bundles and `.br`/`.gz` copies `make assets` builds; where
+those are missing or older than their sources they are built first (the compressed copies made
+here are removed again at the end, so that a later edit to a static file cannot be shadowed by a
+stale compressed copy; a stale minified file or bundle is never served).
 
 Target: under 75 KB in all (for scale: FixMyStreet's report page loads about 233 KB of
 gzipped JS and CSS). Prints PASS or FAIL and always exits 0: it reports, it is not a test.
@@ -86,6 +87,15 @@ def stale_or_missing(static: Path) -> list[Path]:
         if not gz.exists() or gz.stat().st_mtime != path.stat().st_mtime:
             out.append(path)
     return out
+
+
+def build_static(static: Path) -> None:
+    """Minify and bundle as `make assets` does, where the build is stale: pages use it then."""
+    from fieldwalk.assets import build
+
+    built = build(static)
+    if built:
+        print(f"static: ran `python -m fieldwalk.assets` ({len(built)} files minified or bundled)")
 
 
 def compress_static(static: Path) -> list[Path]:
@@ -319,6 +329,7 @@ def report(tally: Tally, how: str) -> None:
 
 
 def main() -> None:
+    build_static(ROOT / "static")
     written = compress_static(ROOT / "static")
     folder = Path(tempfile.mkdtemp(prefix="fieldwalk-weight-"))
     server = None

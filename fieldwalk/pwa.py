@@ -13,30 +13,23 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 from flask_wtf.csrf import generate_csrf
 
-from fieldwalk.assets import static_url
+from fieldwalk.assets import bundle_urls, minify_text, static_url
 from fieldwalk.render import render
 from fieldwalk.security import device_key_hash
 
 bp = Blueprint("pwa", __name__)
 
 # What the app needs to open with no signal: the shell, the capture screen's scripts, the map.
-SHELL_FILES = (
-    "css/app.css",
-    "js/app.js",
-    "js/outbox.js",
-    "js/offline.js",
-    "js/capture.js",
-    "js/map.js",
-    "vendor/htmx-2.0.11/htmx.min.js",
-    "vendor/leaflet-1.9.4/leaflet.js",
-    "vendor/leaflet-1.9.4/leaflet.css",
-    "icons/favicon-32.png",
-)
+# The same URLs as the pages load (bundles as built, see fieldwalk/assets.py), or the worker
+# would download a second copy.
+SHELL_FILES = ("css/app.css", "js/outbox.js", "js/capture.js", "icons/favicon-32.png")
+SHELL_BUNDLES = ("common.js", "map.js", "map.css")
 
 
 def shell_urls() -> list[str]:
     """Versioned URLs of the shell files."""
-    return [static_url(name) for name in SHELL_FILES]
+    bundled = [url for name in SHELL_BUNDLES for url in bundle_urls(name)]
+    return [static_url(name) for name in SHELL_FILES] + bundled
 
 
 def worker_version() -> str:
@@ -51,14 +44,17 @@ def worker_version() -> str:
 
 @bp.get("/sw.js")
 def service_worker():
-    """The service worker, from the site root so it controls every page; never cached."""
-    body = render_template(
+    """The service worker, from the site root so it controls every page; never cached.
+
+    Minified: a phone downloads it on its first visit and again whenever it changes.
+    """
+    source = render_template(
         "pwa/sw.js",
         version=worker_version(),
         shell=json.dumps(shell_urls() + ["/offline"]),
         outbox_url=static_url("js/outbox.js"),
     )
-    response = Response(body, mimetype="text/javascript")
+    response = Response(minify_text(source, ".js"), mimetype="text/javascript")
     response.headers["Cache-Control"] = "no-cache"
     return response
 

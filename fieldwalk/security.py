@@ -270,20 +270,18 @@ def content_security_policy(config=None) -> str:
     tile_host = (
         tile_origin.replace("://a.", "://*.") if "{s}" in config["TILE_URL"] else tile_origin
     )
+    # style-, connect-, font-, manifest- and worker-src fall back to default-src 'self': written
+    # out they would change nothing and cost ~90 bytes on every page a phone loads. script-src
+    # stays explicit, as the one a reader looks for.
     return "; ".join(
         [
             "default-src 'self'",
             "script-src 'self'",
-            "style-src 'self'",
             f"img-src 'self' data: blob: {tile_host}".strip(),
-            "connect-src 'self'",
-            "font-src 'self'",
             "object-src 'none'",
             "base-uri 'self'",
             "form-action 'self'",
             "frame-ancestors 'none'",
-            "manifest-src 'self'",
-            "worker-src 'self'",
         ]
     )
 

@@ -345,6 +345,15 @@ def test_security_headers_on_every_kind_of_response(client, walk, kind):
     assert response.headers["Referrer-Policy"] in ("same-origin", "strict-origin-when-cross-origin")
 
 
+def test_policy_opens_only_images_to_other_origins(client):
+    """Directives left out fall back to default-src 'self': only img-src reaches elsewhere."""
+    csp = _csp(client.get("/login"))
+    assert csp["default-src"] == ["'self'"]
+    for name, sources in csp.items():
+        if name != "img-src":
+            assert set(sources) <= {"'self'", "'none'"}, name
+
+
 def test_static_files_a_browser_could_open_as_a_document_get_the_full_policy(client):
     response = client.get("/static/vendor/leaflet-draw-1.0.4/images/spritesheet.svg", buffered=True)
     assert response.status_code == 200
