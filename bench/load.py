@@ -3,11 +3,17 @@
 Run from the project root (`make bench` runs it too):
 
     .venv/bin/python bench/load.py [--phones 20] [--observations 50] [--coordinators 5]
-                                   [--workers 4] [--think 0.5] [--gunicorn-args "..."]
-                                   [--photo-workers 2]
+                                   [--workers 4] [--photo-workers 2] [--think 0.5]
+                                   [--gunicorn-args "..."]
 
-It serves a fresh instance with gunicorn (4 sync workers by default, as the systemd unit runs
-it but one more) on 127.0.0.1, then starts, each in its own thread:
+It serves a fresh instance as deployed (docs/deploy.md): two gunicorn pools of sync workers
+on 127.0.0.1, the main one with as many workers as docs/systemd/fieldwalk.service gives it
+and the photo pool with as many as fieldwalk-photos.service, each with its own control
+socket folder. The phones send their photo PUTs to the photo pool's port and
+everything else to the main one, as docs/nginx/fieldwalk.conf routes them; the coordinators
+only use the main pool. `--photo-workers 0` serves everything from the main pool, for
+comparison (add `--workers 6` for one pool with as many workers). Then it starts, each in
+its own thread:
 
 - phones: each joins the walk through its invitation link (a resident's session cookie and
   the CSRF token from /api/v1/session, as the outbox uses), then records its observations
@@ -22,14 +28,12 @@ it but one more) on 127.0.0.1, then starts, each in its own thread:
 It prints requests per second, the 50th/95th/99th percentile latency of each kind of
 request (measured by the client: connecting, sending, waiting, reading the answer) beside
 the app's own time for it (from its JSON request log: the difference is time spent waiting
-for a free worker), errors by status, the "database is locked" lines in gunicorn's log, then checks the database holds
-exactly phones x observations observations and photos with their files, and that
-`flask --app app check-photos` finds no orphans. Targets: zero errors, zero "database is
-locked", p95 of observation writes (the observation PUT) under 300 ms. It always exits 0.
-
-`--photo-workers N` serves the photo PUTs from a second gunicorn with N workers on the same
-instance, as nginx can route them (a `location` for `/api/v1/observations/*/photos/`), so a
-burst of photo processing never holds the workers that observations and pages need.
+for a free worker), what each pool served, errors by status, the "database is locked" lines
+in gunicorn's logs, then checks the database holds exactly phones x observations
+observations and photos with their files, and that `flask --app app check-photos` finds no
+orphans. Targets: zero errors, zero "database is locked", p95 of observation writes (the
+observation PUT) under 300 ms. The photo PUT's and the coordinators' pages' p95 are
+reported beside them, without a target. It always exits 0.
 """
 
 from __future__ import annotations
@@ -39,6 +43,7 @@ import contextlib
 import json
 import os
 import random
+import re
 import shlex
 import subprocess
 import sys
@@ -69,6 +74,33 @@ from common import (
 
 TARGET_P95_MS = 300
 ATTEMPTS = 3
+UNITS = ROOT / "docs" / "systemd"
+PAGES = "GET /"  # the coordinators' requests are the kinds that start with it
+
+
+def unit_workers(unit: str) -> int:
+    """The `--workers` a systemd unit in docs/systemd gives gunicorn: the deployed layout."""
+    return int(re.search(r"--workers (\d+)", (UNITS / unit).read_text()).group(1))
+
+
+@contextlib.contextmanager
+def running(server: Server, runtime: Path):
+    """Run `server` with its own XDG_RUNTIME_DIR, as each systemd unit has its own: newer
+    gunicorn keeps its control socket there, and two pools must not share one."""
+    runtime.mkdir()
+    before = os.environ.get("XDG_RUNTIME_DIR")
+    os.environ["XDG_RUNTIME_DIR"] = str(runtime)
+    try:
+        server.start()
+    finally:
+        if before is None:
+            del os.environ["XDG_RUNTIME_DIR"]
+        else:
+            os.environ["XDG_RUNTIME_DIR"] = before
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 class Stats:
@@ -235,15 +267,20 @@ def main() -> int:
     parser.add_argument("--phones", type=int, default=20)
     parser.add_argument("--observations", type=int, default=50, help="per phone")
     parser.add_argument("--coordinators", type=int, default=5)
-    parser.add_argument("--workers", type=int, default=4, help="gunicorn workers")
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=unit_workers("fieldwalk.service"),
+        help="the main pool's gunicorn workers (default: as docs/systemd/fieldwalk.service)",
+    )
     parser.add_argument("--think", type=float, default=0.5, help="coordinators' pause, seconds")
     parser.add_argument("--gunicorn-args", default="--timeout 60", help="more gunicorn options")
     parser.add_argument(
         "--photo-workers",
         type=int,
-        default=0,
-        help="serve photo uploads from a second gunicorn with this many workers (as nginx "
-        "could route them), so they never hold the workers observations and pages need",
+        default=unit_workers("fieldwalk-photos.service"),
+        help="the photo pool's gunicorn workers, which serve the photo PUTs as nginx routes "
+        "them (default: as docs/systemd/fieldwalk-photos.service); 0: one pool serves all",
     )
     parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
     args = parser.parse_args()
@@ -269,11 +306,13 @@ def main() -> int:
 
         gunicorn_args = tuple(shlex.split(args.gunicorn_args))
         server = Server(instance, workers=args.workers, args=gunicorn_args)
-        print(f"gunicorn: {' '.join(server.command[3:])}")
+        print(f"main pool: gunicorn {' '.join(server.command[3:])}")
         photo_server = None
         if args.photo_workers:
             photo_server = Server(instance, args.photo_workers, gunicorn_args, "gunicorn-photos")
-            print(f"photo uploads to a second gunicorn: {' '.join(photo_server.command[3:])}")
+            print(f"photo pool: gunicorn {' '.join(photo_server.command[3:])}")
+        else:
+            print("photo pool: none (--photo-workers 0), the main pool serves the photos too")
         print(
             f"{args.phones} phones x {args.observations} observations with a photo, "
             f"{args.coordinators} coordinators browsing (think {args.think} s)..."
@@ -281,7 +320,10 @@ def main() -> int:
         stats = Stats()
         stored: list[str] = []
         done = threading.Event()
-        with server, photo_server or contextlib.nullcontext():
+        with contextlib.ExitStack() as pools:
+            pools.enter_context(running(server, Path(tmp) / "run-main"))
+            if photo_server:
+                pools.enter_context(running(photo_server, Path(tmp) / "run-photos"))
             ports = (server.port, photo_server.port if photo_server else server.port)
             deadline = time.monotonic() + args.max_seconds
             phones = [
@@ -318,6 +360,9 @@ def main() -> int:
             seconds = time.perf_counter() - start
         log = server.stderr() + (photo_server.stderr() if photo_server else "")
         app_seconds = server_seconds(log)
+        served = {"main pool": server_seconds(server.stderr())}
+        if photo_server:
+            served["photo pool"] = server_seconds(photo_server.stderr())
         locked = log.count("database is locked")
         tracebacks = log.count("Traceback")
         counts = database_counts(database, instance / "photos")
@@ -346,6 +391,9 @@ def main() -> int:
             f"{percentile(ms, 99):>8.0f} {max(ms):>8.0f}  {percentile(app_ms, 50):>8.0f} "
             f"{percentile(app_ms, 95):>8.0f}"
         )
+    for pool, kinds in served.items():
+        by_kind = ", ".join(f"{kind} {len(v)}" for kind, v in sorted(kinds.items()))
+        print(f"{pool} served: {by_kind or 'nothing'}")
     errors = sum(stats.errors.values())
     by_status = ", ".join(f"{k} {s}: {n}" for (k, s), n in sorted(stats.errors.items(), key=str))
     print(f"errors: {errors}" + (f" ({by_status})" if errors else ""))
@@ -367,7 +415,19 @@ def main() -> int:
     verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
     print(f"p95 observation PUT: {p95:.0f} ms   target < {TARGET_P95_MS} ms   {verdict}")
     print(f"p95 photo PUT: {p95_photo:.0f} ms   (reported, no target)")
-    print(f"load average after: {load_average()}")
+    pages = {k: [s * 1000 for s in v] for k, v in stats.seconds.items() if k.startswith(PAGES)}
+    every_page = [ms for values in pages.values() for ms in values]
+    each = ", ".join(
+        f"{k.removeprefix('GET ')} {percentile(v, 95):.0f}" for k, v in sorted(pages.items())
+    )
+    print(
+        f"p95 coordinator pages: {percentile(every_page, 95):.0f} ms ({each})   "
+        "(reported, no target)"
+    )
+    pools = f"main pool {args.workers} workers" + (
+        f" + photo pool {args.photo_workers}" if args.photo_workers else ", no photo pool"
+    )
+    print(f"layout: {pools}; load average after: {load_average()}")
     return 0
 
 

@@ -1,11 +1,17 @@
 """Running for real: /healthz, the JSON request log, and the deployment files in docs/."""
 
+import http.client
+import http.server
 import json
 import logging
 import os
 import re
 import shutil
+import socket
+import ssl
 import subprocess
+import threading
+import time
 from datetime import datetime
 from pathlib import Path
 
@@ -17,6 +23,7 @@ from fieldwalk.auth import create_token
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "docs" / "nginx" / "fieldwalk.conf"
 UNIT = ROOT / "docs" / "systemd" / "fieldwalk.service"
+PHOTO_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-photos.service"
 DEPLOY = ROOT / "docs" / "deploy.md"
 LOG_FIELDS = {"time", "method", "path", "status", "duration_ms", "user", "remote_addr"}
 
@@ -267,15 +274,21 @@ def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     return cert, key
 
 
-def test_example_nginx_config_passes_nginx_t(tmp_path):
+def _require_nginx() -> str:
     nginx = _nginx()
     if nginx is None:
         if os.environ.get("CI"):
             pytest.fail("nginx is missing under CI: `make test` installs Debian's nginx as root")
         pytest.skip("nginx is not installed (`make test` installs it when run as root)")
+    return nginx
+
+
+def _nginx_setup(tmp_path: Path, site: str) -> list[str]:
+    """Write `site` with a throwaway certificate, inside a minimal nginx.conf that keeps
+    every file in tmp_path; the nginx options that use it."""
     cert, key = _self_signed_certificate(tmp_path)
     site, replaced = re.subn(
-        r"(?m)^(\s*)ssl_certificate\s+\S+;", rf"\1ssl_certificate {cert};", NGINX_CONF.read_text()
+        r"(?m)^(\s*)ssl_certificate\s+\S+;", rf"\1ssl_certificate {cert};", site
     )
     site, replaced_key = re.subn(
         r"(?m)^(\s*)ssl_certificate_key\s+\S+;", rf"\1ssl_certificate_key {key};", site
@@ -285,8 +298,11 @@ def test_example_nginx_config_passes_nginx_t(tmp_path):
     (tmp_path / "temp").mkdir()
     mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
     temp = tmp_path / "temp"
+    # As root, nginx's workers would run as nobody, who cannot enter pytest's temp folders.
+    user = "user root;" if os.geteuid() == 0 else ""
     (tmp_path / "nginx.conf").write_text(
         f"""
+        {user}
         pid {tmp_path}/nginx.pid;
         error_log {tmp_path}/error.log;
         events {{}}
@@ -299,28 +315,182 @@ def test_example_nginx_config_passes_nginx_t(tmp_path):
         }}
         """
     )
+    error_log, conf = tmp_path / "error.log", tmp_path / "nginx.conf"
+    return ["-p", str(tmp_path), "-e", str(error_log), "-c", str(conf)]
 
-    result = subprocess.run(
-        [nginx, "-t", "-p", str(tmp_path), "-e", str(tmp_path / "error.log")]
-        + ["-c", str(tmp_path / "nginx.conf")],
-        capture_output=True,
-        text=True,
-        timeout=30,
-    )
+
+def test_example_nginx_config_passes_nginx_t(tmp_path):
+    nginx = _require_nginx()
+    options = _nginx_setup(tmp_path, NGINX_CONF.read_text())
+
+    result = subprocess.run([nginx, "-t", *options], capture_output=True, text=True, timeout=30)
 
     assert result.returncode == 0, result.stderr
     assert "test is successful" in result.stderr
 
 
-def test_nginx_config_and_systemd_unit_agree_with_each_other_and_the_app(app):
-    nginx, unit = NGINX_CONF.read_text(), UNIT.read_text()
-    assert "proxy_pass http://127.0.0.1:5000;" in nginx
+class _Pool(http.server.ThreadingHTTPServer):
+    """Stands in for one gunicorn pool on loopback: answers 201 with its name and keeps
+    (method, path, headers, body) of every request it got."""
+
+    def __init__(self, name: str):
+        self.name = name
+        self.seen: list[tuple[str, str, dict, bytes]] = []
+        super().__init__(("127.0.0.1", 0), _PoolHandler)
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+        self.thread.start()
+
+    @property
+    def port(self) -> int:
+        return self.server_address[1]
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+class _PoolHandler(http.server.BaseHTTPRequestHandler):
+    def _answer(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        self.server.seen.append((self.command, self.path, dict(self.headers), body))
+        self.send_response(201)
+        self.send_header("Content-Length", str(len(self.server.name)))
+        self.end_headers()
+        self.wfile.write(self.server.name.encode())
+
+    do_GET = do_PUT = do_POST = _answer
+
+    def log_message(self, *args):  # quiet
+        pass
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_main_one(
+    tmp_path,
+):
+    """The example site, run for real on loopback in front of two stand-in pools: which pool
+    gets which request, with the same proxy headers and the body intact."""
+    nginx = _require_nginx()
+    main, photos = _Pool("main"), _Pool("photos")
+    http_port, https_port = _free_port(), _free_port()
+    site = NGINX_CONF.read_text()
+    site = re.sub(r"(?m)^\s*listen \[::\].*\n", "", site)
+    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
+    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
+    site = site.replace("127.0.0.1:5000", f"127.0.0.1:{main.port}")
+    site = site.replace("127.0.0.1:5001", f"127.0.0.1:{photos.port}")
+    options = _nginx_setup(tmp_path, site)
+    server = subprocess.Popen(
+        [nginx, *options, "-g", "daemon off;"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
+    )
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE  # the throwaway certificate; TLS is not the question here
+
+    def send(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
+        conn = http.client.HTTPSConnection("127.0.0.1", https_port, timeout=10, context=tls)
+        try:
+            conn.request(method, path, body=body, headers={"Host": "fieldwalk.example.se"})
+            response = conn.getresponse()
+            return response.status, response.read()
+        finally:
+            conn.close()
+
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
+                break
+            except OSError:
+                assert server.poll() is None, (tmp_path / "error.log").read_text()
+                assert time.monotonic() < deadline, "nginx did not start listening"
+                time.sleep(0.05)
+
+        observation = "/api/v1/observations/1b4e28ba-2fa1-41d2-883f-0016d3cca427"
+        photo = f"{observation}/photos/6fa459ea-ee8a-4ca4-894e-db77e160355e"
+        jpeg = b"\xff\xd8\xff" + os.urandom(50_000)
+        where = {
+            ("PUT", photo): send("PUT", photo, jpeg),
+            ("PUT", observation): send("PUT", observation, b'{"category": "lighting"}'),
+            ("GET", observation): send("GET", observation),
+            ("GET", f"{observation}/photos"): send("GET", f"{observation}/photos"),
+            ("PUT", f"{photo}/x"): send("PUT", f"{photo}/x", b"x"),
+            ("GET", "/walks/1"): send("GET", "/walks/1"),
+            ("POST", "/walks/1/observations"): send("POST", "/walks/1/observations", b"a=1"),
+            ("POST", "/tasks/1/done"): send("POST", "/tasks/1/done", b"a=1"),
+        }
+        assert {request: body for request, (_status, body) in where.items()} == {
+            ("PUT", photo): b"photos",
+            ("PUT", observation): b"main",
+            ("GET", observation): b"main",
+            ("GET", f"{observation}/photos"): b"main",
+            ("PUT", f"{photo}/x"): b"main",
+            ("GET", "/walks/1"): b"main",
+            ("POST", "/walks/1/observations"): b"main",
+            ("POST", "/tasks/1/done"): b"main",
+        }
+        assert {status for status, _body in where.values()} == {201}
+        (method, path, headers, body), *_ = photos.seen
+        assert (method, path, body) == ("PUT", photo, jpeg)
+        for pool in (main, photos):
+            for _method, _path, headers, _body in pool.seen:
+                assert headers["Host"] == "fieldwalk.example.se"
+                assert headers["X-Forwarded-For"] == "127.0.0.1"
+                assert headers["X-Forwarded-Proto"] == "https"
+
+        photos.stop()  # the photo pool down: its uploads go to the main pool instead
+        assert send("PUT", photo, jpeg) == (201, b"main")
+        assert main.seen[-1][1] == photo and main.seen[-1][3] == jpeg
+
+        plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
+        plain.request("PUT", photo, body=jpeg, headers={"Host": "fieldwalk.example.se"})
+        redirect = plain.getresponse()
+        assert redirect.status == 301
+        assert redirect.headers["Location"] == f"https://fieldwalk.example.se{photo}"
+        plain.close()
+    finally:
+        server.terminate()
+        server.wait(10)
+        main.stop()
+        photos.stop()
+
+
+def _unit_settings(text: str) -> dict[str, list[str]]:
+    """A unit's settings (comments dropped, continued lines joined): name -> values."""
+    settings: dict[str, list[str]] = {}
+    for line in re.sub(r"\\\n\s*", " ", text).splitlines():
+        if "=" in line and not line.startswith(("#", ";")):
+            name, value = line.split("=", 1)
+            settings.setdefault(name, []).append(value)
+    return settings
+
+
+def test_nginx_config_and_systemd_units_agree_with_each_other_and_the_app(app):
+    nginx, unit, photo_unit = NGINX_CONF.read_text(), UNIT.read_text(), PHOTO_UNIT.read_text()
+    upstreams = dict(re.findall(r"upstream (\w+) \{([^}]*)\}", nginx))
+    assert upstreams["fieldwalk_app"].split() == ["server", "127.0.0.1:5000;"]
+    assert upstreams["fieldwalk_photos"].split() == [
+        *("server", "127.0.0.1:5001;"),
+        *("server", "127.0.0.1:5000", "backup;"),
+    ]
+    assert "proxy_pass http://fieldwalk_app;" in nginx
+    assert "proxy_pass http://fieldwalk_photos;" in nginx
     assert "--bind 127.0.0.1:5000" in unit
+    assert "--bind 127.0.0.1:5001" in photo_unit
     body_mb = int(re.search(r"client_max_body_size (\d+)m;", nginx).group(1))
     assert body_mb * 1024 * 1024 > app.config["MAX_CONTENT_LENGTH"]
     assert "X-Forwarded-For" in nginx and "X-Forwarded-Proto $scheme" in nginx
     workers = int(re.search(r"--workers (\d+)", unit).group(1))
-    assert 2 <= workers <= 4
+    photo_workers = int(re.search(r"--workers (\d+)", photo_unit).group(1))
+    assert 2 <= workers <= 4 and 1 <= photo_workers <= 2, "a 2-core server"
     for line in (
         "User=fieldwalk",
         "Restart=on-failure",
@@ -334,6 +504,34 @@ def test_nginx_config_and_systemd_unit_agree_with_each_other_and_the_app(app):
     assert "access-log" not in exec_start, "the app writes the request log, gunicorn does not"
 
 
+def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_main_unit():
+    """Same user, instance, environment and hardening; its own port, workers, control
+    socket folder; started after, and stopped, restarted and reloaded with, the main unit."""
+    main, photos = _unit_settings(UNIT.read_text()), _unit_settings(PHOTO_UNIT.read_text())
+    differing = {name for name in main.keys() | photos.keys() if main.get(name) != photos.get(name)}
+    assert differing == {
+        "Description",
+        "After",
+        "PartOf",
+        "ReloadPropagatedFrom",
+        "RuntimeDirectory",
+        "Environment",
+        "ExecStart",
+        "WantedBy",
+    }
+    assert set(main["Environment"]) ^ set(photos["Environment"]) == {
+        "XDG_RUNTIME_DIR=/run/fieldwalk",
+        "XDG_RUNTIME_DIR=/run/fieldwalk-photos",
+    }
+    assert main["RuntimeDirectory"] == ["fieldwalk"]
+    assert photos["RuntimeDirectory"] == ["fieldwalk-photos"]
+    assert photos["PartOf"] == photos["ReloadPropagatedFrom"] == ["fieldwalk.service"]
+    assert "fieldwalk.service" in photos["After"][0].split()
+    assert photos["WantedBy"] == ["fieldwalk.service"]
+    strip = r"--workers \d+ --bind \S+"
+    assert re.sub(strip, "", main["ExecStart"][0]) == re.sub(strip, "", photos["ExecStart"][0])
+
+
 def test_every_app_command_in_deploy_md_exists(app):
     text = DEPLOY.read_text()
     used = set(re.findall(r"(?:\bfw|flask --app app) ([a-z][a-z-]+)", text))
@@ -341,17 +539,23 @@ def test_every_app_command_in_deploy_md_exists(app):
     assert used <= set(app.cli.list_commands(None))
 
 
-def test_systemd_unit_passes_systemd_analyze_verify(tmp_path):
+@pytest.mark.parametrize("unit_file", [UNIT, PHOTO_UNIT], ids=lambda path: path.name)
+def test_systemd_units_pass_systemd_analyze_verify(tmp_path, unit_file):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
         pytest.skip("systemd-analyze is not installed")
-    # The unit as it would be with this checkout at /srv/fieldwalk.
-    unit = tmp_path / "fieldwalk.service"
-    unit.write_text(UNIT.read_text().replace("/srv/fieldwalk", str(ROOT)))
+    # The units as they would be with this checkout at /srv/fieldwalk.
+    for path in (UNIT, PHOTO_UNIT):
+        (tmp_path / path.name).write_text(path.read_text().replace("/srv/fieldwalk", str(ROOT)))
+    unit = tmp_path / unit_file.name
 
     result = subprocess.run(
-        [analyze, "verify", str(unit)], capture_output=True, text=True, timeout=60
+        [analyze, "verify", str(unit)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        env={**os.environ, "SYSTEMD_UNIT_PATH": f"{tmp_path}:"},  # finds its fellow unit
     )
 
     assert result.returncode == 0, result.stderr
-    assert "fieldwalk.service" not in result.stderr, result.stderr
+    assert "fieldwalk" not in result.stderr, result.stderr
