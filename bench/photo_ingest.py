@@ -219,11 +219,9 @@ def main() -> int:
         "process (pixels live in Pillow's C buffers); traced: Python allocations only."
     )
 
-    project_display = run_project(data)[0]
-    naive_display = run_naive(data)[0]
-    print(
-        f"project's display vs naive's (LANCZOS from full size): {quality(project_display, naive_display)}"
-    )
+    project, naive = run_project(data), run_naive(data)
+    print(f"display vs naive's (LANCZOS from full size): {quality(project[0], naive[0])}")
+    print(f"thumbnail vs naive's:                        {quality(project[1], naive[1])}")
     speedup = results["naive"]["median_ms"] / results["project"]["median_ms"]
     over_floor = results["project"]["median_ms"] / results["floor"]["median_ms"]
     print()

@@ -206,6 +206,7 @@ def main() -> None:
         table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
         for table in ("observations", "tasks", "walks")
     }
+    session_id = start_session(db, user_id, "bench")  # a real login session, as a browser has
     db.close()
     print(
         f"Database: {counts['observations']:,} observations, {counts['tasks']:,} tasks, "
@@ -219,7 +220,6 @@ def main() -> None:
     )
 
     client = app.test_client()
-    session_id = start_session(db, user_id, "bench")
     with client.session_transaction() as session:
         session["user_id"], session["sid"] = user_id, session_id
     place_id = place["id"]
