@@ -13,11 +13,22 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
-from flask import Flask, abort, current_app, g, jsonify, redirect, request, session, url_for
+from flask import (
+    Flask,
+    abort,
+    current_app,
+    g,
+    has_app_context,
+    jsonify,
+    redirect,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlite_utils import Database
@@ -37,6 +48,9 @@ MANAGER_ROLES = (COORDINATOR, ADMIN)
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 # A session's last_seen_at is written at most this often: not a write per page view.
 SEEN_EVERY_SECONDS = 60
+# An ended session's row is kept this long (a person asking "was that me?" about a recent
+# logout or lock), then deleted; so is a row whose cookie can no longer log anyone in.
+ENDED_SESSIONS_KEPT = timedelta(days=30)
 
 
 def hash_secret(value: str) -> str:
@@ -99,7 +113,28 @@ def start_session(db: Database, user_id: int, user_agent: str = "") -> str:
                VALUES (?, ?, ?, ?, ?)""",
             [hash_secret(session_id), user_id, stamp, stamp, summarize_user_agent(user_agent)],
         )
+        purge_sessions(db)
     return session_id
+
+
+def purge_sessions(db: Database) -> int:
+    """Delete the rows of sessions that can never log in again: ended longer ago than
+    ENDED_SESSIONS_KEPT, or unseen for longer than a cookie lives. Runs at each login (a
+    small table, one statement); returns how many went."""
+    lifetime = (
+        current_app.config["PERMANENT_SESSION_LIFETIME"] if has_app_context() else timedelta(0)
+    ) or timedelta(days=365)
+    at = datetime.now(UTC)
+
+    def stamp(delta: timedelta) -> str:
+        return (at - delta).isoformat(timespec="seconds").replace("+00:00", "Z")
+
+    cursor = db.execute(
+        """DELETE FROM sessions
+           WHERE (revoked_at IS NOT NULL AND revoked_at < ?) OR last_seen_at < ?""",
+        [stamp(ENDED_SESSIONS_KEPT), stamp(lifetime)],
+    )
+    return cursor.rowcount
 
 
 def revoke_session(db: Database, session_id: str) -> None:

@@ -492,3 +492,35 @@ def test_session_ids_in_cookies_are_random_and_distinct(app, db):
     assert len(ids) == 3
     stored = {r[0] for r in db.execute("SELECT id FROM sessions")}
     assert stored == {hash_secret(i) for i in ids}
+
+
+def test_logging_in_deletes_rows_of_sessions_that_can_never_log_in_again(app, client, db):
+    """Ended a month ago, or unseen for longer than a cookie lives: gone at the next login.
+    A recent logout and a live session stay."""
+    user = make_staff(db)
+    long_ago = (datetime.now(UTC) - timedelta(days=400)).isoformat(timespec="seconds")
+    month_ago = (datetime.now(UTC) - timedelta(days=31)).isoformat(timespec="seconds")
+    yesterday = (datetime.now(UTC) - timedelta(days=1)).isoformat(timespec="seconds")
+    rows = {
+        "ended-long-ago": (month_ago, month_ago),
+        "ended-yesterday": (yesterday, yesterday),
+        "unseen-for-400-days": (None, long_ago),
+        "live": (None, yesterday),
+    }
+    for name, (revoked_at, seen) in rows.items():
+        db["sessions"].insert(
+            {
+                "id": hash_secret(name),
+                "user_id": user["id"],
+                "created_at": long_ago,
+                "last_seen_at": seen.replace("+00:00", "Z"),
+                "revoked_at": revoked_at.replace("+00:00", "Z") if revoked_at else None,
+                "user_agent": "",
+            }
+        )
+    login(client, user)  # ends this browser's earlier session: none here
+    left = {r[0] for r in db.execute("SELECT id FROM sessions")}
+    assert hash_secret("ended-long-ago") not in left
+    assert hash_secret("unseen-for-400-days") not in left
+    assert {hash_secret("ended-yesterday"), hash_secret("live")} <= left
+    assert len(left) == 3  # and the new one
