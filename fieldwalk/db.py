@@ -9,7 +9,7 @@ committed in between, whatever the busy timeout.
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -55,9 +55,15 @@ def transaction(db: Database) -> Iterator[Database]:
     db.execute("COMMIT")
 
 
-def now() -> str:
-    """The current UTC time as an ISO 8601 string, the form every `*_at` column holds."""
-    return datetime.now(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
+def now(offset: timedelta = timedelta(0)) -> str:
+    """The current UTC time (plus `offset`) as an ISO 8601 string, the form every `*_at`
+    column holds, so such strings compare in time order."""
+    return stamp(datetime.now(UTC) + offset)
+
+
+def stamp(moment: datetime) -> str:
+    """An aware datetime in the form every `*_at` column holds: '2026-11-28T05:45:00Z'."""
+    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def get_db() -> Database:

@@ -12,7 +12,7 @@ dies at the earlier of its own `expires_at` and the token's age passing PARTY_LI
 """
 
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
@@ -73,8 +73,7 @@ def create_party_link(
     db: Database, party_id: int, walk_id: int, created_by: int | None, days: int
 ) -> str:
     """Create a link to a party's tasks from a walk, valid `days` days; return its token."""
-    stamp = datetime.now(UTC)
-    expires = (stamp + timedelta(days=days)).isoformat(timespec="seconds").replace("+00:00", "Z")
+    expires = now(timedelta(days=days))
     with transaction(db):
         cursor = db.execute(
             """INSERT INTO party_links (party_id, walk_id, created_by, created_at, expires_at)
@@ -88,11 +87,11 @@ def ensure_party_link(
     db: Database, party_id: int, walk_id: int, days: int, created_by: int | None = None
 ) -> str:
     """A token for the party's active link to the walk, creating a link when none will last."""
-    keep_until = datetime.now(UTC) + timedelta(days=min(MIN_DAYS_LEFT_TO_REUSE, days))
+    keep_until = now(timedelta(days=min(MIN_DAYS_LEFT_TO_REUSE, days)))
     row = db.execute(
         """SELECT id FROM party_links WHERE party_id = ? AND walk_id = ? AND revoked_at IS NULL
            AND expires_at > ? ORDER BY expires_at DESC LIMIT 1""",
-        [party_id, walk_id, keep_until.isoformat(timespec="seconds").replace("+00:00", "Z")],
+        [party_id, walk_id, keep_until],
     ).fetchone()
     if row is not None:
         return sign_link(row["id"])

@@ -31,7 +31,7 @@ from flask.cli import with_appcontext
 from sqlite_utils import Database
 from werkzeug.exceptions import HTTPException
 
-from fieldwalk.db import connect
+from fieldwalk.db import connect, stamp
 from fieldwalk.photo_store import TEMP_PREFIX, referenced_files
 
 bp = Blueprint("ops", __name__)
@@ -287,7 +287,7 @@ def backup(db_path: Path, photo_dir: Path, dest: Path, archive: bool = False) ->
         manifest = {
             "format": BACKUP_FORMAT,
             "version": 1,
-            "created_at": created.isoformat(timespec="seconds").replace("+00:00", "Z"),
+            "created_at": stamp(created),
             "database": {"file": DB_FILE, **database},
             "photos": {"copied": len(files) - 1, "missing": missing, "corrupt": corrupt},
             "files": files,

@@ -13,7 +13,7 @@ import hashlib
 import re
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from functools import wraps
 from urllib.parse import urlsplit
 
@@ -124,15 +124,10 @@ def purge_sessions(db: Database) -> int:
     lifetime = (
         current_app.config["PERMANENT_SESSION_LIFETIME"] if has_app_context() else timedelta(0)
     ) or timedelta(days=365)
-    at = datetime.now(UTC)
-
-    def stamp(delta: timedelta) -> str:
-        return (at - delta).isoformat(timespec="seconds").replace("+00:00", "Z")
-
     cursor = db.execute(
         """DELETE FROM sessions
            WHERE (revoked_at IS NOT NULL AND revoked_at < ?) OR last_seen_at < ?""",
-        [stamp(ENDED_SESSIONS_KEPT), stamp(lifetime)],
+        [now(-ENDED_SESSIONS_KEPT), now(-lifetime)],
     )
     return cursor.rowcount
 
