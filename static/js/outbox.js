@@ -17,8 +17,10 @@
   var listeners = [];
   var seqCounter = 0;
   var dbPromise = null;
-  // The reason shown if a photo's bytes are gone from the phone (storage cleared by hand).
-  var MISSING = 'The photo is no longer on this phone / Fotot finns inte längre på telefonen';
+  // The reason shown if a photo's bytes are gone from the phone (storage cleared by hand), in
+  // the page's language (the worker has no page: the browser's), Swedish unless English.
+  var lang = (global.document && document.documentElement.lang) || (global.navigator && navigator.language) || 'sv';
+  var MISSING = lang.slice(0, 2) === 'en' ? 'The photo is no longer on this phone.' : 'Fotot finns inte längre på telefonen.';
 
   /* Version 1 kept each photo's bytes inside its entry (`photos[i].data`). Version 2 moves
    * them, in the upgrade's own transaction (all or nothing), to the `photos` store. Upgrades

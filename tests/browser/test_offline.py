@@ -408,6 +408,39 @@ def test_a_conflict_sent_as_new_arrives_with_its_photo_and_leaves_nothing_behind
     assert page.evaluate(STORES_JS) == {"version": 2, "entries": 0, "photos": 0}
 
 
+def test_a_photo_gone_from_the_phone_is_shown_as_the_reason_not_sent_empty(phone, walk, app):
+    """Storage cleared by hand under a queued photo: the observation still arrives, the entry
+    stays with the reason in the person's language until they discard it."""
+    phone.expect_console_error(NETWORK_ERRORS)
+    page = phone()
+    net = Network(page.context)
+    join(page, walk)
+    net.go_offline()
+    record(page, "Fotot försvinner", [CANON])
+    page.evaluate(
+        """() => new Promise((resolve) => {
+          const open = indexedDB.open('fieldwalk-outbox');
+          open.onsuccess = () => {
+            const tx = open.result.transaction('photos', 'readwrite');
+            tx.objectStore('photos').clear();
+            tx.oncomplete = () => { open.result.close(); resolve(); };
+          };
+        })"""
+    )
+    net.go_online()
+    wait_until(
+        lambda: outbox_entries(page)[0]["state"] == "rejected", message="the refusal", page=page
+    )
+    assert outbox_entries(page)[0]["error"] == "Fotot finns inte längre på telefonen."
+    assert counts(app.config["DATABASE_PATH"]) == (1, 0)
+    page.goto("/outbox")
+    expect(page.locator("#outbox-list li.problem .reason")).to_contain_text("inte längre")
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.locator("#outbox-list li .discard").click()
+    expect(page.locator("#outbox-list li")).to_have_count(0)
+    assert page.evaluate(STORES_JS) == {"version": 2, "entries": 0, "photos": 0}
+
+
 # --- a real server process, killed in the middle of a sync -----------------------------------
 
 
