@@ -21,11 +21,11 @@ from fieldwalk.observations import (
     Invalid,
     get_observation,
     list_photos,
-    list_walk_observations,
     missing_photo_ids,
     parse_uuid,
     put_observation,
     validate,
+    walk_list,
     walk_version,
 )
 from fieldwalk.photo_store import content_path, put_photo, remove_unreferenced
@@ -33,7 +33,13 @@ from fieldwalk.places import get_place, place_geometry
 from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.render import render
 from fieldwalk.security import device_key_hash, is_staff
-from fieldwalk.walks import current_participant, get_walk, get_walk_or_404, walk_map_data
+from fieldwalk.walks import (
+    current_participant,
+    get_walk,
+    get_walk_or_404,
+    list_limit,
+    walk_map_data,
+)
 
 bp = Blueprint("capture", __name__)
 
@@ -88,7 +94,7 @@ def _capture_page(walk: dict | None, values: dict, errors: dict, status: int = 2
     context = {"walk": walk, "values": values, "errors": errors, "categories": category_list()}
     if walk:
         context.update(
-            observations=list_walk_observations(db, walk["id"]),
+            listing=walk_list(db, walk["id"], list_limit()),
             version=walk_version(db, walk["id"]),
             map_data=walk_map_data(walk),
         )

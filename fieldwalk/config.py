@@ -26,6 +26,9 @@ FAR_FROM_PLACE_METRES = 2000
 
 # Walk pages poll for new observations this often (seconds).
 WALK_POLL_SECONDS = 4
+# A walk's live list shows the newest this many observations (every one is still on its map),
+# with a link to show all: each change re-sends the list to every phone on the walk.
+WALK_LIST_LIMIT = 50
 
 # Map tiles. Any XYZ tile service; the host is added to the Content-Security-Policy.
 TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"

@@ -300,8 +300,9 @@ def missing_photo_ids(observation: dict, photos: list[dict]) -> list[str]:
     return [pid for pid in json.loads(observation["photo_ids"]) if pid not in received]
 
 
-def list_walk_observations(db: Database, walk_id: int) -> list[dict]:
-    """A walk's observations, newest first, with their photo counts and first thumbnail."""
+def list_walk_observations(db: Database, walk_id: int, limit: int = -1) -> list[dict]:
+    """A walk's observations, newest first (the newest `limit`, or all), with their photo
+    counts and first thumbnail."""
     rows = db.execute(
         """SELECT o.*, p.display_name AS participant_name,
                   (SELECT count(*) FROM photos WHERE observation_id = o.id) AS photos_received,
@@ -309,10 +310,36 @@ def list_walk_observations(db: Database, walk_id: int) -> list[dict]:
                   (SELECT thumb_file FROM photos WHERE observation_id = o.id
                    ORDER BY created_at LIMIT 1) AS first_thumb
            FROM observations o LEFT JOIN walk_participants p ON p.id = o.participant_id
-           WHERE o.walk_id = ? ORDER BY o.created_at DESC, o.id""",
+           WHERE o.walk_id = ? ORDER BY o.created_at DESC, o.id LIMIT ?""",
+        [walk_id, limit],
+    )
+    return [dict(r) for r in rows]
+
+
+def walk_observation_points(db: Database, walk_id: int) -> list[dict]:
+    """What the walk's map needs of every observation (see render.observation_points)."""
+    rows = db.execute(
+        """SELECT id, lat, lon, category, urgent, works_well FROM observations
+           WHERE walk_id = ? AND lat IS NOT NULL ORDER BY created_at DESC, id""",
         [walk_id],
     )
     return [dict(r) for r in rows]
+
+
+def walk_list(db: Database, walk_id: int, limit: int | None) -> dict:
+    """The template context of a walk's live list: the newest `limit` observations (all when
+    None), how many there are in all, and every one's map point."""
+    observations = list_walk_observations(db, walk_id, -1 if limit is None else limit)
+    if limit is None or len(observations) < limit:
+        return {"observations": observations, "total": len(observations), "points": observations}
+    (total,) = db.execute(
+        "SELECT count(*) FROM observations WHERE walk_id = ?", [walk_id]
+    ).fetchone()
+    return {
+        "observations": observations,
+        "total": total,
+        "points": walk_observation_points(db, walk_id) if total > limit else observations,
+    }
 
 
 def walk_version(db: Database, walk_id: int) -> str:

@@ -23,7 +23,7 @@ from fieldwalk.db import get_db, now, transaction
 from fieldwalk.observations import (
     MAX_ROW_ID,
     list_device_observations,
-    list_walk_observations,
+    walk_list,
     walk_version,
 )
 from fieldwalk.places import get_place, list_places, place_feature
@@ -385,6 +385,11 @@ def _places_json() -> list[dict]:
     return [place_feature(p) for p in list_places(get_db())]
 
 
+def list_limit() -> int | None:
+    """How many observations a walk's live list shows: all with ?all=1."""
+    return None if request.args.get("all") == "1" else current_app.config["WALK_LIST_LIMIT"]
+
+
 @bp.get("/walks/<int:walk_id>")
 def show(walk_id: int):
     """The walk: map, invitation, and the observations as they come in."""
@@ -393,7 +398,7 @@ def show(walk_id: int):
     return render(
         "walks/show.html",
         walk=walk,
-        observations=list_walk_observations(db, walk_id),
+        listing=walk_list(db, walk_id, list_limit()),
         version=walk_version(db, walk_id),
         map_data=walk_map_data(walk),
         can_manage=can_manage(walk),
@@ -413,7 +418,7 @@ def observation_list(walk_id: int):
     return render(
         "walks/_observation_list.html",
         walk=walk,
-        observations=list_walk_observations(db, walk_id),
+        listing=walk_list(db, walk_id, list_limit()),
         version=version,
     )
 

@@ -338,6 +338,46 @@ def test_walk_page_lists_the_observations(app, client, walk, leader):
     assert "HX-Request" in response.headers.get("Vary", "")
 
 
+def test_the_live_list_shows_the_newest_few_with_every_one_on_the_map_and_a_link_to_all(
+    app, client, walk
+):
+    """Each change re-sends the list to every phone on the walk: it stays short."""
+    app.config["WALK_LIST_LIMIT"] = 3
+    token = join(client, walk)
+    recorded = [
+        _record(client, token, walk, description=f"Nummer {i}", lat=59.355, lon=17.882 + i / 1e4)
+        for i in range(5)
+    ]
+    items = re.compile(r'<li class="observation[^"]*" id="obs-([0-9a-f-]+)"')
+    points = re.compile(r"data-geojson='([^']*)'")
+
+    def listed(html: str) -> tuple[list[str], list[str]]:
+        geojson = json.loads(points.search(html).group(1).replace("&#34;", '"'))
+        return items.findall(html), [p["id"] for p in geojson]
+
+    for html in (
+        client.get(f"/walks/{walk['id']}").get_data(as_text=True),
+        client.get(f"/walks/{walk['id']}/capture").get_data(as_text=True),
+        client.get(f"/walks/{walk['id']}/observations").get_data(as_text=True),
+    ):
+        shown, mapped = listed(html)
+        assert len(shown) == 3 and set(shown) <= set(recorded)
+        assert sorted(mapped) == sorted(recorded)  # the map has all five
+        assert '<span class="count">(5)</span>' in html
+        assert "Visa alla 5 observationer" in html
+        assert f'hx-get="/walks/{walk["id"]}/observations?all=1"' in html
+
+    every = client.get(f"/walks/{walk['id']}/observations?all=1").get_data(as_text=True)
+    shown, mapped = listed(every)
+    assert sorted(shown) == sorted(recorded) and sorted(mapped) == sorted(recorded)
+    assert "Visa alla" not in every
+    assert re.search(r'hx-get="[^"]*/observations\?v=[0-9a-f]+&amp;all=1"', every), (
+        "polling keeps showing all"
+    )
+    page = client.get(f"/walks/{walk['id']}?all=1").get_data(as_text=True)
+    assert len(listed(page)[0]) == 5  # the link works without JavaScript too
+
+
 def test_list_fragment_is_204_until_something_new_arrives(client, walk):
     token = join(client, walk)
     html = client.get(f"/walks/{walk['id']}").get_data(as_text=True)
