@@ -353,8 +353,11 @@
             var following = function () { return next(i + 1, ahead || readAhead(i + 1)); };
             if (verdict === 'done') {
               summary.sent += 1;
-              // Sending goes on while the entry is deleted (the two never touch the same rows).
-              removals.push(remove(entry.id));
+              // Sending goes on while the entry is deleted (the two never touch the same rows);
+              // a failed delete fails the replay at its end (the entry is sent again, harmlessly).
+              var removal = remove(entry.id);
+              removal.catch(function () { /* reported by Promise.all below */ });
+              removals.push(removal);
               return following();
             }
             if (verdict === 'rejected' || verdict === 'conflict' || verdict === 'gone') return following();
