@@ -29,6 +29,8 @@ WALK_POLL_SECONDS = 4
 # A walk's live list shows the newest this many observations (every one is still on its map),
 # with a link to show all: each change re-sends the list to every phone on the walk.
 WALK_LIST_LIMIT = 50
+# Triage shows the observations without a task this many at a time, oldest first.
+TRIAGE_PAGE_SIZE = 25
 
 # Map tiles. Any XYZ tile service; the host is added to the Content-Security-Policy.
 TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"

@@ -437,20 +437,34 @@ def related_tasks(db: Database, walk_id: int | None, place_id: int | None) -> li
     return [dict(r) for r in rows]
 
 
-def observations_without_task(db: Database, walk_id: int | None = None) -> list[dict]:
-    """Observations of problems (not what works well) that no task fixes yet, oldest first."""
-    sql = """SELECT o.*, places.name AS place_name, walks.title AS walk_title,
-                    (SELECT thumb_file FROM photos WHERE observation_id = o.id
-                     ORDER BY created_at LIMIT 1) AS first_thumb
-             FROM observations o LEFT JOIN places ON places.id = o.place_id
-             LEFT JOIN walks ON walks.id = o.walk_id
-             WHERE o.works_well = 0
-               AND NOT EXISTS (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)"""
+# Observations of problems (not what works well) that no task fixes yet.
+UNTASKED = """o.works_well = 0
+    AND NOT EXISTS (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)"""
+
+
+def observations_without_task(
+    db: Database, walk_id: int | None = None, limit: int = -1, offset: int = 0
+) -> list[dict]:
+    """Observations no task fixes yet, oldest first; `limit` of them from `offset` (all by
+    default)."""
+    sql = f"""SELECT o.*, places.name AS place_name, walks.title AS walk_title,
+                     (SELECT thumb_file FROM photos WHERE observation_id = o.id
+                      ORDER BY created_at LIMIT 1) AS first_thumb
+              FROM observations o LEFT JOIN places ON places.id = o.place_id
+              LEFT JOIN walks ON walks.id = o.walk_id
+              WHERE {UNTASKED}"""  # noqa: S608 (a constant)
     params: list = []
     if walk_id is not None:
         sql += " AND o.walk_id = ?"
         params.append(walk_id)
-    return [dict(r) for r in db.execute(sql + " ORDER BY o.created_at, o.id", params)]
+    sql += " ORDER BY o.created_at, o.id LIMIT ? OFFSET ?"
+    return [dict(r) for r in db.execute(sql, [*params, limit, offset])]
+
+
+def count_observations_without_task(db: Database) -> int:
+    """How many observations no task fixes yet."""
+    sql = f"SELECT count(*) FROM observations o WHERE {UNTASKED}"  # noqa: S608 (a constant)
+    return db.execute(sql).fetchone()[0]
 
 
 def list_engineers(db: Database) -> list[dict]:

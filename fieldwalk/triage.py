@@ -6,11 +6,12 @@ their parties together, one notification per party. What the rule could not rout
 a party answered "not ours", waits in the coordinators' triage list.
 """
 
-from flask import Blueprint, Flask, abort, g, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 
 from fieldwalk.db import get_db
 from fieldwalk.duplicates import add_duplicate_hints
+from fieldwalk.filters import parse_page
 from fieldwalk.i18n import safe_next
 from fieldwalk.observations import get_observation, parse_uuid
 from fieldwalk.parties import list_parties
@@ -32,6 +33,7 @@ from fieldwalk.tasks import (
     PROPOSED,
     Actor,
     TaskError,
+    count_observations_without_task,
     insert_task,
     link_observation,
     list_engineers,
@@ -253,12 +255,25 @@ def triage():
         task["walk_sent"] = bool(
             task["walk_id"] is None or (get_walk(db, task["walk_id"]) or {}).get("tasks_sent_at")
         )
-    untasked = observations_without_task(db)
+    page = parse_page(request.args)
+    if page is None:
+        abort(400)
+    size = current_app.config["TRIAGE_PAGE_SIZE"]
+    total = count_observations_without_task(db)
+    untasked = observations_without_task(db, limit=size, offset=(page - 1) * size)
     for observation in untasked:
         observation["suggestion"] = observation_suggestion(observation)
         observation["suggestion_text"] = suggestion_text(observation["suggestion"])
     add_duplicate_hints(db, untasked)
-    return render("tasks/triage.html", waiting=waiting, untasked=untasked, parties=list_parties(db))
+    return render(
+        "tasks/triage.html",
+        waiting=waiting,
+        untasked=untasked,
+        untasked_total=total,
+        page_number=page,
+        pages=max(1, -(-total // size)),
+        parties=list_parties(db),
+    )
 
 
 def init_app(app: Flask) -> None:

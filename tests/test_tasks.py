@@ -687,6 +687,52 @@ def test_triage_creates_a_task_from_an_untasked_observation(client, world):
     assert [t["measure"] for t in tasks_for_observation(world.db, untasked)] == ["Sanera"]
 
 
+def test_triage_pages_the_observations_without_a_task_oldest_first(app, client, world):
+    """Years of untasked observations must not make one enormous page."""
+    app.config["TRIAGE_PAGE_SIZE"] = 2
+    for i in range(3):
+        world.observe(f"Obehandlad {i}", *NEAR)
+    world.db.execute(
+        "UPDATE observations SET created_at = '2026-01-' || printf('%02d', rowid) || 'T10:00:00Z'"
+    )
+    oldest_first = [
+        r[0]
+        for r in world.db.execute(
+            """SELECT id FROM observations o WHERE works_well = 0 AND NOT EXISTS
+               (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)
+               ORDER BY created_at, id"""
+        )
+    ]
+    total = len(oldest_first)
+    assert total >= 3
+    last = -(-total // 2)
+    token = sign_in(client, world, "coordinator")
+    shown = re.compile(r'id="triage-observation-([0-9a-f-]+)"')
+    first = page(client.get("/tasks/triage"))
+    assert f'<span class="count">({total})</span>' in first and f"page 1 of {last}" in first
+    assert shown.findall(first) == oldest_first[:2]
+    assert 'rel="next" href="/tasks/triage?page=2"' in first and 'rel="prev"' not in first
+    second = page(client.get("/tasks/triage?page=2"))
+    assert shown.findall(second) == oldest_first[2:4]
+    assert 'rel="prev" href="/tasks/triage?page=1"' in second
+    assert 'name="next" value="/tasks/triage?page=2"' in second  # acting keeps the page
+    final = page(client.get(f"/tasks/triage?page={last}"))
+    assert shown.findall(final) == oldest_first[(last - 1) * 2 :] and 'rel="next"' not in final
+    for bad in ("0", "x", "-1", "99999999999"):
+        assert client.get(f"/tasks/triage?page={bad}").status_code == 400
+    response = client.post(
+        f"/observations/{oldest_first[2]}/tasks",
+        data={
+            "csrf_token": token,
+            "measure": "Laga",
+            "party_id": world.park,
+            "next": "/tasks/triage?page=2",
+        },
+    )
+    assert response.status_code == 303 and response.headers["Location"] == "/tasks/triage?page=2"
+    assert f'<span class="count">({total - 1})</span>' in page(client.get("/tasks/triage"))
+
+
 def test_walk_leaders_have_no_triage(client, world):
     sign_in(client, world, "leader")
     assert client.get("/tasks/triage").status_code == 403
