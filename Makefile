@@ -41,8 +41,9 @@ chromium:
 		fi; \
 	fi
 
-# The example nginx config is checked with `nginx -t` (tests/test_ops.py): Debian's nginx.
-# Without root it is not installed; the test then skips, except under CI where it fails.
+# The example nginx config is checked with `nginx -t` and the systemd units with
+# `systemd-analyze verify` (tests/test_ops.py): Debian's nginx and systemd. Without root they
+# are not installed; those tests then skip, except under CI where they fail.
 nginx:
 	@if ! command -v nginx >/dev/null 2>&1 && ! test -x /usr/sbin/nginx; then \
 		if [ "$$(id -u)" = 0 ]; then \
@@ -50,6 +51,14 @@ nginx:
 			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq nginx >/dev/null; \
 		else \
 			echo "No nginx: the nginx config test will skip. 'sudo apt-get install nginx' to run it." >&2; \
+		fi; \
+	fi
+	@if ! command -v systemd-analyze >/dev/null 2>&1; then \
+		if [ "$$(id -u)" = 0 ]; then \
+			echo "Installing Debian's systemd to check docs/systemd/*.service..."; \
+			apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends systemd >/dev/null; \
+		else \
+			echo "No systemd-analyze: the unit file tests will skip. 'sudo apt-get install systemd' to run them." >&2; \
 		fi; \
 	fi
 
