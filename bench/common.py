@@ -37,8 +37,8 @@ from sqlite_utils import Database  # noqa: E402
 from fieldwalk import create_app  # noqa: E402
 from fieldwalk.auth import create_token, create_user  # noqa: E402
 from fieldwalk.db import connect  # noqa: E402
-from fieldwalk.places import insert_place  # noqa: E402
-from fieldwalk.walks import insert_walk  # noqa: E402
+from fieldwalk.places.model import insert_place  # noqa: E402
+from fieldwalk.walks.model import insert_walk  # noqa: E402
 
 PASSWORD = "bench password, not a real one"  # noqa: S105  (a throwaway instance)
 # Råcksta's old square, roughly, as in tests/conftest.py; POSITION lies inside it.

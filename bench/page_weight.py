@@ -125,8 +125,8 @@ def make_instance(folder: Path) -> str:
     from fieldwalk import create_app
     from fieldwalk.auth import create_user
     from fieldwalk.db import connect
-    from fieldwalk.places import insert_place
-    from fieldwalk.walks import insert_walk
+    from fieldwalk.places.model import insert_place
+    from fieldwalk.walks.model import insert_walk
 
     app = create_app()  # migrates the new database
     db = connect(app.config["DATABASE_PATH"])

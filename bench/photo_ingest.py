@@ -43,7 +43,7 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from fieldwalk import photos  # noqa: E402  (after the path fix, so it runs from a clone)
+from fieldwalk.photos import pipeline as photos  # noqa: E402  (after the path fix, so it runs from a clone)
 
 WIDTH, HEIGHT = 4000, 3000
 DISPLAY_EDGE, THUMB_EDGE, QUALITY = 1600, 400, 82

@@ -36,66 +36,71 @@ def create_app(test_config: dict | None = None) -> Flask:
     if not app.config.get("SECRET_KEY"):
         app.config["SECRET_KEY"] = _instance_secret(instance)
 
+    # Plumbing first (database, language, sessions and CSRF, pages and errors), then each
+    # noun's routes and commands; flaskr registers blueprints inside the factory the same way.
     from fieldwalk import (
         admin,
         api,
         assets,
         auth,
-        capture,
-        dashboard,
         db,
-        demo,
         i18n,
-        links,
-        loadgen,
-        mytasks,
-        notify,
-        ops,
         outbox,
-        parties,
-        photo_store,
-        places,
-        protocol,
         pwa,
         ratelimit,
         render,
-        reports,
         security,
         status,
-        task_views,
-        triage,
-        walks,
-        zones,
     )
+    from fieldwalk.dashboard import exports as dashboard_exports
+    from fieldwalk.dashboard import views as dashboard
+    from fieldwalk.devtools import demo, loadgen
+    from fieldwalk.observations import capture
+    from fieldwalk.ops import backup, health
+    from fieldwalk.parties import views as parties
+    from fieldwalk.photos import views as photos
+    from fieldwalk.places import views as places
+    from fieldwalk.reports import views as reports
+    from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
+    from fieldwalk.tasks import views as tasks
+    from fieldwalk.walks import protocol
+    from fieldwalk.walks import views as walks
+    from fieldwalk.zones import views as zones
 
-    db.init_app(app)
-    i18n.init_app(app)
-    security.init_app(app)
-    render.init_app(app)
-    auth.init_app(app)
-    admin.init_app(app)
-    walks.init_app(app)
-    capture.init_app(app)
-    photo_store.init_app(app)
-    parties.init_app(app)
-    zones.init_app(app)
-    places.init_app(app)
-    reports.init_app(app)
-    protocol.init_app(app)
-    task_views.init_app(app)
-    triage.init_app(app)
-    dashboard.init_app(app)
-    mytasks.init_app(app)
-    api.init_app(app)
-    pwa.init_app(app)
-    outbox.init_app(app)
-    ratelimit.init_app(app)
-    status.init_app(app)
-    links.init_app(app)
-    notify.init_app(app)
-    demo.init_app(app)
-    loadgen.init_app(app)
-    ops.init_app(app)
+    for module in (
+        db,
+        i18n,
+        security,
+        render,
+        auth,
+        admin,
+        walks,
+        capture,
+        photos,
+        parties,
+        zones,
+        places,
+        reports,
+        protocol,
+        tasks,
+        triage,
+        triage_duplicates,
+        dashboard,
+        dashboard_exports,
+        mine,
+        api,
+        pwa,
+        outbox,
+        ratelimit,
+        status,
+        link_views,
+        notify,
+        demo,
+        loadgen,
+        health,
+        backup,
+    ):
+        module.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise
 
     if app.config.get("AUTO_MIGRATE", True):

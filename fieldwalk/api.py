@@ -9,39 +9,29 @@ from pathlib import Path
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
-from fieldwalk import photos as photo_pipeline
-from fieldwalk.capture import (
-    can_view_observation,
-    may_report_without_walk,
-    photo_error_message,
-    photo_options,
-)
+from fieldwalk import geo
 from fieldwalk.categories import category_list
 from fieldwalk.db import get_db
-from fieldwalk.observations import (
+from fieldwalk.ids import parse_id, parse_uuid
+from fieldwalk.observations.access import can_view_observation, may_report_without_walk
+from fieldwalk.observations.model import (
     Conflict,
     Invalid,
     get_observation,
-    list_photos,
-    observation_feature,
-    observation_json,
-    parse_id,
-    parse_uuid,
-    photo_json,
-    put_observation,
+    observation_place_geometry,
     validate,
 )
-from fieldwalk.photo_store import PhotoConflict, PhotoNotDeclared, photo_url, put_photo
-from fieldwalk.places import get_place, list_places, place_feature, place_geometry
+from fieldwalk.observations.record import record_observation, record_photo
+from fieldwalk.observations.serialize import observation_feature, observation_json, photo_json
+from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettings
+from fieldwalk.photos.model import list_photos
+from fieldwalk.photos.views import photo_error_message, photo_url
+from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.security import device_key_hash, is_staff
-from fieldwalk.walks import (
-    current_participant,
-    device_walk_ids,
-    get_walk,
-    get_walk_or_404,
-    walk_map_data,
-)
+from fieldwalk.walks.access import current_participant, get_walk_or_404, walk_map_data
+from fieldwalk.walks.model import device_walk_ids, get_walk
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -128,14 +118,14 @@ def put_observation_route(observation_id: str):
             return error(403, _("Join the walk before recording on it."))
     elif not may_report_without_walk():
         return error(403 if g.user else 401, _("Join a walk or log in to report."))
-    place = get_place(db, walk["place_id"]) if walk else None
     try:
-        observation, created = put_observation(
+        observation, created = record_observation(
             db,
+            Path(config["PHOTO_PATH"]),
             canonical,
             clean,
+            PhotoSettings.from_config(config),
             walk=walk,
-            place_geometry=place_geometry(place) if place else None,
             user_id=g.user["id"] if g.user else None,
             participant_id=participant["id"] if participant else None,
             device_key_hash=device_key_hash(),
@@ -200,22 +190,14 @@ def put_photo_route(observation_id: str, photo_id: str):
         return error(413, photo_error_message(photo_pipeline.PhotoError("too_large", 413)))
     data = request.stream.read(config["MAX_PHOTO_BYTES"] + 1)
     db = get_db()
-    walk = get_walk(db, observation["walk_id"]) if observation["walk_id"] else None
-    place = (
-        get_place(db, walk["place_id"] if walk else observation["place_id"])
-        if (walk or observation["place_id"])
-        else None
-    )
-    geometry = place_geometry(place) if place else None
     try:
-        row, created = put_photo(
+        row, created = record_photo(
             db,
             Path(config["PHOTO_PATH"]),
             observation,
             canonical_photo,
             data,
-            place_geometry=geometry,
-            **photo_options(),
+            PhotoSettings.from_config(config),
         )
     except PhotoNotDeclared:
         return error(409, _("This photo was not declared by its observation."))
@@ -225,9 +207,8 @@ def put_photo_route(observation_id: str, photo_id: str):
         return error(refused.status, photo_error_message(refused), code=refused.code)
     payload = photo_json(row, photo_url)
     payload["display_url"] = payload["url"]
+    geometry = observation_place_geometry(db, observation)
     if geometry is not None and row["gps_lat"] is not None:
-        from fieldwalk import geo
-
         distance = geo.distance_to_polygon_m(geometry, row["gps_lat"], row["gps_lon"])
         payload["gps_distance_from_place_m"] = round(distance, 1)
         if distance > config["FAR_FROM_PLACE_METRES"]:

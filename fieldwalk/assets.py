@@ -19,14 +19,12 @@ from pathlib import Path
 
 from flask import Flask, current_app, url_for
 from flask_compress import Compress
-from flask_htmx import HTMX
 from whitenoise import WhiteNoise
 
-from fieldwalk.security import static_security_headers
+from fieldwalk.headers import static_security_headers
 
 ONE_YEAR = 365 * 24 * 3600
 compress = Compress()
-htmx = HTMX()
 
 BUILD = "build"
 MINIFIED = ("js/", "css/")
@@ -160,7 +158,7 @@ def drop_stale_compressed(static_folder: Path) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Serve static files through WhiteNoise, compress responses, bind flask-htmx."""
+    """Serve static files through WhiteNoise and compress responses."""
     app.config.setdefault(
         "COMPRESS_MIMETYPES",
         [
@@ -180,7 +178,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("COMPRESS_STREAMS", False)
     app.config.setdefault("COMPRESS_REGISTER", True)
     compress.init_app(app)
-    htmx.init_app(app)
     drop_stale_compressed(Path(app.static_folder))
     app.wsgi_app = WhiteNoise(
         app.wsgi_app,

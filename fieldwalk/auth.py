@@ -290,7 +290,7 @@ def create_user_command(
             raise click.ClickException(f"A user with the email {email} already exists.")
         party_id = None
         if role == ENGINEER or party_name:
-            from fieldwalk.parties import find_party_by_name
+            from fieldwalk.parties.model import find_party_by_name
 
             party = find_party_by_name(db, party_name or "")
             if party is None or role != ENGINEER:

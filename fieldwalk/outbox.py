@@ -15,13 +15,15 @@ from flask import Blueprint, Flask, current_app
 from flask.cli import with_appcontext
 from sqlite_utils import Database
 
-from fieldwalk import photos as photo_pipeline
 from fieldwalk.categories import category_list
 from fieldwalk.db import connect
-from fieldwalk.observations import Conflict, Invalid, parse_uuid, put_observation, validate
-from fieldwalk.photo_store import PhotoConflict, PhotoNotDeclared, put_photo
-from fieldwalk.places import get_place, place_geometry
+from fieldwalk.ids import parse_uuid
+from fieldwalk.observations.model import Conflict, Invalid, validate
+from fieldwalk.observations.record import record_observation, record_photo
+from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettings
 from fieldwalk.render import render
+from fieldwalk.walks.model import get_walk
 
 bp = Blueprint("outbox", __name__)
 MAX_ENTRIES = 10_000
@@ -77,16 +79,14 @@ def _import_entry(db, photo_dir, archive, entry, config, user_id, summary) -> No
         return
     walk = None
     if clean["walk_id"] is not None:
-        row = db.execute("SELECT * FROM walks WHERE id = ?", [clean["walk_id"]]).fetchone()
-        if row is None:
+        walk = get_walk(db, clean["walk_id"])
+        if walk is None:
             summary["problems"].append(f"{observation_id}: unknown walk {clean['walk_id']}")
             return
-        walk = dict(row)
-    place = get_place(db, walk["place_id"]) if walk else None
-    geometry = place_geometry(place) if place else None
+    settings = PhotoSettings.from_config(config)
     try:
-        observation, created = put_observation(
-            db, observation_id, clean, walk=walk, place_geometry=geometry, user_id=user_id
+        observation, created = record_observation(
+            db, photo_dir, observation_id, clean, settings, walk=walk, user_id=user_id
         )
     except Conflict:
         summary["problems"].append(
@@ -107,19 +107,8 @@ def _import_entry(db, photo_dir, archive, entry, config, user_id, summary) -> No
             summary["problems"].append(f"{observation_id}: photo {photo_id} is too large")
             continue
         try:
-            _row, photo_created = put_photo(
-                db,
-                photo_dir,
-                observation,
-                photo_id,
-                archive.read(info),
-                max_bytes=config["MAX_PHOTO_BYTES"],
-                max_pixels=config["MAX_PHOTO_PIXELS"],
-                display_edge=config["PHOTO_DISPLAY_EDGE"],
-                thumb_edge=config["PHOTO_THUMB_EDGE"],
-                keep_original=config["KEEP_ORIGINAL_PHOTOS"],
-                far_metres=config["FAR_FROM_PLACE_METRES"],
-                place_geometry=geometry,
+            _row, photo_created = record_photo(
+                db, photo_dir, observation, photo_id, archive.read(info), settings
             )
         except (PhotoConflict, PhotoNotDeclared, photo_pipeline.PhotoError) as error:
             summary["problems"].append(

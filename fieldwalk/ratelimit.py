@@ -22,6 +22,7 @@ from sqlite_utils import Database
 from werkzeug.exceptions import TooManyRequests
 
 from fieldwalk.db import get_db, transaction
+from fieldwalk.render import error_page
 from fieldwalk.security import device_key_hash
 
 
@@ -148,8 +149,6 @@ def init_app(app: Flask) -> None:
 
     @app.errorhandler(RateLimited)
     def too_many_requests(error: RateLimited):
-        from fieldwalk.render import error_page
-
         message = limited_message(error.kind, error.retry_seconds)
         response = make_response(error_page(429, message))
         response.headers["Retry-After"] = str(error.retry_seconds)

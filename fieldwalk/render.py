@@ -7,12 +7,13 @@ other request gets the whole page. `Vary: HX-Request` keeps caches from mixing t
 from datetime import UTC, datetime
 
 from babel import dates as babel_dates
-from flask import Flask, jsonify, make_response, render_template
+from flask import Flask, jsonify, make_response, render_template, request
 from flask_babel import format_datetime, format_time, get_locale, to_user_timezone
 from flask_babel import gettext as _
+from flask_htmx import HTMX
 from werkzeug.exceptions import HTTPException
 
-from fieldwalk.assets import htmx
+htmx = HTMX()
 
 
 def wants_fragment() -> bool:
@@ -45,10 +46,13 @@ def error_messages() -> dict[int, str]:
     }
 
 
+def wants_json() -> bool:
+    """True for the JSON API and clients that ask for JSON."""
+    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
+
+
 def error_page(status: int, message: str | None = None):
     """A friendly error page in the person's language."""
-    from fieldwalk.security import wants_json
-
     message = message or error_messages().get(status, _("Something went wrong."))
     if wants_json():
         return jsonify(error=status, message=message), status
@@ -159,6 +163,7 @@ def observation_points(observations: list[dict]) -> list[dict]:
 
 def init_app(app: Flask) -> None:
     """Answer every HTTP error with a page or JSON in the person's language; template helpers."""
+    htmx.init_app(app)
     from fieldwalk.categories import category_label
 
     app.jinja_env.filters["localdatetime"] = local_datetime

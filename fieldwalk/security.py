@@ -15,7 +15,6 @@ import secrets
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from functools import wraps
-from urllib.parse import urlsplit
 
 from flask import (
     Flask,
@@ -34,20 +33,43 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlite_utils import Database
 
 from fieldwalk.db import get_db, now, transaction
+from fieldwalk.headers import set_security_headers
+from fieldwalk.render import error_page, wants_json
 
 csrf = CSRFProtect()
 
+
 RESIDENT = "resident"
+
+
 WALK_LEADER = "walk_leader"
+
+
 COORDINATOR = "coordinator"
+
+
 ADMIN = "admin"
+
+
 ENGINEER = "engineer"  # belongs to a party; sees only that party's tasks
+
+
 ROLES = (WALK_LEADER, COORDINATOR, ADMIN, ENGINEER)
+
+
 STAFF_ROLES = (WALK_LEADER, COORDINATOR, ADMIN)
+
+
 MANAGER_ROLES = (COORDINATOR, ADMIN)
+
+
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
 # A session's last_seen_at is written at most this often: not a write per page view.
 SEEN_EVERY_SECONDS = 60
+
+
 # An ended session's row is kept this long (a person asking "was that me?" about a recent
 # logout or lock), then deleted; so is a row whose cookie can no longer log anyone in.
 ENDED_SESSIONS_KEPT = timedelta(days=30)
@@ -72,8 +94,6 @@ def device_key_hash(create: bool = False) -> str | None:
     return hash_secret(key) if key else None
 
 
-# --- sessions ----------------------------------------------------------------------------
-
 _BROWSERS = (
     ("Edg", "Edge"),
     ("OPR", "Opera"),
@@ -84,6 +104,8 @@ _BROWSERS = (
     ("Chrome", "Chrome"),
     ("Safari", "Safari"),
 )
+
+
 _SYSTEMS = (
     ("Android", "Android"),
     ("iPhone", "iOS"),
@@ -233,11 +255,6 @@ def check_csrf() -> None:
         csrf.protect()
 
 
-def wants_json() -> bool:
-    """True for the JSON API and clients that ask for JSON."""
-    return request.path.startswith("/api/") or request.accept_mimetypes.best == "application/json"
-
-
 def login_required(view: Callable) -> Callable:
     """Staff only: anonymous visitors go to the login page (or get 401 from the API)."""
 
@@ -292,71 +309,6 @@ def audit(action: str, entity: str, entity_id: object, **detail: object) -> None
     )
 
 
-def content_security_policy(config=None) -> str:
-    """The CSP: no inline script, no framing, tiles only from the configured host."""
-    config = config or current_app.config
-    tiles = urlsplit(config["TILE_URL"].replace("{s}", "a"))
-    tile_origin = f"{tiles.scheme}://{tiles.netloc}" if tiles.netloc else ""
-    tile_host = (
-        tile_origin.replace("://a.", "://*.") if "{s}" in config["TILE_URL"] else tile_origin
-    )
-    # style-, connect-, font-, manifest- and worker-src fall back to default-src 'self': written
-    # out they would change nothing and cost ~90 bytes on every page a phone loads. script-src
-    # stays explicit, as the one a reader looks for.
-    return "; ".join(
-        [
-            "default-src 'self'",
-            "script-src 'self'",
-            f"img-src 'self' data: blob: {tile_host}".strip(),
-            "object-src 'none'",
-            "base-uri 'self'",
-            "form-action 'self'",
-            "frame-ancestors 'none'",
-        ]
-    )
-
-
-def security_headers(config) -> dict[str, str]:
-    """The security headers every response carries, pages and static files alike."""
-    headers = {
-        "Content-Security-Policy": content_security_policy(config),
-        "X-Content-Type-Options": "nosniff",
-        "Referrer-Policy": "same-origin",
-        "X-Frame-Options": "DENY",
-        "Permissions-Policy": "camera=(self), geolocation=(self)",
-    }
-    if config["SESSION_COOKIE_SECURE"]:
-        headers["Strict-Transport-Security"] = "max-age=31536000"
-    return headers
-
-
-def set_security_headers(response):
-    """Security headers on every response Flask answers."""
-    for name, value in security_headers(current_app.config).items():
-        response.headers.setdefault(name, value)
-    return response
-
-
-def static_security_headers(config) -> Callable:
-    """WhiteNoise's `add_headers_function`: static files never reach Flask's after_request.
-
-    Scripts, styles and images get `nosniff` (and HSTS); a CSP only means something on a
-    document, so only static files a browser could open as one (SVG, HTML) get the full set.
-    Phones load these files on mobile data: every header is paid for on every file.
-    """
-    full = security_headers(config)
-    lean = {"X-Content-Type-Options": "nosniff"}
-    if "Strict-Transport-Security" in full:
-        lean["Strict-Transport-Security"] = full["Strict-Transport-Security"]
-
-    def add_headers(headers, path: str, _url: str) -> None:
-        values = full if path.endswith((".svg", ".html", ".htm", ".xml")) else lean
-        for name, value in values.items():
-            headers.setdefault(name, value)
-
-    return add_headers
-
-
 def init_app(app: Flask) -> None:
     """Install CSRF, user loading and the security headers."""
     csrf.init_app(app)
@@ -372,8 +324,6 @@ def init_app(app: Flask) -> None:
         )
         if wants_json():
             return jsonify(error="csrf", message=message), 400
-        from fieldwalk.render import error_page
-
         return error_page(400, message)
 
     @app.context_processor

@@ -15,11 +15,13 @@ from flask_babel import gettext as _
 from sqlite_utils import Database
 
 from fieldwalk.db import get_db, transaction
-from fieldwalk.observations import get_observation, list_photos, parse_uuid
-from fieldwalk.photo_store import list_task_photos
+from fieldwalk.ids import parse_uuid
+from fieldwalk.observations.model import get_observation
+from fieldwalk.photos.model import list_photos, list_task_photos
 from fieldwalk.render import render
 from fieldwalk.security import STAFF_ROLES, role_required
-from fieldwalk.tasks import (
+from fieldwalk.tasks.model import get_task
+from fieldwalk.tasks.states import (
     ACCEPTED,
     DONE,
     DUPLICATE,
@@ -29,9 +31,8 @@ from fieldwalk.tasks import (
     SENT,
     VERIFIED,
     WONT_FIX,
-    get_task,
 )
-from fieldwalk.walks import get_walk_or_404
+from fieldwalk.walks.access import get_walk_or_404
 
 bp = Blueprint("status", __name__)
 

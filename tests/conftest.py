@@ -15,12 +15,15 @@ from werkzeug.serving import make_server
 from fieldwalk import create_app
 from fieldwalk.auth import create_user
 from fieldwalk.db import connect
-from fieldwalk.places import insert_place
-from fieldwalk.walks import insert_walk
+from fieldwalk.photos.attach import PhotoSettings
+from fieldwalk.places.model import insert_place
+from fieldwalk.walks.model import insert_walk
 
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 PASSWORD = "correct horse battery"
+# The limits tests store photos with when they call the domain directly (no app config).
+PHOTO_SETTINGS = PhotoSettings(max_bytes=10**8, max_pixels=10**8, display_edge=1600, thumb_edge=400)
 
 # Råcksta's old square, roughly: a small polygon around 59.355 N 17.882 E.
 RACKSTA = {

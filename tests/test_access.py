@@ -20,6 +20,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     PASSWORD,
+    PHOTO_SETTINGS,
     PHOTOS,
     RACKSTA,
     csrf_token,
@@ -33,16 +34,17 @@ from werkzeug.security import generate_password_hash
 
 from fieldwalk import create_app
 from fieldwalk.db import connect
-from fieldwalk.links import create_party_link
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import add_contact, insert_party
-from fieldwalk.photo_store import put_photo
-from fieldwalk.places import get_place, place_geometry
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.observations.record import record_photo
+from fieldwalk.parties.model import add_contact, insert_party
+from fieldwalk.places.model import get_place, place_geometry
 from fieldwalk.security import hash_secret
 from fieldwalk.status import ensure_public_token
-from fieldwalk.tasks import Actor, get_task, insert_task, transition
-from fieldwalk.walks import join_walk
-from fieldwalk.zones import insert_zone
+from fieldwalk.tasks.links import create_party_link
+from fieldwalk.tasks.model import get_task, insert_task, transition
+from fieldwalk.tasks.states import Actor
+from fieldwalk.walks.model import join_walk
+from fieldwalk.zones.model import insert_zone
 
 # Same login flow, cheaper hash than scrypt.
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
@@ -316,7 +318,6 @@ class Scene:
             observation_id,
             clean,
             walk=self.walk_row,
-            place_geometry=self.site.geometry,
             device_key_hash=self.site.sessions["resident"][2],
         )
         return observation_id
@@ -338,16 +339,13 @@ class Scene:
         observation = dict(
             db.execute("SELECT * FROM observations WHERE id = ?", [self.observation]).fetchone()
         )
-        row, _created = put_photo(
+        row, _created = record_photo(
             db,
             Path(self.site.app.config["PHOTO_PATH"]),
             observation,
             self.photo_ids[0],
             PHOTO,
-            max_bytes=10**7,
-            max_pixels=10**8,
-            display_edge=1600,
-            thumb_edge=400,
+            PHOTO_SETTINGS,
         )
         return row["file"]
 

@@ -22,7 +22,7 @@ from PIL import Image
 from fieldwalk import create_app
 from fieldwalk.auth import create_token
 from fieldwalk.db import connect
-from fieldwalk.observations import CLIENT_FIELDS
+from fieldwalk.observations.model import CLIENT_FIELDS
 
 BASE = settings(
     deadline=None,

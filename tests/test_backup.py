@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from fieldwalk import create_app
 from fieldwalk.auth import create_token
-from fieldwalk.ops import instance_contents
+from fieldwalk.ops.backup import instance_contents
 
 
 def _jpeg(n: int) -> bytes:

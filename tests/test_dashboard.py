@@ -19,11 +19,12 @@ from conftest import (
 )
 
 from fieldwalk.auth import create_user
-from fieldwalk.dashboard import PAGE_SIZE
+from fieldwalk.dashboard.views import PAGE_SIZE
 from fieldwalk.db import now
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
-from fieldwalk.tasks import COORDINATOR, STATES, Actor, insert_task
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.model import insert_task
+from fieldwalk.tasks.states import COORDINATOR, STATES, Actor
 
 VALLINGBY = {
     "type": "Polygon",
@@ -47,7 +48,7 @@ def observe(db, position, at, *, walk=None, category="lighting", description="",
         **flags,
     }
     observation, _created = put_observation(
-        db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk, place_geometry=None
+        db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk
     )
     db.execute("UPDATE observations SET created_at = ? WHERE id = ?", [at, observation["id"]])
     key = db.execute("SELECT rowid FROM observations WHERE id = ?", [observation["id"]])

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from conftest import PHOTOS, login
 
-from fieldwalk.demo import demo_uuid, load_logins
+from fieldwalk.devtools.demo import demo_uuid, load_logins
 
 PHOTO = PHOTOS / "camera" / "Canon_40D.jpg"
 

@@ -9,10 +9,11 @@ from datetime import UTC, datetime, timedelta
 import pytest
 from conftest import csrf_token, login, make_place, make_user, make_walk
 
-from fieldwalk.duplicates import find_duplicates
 from fieldwalk.geo import EARTH_RADIUS_M, haversine_m
-from fieldwalk.observations import get_observation, put_observation, validate
-from fieldwalk.tasks import COORDINATOR, Actor, insert_task, task_observation_ids, transition
+from fieldwalk.observations.duplicates import find_duplicates
+from fieldwalk.observations.model import get_observation, put_observation, validate
+from fieldwalk.tasks.model import insert_task, task_observation_ids, transition
+from fieldwalk.tasks.states import COORDINATOR, Actor
 
 HERE = (59.35512, 17.88234)
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
@@ -29,9 +30,7 @@ def observe(db, position, days_before: float, category="lighting", works_well=Fa
     """An observation at `position`, recorded `days_before` NOW."""
     body = {"category": category, "lat": position[0], "lon": position[1]}
     body["works_well"] = works_well
-    observation, _ = put_observation(
-        db, str(uuid.uuid4()), validate(body, 2000, 12), walk=None, place_geometry=None
-    )
+    observation, _ = put_observation(db, str(uuid.uuid4()), validate(body, 2000, 12), walk=None)
     at = (NOW - timedelta(days=days_before)).strftime("%Y-%m-%dT%H:%M:%SZ")
     db.execute("UPDATE observations SET created_at = ? WHERE id = ?", [at, observation["id"]])
     return get_observation(db, observation["id"])

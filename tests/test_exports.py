@@ -10,10 +10,11 @@ import uuid
 import pytest
 from conftest import login, make_place, make_user, make_walk
 
-from fieldwalk.exports import OBSERVATION_COLUMNS, TASK_COLUMNS
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
-from fieldwalk.tasks import COORDINATOR, Actor, insert_task
+from fieldwalk.dashboard.exports import OBSERVATION_COLUMNS, TASK_COLUMNS
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.model import insert_task
+from fieldwalk.tasks.states import COORDINATOR, Actor
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 ATTACKS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)"]
@@ -28,7 +29,7 @@ def observe(db, walk, description, lat=59.35512, lon=17.88234, category="lightin
         "walk_id": walk["id"],
     }
     observation, _created = put_observation(
-        db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk, place_geometry=None
+        db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk
     )
     return observation
 

@@ -22,11 +22,12 @@ from markupsafe import escape
 from pypdf import PdfReader
 from werkzeug.security import generate_password_hash
 
-from fieldwalk.notify import notify_walk_parties
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.parties.model import insert_party
 from fieldwalk.status import ensure_public_token
-from fieldwalk.tasks import COORDINATOR, Actor, insert_task, send_walk_tasks
+from fieldwalk.tasks.model import insert_task, send_walk_tasks
+from fieldwalk.tasks.notify import notify_walk_parties
+from fieldwalk.tasks.states import COORDINATOR, Actor
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -105,7 +106,7 @@ def scene(app, db, client):
             "lon": 17.8822,
         }
         observation, _created = put_observation(
-            db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk, place_geometry=None
+            db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk
         )
         observations.append(observation["id"])
         insert_task(

@@ -10,14 +10,23 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, RACKSTA, csrf_token, login, make_place, make_user, make_walk
+from conftest import (
+    PHOTO_SETTINGS,
+    PHOTOS,
+    csrf_token,
+    login,
+    make_place,
+    make_user,
+    make_walk,
+)
 from PIL import Image
 
-from fieldwalk.links import create_party_link, sign_link
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
-from fieldwalk.photo_store import put_photo
-from fieldwalk.tasks import COORDINATOR, Actor, get_task, insert_task, send_walk_tasks
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.observations.record import record_photo
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.links import create_party_link, sign_link
+from fieldwalk.tasks.model import get_task, insert_task, send_walk_tasks
+from fieldwalk.tasks.states import COORDINATOR, Actor
 
 # These tests read English UI text; Swedish, the default, is tested in test_i18n.py.
 pytestmark = pytest.mark.usefixtures("english")
@@ -55,22 +64,11 @@ def make_observation(
         observation_id,
         validate(body, 2000, 12),
         walk=walk,
-        place_geometry=RACKSTA,
         participant_id=participant_id,
         device_key_hash=device_key_hash,
     )
     if photo:
-        put_photo(
-            db,
-            photo_dir,
-            observation,
-            photo_id,
-            photo.read_bytes(),
-            max_bytes=25 * 2**20,
-            max_pixels=50_000_000,
-            display_edge=1600,
-            thumb_edge=400,
-        )
+        record_photo(db, photo_dir, observation, photo_id, photo.read_bytes(), PHOTO_SETTINGS)
     return observation_id
 
 

@@ -17,9 +17,9 @@ from conftest import PHOTOS, make_place, make_walk
 from test_links import STAFF, make_observation, make_sent_tasks, make_task, state
 
 from fieldwalk.db import transaction
-from fieldwalk.notify import notify_walk_parties, send_reminders
-from fieldwalk.parties import add_contact, insert_party
-from fieldwalk.tasks import send_walk_tasks
+from fieldwalk.parties.model import add_contact, insert_party
+from fieldwalk.tasks.model import send_walk_tasks
+from fieldwalk.tasks.notify import notify_walk_parties, send_reminders
 
 BASE = "http://fieldwalk.test"
 LINK_RE = re.compile(r"http://fieldwalk\.test/l/([A-Za-z0-9_.\-]+)")

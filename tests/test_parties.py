@@ -6,7 +6,7 @@ import pytest
 from conftest import PASSWORD, csrf_token, make_user
 from werkzeug.security import generate_password_hash
 
-from fieldwalk.parties import (
+from fieldwalk.parties.model import (
     add_contact,
     category_defaults,
     get_party,
@@ -15,7 +15,7 @@ from fieldwalk.parties import (
     looks_like_email,
     set_category_default,
 )
-from fieldwalk.zones import insert_zone
+from fieldwalk.zones.model import insert_zone
 
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 SQUARE = {

@@ -16,8 +16,8 @@ import exifread
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageStat, TiffImagePlugin
 
-from fieldwalk import photos
-from fieldwalk.photos import Ingested, PhotoError, ingest, read_exif, sniff_format
+from fieldwalk.photos import pipeline as photos
+from fieldwalk.photos.pipeline import Ingested, PhotoError, ingest, read_exif, sniff_format
 
 PHOTOS = Path(__file__).parent / "data" / "photos"
 CORPUS = sorted(p for p in PHOTOS.rglob("*") if p.is_file() and p.suffix != ".md")

@@ -13,8 +13,9 @@ from conftest import PASSWORD, RACKSTA, csrf_token, make_place, make_walk
 from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
-from fieldwalk.parties import insert_party
-from fieldwalk.places import get_place, monthly_trend, party_task_summary
+from fieldwalk.parties.model import insert_party
+from fieldwalk.places.model import get_place
+from fieldwalk.places.summary import monthly_trend, party_task_summary
 
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 EN = {"Accept-Language": "en"}

@@ -9,16 +9,16 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, PHOTOS, csrf_token, join, make_place, make_walk
+from conftest import PASSWORD, PHOTO_SETTINGS, PHOTOS, csrf_token, join, make_place, make_walk
 from PIL import ImageFile
 from pypdf import PdfReader
 from werkzeug.security import generate_password_hash
 
-from fieldwalk import protocol
 from fieldwalk.auth import create_user
-from fieldwalk.observations import get_observation
-from fieldwalk.parties import insert_party
-from fieldwalk.photo_store import put_photo
+from fieldwalk.observations.model import get_observation
+from fieldwalk.observations.record import record_photo
+from fieldwalk.parties.model import insert_party
+from fieldwalk.walks import protocol
 
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 EN = {"Accept-Language": "en"}
@@ -99,16 +99,13 @@ def walk(app, db):
     first = add_observation(
         db, walk, SCRIPT, "2026-12-01T15:40:00Z", lat=59.354, urgent=True, photos=[photo_id]
     )
-    put_photo(
+    record_photo(
         db,
         Path(app.config["PHOTO_PATH"]),
         first,
         photo_id,
         (PHOTOS / "camera" / "no_exif.jpg").read_bytes(),
-        max_bytes=app.config["MAX_PHOTO_BYTES"],
-        max_pixels=app.config["MAX_PHOTO_PIXELS"],
-        display_edge=app.config["PHOTO_DISPLAY_EDGE"],
-        thumb_edge=app.config["PHOTO_THUMB_EDGE"],
+        PHOTO_SETTINGS,
     )
     second = add_observation(db, walk, ONERROR, "2026-12-01T15:55:00Z", lat=59.355)
     third = add_observation(db, walk, "Klotter på elskåpet", "2026-12-01T16:10:00Z", lat=59.356)

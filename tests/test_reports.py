@@ -14,18 +14,15 @@ import pytest
 from conftest import PASSWORD, RACKSTA, csrf_token, join, make_place, make_walk
 from werkzeug.security import generate_password_hash
 
-from fieldwalk import reports
 from fieldwalk.auth import create_user
-from fieldwalk.parties import insert_party
-from fieldwalk.reports import (
+from fieldwalk.parties.model import insert_party
+from fieldwalk.reports.figures import FIGURES, period_figures, week_report, year_report
+from fieldwalk.reports.periods import (
     last_complete_week,
     parse_week,
-    period_figures,
     same_week_last_year,
     week_period,
-    week_report,
     year_periods,
-    year_report,
 )
 
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
@@ -132,11 +129,11 @@ def district(db):
 
 
 def zeros(**figures) -> dict:
-    return {**dict.fromkeys(reports.FIGURES, 0), "categories": {}, **figures}
+    return {**dict.fromkeys(FIGURES, 0), "categories": {}, **figures}
 
 
 def plain(figures: dict) -> dict:
-    return {key: figures[key] for key in reports.FIGURES} | {"categories": figures["categories"]}
+    return {key: figures[key] for key in FIGURES} | {"categories": figures["categories"]}
 
 
 # --- weeks -------------------------------------------------------------------------------------

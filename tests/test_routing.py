@@ -5,11 +5,11 @@ import uuid
 import pytest
 
 from fieldwalk import geo
-from fieldwalk.observations import put_observation
-from fieldwalk.parties import category_defaults, insert_party, set_category_default
+from fieldwalk.observations.model import put_observation
+from fieldwalk.parties.model import category_defaults, insert_party, set_category_default
 from fieldwalk.routing import CATEGORY_DEFAULT, TRIAGE, ZONE, Suggestion, Zone, suggest_party
-from fieldwalk.tasks import suggest_for_observation
-from fieldwalk.zones import insert_zone, zones_at
+from fieldwalk.tasks.suggest import suggest_for_observation
+from fieldwalk.zones.model import insert_zone, zones_at
 
 
 def ring(west: float, south: float, east: float, north: float) -> list[list[float]]:
@@ -225,7 +225,7 @@ def test_routing_through_the_database_uses_stored_zones_and_defaults(db):
             "captured_at": None,
             "photos": [],
         }
-        row, _ = put_observation(db, str(uuid.uuid4()), clean, walk=None, place_geometry=None)
+        row, _ = put_observation(db, str(uuid.uuid4()), clean, walk=None)
         return row
 
     # The point in the property is in both bounding boxes; the smaller zone wins.

@@ -8,10 +8,10 @@ import pytest
 from conftest import join, login, make_place, make_user, make_walk
 from test_links import CANON, STAFF, make_observation, make_task, post_action
 
-from fieldwalk.links import create_party_link
-from fieldwalk.parties import insert_party
-from fieldwalk.photo_store import photo_url
-from fieldwalk.tasks import send_walk_tasks, transition
+from fieldwalk.parties.model import insert_party
+from fieldwalk.photos.views import photo_url
+from fieldwalk.tasks.links import create_party_link
+from fieldwalk.tasks.model import send_walk_tasks, transition
 
 # These tests read English UI text; Swedish, the default, is tested in test_i18n.py.
 pytestmark = pytest.mark.usefixtures("english")

@@ -14,9 +14,18 @@ from conftest import make_place, make_walk
 
 from fieldwalk.auth import create_user
 from fieldwalk.db import connect, migrate
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
-from fieldwalk.tasks import (
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.model import (
+    get_task,
+    insert_task,
+    link_observation,
+    send_walk_tasks,
+    task_history,
+    tasks_for_observation,
+    transition,
+)
+from fieldwalk.tasks.states import (
     ACCEPTED,
     ASSIGNEE,
     COORDINATOR,
@@ -35,13 +44,6 @@ from fieldwalk.tasks import (
     TaskError,
     VersionConflict,
     allowed_actions,
-    get_task,
-    insert_task,
-    link_observation,
-    send_walk_tasks,
-    task_history,
-    tasks_for_observation,
-    transition,
 )
 
 KINDS = (COORDINATOR, LEADER, ASSIGNEE)
@@ -128,7 +130,7 @@ def make_observation(db, walk, category="lighting", description="Trasig lampa") 
         2000,
         12,
     )
-    put_observation(db, observation_id, clean, walk=walk, place_geometry=None)
+    put_observation(db, observation_id, clean, walk=walk)
     return observation_id
 
 

@@ -10,24 +10,32 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, PHOTOS, RACKSTA, csrf_token, join, make_place, make_walk
+from conftest import (
+    PASSWORD,
+    PHOTO_SETTINGS,
+    PHOTOS,
+    RACKSTA,
+    csrf_token,
+    join,
+    make_place,
+    make_walk,
+)
 from PIL import Image
 from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
-from fieldwalk.photo_store import put_photo
-from fieldwalk.tasks import (
-    COORDINATOR,
-    Actor,
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.observations.record import record_photo
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.model import (
     get_task,
     insert_task,
     task_history,
     tasks_for_observation,
     transition,
 )
-from fieldwalk.zones import insert_zone
+from fieldwalk.tasks.states import COORDINATOR, Actor
+from fieldwalk.zones.model import insert_zone
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
@@ -76,19 +84,11 @@ class World:
             "photos": photo_ids,
         }
         observation, _ = put_observation(
-            self.db, observation_id, validate(body, 2000, 12), walk=walk, place_geometry=None
+            self.db, observation_id, validate(body, 2000, 12), walk=walk
         )
         for photo_id in photo_ids:
-            put_photo(
-                self.db,
-                self.photo_dir,
-                observation,
-                photo_id,
-                CANON.read_bytes(),
-                max_bytes=10**8,
-                max_pixels=10**8,
-                display_edge=1600,
-                thumb_edge=400,
+            record_photo(
+                self.db, self.photo_dir, observation, photo_id, CANON.read_bytes(), PHOTO_SETTINGS
             )
         return observation_id
 

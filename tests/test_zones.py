@@ -11,8 +11,8 @@ from werkzeug.security import generate_password_hash
 
 from fieldwalk import create_app, geo
 from fieldwalk.db import connect
-from fieldwalk.parties import find_party_by_name, insert_party
-from fieldwalk.zones import get_zone, insert_zone, list_zones
+from fieldwalk.parties.model import find_party_by_name, insert_party
+from fieldwalk.zones.model import get_zone, insert_zone, list_zones
 
 FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 

@@ -11,8 +11,9 @@ from playwright.sync_api import Page, expect
 from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.tasks import COORDINATOR, Actor, insert_task
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.tasks.model import insert_task
+from fieldwalk.tasks.states import COORDINATOR, Actor
 
 from .test_accessibility import assert_accessible
 
@@ -43,9 +44,7 @@ def district(db):
 
     def observe(category: str, lat: float, lon: float) -> dict:
         body = {"category": category, "lat": lat, "lon": lon, "description": "Sett på plats"}
-        observation, _ = put_observation(
-            db, str(uuid.uuid4()), validate(body, 2000, 12), walk=None, place_geometry=None
-        )
+        observation, _ = put_observation(db, str(uuid.uuid4()), validate(body, 2000, 12), walk=None)
         return observation
 
     lamps = [observe("lighting", 59.3530 + i * 0.001, 17.8780 + i * 0.002) for i in range(3)]

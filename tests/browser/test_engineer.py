@@ -6,16 +6,17 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, PHOTOS, RACKSTA, make_place, make_walk
+from conftest import PASSWORD, PHOTO_SETTINGS, PHOTOS, RACKSTA, make_place, make_walk
 from playwright.sync_api import Page, expect
 from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
-from fieldwalk.observations import put_observation, validate
-from fieldwalk.parties import insert_party
-from fieldwalk.photo_store import put_photo
-from fieldwalk.tasks import COORDINATOR, Actor, get_task, insert_task, transition
-from fieldwalk.zones import insert_zone
+from fieldwalk.observations.model import put_observation, validate
+from fieldwalk.observations.record import record_photo
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.model import get_task, insert_task, transition
+from fieldwalk.tasks.states import COORDINATOR, Actor
+from fieldwalk.zones.model import insert_zone
 
 from .conftest import POSITION
 
@@ -69,19 +70,14 @@ def scene(db, app):
             "lon": lon,
             "photos": [photo_id],
         }
-        observation, _ = put_observation(
-            db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk, place_geometry=None
-        )
-        put_photo(
+        observation, _ = put_observation(db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk)
+        record_photo(
             db,
             Path(app.config["PHOTO_PATH"]),
             observation,
             photo_id,
             CANON.read_bytes(),
-            max_bytes=10**8,
-            max_pixels=10**8,
-            display_edge=1600,
-            thumb_edge=400,
+            PHOTO_SETTINGS,
         )
         task_id = insert_task(
             db,

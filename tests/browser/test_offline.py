@@ -241,12 +241,12 @@ def test_an_entry_the_server_refuses_stays_on_the_phone_with_its_reason(phone, w
     # Meanwhile on the server: the same UUID got other content (409), and descriptions got a
     # tighter limit (the first entry will be refused with 400 and a field message).
     coordinator = db.execute("SELECT id FROM users").fetchone()[0]
-    from fieldwalk.observations import put_observation, validate
+    from fieldwalk.observations.model import put_observation, validate
 
     clean = validate(
         {"category": "other", "description": "Server copy", "walk_id": walk["id"]}, 2000, 12
     )
-    put_observation(db, conflicting, clean, walk=walk, place_geometry=None, user_id=coordinator)
+    put_observation(db, conflicting, clean, walk=walk, user_id=coordinator)
     app.config["MAX_DESCRIPTION_LENGTH"] = 10
 
     net.go_online()
@@ -385,13 +385,13 @@ def test_a_conflict_sent_as_new_arrives_with_its_photo_and_leaves_nothing_behind
     net.go_offline()
     record(page, "Lampan är trasig igen", [NIKON])
     (queued,) = outbox_entries(page)
-    from fieldwalk.observations import put_observation, validate
+    from fieldwalk.observations.model import put_observation, validate
 
     coordinator = db.execute("SELECT id FROM users").fetchone()[0]
     clean = validate(
         {"category": "other", "description": "Server copy", "walk_id": walk["id"]}, 2000, 12
     )
-    put_observation(db, queued["id"], clean, walk=walk, place_geometry=None, user_id=coordinator)
+    put_observation(db, queued["id"], clean, walk=walk, user_id=coordinator)
 
     net.go_online()
     wait_until(lambda: outbox_entries(page)[0]["state"] == "conflict", message="the 409", page=page)

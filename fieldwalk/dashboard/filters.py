@@ -1,0 +1,317 @@
+"""The review filters: read from a query string, turned into SQL for observations and tasks.
+
+One set of filters drives the dashboard's list, its map and every export, so a view that is
+bookmarked, shared or exported shows the same rows. A filter that belongs to one kind of row
+reaches the other through the task-observation links: filtering on a task state keeps the
+observations whose task is in that state, filtering on a category keeps the tasks that fix an
+observation of that category.
+"""
+
+from dataclasses import asdict, dataclass, fields
+from datetime import UTC, date, datetime, time, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import current_app
+from flask_babel import gettext as _
+
+from fieldwalk.categories import CATEGORIES
+from fieldwalk.ids import parse_id
+from fieldwalk.tasks.states import OPEN_STATES, STATES
+
+KINDS = ("all", "observations", "tasks")
+
+
+OPEN, UNTASKED, NO_PARTY = "open", "untasked", "none"
+
+
+STATE_CHOICES = (OPEN, *STATES, UNTASKED)
+
+
+MAX_TEXT = 200
+
+
+MAX_PAGE = 100_000
+
+
+NARROW_DAYS = 92
+
+
+# The query-string name of each field (`from` and `to` are Python keywords).
+PARAMS = {"date_from": "from", "date_to": "to"}
+
+
+FLAG_ON, FLAG_OFF = ("1", "on", "true", "yes"), ("", "0", "off", "false", "no")
+
+
+@dataclass(frozen=True)
+class Filters:
+    """What the person asked to see; every field empty means everything."""
+
+    place: int | None = None
+    walk: int | None = None
+    category: str | None = None
+    state: str | None = None  # a task state, "open", or "untasked" (observations with no task)
+    party: int | str | None = None  # a party id, or "none" (tasks without a party)
+    overdue: bool = False
+    urgent: bool = False
+    date_from: date | None = None
+    date_to: date | None = None
+    q: str = ""
+    kind: str = "all"
+
+    def args(self) -> dict[str, str]:
+        """The non-empty filters as query-string arguments, for links that keep the view."""
+        args = {}
+        for name, value in asdict(self).items():
+            if value in (None, "", False) or (name == "kind" and value == "all"):
+                continue
+            args[PARAMS.get(name, name)] = "1" if value is True else str(value)
+        return args
+
+    @property
+    def narrow(self) -> bool:
+        """True when place, walk or a season of dates cut the rows down to a few thousand.
+
+        Then a cross-kind filter is cheapest as a correlated EXISTS on each remaining row;
+        otherwise as an IN list worked out once.
+        """
+        season = (
+            self.date_from is not None
+            and self.date_to is not None
+            and (self.date_to - self.date_from).days <= NARROW_DAYS
+        )
+        return bool(self.place or self.walk or season)
+
+
+def parse_filters(args) -> tuple[Filters, dict[str, str]]:
+    """Read filters from a query string; return them and, per bad field, a message.
+
+    A bad value is left out of the filters (and named in the messages), never guessed at.
+    Empty values mean "no filter", so a plain form with empty choices works as it is.
+    """
+    values: dict = {}
+    errors: dict[str, str] = {}
+
+    def text(name: str) -> str:
+        return (args.get(PARAMS.get(name, name)) or "").strip()
+
+    for name in ("place", "walk"):
+        if text(name):
+            number = parse_id(text(name))
+            if number is None:
+                errors[name] = _("Choose from the list.")
+            else:
+                values[name] = number
+    if text("party"):
+        party = text("party")
+        values["party"] = NO_PARTY if party == NO_PARTY else parse_id(party)
+        if values["party"] is None:
+            del values["party"]
+            errors["party"] = _("Choose from the list.")
+    for name, choices in (("category", CATEGORIES), ("state", STATE_CHOICES), ("kind", KINDS)):
+        if text(name):
+            if text(name) in choices:
+                values[name] = text(name)
+            else:
+                errors[name] = _("Choose from the list.")
+    for name in ("overdue", "urgent"):
+        if text(name).lower() in FLAG_ON:
+            values[name] = True
+        elif text(name).lower() not in FLAG_OFF:
+            errors[name] = _("Must be yes or no.")
+    for name in ("date_from", "date_to"):
+        if text(name):
+            day = parse_day(text(name))
+            if day is None:
+                errors[PARAMS[name]] = _("Give the date as YYYY-MM-DD.")
+            else:
+                values[name] = day
+    if (
+        values.get("date_from")
+        and values.get("date_to")
+        and values["date_from"] > values["date_to"]
+    ):
+        errors["to"] = _("The end date is before the start date.")
+        del values["date_to"]
+    if text("q"):
+        if len(text("q")) > MAX_TEXT or "\x00" in text("q"):
+            errors["q"] = _("At most %(n)d characters.", n=MAX_TEXT)
+        else:
+            values["q"] = text("q")
+    return Filters(**values), errors
+
+
+def field_labels() -> dict[str, str]:
+    """The filter form's field names, for messages about a bad value."""
+    return {
+        "place": _("Place"),
+        "walk": _("Walk"),
+        "category": _("Category"),
+        "state": _("Task state"),
+        "party": _("Responsible party"),
+        "overdue": _("Overdue"),
+        "urgent": _("Urgent"),
+        "from": _("From"),
+        "to": _("To"),
+        "q": _("Text"),
+        "kind": _("Show"),
+        "page": _("Page"),
+    }
+
+
+def error_text(errors: dict[str, str]) -> str:
+    """The messages about bad filters as one line: "Place: Choose from the list."."""
+    labels = field_labels()
+    return " ".join(f"{labels.get(name, name)}: {message}" for name, message in errors.items())
+
+
+def local_zone() -> ZoneInfo:
+    """The district's time zone: what dates in filters and due dates mean."""
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Europe/Stockholm"))
+
+
+def local_today(tz: ZoneInfo) -> str:
+    """Today's date in the district, as due dates are written."""
+    return datetime.now(UTC).astimezone(tz).date().isoformat()
+
+
+def parse_day(text: str) -> date | None:
+    """A calendar date written YYYY-MM-DD between 2000 and 2100, or None."""
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        return None
+    return day if len(text) == 10 and 2000 <= day.year <= 2100 else None
+
+
+def parse_page(args) -> int | None:
+    """The page number asked for (1 when none), or None when it is not one."""
+    text = (args.get("page") or "1").strip()
+    if not (text.isascii() and text.isdecimal()) or not 1 <= int(text) <= MAX_PAGE:
+        return None
+    return int(text)
+
+
+def filter_names() -> tuple[str, ...]:
+    """Every query-string name a filter uses."""
+    return tuple(PARAMS.get(f.name, f.name) for f in fields(Filters))
+
+
+def utc_bound(day: date, tz: ZoneInfo) -> str:
+    """Local midnight at the start of `day`, as the UTC text `created_at` columns hold."""
+    moment = datetime.combine(day, time(), tz).astimezone(UTC)
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def like_pattern(text: str) -> str:
+    """`text` anywhere in a column, for LIKE ... ESCAPE '\\'."""
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _in(values: tuple[str, ...]) -> str:
+    return "(" + ", ".join("?" * len(values)) + ")"
+
+
+def _task_conditions(f: Filters, a: str, today: str) -> tuple[list[str], list]:
+    """The conditions only a task can meet: state, party, overdue (`a`: alias, maybe "+")."""
+    where, params = [], []
+    if f.state == OPEN:
+        where.append(f"{a}.state IN {_in(OPEN_STATES)}")
+        params += OPEN_STATES
+    elif f.state and f.state != UNTASKED:
+        where.append(f"{a}.state = ?")
+        params.append(f.state)
+    if f.party == NO_PARTY:
+        where.append(f"{a}.party_id IS NULL")
+    elif f.party is not None:
+        where.append(f"{a}.party_id = ?")
+        params.append(f.party)
+    if f.overdue:
+        where.append(f"{a}.state IN {_in(OPEN_STATES)} AND {a}.due_date < ?")
+        params += [*OPEN_STATES, today]
+    return where, params
+
+
+def _shared_conditions(f: Filters, alias: str, tz: ZoneInfo) -> tuple[list[str], list]:
+    """Place, walk and date range: columns both kinds have."""
+    where, params = [], []
+    for name in ("place", "walk"):
+        if getattr(f, name) is not None:
+            where.append(f"{alias}.{name}_id = ?")
+            params.append(getattr(f, name))
+    if f.date_from:
+        where.append(f"{alias}.created_at >= ?")
+        params.append(utc_bound(f.date_from, tz))
+    if f.date_to:
+        where.append(f"{alias}.created_at < ?")
+        params.append(utc_bound(f.date_to + timedelta(days=1), tz))
+    return where, params
+
+
+def observation_where(
+    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False
+) -> tuple[str, list] | None:
+    """The WHERE clause (table alias `o`) for the observations the filters select."""
+    if f.kind == "tasks":
+        return None
+    o = "+o" if ordered else "o"
+    where, params = _shared_conditions(f, "o", tz)
+    if f.category:
+        where.append(f"{o}.category = ?")
+        params.append(f.category)
+    if f.urgent:
+        where.append(f"{o}.urgent = 1")
+    if f.q:
+        where.append("o.description LIKE ? ESCAPE '\\'")
+        params.append(like_pattern(f.q))
+    task_where, task_params = _task_conditions(f, "z", today)
+    if f.state == UNTASKED:
+        where.append("NOT EXISTS (SELECT 1 FROM task_observations y WHERE y.observation_id = o.id)")
+    if task_where:
+        joined = " AND ".join(task_where)
+        if f.narrow:
+            where.append(
+                "EXISTS (SELECT 1 FROM task_observations y CROSS JOIN tasks z ON z.id = y.task_id"  # noqa: S608 - fixed fragments
+                f" WHERE y.observation_id = o.id AND {joined})"
+            )
+        else:
+            where.append(
+                f"{o}.id IN (SELECT y.observation_id FROM task_observations y"  # noqa: S608 - fixed fragments
+                f" JOIN tasks z ON z.id = y.task_id WHERE {joined})"
+            )
+        params += task_params
+    return " AND ".join(where) or "1", params
+
+
+def task_where(
+    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False
+) -> tuple[str, list] | None:
+    """The WHERE clause (table alias `t`) for the tasks the filters select."""
+    if f.kind == "observations" or f.state == UNTASKED:
+        return None
+    t = "+t" if ordered else "t"
+    where, params = _shared_conditions(f, "t", tz)
+    if f.urgent:
+        where.append(f"{t}.priority = 'urgent'")
+    if f.q:
+        where.append("t.measure LIKE ? ESCAPE '\\'")
+        params.append(like_pattern(f.q))
+    task_conditions, task_params = _task_conditions(f, t, today)
+    where += task_conditions
+    params += task_params
+    if f.category:
+        if f.narrow:
+            # CROSS JOIN fixes the order: this task's links first, never every observation
+            # of the category for each task.
+            where.append(
+                "EXISTS (SELECT 1 FROM task_observations y CROSS JOIN observations x"
+                " ON x.id = y.observation_id WHERE y.task_id = t.id AND x.category = ?)"
+            )
+        else:
+            where.append(
+                f"{t}.id IN (SELECT y.task_id FROM observations x JOIN task_observations y"  # noqa: S608 - fixed fragments
+                " ON y.observation_id = x.id WHERE x.category = ?)"
+            )
+        params.append(f.category)
+    return " AND ".join(where) or "1", params

@@ -1,0 +1,373 @@
+"""The coordinators' dashboard: every observation and task on a map beside a list.
+
+Both are driven by the same filters (`fieldwalk.filters`), which live in the URL: the filter
+form asks for the list with htmx and pushes the URL, and the map follows by loading
+`/dashboard/map.json` with the same query string whenever the list changes (dashboard.js
+reads the URL from the list). The map data is made by SQLite itself: one `group_concat` per
+column over a covering index, so the whole district's 100,000 points cost no Python per row.
+"""
+
+import json
+import math
+from datetime import datetime
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, Response, abort, g, redirect, request, url_for
+from flask_babel import gettext as _
+from sqlite_utils import Database
+
+from fieldwalk.categories import CATEGORIES, category_label
+from fieldwalk.dashboard.filters import (
+    OPEN,
+    STATE_CHOICES,
+    UNTASKED,
+    Filters,
+    error_text,
+    field_labels,
+    local_today,
+    local_zone,
+    observation_where,
+    parse_filters,
+    parse_page,
+    task_where,
+)
+from fieldwalk.db import get_db
+from fieldwalk.ids import MAX_ROW_ID
+from fieldwalk.observations.duplicates import add_duplicate_hints
+from fieldwalk.render import render
+from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
+from fieldwalk.tasks.states import OPEN_STATES, STATES
+from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS
+
+bp = Blueprint("dashboard", __name__)
+
+
+PAGE_SIZE = 50
+
+
+# Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
+# is what SQLite does fastest, and the numbers are short.
+SCALE = 100_000
+
+
+def _code(column: str, values) -> str:
+    """SQL giving each of `values` its position in the list (fixed names, no input)."""
+    cases = " ".join(f"WHEN '{value}' THEN {i}" for i, value in enumerate(values))
+    return f"(CASE {column} {cases} ELSE {len(values)} END)"
+
+
+CATEGORY_CODE = _code("o.category", CATEGORIES)
+
+
+STATE_CODE = _code("t.state", STATES)
+
+
+OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
+
+
+def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[str, int]:
+    """How many observations and tasks the filters select."""
+    counts = {"observations": 0, "tasks": 0}
+    for kind, table, alias, where in (
+        ("observations", "observations", "o", observation_where(f, today, tz)),
+        ("tasks", "tasks", "t", task_where(f, today, tz)),
+    ):
+        if where is not None:
+            sql = f"SELECT count(*) FROM {table} {alias} WHERE {where[0]}"  # noqa: S608
+            counts[kind] = db.execute(sql, where[1]).fetchone()[0]
+    return counts
+
+
+def list_page(
+    db: Database, f: Filters, page: int, today: str, tz: ZoneInfo, size: int = PAGE_SIZE
+) -> list[dict]:
+    """One page of the selected observations and tasks together, newest first.
+
+    The page is picked on (kind, key, created_at) alone, merged from two index scans; then
+    the 50 rows' details are read in one query per kind.
+    """
+    arms, params = [], []
+    observations = observation_where(f, today, tz, ordered=True)
+    tasks = task_where(f, today, tz, ordered=True)
+    if observations is not None:
+        arms.append(
+            "SELECT 'o' AS kind, o.rowid AS key, o.created_at AS created_at"  # noqa: S608 - fixed fragments
+            f" FROM observations o WHERE {observations[0]}"
+        )
+        params += observations[1]
+    if tasks is not None:
+        arms.append(
+            "SELECT 't' AS kind, t.id AS key, t.created_at AS created_at"  # noqa: S608 - fixed fragments
+            f" FROM tasks t WHERE {tasks[0]}"
+        )
+        params += tasks[1]
+    if not arms:
+        return []
+    sql = " UNION ALL ".join(arms) + " ORDER BY created_at DESC, key DESC LIMIT ? OFFSET ?"
+    picked = db.execute(sql, [*params, size, (page - 1) * size]).fetchall()
+    details = {
+        **{("o", row["key"]): row for row in observation_details(db, _keys(picked, "o"))},
+        **{("t", row["key"]): row for row in task_details(db, _keys(picked, "t"), today)},
+    }
+    return [details[(row["kind"], row["key"])] for row in picked]
+
+
+def _keys(rows, kind: str) -> list[int]:
+    return [row["key"] for row in rows if row["kind"] == kind]
+
+
+def _marks(count: int) -> str:
+    return ", ".join("?" * count)
+
+
+def observation_details(db: Database, keys: list[int]) -> list[dict]:
+    """What the list shows of these observations (by rowid), with the tasks that fix them."""
+    if not keys:
+        return []
+    rows = [
+        {**dict(row), "kind": "observation", "tasks": []}
+        for row in db.execute(
+            f"""SELECT o.rowid AS key, o.id, o.category, o.works_well, o.urgent, o.description,
+                       o.created_at, o.lat, o.lon, o.walk_id, o.place_id,
+                       places.name AS place_name, walks.title AS walk_title
+                FROM observations o LEFT JOIN places ON places.id = o.place_id
+                LEFT JOIN walks ON walks.id = o.walk_id
+                WHERE o.rowid IN ({_marks(len(keys))})""",  # noqa: S608
+            keys,
+        )
+    ]
+    by_id = {row["id"]: row for row in rows}
+    for link in db.execute(
+        f"""SELECT y.observation_id, t.id, t.state FROM task_observations y
+            JOIN tasks t ON t.id = y.task_id
+            WHERE y.observation_id IN ({_marks(len(by_id))}) ORDER BY t.id""",  # noqa: S608
+        list(by_id),
+    ):
+        by_id[link["observation_id"]]["tasks"].append({"id": link["id"], "state": link["state"]})
+    return rows
+
+
+def task_details(db: Database, keys: list[int], today: str) -> list[dict]:
+    """What the list shows of these tasks (by id)."""
+    if not keys:
+        return []
+    rows = db.execute(
+        f"""SELECT t.id AS key, t.id, t.measure, t.state, t.priority, t.due_date, t.created_at,
+                   t.lat, t.lon, t.walk_id, t.place_id, parties.name AS party_name,
+                   places.name AS place_name, walks.title AS walk_title,
+                   (t.state IN ({OPEN_LIST}) AND t.due_date < ?) AS overdue
+            FROM tasks t LEFT JOIN parties ON parties.id = t.party_id
+            LEFT JOIN places ON places.id = t.place_id LEFT JOIN walks ON walks.id = t.walk_id
+            WHERE t.id IN ({_marks(len(keys))})""",  # noqa: S608
+        [today, *keys],
+    )
+    return [{**dict(row), "kind": "task"} for row in rows]
+
+
+def map_data(db: Database, f: Filters, today: str, tz: ZoneInfo) -> str:
+    """The selected points as compact JSON: per kind, parallel arrays of lat, lon, id, code.
+
+    Positions are integers in 1e-5 degrees. An observation's code is its category's index
+    times 4, plus 1 when urgent and 2 when it works well; a task's is its state's index times
+    4, plus 1 when urgent and 2 when overdue. Observations are named by rowid (their UUIDs
+    would triple the size); `/dashboard/observations/<rowid>` leads to one.
+    """
+    columns = (
+        "group_concat(CAST(round({a}.lat * 100000) AS INTEGER)),"
+        " group_concat(CAST(round({a}.lon * 100000) AS INTEGER)), group_concat({key}),"
+        " group_concat({code})"
+    )
+    parts = {}
+    observations = observation_where(f, today, tz)
+    if observations is not None:
+        code = f"{CATEGORY_CODE} * 4 + o.urgent + 2 * o.works_well"
+        sql = (
+            f"SELECT {columns.format(a='o', key='o.rowid', code=code)} FROM observations o"  # noqa: S608 - fixed fragments
+            f" WHERE o.lat IS NOT NULL AND {observations[0]}"
+        )
+        parts["observations"] = db.execute(sql, observations[1]).fetchone()
+    tasks = task_where(f, today, tz)
+    if tasks is not None:
+        code = (
+            f"{STATE_CODE} * 4 + (t.priority = 'urgent')"
+            f" + 2 * (t.state IN ({OPEN_LIST}) AND t.due_date < ?)"
+        )
+        sql = (
+            f"SELECT {columns.format(a='t', key='t.id', code=code)} FROM tasks t"  # noqa: S608 - fixed fragments
+            f" WHERE t.lat IS NOT NULL AND {tasks[0]}"
+        )
+        parts["tasks"] = db.execute(sql, [today, *tasks[1]]).fetchone()
+    head = json.dumps({"scale": SCALE, "categories": list(CATEGORIES), "states": list(STATES)})
+    chunks = [head[:-1]]
+    for kind in ("observations", "tasks"):
+        values = parts.get(kind) or (None,) * 4
+        arrays = ",".join(
+            f'"{name}":[{value or ""}]'
+            for name, value in zip(("lat", "lon", "id", "code"), values, strict=True)
+        )
+        chunks.append(f',"{kind}":{{{arrays}}}')
+    return "".join(chunks) + "}"
+
+
+def filter_choices(db: Database) -> dict[str, list[dict]]:
+    """What the filter form offers: places, walks (newest first) and parties."""
+    return {
+        "places": [dict(r) for r in db.execute("SELECT id, name FROM places ORDER BY name")],
+        "walks": [
+            dict(r)
+            for r in db.execute(
+                """SELECT walks.id, walks.title, walks.starts_at, places.name AS place_name
+                   FROM walks JOIN places ON places.id = walks.place_id
+                   ORDER BY walks.starts_at DESC, walks.id DESC"""
+            )
+        ],
+        "parties": [dict(r) for r in db.execute("SELECT id, name FROM parties ORDER BY name")],
+    }
+
+
+def state_choice_label(state: str) -> str:
+    """The filter's words for a task state, "open" and "no task yet"."""
+    if state == OPEN:
+        return _("Open (proposed, sent, accepted, in progress)")
+    if state == UNTASKED:
+        return _("No task yet")
+    return str(STATE_LABELS.get(state, state))
+
+
+def local_stamp(text: str, tz: ZoneInfo) -> str:
+    """A stored UTC time as local "2026-11-24 18:05" (the Swedish way of writing it)."""
+    return (
+        datetime.fromisoformat(text.replace("Z", "+00:00"))
+        .astimezone(tz)
+        .strftime("%Y-%m-%d %H:%M")
+    )
+
+
+def present(items: list[dict], tz: ZoneInfo) -> None:
+    """Add the words and local times the list shows, looked up once per page.
+
+    Translating and formatting inside the template's loop cost more than the page's queries.
+    """
+    categories = {code: str(label) for code, (label, _hint) in CATEGORIES.items()}
+    states = {code: str(label) for code, label in STATE_LABELS.items()}
+    priorities = {code: str(label) for code, label in PRIORITY_LABELS.items()}
+    for item in items:
+        item["when"] = local_stamp(item["created_at"], tz)
+        if item["kind"] == "observation":
+            item["category_name"] = categories.get(item["category"], item["category"])
+            for task in item["tasks"]:
+                task["state_name"] = states.get(task["state"], task["state"])
+        else:
+            item["state_name"] = states.get(item["state"], item["state"])
+            item["priority_name"] = priorities.get(item["priority"], item["priority"])
+
+
+def list_words() -> dict[str, str]:
+    """The list's repeated words, translated once per page."""
+    return {
+        "observation": _("Observation"),
+        "urgent": _("Urgent"),
+        "works_well": _("Works well"),
+        "no_place": _("No place"),
+        "no_task": _("No task yet"),
+        "no_party": _("No party yet"),
+        "overdue": _("Overdue"),
+        "task": _("Task #%(id)s", id="{id}"),
+        "due": _("Due %(date)s", date="{date}"),
+        # Link prefixes, so the loop does not build each URL through the router.
+        "observation_url": url_for("capture.show", observation_id="x")[:-1],
+        "task_url": url_for("tasks.show", task_id=0)[:-1],
+    }
+
+
+def map_config() -> dict:
+    """What dashboard.js needs to label the points: words, and where a point leads."""
+    return {
+        "categories": {code: category_label(code) for code in CATEGORIES},
+        "states": {code: str(label) for code, label in STATE_LABELS.items()},
+        "observationUrl": url_for("dashboard.observation", key=1)[:-1],
+        "taskUrl": url_for("tasks.show", task_id=1)[:-1],
+        "words": {
+            "urgent": _("Urgent"),
+            "overdue": _("Overdue"),
+            "worksWell": _("Works well"),
+            "task": _("Task #%(id)s", id="{id}"),
+            "failed": _("The map could not be loaded. The list is complete."),
+        },
+    }
+
+
+@bp.get("/dashboard")
+@role_required(*STAFF_ROLES)
+def index():
+    """The dashboard: filters, the map and a page of the list (the list alone for htmx)."""
+    filters, errors = parse_filters(request.args)
+    page = parse_page(request.args)
+    if page is None:
+        errors["page"], page = _("Choose a page number."), 1
+    db = get_db()
+    tz = local_zone()
+    today = local_today(tz)
+    counts = count_matches(db, filters, today, tz)
+    total = counts["observations"] + counts["tasks"]
+    items = list_page(db, filters, page, today, tz)
+    add_duplicate_hints(db, [i for i in items if i["kind"] == "observation"])
+    present(items, tz)
+    return render(
+        "dashboard/index.html",
+        "dashboard/_results.html",
+        status=400 if errors else 200,
+        filters=filters,
+        args=filters.args(),
+        errors=errors,
+        labels=field_labels(),
+        counts=counts,
+        total=total,
+        items=items,
+        page_number=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+        categories=list(CATEGORIES),
+        choices=lambda: filter_choices(db),
+        map_config=map_config,
+        state_choices=[(s, state_choice_label(s)) for s in STATE_CHOICES],
+        may_link=g.user["role"] in MANAGER_ROLES,
+        words=list_words(),
+    )
+
+
+@bp.get("/dashboard/map.json")
+@role_required(*STAFF_ROLES)
+def map_json():
+    """The map's points for the same filters as the list (see `map_data`)."""
+    filters, errors = parse_filters(request.args)
+    if errors:
+        return Response(
+            json.dumps({"error": 400, "message": error_text(errors)}, ensure_ascii=False),
+            400,
+            mimetype="application/json",
+        )
+    tz = local_zone()
+    body = map_data(get_db(), filters, local_today(tz), tz)
+    response = Response(body, mimetype="application/json")
+    response.cache_control.private = True
+    response.cache_control.no_cache = True
+    return response
+
+
+@bp.get("/dashboard/observations/<int:key>")
+@role_required(*STAFF_ROLES)
+def observation(key: int):
+    """The observation a map point names (by rowid): on to its page."""
+    row = (
+        get_db().execute("SELECT id FROM observations WHERE rowid = ?", [key]).fetchone()
+        if 0 < key <= MAX_ROW_ID
+        else None
+    )
+    if row is None:
+        abort(404)
+    return redirect(url_for("capture.show", observation_id=row["id"]))
+
+
+def init_app(app: Flask) -> None:
+    """Register the dashboard."""
+    app.register_blueprint(bp)

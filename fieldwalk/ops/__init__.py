@@ -1,0 +1,1 @@
+"""Running fieldwalk: health checks, the request log, backup and restore."""

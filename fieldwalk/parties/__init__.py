@@ -1,0 +1,1 @@
+"""Parties: whoever controls the ground a fix lies on, and how to reach them."""

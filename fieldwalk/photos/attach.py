@@ -1,0 +1,173 @@
+"""Storing a photo of an observation, or an after-photo of a task: one function, `store_photo`.
+
+The bytes go through the pipeline (checked, upright, resized, stripped of metadata), the files
+are written under their content hash, and the row that refers to them is inserted in one
+write transaction that first re-checks the files under the lock (a concurrent cleanup may have
+removed an identical file meanwhile). A photo UUID is stored once: the same bytes again are
+answered with the stored row, other bytes or another owner are a conflict. On any failure the
+files this call wrote that no row refers to are removed, so nothing is left half-stored.
+"""
+
+import hashlib
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from sqlite_utils import Database
+
+from fieldwalk import geo
+from fieldwalk.db import transaction
+from fieldwalk.observations.model import set_location_from_photo, touch_observation
+from fieldwalk.photos import pipeline
+from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_file
+from fieldwalk.photos.model import get_photo, insert_photo
+
+
+class PhotoConflict(Exception):
+    """Other bytes, or another observation or task, already hold this photo UUID."""
+
+
+class PhotoNotDeclared(Exception):
+    """The observation did not declare this photo UUID."""
+
+
+@dataclass(frozen=True)
+class PhotoSettings:
+    """The photo limits and sizes; read from the app's configuration in one place."""
+
+    max_bytes: int
+    max_pixels: int
+    display_edge: int
+    thumb_edge: int
+    keep_original: bool = False
+    far_metres: float | None = None
+
+    @classmethod
+    def from_config(cls, config: Mapping) -> "PhotoSettings":
+        """The settings an app is configured with (MAX_PHOTO_BYTES and friends)."""
+        return cls(
+            max_bytes=config["MAX_PHOTO_BYTES"],
+            max_pixels=config["MAX_PHOTO_PIXELS"],
+            display_edge=config["PHOTO_DISPLAY_EDGE"],
+            thumb_edge=config["PHOTO_THUMB_EDGE"],
+            keep_original=config["KEEP_ORIGINAL_PHOTOS"],
+            far_metres=config["FAR_FROM_PLACE_METRES"],
+        )
+
+
+def ingest(data: bytes, settings: PhotoSettings) -> pipeline.Ingested:
+    """Run the photo pipeline with these limits; raises pipeline.PhotoError when refused."""
+    return pipeline.ingest(
+        data,
+        max_bytes=settings.max_bytes,
+        max_pixels=settings.max_pixels,
+        display_edge=settings.display_edge,
+        thumb_edge=settings.thumb_edge,
+    )
+
+
+def store_photo(
+    db: Database,
+    photo_dir: Path,
+    photo_id: str,
+    data: bytes,
+    settings: PhotoSettings,
+    *,
+    observation: dict | None = None,
+    task_id: int | None = None,
+    place_geometry: dict | None = None,
+    ingested: pipeline.Ingested | None = None,
+) -> tuple[dict, bool]:
+    """Store a photo of `observation`, or an after-photo of task `task_id`, once.
+
+    Returns (row, created). An observation's photo must be one it declared; when the
+    observation has no position, a photo position near its place (`place_geometry`) becomes
+    its position. Inside an outer transaction (a task's state change, a form that stores the
+    observation and its photos together) the caller removes the written files if that
+    transaction fails: see `files_of`. Raises PhotoNotDeclared, PhotoConflict, or
+    pipeline.PhotoError for a refused upload.
+    """
+    if (observation is None) == (task_id is None):
+        raise ValueError("a photo belongs to exactly one observation or one task")
+    if observation is not None and photo_id not in json.loads(observation["photo_ids"]):
+        raise PhotoNotDeclared(photo_id)
+    owner = {"observation_id": observation["id"]} if observation else {"task_id": task_id}
+    sha = hashlib.sha256(data).hexdigest()
+    existing = _stored(db, photo_id, sha, owner)
+    if existing is not None:
+        return existing, False
+
+    ingested = ingested or ingest(data, settings)
+    files = files_of(ingested, data if settings.keep_original else None)
+    try:
+        for relative, content in files.items():
+            write_file(photo_dir, content, suffix=Path(relative).suffix)
+        with transaction(db):
+            existing = _stored(db, photo_id, sha, owner)
+            if existing is not None:
+                return existing, False
+            ensure_files(photo_dir, files)
+            gps_lat, gps_lon = ingested.gps or (None, None)
+            insert_photo(
+                db,
+                {
+                    "id": photo_id,
+                    "observation_id": owner.get("observation_id"),
+                    "task_id": owner.get("task_id"),
+                    "sha256": sha,
+                    "file": content_path(ingested.display),
+                    "thumb_file": content_path(ingested.thumb),
+                    "original_file": (
+                        content_path(data, suffix=".orig") if settings.keep_original else None
+                    ),
+                    "width": ingested.width,
+                    "height": ingested.height,
+                    "bytes": len(data),
+                    "source_format": ingested.source_format,
+                    "gps_lat": gps_lat,
+                    "gps_lon": gps_lon,
+                    "taken_at": ingested.taken_at,
+                },
+            )
+            if observation is not None:
+                if (
+                    ingested.gps
+                    and observation["lat"] is None
+                    and _near(ingested.gps, place_geometry, settings.far_metres)
+                ):
+                    set_location_from_photo(db, observation["id"], *ingested.gps)
+                touch_observation(db, observation["id"])
+            return get_photo(db, photo_id), True
+    except BaseException:
+        if not db.conn.in_transaction:
+            remove_unreferenced(db, photo_dir, list(files))
+        raise
+
+
+def files_of(ingested: pipeline.Ingested, original: bytes | None = None) -> dict[str, bytes]:
+    """The files a photo is stored as, by relative path (a small photo's display and thumbnail
+    can be the same bytes, and so one file)."""
+    files = {
+        content_path(ingested.display): ingested.display,
+        content_path(ingested.thumb): ingested.thumb,
+    }
+    if original is not None:
+        files[content_path(original, suffix=".orig")] = original
+    return files
+
+
+def _stored(db: Database, photo_id: str, sha: str, owner: dict) -> dict | None:
+    """The stored row for this UUID if it holds the same bytes for the same owner."""
+    existing = get_photo(db, photo_id)
+    if existing is None:
+        return None
+    if existing["sha256"] != sha or any(existing[k] != v for k, v in owner.items()):
+        raise PhotoConflict(photo_id)
+    return existing
+
+
+def _near(gps: tuple[float, float], geometry: dict | None, far_metres: float | None) -> bool:
+    if geometry is None or far_metres is None:
+        return False
+    return geo.distance_to_polygon_m(geometry, *gps) <= far_metres

@@ -1,0 +1,77 @@
+"""Photo rows: one per stored image, of an observation or a task."""
+
+import json
+
+from sqlite_utils import Database
+
+from fieldwalk.db import now
+from fieldwalk.observations.model import get_observation
+
+
+def get_photo(db: Database, photo_id: str) -> dict | None:
+    """One photo row, or None."""
+    row = db.execute("SELECT * FROM photos WHERE id = ?", [photo_id]).fetchone()
+    return dict(row) if row else None
+
+
+def list_task_photos(db: Database, task_id: int) -> list[dict]:
+    """A task's after-photos, oldest first."""
+    return [
+        dict(r)
+        for r in db.execute(
+            "SELECT * FROM photos WHERE task_id = ? ORDER BY created_at, id", [task_id]
+        )
+    ]
+
+
+def list_photos(db: Database, observation_id: str) -> list[dict]:
+    """The photos received for an observation, in the order they were declared."""
+    rows = [
+        dict(r)
+        for r in db.execute(
+            "SELECT * FROM photos WHERE observation_id = ? ORDER BY created_at, id",
+            [observation_id],
+        )
+    ]
+    observation = get_observation(db, observation_id)
+    order = (
+        {pid: i for i, pid in enumerate(json.loads(observation["photo_ids"]))}
+        if observation
+        else {}
+    )
+    return sorted(rows, key=lambda r: order.get(r["id"], len(order)))
+
+
+def missing_photo_ids(observation: dict, photos: list[dict]) -> list[str]:
+    """Declared photo UUIDs that have not arrived yet."""
+    received = {p["id"] for p in photos}
+    return [pid for pid in json.loads(observation["photo_ids"]) if pid not in received]
+
+
+PHOTO_COLUMNS = (
+    "id",
+    "observation_id",
+    "task_id",
+    "sha256",
+    "file",
+    "thumb_file",
+    "original_file",
+    "width",
+    "height",
+    "bytes",
+    "source_format",
+    "gps_lat",
+    "gps_lon",
+    "taken_at",
+    "created_at",
+)
+
+
+def insert_photo(db: Database, row: dict) -> None:
+    """Insert a photo row (call inside the write that checked its files are there)."""
+    values = {**row, "created_at": row.get("created_at") or now()}
+    db.execute(
+        f"INSERT INTO photos ({', '.join(PHOTO_COLUMNS)}) "  # noqa: S608 - fixed column names
+        f"VALUES ({', '.join('?' * len(PHOTO_COLUMNS))})",
+        [values.get(column) for column in PHOTO_COLUMNS],
+    )

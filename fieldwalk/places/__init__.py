@@ -1,0 +1,1 @@
+"""Places: the squares, stations and parks that walks go around, and their pages."""

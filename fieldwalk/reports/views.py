@@ -1,0 +1,272 @@
+"""The lägesbild (weekly situation picture) and the annual follow-up: figures per place.
+
+Weeks and years are local (Europe/Stockholm) periods. Each is turned into UTC bounds once, so
+the queries compare the stored UTC `*_at` strings directly: a Sunday 23:30 in Stockholm is
+Sunday 22:30Z and belongs to that week, Monday 00:10 is Sunday 23:10Z and belongs to the next.
+"""
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
+from flask_babel import format_date
+from flask_babel import gettext as _
+
+from fieldwalk.categories import CATEGORIES, category_label
+from fieldwalk.charts import Series, bar_chart, line_chart
+from fieldwalk.db import get_db
+from fieldwalk.render import fail, render
+from fieldwalk.reports.figures import DISTRICT, FIGURES, week_report, year_report
+from fieldwalk.reports.periods import (
+    FIRST_YEAR,
+    LAST_YEAR,
+    Period,
+    last_complete_week,
+    month_starts,
+    parse_week,
+    shift_week,
+    week_text,
+)
+from fieldwalk.security import MANAGER_ROLES, role_required
+
+bp = Blueprint("reports", __name__)
+
+
+def figure_lines(figures: list[dict]) -> list[dict]:
+    """The table of one place: a line per figure, each with its value in every period. Under
+    the new observations, indented: those that feel safe, then each category that occurs."""
+    labels = figure_labels()
+    lines = [
+        {"key": "observations", "label": labels["observations"], "sub": False},
+        {"key": "works_well", "label": labels["works_well"], "sub": True},
+    ]
+    used = {code for f in figures for code, n in f["categories"].items() if n}
+    for code in [c for c in CATEGORIES if c in used] + sorted(used - set(CATEGORIES)):
+        lines.append({"key": code, "label": category_label(code), "sub": True, "category": True})
+    lines += [{"key": k, "label": labels[k], "sub": False} for k in FIGURES[2:]]
+    for line in lines:
+        line["values"] = [
+            f["categories"].get(line["key"], 0) if line.get("category") else f[line["key"]]
+            for f in figures
+        ]
+    return lines
+
+
+def figure_labels() -> dict[str, str]:
+    """What each figure is called, in the person's language."""
+    return {
+        "observations": _("New observations"),
+        "works_well": _("of which feel safe"),
+        "urgent_observations": _("Urgent observations"),
+        "tasks_opened": _("Tasks opened"),
+        "urgent_tasks": _("Urgent tasks opened"),
+        "tasks_done": _("Tasks done"),
+        "overdue": _("Overdue tasks at the end of the period"),
+    }
+
+
+def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
+    """The report's tables as CSV: UTF-8 with a BOM, so Excel reads å, ä and ö right; text
+    a spreadsheet would run as a formula (a place named "=...") is neutralised."""
+    from fieldwalk.spreadsheet import neutralise
+
+    out = io.StringIO()
+    out.write("\ufeff")
+    writer = csv.writer(out)
+    writer.writerow([neutralise(h) for h in headers])
+    for row in rows:
+        for line in figure_lines(row["figures"]):
+            values = line["values"]
+            changes = [values[0] - v for v in values[1:]]
+            cells = [
+                values[0],
+                *[x for pair in zip(values[1:], changes, strict=True) for x in pair],
+            ]
+            text = [*lead, place_name(row), line["label"]]
+            writer.writerow([*(neutralise(t) for t in text), *cells])
+    return out.getvalue()
+
+
+def place_name(row: dict) -> str:
+    """A report row's heading."""
+    if row["place_id"] == DISTRICT:
+        return _("Whole district")
+    return row["name"] or _("Outside every place")
+
+
+def _tz() -> ZoneInfo:
+    return ZoneInfo(current_app.config.get("BABEL_DEFAULT_TIMEZONE", "Europe/Stockholm"))
+
+
+def requested_week() -> tuple[int, int]:
+    """The week asked for (`?week=2026-W47`), or the last complete one; 400 when unreadable."""
+    text = request.args.get("week", "").strip()
+    if not text:
+        return last_complete_week(datetime.now(UTC), _tz())
+    try:
+        return parse_week(text)
+    except ValueError:
+        fail(400, _("Choose a week, such as %(example)s.", example="2026-W47"))
+
+
+def requested_year() -> int:
+    """The year asked for (`?year=2026`), or the last complete one; 400 when unreadable."""
+    text = request.args.get("year", "").strip()
+    if not text:
+        return datetime.now(_tz()).year - 1
+    if not (text.isdigit() and FIRST_YEAR <= int(text) <= LAST_YEAR):
+        fail(400, _("Choose a year between %(a)d and %(b)d.", a=FIRST_YEAR, b=LAST_YEAR))
+    return int(text)
+
+
+def week_title(year: int, week: int) -> str:
+    """'Week 47, 2026' in the person's language."""
+    return _("Week %(week)d, %(year)d", week=week, year=year)
+
+
+def span_text(period: Period) -> str:
+    """The period's first and last day ('16 nov.–22 nov. 2026')."""
+    last = (period.end - timedelta(microseconds=1)).date()
+    return f"{format_date(period.start.date(), 'd MMM')}–{format_date(last, 'd MMM y')}"
+
+
+def comparison_chart(rows: list[dict], columns: list[str]) -> str:
+    """New observations per place in each period, as grouped bars."""
+    places = [r for r in rows if r["place_id"] != DISTRICT]
+    return bar_chart(
+        _("New observations per place"),
+        _(
+            "Bars for %(periods)s; the same figures are in the tables below.",
+            periods=", ".join(columns),
+        ),
+        [place_name(r) for r in places],
+        [
+            Series(column, [r["figures"][i]["observations"] for r in places])
+            for i, column in enumerate(columns)
+        ],
+    )
+
+
+def category_chart(row: dict, columns: list[str]) -> str:
+    """One place's new observations by category in each period."""
+    lines = [line for line in figure_lines(row["figures"]) if line.get("category")]
+    return bar_chart(
+        _("New observations by category: %(place)s", place=place_name(row)),
+        _("Bars for %(periods)s; the same figures are in the table.", periods=", ".join(columns)),
+        [line["label"] for line in lines],
+        [Series(column, [line["values"][i] for line in lines]) for i, column in enumerate(columns)],
+    )
+
+
+@bp.get("/reports")
+@role_required(*MANAGER_ROLES)
+def index():
+    """The reports start at the lägesbild."""
+    return redirect(url_for("reports.week"))
+
+
+@bp.get("/reports/week")
+@role_required(*MANAGER_ROLES)
+def week():
+    """The lägesbild: per place, the week against the week before and the same week last year."""
+    year, number = requested_week()
+    report = week_report(get_db(), year, number, _tz())
+    columns = [week_title(y, w) for y, w in report["weeks"]]
+    running = shift_week(*last_complete_week(datetime.now(UTC), _tz()), 1)
+    return render(
+        "reports/week.html",
+        report=report,
+        columns=columns,
+        spans=[span_text(p) for p in report["periods"]],
+        week_value=week_text(year, number),
+        previous=week_text(*shift_week(year, number, -1)),
+        following=week_text(*shift_week(year, number, 1)),
+        ongoing=(year, number) >= running,
+        show_following=shift_week(year, number, 1) <= running,
+        overview=comparison_chart(report["rows"], columns),
+        category_chart=lambda row: category_chart(row, columns),
+        place_name=place_name,
+        figure_lines=figure_lines,
+    )
+
+
+@bp.get("/reports/week.csv")
+@role_required(*MANAGER_ROLES)
+def week_csv():
+    """The lägesbild's tables as CSV."""
+    year, number = requested_week()
+    report = week_report(get_db(), year, number, _tz())
+    headers = [_("Week"), _("Place"), _("Figure"), _("This week"), _("Week before"), _("Change")]
+    headers += [_("Same week last year"), _("Change")]
+    text = csv_text(report["rows"], headers, [week_text(year, number)])
+    return _csv_response(text, f"lagesbild-{week_text(year, number)}.csv")
+
+
+def monthly_chart(row: dict, monthly: dict, year: int) -> str:
+    """One place's (or the district's) new observations per month, this year and the last."""
+    if row["place_id"] == DISTRICT:
+        counts = [sum(c[i] for c in monthly.values()) for i in range(24)]
+    else:
+        counts = monthly.get(row["place_id"], [0] * 24)
+    labels = [format_date(m, "MMM") for m in month_starts(date(year, 1, 1), 12)]
+    return line_chart(
+        _("New observations per month: %(place)s", place=place_name(row)),
+        _("Lines for %(a)d and %(b)d.", a=year, b=year - 1),
+        labels,
+        [Series(str(year), counts[:12]), Series(str(year - 1), counts[12:])],
+    )
+
+
+@bp.get("/reports/year")
+@role_required(*MANAGER_ROLES)
+def year():
+    """The annual follow-up: per place, the year against the year before."""
+    number = requested_year()
+    moment = datetime.now(UTC)
+    report = year_report(get_db(), number, moment, _tz())
+    partial = report["periods"][0].end.year == number
+    columns = [str(number), str(number - 1)]
+    if partial:
+        columns = [_("%(year)d so far", year=number), _("%(year)d, same stretch", year=number - 1)]
+    return render(
+        "reports/year.html",
+        report=report,
+        columns=columns,
+        partial=partial,
+        spans=[span_text(p) for p in report["periods"]],
+        overview=comparison_chart(report["rows"], columns),
+        monthly_chart=lambda row: monthly_chart(row, report["monthly"], number),
+        place_name=place_name,
+        figure_lines=figure_lines,
+        this_year=datetime.now(_tz()).year,
+    )
+
+
+@bp.get("/reports/year.csv")
+@role_required(*MANAGER_ROLES)
+def year_csv():
+    """The annual follow-up's tables as CSV."""
+    number = requested_year()
+    report = year_report(get_db(), number, datetime.now(UTC), _tz())
+    headers = [_("Year"), _("Place"), _("Figure"), str(number), str(number - 1), _("Change")]
+    return _csv_response(
+        csv_text(report["rows"], headers, [str(number)]), f"uppfoljning-{number}.csv"
+    )
+
+
+def _csv_response(text: str, filename: str) -> Response:
+    return Response(
+        text.encode("utf-8"),
+        mimetype="text/csv",
+        headers={
+            "Content-Type": "text/csv; charset=utf-8",
+            "Content-Disposition": f'attachment; filename="{filename}"',
+        },
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Register the report routes."""
+    app.register_blueprint(bp)

@@ -1,0 +1,430 @@
+"""Tasks (åtgärder): the fixes proposed on a walk, sent to whoever owns the ground.
+
+The state machine lives in one table, `TRANSITIONS`: for each action, the states it may
+start from, the state it leads to, who may take it, and what it needs. Every change bumps
+the task's version; a change that names an older version is refused as a conflict, so two
+people changing a task at once never overwrite each other silently. Every change is written
+to the audit log (who, when, from, to, note).
+"""
+
+import json
+from datetime import date
+
+from sqlite_utils import Database
+
+from fieldwalk.db import now, transaction
+from fieldwalk.parties.model import get_party
+from fieldwalk.tasks.states import (
+    DONE,
+    DUPLICATE,
+    PRIORITIES,
+    PROPOSED,
+    SENT,
+    TRANSITIONS,
+    VERIFIED,
+    Actor,
+    TaskError,
+    VersionConflict,
+)
+
+
+def get_task(db: Database, task_id: int) -> dict | None:
+    """One task with its party's name, or None."""
+    row = db.execute(
+        """SELECT tasks.*, parties.name AS party_name FROM tasks
+           LEFT JOIN parties ON parties.id = tasks.party_id WHERE tasks.id = ?""",
+        [task_id],
+    ).fetchone()
+    return dict(row) if row else None
+
+
+def insert_task(
+    db: Database,
+    *,
+    observation_ids: list[str],
+    measure: str,
+    party_id: int | None,
+    suggestion: dict,
+    override_reason: str | None = None,
+    priority: str = "normal",
+    due_date: str | None = None,
+    assignee_user_id: int | None = None,
+    actor: Actor,
+) -> int:
+    """Create a proposed task for one or more observations; return its id.
+
+    Leaving `party_id` empty puts the task in triage. Choosing another party than the routing
+    suggestion needs an `override_reason`, which is kept with the task.
+    """
+    if not measure.strip():
+        raise TaskError("measure")
+    if priority not in PRIORITIES:
+        raise TaskError("priority")
+    if due_date is not None and not _is_date(due_date):
+        raise TaskError("due_date")
+    if not observation_ids:
+        raise TaskError("observations")
+    if party_id != suggestion.get("party_id") and not (override_reason or "").strip():
+        raise TaskError("override_reason")
+    stamp = now()
+    with transaction(db):
+        _check_party(db, party_id, assignee_user_id)
+        for observation_id in observation_ids:
+            if not db.execute(
+                "SELECT 1 FROM observations WHERE id = ?", [observation_id]
+            ).fetchone():
+                raise TaskError("observations")
+        first = db.execute(
+            "SELECT walk_id, place_id, lat, lon FROM observations WHERE id = ?",
+            [observation_ids[0]],
+        ).fetchone()
+        cursor = db.execute(
+            """INSERT INTO tasks (walk_id, place_id, measure, party_id, assignee_user_id, priority,
+                   due_date, state, routing_reason, override_reason, lat, lon, created_by,
+                   created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?)""",
+            [
+                first["walk_id"],
+                first["place_id"],
+                measure.strip(),
+                party_id,
+                assignee_user_id,
+                priority,
+                due_date,
+                json.dumps(suggestion),
+                (override_reason or "").strip() or None,
+                first["lat"],
+                first["lon"],
+                actor.user_id,
+                stamp,
+                stamp,
+            ],
+        )
+        task_id = cursor.lastrowid
+        for observation_id in dict.fromkeys(observation_ids):
+            db.execute(
+                "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+                [task_id, observation_id],
+            )
+        _log(db, actor, task_id, "create", None, PROPOSED, override_reason, party_id=party_id)
+    return task_id
+
+
+def _is_date(value: str) -> bool:
+    try:
+        date.fromisoformat(value)
+    except ValueError:
+        return False
+    return len(value) == 10
+
+
+def _check_party(db: Database, party_id: int | None, assignee_user_id: int | None) -> None:
+    """The party exists, and a named assignee is an engineer of it."""
+    if party_id is not None and get_party(db, party_id) is None:
+        raise TaskError("party")
+    if assignee_user_id is not None:
+        row = db.execute(
+            "SELECT party_id FROM users WHERE id = ? AND role = 'engineer'", [assignee_user_id]
+        ).fetchone()
+        if row is None or party_id is None or row["party_id"] != party_id:
+            raise TaskError("assignee")
+
+
+def link_observation(db: Database, task_id: int, observation_id: str, actor: Actor) -> None:
+    """Point one more observation at an existing task (the same problem seen twice)."""
+    with transaction(db):
+        if get_task(db, task_id) is None:
+            raise TaskError("not_found")
+        if not db.execute("SELECT 1 FROM observations WHERE id = ?", [observation_id]).fetchone():
+            raise TaskError("observations")
+        db.execute(
+            "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+            [task_id, observation_id],
+        )
+        _log(db, actor, task_id, "link", None, None, None, observation_id=observation_id)
+
+
+def transition(
+    db: Database,
+    task_id: int,
+    action: str,
+    actor: Actor,
+    *,
+    version: int,
+    note: str | None = None,
+    has_photo: bool = False,
+    duplicate_of: int | None = None,
+    party_id: int | None = None,
+    suggestion: dict | None = None,
+) -> dict:
+    """Apply an action to a task; return the changed task. Raise TaskError or VersionConflict.
+
+    `reroute` takes the new `party_id` and, optionally, a fresh routing `suggestion`; a
+    party other than the suggestion needs a reason in `note`, as when the task was created.
+    """
+    rule = TRANSITIONS.get(action)
+    if rule is None:
+        raise TaskError("unknown_action")
+    note = (note or "").strip() or None
+    with transaction(db):
+        task = get_task(db, task_id)
+        if task is None:
+            raise TaskError("not_found")
+        if task["version"] != version:
+            raise VersionConflict(task)
+        if not set(rule.actors) & set(actor.kinds):
+            raise TaskError("forbidden")
+        if task["state"] not in rule.sources:
+            raise TaskError("state", state=task["state"])
+        if "note" in rule.needs and not note:
+            raise TaskError("note")
+        if "evidence" in rule.needs and not (note or has_photo):
+            raise TaskError("evidence")
+        target = rule.target
+        changes: dict = {}
+        if action == "send" and task["party_id"] is None:
+            raise TaskError("party")
+        if action == "reroute":
+            if party_id is None:
+                raise TaskError("party")
+            _check_party(db, party_id, None)
+            if suggestion is None:
+                suggestion = json.loads(task["routing_reason"] or "{}")
+            if party_id != suggestion.get("party_id") and not note:
+                raise TaskError("override_reason")
+            # A new party has been sent nothing yet, and the old party's engineer is no
+            # longer the one to do it.
+            changes.update(
+                party_id=party_id,
+                override_reason=note,
+                routing_reason=json.dumps(suggestion),
+                assignee_user_id=None,
+                sent_at=None,
+            )
+        if action == "duplicate":
+            changes["duplicate_of"] = _resolve_original(db, task_id, duplicate_of)
+        if action == "reopen":
+            # Back to the party only when it was sent to them; else back to the leader's list.
+            target = SENT if task["sent_at"] is not None else PROPOSED
+            changes["duplicate_of"] = None
+            changes["done_at"] = None
+            changes["verified_at"] = None
+        stamp = now()
+        if target == SENT and changes.get("sent_at", task["sent_at"]) is None:
+            changes["sent_at"] = stamp
+        if target == DONE:
+            changes["done_at"] = stamp
+        if target == VERIFIED:
+            changes["verified_at"] = stamp
+        changes.update(state=target, state_note=note, updated_at=stamp, version=task["version"] + 1)
+        assignments = ", ".join(f"{column} = ?" for column in changes)
+        cursor = db.execute(
+            f"UPDATE tasks SET {assignments} WHERE id = ? AND version = ?",  # noqa: S608
+            [*changes.values(), task_id, version],
+        )
+        if cursor.rowcount != 1:
+            raise VersionConflict(get_task(db, task_id))
+        _log(
+            db,
+            actor,
+            task_id,
+            action,
+            task["state"],
+            target,
+            note,
+            **({"party_id": party_id} if party_id else {}),
+            **({"duplicate_of": changes["duplicate_of"]} if changes.get("duplicate_of") else {}),
+        )
+        return get_task(db, task_id)
+
+
+def _resolve_original(db: Database, task_id: int, duplicate_of: int | None) -> int:
+    """The task a duplicate points at: the end of the chain, never the task itself."""
+    original = get_task(db, duplicate_of) if duplicate_of else None
+    seen = {task_id}
+    while original is not None and original["id"] not in seen:
+        if original["state"] != DUPLICATE or not original["duplicate_of"]:
+            return original["id"]
+        seen.add(original["id"])
+        original = get_task(db, original["duplicate_of"])
+    raise TaskError("duplicate_of")
+
+
+def _log(db, actor: Actor, task_id, action, source, target, note, **extra) -> None:
+    detail = {"from": source, "to": target, "note": note, **extra}
+    db.execute(
+        """INSERT INTO audit_log (at, user_id, action, entity, entity_id, detail, actor)
+           VALUES (?, ?, ?, 'task', ?, ?, ?)""",
+        [
+            now(),
+            actor.user_id,
+            action,
+            str(task_id),
+            json.dumps(detail, ensure_ascii=False),
+            actor.label,
+        ],
+    )
+
+
+def task_history(db: Database, task_id: int) -> list[dict]:
+    """Every change of a task, oldest first: who, when, from, to, note."""
+    rows = db.execute(
+        """SELECT audit_log.*, users.name AS user_name FROM audit_log
+           LEFT JOIN users ON users.id = audit_log.user_id
+           WHERE entity = 'task' AND entity_id = ? ORDER BY audit_log.id""",
+        [str(task_id)],
+    )
+    history = []
+    for row in rows:
+        entry = dict(row)
+        entry.update(json.loads(entry.pop("detail")))
+        history.append(entry)
+    return history
+
+
+def task_observation_ids(db: Database, task_id: int) -> list[str]:
+    """The observations a task fixes."""
+    return [
+        r[0]
+        for r in db.execute(
+            "SELECT observation_id FROM task_observations WHERE task_id = ? ORDER BY rowid",
+            [task_id],
+        )
+    ]
+
+
+def tasks_for_observation(db: Database, observation_id: str) -> list[dict]:
+    """The tasks that fix an observation, with their party's name."""
+    rows = db.execute(
+        """SELECT tasks.*, parties.name AS party_name FROM tasks
+           JOIN task_observations t ON t.task_id = tasks.id
+           LEFT JOIN parties ON parties.id = tasks.party_id
+           WHERE t.observation_id = ? ORDER BY tasks.id""",
+        [observation_id],
+    )
+    return [dict(r) for r in rows]
+
+
+def list_tasks(
+    db: Database,
+    *,
+    party_id: int | None = None,
+    walk_id: int | None = None,
+    states: tuple[str, ...] | None = None,
+    without_party: bool = False,
+) -> list[dict]:
+    """Tasks filtered by party, walk and state, most urgent and oldest due first."""
+    where, params = [], []
+    if without_party:
+        where.append("tasks.party_id IS NULL")
+    if party_id is not None:
+        where.append("tasks.party_id = ?")
+        params.append(party_id)
+    if walk_id is not None:
+        where.append("tasks.walk_id = ?")
+        params.append(walk_id)
+    if states:
+        where.append(f"tasks.state IN ({','.join('?' * len(states))})")
+        params += list(states)
+    sql = """SELECT tasks.*, parties.name AS party_name, places.name AS place_name,
+                    (SELECT p.thumb_file FROM task_observations t JOIN photos p
+                       ON p.observation_id = t.observation_id WHERE t.task_id = tasks.id
+                       ORDER BY p.created_at LIMIT 1) AS first_thumb
+             FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
+             LEFT JOIN places ON places.id = tasks.place_id"""
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    sql += """ ORDER BY CASE tasks.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1
+               WHEN 'normal' THEN 2 ELSE 3 END, tasks.due_date IS NULL, tasks.due_date, tasks.id"""
+    return [dict(r) for r in db.execute(sql, params)]
+
+
+def task_observations(db: Database, task_id: int) -> list[dict]:
+    """The observations a task fixes, each with its `photos`, in the order they were linked."""
+    rows = db.execute(
+        """SELECT observations.* FROM task_observations t
+           JOIN observations ON observations.id = t.observation_id
+           WHERE t.task_id = ? ORDER BY t.rowid""",
+        [task_id],
+    )
+    observations = [dict(r) for r in rows]
+    for observation in observations:
+        observation["photos"] = [
+            dict(r)
+            for r in db.execute(
+                "SELECT * FROM photos WHERE observation_id = ? ORDER BY created_at, id",
+                [observation["id"]],
+            )
+        ]
+    return observations
+
+
+def related_tasks(db: Database, walk_id: int | None, place_id: int | None) -> list[dict]:
+    """Tasks from the same walk or place (the ones a duplicate or a link may point to)."""
+    rows = db.execute(
+        """SELECT tasks.*, parties.name AS party_name FROM tasks
+           LEFT JOIN parties ON parties.id = tasks.party_id
+           WHERE (tasks.walk_id = ? OR tasks.place_id = ?) ORDER BY tasks.id""",
+        [walk_id, place_id],
+    )
+    return [dict(r) for r in rows]
+
+
+# Observations of problems (not what works well) that no task fixes yet.
+UNTASKED = """o.works_well = 0
+    AND NOT EXISTS (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)"""
+
+
+def observations_without_task(
+    db: Database, walk_id: int | None = None, limit: int = -1, offset: int = 0
+) -> list[dict]:
+    """Observations no task fixes yet, oldest first; `limit` of them from `offset` (all by
+    default)."""
+    sql = f"""SELECT o.*, places.name AS place_name, walks.title AS walk_title,
+                     (SELECT thumb_file FROM photos WHERE observation_id = o.id
+                      ORDER BY created_at LIMIT 1) AS first_thumb
+              FROM observations o LEFT JOIN places ON places.id = o.place_id
+              LEFT JOIN walks ON walks.id = o.walk_id
+              WHERE {UNTASKED}"""  # noqa: S608 (a constant)
+    params: list = []
+    if walk_id is not None:
+        sql += " AND o.walk_id = ?"
+        params.append(walk_id)
+    sql += " ORDER BY o.created_at, o.id LIMIT ? OFFSET ?"
+    return [dict(r) for r in db.execute(sql, [*params, limit, offset])]
+
+
+def count_observations_without_task(db: Database) -> int:
+    """How many observations no task fixes yet."""
+    sql = f"SELECT count(*) FROM observations o WHERE {UNTASKED}"  # noqa: S608 (a constant)
+    return db.execute(sql).fetchone()[0]
+
+
+def list_engineers(db: Database) -> list[dict]:
+    """Every engineer with their party's name: the people a task can be assigned to."""
+    rows = db.execute(
+        """SELECT users.id, users.name, users.email, users.party_id, parties.name AS party_name
+           FROM users JOIN parties ON parties.id = users.party_id
+           WHERE users.role = 'engineer' AND users.locked_at IS NULL
+           ORDER BY parties.name, users.name, users.email"""
+    )
+    return [dict(r) for r in rows]
+
+
+def send_walk_tasks(db: Database, walk_id: int, actor: Actor) -> dict[int, list[int]]:
+    """Send every proposed task of a walk that has a party; return task ids by party.
+
+    Tasks still without a party stay proposed (they wait in triage).
+    """
+    sent: dict[int, list[int]] = {}
+    with transaction(db):
+        rows = db.execute(
+            """SELECT id, version, party_id FROM tasks
+               WHERE walk_id = ? AND state = 'proposed' AND party_id IS NOT NULL ORDER BY id""",
+            [walk_id],
+        ).fetchall()
+        for row in rows:
+            transition(db, row["id"], "send", actor, version=row["version"])
+            sent.setdefault(row["party_id"], []).append(row["id"])
+        db.execute("UPDATE walks SET tasks_sent_at = ? WHERE id = ?", [now(), walk_id])
+    return sent

@@ -1,0 +1,23 @@
+"""Which party should get a fix: zones, then the category's default party, then triage."""
+
+from sqlite_utils import Database
+
+
+def suggest_for_observation(db: Database, observation: dict):
+    """The routing rule's suggestion for an observation, from the zones and defaults stored."""
+    from fieldwalk.parties.model import category_defaults
+    from fieldwalk.routing import suggest_party
+    from fieldwalk.zones.model import zones_at
+
+    zones = (
+        zones_at(db, observation["lat"], observation["lon"])
+        if observation["lat"] is not None
+        else []
+    )
+    return suggest_party(
+        observation["lat"],
+        observation["lon"],
+        observation["category"],
+        zones,
+        category_defaults(db),
+    )

@@ -1,0 +1,267 @@
+"""Getting fixes to whoever owns the ground: tasks from observations, a walk's tasks, triage.
+
+Walk leaders (on the walks they manage) and coordinators turn observations into tasks, with
+the routing rule's suggestion filled in and its reason in words. A walk's tasks are sent to
+their parties together, one notification per party. What the rule could not route, and what
+a party answered "not ours", waits in the coordinators' triage list.
+"""
+
+from flask import Blueprint, Flask, abort, current_app, g, redirect, request, url_for
+from flask_babel import gettext as _
+
+from fieldwalk.dashboard.filters import parse_page
+from fieldwalk.db import get_db
+from fieldwalk.i18n import safe_next
+from fieldwalk.ids import parse_uuid
+from fieldwalk.observations.duplicates import add_duplicate_hints
+from fieldwalk.observations.model import get_observation
+from fieldwalk.parties.model import list_parties
+from fieldwalk.photos.model import list_task_photos
+from fieldwalk.render import fail, render
+from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_required
+from fieldwalk.tasks.access import observation_suggestion, parse_int, user_actor
+from fieldwalk.tasks.model import (
+    count_observations_without_task,
+    insert_task,
+    link_observation,
+    list_engineers,
+    list_tasks,
+    observations_without_task,
+    related_tasks,
+    send_walk_tasks,
+    task_observations,
+    tasks_for_observation,
+)
+from fieldwalk.tasks.states import COORDINATOR, LEADER, NOT_OURS, PROPOSED, Actor, TaskError
+from fieldwalk.tasks.words import ERROR_FIELDS, suggestion_text, task_error_message
+from fieldwalk.walks.access import can_manage, get_walk_or_404
+from fieldwalk.walks.model import get_walk
+
+bp = Blueprint("triage", __name__)
+
+
+def planner() -> Actor:
+    """The requester as the one who plans tasks: a coordinator, or the walk's leader."""
+    return user_actor((COORDINATOR,) if g.user["role"] in MANAGER_ROLES else (LEADER,))
+
+
+def may_create_for(observation: dict) -> bool:
+    """Coordinators and admins everywhere; walk leaders on the walks they manage."""
+    if g.get("user") is None or g.user["role"] not in STAFF_ROLES:
+        return False
+    if g.user["role"] in MANAGER_ROLES:
+        return True
+    walk = get_walk(get_db(), observation["walk_id"]) if observation["walk_id"] else None
+    return walk is not None and can_manage(walk)
+
+
+def _observation_or_404(observation_id: str) -> dict:
+    """The observation, when this requester may make tasks of it (staff only learn it exists)."""
+    canonical = parse_uuid(observation_id)
+    observation = get_observation(get_db(), canonical) if canonical else None
+    if observation is None or not (g.user and g.user["role"] in STAFF_ROLES):
+        abort(404)
+    if not may_create_for(observation):
+        abort(403)
+    return observation
+
+
+def create_form_context(observation: dict, values: dict | None = None) -> dict:
+    """What the create form needs: parties, engineers, the suggestion and its reason."""
+    db = get_db()
+    suggestion = observation_suggestion(observation)
+    if values is None:
+        values = {
+            "party_id": suggestion["party_id"],
+            "priority": "urgent" if observation["urgent"] else "normal",
+        }
+    return {
+        "observation": observation,
+        "values": values,
+        "suggestion": suggestion,
+        "suggestion_text": suggestion_text(suggestion),
+        "parties": list_parties(db),
+        "engineers": list_engineers(db),
+        "link_candidates": [
+            t
+            for t in related_tasks(db, observation["walk_id"], observation["place_id"])
+            if t["id"] not in {x["id"] for x in tasks_for_observation(db, observation["id"])}
+        ],
+    }
+
+
+def observation_task_panel(observation: dict) -> dict:
+    """The observation page's Tasks section: its tasks with after-photos, and the create form."""
+    db = get_db()
+    tasks = tasks_for_observation(db, observation["id"])
+    for task in tasks:
+        task["after_photos"] = list_task_photos(db, task["id"])
+    user = g.get("user")
+    panel = {"tasks": tasks, "can_open": bool(user and user["role"] in STAFF_ROLES)}
+    if may_create_for(observation):
+        panel["form"] = create_form_context(observation)
+    return panel
+
+
+@bp.get("/observations/<observation_id>/tasks/new")
+@login_required
+def new(observation_id: str):
+    """The create-task form on its own page."""
+    observation = _observation_or_404(observation_id)
+    return render(
+        "tasks/new.html",
+        errors={},
+        next=request.args.get("next", ""),
+        create=create_form_context(observation),
+    )
+
+
+@bp.post("/observations/<observation_id>/tasks")
+@login_required
+def create(observation_id: str):
+    """Create a task for an observation; the suggestion is worked out here, never trusted."""
+    observation = _observation_or_404(observation_id)
+    form = request.form
+    values = {
+        k: form.get(k, "").strip()
+        for k in (
+            "measure",
+            "party_id",
+            "override_reason",
+            "priority",
+            "due_date",
+            "assignee_user_id",
+        )
+    }
+    suggestion = observation_suggestion(observation)
+    actor = planner()
+    try:
+        if values["party_id"] and parse_int(values["party_id"]) is None:
+            raise TaskError("party")
+        if values["assignee_user_id"] and parse_int(values["assignee_user_id"]) is None:
+            raise TaskError("assignee")
+        insert_task(
+            get_db(),
+            observation_ids=[observation["id"]],
+            measure=values["measure"],
+            party_id=parse_int(values["party_id"]),
+            suggestion=suggestion,
+            override_reason=values["override_reason"],
+            priority=values["priority"] or "normal",
+            due_date=values["due_date"] or None,
+            assignee_user_id=parse_int(values["assignee_user_id"]),
+            actor=actor,
+        )
+    except TaskError as error:
+        errors = {ERROR_FIELDS.get(error.code, "_"): task_error_message(error.code)}
+        return render(
+            "tasks/new.html",
+            status=400,
+            errors=errors,
+            next=form.get("next", ""),
+            create=create_form_context(observation, values),
+        )
+    target = url_for("capture.show", observation_id=observation["id"])
+    return redirect(safe_next(form.get("next"), target), code=303)
+
+
+@bp.post("/observations/<observation_id>/tasks/link")
+@login_required
+def link(observation_id: str):
+    """Point this observation at an existing task of the same walk or place."""
+    observation = _observation_or_404(observation_id)
+    task_id = parse_int(request.form.get("task_id"))
+    candidates = {t["id"] for t in create_form_context(observation)["link_candidates"]}
+    if task_id not in candidates:
+        fail(400, _("Choose a task from the same walk or place."))
+    actor = planner()
+    link_observation(get_db(), task_id, observation["id"], actor)
+    return redirect(url_for("capture.show", observation_id=observation["id"]), code=303)
+
+
+@bp.get("/walks/<int:walk_id>/tasks")
+@role_required(*STAFF_ROLES)
+def walk_tasks(walk_id: int):
+    """A walk's tasks by party, the ones waiting in triage, and what still has no task."""
+    walk = get_walk_or_404(walk_id, manage=True)
+    db = get_db()
+    tasks = list_tasks(db, walk_id=walk_id)
+    groups: dict = {}
+    for task in sorted(tasks, key=lambda t: (t["party_name"] is not None, t["party_name"] or "")):
+        groups.setdefault(task["party_name"], []).append(task)
+    return render(
+        "tasks/walk.html",
+        walk=walk,
+        groups=groups,
+        to_send=sum(1 for t in tasks if t["state"] == PROPOSED and t["party_id"] is not None),
+        untasked=observations_without_task(db, walk_id),
+        sent=request.args.get("sent", type=int),
+        emailed=request.args.get("emailed", type=int),
+        unreached=request.args.get("unreached", type=int),
+    )
+
+
+@bp.post("/walks/<int:walk_id>/tasks/send")
+@role_required(*STAFF_ROLES)
+def send(walk_id: int):
+    """Send every proposed task with a party, then tell each party once (when notify exists)."""
+    walk = get_walk_or_404(walk_id, manage=True)
+    db = get_db()
+    sent = send_walk_tasks(db, walk["id"], planner())
+    summary = {"sent": sum(len(ids) for ids in sent.values())}
+    if sent:
+        try:
+            from fieldwalk.tasks.notify import notify_walk_parties
+        except ImportError:  # no notifications installed: the tasks are sent all the same
+            notify_walk_parties = None
+        if notify_walk_parties is not None:
+            results = notify_walk_parties(db, walk["id"], sent, request.url_root.rstrip("/"))
+            summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
+            summary["unreached"] = sum(
+                1 for r in results if r.get("status") in ("no_recipients", "failed")
+            )
+    return redirect(url_for("triage.walk_tasks", walk_id=walk_id, **summary), code=303)
+
+
+@bp.get("/tasks/triage")
+@role_required(*MANAGER_ROLES)
+def triage():
+    """Coordinators' triage: tasks without a party, tasks answered "not ours", untasked observations."""
+    db = get_db()
+    waiting = list_tasks(db, states=(PROPOSED,), without_party=True) + list_tasks(
+        db, states=(NOT_OURS,)
+    )
+    for task in waiting:
+        observations = task_observations(db, task["id"])
+        task["suggestion"] = (
+            observation_suggestion(observations[0]) if observations else {"party_id": None}
+        )
+        task["suggestion_text"] = suggestion_text(task["suggestion"])
+        task["walk_sent"] = bool(
+            task["walk_id"] is None or (get_walk(db, task["walk_id"]) or {}).get("tasks_sent_at")
+        )
+    page = parse_page(request.args)
+    if page is None:
+        abort(400)
+    size = current_app.config["TRIAGE_PAGE_SIZE"]
+    total = count_observations_without_task(db)
+    untasked = observations_without_task(db, limit=size, offset=(page - 1) * size)
+    for observation in untasked:
+        observation["suggestion"] = observation_suggestion(observation)
+        observation["suggestion_text"] = suggestion_text(observation["suggestion"])
+    add_duplicate_hints(db, untasked)
+    return render(
+        "tasks/triage.html",
+        waiting=waiting,
+        untasked=untasked,
+        untasked_total=total,
+        page_number=page,
+        pages=max(1, -(-total // size)),
+        parties=list_parties(db),
+    )
+
+
+def init_app(app: Flask) -> None:
+    """Register the planning screens; the observation page asks for its Tasks section."""
+    app.register_blueprint(bp)
+    app.jinja_env.globals["observation_task_panel"] = observation_task_panel

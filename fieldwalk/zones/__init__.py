@@ -1,0 +1,1 @@
+"""Zones: the polygons that pick which party a fix goes to."""
