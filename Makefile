@@ -89,6 +89,7 @@ bench: $(VENV)/.test-installed chromium pdf-libs assets
 	$(PY) bench/sync.py
 	$(PY) bench/load.py
 	$(PY) bench/review.py
+	$(PY) bench/demo.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache

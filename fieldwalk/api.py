@@ -30,7 +30,12 @@ from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.security import device_key_hash, is_staff
-from fieldwalk.walks.access import current_participant, get_walk_or_404, walk_map_data
+from fieldwalk.walks.access import (
+    current_participant,
+    get_walk_or_404,
+    refuse_non_member,
+    walk_map_data,
+)
 from fieldwalk.walks.model import device_walk_ids, get_walk
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -115,7 +120,7 @@ def put_observation_route(observation_id: str):
             )
         participant = current_participant(walk)
         if participant is None and not is_staff():
-            return error(403, _("Join the walk before recording on it."))
+            refuse_non_member()
     elif not may_report_without_walk():
         return error(403 if g.user else 401, _("Join a walk or log in to report."))
     try:

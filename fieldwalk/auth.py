@@ -15,6 +15,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 
 from fieldwalk.db import connect, get_db, now, transaction
 from fieldwalk.i18n import safe_next
+from fieldwalk.parties.model import find_party_by_name
 from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
 from fieldwalk.security import (
@@ -290,8 +291,6 @@ def create_user_command(
             raise click.ClickException(f"A user with the email {email} already exists.")
         party_id = None
         if role == ENGINEER or party_name:
-            from fieldwalk.parties.model import find_party_by_name
-
             party = find_party_by_name(db, party_name or "")
             if party is None or role != ENGINEER:
                 raise click.ClickException("An engineer needs --party with the name of a party.")

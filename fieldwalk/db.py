@@ -17,6 +17,8 @@ from flask import Flask, current_app, g
 from flask.cli import with_appcontext
 from sqlite_utils import Database
 
+from fieldwalk.migrations import migrations
+
 BUSY_TIMEOUT_MS = 10_000
 
 
@@ -82,8 +84,6 @@ def close_db(_exc: BaseException | None = None) -> None:
 
 def migrate(db: Database) -> list[str]:
     """Apply pending migrations in one write transaction; return the names applied."""
-    from fieldwalk.migrations import migrations
-
     with transaction(db):
         pending = [m.name for m in migrations.pending(db)]
         migrations.apply(db)

@@ -6,7 +6,10 @@ under a metre at the scale of a district. GeoJSON order is [lon, lat] throughout
 
 import json
 import math
+from collections.abc import Callable, Iterable
+from typing import Any, TypeVar
 
+T = TypeVar("T")
 EARTH_RADIUS_M = 6_371_008.8
 
 
@@ -45,6 +48,21 @@ def contains(geometry: dict, lat: float, lon: float) -> bool:
         [geometry["coordinates"]] if geometry["type"] == "Polygon" else geometry["coordinates"]
     )
     return any(sum(_in_ring(lat, lon, ring) for ring in polygon) % 2 == 1 for polygon in polygons)
+
+
+def smallest_containing(
+    items: Iterable[T],
+    lat: float,
+    lon: float,
+    geometry: Callable[[T], dict],
+    size: Callable[[T], Any],
+) -> T | None:
+    """The smallest of `items` (by `size`) whose polygon contains the point, or None.
+
+    One rule for every "which polygon is this point in" question: the place an observation
+    belongs to and the zone that picks a fix's party.
+    """
+    return min((i for i in items if contains(geometry(i), lat, lon)), key=size, default=None)
 
 
 def distance_to_polygon_m(geometry: dict, lat: float, lon: float) -> float:

@@ -13,6 +13,8 @@ from flask_babel import gettext as _
 from flask_htmx import HTMX
 from werkzeug.exceptions import HTTPException
 
+from fieldwalk.categories import category_label
+
 htmx = HTMX()
 
 
@@ -145,8 +147,6 @@ def location_source_label(source: str | None) -> str:
 
 def observation_points(observations: list[dict]) -> list[dict]:
     """The few fields the map needs to draw a list of observations."""
-    from fieldwalk.categories import category_label
-
     return [
         {
             "id": o["id"],
@@ -164,7 +164,6 @@ def observation_points(observations: list[dict]) -> list[dict]:
 def init_app(app: Flask) -> None:
     """Answer every HTTP error with a page or JSON in the person's language; template helpers."""
     htmx.init_app(app)
-    from fieldwalk.categories import category_label
 
     app.jinja_env.filters["localdatetime"] = local_datetime
     app.jinja_env.filters["localtime"] = local_time

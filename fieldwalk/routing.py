@@ -53,9 +53,10 @@ def suggest_party(
 ) -> Suggestion:
     """Pick the responsible party for a fix at (lat, lon) of this category."""
     if lat is not None and lon is not None:
-        containing = [z for z in zones if geo.contains(z.geometry, lat, lon)]
-        if containing:
-            zone = min(containing, key=lambda z: (z.area_m2, z.id))
+        zone = geo.smallest_containing(
+            zones, lat, lon, geometry=lambda z: z.geometry, size=lambda z: (z.area_m2, z.id)
+        )
+        if zone is not None:
             return Suggestion(zone.party_id, ZONE, zone.id, zone.name)
     if category in category_defaults:
         return Suggestion(category_defaults[category], CATEGORY_DEFAULT)

@@ -10,11 +10,13 @@ from pathlib import Path
 
 import pytest
 from flask.testing import FlaskClient
+from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
 from fieldwalk import create_app
 from fieldwalk.auth import create_user
 from fieldwalk.db import connect
+from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.places.model import insert_place
 from fieldwalk.walks.model import insert_walk
@@ -22,6 +24,8 @@ from fieldwalk.walks.model import insert_walk
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 PASSWORD = "correct horse battery"
+# The same login flow with a cheaper hash than scrypt: the suite logs in thousands of times.
+FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 # The limits tests store photos with when they call the domain directly (no app config).
 PHOTO_SETTINGS = PhotoSettings(max_bytes=10**8, max_pixels=10**8, display_edge=1600, thumb_edge=400)
 
@@ -66,6 +70,24 @@ def make_user(db, role="coordinator", email=None, name="", password=PASSWORD) ->
     email = email or f"{role}@example.se"
     user_id = create_user(db, email, role, name, password)
     return {"id": user_id, "email": email, "role": role, "password": password}
+
+
+def set_fast_password(db, user_id: int) -> None:
+    """Give a user PASSWORD under FAST_HASH (the login form checks it like any other)."""
+    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user_id])
+
+
+def make_staff(db, role="coordinator", email=None, *, party_id=None, name="") -> dict:
+    """A user of `role` who logs in through the real form with PASSWORD, cheaply hashed.
+
+    An engineer belongs to a party: `party_id`, or a party of their own.
+    """
+    if role == "engineer" and party_id is None:
+        party_id = insert_party(db, f"Parti för {role}")
+    email = email or f"{role}@example.se"
+    user_id = create_user(db, email, role, name, None, party_id=party_id)
+    set_fast_password(db, user_id)
+    return {"id": user_id, "email": email, "role": role, "password": PASSWORD, "party_id": party_id}
 
 
 def make_walk(db, place_id, created_by=None, **values) -> dict:

@@ -29,8 +29,8 @@ from conftest import (
     make_place,
     make_user,
     make_walk,
+    set_fast_password,
 )
-from werkzeug.security import generate_password_hash
 
 from fieldwalk import create_app
 from fieldwalk.db import connect
@@ -46,8 +46,6 @@ from fieldwalk.tasks.states import Actor
 from fieldwalk.walks.model import join_walk
 from fieldwalk.zones.model import insert_zone
 
-# Same login flow, cheaper hash than scrypt.
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 PHOTO = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
 
 ROLES = (
@@ -69,8 +67,10 @@ def statuses(*codes: int) -> dict[str, int]:
 
 # The usual patterns, in ROLES order.
 EVERYONE = statuses(200, 200, 200, 200, 200, 200, 200)
-# Staff see every walk; residents the walks they joined; others are not told it exists.
-WALK_VISIBLE = statuses(404, 200, 404, 200, 200, 200, 200)
+# Staff see every walk; residents the walks they joined; anyone else is told to join it first.
+WALK_VISIBLE = statuses(403, 200, 403, 200, 200, 200, 200)
+# An observation (unguessable UUID) is not found by anyone who may not see it.
+OBSERVATION_VISIBLE = statuses(404, 200, 404, 200, 200, 200, 200)
 # Staff pages: the anonymous (residents included) are sent to the login form.
 STAFF_PAGE = statuses(302, 302, 302, 200, 200, 200, 200)
 STAFF_POST = statuses(401, 401, 401, 303, 303, 303, 303)
@@ -111,11 +111,11 @@ TABLE = [
     ("POST", "/j/<token>", "/j/{invite}", "join", statuses(303, 303, 303, 303, 303, 303, 303)),
     # capture
     ("GET", "/walks/<int:walk_id>/capture", "/walks/{walk}/capture", None, WALK_VISIBLE),
-    ("POST", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", "capture", statuses(404, 303, 404, 303, 303, 303, 303)),
+    ("POST", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", "capture", statuses(403, 303, 403, 303, 303, 303, 303)),
     # Outside a walk: staff, and residents whose phone has joined some walk.
     ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200)),
     ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303)),
-    ("GET", "/observations/<observation_id>", "/observations/{observation}", None, WALK_VISIBLE),
+    ("GET", "/observations/<observation_id>", "/observations/{observation}", None, OBSERVATION_VISIBLE),
     # Photo files are content-addressed (a SHA-256 in the URL) and served to whoever has it.
     ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, EVERYONE),
     # JSON API
@@ -123,7 +123,7 @@ TABLE = [
     ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
     ("GET", "/api/v1/walks/<int:walk_id>", "/api/v1/walks/{walk}", None, WALK_VISIBLE),
     ("PUT", "/api/v1/observations/<observation_id>", "/api/v1/observations/{new_observation}", "observation_json", statuses(403, 201, 403, 201, 201, 201, 201)),
-    ("GET", "/api/v1/observations/<observation_id>", "/api/v1/observations/{observation}", None, WALK_VISIBLE),
+    ("GET", "/api/v1/observations/<observation_id>", "/api/v1/observations/{observation}", None, OBSERVATION_VISIBLE),
     ("PUT", "/api/v1/observations/<observation_id>/photos/<photo_id>", "/api/v1/observations/{observation}/photos/{missing_photo}", "photo", statuses(404, 201, 404, 201, 201, 201, 201)),
     ("GET", "/api/v1/observations", "/api/v1/observations", None, statuses(401, 200, 200, 200, 200, 200, 200)),
     ("GET", "/api/v1/observations", "/api/v1/observations?walk_id={walk}", None, WALK_VISIBLE),
@@ -246,7 +246,7 @@ class Site:
 
     def _staff(self, role: str, email: str) -> dict:
         user = make_user(self.db, role, email, password=None)
-        self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
+        set_fast_password(self.db, user["id"])
         return dict(user, password=PASSWORD)
 
     @staticmethod

@@ -121,8 +121,13 @@ def test_walk_is_shown_to_its_participants(phone, walk):
     assert data["observation_count"] == 0
 
 
-def test_walk_is_hidden_from_strangers(app, walk):
-    assert app.test_client().get(f"/api/v1/walks/{walk['id']}").status_code == 404
+def test_walk_is_hidden_from_strangers_who_are_told_to_join(app, walk):
+    response = app.test_client().get(
+        f"/api/v1/walks/{walk['id']}", headers={"Accept-Language": "en"}
+    )
+    assert response.status_code == 403
+    assert response.get_json() == {"error": 403, "message": "Join the walk before recording on it."}
+    assert walk["title"] not in response.get_data(as_text=True)
 
 
 def test_walk_is_shown_to_staff_with_a_token(client, db, walk):
@@ -534,7 +539,7 @@ def test_resident_lists_only_the_walks_they_joined(app, phone, walk, db, place):
 
     assert _ids(phone.client.get("/api/v1/observations")) == {mine}
     assert _ids(other.client.get("/api/v1/observations")) == {theirs}
-    assert phone.client.get(f"/api/v1/observations?walk_id={other_walk['id']}").status_code == 404
+    assert phone.client.get(f"/api/v1/observations?walk_id={other_walk['id']}").status_code == 403
 
     token = create_token(db, make_user(db, "coordinator", password=None)["id"])
     staff = app.test_client().get(

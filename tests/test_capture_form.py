@@ -6,21 +6,11 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, PHOTOS, join, login, make_place, make_user, make_walk
-from werkzeug.security import generate_password_hash
-
-# Same login flow, cheaper hash than scrypt.
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+from conftest import PHOTOS, join, login, make_place, make_staff, make_walk
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 NO_EXIF = PHOTOS / "camera" / "no_exif.jpg"
 DSCN0010 = PHOTOS / "gps" / "DSCN0010.jpg"
-
-
-def make_staff(db, role="coordinator", email=None) -> dict:
-    user = make_user(db, role, email, password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
-    return dict(user, password=PASSWORD)
 
 
 @pytest.fixture
@@ -222,11 +212,20 @@ def test_form_without_an_id_is_400(client, db, walk, token):
     assert count(db, "observations") == 0
 
 
-def test_posting_to_a_walk_not_joined_is_404(app, db, walk, place):
+def test_posting_to_a_walk_not_joined_is_refused_as_the_api_refuses_it(app, db, walk, place):
+    """The form and the API give one answer to someone not on the walk: 403 and how to join."""
     other = app.test_client()
     token = join(other, make_walk(db, place, title="Annan vandring"))
     response = post(other, walk, form(token))
-    assert response.status_code == 404
+    assert response.status_code == 403
+    assert "Gå med i vandringen" in response.get_data(as_text=True)
+    api = other.put(
+        f"/api/v1/observations/{uuid.uuid4()}",
+        json={"category": "lighting", "walk_id": walk["id"]},
+        headers={"X-CSRFToken": token},
+    )
+    assert api.status_code == 403
+    assert api.get_json()["message"] in response.get_data(as_text=True)
     assert count(db, "observations") == 0
 
 

@@ -3,7 +3,6 @@
 import json
 import re
 import stat
-import time
 from datetime import date
 from pathlib import Path
 
@@ -100,9 +99,7 @@ def test_creates_demo_staff_one_per_role(app, runner, db):
 
 def test_creates_a_planned_and_a_finished_walk_with_observations_and_photos(app, runner, db):
     """The finished walk has participants, observations inside its place, and geotagged photos."""
-    started = time.monotonic()
-    seed(app, runner)
-    assert time.monotonic() - started < 10
+    seed(app, runner)  # how long it takes is measured by bench/demo.py, not here
 
     walks = {r["state"]: dict(r) for r in db.execute("SELECT * FROM walks")}
     assert sorted(walks) == ["finished", "planned"]

@@ -17,10 +17,9 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PASSWORD, login, make_place, make_user, make_walk
+from conftest import PASSWORD, login, make_place, make_user, make_walk, set_fast_password
 from markupsafe import escape
 from pypdf import PdfReader
-from werkzeug.security import generate_password_hash
 
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
@@ -42,7 +41,6 @@ PARTY_NAME = f"{IMG} Parkförvaltningen"
 # What a spreadsheet would run, besides "=": each stored as the start of a description.
 FORMULA_STARTS = ["+1+1", "-1+2", "@SUM(A1:A2)", "\t=1+1", "\r=1+1"]
 STAFF = Actor((COORDINATOR,), None, "test")
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 BASE = "http://fieldwalk.test"
 
 
@@ -91,7 +89,7 @@ def utc_now() -> str:
 def scene(app, db, client):
     """The hostile walk: observations, tasks sent to the party, its email, a public address."""
     user = make_user(db, "coordinator", password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
+    set_fast_password(db, user["id"])
     login(client, dict(user, password=PASSWORD))
     place_id = make_place(db, name=PLACE_NAME)
     walk = make_walk(db, place_id, created_by=user["id"], title=WALK_TITLE)

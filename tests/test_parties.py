@@ -3,8 +3,7 @@
 import json
 
 import pytest
-from conftest import PASSWORD, csrf_token, make_user
-from werkzeug.security import generate_password_hash
+from conftest import csrf_token, make_staff
 
 from fieldwalk.parties.model import (
     add_contact,
@@ -17,26 +16,12 @@ from fieldwalk.parties.model import (
 )
 from fieldwalk.zones.model import insert_zone
 
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 SQUARE = {
     "type": "Polygon",
     "coordinates": [
         [[17.878, 59.354], [17.882, 59.354], [17.882, 59.356], [17.878, 59.356], [17.878, 59.354]]
     ],
 }
-
-
-def make_staff(db, role="coordinator", party_id=None) -> dict:
-    """A staff user with a quick password hash (the login flow is the same)."""
-    if role == "engineer":
-        from fieldwalk.auth import create_user
-
-        user_id = create_user(db, f"{role}@example.se", role, party_id=party_id)
-        user = {"id": user_id, "email": f"{role}@example.se", "role": role}
-    else:
-        user = make_user(db, role, password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
-    return dict(user, password=PASSWORD)
 
 
 def log_in(client, user: dict) -> str:

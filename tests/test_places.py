@@ -9,15 +9,12 @@ from datetime import date
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PASSWORD, RACKSTA, csrf_token, make_place, make_walk
-from werkzeug.security import generate_password_hash
+from conftest import RACKSTA, login, make_place, make_staff, make_walk
 
-from fieldwalk.auth import create_user
 from fieldwalk.parties.model import insert_party
 from fieldwalk.places.model import get_place
 from fieldwalk.places.summary import monthly_trend, party_task_summary
 
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 EN = {"Accept-Language": "en"}
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
@@ -27,23 +24,6 @@ HASSELBY = {
         [[17.840, 59.365], [17.848, 59.365], [17.848, 59.370], [17.840, 59.370], [17.840, 59.365]]
     ],
 }
-
-
-def make_staff(db, role: str) -> dict:
-    """A staff user with a cheap password hash; an engineer gets a party of their own."""
-    party_id = insert_party(db, f"Parti för {role}") if role == "engineer" else None
-    email = f"{role}@example.se"
-    user_id = create_user(db, email, role, "", None, party_id=party_id)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user_id])
-    return {"id": user_id, "email": email, "role": role, "password": PASSWORD}
-
-
-def login(client, user: dict) -> str:
-    """Log in through the form; return a CSRF token of the session."""
-    data = {"email": user["email"], "password": user["password"]}
-    response = client.post("/login", data={**data, "csrf_token": csrf_token(client, "/login")})
-    assert response.status_code == 303
-    return csrf_token(client, "/login")
 
 
 def add_observation(db, place_id, created_at) -> str:

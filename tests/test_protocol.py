@@ -9,18 +9,23 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, PHOTO_SETTINGS, PHOTOS, csrf_token, join, make_place, make_walk
+from conftest import (
+    PHOTO_SETTINGS,
+    PHOTOS,
+    join,
+    login,
+    make_place,
+    make_staff,
+    make_walk,
+)
 from PIL import ImageFile
 from pypdf import PdfReader
-from werkzeug.security import generate_password_hash
 
-from fieldwalk.auth import create_user
 from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import insert_party
 from fieldwalk.walks import protocol
 
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 EN = {"Accept-Language": "en"}
 SCRIPT = '<script>alert("x")</script> Lampan vid trappan är trasig'
 ONERROR = "<img src=x onerror=alert(1)> Buskarna skymmer gången"
@@ -30,21 +35,6 @@ ROUTE = {
 }
 # Who took part, by role; "other" stays at zero.
 ROLES = {"resident": 3, "police": 1, "property_owner": 2, "staff": 1}
-
-
-def make_staff(db, role: str) -> dict:
-    """A staff user with a cheap password hash; an engineer gets a party of their own."""
-    party_id = insert_party(db, f"Parti för {role}") if role == "engineer" else None
-    email = f"{role}@example.se"
-    user_id = create_user(db, email, role, "", None, party_id=party_id)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user_id])
-    return {"id": user_id, "email": email, "role": role, "password": PASSWORD}
-
-
-def login(client, user: dict) -> None:
-    data = {"email": user["email"], "password": user["password"]}
-    response = client.post("/login", data={**data, "csrf_token": csrf_token(client, "/login")})
-    assert response.status_code == 303
 
 
 def add_observation(db, walk, description, created_at, *, lat, urgent=False, photos=()) -> dict:

@@ -11,11 +11,8 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import PASSWORD, RACKSTA, csrf_token, join, make_place, make_walk
-from werkzeug.security import generate_password_hash
+from conftest import RACKSTA, join, login, make_place, make_staff, make_walk
 
-from fieldwalk.auth import create_user
-from fieldwalk.parties.model import insert_party
 from fieldwalk.reports.figures import FIGURES, period_figures, week_report, year_report
 from fieldwalk.reports.periods import (
     last_complete_week,
@@ -25,7 +22,6 @@ from fieldwalk.reports.periods import (
     year_periods,
 )
 
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 EN = {"Accept-Language": "en"}
 
 VALLINGBY = {
@@ -40,22 +36,6 @@ AKERMYNTAN = {
         [[17.809, 59.372], [17.815, 59.372], [17.815, 59.375], [17.809, 59.375], [17.809, 59.372]]
     ],
 }
-
-
-def make_staff(db, role: str) -> dict:
-    """A staff user with a cheap password hash; an engineer gets a party of their own."""
-    party_id = insert_party(db, f"Parti för {role}") if role == "engineer" else None
-    email = f"{role}@example.se"
-    user_id = create_user(db, email, role, "", None, party_id=party_id)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user_id])
-    return {"id": user_id, "email": email, "role": role, "password": PASSWORD}
-
-
-def login(client, user: dict) -> None:
-    """Log in through the form (engineers land on their own page, with no form to read)."""
-    data = {"email": user["email"], "password": user["password"]}
-    response = client.post("/login", data={**data, "csrf_token": csrf_token(client, "/login")})
-    assert response.status_code == 303
 
 
 def add_observation(db, place_id, category, created_at, urgent=False, works_well=False) -> str:

@@ -6,21 +6,20 @@ import uuid
 from urllib.parse import urlsplit
 
 import pytest
-from conftest import PASSWORD, PHOTOS, csrf_token, join, login, make_place, make_user, make_walk
-from werkzeug.security import generate_password_hash
+from conftest import (
+    PASSWORD,
+    PHOTOS,
+    csrf_token,
+    join,
+    login,
+    make_place,
+    make_staff,
+    make_user,
+    make_walk,
+)
 
 from fieldwalk import create_app
 from fieldwalk.auth import create_token, revoke_token
-
-# Same login flow, cheaper hash: scrypt would make every login in these tests cost 0.1 s.
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
-
-
-def make_staff(db, role="coordinator", email=None) -> dict:
-    """A staff user with a cheap password hash (the login form checks it as any other)."""
-    user = make_user(db, role, email, password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
-    return dict(user, password=PASSWORD)
 
 
 def observation_body(walk_id=None, **values) -> dict:

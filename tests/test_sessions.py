@@ -17,10 +17,9 @@ from conftest import (
     join,
     login,
     make_place,
-    make_user,
+    make_staff,
     make_walk,
 )
-from werkzeug.security import generate_password_hash
 
 from fieldwalk import create_app
 from fieldwalk.auth import create_token
@@ -29,18 +28,10 @@ from fieldwalk.security import hash_secret
 
 pytestmark = pytest.mark.usefixtures("english")
 
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 NEW_PASSWORD = "a brand new passphrase"
 WRONG_PASSWORD = "not the password"
 COOKIE = "fieldwalk_session"
 FIREFOX_ANDROID = "Mozilla/5.0 (Android 14; Mobile; rv:128.0) Gecko/128.0 Firefox/128.0"
-
-
-def make_staff(db, role="coordinator", email=None) -> dict:
-    """A staff user with a cheap password hash (the login form checks it as any other)."""
-    user = make_user(db, role, email, password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
-    return dict(user, password=PASSWORD)
 
 
 def cookie(client) -> str:

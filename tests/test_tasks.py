@@ -19,9 +19,9 @@ from conftest import (
     join,
     make_place,
     make_walk,
+    set_fast_password,
 )
 from PIL import Image
-from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
 from fieldwalk.observations.model import put_observation, validate
@@ -38,7 +38,6 @@ from fieldwalk.tasks.states import COORDINATOR, Actor
 from fieldwalk.zones.model import insert_zone
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 # Two spots in Råcksta, about 450 m apart; the phone stands next to the first.
 NEAR = (59.3552, 17.8823)
 FAR = (59.3571, 17.8881)
@@ -66,7 +65,7 @@ class World:
             email = f"{who}@example.se"
             user_id = create_user(self.db, email, role, who.title(), party_id=party)
             # The real login form checks it; a cheap hash keeps the suite quick.
-            self.db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user_id])
+            set_fast_password(self.db, user_id)
             self.users[who] = {"id": user_id, "email": email, "password": PASSWORD}
         return self.users[who]
 

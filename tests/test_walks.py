@@ -6,22 +6,12 @@ import uuid
 
 import pytest
 import segno
-from conftest import PASSWORD, join, login, make_place, make_user, make_walk
-from werkzeug.security import generate_password_hash
-
-# Same login flow, cheaper hash than scrypt.
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
+from conftest import join, login, make_place, make_staff, make_walk
 
 ROUTE = {
     "type": "LineString",
     "coordinates": [[17.877, 59.353], [17.881, 59.355], [17.886, 59.357]],
 }
-
-
-def make_staff(db, role="coordinator", email=None) -> dict:
-    user = make_user(db, role, email, password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
-    return dict(user, password=PASSWORD)
 
 
 @pytest.fixture
@@ -435,7 +425,9 @@ def test_walk_page_is_a_whole_page_even_for_htmx_boosted_requests(client, walk):
 
 
 def test_list_fragment_is_hidden_from_strangers(app, walk):
-    assert app.test_client().get(f"/walks/{walk['id']}/observations").status_code == 404
+    response = app.test_client().get(f"/walks/{walk['id']}/observations")
+    assert response.status_code == 403
+    assert walk["title"] not in response.get_data(as_text=True)
 
 
 def test_staff_home_lists_walks_and_resident_home_lists_their_own(app, client, db, walk, leader):

@@ -6,15 +6,12 @@ import re
 from html import unescape
 
 import pytest
-from conftest import PASSWORD, csrf_token, make_user
-from werkzeug.security import generate_password_hash
+from conftest import csrf_token, make_staff
 
 from fieldwalk import create_app, geo
 from fieldwalk.db import connect
 from fieldwalk.parties.model import find_party_by_name, insert_party
 from fieldwalk.zones.model import get_zone, insert_zone, list_zones
-
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
 
 def square(west: float, south: float, east: float, north: float) -> dict:
@@ -35,19 +32,6 @@ STATIONS = {
         square(17.940, 59.370, 17.941, 59.371)["coordinates"],
     ],
 }
-
-
-def make_staff(db, role="coordinator", party_id=None) -> dict:
-    """A staff user with a quick password hash (the login flow is the same)."""
-    if role == "engineer":
-        from fieldwalk.auth import create_user
-
-        user_id = create_user(db, "engineer@example.se", role, party_id=party_id)
-        user = {"id": user_id, "email": "engineer@example.se", "role": role}
-    else:
-        user = make_user(db, role, password=None)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, user["id"]])
-    return dict(user, password=PASSWORD)
 
 
 def log_in(client, user: dict) -> str:

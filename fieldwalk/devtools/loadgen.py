@@ -21,6 +21,9 @@ from sqlite_utils import Database
 
 from fieldwalk import geo
 from fieldwalk.db import connect, transaction
+from fieldwalk.devtools.demo import PLACES
+from fieldwalk.parties.model import insert_party
+from fieldwalk.places.model import insert_place
 from fieldwalk.tasks.states import (
     ACCEPTED,
     DONE,
@@ -166,9 +169,6 @@ def evening(rng: random.Random, day: date) -> datetime:
 
 def ensure_places(db: Database) -> list[dict]:
     """The district's places; the demo district's polygons are inserted when there are none."""
-    from fieldwalk.devtools.demo import PLACES
-    from fieldwalk.places.model import insert_place
-
     if not db.execute("SELECT 1 FROM places LIMIT 1").fetchone():
         for spec in PLACES:
             insert_place(
@@ -187,8 +187,6 @@ def ensure_places(db: Database) -> list[dict]:
 
 def ensure_parties(db: Database) -> list[int]:
     """The parties tasks go to; a plausible set is added when there are none."""
-    from fieldwalk.parties.model import insert_party
-
     if not db.execute("SELECT 1 FROM parties LIMIT 1").fetchone():
         for name, kind in PARTIES:
             insert_party(db, name, kind)

@@ -28,7 +28,8 @@ from flask.cli import with_appcontext
 from sqlite_utils import Database
 
 from fieldwalk.db import connect, stamp
-from fieldwalk.ops.sqlite import _open_sqlite
+from fieldwalk.migrations import migrations
+from fieldwalk.ops.sqlite import open_sqlite
 from fieldwalk.photos.files import referenced_files
 
 BACKUP_PREFIX = "fieldwalk-backup-"
@@ -112,9 +113,7 @@ def snapshot_database(source: Path, target: Path) -> None:
 
 def describe_database(path: Path) -> dict:
     """Applied migrations, row counts per table, and the photo files the rows refer to."""
-    from fieldwalk.migrations import migrations
-
-    conn = _open_sqlite(path)
+    conn = open_sqlite(path)
     try:
         db = Database(conn, execute_plugins=False)
         return {
@@ -244,7 +243,7 @@ def instance_contents(db_path: Path, photo_dir: Path) -> list[str]:
     found = []
     if db_path.exists():
         try:
-            conn = _open_sqlite(db_path, "rw")
+            conn = open_sqlite(db_path, "rw")
             try:
                 counts = _row_counts(conn)
             finally:
@@ -315,7 +314,7 @@ def restore(source: Path, db_path: Path, photo_dir: Path, instance: Path) -> dic
         for relative, expected in manifest["files"].items():
             if _hash_file(staging / relative) != {k: expected[k] for k in ("sha256", "bytes")}:
                 raise BackupError(f"The copy of {relative} does not match its checksum.")
-        conn = _open_sqlite(staging / DB_FILE)
+        conn = open_sqlite(staging / DB_FILE)
         try:
             result = _integrity(conn)
         finally:
@@ -335,7 +334,7 @@ def restore(source: Path, db_path: Path, photo_dir: Path, instance: Path) -> dic
             raise BackupError(f"Could not move the restored files into place: {error}") from error
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    conn = _open_sqlite(db_path)
+    conn = open_sqlite(db_path)
     try:
         result = _integrity(conn)
     finally:

@@ -13,7 +13,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, current_app, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from fieldwalk.ops.sqlite import _open_sqlite
+from fieldwalk.ops.sqlite import open_sqlite
 from fieldwalk.photos.files import TEMP_PREFIX
 
 bp = Blueprint("ops", __name__)
@@ -30,7 +30,7 @@ TOKEN_PATH = re.compile(r"^/([jlw])/[^/]+")
 def database_answers(path: str) -> bool:
     """A trivial query on a fresh connection with a short timeout; never creates the file."""
     try:
-        conn = _open_sqlite(Path(path), "rw", timeout=HEALTH_TIMEOUT_SECONDS)
+        conn = open_sqlite(Path(path), "rw", timeout=HEALTH_TIMEOUT_SECONDS)
         try:
             conn.execute("SELECT count(*) FROM sqlite_master").fetchone()
         finally:

@@ -4,6 +4,6 @@ import sqlite3
 from pathlib import Path
 
 
-def _open_sqlite(path: Path, mode: str = "ro", timeout: float = 5) -> sqlite3.Connection:
+def open_sqlite(path: Path, mode: str = "ro", timeout: float = 5) -> sqlite3.Connection:
     # A URI with a mode never creates a missing file.
     return sqlite3.connect(f"{path.resolve().as_uri()}?mode={mode}", uri=True, timeout=timeout)

@@ -30,6 +30,7 @@ from fieldwalk.parties.model import (
 )
 from fieldwalk.render import render, wants_fragment
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
+from fieldwalk.zones.model import list_zones
 
 bp = Blueprint("parties", __name__)
 
@@ -203,8 +204,6 @@ def edit(party_id: int):
 
 def _party_page(party: dict, form: ContactForm, status: int = 200):
     """The party page, or just its contacts component for htmx."""
-    from fieldwalk.zones.model import list_zones
-
     db = get_db()
     return render(
         "parties/show.html",

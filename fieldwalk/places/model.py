@@ -112,10 +112,14 @@ def place_for_point(db: Database, lat: float, lon: float) -> dict | None:
            ORDER BY (max_lat - min_lat) * (max_lon - min_lon)""",
         [lat, lon],
     )
-    for row in candidates:
-        if geo.contains(json.loads(row["geometry"]), lat, lon):
-            return dict(row)
-    return None
+    place = geo.smallest_containing(
+        candidates,
+        lat,
+        lon,
+        geometry=lambda row: json.loads(row["geometry"]),
+        size=lambda row: (row["max_lat"] - row["min_lat"]) * (row["max_lon"] - row["min_lon"]),
+    )
+    return dict(place) if place else None
 
 
 def place_feature(place: dict) -> dict:

@@ -30,6 +30,7 @@ from fieldwalk.reports.periods import (
     week_text,
 )
 from fieldwalk.security import MANAGER_ROLES, role_required
+from fieldwalk.spreadsheet import neutralise
 
 bp = Blueprint("reports", __name__)
 
@@ -70,8 +71,6 @@ def figure_labels() -> dict[str, str]:
 def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
     """The report's tables as CSV: UTF-8 with a BOM, so Excel reads å, ä and ö right; text
     a spreadsheet would run as a formula (a place named "=...") is neutralised."""
-    from fieldwalk.spreadsheet import neutralise
-
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)

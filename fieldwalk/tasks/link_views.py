@@ -30,9 +30,9 @@ from fieldwalk.tasks.model import get_task, transition
 from fieldwalk.tasks.states import (
     PROPOSED,
     TaskError,
-    VersionConflict,
     allowed_actions,
 )
+from fieldwalk.tasks.words import ERROR_STATUS, task_error_message
 from fieldwalk.walks.access import get_walk_or_404
 from fieldwalk.walks.model import get_walk
 
@@ -99,21 +99,6 @@ def tasks_page(token: str):
     return _tasks_page(token, link, saved=request.args.get("saved", type=int))
 
 
-def task_error_message(error: TaskError) -> tuple[str, int]:
-    """What to tell a link holder whose change was refused, and the status to answer with."""
-    if isinstance(error, VersionConflict):
-        return _(
-            "Someone else changed this task at the same time. This is how it stands now; "
-            "check it and try again."
-        ), 409
-    messages = {
-        "note": (_("Write a reason."), 400),
-        "evidence": (_("Add a note or a photo that shows what was done."), 400),
-        "state": (_("This task cannot be changed that way any more."), 409),
-    }
-    return messages.get(error.code, (_("This change is not possible."), 400))
-
-
 @bp.post("/l/<token>/tasks/<int:task_id>")
 def act(token: str, task_id: int):
     """Accept a task, mark it done (note and/or after-photo) or answer "not ours"."""
@@ -164,7 +149,8 @@ def act(token: str, task_id: int):
                 )
                 stored += [row["file"], row["thumb_file"]]
     except TaskError as error:
-        message, status = task_error_message(error)
+        message = task_error_message(error.code, **error.detail)
+        status = ERROR_STATUS.get(error.code, 400)
         return _tasks_page(token, link, errors={task_id: message}, values=values, status=status)
     except photo_pipeline.PhotoError as error:
         message = photo_error_message(error)

@@ -2,13 +2,13 @@
 
 from sqlite_utils import Database
 
+from fieldwalk.parties.model import category_defaults
+from fieldwalk.routing import suggest_party
+from fieldwalk.zones.model import zones_at
+
 
 def suggest_for_observation(db: Database, observation: dict):
     """The routing rule's suggestion for an observation, from the zones and defaults stored."""
-    from fieldwalk.parties.model import category_defaults
-    from fieldwalk.routing import suggest_party
-    from fieldwalk.zones.model import zones_at
-
     zones = (
         zones_at(db, observation["lat"], observation["lon"])
         if observation["lat"] is not None

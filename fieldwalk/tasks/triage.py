@@ -32,6 +32,7 @@ from fieldwalk.tasks.model import (
     task_observations,
     tasks_for_observation,
 )
+from fieldwalk.tasks.notify import notify_walk_parties
 from fieldwalk.tasks.states import COORDINATOR, LEADER, NOT_OURS, PROPOSED, Actor, TaskError
 from fieldwalk.tasks.words import ERROR_FIELDS, suggestion_text, task_error_message
 from fieldwalk.walks.access import can_manage, get_walk_or_404
@@ -204,22 +205,17 @@ def walk_tasks(walk_id: int):
 @bp.post("/walks/<int:walk_id>/tasks/send")
 @role_required(*STAFF_ROLES)
 def send(walk_id: int):
-    """Send every proposed task with a party, then tell each party once (when notify exists)."""
+    """Send every proposed task with a party, then tell each party once."""
     walk = get_walk_or_404(walk_id, manage=True)
     db = get_db()
     sent = send_walk_tasks(db, walk["id"], planner())
     summary = {"sent": sum(len(ids) for ids in sent.values())}
     if sent:
-        try:
-            from fieldwalk.tasks.notify import notify_walk_parties
-        except ImportError:  # no notifications installed: the tasks are sent all the same
-            notify_walk_parties = None
-        if notify_walk_parties is not None:
-            results = notify_walk_parties(db, walk["id"], sent, request.url_root.rstrip("/"))
-            summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
-            summary["unreached"] = sum(
-                1 for r in results if r.get("status") in ("no_recipients", "failed")
-            )
+        results = notify_walk_parties(db, walk["id"], sent, request.url_root.rstrip("/"))
+        summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
+        summary["unreached"] = sum(
+            1 for r in results if r.get("status") in ("no_recipients", "failed")
+        )
     return redirect(url_for("triage.walk_tasks", walk_id=walk_id, **summary), code=303)
 
 

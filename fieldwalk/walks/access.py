@@ -1,11 +1,14 @@
 """Who may see or manage a walk, decided from the request's user or phone."""
 
 import json
+from typing import NoReturn
 
 from flask import abort, current_app, g, request
+from flask_babel import gettext as _
 
 from fieldwalk.db import get_db
 from fieldwalk.places.model import get_place, place_feature
+from fieldwalk.render import fail
 from fieldwalk.security import (
     ADMIN,
     COORDINATOR,
@@ -33,13 +36,23 @@ def can_manage(walk: dict) -> bool:
     return g.user["role"] in (COORDINATOR, ADMIN) or walk["created_by"] == g.user["id"]
 
 
+def refuse_non_member() -> NoReturn:
+    """The one answer, on every path (pages, forms, the API), to someone not on the walk.
+
+    403 with how to get in: a resident whose phone lost its cookie is told to join again
+    by the invitation link, whether the outbox or a page asked.
+    """
+    fail(403, _("Join the walk before recording on it."))
+
+
 def get_walk_or_404(walk_id: int, manage: bool = False) -> dict:
-    """The walk, if this requester may see (or manage) it; 404 or 403 otherwise."""
+    """The walk, if this requester may see (or manage) it; 404 when there is no such walk,
+    403 for someone not on it or not managing it."""
     walk = get_walk(get_db(), walk_id)
     if walk is None:
         abort(404)
     if not can_view(walk):
-        abort(403 if g.get("user") else 404)
+        refuse_non_member()
     if manage and not can_manage(walk):
         abort(403)
     return walk

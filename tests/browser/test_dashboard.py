@@ -6,9 +6,8 @@ import re
 import uuid
 
 import pytest
-from conftest import PASSWORD, make_place
+from conftest import PASSWORD, make_place, set_fast_password
 from playwright.sync_api import Page, expect
-from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
 from fieldwalk.observations.model import put_observation, validate
@@ -17,7 +16,6 @@ from fieldwalk.tasks.states import COORDINATOR, Actor
 
 from .test_accessibility import assert_accessible
 
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 VALLINGBY = {
     "type": "Polygon",
     "coordinates": [
@@ -38,7 +36,7 @@ def district(db):
     """Råcksta: 3 lighting observations (one with a task) and 2 vegetation; Vällingby: 2
     lighting. So: everything 7 + 1 task, Råcksta 5 + 1, Råcksta lighting 3 + 1."""
     coordinator = create_user(db, "cora@example.se", "coordinator", "Cora")
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, coordinator])
+    set_fast_password(db, coordinator)
     racksta = make_place(db)
     vallingby = make_place(db, slug="vallingby", name="Vällingby centrum", geometry=VALLINGBY)
 

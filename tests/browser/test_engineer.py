@@ -6,9 +6,16 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PASSWORD, PHOTO_SETTINGS, PHOTOS, RACKSTA, make_place, make_walk
+from conftest import (
+    PASSWORD,
+    PHOTO_SETTINGS,
+    PHOTOS,
+    RACKSTA,
+    make_place,
+    make_walk,
+    set_fast_password,
+)
 from playwright.sync_api import Page, expect
-from werkzeug.security import generate_password_hash
 
 from fieldwalk.auth import create_user
 from fieldwalk.observations.model import put_observation, validate
@@ -21,7 +28,6 @@ from fieldwalk.zones.model import insert_zone
 from .conftest import POSITION
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
-FAST_HASH = generate_password_hash(PASSWORD, method="pbkdf2:sha256:1000")
 
 
 @pytest.fixture(autouse=True)
@@ -56,7 +62,7 @@ def scene(db, app):
     insert_zone(db, park, "Råckstaparken", RACKSTA, kind="park")
     coordinator = create_user(db, "cora@example.se", "coordinator", "Cora")
     engineer = create_user(db, "eva@example.se", "engineer", "Eva", party_id=park)
-    db.execute("UPDATE users SET password_hash = ? WHERE id = ?", [FAST_HASH, engineer])
+    set_fast_password(db, engineer)
     walk = make_walk(db, make_place(db), coordinator, state="finished")
     actor = Actor((COORDINATOR,), coordinator, "Cora")
 
