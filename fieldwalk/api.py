@@ -17,6 +17,8 @@ from fieldwalk.observations.access import can_view_observation, may_report_witho
 from fieldwalk.observations.model import (
     Conflict,
     Invalid,
+    count_walk_observations,
+    find_observations,
     get_observation,
     observation_place_geometry,
     validate,
@@ -25,7 +27,7 @@ from fieldwalk.observations.record import record_observation, record_photo
 from fieldwalk.observations.serialize import observation_feature, observation_json, photo_json
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettings
-from fieldwalk.photos.model import list_photos
+from fieldwalk.photos.model import list_photos, photos_of_observations
 from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
@@ -63,11 +65,7 @@ def places():
 def walk(walk_id: int):
     """One walk: details, map geometry and its observation count."""
     walk = get_walk_or_404(walk_id)
-    (count,) = (
-        get_db()
-        .execute("SELECT count(*) FROM observations WHERE walk_id = ?", [walk_id])
-        .fetchone()
-    )
+    count = count_walk_observations(get_db(), walk_id)
     data = walk_map_data(walk)
     return jsonify(
         id=walk["id"],
@@ -237,50 +235,26 @@ def _parse_bbox(text: str) -> tuple[float, float, float, float] | None:
 def list_observations():
     """Observations as a GeoJSON FeatureCollection, by walk, bounding box and time."""
     db = get_db()
-    where, params = [], []
+    selection: dict = {}
     walk_id = request.args.get("walk_id", "")
     if walk_id:
         if parse_id(walk_id) is None:
             return error(400, _("Unknown walk."))
-        get_walk_or_404(parse_id(walk_id))
-        where.append("walk_id = ?")
-        params.append(parse_id(walk_id))
+        selection["walk_id"] = get_walk_or_404(parse_id(walk_id))["id"]
     elif not is_staff():
         device = device_key_hash()
         if device is None:
             return error(401, _("Join a walk or log in to see observations."))
-        walk_ids = device_walk_ids(db, device)
-        where.append(
-            f"(device_key_hash = ? OR walk_id IN ({','.join('?' * len(walk_ids)) or 'NULL'}))"
-        )
-        params += [device, *walk_ids]
+        selection["device"] = (device, device_walk_ids(db, device))
     if request.args.get("bbox"):
-        box = _parse_bbox(request.args["bbox"])
-        if box is None:
+        selection["bbox"] = _parse_bbox(request.args["bbox"])
+        if selection["bbox"] is None:
             return error(400, _("bbox must be min_lon,min_lat,max_lon,max_lat."))
-        where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
-        params += [box[0], box[2], box[1], box[3]]
     if request.args.get("since"):
-        where.append("updated_at > ?")
-        params.append(request.args["since"])
-    sql = "SELECT * FROM observations"
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += " ORDER BY created_at LIMIT 5000"
-    rows = [dict(r) for r in db.execute(sql, params)]
-    photos_by_observation: dict[str, list[dict]] = {}
-    if rows:
-        ids = [r["id"] for r in rows]
-        for chunk_start in range(0, len(ids), 500):
-            chunk = ids[chunk_start : chunk_start + 500]
-            for p in db.execute(
-                f"SELECT * FROM photos WHERE observation_id IN ({','.join('?' * len(chunk))}) ORDER BY created_at",  # noqa: S608
-                chunk,
-            ):
-                photos_by_observation.setdefault(p["observation_id"], []).append(dict(p))
-    features = [
-        observation_feature(r, photos_by_observation.get(r["id"], []), photo_url) for r in rows
-    ]
+        selection["since"] = request.args["since"]
+    rows = find_observations(db, **selection)
+    photos = photos_of_observations(db, [r["id"] for r in rows])
+    features = [observation_feature(r, photos.get(r["id"], []), photo_url) for r in rows]
     response = jsonify(type="FeatureCollection", features=features)
     response.mimetype = "application/geo+json"
     return response

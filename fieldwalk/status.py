@@ -6,7 +6,6 @@ date, place, photos; each fix's measure, responsible party, state and after-phot
 from whole rows, so names, emails, device keys, notes and exact positions cannot slip in.
 """
 
-import secrets
 from datetime import date, datetime
 
 from flask import Blueprint, Flask, abort, redirect, url_for
@@ -14,13 +13,14 @@ from flask_babel import format_date, to_user_timezone
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
-from fieldwalk.db import get_db, transaction
+from fieldwalk.db import get_db
 from fieldwalk.ids import parse_uuid
-from fieldwalk.observations.model import get_observation
+from fieldwalk.observations.model import get_observation, list_walk_observations
 from fieldwalk.photos.model import list_photos, list_task_photos
+from fieldwalk.places.model import get_place
 from fieldwalk.render import render
 from fieldwalk.security import STAFF_ROLES, role_required
-from fieldwalk.tasks.model import get_task
+from fieldwalk.tasks.model import get_task, tasks_for_observation
 from fieldwalk.tasks.states import (
     ACCEPTED,
     DONE,
@@ -33,6 +33,7 @@ from fieldwalk.tasks.states import (
     WONT_FIX,
 )
 from fieldwalk.walks.access import get_walk_or_404
+from fieldwalk.walks.model import ensure_public_token, find_walk_by_public_token
 
 bp = Blueprint("status", __name__)
 
@@ -77,21 +78,6 @@ def calendar_date(value: str | None) -> str:
     return format_date(day, "medium")
 
 
-def ensure_public_token(db: Database, walk_id: int) -> str | None:
-    """The walk's public page token, made on first use; None when there is no such walk."""
-    row = db.execute("SELECT public_token FROM walks WHERE id = ?", [walk_id]).fetchone()
-    if row is None:
-        return None
-    if row["public_token"]:
-        return row["public_token"]
-    with transaction(db):
-        db.execute(
-            "UPDATE walks SET public_token = ? WHERE id = ? AND public_token IS NULL",
-            [secrets.token_urlsafe(16), walk_id],
-        )
-        return db.execute("SELECT public_token FROM walks WHERE id = ?", [walk_id]).fetchone()[0]
-
-
 def _public_photos(photos: list[dict]) -> list[dict]:
     return [{"file": p["file"], "thumb_file": p["thumb_file"]} for p in photos]
 
@@ -101,14 +87,8 @@ def public_fixes(db: Database, observation_id: str) -> list[dict]:
 
     A duplicate shows how the task it duplicates stands, since that one carries the work.
     """
-    rows = db.execute(
-        """SELECT tasks.id FROM tasks JOIN task_observations t ON t.task_id = tasks.id
-           WHERE t.observation_id = ? ORDER BY tasks.id""",
-        [observation_id],
-    )
     fixes = []
-    for (task_id,) in rows.fetchall():
-        task = get_task(db, task_id)
+    for task in tasks_for_observation(db, observation_id):
         carrier = task
         seen = {task["id"]}
         while carrier["state"] == DUPLICATE and carrier["duplicate_of"]:
@@ -135,11 +115,7 @@ def public_fixes(db: Database, observation_id: str) -> list[dict]:
 
 def public_observation(db: Database, observation: dict) -> dict:
     """The public fields of an observation, with its photos, place, walk and fixes."""
-    place = None
-    if observation["place_id"] is not None:
-        place = db.execute(
-            "SELECT name FROM places WHERE id = ?", [observation["place_id"]]
-        ).fetchone()
+    place = get_place(db, observation["place_id"]) if observation["place_id"] else None
     return {
         "id": observation["id"],
         "category": observation["category"],
@@ -156,18 +132,12 @@ def public_observation(db: Database, observation: dict) -> dict:
 
 def public_walk(db: Database, token: str) -> dict | None:
     """A walk's public fields and every observation on it, oldest first; None if unknown."""
-    row = db.execute(
-        """SELECT walks.id, walks.title, walks.starts_at, walks.state, places.name AS place_name
-           FROM walks JOIN places ON places.id = walks.place_id WHERE walks.public_token = ?""",
-        [token],
-    ).fetchone()
-    if row is None:
+    found = find_walk_by_public_token(db, token)
+    if found is None:
         return None
-    walk = dict(row)
-    observations = db.execute(
-        "SELECT * FROM observations WHERE walk_id = ? ORDER BY created_at, id", [walk["id"]]
-    ).fetchall()
-    walk["observations"] = [public_observation(db, dict(o)) for o in observations]
+    walk = {key: found[key] for key in ("id", "title", "starts_at", "state", "place_name")}
+    observations = list_walk_observations(db, found["id"], oldest_first=True)
+    walk["observations"] = [public_observation(db, o) for o in observations]
     return walk
 
 

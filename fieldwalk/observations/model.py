@@ -264,17 +264,20 @@ def put_observation(
         return get_observation(db, observation_id), True
 
 
-def list_walk_observations(db: Database, walk_id: int, limit: int = -1) -> list[dict]:
-    """A walk's observations, newest first (the newest `limit`, or all), with their photo
-    counts and first thumbnail."""
+def list_walk_observations(
+    db: Database, walk_id: int, limit: int = -1, *, oldest_first: bool = False
+) -> list[dict]:
+    """A walk's observations, newest first (the newest `limit`, or all) or oldest first,
+    with their photo counts and first thumbnail."""
+    order = "o.created_at, o.id" if oldest_first else "o.created_at DESC, o.id"
     rows = db.execute(
-        """SELECT o.*, p.display_name AS participant_name,
+        f"""SELECT o.*, p.display_name AS participant_name,
                   (SELECT count(*) FROM photos WHERE observation_id = o.id) AS photos_received,
                   json_array_length(o.photo_ids) AS photos_declared,
                   (SELECT thumb_file FROM photos WHERE observation_id = o.id
                    ORDER BY created_at LIMIT 1) AS first_thumb
            FROM observations o LEFT JOIN walk_participants p ON p.id = o.participant_id
-           WHERE o.walk_id = ? ORDER BY o.created_at DESC, o.id LIMIT ?""",
+           WHERE o.walk_id = ? ORDER BY {order} LIMIT ?""",  # noqa: S608 - fixed orders
         [walk_id, limit],
     )
     return [dict(r) for r in rows]
@@ -344,3 +347,44 @@ def set_location_from_photo(db: Database, observation_id: str, lat: float, lon: 
            WHERE id = ? AND lat IS NULL""",
         [lat, lon, now(), observation_id],
     )
+
+
+def count_walk_observations(db: Database, walk_id: int) -> int:
+    """How many observations a walk has."""
+    (count,) = db.execute(
+        "SELECT count(*) FROM observations WHERE walk_id = ?", [walk_id]
+    ).fetchone()
+    return count
+
+
+def find_observations(
+    db: Database,
+    *,
+    walk_id: int | None = None,
+    device: tuple[str, list[int]] | None = None,
+    bbox: tuple[float, float, float, float] | None = None,
+    since: str | None = None,
+    limit: int = 5000,
+) -> list[dict]:
+    """Observations of a walk, or those a phone may see (`device`: its key hash and the walks
+    it joined), inside `bbox` (min_lon, min_lat, max_lon, max_lat), changed after `since`."""
+    where, params = [], []
+    if walk_id is not None:
+        where.append("walk_id = ?")
+        params.append(walk_id)
+    if device is not None:
+        key, walk_ids = device
+        where.append(
+            f"(device_key_hash = ? OR walk_id IN ({','.join('?' * len(walk_ids)) or 'NULL'}))"
+        )
+        params += [key, *walk_ids]
+    if bbox is not None:
+        where.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+        params += [bbox[0], bbox[2], bbox[1], bbox[3]]
+    if since is not None:
+        where.append("updated_at > ?")
+        params.append(since)
+    sql = "SELECT * FROM observations"
+    if where:
+        sql += " WHERE " + " AND ".join(where)
+    return [dict(r) for r in db.execute(sql + " ORDER BY created_at LIMIT ?", [*params, limit])]

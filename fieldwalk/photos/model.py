@@ -42,6 +42,20 @@ def list_photos(db: Database, observation_id: str) -> list[dict]:
     return sorted(rows, key=lambda r: order.get(r["id"], len(order)))
 
 
+def photos_of_observations(db: Database, observation_ids: list[str]) -> dict[str, list[dict]]:
+    """The photos of many observations at once, by observation id, oldest first."""
+    found: dict[str, list[dict]] = {}
+    for start in range(0, len(observation_ids), 500):
+        chunk = observation_ids[start : start + 500]
+        for row in db.execute(
+            f"SELECT * FROM photos WHERE observation_id IN ({','.join('?' * len(chunk))})"  # noqa: S608
+            " ORDER BY created_at",
+            chunk,
+        ):
+            found.setdefault(row["observation_id"], []).append(dict(row))
+    return found
+
+
 def missing_photo_ids(observation: dict, photos: list[dict]) -> list[str]:
     """Declared photo UUIDs that have not arrived yet."""
     received = {p["id"] for p in photos}

@@ -1,6 +1,7 @@
 """Walks: planned around a place, joined by link or QR code; their rows and participants."""
 
 import json
+import secrets
 
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
@@ -162,3 +163,28 @@ def set_walk_state(db: Database, walk: dict, state: str) -> None:
             "UPDATE walks SET state = ?, updated_at = ? WHERE id = ?", [state, now(), walk["id"]]
         )
         audit("state", "walk", walk["id"], **{"from": walk["state"], "to": state})
+
+
+def ensure_public_token(db: Database, walk_id: int) -> str | None:
+    """The walk's public page token, made on first use; None when there is no such walk."""
+    row = db.execute("SELECT public_token FROM walks WHERE id = ?", [walk_id]).fetchone()
+    if row is None:
+        return None
+    if row["public_token"]:
+        return row["public_token"]
+    with transaction(db):
+        db.execute(
+            "UPDATE walks SET public_token = ? WHERE id = ? AND public_token IS NULL",
+            [secrets.token_urlsafe(16), walk_id],
+        )
+        return db.execute("SELECT public_token FROM walks WHERE id = ?", [walk_id]).fetchone()[0]
+
+
+def find_walk_by_public_token(db: Database, token: str) -> dict | None:
+    """The walk whose public page has this token (with its place's name), or None."""
+    row = db.execute(
+        """SELECT walks.*, places.name AS place_name FROM walks
+           JOIN places ON places.id = walks.place_id WHERE walks.public_token = ?""",
+        [token],
+    ).fetchone()
+    return dict(row) if row else None
