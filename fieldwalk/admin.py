@@ -9,7 +9,8 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from fieldwalk.db import get_db, now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import get_db, transaction
 from fieldwalk.render import fail, render
 from fieldwalk.security import (
     ADMIN,

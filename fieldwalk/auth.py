@@ -13,7 +13,8 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from fieldwalk.db import connect, get_db, now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import connect, get_db, transaction
 from fieldwalk.i18n import safe_next
 from fieldwalk.parties.model import find_party_by_name
 from fieldwalk.ratelimit import client_address, enforce

@@ -9,7 +9,6 @@ committed in between, whatever the busy timeout.
 import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import click
@@ -55,17 +54,6 @@ def transaction(db: Database) -> Iterator[Database]:
         db.rollback()
         raise
     db.execute("COMMIT")
-
-
-def now(offset: timedelta = timedelta(0)) -> str:
-    """The current UTC time (plus `offset`) as an ISO 8601 string, the form every `*_at`
-    column holds, so such strings compare in time order."""
-    return stamp(datetime.now(UTC) + offset)
-
-
-def stamp(moment: datetime) -> str:
-    """An aware datetime in the form every `*_at` column holds: '2026-11-28T05:45:00Z'."""
-    return moment.astimezone(UTC).isoformat(timespec="seconds").replace("+00:00", "Z")
 
 
 def get_db() -> Database:

@@ -4,8 +4,12 @@ Tables are plural, foreign keys `<thing>_id`, times `*_at` in ISO 8601 UTC. Obse
 photos are identified by client-generated UUIDs so that sending one twice can never make two.
 """
 
+import json
+
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
+
+from fieldwalk import clock
 
 migrations = Migrations("fieldwalk")
 
@@ -334,4 +338,59 @@ def m007_sessions(db: Database) -> None:
         );
         CREATE INDEX sessions_user_live ON sessions(user_id) WHERE revoked_at IS NULL;
         """,
+    )
+
+
+@migrations()
+def m008_observed_time(db: Database) -> None:
+    # Two times for an observation (fieldwalk/clock.py): observed (the phone's time, else its
+    # photo's, else receipt) and received (created_at, kept for the audit). Reports, counts,
+    # lists and exports read observed_at, so the indexes that served created_at move to it.
+    # captured_at used to fall back to the receipt time: equal to created_at means "none".
+    # A row inserted without an observed time (a bulk load, an older client of the table)
+    # is dated by its receipt, as the rule says, by a trigger.
+    _run(
+        db,
+        """
+        ALTER TABLE observations ADD COLUMN observed_at TEXT;
+        ALTER TABLE observations ADD COLUMN observed_source TEXT NOT NULL DEFAULT 'received';
+        """,
+    )
+
+    def observed(received: str, captured: str | None, taken: str | None) -> str:
+        return json.dumps(clock.observed_time(received, captured, taken))
+
+    db.conn.create_function("fw_observed", 3, observed, deterministic=True)
+    db.execute(
+        """UPDATE observations SET observed_at = json_extract(t, '$[0]'),
+                  observed_source = json_extract(t, '$[1]')
+           FROM (SELECT o.id AS oid, fw_observed(o.created_at,
+                        nullif(o.captured_at, o.created_at),
+                        (SELECT taken_at FROM photos p WHERE p.observation_id = o.id
+                         AND p.taken_at IS NOT NULL ORDER BY p.created_at LIMIT 1)) AS t
+                 FROM observations o)
+           WHERE observations.id = oid"""
+    )
+    _run(
+        db,
+        """
+        DROP INDEX observations_created;
+        DROP INDEX observations_map;
+        DROP INDEX observations_category_position;
+        DROP INDEX observations_walk;
+        DROP INDEX observations_place;
+        CREATE INDEX observations_observed ON observations(observed_at);
+        CREATE INDEX observations_walk ON observations(walk_id, observed_at);
+        CREATE INDEX observations_place ON observations(place_id, observed_at);
+        CREATE INDEX observations_map ON observations(place_id, category, lat, lon, urgent,
+            works_well, observed_at);
+        CREATE INDEX observations_category_position ON observations(category, lat, lon,
+            observed_at, id);
+        """,
+    )
+    db.execute(  # one statement with a ';' inside: not through _run's split
+        """CREATE TRIGGER observations_observed_at_default AFTER INSERT ON observations
+           WHEN NEW.observed_at IS NULL BEGIN
+               UPDATE observations SET observed_at = NEW.created_at WHERE rowid = NEW.rowid;
+           END"""
     )

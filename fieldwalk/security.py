@@ -32,7 +32,8 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError, CSRFProtect
 from sqlite_utils import Database
 
-from fieldwalk.db import get_db, now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import get_db, transaction
 from fieldwalk.headers import set_security_headers
 from fieldwalk.render import error_page, wants_json
 

@@ -122,7 +122,7 @@ def public_observation(db: Database, observation: dict) -> dict:
         "description": observation["description"],
         "works_well": bool(observation["works_well"]),
         "urgent": bool(observation["urgent"]),
-        "created_at": observation["created_at"],
+        "observed_at": observation["observed_at"],
         "place_name": place["name"] if place else "",
         "walk_id": observation["walk_id"],
         "photos": _public_photos(list_photos(db, observation["id"])),

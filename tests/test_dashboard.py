@@ -19,8 +19,8 @@ from conftest import (
 )
 
 from fieldwalk.auth import create_user
+from fieldwalk.clock import now
 from fieldwalk.dashboard.views import PAGE_SIZE
-from fieldwalk.db import now
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import insert_task
@@ -50,9 +50,12 @@ def observe(db, position, at, *, walk=None, category="lighting", description="",
     observation, _created = put_observation(
         db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk
     )
-    db.execute("UPDATE observations SET created_at = ? WHERE id = ?", [at, observation["id"]])
+    db.execute(
+        "UPDATE observations SET created_at = ?, observed_at = ? WHERE id = ?",
+        [at, at, observation["id"]],
+    )
     key = db.execute("SELECT rowid FROM observations WHERE id = ?", [observation["id"]])
-    return {**observation, "created_at": at, "key": key.fetchone()[0]}
+    return {**observation, "created_at": at, "observed_at": at, "key": key.fetchone()[0]}
 
 
 def plan(db, observation, at, *, state, party=None, due="2099-12-31", **values):

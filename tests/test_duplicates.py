@@ -32,7 +32,10 @@ def observe(db, position, days_before: float, category="lighting", works_well=Fa
     body["works_well"] = works_well
     observation, _ = put_observation(db, str(uuid.uuid4()), validate(body, 2000, 12), walk=None)
     at = (NOW - timedelta(days=days_before)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    db.execute("UPDATE observations SET created_at = ? WHERE id = ?", [at, observation["id"]])
+    db.execute(
+        "UPDATE observations SET created_at = ?, observed_at = ? WHERE id = ?",
+        [at, at, observation["id"]],
+    )
     return get_observation(db, observation["id"])
 
 

@@ -87,7 +87,8 @@ def test_observation_csv_opens_with_the_csv_module_with_swedish_letters_and_iso_
     assert lamp["description"] == "Trasig lampa vid gångvägen, mörkt för åldringar"
     assert lamp["place"] == "Råcksta" and lamp["walk"] == "Kvällsvandring i Råcksta"
     assert lamp["category"] == "lighting" and lamp["category_label"]
-    assert ISO_UTC.match(lamp["created_at"]) and ISO_UTC.match(lamp["captured_at"])
+    assert ISO_UTC.match(lamp["observed_at"]) and ISO_UTC.match(lamp["received_at"])
+    assert lamp["observed_source"] in ("device", "photo", "received")
     assert float(lamp["lat"]) == 59.35512 and float(lamp["lon"]) == 17.88234
     assert lamp["task_ids"] == str(exported["tasks"][0])
     nowhere = next(r for r in rows if r["description"] == "Ingen position")
@@ -161,7 +162,7 @@ def test_observation_geojson_is_a_feature_collection_qgis_reads(client, exported
     assert properties["place"] == "Råcksta" and properties["category"] == "lighting"
     assert properties["urgent"] is False and properties["works_well"] is False
     assert properties["task_ids"] == [exported["tasks"][0]]
-    assert ISO_UTC.match(properties["created_at"])
+    assert ISO_UTC.match(properties["observed_at"]) and ISO_UTC.match(properties["received_at"])
     nowhere = next(f for f in features if f["properties"]["description"] == "Ingen position")
     assert nowhere["geometry"] is None  # a Feature without a position, as RFC 7946 allows
 

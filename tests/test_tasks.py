@@ -692,14 +692,14 @@ def test_triage_pages_the_observations_without_a_task_oldest_first(app, client, 
     for i in range(3):
         world.observe(f"Obehandlad {i}", *NEAR)
     world.db.execute(
-        "UPDATE observations SET created_at = '2026-01-' || printf('%02d', rowid) || 'T10:00:00Z'"
+        "UPDATE observations SET observed_at = '2026-01-' || printf('%02d', rowid) || 'T10:00:00Z'"
     )
     oldest_first = [
         r[0]
         for r in world.db.execute(
             """SELECT id FROM observations o WHERE works_well = 0 AND NOT EXISTS
                (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)
-               ORDER BY created_at, id"""
+               ORDER BY observed_at, id"""
         )
     ]
     total = len(oldest_first)

@@ -69,10 +69,13 @@ def state_words() -> dict[str, str]:
     return {code: str(label) for code, label in STATE_LABELS.items()}
 
 
+# Two times: when it was observed (and by whose clock: device, photo or received) and when
+# the server received it. Rows are ordered by the observed time, as every report counts them.
 OBSERVATION_COLUMNS = (
     "id",
-    "created_at",
-    "captured_at",
+    "observed_at",
+    "observed_source",
+    "received_at",
     "place_id",
     "place",
     "walk_id",
@@ -92,14 +95,14 @@ OBSERVATION_COLUMNS = (
 
 
 OBSERVATION_CSV = f"""
-    SELECT o.id, o.created_at, o.captured_at, o.place_id, {plain("places.name")}, o.walk_id,
+    SELECT o.id, o.observed_at, o.observed_source, o.created_at, o.place_id, {plain("places.name")}, o.walk_id,
            {plain("walks.title")}, o.category, {{category}}, o.works_well, o.urgent, o.feeling,
            {plain("o.description")}, o.lat, o.lon, o.accuracy_m, o.location_source,
            (SELECT group_concat(y.task_id, ' ') FROM task_observations y
             WHERE y.observation_id = o.id)
     FROM observations o LEFT JOIN places ON places.id = o.place_id
     LEFT JOIN walks ON walks.id = o.walk_id
-    WHERE {{where}} ORDER BY o.created_at DESC, o.rowid DESC"""  # noqa: S608 - fixed fragments
+    WHERE {{where}} ORDER BY o.observed_at DESC, o.rowid DESC"""  # noqa: S608 - fixed fragments
 
 
 TASK_COLUMNS = (
@@ -191,8 +194,8 @@ OBSERVATION_FEATURE = """
     SELECT json_object('type', 'Feature', 'id', o.id,
         'geometry', CASE WHEN o.lat IS NULL THEN NULL
                     ELSE json_object('type', 'Point', 'coordinates', json_array(o.lon, o.lat)) END,
-        'properties', json_object('id', o.id, 'created_at', o.created_at,
-            'captured_at', o.captured_at, 'place_id', o.place_id, 'place', places.name,
+        'properties', json_object('id', o.id, 'observed_at', o.observed_at,
+            'observed_source', o.observed_source, 'received_at', o.created_at, 'place_id', o.place_id, 'place', places.name,
             'walk_id', o.walk_id, 'walk', walks.title, 'category', o.category,
             'category_label', {category}, 'works_well', json(iif(o.works_well, 'true', 'false')),
             'urgent', json(iif(o.urgent, 'true', 'false')), 'feeling', o.feeling,
@@ -201,7 +204,7 @@ OBSERVATION_FEATURE = """
                          WHERE y.observation_id = o.id)))
     FROM observations o LEFT JOIN places ON places.id = o.place_id
     LEFT JOIN walks ON walks.id = o.walk_id
-    WHERE {where} ORDER BY o.created_at DESC, o.rowid DESC"""
+    WHERE {where} ORDER BY o.observed_at DESC, o.rowid DESC"""
 
 
 TASK_FEATURE = f"""

@@ -198,7 +198,7 @@ def filter_names() -> tuple[str, ...]:
 
 
 def utc_bound(day: date, tz: ZoneInfo) -> str:
-    """Local midnight at the start of `day`, as the UTC text `created_at` columns hold."""
+    """Local midnight at the start of `day`, as the UTC text `*_at` columns hold."""
     moment = datetime.combine(day, time(), tz).astimezone(UTC)
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
@@ -233,18 +233,22 @@ def _task_conditions(f: Filters, a: str, today: str) -> tuple[list[str], list]:
     return where, params
 
 
+# When each kind happened: an observation when it was observed, a task when it was opened.
+WHEN = {"o": "observed_at", "t": "created_at"}
+
+
 def _shared_conditions(f: Filters, alias: str, tz: ZoneInfo) -> tuple[list[str], list]:
-    """Place, walk and date range: columns both kinds have."""
+    """Place, walk and date range: columns both kinds have (the range on WHEN)."""
     where, params = [], []
     for name in ("place", "walk"):
         if getattr(f, name) is not None:
             where.append(f"{alias}.{name}_id = ?")
             params.append(getattr(f, name))
     if f.date_from:
-        where.append(f"{alias}.created_at >= ?")
+        where.append(f"{alias}.{WHEN[alias]} >= ?")
         params.append(utc_bound(f.date_from, tz))
     if f.date_to:
-        where.append(f"{alias}.created_at < ?")
+        where.append(f"{alias}.{WHEN[alias]} < ?")
         params.append(utc_bound(f.date_to + timedelta(days=1), tz))
     return where, params
 

@@ -83,7 +83,8 @@ def list_page(
 ) -> list[dict]:
     """One page of the selected observations and tasks together, newest first.
 
-    The page is picked on (kind, key, created_at) alone, merged from two index scans; then
+    The page is picked on (kind, key, when: an observation's observed time, a task's
+    opening) alone, merged from two index scans; then
     the 50 rows' details are read in one query per kind.
     """
     arms, params = [], []
@@ -91,19 +92,19 @@ def list_page(
     tasks = task_where(f, today, tz, ordered=True)
     if observations is not None:
         arms.append(
-            "SELECT 'o' AS kind, o.rowid AS key, o.created_at AS created_at"  # noqa: S608 - fixed fragments
+            "SELECT 'o' AS kind, o.rowid AS key, o.observed_at AS at"  # noqa: S608 - fixed fragments
             f" FROM observations o WHERE {observations[0]}"
         )
         params += observations[1]
     if tasks is not None:
         arms.append(
-            "SELECT 't' AS kind, t.id AS key, t.created_at AS created_at"  # noqa: S608 - fixed fragments
+            "SELECT 't' AS kind, t.id AS key, t.created_at AS at"  # noqa: S608 - fixed fragments
             f" FROM tasks t WHERE {tasks[0]}"
         )
         params += tasks[1]
     if not arms:
         return []
-    sql = " UNION ALL ".join(arms) + " ORDER BY created_at DESC, key DESC LIMIT ? OFFSET ?"
+    sql = " UNION ALL ".join(arms) + " ORDER BY at DESC, key DESC LIMIT ? OFFSET ?"
     picked = db.execute(sql, [*params, size, (page - 1) * size]).fetchall()
     details = {
         **{("o", row["key"]): row for row in observation_details(db, _keys(picked, "o"))},
@@ -128,7 +129,7 @@ def observation_details(db: Database, keys: list[int]) -> list[dict]:
         {**dict(row), "kind": "observation", "tasks": []}
         for row in db.execute(
             f"""SELECT o.rowid AS key, o.id, o.category, o.works_well, o.urgent, o.description,
-                       o.created_at, o.lat, o.lon, o.walk_id, o.place_id,
+                       o.observed_at, o.observed_at AS at, o.lat, o.lon, o.walk_id, o.place_id,
                        places.name AS place_name, walks.title AS walk_title
                 FROM observations o LEFT JOIN places ON places.id = o.place_id
                 LEFT JOIN walks ON walks.id = o.walk_id
@@ -152,7 +153,7 @@ def task_details(db: Database, keys: list[int], today: str) -> list[dict]:
     if not keys:
         return []
     rows = db.execute(
-        f"""SELECT t.id AS key, t.id, t.measure, t.state, t.priority, t.due_date, t.created_at,
+        f"""SELECT t.id AS key, t.id, t.measure, t.state, t.priority, t.due_date, t.created_at AS at,
                    t.lat, t.lon, t.walk_id, t.place_id, parties.name AS party_name,
                    places.name AS place_name, walks.title AS walk_title,
                    (t.state IN ({OPEN_LIST}) AND t.due_date < ?) AS overdue
@@ -252,7 +253,7 @@ def present(items: list[dict], tz: ZoneInfo) -> None:
     states = {code: str(label) for code, label in STATE_LABELS.items()}
     priorities = {code: str(label) for code, label in PRIORITY_LABELS.items()}
     for item in items:
-        item["when"] = local_stamp(item["created_at"], tz)
+        item["when"] = local_stamp(item["at"], tz)
         if item["kind"] == "observation":
             item["category_name"] = categories.get(item["category"], item["category"])
             for task in item["tasks"]:

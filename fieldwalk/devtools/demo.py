@@ -12,7 +12,6 @@ import secrets
 import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
-from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -35,8 +34,7 @@ from fieldwalk.walks.model import get_walk, insert_walk, join_walk
 NAMESPACE = uuid.UUID("6f0b7e2a-3c1d-5e8f-9a4b-2d7c1e0f5a93")
 
 
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
+from fieldwalk.clock import STOCKHOLM  # noqa: E402
 
 LOGINS_FILE = "demo_logins.json"
 

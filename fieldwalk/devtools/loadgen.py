@@ -12,7 +12,6 @@ import math
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
-from zoneinfo import ZoneInfo
 
 import click
 from flask import Flask, current_app
@@ -20,6 +19,7 @@ from flask.cli import with_appcontext
 from sqlite_utils import Database
 
 from fieldwalk import geo
+from fieldwalk.clock import STOCKHOLM  # noqa: E402
 from fieldwalk.db import connect, transaction
 from fieldwalk.devtools.demo import PLACES
 from fieldwalk.parties.model import insert_party
@@ -35,9 +35,6 @@ from fieldwalk.tasks.states import (
     VERIFIED,
     WONT_FIX,
 )
-
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
 
 DAYS = 730
 
@@ -268,6 +265,7 @@ def seed_load(
                 f"{rng.getrandbits(256):064x}",
                 created_at,
                 created_at,
+                created_at,  # observed: the phone's time, here the same as receipt
             )
         )
 
@@ -334,8 +332,8 @@ def seed_load(
         db.conn.executemany(
             """INSERT INTO observations (id, walk_id, place_id, category, works_well,
                    description, feeling, urgent, lat, lon, accuracy_m, location_source,
-                   captured_at, body_hash, created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?)""",
+                   captured_at, body_hash, created_at, updated_at, observed_at, observed_source)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'device', ?, ?, ?, ?, ?, 'device')""",
             observation_rows,
         )
     with transaction(db):

@@ -54,14 +54,14 @@ def find_duplicates(
     # Degrees spanned by the radius, a little wider so the box never cuts a true match.
     dlat = math.degrees(radius_m / EARTH_RADIUS_M) * 1.01
     dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
-    created = _utc(observation["created_at"])
-    since = (created - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    observed = _utc(observation["observed_at"])
+    since = (observed - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     rows = db.execute(
-        """SELECT d.id, d.category, d.description, d.created_at, d.lat, d.lon,
+        """SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
                   places.name AS place_name
            FROM observations d LEFT JOIN places ON places.id = d.place_id
            WHERE d.category = ? AND d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?
-             AND d.created_at >= ? AND d.created_at < ? AND d.id != ? AND d.works_well = ?""",
+             AND d.observed_at >= ? AND d.observed_at < ? AND d.id != ? AND d.works_well = ?""",
         [
             observation["category"],
             lat - dlat,
@@ -69,7 +69,7 @@ def find_duplicates(
             lon - dlon,
             lon + dlon,
             since,
-            observation["created_at"],
+            observation["observed_at"],
             observation["id"],
             int(bool(observation.get("works_well"))),
         ],
@@ -78,7 +78,7 @@ def find_duplicates(
     for row in rows:
         distance = haversine_m(lat, lon, row["lat"], row["lon"])
         if distance <= radius_m:
-            days_before = (created - _utc(row["created_at"])).total_seconds() / 86400
+            days_before = (observed - _utc(row["observed_at"])).total_seconds() / 86400
             found.append({**dict(row), "distance_m": distance, "days_before": days_before})
             found[-1].update(metres=round(distance), days=int(days_before))
     found.sort(key=lambda d: (d["distance_m"], -d["days_before"]))

@@ -13,9 +13,10 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
-from fieldwalk import geo
+from fieldwalk import clock, geo
 from fieldwalk.categories import CATEGORIES, LOCATION_SOURCES
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 from fieldwalk.ids import parse_id, parse_uuid
 from fieldwalk.places.model import get_place, place_for_point, place_geometry
 
@@ -220,12 +221,13 @@ def put_observation(
             place = place_for_point(db, clean["lat"], clean["lon"])
             place_id = place["id"] if place else None
         stamp = now()
+        observed_at, observed_source = clock.observed_time(stamp, clean["captured_at"])
         db.execute(
             """INSERT INTO observations (id, walk_id, place_id, participant_id, user_id,
                    device_key_hash, category, works_well, description, feeling, urgent, lat, lon,
                    accuracy_m, location_source, distance_m, captured_at, photo_ids, body_hash,
-                   created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   observed_at, observed_source, created_at, updated_at)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 observation_id,
                 clean["walk_id"],
@@ -246,6 +248,8 @@ def put_observation(
                 clean["captured_at"] or stamp,
                 json.dumps(clean["photos"]),
                 digest,
+                observed_at,
+                observed_source,
                 stamp,
                 stamp,
             ],
@@ -269,7 +273,7 @@ def list_walk_observations(
 ) -> list[dict]:
     """A walk's observations, newest first (the newest `limit`, or all) or oldest first,
     with their photo counts and first thumbnail."""
-    order = "o.created_at, o.id" if oldest_first else "o.created_at DESC, o.id"
+    order = "o.observed_at, o.id" if oldest_first else "o.observed_at DESC, o.id"
     rows = db.execute(
         f"""SELECT o.*, p.display_name AS participant_name,
                   (SELECT count(*) FROM photos WHERE observation_id = o.id) AS photos_received,
@@ -287,7 +291,7 @@ def walk_observation_points(db: Database, walk_id: int) -> list[dict]:
     """What the walk's map needs of every observation (see render.observation_points)."""
     rows = db.execute(
         """SELECT id, lat, lon, category, urgent, works_well FROM observations
-           WHERE walk_id = ? AND lat IS NOT NULL ORDER BY created_at DESC, id""",
+           WHERE walk_id = ? AND lat IS NOT NULL ORDER BY observed_at DESC, id""",
         [walk_id],
     )
     return [dict(r) for r in rows]
@@ -329,7 +333,7 @@ def list_device_observations(db: Database, device_key_hash: str) -> list[dict]:
                    ORDER BY created_at LIMIT 1) AS first_thumb
            FROM observations o LEFT JOIN walks w ON w.id = o.walk_id
            LEFT JOIN places pl ON pl.id = o.place_id
-           WHERE o.device_key_hash = ? ORDER BY o.created_at DESC""",
+           WHERE o.device_key_hash = ? ORDER BY o.observed_at DESC""",
         [device_key_hash],
     )
     return [dict(r) for r in rows]
@@ -338,6 +342,19 @@ def list_device_observations(db: Database, device_key_hash: str) -> list[dict]:
 def touch_observation(db: Database, observation_id: str) -> None:
     """Mark an observation changed (a photo arrived): the walk's live list polls for this."""
     db.execute("UPDATE observations SET updated_at = ? WHERE id = ?", [now(), observation_id])
+
+
+def set_time_from_photo(db: Database, observation: dict, taken_at: str | None) -> None:
+    """Date an observation the phone gave no time by its photo's (inside the write)."""
+    if observation["observed_source"] != clock.RECEIVED or not taken_at:
+        return
+    observed_at, source = clock.observed_time(observation["created_at"], None, taken_at)
+    if source == clock.PHOTO:
+        db.execute(
+            """UPDATE observations SET observed_at = ?, observed_source = ?, updated_at = ?
+               WHERE id = ? AND observed_source = ?""",
+            [observed_at, source, now(), observation["id"], clock.RECEIVED],
+        )
 
 
 def set_location_from_photo(db: Database, observation_id: str, lat: float, lon: float) -> None:
@@ -387,4 +404,4 @@ def find_observations(
     sql = "SELECT * FROM observations"
     if where:
         sql += " WHERE " + " AND ".join(where)
-    return [dict(r) for r in db.execute(sql + " ORDER BY created_at LIMIT ?", [*params, limit])]
+    return [dict(r) for r in db.execute(sql + " ORDER BY observed_at LIMIT ?", [*params, limit])]

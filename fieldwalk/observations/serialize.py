@@ -35,6 +35,8 @@ def observation_json(observation: dict, photos: list[dict], photo_url) -> dict:
         "location_source": observation["location_source"],
         "distance_from_place_m": observation["distance_m"],
         "captured_at": observation["captured_at"],
+        "observed_at": observation["observed_at"],
+        "observed_source": observation["observed_source"],
         "created_at": observation["created_at"],
         "photos": [photo_json(p, photo_url) for p in photos],
         "photos_declared": json.loads(observation["photo_ids"]),

@@ -27,7 +27,8 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlite_utils import Database
 
-from fieldwalk.db import connect, stamp
+from fieldwalk.clock import stamp
+from fieldwalk.db import connect
 from fieldwalk.migrations import migrations
 from fieldwalk.ops.sqlite import open_sqlite
 from fieldwalk.photos.files import referenced_files

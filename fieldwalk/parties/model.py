@@ -5,7 +5,8 @@ import re
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 
 # What a party is; the routing rule does not depend on it, people reading lists do.
 KINDS = ("park", "traffic", "property_owner", "transit", "security", "police", "other")

@@ -18,7 +18,11 @@ from sqlite_utils import Database
 
 from fieldwalk import geo
 from fieldwalk.db import transaction
-from fieldwalk.observations.model import set_location_from_photo, touch_observation
+from fieldwalk.observations.model import (
+    set_location_from_photo,
+    set_time_from_photo,
+    touch_observation,
+)
 from fieldwalk.photos import pipeline
 from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_file
 from fieldwalk.photos.model import get_photo, insert_photo
@@ -137,6 +141,7 @@ def store_photo(
                     and _near(ingested.gps, place_geometry, settings.far_metres)
                 ):
                     set_location_from_photo(db, observation["id"], *ingested.gps)
+                set_time_from_photo(db, observation, ingested.taken_at)
                 touch_observation(db, observation["id"])
             return get_photo(db, photo_id), True
     except BaseException:

@@ -4,7 +4,7 @@ import json
 
 from sqlite_utils import Database
 
-from fieldwalk.db import now
+from fieldwalk.clock import now
 from fieldwalk.observations.model import get_observation
 
 

@@ -7,7 +7,8 @@ import unicodedata
 from sqlite_utils import Database
 
 from fieldwalk import geo
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 
 
 def bounds(geometry: dict) -> dict:

@@ -90,7 +90,7 @@ def monthly_trend(db: Database, place_id: int, today: date, tz: ZoneInfo) -> dic
     (this one included)."""
     first = date(today.year - (today.month < 12), today.month % 12 + 1, 1)
     periods = month_periods(first, 12, tz)
-    observed = count_by_period(db, "observations", "created_at", periods, place_id)
+    observed = count_by_period(db, "observations", "observed_at", periods, place_id)
     done = count_by_period(db, "tasks", "done_at", periods, place_id)
     return {
         "months": [p.start.date() for p in periods],

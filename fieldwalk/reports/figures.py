@@ -49,7 +49,7 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
     rows = db.execute(
         """SELECT place_id, category, count(*) AS n, sum(works_well) AS good,
                   sum(urgent) AS urgent
-           FROM observations WHERE created_at >= ? AND created_at < ?
+           FROM observations WHERE observed_at >= ? AND observed_at < ?
            GROUP BY place_id, category""",
         span,
     )
@@ -87,11 +87,11 @@ def urgent_items(db: Database, period: Period) -> dict[int | None, dict]:
     items: dict[int | None, dict] = {}
     span = [period.start_utc, period.end_utc]
     for row in db.execute(
-        """SELECT o.id, o.place_id, o.category, o.description, o.created_at, o.walk_id,
+        """SELECT o.id, o.place_id, o.category, o.description, o.observed_at, o.walk_id,
                   walks.title AS walk_title
            FROM observations o LEFT JOIN walks ON walks.id = o.walk_id
-           WHERE o.urgent = 1 AND o.created_at >= ? AND o.created_at < ?
-           ORDER BY o.created_at, o.id""",
+           WHERE o.urgent = 1 AND o.observed_at >= ? AND o.observed_at < ?
+           ORDER BY o.observed_at, o.id""",
         span,
     ):
         items.setdefault(row["place_id"], {"observations": [], "tasks": []})
@@ -109,7 +109,8 @@ def urgent_items(db: Database, period: Period) -> dict[int | None, dict]:
     return items
 
 
-COUNTED = {("observations", "created_at"), ("tasks", "created_at"), ("tasks", "done_at")}
+# Observations count when they were observed; tasks when they were opened or done.
+COUNTED = {("observations", "observed_at"), ("tasks", "created_at"), ("tasks", "done_at")}
 
 
 def count_by_period(
@@ -183,5 +184,5 @@ def year_report(db: Database, year: int, moment: datetime, tz: ZoneInfo = STOCKH
     periods = list(year_periods(year, moment, tz))
     rows, quiet = compare_places(db, periods)
     months = [month_periods(date(y, 1, 1), 12, tz) for y in (year, year - 1)]
-    monthly = count_by_period(db, "observations", "created_at", months[0] + months[1])
+    monthly = count_by_period(db, "observations", "observed_at", months[0] + months[1])
     return {"year": year, "periods": periods, "rows": rows, "quiet": quiet, "monthly": monthly}

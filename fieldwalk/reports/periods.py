@@ -4,8 +4,9 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
+from fieldwalk.clock import STOCKHOLM
+
 FIRST_YEAR, LAST_YEAR = 2000, 2100  # years a report may ask for
-STOCKHOLM = ZoneInfo("Europe/Stockholm")
 
 
 @dataclass(frozen=True)

@@ -6,7 +6,8 @@ from pathlib import Path
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
 from flask_babel import gettext as _
 
-from fieldwalk.db import get_db, now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import get_db, transaction
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoSettings, store_photo

@@ -17,7 +17,8 @@ from flask import current_app
 from itsdangerous import BadSignature, SignatureExpired, URLSafeTimedSerializer
 from sqlite_utils import Database
 
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 from fieldwalk.photos.model import list_photos, list_task_photos
 from fieldwalk.security import audit
 from fieldwalk.tasks.model import list_tasks

@@ -12,7 +12,8 @@ from datetime import date
 
 from sqlite_utils import Database
 
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
 from fieldwalk.tasks.states import (
     DONE,
@@ -390,7 +391,7 @@ def observations_without_task(
     if walk_id is not None:
         sql += " AND o.walk_id = ?"
         params.append(walk_id)
-    sql += " ORDER BY o.created_at, o.id LIMIT ? OFFSET ?"
+    sql += " ORDER BY o.observed_at, o.id LIMIT ? OFFSET ?"
     return [dict(r) for r in db.execute(sql, [*params, limit, offset])]
 
 

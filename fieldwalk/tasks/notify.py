@@ -31,7 +31,8 @@ from flask.cli import with_appcontext
 from flask_babel import force_locale, ngettext
 from sqlite_utils import Database
 
-from fieldwalk.db import connect, now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import connect, transaction
 from fieldwalk.parties.model import get_party, party_recipients
 from fieldwalk.tasks.links import ensure_party_link, map_url, with_observations
 from fieldwalk.tasks.model import list_tasks

@@ -6,7 +6,8 @@ import secrets
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.security import (
     audit,

@@ -56,7 +56,7 @@ def protocol_observations(db: Database, walk_id: int) -> list[dict]:
         dict(r, number=n, photos=[], tasks=[])
         for n, r in enumerate(
             db.execute(
-                "SELECT * FROM observations WHERE walk_id = ? ORDER BY created_at, id", [walk_id]
+                "SELECT * FROM observations WHERE walk_id = ? ORDER BY observed_at, id", [walk_id]
             ),
             start=1,
         )

@@ -18,7 +18,8 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk import geo
-from fieldwalk.db import get_db, now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import get_db, transaction
 from fieldwalk.observations.model import list_device_observations, walk_list, walk_version
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import client_address, enforce

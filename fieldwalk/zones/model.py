@@ -7,7 +7,8 @@ from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
 from fieldwalk import geo
-from fieldwalk.db import now, transaction
+from fieldwalk.clock import now
+from fieldwalk.db import transaction
 from fieldwalk.parties.model import KINDS as PARTY_KINDS
 from fieldwalk.parties.model import find_party_by_name, get_party, insert_party
 from fieldwalk.routing import Zone
