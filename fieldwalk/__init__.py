@@ -45,6 +45,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         dashboard,
         db,
         demo,
+        events,
         i18n,
         links,
         loadgen,
@@ -80,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     parties.init_app(app)
     zones.init_app(app)
     places.init_app(app)
+    events.init_app(app)
     reports.init_app(app)
     protocol.init_app(app)
     task_views.init_app(app)

@@ -15,6 +15,7 @@ from fieldwalk.security import (
     ADMIN,
     COORDINATOR,
     ENGINEER,
+    PARTNER,
     WALK_LEADER,
     audit,
     revoke_user_sessions,
@@ -28,6 +29,7 @@ ROLE_LABELS = {
     COORDINATOR: _l("Coordinator"),
     ADMIN: _l("Administrator"),
     ENGINEER: _l("Engineer"),
+    PARTNER: _l("Partner (police, guards)"),
 }
 
 
