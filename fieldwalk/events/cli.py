@@ -41,7 +41,9 @@ def import_events_command(file: Path, dry_run: bool, email: str | None, lang: st
                 far_metres=config["FAR_FROM_PLACE_METRES"],
             )
             if not result.ok:
-                click.echo(_("Nothing was imported. Fix these rows and try again:"), err=True)
+                click.echo(
+                    _("Nothing was imported. Fix these rows in the file and try again:"), err=True
+                )
                 for problem in result.problems:
                     click.echo(f"  {problem_message(problem)}", err=True)
                 raise SystemExit(1)

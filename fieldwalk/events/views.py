@@ -194,6 +194,10 @@ def _import_limit() -> int:
     return current_app.config.get("MAX_EVENT_IMPORT_BYTES", MAX_IMPORT_BYTES)
 
 
+def _size_text(limit: int) -> str:
+    return f"{limit // 2**20} MB" if limit >= 2**20 else f"{max(1, limit // 2**10)} kB"
+
+
 def _pending_dir() -> Path:
     return Path(current_app.instance_path) / PENDING_DIR
 
@@ -244,7 +248,7 @@ def _import_page(form, result: ImportResult | None = None, token: str = "", stat
         result=result,
         problems=[problem_message(p) for p in result.problems] if result else [],
         confirm=ConfirmForm(token=token) if token else None,
-        max_size=f"{_import_limit() // 2**20} MB",
+        max_size=_size_text(_import_limit()),
         max_description=MAX_DESCRIPTION,
         types=TYPES,
         sources=SOURCES,
@@ -411,7 +415,7 @@ def import_file():
     limit = _import_limit()
     data = form.file.data.stream.read(limit + 1)
     if len(data) > limit:
-        form.file.errors.append(_("The file is larger than %(size)s.", size=f"{limit // 2**20} MB"))
+        form.file.errors.append(_("The file is larger than %(size)s.", size=_size_text(limit)))
         return _import_page(form, status=413)
     result = _import(data, dry_run=True)
     if not result.ok:
