@@ -33,6 +33,7 @@ from wtforms import (
     DateField,
     HiddenField,
     RadioField,
+    SelectChoice,
     SelectField,
     StringField,
     TextAreaField,
@@ -62,7 +63,7 @@ from fieldwalk.events.model import (
 )
 from fieldwalk.events.problems import problem_message
 from fieldwalk.filters import local_zone, parse_day, parse_page, utc_bound
-from fieldwalk.places import list_places
+from fieldwalk.places import get_place, list_places
 from fieldwalk.render import render
 from fieldwalk.security import EVENT_ROLES, audit, role_required
 
@@ -90,12 +91,12 @@ class EventForm(FlaskForm):
     )
     type = RadioField(
         _l("What happened?"),
-        choices=list(TYPES.items()),
+        choices=[SelectChoice(code, label) for code, label in TYPES.items()],
         validate_choice=False,
     )
     source = RadioField(
         _l("Reported by"),
-        choices=list(SOURCES.items()),
+        choices=[SelectChoice(code, label) for code, label in SOURCES.items()],
         validate_choice=False,
     )
     place_id = SelectField(_l("Place"), choices=[], validate_choice=False)
@@ -124,7 +125,9 @@ class EventForm(FlaskForm):
             raise ValidationError(_("Choose who reported it."))
 
     def validate_place_id(self, field):
-        if field.data and field.data not in {str(value) for value, _label in field.choices}:
+        number = int(field.data) if (field.data or "").isdecimal() else 0
+        known = 0 < number < 2**63 and get_place(get_db(), number)
+        if field.data and not known:
             raise ValidationError(_("Choose a place from the list."))
 
     def validate_lat(self, field):
