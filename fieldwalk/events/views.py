@@ -39,7 +39,7 @@ from wtforms import (
     TextAreaField,
     TimeField,
 )
-from wtforms.validators import DataRequired, Length, Optional, ValidationError
+from wtforms.validators import DataRequired, InputRequired, Length, Optional, ValidationError
 
 from fieldwalk.db import get_db, transaction
 from fieldwalk.events.importer import (
@@ -80,13 +80,13 @@ class EventForm(FlaskForm):
     key = HiddenField()
     date = DateField(
         _l("Date"),
-        validators=[DataRequired(_l("Give the date."))],
+        validators=[InputRequired(_l("Give the date."))],
         invalid_value_message=_l("Give the date as YYYY-MM-DD."),
     )
     time = TimeField(
         _l("Time"),
         format=["%H:%M", "%H:%M:%S"],
-        validators=[DataRequired(_l("Give the time."))],
+        validators=[InputRequired(_l("Give the time."))],
         invalid_value_message=_l("Give the time as HH:MM."),
     )
     type = RadioField(
@@ -155,6 +155,29 @@ class EventForm(FlaskForm):
                 ) from error
             if self.occurred > datetime.now(UTC):
                 raise ValidationError(_("That time has not come yet."))
+
+    def validate(self, extra_validators=None) -> bool:
+        """The fields one by one, then where: a place or a point, and a point near its place
+        (or near some place), so a mixed-up lat and lon is caught here."""
+        valid = super().validate(extra_validators)
+        if self.place_id.errors or self.lat.errors or self.lon.errors:
+            return False
+        point = self.point()
+        if self.place() is None and point is None:
+            self.place_id.errors.append(_("Choose a place, or give a position."))
+            return False
+        if point is not None:
+            places = PlaceIndex(get_db())
+            place = places.places.get(self.place()) if self.place() else None
+            far = current_app.config["FAR_FROM_PLACE_METRES"]
+            problem = check_point(places, point[0], point[1], place, far)
+            if problem is not None:
+                self.lat.errors.append(problem_message(problem))
+                return False
+        return valid
+
+    def place(self) -> int | None:
+        return int(self.place_id.data) if self.place_id.data else None
 
     def point(self) -> tuple[float, float] | None:
         if not (self.lat.data or "").strip():
@@ -306,36 +329,24 @@ def new():
         form.place_id.data = request.args.get("place", "")
     if form.validate_on_submit():
         db = get_db()
-        place_id = int(form.place_id.data) if form.place_id.data else None
         point = form.point()
-        problem = None
-        if place_id is None and point is None:
-            form.place_id.errors.append(_("Choose a place, or give a position."))
-        elif point is not None:
-            places = PlaceIndex(db)
-            place = places.places.get(place_id) if place_id else None
-            far = current_app.config["FAR_FROM_PLACE_METRES"]
-            problem = check_point(places, point[0], point[1], place, far)
-            if problem is not None:
-                form.lat.errors.append(problem_message(problem))
-        if not (form.place_id.errors or form.lat.errors):
-            with transaction(db):
-                event_id, created = insert_event(
-                    db,
-                    occurred_at=form.occurred,
-                    type=form.type.data,
-                    source=form.source.data,
-                    place_id=place_id,
-                    lat=point[0] if point else None,
-                    lon=point[1] if point else None,
-                    description=form.description.data or "",
-                    created_by=g.user["id"],
-                    import_key=f"form:{form.key.data}",
-                )
-                if created:
-                    audit("create", "event", event_id, type=form.type.data)
-            flash(_("Event saved.") if created else _("This event was saved already."))
-            return redirect(url_for("events.index"), code=303)
+        with transaction(db):
+            event_id, created = insert_event(
+                db,
+                occurred_at=form.occurred,
+                type=form.type.data,
+                source=form.source.data,
+                place_id=form.place(),
+                lat=point[0] if point else None,
+                lon=point[1] if point else None,
+                description=form.description.data or "",
+                created_by=g.user["id"],
+                import_key=f"form:{form.key.data}",
+            )
+            if created:
+                audit("create", "event", event_id, type=form.type.data)
+        flash(_("Event saved.") if created else _("This event was saved already."))
+        return redirect(url_for("events.index"), code=303)
     status = 400 if request.method == "POST" else 200
     return render("events/new.html", form=form, max_description=MAX_DESCRIPTION, status=status)
 
