@@ -446,7 +446,7 @@ def confirm_import():
     data = load_pending(form.token.data or "") if form.validate_on_submit() else None
     if data is None:
         form = ImportForm(formdata=None)
-        form.file.errors.append(_("The checked file is no longer here. Choose it again."))
+        form.file.errors = [_("The checked file is no longer here. Choose it again.")]
         return _import_page(form, status=400)
     db = get_db()
     with transaction(db):
