@@ -27,10 +27,11 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from fieldwalk.auth import create_user, find_user_by_email
 from fieldwalk.db import connect, transaction
 from fieldwalk.demo_fixes import PARK, seed_parties, seed_tasks
+from fieldwalk.events.demo import seed_demo_events
 from fieldwalk.observations import Conflict, put_observation, validate
 from fieldwalk.photo_store import get_photo, put_photo
 from fieldwalk.places import get_place, insert_place, place_geometry
-from fieldwalk.security import ADMIN, COORDINATOR, ENGINEER, WALK_LEADER, hash_secret
+from fieldwalk.security import ADMIN, COORDINATOR, ENGINEER, PARTNER, WALK_LEADER, hash_secret
 from fieldwalk.walks import get_walk, insert_walk, join_walk
 
 NAMESPACE = uuid.UUID("6f0b7e2a-3c1d-5e8f-9a4b-2d7c1e0f5a93")
@@ -38,7 +39,7 @@ STOCKHOLM = ZoneInfo("Europe/Stockholm")
 LOGINS_FILE = "demo_logins.json"
 TABLES = (
     "places", "users", "walks", "walk_participants", "observations", "photos", "parties",
-    "zones", "tasks",
+    "zones", "tasks", "events",
 )  # fmt: skip
 REPORT = "Nämns i stadsdelsförvaltningens rapport om öppna drogscener 2024 (Dnr HV 2024/46)."
 LOV3 = (
@@ -147,6 +148,7 @@ USERS = [
     {"email": "admin@demo.fieldwalk.se", "role": ADMIN, "name": "Eva Bergström"},
     {"email": "parkingenjor@demo.fieldwalk.se", "role": ENGINEER, "name": "Johan Nyberg",
      "party": PARK},
+    {"email": "polis@demo.fieldwalk.se", "role": PARTNER, "name": "Erik Ström, kommunpolis"},
 ]  # fmt: skip
 
 # Both walks are the walk leader's, so logging in as one shows a walk to start and one to read.
@@ -323,6 +325,7 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
         {key: demo_uuid(f"observation:{key}") for key, *_ in OBSERVATIONS},
         users[COORDINATOR]["id"],
     )
+    seed_demo_events(db, places, users, today, walk)
     after = count_rows(db)
     return {
         "logins": [{**u, "password": logins[u["email"]]} for u in USERS],
