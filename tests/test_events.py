@@ -457,6 +457,9 @@ def test_a_bad_filter_is_named_in_swedish(client, db, places):
     assert response.status_code == 400
     assert "Typ: Välj i listan." in html
     assert "Från: Skriv datumet som ÅÅÅÅ-MM-DD." in html
+    download = client.get("/events.csv?type=robbery")
+    assert download.status_code == 400
+    assert "Typ: Välj i listan." in download.get_data(as_text=True)
 
 
 def test_the_list_pages_fifty_at_a_time(client, db, places):

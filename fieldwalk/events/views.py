@@ -200,8 +200,11 @@ class ConfirmForm(FlaskForm):
 # --- helpers -------------------------------------------------------------------------------------
 
 
-def _place_choices() -> list[tuple[str, str]]:
-    return [("", _("Choose a place"))] + [(str(p["id"]), p["name"]) for p in list_places(get_db())]
+def _place_choices() -> list[SelectChoice]:
+    places = list_places(get_db())
+    return [SelectChoice("", _("Choose a place"))] + [
+        SelectChoice(str(p["id"]), p["name"]) for p in places
+    ]
 
 
 def _last_source(user_id: int) -> str | None:
@@ -280,6 +283,17 @@ def _import_page(form, result: ImportResult | None = None, token: str = "", stat
         sources=SOURCES,
         status=status,
     )
+
+
+def _filter_labels() -> dict[str, str]:
+    return {
+        "place": _("Place"),
+        "type": _("Type"),
+        "source": _("Source"),
+        "from": _("From"),
+        "to": _("To"),
+        "page": _("Page"),
+    }
 
 
 def _selection() -> tuple[dict, dict, dict[str, str]]:
@@ -376,14 +390,7 @@ def index():
         places=list_places(db),
         types=TYPES,
         sources=SOURCES,
-        labels={
-            "place": _("Place"),
-            "type": _("Type"),
-            "source": _("Source"),
-            "from": _("From"),
-            "to": _("To"),
-            "page": _("Page"),
-        },
+        labels=_filter_labels(),
         status=400 if errors else 200,
     )
 
@@ -397,7 +404,8 @@ def export_csv():
 
     _shown, query, errors = _selection()
     if errors:
-        fail(400, " ".join(errors.values()))
+        labels = _filter_labels()
+        fail(400, " ".join(f"{labels[name]}: {message}" for name, message in errors.items()))
 
     def batches():
         batch = []
