@@ -94,9 +94,11 @@ class EventForm(FlaskForm):
         choices=[SelectChoice(code, label) for code, label in TYPES.items()],
         validate_choice=False,
     )
-    source = RadioField(
+    # A select: a partner's source is nearly always their own, and it comes pre-chosen.
+    source = SelectField(
         _l("Reported by"),
-        choices=[SelectChoice(code, label) for code, label in SOURCES.items()],
+        choices=[SelectChoice("", _l("Choose who reported it"))]
+        + [SelectChoice(code, label) for code, label in SOURCES.items()],
         validate_choice=False,
     )
     place_id = SelectField(_l("Place"), choices=[], validate_choice=False)

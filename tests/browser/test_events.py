@@ -69,7 +69,7 @@ def test_partner_reports_an_event_with_the_phones_position(phone, partner):
     expect(page.locator("#lat")).to_have_value(f"{POSITION['latitude']:.6f}")
     expect(page.locator("#lon")).to_have_value(f"{POSITION['longitude']:.6f}")
     page.get_by_label("Narkotikabruk").check()
-    page.get_by_label("Polisen").check()
+    page.get_by_label("Rapporterad av").select_option(label="Polisen")
     page.locator("#description").fill("Två personer injicerade i trappan.")
     page.get_by_role("button", name="Spara händelsen").click()
 
