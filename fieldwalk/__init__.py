@@ -55,6 +55,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.dashboard import exports as dashboard_exports
     from fieldwalk.dashboard import views as dashboard
     from fieldwalk.devtools import demo, loadgen
+    from fieldwalk.events import views as events
     from fieldwalk.observations import capture
     from fieldwalk.ops import backup, health
     from fieldwalk.parties import views as parties
@@ -80,6 +81,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         parties,
         zones,
         places,
+        events,
         reports,
         protocol,
         tasks,

@@ -16,6 +16,7 @@ from fieldwalk.security import (
     ADMIN,
     COORDINATOR,
     ENGINEER,
+    PARTNER,
     WALK_LEADER,
     audit,
     revoke_user_sessions,
@@ -29,6 +30,7 @@ ROLE_LABELS = {
     COORDINATOR: _l("Coordinator"),
     ADMIN: _l("Administrator"),
     ENGINEER: _l("Engineer"),
+    PARTNER: _l("Partner (police, guards)"),
 }
 
 

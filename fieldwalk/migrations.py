@@ -394,3 +394,48 @@ def m008_observed_time(db: Database) -> None:
                UPDATE observations SET observed_at = NEW.created_at WHERE rowid = NEW.rowid;
            END"""
     )
+
+
+@migrations()
+def m009_events(db: Database) -> None:
+    # Events that affected safety at a place (a police report, a guard's note, a field
+    # worker's), beside the observations. `occurred_at` is when it happened (UTC, entered in
+    # Stockholm time), `created_at` when it was received. A row has a place, a point or both.
+    # `import_key` makes entering twice harmless: a hash of an imported row's content, or the
+    # key the phone form carries. The weekly lägesbild counts a place's events by type and
+    # source for a week, and the district's for a week: both from covering indexes.
+    _run(
+        db,
+        """
+        CREATE TABLE events (
+            id INTEGER PRIMARY KEY,
+            occurred_at TEXT NOT NULL,
+            place_id INTEGER REFERENCES places(id),
+            lat REAL,
+            lon REAL,
+            type TEXT NOT NULL,
+            source TEXT NOT NULL,
+            description TEXT NOT NULL DEFAULT '',
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            import_key TEXT UNIQUE,
+            CHECK (place_id IS NOT NULL OR (lat IS NOT NULL AND lon IS NOT NULL))
+        );
+        CREATE INDEX events_place_occurred ON events(place_id, occurred_at, type, source);
+        CREATE INDEX events_occurred ON events(occurred_at, place_id, type, source);
+        CREATE TABLE event_links (
+            id INTEGER PRIMARY KEY,
+            event_id INTEGER NOT NULL REFERENCES events(id) ON DELETE CASCADE,
+            observation_id TEXT REFERENCES observations(id) ON DELETE CASCADE,
+            task_id INTEGER REFERENCES tasks(id) ON DELETE CASCADE,
+            CHECK ((observation_id IS NULL) != (task_id IS NULL))
+        );
+        CREATE UNIQUE INDEX event_links_event_observation ON event_links(event_id, observation_id)
+            WHERE observation_id IS NOT NULL;
+        CREATE UNIQUE INDEX event_links_event_task ON event_links(event_id, task_id)
+            WHERE task_id IS NOT NULL;
+        CREATE INDEX event_links_observation ON event_links(observation_id, event_id)
+            WHERE observation_id IS NOT NULL;
+        CREATE INDEX event_links_task ON event_links(task_id, event_id) WHERE task_id IS NOT NULL;
+        """,
+    )

@@ -53,17 +53,14 @@ ADMIN = "admin"
 
 
 ENGINEER = "engineer"  # belongs to a party; sees only that party's tasks
-
-
-ROLES = (WALK_LEADER, COORDINATOR, ADMIN, ENGINEER)
-
-
+# Police and security companies: enter, import and read events; never a resident's details.
+PARTNER = "partner"
+ROLES = (WALK_LEADER, COORDINATOR, ADMIN, ENGINEER, PARTNER)
 STAFF_ROLES = (WALK_LEADER, COORDINATOR, ADMIN)
 
 
 MANAGER_ROLES = (COORDINATOR, ADMIN)
-
-
+EVENT_ROLES = (*STAFF_ROLES, PARTNER)  # who enters, imports and reads events
 UNSAFE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 

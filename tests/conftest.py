@@ -1,7 +1,7 @@
 """Shared fixtures: a fresh app on a real SQLite file in a temp dir, per test.
 
 Helpers insert real rows through the domain functions (`make_place`, `make_user`,
-`make_walk`), and `login`/`csrf_token` drive the real login form and CSRF tokens.
+`make_walk`, `make_event`), and `login`/`csrf_token` drive the real login form and CSRF tokens.
 """
 
 import re
@@ -16,6 +16,7 @@ from werkzeug.serving import make_server
 from fieldwalk import create_app
 from fieldwalk.auth import create_user
 from fieldwalk.db import connect
+from fieldwalk.events.model import insert_event
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.places.model import insert_place
@@ -100,6 +101,19 @@ def make_walk(db, place_id, created_by=None, **values) -> dict:
     walk_id = insert_walk(db, values, created_by)
     row = db.execute("SELECT * FROM walks WHERE id = ?", [walk_id]).fetchone()
     return dict(row)
+
+
+def make_event(db, place_id=None, **values) -> int:
+    """An event through the domain function: drug dealing reported by the police, unless told."""
+    values = {
+        "occurred_at": "2026-11-20T17:30:00Z",
+        "type": "drug_dealing",
+        "source": "police",
+        "place_id": place_id,
+        **values,
+    }
+    event_id, _created = insert_event(db, **values)
+    return event_id
 
 
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')

@@ -1,8 +1,8 @@
 """Who may do what: every route, asked by every role, with the status each should get.
 
-Seven roles ask: an anonymous visitor, a resident who joined the walk, a resident who joined
-another walk, the walk leader who created the walk, another walk leader, a coordinator and
-an admin. State-changing requests carry a valid CSRF token, so each row is about the role.
+Eight roles ask: an anonymous visitor, a resident who joined the walk, a resident who joined
+another walk, the walk leader who created the walk, another walk leader, a coordinator, an
+admin and a partner (the police or a security company, who reach events only). State-changing requests carry a valid CSRF token, so each row is about the role.
 A route that is not in TABLE fails `test_every_route_is_in_the_access_table`.
 
 One app and its database serve the whole module (a fresh app per row would cost most of the
@@ -13,6 +13,7 @@ invitation link.
 
 import io
 import json
+import re
 import uuid
 from functools import cached_property
 from pathlib import Path
@@ -56,8 +57,10 @@ ROLES = (
     "other_leader",
     "coordinator",
     "admin",
+    "partner",
 )
 STAFF = ("leader", "other_leader", "coordinator", "admin")
+LOGGED_IN = (*STAFF, "partner")
 
 
 def statuses(*codes: int) -> dict[str, int]:
@@ -65,36 +68,45 @@ def statuses(*codes: int) -> dict[str, int]:
     return dict(zip(ROLES, codes, strict=True))
 
 
+def but(pattern: dict[str, int], **changes: int) -> dict[str, int]:
+    """A pattern with some roles' statuses changed."""
+    return {**pattern, **changes}
+
+
 # The usual patterns, in ROLES order.
-EVERYONE = statuses(200, 200, 200, 200, 200, 200, 200)
+EVERYONE = statuses(200, 200, 200, 200, 200, 200, 200, 200)
 # Staff see every walk; residents the walks they joined; anyone else is told to join it first.
-WALK_VISIBLE = statuses(403, 200, 403, 200, 200, 200, 200)
+WALK_VISIBLE = statuses(403, 200, 403, 200, 200, 200, 200, 403)
 # An observation (unguessable UUID) is not found by anyone who may not see it.
-OBSERVATION_VISIBLE = statuses(404, 200, 404, 200, 200, 200, 200)
+OBSERVATION_VISIBLE = statuses(404, 200, 404, 200, 200, 200, 200, 404)
 # Staff pages: the anonymous (residents included) are sent to the login form.
-STAFF_PAGE = statuses(302, 302, 302, 200, 200, 200, 200)
-STAFF_POST = statuses(401, 401, 401, 303, 303, 303, 303)
+STAFF_PAGE = statuses(302, 302, 302, 200, 200, 200, 200, 403)
+STAFF_POST = statuses(401, 401, 401, 303, 303, 303, 303, 403)
 # Managing a walk: its creator, coordinators and admins; another walk leader gets 403.
-MANAGE_PAGE = statuses(302, 302, 302, 200, 403, 200, 200)
-MANAGE_POST = statuses(401, 401, 401, 303, 403, 303, 303)
+MANAGE_PAGE = statuses(302, 302, 302, 200, 403, 200, 200, 403)
+MANAGE_POST = statuses(401, 401, 401, 303, 403, 303, 303, 403)
 # Coordinators' and admins' own screens (parties, zones, triage): walk leaders get 403.
-MANAGER_PAGE = statuses(302, 302, 302, 403, 403, 200, 200)
-MANAGER_POST = statuses(401, 401, 401, 403, 403, 303, 303)
+MANAGER_PAGE = statuses(302, 302, 302, 403, 403, 200, 200, 403)
+MANAGER_POST = statuses(401, 401, 401, 403, 403, 303, 303, 403)
+# Events: staff and partners enter, import and read them.
+EVENT_PAGE = statuses(302, 302, 302, 200, 200, 200, 200, 200)
+EVENT_POST = statuses(401, 401, 401, 303, 303, 303, 303, 303)
 
 # (method, rule as in app.url_map, path to request, body kind, expected status per role)
 TABLE = [
-    ("GET", "/", "/", None, EVERYONE),
-    ("POST", "/lang", "/lang", "lang", statuses(303, 303, 303, 303, 303, 303, 303)),
+    # A partner's home is the events list.
+    ("GET", "/", "/", None, but(EVERYONE, partner=302)),
+    ("POST", "/lang", "/lang", "lang", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     ("GET", "/login", "/login", None, EVERYONE),
-    ("POST", "/login", "/login", "login", statuses(303, 303, 303, 303, 303, 303, 303)),
-    ("POST", "/logout", "/logout", "empty", statuses(303, 303, 303, 303, 303, 303, 303)),
+    ("POST", "/login", "/login", "login", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
+    ("POST", "/logout", "/logout", "empty", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     # One's own password: whoever is logged in (the row sets the same password again).
-    ("GET", "/account/password", "/account/password", None, statuses(302, 302, 302, 200, 200, 200, 200)),
-    ("POST", "/account/password", "/account/password", "password", statuses(401, 401, 401, 303, 303, 303, 303)),
+    ("GET", "/account/password", "/account/password", None, statuses(302, 302, 302, 200, 200, 200, 200, 200)),
+    ("POST", "/account/password", "/account/password", "password", statuses(401, 401, 401, 303, 303, 303, 303, 303)),
     # Staff accounts: admins lock and unlock them.
-    ("GET", "/admin/users", "/admin/users", None, statuses(302, 302, 302, 403, 403, 403, 200)),
-    ("POST", "/admin/users/<int:user_id>/lock", "/admin/users/{staff_user}/lock", "empty", statuses(401, 401, 401, 403, 403, 403, 303)),
-    ("POST", "/admin/users/<int:user_id>/unlock", "/admin/users/{staff_user}/unlock", "empty", statuses(401, 401, 401, 403, 403, 403, 303)),
+    ("GET", "/admin/users", "/admin/users", None, statuses(302, 302, 302, 403, 403, 403, 200, 403)),
+    ("POST", "/admin/users/<int:user_id>/lock", "/admin/users/{staff_user}/lock", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("POST", "/admin/users/<int:user_id>/unlock", "/admin/users/{staff_user}/unlock", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
     # walks
     ("GET", "/walks/new", "/walks/new", None, STAFF_PAGE),
     ("POST", "/walks/new", "/walks/new", "walk_form", STAFF_POST),
@@ -102,19 +114,19 @@ TABLE = [
     ("POST", "/walks/<int:walk_id>/edit", "/walks/{walk}/edit", "walk_form", MANAGE_POST),
     ("POST", "/walks/<int:walk_id>/state", "/walks/{walk}/state", "state", MANAGE_POST),
     ("GET", "/walks/<int:walk_id>", "/walks/{walk}", None, WALK_VISIBLE),
-    ("GET", "/walks/<int:walk_id>", "/walks/{unknown_walk}", None, statuses(404, 404, 404, 404, 404, 404, 404)),
+    ("GET", "/walks/<int:walk_id>", "/walks/{unknown_walk}", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("GET", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", None, WALK_VISIBLE),
     ("GET", "/walks/<int:walk_id>/qr.svg", "/walks/{walk}/qr.svg", None, WALK_VISIBLE),
     # The invitation link is the way in; a phone that already joined goes to capture.
-    ("GET", "/j/<token>", "/j/{invite}", None, statuses(200, 303, 200, 200, 200, 200, 200)),
-    ("GET", "/j/<token>", "/j/not-an-invitation", None, statuses(404, 404, 404, 404, 404, 404, 404)),
-    ("POST", "/j/<token>", "/j/{invite}", "join", statuses(303, 303, 303, 303, 303, 303, 303)),
+    ("GET", "/j/<token>", "/j/{invite}", None, statuses(200, 303, 200, 200, 200, 200, 200, 200)),
+    ("GET", "/j/<token>", "/j/not-an-invitation", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/j/<token>", "/j/{invite}", "join", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     # capture
     ("GET", "/walks/<int:walk_id>/capture", "/walks/{walk}/capture", None, WALK_VISIBLE),
-    ("POST", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", "capture", statuses(403, 303, 403, 303, 303, 303, 303)),
+    ("POST", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", "capture", statuses(403, 303, 403, 303, 303, 303, 303, 403)),
     # Outside a walk: staff, and residents whose phone has joined some walk.
-    ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200)),
-    ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303)),
+    ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200, 403)),
+    ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303, 403)),
     ("GET", "/observations/<observation_id>", "/observations/{observation}", None, OBSERVATION_VISIBLE),
     # Photo files are content-addressed (a SHA-256 in the URL) and served to whoever has it.
     ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, EVERYONE),
@@ -122,10 +134,10 @@ TABLE = [
     ("GET", "/api/v1/categories", "/api/v1/categories", None, EVERYONE),
     ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
     ("GET", "/api/v1/walks/<int:walk_id>", "/api/v1/walks/{walk}", None, WALK_VISIBLE),
-    ("PUT", "/api/v1/observations/<observation_id>", "/api/v1/observations/{new_observation}", "observation_json", statuses(403, 201, 403, 201, 201, 201, 201)),
+    ("PUT", "/api/v1/observations/<observation_id>", "/api/v1/observations/{new_observation}", "observation_json", statuses(403, 201, 403, 201, 201, 201, 201, 403)),
     ("GET", "/api/v1/observations/<observation_id>", "/api/v1/observations/{observation}", None, OBSERVATION_VISIBLE),
-    ("PUT", "/api/v1/observations/<observation_id>/photos/<photo_id>", "/api/v1/observations/{observation}/photos/{missing_photo}", "photo", statuses(404, 201, 404, 201, 201, 201, 201)),
-    ("GET", "/api/v1/observations", "/api/v1/observations", None, statuses(401, 200, 200, 200, 200, 200, 200)),
+    ("PUT", "/api/v1/observations/<observation_id>/photos/<photo_id>", "/api/v1/observations/{observation}/photos/{missing_photo}", "photo", statuses(404, 201, 404, 201, 201, 201, 201, 404)),
+    ("GET", "/api/v1/observations", "/api/v1/observations", None, statuses(401, 200, 200, 200, 200, 200, 200, 401)),
     ("GET", "/api/v1/observations", "/api/v1/observations?walk_id={walk}", None, WALK_VISIBLE),
     # The installable app: open to everyone, the session check included.
     ("GET", "/sw.js", "/sw.js", None, EVERYONE),
@@ -138,14 +150,14 @@ TABLE = [
     # Public status pages: whoever has the link, nothing personal on them.
     ("GET", "/status/<observation_id>", "/status/{observation}", None, EVERYONE),
     ("GET", "/w/<token>", "/w/{public_token}", None, EVERYONE),
-    ("GET", "/w/<token>", "/w/not-a-public-token", None, statuses(404, 404, 404, 404, 404, 404, 404)),
-    ("GET", "/walks/<int:walk_id>/public", "/walks/{walk}/public", None, statuses(302, 302, 302, 303, 403, 303, 303)),
+    ("GET", "/w/<token>", "/w/not-a-public-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("GET", "/walks/<int:walk_id>/public", "/walks/{walk}/public", None, statuses(302, 302, 302, 303, 403, 303, 303, 403)),
     # A party's signed link is the credential: whoever holds it, whatever else they are.
     ("GET", "/l/<token>", "/l/{link_token}", None, EVERYONE),
-    ("GET", "/l/<token>", "/l/not-a-link", None, statuses(404, 404, 404, 404, 404, 404, 404)),
-    ("POST", "/l/<token>/tasks/<int:task_id>", "/l/{link_token}/tasks/{sent_task}", "link_accept", statuses(303, 303, 303, 303, 303, 303, 303)),
-    ("GET", "/walks/<int:walk_id>/links", "/walks/{walk}/links", None, statuses(302, 302, 302, 403, 403, 200, 200)),
-    ("POST", "/walks/<int:walk_id>/links/<int:link_id>/revoke", "/walks/{walk}/links/{link}/revoke", "empty", statuses(401, 401, 401, 403, 403, 303, 303)),
+    ("GET", "/l/<token>", "/l/not-a-link", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/l/<token>/tasks/<int:task_id>", "/l/{link_token}/tasks/{sent_task}", "link_accept", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
+    ("GET", "/walks/<int:walk_id>/links", "/walks/{walk}/links", None, statuses(302, 302, 302, 403, 403, 200, 200, 403)),
+    ("POST", "/walks/<int:walk_id>/links/<int:link_id>/revoke", "/walks/{walk}/links/{link}/revoke", "empty", statuses(401, 401, 401, 403, 403, 303, 303, 403)),
     # Parties and zones: coordinators and admins.
     ("GET", "/parties", "/parties", None, MANAGER_PAGE),
     ("POST", "/parties/defaults", "/parties/defaults", "empty", MANAGER_POST),
@@ -167,24 +179,25 @@ TABLE = [
     ("GET", "/zones/import", "/zones/import", None, MANAGER_PAGE),
     ("POST", "/zones/import", "/zones/import", "zone_import", MANAGER_POST),
     # Tasks: staff see them; the walk's managers plan and send them; triage is the managers'.
+    # A partner is not told that a task or an observation exists.
     ("GET", "/tasks", "/tasks", None, STAFF_PAGE),
-    ("GET", "/tasks/<int:task_id>", "/tasks/{task}", None, STAFF_PAGE),
-    ("POST", "/tasks/<int:task_id>/<action>", "/tasks/{task}/send", "task_version", MANAGE_POST),
-    ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, MANAGE_PAGE),
-    ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", MANAGE_POST),
-    ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", MANAGE_POST),
+    ("GET", "/tasks/<int:task_id>", "/tasks/{task}", None, but(STAFF_PAGE, partner=404)),
+    ("POST", "/tasks/<int:task_id>/<action>", "/tasks/{task}/send", "task_version", but(MANAGE_POST, partner=404)),
+    ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, but(MANAGE_PAGE, partner=404)),
+    ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", but(MANAGE_POST, partner=404)),
+    ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", but(MANAGE_POST, partner=404)),
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
     # The dashboard and its exports: staff read them; the duplicate answer is the managers'.
     ("GET", "/dashboard", "/dashboard", None, STAFF_PAGE),
     ("GET", "/dashboard/map.json", "/dashboard/map.json", None, STAFF_PAGE),
-    ("GET", "/dashboard/observations/<int:key>", "/dashboard/observations/999999999", None, statuses(302, 302, 302, 404, 404, 404, 404)),
+    ("GET", "/dashboard/observations/<int:key>", "/dashboard/observations/999999999", None, statuses(302, 302, 302, 404, 404, 404, 404, 403)),
     ("GET", "/dashboard/observations.csv", "/dashboard/observations.csv", None, STAFF_PAGE),
     ("GET", "/dashboard/tasks.csv", "/dashboard/tasks.csv", None, STAFF_PAGE),
     ("GET", "/dashboard/observations.geojson", "/dashboard/observations.geojson", None, STAFF_PAGE),
     ("GET", "/dashboard/tasks.geojson", "/dashboard/tasks.geojson", None, STAFF_PAGE),
-    ("POST", "/observations/<observation_id>/duplicate-of", "/observations/{observation}/duplicate-of", "empty", statuses(401, 401, 401, 403, 403, 400, 400)),
+    ("POST", "/observations/<observation_id>/duplicate-of", "/observations/{observation}/duplicate-of", "empty", statuses(401, 401, 401, 403, 403, 400, 400, 403)),
     # Places: staff see them; coordinators and admins draw them.
     ("GET", "/places", "/places", None, STAFF_PAGE),
     ("GET", "/places/<int:place_id>", "/places/{place}", None, STAFF_PAGE),
@@ -193,7 +206,7 @@ TABLE = [
     ("GET", "/places/<int:place_id>/edit", "/places/{place}/edit", None, MANAGER_PAGE),
     ("POST", "/places/<int:place_id>/edit", "/places/{place}/edit", "place", MANAGER_POST),
     # Reports: coordinators and admins (the index sends them on to the week).
-    ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302)),
+    ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302, 403)),
     ("GET", "/reports/week", "/reports/week", None, MANAGER_PAGE),
     ("GET", "/reports/week.csv", "/reports/week.csv", None, MANAGER_PAGE),
     ("GET", "/reports/year", "/reports/year", None, MANAGER_PAGE),
@@ -201,8 +214,17 @@ TABLE = [
     # A walk's protocol: staff, who see every walk.
     ("GET", "/walks/<int:walk_id>/protocol", "/walks/{walk}/protocol", None, STAFF_PAGE),
     ("GET", "/walks/<int:walk_id>/protocol.pdf", "/walks/{walk}/protocol.pdf", None, STAFF_PAGE),
-    # An engineer's own list: none of these seven roles is an engineer.
-    ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403)),
+    # Events: the phone form, the list and its CSV, the upload (a checked preview) and its
+    # confirmation.
+    ("GET", "/events", "/events", None, EVENT_PAGE),
+    ("GET", "/events.csv", "/events.csv", None, EVENT_PAGE),
+    ("GET", "/events/new", "/events/new", None, EVENT_PAGE),
+    ("POST", "/events/new", "/events/new", "event", EVENT_POST),
+    ("GET", "/events/import", "/events/import", None, EVENT_PAGE),
+    ("POST", "/events/import", "/events/import", "event_csv", statuses(401, 401, 401, 200, 200, 200, 200, 200)),
+    ("POST", "/events/import/confirm", "/events/import/confirm", "event_confirm", EVENT_POST),
+    # An engineer's own list: none of these eight roles is an engineer.
+    ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403, 403)),
 ]  # fmt: skip
 
 ROWS = [
@@ -228,12 +250,13 @@ class Site:
             "other_leader": self._staff("walk_leader", "other-leader@example.se"),
             "coordinator": self._staff("coordinator", "coordinator@example.se"),
             "admin": self._staff("admin", "admin@example.se"),
+            "partner": self._staff("partner", "partner@example.se"),
         }
         self.login_target = self._staff("coordinator", "login-target@example.se")
         self.sessions = {}  # role -> (cookie, csrf token, device key hash or None)
         client = self.app.test_client()
         self.sessions["anonymous"] = (*self._cookie(client, csrf_token(client, "/login")), None)
-        for role in STAFF:
+        for role in LOGGED_IN:
             client = self.app.test_client()
             self.sessions[role] = (*self._cookie(client, login(client, self.users[role])), None)
         for role in ("resident", "resident_other"):
@@ -256,9 +279,10 @@ class Site:
     def client_as(self, role: str, own_login: bool = False):
         """A fresh client with the role's session cookie; and its CSRF token.
 
-        With `own_login`, staff get a login of their own instead of the shared session.
+        With `own_login`, staff and partners get a login of their own instead of the shared
+        session.
         """
-        if own_login and role in STAFF:
+        if own_login and role in LOGGED_IN:
             client = self.app.test_client()
             return client, login(client, self.users[role])
         cookie, token, _device = self.sessions[role]
@@ -358,6 +382,14 @@ class Scene:
     def staff_user(self) -> int:
         """A walk leader's account of its own, to be locked or unlocked."""
         return self.site._staff("walk_leader", f"leader-{uuid.uuid4().hex[:8]}@example.se")["id"]
+
+    @property
+    def event_csv(self) -> bytes:
+        """A one-event CSV file, new each time (its description is unique)."""
+        return (
+            "tid;plats;typ;källa;beskrivning\n"
+            f"2026-01-15 18:30;racksta;drug_use;staff;Sprutor vid trappan {uuid.uuid4().hex}\n"
+        ).encode("utf-8-sig")
 
     @cached_property
     def public_token(self) -> str:
@@ -494,6 +526,18 @@ class Scene:
                 }
             case "link_task":
                 return {"task_id": self.task}
+            case "event":
+                return {
+                    "key": str(uuid.uuid4()),
+                    "date": "2026-01-15",
+                    "time": "18:30",
+                    "type": "drug_dealing",
+                    "source": "police",
+                    "place_id": self.site.place_id,
+                    "description": "Försäljning vid trappan.",
+                }
+            case "event_csv":
+                return {"file": (io.BytesIO(self.event_csv), "handelser.csv")}
         raise AssertionError(f"no form for {body!r}")
 
     def request(self, client, method: str, path: str, body: str | None, token: str):
@@ -504,6 +548,14 @@ class Scene:
         if body == "observation_json":
             data = {"category": "paths", "walk_id": self.walk, "description": "Trasig kant."}
             return client.open(path, method=method, json=data, headers=headers)
+        if body == "event_confirm":
+            # The confirmation names a file this person uploaded and had checked a moment ago.
+            preview = client.post(
+                "/events/import", data=dict(self.form("event_csv"), csrf_token=token)
+            ).get_data(as_text=True)
+            match = re.search(r'name="token" type="hidden" value="([^"]+)"', preview)
+            data = {"token": match.group(1) if match else "none", "csrf_token": token}
+            return client.open(path, method=method, data=data, buffered=True)
         if body == "photo":
             return client.open(
                 path, method=method, data=PHOTO, content_type="image/jpeg", headers=headers

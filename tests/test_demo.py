@@ -84,10 +84,17 @@ def test_creates_places_around_their_real_locations(app, runner, db):
 
 
 def test_creates_demo_staff_one_per_role(app, runner, db):
-    """A walk leader, a coordinator and an admin, all marked as demo users."""
+    """A walk leader, a coordinator, an admin, an engineer and a partner (the police), all
+    marked as demo users."""
     _, logins = seed(app, runner)
     users = [dict(r) for r in db.execute("SELECT * FROM users ORDER BY role")]
-    assert sorted(u["role"] for u in users) == ["admin", "coordinator", "engineer", "walk_leader"]
+    assert sorted(u["role"] for u in users) == [
+        "admin",
+        "coordinator",
+        "engineer",
+        "partner",
+        "walk_leader",
+    ]
     assert all(u["is_demo"] == 1 for u in users)
     assert all(u["email"].endswith("@demo.fieldwalk.se") and u["name"] for u in users)
     assert {u["email"]: u["role"] for u in users} == {e: r for e, (r, _) in logins.items()}
@@ -163,14 +170,14 @@ def test_seeding_twice_changes_nothing(app, runner, db):
     result, second = seed(app, runner)
     assert table_counts(db) == counts
     assert photo_files(app) == files
-    assert second == first and len(first) == 4
+    assert second == first and len(first) == 5
     assert "(0 new rows)" in result.output
 
 
 def test_printed_logins_work_on_the_login_form(app, runner):
     """Each printed email and password logs in through the real form (303)."""
     _, logins = seed(app, runner)
-    assert len(logins) == 4
+    assert len(logins) == 5
     for email, (role, password) in logins.items():
         login(app.test_client(), {"email": email, "password": password, "role": role})
 

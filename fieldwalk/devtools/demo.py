@@ -9,7 +9,6 @@ that are printed, so the command refuses to run unless DEMO is on.
 import json
 import os
 import secrets
-import uuid
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -20,7 +19,10 @@ from sqlite_utils import Database
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from fieldwalk.auth import create_user, find_user_by_email
+from fieldwalk.clock import STOCKHOLM
 from fieldwalk.db import connect, transaction
+from fieldwalk.devtools.common import demo_uuid
+from fieldwalk.devtools.demo_events import seed_demo_events
 from fieldwalk.devtools.demo_fixes import PARK, seed_parties, seed_tasks
 from fieldwalk.devtools.demo_photos import demo_photo
 from fieldwalk.observations.model import Conflict, validate
@@ -28,20 +30,15 @@ from fieldwalk.observations.record import record_observation, record_photo
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.photos.model import get_photo
 from fieldwalk.places.model import get_place, insert_place
-from fieldwalk.security import ADMIN, COORDINATOR, ENGINEER, WALK_LEADER, hash_secret
+from fieldwalk.security import ADMIN, COORDINATOR, ENGINEER, PARTNER, WALK_LEADER, hash_secret
 from fieldwalk.walks.model import get_walk, insert_walk, join_walk
-
-NAMESPACE = uuid.UUID("6f0b7e2a-3c1d-5e8f-9a4b-2d7c1e0f5a93")
-
-
-from fieldwalk.clock import STOCKHOLM  # noqa: E402
 
 LOGINS_FILE = "demo_logins.json"
 
 
 TABLES = (
     "places", "users", "walks", "walk_participants", "observations", "photos", "parties",
-    "zones", "tasks",
+    "zones", "tasks", "events",
 )  # fmt: skip
 
 
@@ -52,11 +49,6 @@ LOV3 = (
     "Område där polisen har beslutat att ordningsvakter får tjänstgöra enligt 3 § lagen om "
     "ordningsvakter (LOV 3-område)."
 )
-
-
-def demo_uuid(name: str) -> str:
-    """The fixed UUID of a demo row, so seeding twice finds what the first run made."""
-    return str(uuid.uuid5(NAMESPACE, name))
 
 
 def _polygon(*ring: tuple[float, float]) -> dict:
@@ -155,6 +147,7 @@ USERS = [
     {"email": "admin@demo.fieldwalk.se", "role": ADMIN, "name": "Eva Bergström"},
     {"email": "parkingenjor@demo.fieldwalk.se", "role": ENGINEER, "name": "Johan Nyberg",
      "party": PARK},
+    {"email": "polis@demo.fieldwalk.se", "role": PARTNER, "name": "Erik Ström, kommunpolis"},
 ]  # fmt: skip
 
 
@@ -329,6 +322,7 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
         {key: demo_uuid(f"observation:{key}") for key, *_ in OBSERVATIONS},
         users[COORDINATOR]["id"],
     )
+    seed_demo_events(db, places, users, today, walk)
     after = count_rows(db)
     return {
         "logins": [{**u, "password": logins[u["email"]]} for u in USERS],

@@ -1,7 +1,7 @@
 """`seed-load`: a district's worth of made-up history, to measure the review screens against.
 
-100,000 observations, 30,000 tasks and 200 walks over the district's places and the last two
-years, written with executemany in a few big transactions (rows are plain tuples, made by a
+100,000 observations, 30,000 tasks, 200 walks and about 5 events per place and day over the
+district's places and the last two years, written with executemany in a few big transactions (rows are plain tuples, made by a
 seeded random generator, so two runs with the same seed give the same database). It uses the
 places already there (`seed-demo`'s) or, when there are none, inserts the demo district's
 polygons itself. Not for a real server: the rows are fiction.
@@ -18,10 +18,11 @@ from flask import Flask, current_app
 from flask.cli import with_appcontext
 from sqlite_utils import Database
 
-from fieldwalk import geo
-from fieldwalk.clock import STOCKHOLM  # noqa: E402
+from fieldwalk.clock import STOCKHOLM
 from fieldwalk.db import connect, transaction
+from fieldwalk.devtools.common import point_in
 from fieldwalk.devtools.demo import PLACES
+from fieldwalk.devtools.demo_events import load_events
 from fieldwalk.parties.model import insert_party
 from fieldwalk.places.model import insert_place
 from fieldwalk.tasks.states import (
@@ -147,15 +148,6 @@ def later(moment: datetime, delay: timedelta, now: datetime) -> datetime:
     return moment + min(delay, (now - moment) / 2)
 
 
-def point_in(rng: random.Random, geometry: dict, box: tuple) -> tuple[float, float]:
-    """A random point inside a polygon: drawn in its bounding box until one lands inside."""
-    min_lat, min_lon, max_lat, max_lon = box
-    while True:
-        lat, lon = rng.uniform(min_lat, max_lat), rng.uniform(min_lon, max_lon)
-        if geo.contains(geometry, lat, lon):
-            return round(lat, 6), round(lon, 6)
-
-
 def evening(rng: random.Random, day: date) -> datetime:
     """A moment on `day`, mostly in the afternoon and evening, local time."""
     hour = min(23, max(6, int(rng.gauss(17.5, 3.5))))
@@ -198,8 +190,10 @@ def seed_load(
     walks: int = 200,
     seed: int = 1,
     now: datetime | None = None,
+    events_per_day: float = 5,
 ) -> dict[str, int]:
-    """Fill the database with made-up walks, observations and tasks; return the counts added."""
+    """Fill the database with made-up walks, observations, tasks and events (about
+    `events_per_day` per place and day); return the counts added."""
     rng = random.Random(seed)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     today = now.astimezone(STOCKHOLM).date()
@@ -347,18 +341,30 @@ def seed_load(
         db.conn.executemany(
             "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)", links
         )
-    return {"walks": len(walk_rows), "observations": len(observation_rows), "tasks": len(task_rows)}
+    events = load_events(db, places, days=DAYS, per_day=events_per_day, seed=seed, now=now)
+    return {
+        "walks": len(walk_rows),
+        "observations": len(observation_rows),
+        "tasks": len(task_rows),
+        "events": events,
+    }
 
 
 @click.command("seed-load")
 @click.option("--observations", default=100_000, show_default=True, help="How many.")
 @click.option("--tasks", default=None, type=int, help="How many (default: 30% of observations).")
 @click.option("--walks", default=200, show_default=True, help="How many.")
+@click.option("--events-per-day", default=5.0, show_default=True, help="Per place, on average.")
 @click.option("--seed", default=1, show_default=True, help="Random seed: same seed, same rows.")
 @click.option("--append", is_flag=True, help="Add to a database that has observations already.")
 @with_appcontext
 def seed_load_command(
-    observations: int, tasks: int | None, walks: int, seed: int, append: bool
+    observations: int,
+    tasks: int | None,
+    walks: int,
+    events_per_day: float,
+    seed: int,
+    append: bool,
 ) -> None:
     """Fill the database with made-up observations, tasks and walks, for benchmarks.
 
@@ -380,13 +386,14 @@ def seed_load_command(
             tasks=math.floor(observations * 0.3) if tasks is None else tasks,
             walks=walks,
             seed=seed,
+            events_per_day=events_per_day,
         )
     finally:
         db.close()
     took = time.perf_counter() - started
     click.echo(
-        f"Added {counts['observations']} observations, {counts['tasks']} tasks and "
-        f"{counts['walks']} walks in {took:.1f} s."
+        f"Added {counts['observations']} observations, {counts['tasks']} tasks, "
+        f"{counts['walks']} walks and {counts['events']} events in {took:.1f} s."
     )
 
 

@@ -26,6 +26,7 @@ from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
 from fieldwalk.security import (
     ENGINEER,
+    PARTNER,
     STAFF_ROLES,
     audit,
     device_key_hash,
@@ -116,6 +117,8 @@ def index():
         return render("walks/index.html", walks=list_walks(db))
     if g.get("user") and g.user["role"] == ENGINEER:
         return redirect(url_for("mytasks.mine"))
+    if g.get("user") and g.user["role"] == PARTNER:
+        return redirect(url_for("events.index"))
     device = device_key_hash()
     return render(
         "walks/home.html",
