@@ -17,6 +17,7 @@ from fieldwalk.observations.access import can_view_observation, may_report_witho
 from fieldwalk.observations.model import (
     Conflict,
     Invalid,
+    PhotoIdsTaken,
     count_walk_observations,
     find_observations,
     get_observation,
@@ -135,6 +136,9 @@ def put_observation_route(observation_id: str):
         )
     except Conflict:
         return error(409, _("Another observation already uses this identifier."))
+    except PhotoIdsTaken:
+        message = _("These photo identifiers belong to another observation.")
+        return error(409, message, fields={"photos": message})
     payload = _observation_payload(observation)
     far = (
         observation["distance_m"] is not None
@@ -155,7 +159,7 @@ def put_observation_route(observation_id: str):
 
 def _observation_payload(observation: dict) -> dict:
     photos = list_photos(get_db(), observation["id"])
-    return observation_json(observation, photos, photo_url)
+    return observation_json(observation, photos, photo_url, recorder=_may_add_photos(observation))
 
 
 @bp.get("/observations/<observation_id>")
@@ -254,7 +258,10 @@ def list_observations():
         selection["since"] = request.args["since"]
     rows = find_observations(db, **selection)
     photos = photos_of_observations(db, [r["id"] for r in rows])
-    features = [observation_feature(r, photos.get(r["id"], []), photo_url) for r in rows]
+    features = [
+        observation_feature(r, photos.get(r["id"], []), photo_url, recorder=_may_add_photos(r))
+        for r in rows
+    ]
     response = jsonify(type="FeatureCollection", features=features)
     response.mimetype = "application/geo+json"
     return response

@@ -439,3 +439,23 @@ def m009_events(db: Database) -> None:
         CREATE INDEX event_links_task ON event_links(task_id, event_id) WHERE task_id IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m010_photo_declarations(db: Database) -> None:
+    # A photo UUID belongs to the observation that declared it, from that moment: one row per
+    # declared UUID, so a second observation declaring it (a co-participant who read it off
+    # the first one) is refused before it can take the slot. Older duplicates keep the first.
+    _run(
+        db,
+        """
+        CREATE TABLE photo_declarations (
+            photo_id TEXT PRIMARY KEY,
+            observation_id TEXT NOT NULL REFERENCES observations(id) ON DELETE CASCADE
+        );
+        CREATE INDEX photo_declarations_observation ON photo_declarations(observation_id);
+        INSERT OR IGNORE INTO photo_declarations (photo_id, observation_id)
+            SELECT j.value, o.id FROM observations o, json_each(o.photo_ids) j
+            ORDER BY o.created_at, o.id;
+        """,
+    )

@@ -18,7 +18,7 @@ from sqlite_utils import Database
 from fieldwalk.categories import category_list
 from fieldwalk.db import connect
 from fieldwalk.ids import parse_uuid
-from fieldwalk.observations.model import Conflict, Invalid, validate
+from fieldwalk.observations.model import Conflict, Invalid, PhotoIdsTaken, validate
 from fieldwalk.observations.record import record_observation, record_photo
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettings
@@ -88,6 +88,11 @@ def _import_entry(db, photo_dir, archive, entry, config, user_id, summary) -> No
         observation, created = record_observation(
             db, photo_dir, observation_id, clean, settings, walk=walk, user_id=user_id
         )
+    except PhotoIdsTaken as taken:
+        summary["problems"].append(
+            f"{observation_id}: photo ids already declared by another observation: {taken.photo_ids}"
+        )
+        return
     except Conflict:
         summary["problems"].append(
             f"{observation_id}: the server holds other content under this UUID"

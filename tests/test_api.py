@@ -421,15 +421,34 @@ def test_photo_for_an_unknown_observation_is_404(phone):
 
 
 def test_another_participant_cannot_fill_someones_declared_photo(app, declared, walk, db):
-    """Everyone on the walk sees the missing photo UUIDs; only the recorder may send them."""
+    """Only the recorder (and staff) learn which photo UUIDs are still on their way, and
+    only they may send them."""
     observation_id, (photo_id, _) = declared
     other = Phone(app.test_client(), walk)
     seen = other.client.get(f"/api/v1/observations/{observation_id}").get_json()
-    assert photo_id in seen["photos_missing"]
+    assert "photos_missing" not in seen and "photos_declared" not in seen
+    assert photo_id not in other.client.get(f"/api/v1/observations?walk_id={walk['id']}").text
     response = other.put_photo(observation_id, photo_id, NO_EXIF.read_bytes())
     assert response.status_code == 403
     assert count(db, "photos") == 0
     assert stored_files(app) == []
+
+
+def test_a_co_participant_cannot_block_a_photo_by_declaring_its_uuid_first(
+    app, phone, declared, walk, db
+):
+    """A photo UUID belongs to the observation that declared it from that moment: another
+    observation declaring it is refused, so the owner's real upload still lands."""
+    observation_id, (photo_id, _) = declared
+    mallory = Phone(app.test_client(), walk)
+    stolen = mallory.put(str(uuid.uuid4()), body(walk["id"], photos=[photo_id]))
+    assert stolen.status_code == 409
+    assert stolen.get_json()["fields"] == {"photos": stolen.get_json()["fields"]["photos"]}
+    assert count(db, "observations") == 1
+    response = phone.put_photo(observation_id, photo_id, NO_EXIF.read_bytes())
+    assert response.status_code == 201
+    seen = phone.client.get(f"/api/v1/observations/{observation_id}").get_json()
+    assert seen["photos_declared"] and seen["photos_missing"]  # the recorder still sees them
 
 
 def test_staff_may_add_a_photo_to_an_observation(client, declared, db):

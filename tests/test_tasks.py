@@ -285,6 +285,29 @@ def test_linking_to_a_task_of_another_walk_and_place_is_refused(client, world):
     assert tasks_for_observation(world.db, world.observation) == []
 
 
+def test_a_walk_leader_cannot_change_a_task_of_a_walk_they_do_not_manage_by_linking(client, world):
+    """Same place, another leader's walk: its task is not theirs to add observations to."""
+    others = make_walk(world.db, world.walk["place_id"], world.user("other_leader")["id"])
+    task_id = world.task(observation=world.observe("Annans lampa", *NEAR, walk=others))
+    token = sign_in(client, world, "leader")
+    assert f'<option value="{task_id}">' not in page(
+        client.get(f"/observations/{world.observation}")
+    )
+    response = client.post(
+        f"/observations/{world.observation}/tasks/link",
+        data={"csrf_token": token, "task_id": task_id},
+    )
+    assert response.status_code == 400
+    assert tasks_for_observation(world.db, world.observation) == []
+    # A coordinator may link across walks of the same place.
+    token = sign_in(app_client := world.app.test_client(), world, "coordinator")
+    response = app_client.post(
+        f"/observations/{world.observation}/tasks/link",
+        data={"csrf_token": token, "task_id": task_id},
+    )
+    assert response.status_code == 303
+
+
 def test_a_walk_leader_who_does_not_manage_the_walk_cannot_create_tasks(client, world):
     token = sign_in(client, world, "other_leader")
     response = client.post(

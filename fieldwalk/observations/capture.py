@@ -20,6 +20,7 @@ from fieldwalk.observations.access import can_view_observation, may_report_witho
 from fieldwalk.observations.model import (
     Conflict,
     Invalid,
+    PhotoIdsTaken,
     get_observation,
     validate,
     walk_list,
@@ -128,7 +129,7 @@ def _store_form(walk: dict | None):
                 for photo_id, (data, result) in zip(photo_ids, ingested, strict=True)
             ],
         )
-    except Conflict:
+    except (Conflict, PhotoIdsTaken):
         errors["_"] = _("This observation was already saved with other content.")
         return _capture_page(walk, dict(form, id=str(uuid.uuid4())), errors, status=409)
     target = (

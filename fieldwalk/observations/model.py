@@ -48,6 +48,14 @@ class Conflict(Exception):
     """The UUID is already used by different content."""
 
 
+class PhotoIdsTaken(Exception):
+    """Photo UUIDs this observation declares already belong to another observation."""
+
+    def __init__(self, photo_ids: list[str]):
+        super().__init__(photo_ids)
+        self.photo_ids = photo_ids
+
+
 def _number(value, field, errors, low=None, high=None):
     if value is None or value == "":
         return None
@@ -183,6 +191,17 @@ def get_observation(db: Database, observation_id: str) -> dict | None:
     return dict(row) if row else None
 
 
+def declared_elsewhere(db: Database, photo_ids: list[str]) -> list[str]:
+    """Those of these photo UUIDs that an observation has already declared."""
+    if not photo_ids:
+        return []
+    rows = db.execute(
+        f"SELECT photo_id FROM photo_declarations WHERE photo_id IN ({','.join('?' * len(photo_ids))})",  # noqa: S608
+        photo_ids,
+    )
+    return [row["photo_id"] for row in rows]
+
+
 def observation_place_geometry(db: Database, owner: dict) -> dict | None:
     """The geometry of the place an observation (or a walk) belongs to, if any."""
     place = get_place(db, owner["place_id"]) if owner.get("place_id") else None
@@ -216,6 +235,9 @@ def put_observation(
             if existing["body_hash"] != digest:
                 raise Conflict(observation_id)
             return existing, False
+        taken = declared_elsewhere(db, clean["photos"])
+        if taken:
+            raise PhotoIdsTaken(taken)
         place_id = walk["place_id"] if walk else None
         if place_id is None and clean["lat"] is not None:
             place = place_for_point(db, clean["lat"], clean["lon"])
@@ -253,6 +275,10 @@ def put_observation(
                 stamp,
                 stamp,
             ],
+        )
+        db.conn.executemany(
+            "INSERT INTO photo_declarations (photo_id, observation_id) VALUES (?, ?)",
+            [(photo_id, observation_id) for photo_id in clean["photos"]],
         )
         db.execute(
             """INSERT INTO audit_log (at, user_id, participant_id, action, entity, entity_id, detail)

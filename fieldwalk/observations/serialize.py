@@ -5,7 +5,9 @@ import json
 from fieldwalk.photos.model import missing_photo_ids
 
 
-def observation_feature(observation: dict, photos: list[dict], photo_url) -> dict:
+def observation_feature(
+    observation: dict, photos: list[dict], photo_url, *, recorder: bool = False
+) -> dict:
     """An observation as a GeoJSON Feature (geometry null when it has no position)."""
     geometry = None
     if observation["lat"] is not None:
@@ -14,13 +16,20 @@ def observation_feature(observation: dict, photos: list[dict], photo_url) -> dic
         "type": "Feature",
         "id": observation["id"],
         "geometry": geometry,
-        "properties": observation_json(observation, photos, photo_url),
+        "properties": observation_json(observation, photos, photo_url, recorder=recorder),
     }
 
 
-def observation_json(observation: dict, photos: list[dict], photo_url) -> dict:
-    """The API's view of an observation: no device keys, no hashes."""
-    return {
+def observation_json(
+    observation: dict, photos: list[dict], photo_url, *, recorder: bool = False
+) -> dict:
+    """The API's view of an observation: no device keys, no hashes.
+
+    Which photo UUIDs were declared and are still missing is told only to the `recorder`
+    (the phone or user that recorded it, and staff): they are what its outbox still sends,
+    and anyone else knowing them could only try to fill those slots.
+    """
+    shown = {
         "id": observation["id"],
         "walk_id": observation["walk_id"],
         "place_id": observation["place_id"],
@@ -39,9 +48,11 @@ def observation_json(observation: dict, photos: list[dict], photo_url) -> dict:
         "observed_source": observation["observed_source"],
         "created_at": observation["created_at"],
         "photos": [photo_json(p, photo_url) for p in photos],
-        "photos_declared": json.loads(observation["photo_ids"]),
-        "photos_missing": missing_photo_ids(observation, photos),
     }
+    if recorder:
+        shown["photos_declared"] = json.loads(observation["photo_ids"])
+        shown["photos_missing"] = missing_photo_ids(observation, photos)
+    return shown
 
 
 def photo_json(photo: dict, photo_url) -> dict:

@@ -19,7 +19,7 @@ from fieldwalk.parties.model import list_parties
 from fieldwalk.photos.model import list_task_photos
 from fieldwalk.render import fail, render
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_required
-from fieldwalk.tasks.access import observation_suggestion, parse_int, user_actor
+from fieldwalk.tasks.access import observation_suggestion, parse_int, task_actor, user_actor
 from fieldwalk.tasks.model import (
     count_observations_without_task,
     insert_task,
@@ -83,12 +83,20 @@ def create_form_context(observation: dict, values: dict | None = None) -> dict:
         "suggestion_text": suggestion_text(suggestion),
         "parties": list_parties(db),
         "engineers": list_engineers(db),
-        "link_candidates": [
-            t
-            for t in related_tasks(db, observation["walk_id"], observation["place_id"])
-            if t["id"] not in {x["id"] for x in tasks_for_observation(db, observation["id"])}
-        ],
+        "link_candidates": link_candidates(observation),
     }
+
+
+def link_candidates(observation: dict) -> list[dict]:
+    """Tasks of the same walk or place this observation may join: not already its own, and
+    only tasks this person may change (a walk leader, those of walks they manage)."""
+    db = get_db()
+    own = {task["id"] for task in tasks_for_observation(db, observation["id"])}
+    return [
+        task
+        for task in related_tasks(db, observation["walk_id"], observation["place_id"])
+        if task["id"] not in own and task_actor(task).kinds
+    ]
 
 
 def observation_task_panel(observation: dict) -> dict:
