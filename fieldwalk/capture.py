@@ -53,6 +53,9 @@ def photo_error_message(error: photo_pipeline.PhotoError) -> str:
             "The photo is too large (at most %(mb)d MB).", mb=config["MAX_PHOTO_BYTES"] // 2**20
         ),
         "too_many_pixels": _("The photo has too many pixels."),
+        "too_costly": _(
+            "The image is too large to process. Send a photo straight from the camera."
+        ),
         "not_image": _("This is not a photo. Use JPEG, PNG, WebP or HEIC."),
         "unsupported": _("This image format is not supported. Use JPEG, PNG, WebP or HEIC."),
         "undecodable": _("The photo could not be read; it may be damaged."),
@@ -68,6 +71,7 @@ def ingest(data: bytes) -> photo_pipeline.Ingested:
         max_pixels=config["MAX_PHOTO_PIXELS"],
         display_edge=config["PHOTO_DISPLAY_EDGE"],
         thumb_edge=config["PHOTO_THUMB_EDGE"],
+        max_decode_bytes=config["MAX_PHOTO_DECODE_BYTES"],
     )
 
 
@@ -77,6 +81,7 @@ def photo_options() -> dict:
     return {
         "max_bytes": config["MAX_PHOTO_BYTES"],
         "max_pixels": config["MAX_PHOTO_PIXELS"],
+        "max_decode_bytes": config["MAX_PHOTO_DECODE_BYTES"],
         "display_edge": config["PHOTO_DISPLAY_EDGE"],
         "thumb_edge": config["PHOTO_THUMB_EDGE"],
         "keep_original": config["KEEP_ORIGINAL_PHOTOS"],

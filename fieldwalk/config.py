@@ -13,6 +13,10 @@ PHOTO_DIR = "photos"  # relative to the instance folder
 # Photos.
 MAX_PHOTO_BYTES = 25 * 1024 * 1024
 MAX_PHOTO_PIXELS = 50_000_000
+# Memory a photo's decode may hold, estimated from its header (see fieldwalk/photo_decode.py):
+# small files can decode to huge or deep pixels (a 389 KB PNG to 400 MB). 300 MB takes a
+# 48-megapixel HEIC (about 290 MB) and any phone JPEG, which is decoded reduced.
+MAX_PHOTO_DECODE_BYTES = 300_000_000
 PHOTO_DISPLAY_EDGE = 1600
 PHOTO_THUMB_EDGE = 400
 KEEP_ORIGINAL_PHOTOS = False

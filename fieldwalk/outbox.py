@@ -115,6 +115,7 @@ def _import_entry(db, photo_dir, archive, entry, config, user_id, summary) -> No
                 archive.read(info),
                 max_bytes=config["MAX_PHOTO_BYTES"],
                 max_pixels=config["MAX_PHOTO_PIXELS"],
+                max_decode_bytes=config["MAX_PHOTO_DECODE_BYTES"],
                 display_edge=config["PHOTO_DISPLAY_EDGE"],
                 thumb_edge=config["PHOTO_THUMB_EDGE"],
                 keep_original=config["KEEP_ORIGINAL_PHOTOS"],

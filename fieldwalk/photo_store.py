@@ -106,6 +106,7 @@ def put_photo(
     far_metres: float | None = None,
     place_geometry: dict | None = None,
     ingested: photo_pipeline.Ingested | None = None,
+    max_decode_bytes: int | None = None,
 ) -> tuple[dict, bool]:
     """Store a photo of an observation once; return (row, created).
 
@@ -128,6 +129,7 @@ def put_photo(
         max_pixels=max_pixels,
         display_edge=display_edge,
         thumb_edge=thumb_edge,
+        **({"max_decode_bytes": max_decode_bytes} if max_decode_bytes is not None else {}),
     )
     written = [content_path(ingested.display), content_path(ingested.thumb)]
     if keep_original:
@@ -202,6 +204,7 @@ def put_task_photo(
     display_edge: int,
     thumb_edge: int,
     keep_original: bool = False,
+    max_decode_bytes: int | None = None,
     **_ignored,
 ) -> tuple[dict, bool]:
     """Store an after-photo of a task once; return (row, created).
@@ -222,6 +225,7 @@ def put_task_photo(
         max_pixels=max_pixels,
         display_edge=display_edge,
         thumb_edge=thumb_edge,
+        **({"max_decode_bytes": max_decode_bytes} if max_decode_bytes is not None else {}),
     )
     written = [content_path(ingested.display), content_path(ingested.thumb)]
     try:

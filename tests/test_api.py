@@ -369,6 +369,24 @@ def test_too_large_photo_is_413(app, phone, declared, db):
     assert count(db, "photos") == 0
 
 
+def test_photo_over_the_decode_limit_is_413_in_swedish_and_nothing_is_stored(
+    app, phone, declared, db
+):
+    """MAX_PHOTO_DECODE_BYTES is the configured limit: a 640x480 JPEG decodes to 1.2 MB."""
+    app.config["MAX_PHOTO_DECODE_BYTES"] = 1_000_000
+    observation_id, (photo_id, _) = declared
+    response = phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes())
+    assert response.status_code == 413
+    assert response.get_json()["message"] == (
+        "Bilden är för stor för att kunna behandlas. Skicka ett foto direkt från kameran."
+    )
+    assert response.get_json()["code"] == "too_costly"
+    assert count(db, "photos") == 0
+    assert stored_files(app) == []
+    app.config["MAX_PHOTO_DECODE_BYTES"] = 2_000_000
+    assert phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes()).status_code == 201
+
+
 @pytest.mark.parametrize(
     ("data", "status"),
     [
