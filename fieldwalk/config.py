@@ -23,6 +23,9 @@ KEEP_ORIGINAL_PHOTOS = False
 MAX_PHOTOS_PER_OBSERVATION = 12
 # Whole-request cap: a few photos sent at once by the no-JavaScript form.
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024
+# Bodies of the JSON API (/api/v1/) other than photo PUTs, which keep MAX_PHOTO_BYTES: the
+# largest real one, an observation with 2000 characters of description, is about 25 KB.
+MAX_API_BODY_BYTES = 64 * 1024
 
 # Observations.
 MAX_DESCRIPTION_LENGTH = 2000
