@@ -58,6 +58,10 @@ SESSION_COOKIE_NAME = "fieldwalk_session"
 SESSION_REFRESH_EACH_REQUEST = False
 # Residents keep their link to their walks and observations on the phone they used.
 PERMANENT_SESSION_LIFETIME = timedelta(days=365)
+# A staff login (a row in `sessions`) ends after this long unused, and this long after it
+# began however much it is used; the person then logs in again. Residents' links stay.
+STAFF_SESSION_IDLE_SECONDS = 12 * 3600
+STAFF_SESSION_LIFETIME_SECONDS = 30 * 24 * 3600
 
 # CSRF: Flask-WTF. Tokens live as long as the session, so a form opened at the meeting
 # point still posts at the end of the walk.
