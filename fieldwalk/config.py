@@ -68,8 +68,11 @@ STAFF_SESSION_LIFETIME_SECONDS = 30 * 24 * 3600
 WTF_CSRF_TIME_LIMIT = None
 WTF_CSRF_CHECK_DEFAULT = False  # checked in fieldwalk.security, which lets bearer tokens through
 
-# Staff login throttling: this many failures per email or address within the window.
+# Staff login throttling: this many failed passwords per account from one address within the
+# window; past LOGIN_ACCOUNT_MAX_FAILURES for an account from all addresses, one per address.
+# An address that has not failed always gets its password checked: no one can lock anyone out.
 LOGIN_MAX_FAILURES = 5
+LOGIN_ACCOUNT_MAX_FAILURES = 20
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 
 # Behind a TLS-terminating proxy: how many proxies to trust for X-Forwarded-* (0 = none).
