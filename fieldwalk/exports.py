@@ -3,8 +3,9 @@
 Both are streamed: a generator reads the cursor a thousand rows at a time and yields text, so
 a district's whole history never sits in memory. CSV starts with a byte order mark (Excel then
 reads UTF-8, and å, ä, ö survive), times are ISO 8601 UTC as stored, positions WGS84 decimal
-degrees. A text cell a spreadsheet would run as a formula (one that starts with = + - @, a tab
-or a carriage return) gets a leading apostrophe; numbers stay numbers.
+degrees. A text cell a spreadsheet would run as a formula (one that starts with = + - @ or
+their full-width forms, a tab or a carriage return) gets a leading apostrophe; numbers stay
+numbers.
 
 SQLite does the per-row work (the apostrophes, codes into words, GeoJSON's JSON), so Python
 only hands batches of rows to the csv module: 100,000 rows take a couple of seconds.
@@ -37,7 +38,12 @@ from fieldwalk.task_views import STATE_LABELS
 bp = Blueprint("exports", __name__)
 
 BATCH = 1000
-FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
+# With their full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20), which spreadsheets take for
+# the ASCII ones.
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r", "\uff1d", "\uff0b", "\uff0d", "\uff20")
+_SQL_FORMULA_STARTS = ", ".join(
+    f"char({ord(c)})" if not c.isprintable() or ord(c) > 127 else f"'{c}'" for c in FORMULA_STARTS
+)
 OPEN_LIST = "('proposed', 'sent', 'accepted', 'in_progress')"
 
 
@@ -51,7 +57,7 @@ def neutralise(value):
 def plain(expression: str) -> str:
     """SQL for `neutralise` on a text column (fixed column names only)."""
     return (
-        f"CASE WHEN substr({expression}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13))"
+        f"CASE WHEN substr({expression}, 1, 1) IN ({_SQL_FORMULA_STARTS})"
         f" THEN '''' || {expression} ELSE {expression} END"
     )
 

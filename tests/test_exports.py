@@ -10,13 +10,17 @@ import uuid
 import pytest
 from conftest import login, make_place, make_user, make_walk
 
-from fieldwalk.exports import OBSERVATION_COLUMNS, TASK_COLUMNS
+from fieldwalk.exports import OBSERVATION_COLUMNS, TASK_COLUMNS, neutralise, plain
 from fieldwalk.observations import put_observation, validate
 from fieldwalk.parties import insert_party
 from fieldwalk.tasks import COORDINATOR, Actor, insert_task
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 ATTACKS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)"]
+# Full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20): spreadsheets with East Asian input
+# normalise them and run the formula; Japanese and Chinese keyboards type them directly.
+FULL_WIDTH_ATTACKS = ["＝cmd|' /C calc'!A0", "＋1", "－1", "＠SUM(A1:A2)"]
+ATTACKS += FULL_WIDTH_ATTACKS
 
 
 def observe(db, walk, description, lat=59.35512, lon=17.88234, category="lighting"):
@@ -108,6 +112,14 @@ def test_formula_injection_is_neutralised_in_every_text_cell(client, exported, d
     tasks = read_csv(client.get("/dashboard/tasks.csv"))
     assert {t["measure"] for t in tasks} >= {'\'=HYPERLINK("http://evil.example")'}
     assert {t["place"] for t in tasks} == {"'\tRåcksta"}
+
+
+@pytest.mark.parametrize("attack", FULL_WIDTH_ATTACKS)
+def test_full_width_formula_starts_are_neutralised_in_python_and_in_sql(db, attack):
+    assert neutralise(attack) == "'" + attack
+    sql = f"SELECT {plain('text')} FROM (SELECT ? AS text)"  # noqa: S608 (a fixed column)
+    (value,) = db.execute(sql, [attack]).fetchone()
+    assert value == "'" + attack
 
 
 def test_numbers_stay_numbers(client, exported):
