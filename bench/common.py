@@ -7,6 +7,7 @@ Nothing here talks to anything but 127.0.0.1.
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import http.cookies
 import io
@@ -273,12 +274,19 @@ class Answer:
 
 class Client:
     """One person's HTTP client: its own cookies, or a bearer token; one connection a request
-    (gunicorn's sync workers close each connection anyway)."""
+    (gunicorn's sync workers close each connection anyway). `source` is a loopback address
+    to send from (127.0.0.2, ...): the app then sees another client address."""
 
     def __init__(
-        self, port: int, bearer: str | None = None, timeout: float = 120, photo_port: int = 0
+        self,
+        port: int,
+        bearer: str | None = None,
+        timeout: float = 120,
+        photo_port: int = 0,
+        source: str = "",
     ):
         self.port = port
+        self.source = (source, 0) if source else None
         self.photo_port = photo_port or port  # photo uploads may go to a pool of their own
         self.bearer = bearer
         self.timeout = timeout
@@ -300,9 +308,13 @@ class Client:
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
         start = time.perf_counter()
-        conn = http.client.HTTPConnection("127.0.0.1", port or self.port, timeout=self.timeout)
+        conn = http.client.HTTPConnection(
+            "127.0.0.1", port or self.port, timeout=self.timeout, source_address=self.source
+        )
         try:
-            conn.request(method, path, body=body, headers=headers)
+            # Refused before the body was all read: the answer may still be there to read.
+            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                conn.request(method, path, body=body, headers=headers)
             response = conn.getresponse()
             data = response.read()
             for value in response.msg.get_all("Set-Cookie") or []:

@@ -33,30 +33,45 @@ in gunicorn's logs, then checks the database holds exactly phones x observations
 observations and photos with their files, and that `flask --app app check-photos` finds no
 orphans. Targets: zero errors, zero "database is locked", p95 of observation writes (the
 observation PUT) under 300 ms. The photo PUT's and the coordinators' pages' p95 are
-reported beside them, without a target. It always exits 0.
+reported beside them, without a target.
+
+Attackers (`--attackers 2`, 0 for none) run beside the phones, each from a loopback address
+of its own (127.0.0.11, ...), as residents who joined another walk, and send as fast as the
+server answers until the phones are done: a 389 KB PNG of 50 megapixels in 16-bit RGBA
+(400 MB of samples), a 6 KB 1-bit PNG of 49 megapixels (accepted: a new observation each
+time, so it is decoded each time), a progressive JPEG whose last scan is repeated 2000
+times, and a 10 MB JSON observation body of `"photos": [0, 0, ...]`. Over a write limit
+(429) an attacker joins again, with a fresh phone. Their answers are printed by kind; an
+answer other than the expected refusal (or acceptance) counts as an attack that got
+through. Throughout, /healthz of each pool is asked every `--health-every` seconds, as a
+load balancer would: target, the main pool's slowest answer under 1 s. It always exits 0.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import io
 import json
 import os
 import random
 import re
 import shlex
+import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
+import zlib
 from collections import Counter, defaultdict
 from functools import partial
 from pathlib import Path
 
 from common import (
     ROOT,
+    Answer,
     Client,
     PhoneCamera,
     Server,
@@ -71,8 +86,10 @@ from common import (
     seed_user,
     seed_walk,
 )
+from PIL import Image
 
 TARGET_P95_MS = 300
+TARGET_HEALTH_MAX_MS = 1000
 ATTEMPTS = 3
 UNITS = ROOT / "docs" / "systemd"
 PAGES = "GET /"  # the coordinators' requests are the kinds that start with it
@@ -110,11 +127,13 @@ class Stats:
         self.lock = threading.Lock()
         self.seconds: dict[str, list[float]] = defaultdict(list)
         self.errors: Counter = Counter()
+        self.statuses: Counter = Counter()
         self.first_errors: list[str] = []
 
     def add(self, kind: str, seconds: float, status: int | str, ok: bool, detail: str = ""):
         with self.lock:
             self.seconds[kind].append(seconds)
+            self.statuses[(kind, status)] += 1
             if not ok:
                 self.errors[(kind, status)] += 1
                 if len(self.first_errors) < 10:
@@ -172,6 +191,119 @@ def phone(
             stored.append(observation_id)
 
 
+def png_bomb(width: int, height: int, depth: int, colour: int) -> bytes:
+    """A valid PNG of zeros, width x height, at this bit depth and colour type (0 grey,
+    6 RGBA): each row is a filter byte and zeros, so it compresses to almost nothing."""
+    channels = {0: 1, 6: 4}[colour]
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    row = b"\x00" * (1 + (width * depth * channels + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def scan_bomb(size: int = 2000, repeats: int = 2000) -> bytes:
+    """A progressive JPEG whose last scan is sent `repeats` more times."""
+    out = io.BytesIO()
+    Image.new("RGB", (size, size)).save(out, "JPEG", progressive=True, quality=95)
+    data = out.getvalue()
+    end = data.rindex(b"\xff\xd9")
+    return data[:end] + data[data.rindex(b"\xff\xda") : end] * repeats + b"\xff\xd9"
+
+
+# What each attack sends, and the answers that mean the server held: the costly images are
+# refused (413) or, the 1-bit one, accepted; a write limit (429) is the server holding too.
+ATTACKS = {
+    "16-bit RGBA PNG, 50 MP": (413, 429),
+    "1-bit PNG, 49 MP": (201, 429),
+    "JPEG of 2000 scans": (413, 429),
+    "10 MB JSON body": (413, 429, "reset"),  # or the connection closed before it was all sent
+}
+
+
+def hostile_uploads(walk_id: int) -> dict[str, bytes]:
+    """The attackers' payloads, made once."""
+    photos = [0] * 3_400_000  # 10 MB of "0, "
+    return {
+        "16-bit RGBA PNG, 50 MP": png_bomb(7071, 7071, 16, 6),
+        "1-bit PNG, 49 MP": png_bomb(7000, 7000, 1, 0),
+        "JPEG of 2000 scans": scan_bomb(),
+        "10 MB JSON body": json.dumps(
+            {"category": "lighting", "walk_id": walk_id, "photos": photos}
+        ).encode(),
+    }
+
+
+def attacker(
+    ports: tuple[int, int], walk: dict, number: int, hostile: dict, stats: Stats, done, made
+) -> None:
+    """Send the hostile uploads over and over, from an address of its own, until done."""
+    client = None
+    while not done.is_set():
+        if client is None:
+            client = Client(ports[0], photo_port=ports[1], source=f"127.0.0.{11 + number}")
+            try:
+                client.join(walk["invite_token"], f"Attacker {number}")
+            except (OSError, RuntimeError) as error:
+                stats.add("join", 0.0, type(error).__name__, False, str(error))
+                client = None
+                done.wait(1)
+                continue
+            # An observation whose photo never arrives: each refused upload tries its slot.
+            held, slot = new_id(), new_id()
+            body = observation_body(walk["id"], [slot], f"Attacker {number}")
+            client.put_json(f"/api/v1/observations/{held}", body)
+        accepted, photo = new_id(), new_id()
+        body = observation_body(walk["id"], [photo], f"Attacker {number}, 1-bit")
+        if client.put_json(f"/api/v1/observations/{accepted}", body).status == 201:
+            with stats.lock:
+                made["observations"] += 1
+        sends = [
+            ("16-bit RGBA PNG, 50 MP", f"/api/v1/observations/{held}/photos/{slot}"),
+            ("1-bit PNG, 49 MP", f"/api/v1/observations/{accepted}/photos/{photo}"),
+            ("JPEG of 2000 scans", f"/api/v1/observations/{held}/photos/{slot}"),
+        ]
+        answers = []
+        for kind, path in sends:
+            answer = timed(
+                stats, kind, partial(client.put_photo, path, hostile[kind]), ATTACKS[kind]
+            )
+            answers.append(answer)
+            if answer is not None and kind == "1-bit PNG, 49 MP" and answer.status == 201:
+                with stats.lock:
+                    made["photos"] += 1
+        kind = "10 MB JSON body"
+        path = f"/api/v1/observations/{new_id()}"
+        answers.append(
+            timed(stats, kind, partial(send_body, client, path, hostile[kind]), ATTACKS[kind])
+        )
+        if any(a is not None and a.status == 429 for a in answers):
+            client = None  # over a write limit: come back as a new phone
+
+
+def send_body(client: Client, path: str, body: bytes) -> Answer:
+    """PUT a JSON body; a server that answers before reading it all may close the connection
+    while it is still being sent ("reset"): refused just the same."""
+    start = time.perf_counter()
+    try:
+        return client.request("PUT", path, body, client._write_headers("json"))
+    except (ConnectionResetError, BrokenPipeError):
+        return Answer("reset", b"", time.perf_counter() - start, {})
+
+
+def watch_health(port: int, kind: str, stats: Stats, done, every: float) -> None:
+    """Ask /healthz every `every` seconds until done, as a load balancer would."""
+    client = Client(port, timeout=30)
+    while not done.is_set():
+        timed(stats, kind, lambda: client.get("/healthz"), (200,))
+        done.wait(every)
+
+
 def coordinator(
     port: int, user: dict, walk: dict, stats: Stats, stored: list[str], done, think: float
 ) -> None:
@@ -219,7 +351,8 @@ def request_kind(method: str, path: str) -> str:
 
 
 def server_seconds(log: str) -> dict[str, list[float]]:
-    """The app's own time per request (its JSON request lines on stderr), by kind."""
+    """The app's own time per request (its JSON request lines on stderr), by kind; only the
+    phones' and coordinators' requests (from 127.0.0.1), not the attackers'."""
     seconds: dict[str, list[float]] = defaultdict(list)
     for line in log.splitlines():
         if not line.startswith("{"):
@@ -228,9 +361,39 @@ def server_seconds(log: str) -> dict[str, list[float]]:
             entry = json.loads(line)
         except ValueError:
             continue
+        if entry.get("remote_addr", "127.0.0.1") != "127.0.0.1":
+            continue
         if entry.get("duration_ms") is not None and entry.get("path") != "/healthz":
             kind = request_kind(entry.get("method", ""), entry.get("path", ""))
             seconds[kind].append(entry["duration_ms"] / 1000)
+    return seconds
+
+
+def health_app_seconds(log: str) -> list[float]:
+    """The app's own time answering /healthz, from one pool's request log."""
+    seconds = []
+    for line in log.splitlines():
+        if line.startswith("{") and '"/healthz"' in line:
+            with contextlib.suppress(ValueError, KeyError):
+                seconds.append(json.loads(line)["duration_ms"] / 1000)
+    return seconds
+
+
+def attacker_app_seconds(log: str) -> dict[tuple[str, int], list[float]]:
+    """The app's own time for the attackers' requests (not from 127.0.0.1), by kind and
+    status: what each attack cost a worker, apart from waiting for one."""
+    seconds: dict[tuple[str, int], list[float]] = defaultdict(list)
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        try:
+            entry = json.loads(line)
+        except ValueError:
+            continue
+        if entry.get("remote_addr", "127.0.0.1") == "127.0.0.1" or entry.get("method") != "PUT":
+            continue
+        kind = request_kind(entry["method"], entry.get("path", ""))
+        seconds[(kind, entry.get("status"))].append(entry.get("duration_ms", 0) / 1000)
     return seconds
 
 
@@ -249,12 +412,21 @@ def check_photos(instance: Path) -> str:
     )
 
 
-def database_counts(database: str, photo_dir: Path) -> tuple[int, int, int, str]:
-    """(observations, photos, photo rows with a missing file, integrity_check)."""
+def database_counts(
+    database: str, photo_dir: Path, walk_id: int | None = None
+) -> tuple[int, int, int, str]:
+    """(observations, photos, photo rows with a missing file, integrity_check), of one walk."""
     db = connect(database)
     try:
-        (observations,) = db.execute("SELECT count(*) FROM observations").fetchone()
-        rows = db.execute("SELECT file, thumb_file FROM photos").fetchall()
+        (observations,) = db.execute(
+            "SELECT count(*) FROM observations WHERE walk_id = ?", [walk_id]
+        ).fetchone()
+        rows = db.execute(
+            """SELECT file, thumb_file FROM photos
+               JOIN observations ON observations.id = photos.observation_id
+               WHERE observations.walk_id = ?""",
+            [walk_id],
+        ).fetchall()
         (integrity,) = db.execute("PRAGMA integrity_check").fetchone()
     finally:
         db.close()
@@ -283,6 +455,12 @@ def main() -> int:
         "them (default: as docs/systemd/fieldwalk-photos.service); 0: one pool serves all",
     )
     parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
+    parser.add_argument(
+        "--attackers", type=int, default=2, help="clients sending hostile uploads; 0: none"
+    )
+    parser.add_argument(
+        "--health-every", type=float, default=0.5, help="seconds between /healthz requests"
+    )
     args = parser.parse_args()
     total = args.phones * args.observations
     print(f"load average: {load_average()}; cpus: {os.cpu_count()}")
@@ -293,6 +471,8 @@ def main() -> int:
         place_id = seed_place(db)
         users = [seed_user(db, f"coordinator{i}@example.se") for i in range(args.coordinators)]
         walk = seed_walk(db, place_id, users[0]["id"] if users else None, "Kvällsvandring")
+        # The attackers join a walk of their own: the phones' counts and pages stay theirs.
+        attack_walk = seed_walk(db, place_id, users[0]["id"] if users else None, "Annan vandring")
         database = db.conn.execute("PRAGMA database_list").fetchone()[2]
         db.close()
 
@@ -304,6 +484,12 @@ def main() -> int:
             f"{describe_sizes([len(p) for p in photos])}"
         )
 
+        hostile = hostile_uploads(attack_walk["id"]) if args.attackers else {}
+        if hostile:
+            sizes = ", ".join(
+                f"{kind} {len(data) / 1024:,.0f} KiB" for kind, data in hostile.items()
+            )
+            print(f"{args.attackers} attackers, each sending in turn: {sizes}")
         gunicorn_args = tuple(shlex.split(args.gunicorn_args))
         server = Server(instance, workers=args.workers, args=gunicorn_args)
         print(f"main pool: gunicorn {' '.join(server.command[3:])}")
@@ -318,6 +504,8 @@ def main() -> int:
             f"{args.coordinators} coordinators browsing (think {args.think} s)..."
         )
         stats = Stats()
+        attacks, health = Stats(), Stats()
+        made = {"observations": 0, "photos": 0}  # what the attackers got stored
         stored: list[str] = []
         done = threading.Event()
         with contextlib.ExitStack() as pools:
@@ -348,24 +536,44 @@ def main() -> int:
                 )
                 for user in users
             ]
+            attackers = [
+                threading.Thread(
+                    target=attacker,
+                    args=(ports, attack_walk, i, hostile, attacks, done, made),
+                )
+                for i in range(args.attackers)
+            ]
+            pools_health = [("GET /healthz, main pool", ports[0])]
+            if photo_server:
+                pools_health.append(("GET /healthz, photo pool", ports[1]))
+            watchers = [
+                threading.Thread(
+                    target=watch_health, args=(port, kind, health, done, args.health_every)
+                )
+                for kind, port in pools_health
+            ]
             start = time.perf_counter()
-            for thread in browsers + phones:
+            for thread in watchers + attackers + browsers + phones:
                 thread.start()
             for thread in phones:
                 thread.join()
             phones_seconds = time.perf_counter() - start
             done.set()
-            for thread in browsers:
+            for thread in browsers + attackers + watchers:
                 thread.join()
             seconds = time.perf_counter() - start
         log = server.stderr() + (photo_server.stderr() if photo_server else "")
         app_seconds = server_seconds(log)
+        attack_seconds = attacker_app_seconds(log)
+        health_app = {"GET /healthz, main pool": health_app_seconds(server.stderr())}
+        if photo_server:
+            health_app["GET /healthz, photo pool"] = health_app_seconds(photo_server.stderr())
         served = {"main pool": server_seconds(server.stderr())}
         if photo_server:
             served["photo pool"] = server_seconds(photo_server.stderr())
         locked = log.count("database is locked")
         tracebacks = log.count("Traceback")
-        counts = database_counts(database, instance / "photos")
+        counts = database_counts(database, instance / "photos", walk["id"])
         orphans = check_photos(instance)
 
     requests = sum(len(v) for v in stats.seconds.values())
@@ -407,6 +615,44 @@ def main() -> int:
         f"file, integrity {integrity} (expected {total}, {total}, 0): {'ok' if whole else 'WRONG'}"
     )
     print(f"check-photos: {orphans}")
+    if args.attackers:
+        print(
+            f"attackers ({args.attackers}, as residents of another walk; latency as they see it,"
+            " answers by status):"
+        )
+        print(f"{'attack':<30} {'count':>6} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8}  answers")
+        for kind in ATTACKS:
+            ms = [s * 1000 for s in attacks.seconds.get(kind, [])]
+            answers = ", ".join(
+                f"{status}: {n}"
+                for (k, status), n in sorted(attacks.statuses.items(), key=str)
+                if k == kind
+            )
+            print(
+                f"{kind:<30} {len(ms):>6} {percentile(ms, 50):>8.0f} {percentile(ms, 95):>8.0f} "
+                f"{max(ms, default=float('nan')):>8.0f}  {answers}"
+            )
+        print(
+            f"the attackers got {made['observations']} observations and {made['photos']} 1-bit "
+            "photos stored on their walk"
+        )
+        costs = ", ".join(
+            f"{kind} {status}: {len(v)}, p50 {percentile([x * 1000 for x in v], 50):.0f} ms, "
+            f"max {max(v) * 1000:.0f} ms"
+            for (kind, status), v in sorted(attack_seconds.items(), key=str)
+        )
+        print(f"the app's own time for the attackers' writes (from its log): {costs}")
+        for line in attacks.first_errors:
+            print(f"  got through: {line}")
+    for kind in sorted(health.seconds):
+        ms = [s * 1000 for s in health.seconds[kind]]
+        app_ms = [s * 1000 for s in health_app.get(kind, [])]
+        print(
+            f"{kind}: {len(ms)} answers, p50 {percentile(ms, 50):.0f} ms, "
+            f"p95 {percentile(ms, 95):.0f} ms, max {max(ms):.0f} ms "
+            f"(the app's own time: p95 {percentile(app_ms, 95):.0f} ms, "
+            f"max {max(app_ms, default=float('nan')):.0f} ms)"
+        )
     print()
     p95 = percentile([s * 1000 for s in stats.seconds["PUT observation"]], 95)
     p95_photo = percentile([s * 1000 for s in stats.seconds["PUT photo"]], 95)
@@ -415,6 +661,20 @@ def main() -> int:
     verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
     print(f"p95 observation PUT: {p95:.0f} ms   target < {TARGET_P95_MS} ms   {verdict}")
     print(f"p95 photo PUT: {p95_photo:.0f} ms   (reported, no target)")
+    main_health = [s * 1000 for s in health.seconds.get("GET /healthz, main pool", [])]
+    health_max = max(main_health, default=float("nan"))
+    health_errors = sum(health.errors.values())
+    verdict = "PASS" if health_max < TARGET_HEALTH_MAX_MS and not health_errors else "FAIL"
+    print(
+        f"max /healthz (main pool, every {args.health_every} s): {health_max:.0f} ms, "
+        f"{health_errors} errors   target < {TARGET_HEALTH_MAX_MS} ms   {verdict}"
+    )
+    if args.attackers:
+        through = sum(attacks.errors.values())
+        print(
+            f"attacks that got through (an answer other than refused, or accepted for the 1-bit"
+            f" PNG): {through}   target 0   {'PASS' if through == 0 else 'FAIL'}"
+        )
     pages = {k: [s * 1000 for s in v] for k, v in stats.seconds.items() if k.startswith(PAGES)}
     every_page = [ms for values in pages.values() for ms in values]
     each = ", ".join(

@@ -8,6 +8,7 @@ from pathlib import Path
 
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request, url_for
 from flask_babel import gettext as _
+from werkzeug.exceptions import RequestEntityTooLarge
 
 from fieldwalk import geo
 from fieldwalk.categories import category_list
@@ -32,7 +33,7 @@ from fieldwalk.photos.model import list_photos, photos_of_observations
 from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
-from fieldwalk.security import device_key_hash, is_staff
+from fieldwalk.security import UNSAFE_METHODS, device_key_hash, is_staff
 from fieldwalk.walks.access import (
     current_participant,
     get_walk_or_404,
@@ -47,6 +48,33 @@ bp = Blueprint("api", __name__, url_prefix="/api/v1")
 def error(status: int, message: str, **extra):
     """A JSON error answer."""
     return jsonify(error=status, message=message, **extra), status
+
+
+def limit_body():
+    """JSON bodies are a few KB: refuse a larger one before reading it (photo PUTs keep
+    MAX_PHOTO_BYTES). A body without a length (chunked) is read here, to one byte past the
+    limit at most, and refused if it goes past.
+
+    Runs before every other hook (see init_app): the CSRF check opens the body's stream,
+    which keeps the limit it was opened with.
+    """
+    if request.blueprint != bp.name or request.endpoint == "api.put_photo_route":
+        return None
+    limit = current_app.config["MAX_API_BODY_BYTES"]
+    if request.content_length is not None:
+        request.max_content_length = limit
+        return body_too_large() if request.content_length > limit else None
+    request.max_content_length = limit + 1
+    if request.method in UNSAFE_METHODS and len(request.get_data(cache=True)) > limit:
+        return body_too_large()
+    return None
+
+
+@bp.errorhandler(RequestEntityTooLarge)
+def body_too_large(_error=None):
+    """413 as JSON, saying how much the API takes."""
+    limit = current_app.config["MAX_API_BODY_BYTES"]
+    return error(413, _("What was sent is too large (at most %(kb)d KB).", kb=limit // 1024))
 
 
 @bp.get("/categories")
@@ -270,3 +298,4 @@ def list_observations():
 def init_app(app: Flask) -> None:
     """Register the API."""
     app.register_blueprint(bp)
+    app.before_request_funcs.setdefault(None, []).insert(0, limit_body)

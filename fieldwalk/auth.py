@@ -136,25 +136,65 @@ def find_user_by_email(db: Database, email: str) -> dict | None:
     return dict(row) if row else None
 
 
-def login_throttled(db: Database, keys: list[str], max_failures: int, window: int) -> bool:
-    """True when any key (email, address) has too many recent failed logins."""
-    since = time.time() - window
-    for key in keys:
-        (count,) = db.execute(
-            "SELECT count(*) FROM login_failures WHERE key = ? AND at > ?", [key, since]
-        ).fetchone()
-        if count >= max_failures:
-            return True
-    return False
+def reserve_password_check(
+    db: Database,
+    email: str,
+    address: str,
+    *,
+    max_failures: int,
+    account_max_failures: int,
+    window: int,
+) -> list[int] | None:
+    """Count a password check for `email` from `address` as a failure before it is made;
+    None, and nothing counted, when that pair may not try again yet.
 
-
-def record_login_failure(db: Database, keys: list[str], window: int) -> None:
-    """Count a failed login against each key, forgetting failures older than the window."""
+    Failures are throttled per (account, address): one address guessing never locks the
+    owner out elsewhere, nor blocks other accounts behind it (an office, a mobile operator's
+    NAT). Past `account_max_failures` for the account from all addresses, each address gets
+    one failure for it per window instead of `max_failures`: guessing from many addresses
+    slows down, and an address that has not failed is still checked. Counting and checking
+    are one write transaction, so concurrent attempts cannot all pass the limit. Returns the
+    rows to delete with `forget_password_check` when the password was right.
+    """
     stamp = time.time()
+    pair, account = f"email-addr:{email}|{address}", f"email:{email}"
     with transaction(db):
         db.execute("DELETE FROM login_failures WHERE at < ?", [stamp - window])
-        for key in keys:
-            db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, stamp])
+        failures = dict(
+            db.execute(
+                "SELECT key, count(*) FROM login_failures WHERE key IN (?, ?) GROUP BY key",
+                [pair, account],
+            ).fetchall()
+        )
+        allowed = max_failures if failures.get(account, 0) < account_max_failures else 1
+        if failures.get(pair, 0) >= allowed:
+            return None
+        return [
+            db.execute("INSERT INTO login_failures (key, at) VALUES (?, ?)", [key, stamp]).lastrowid
+            for key in (pair, account)
+        ]
+
+
+def forget_password_check(db: Database, rows: list[int]) -> None:
+    """The password was right: the check reserved as a failure was none."""
+    with transaction(db):
+        db.execute(
+            f"DELETE FROM login_failures WHERE id IN ({', '.join('?' * len(rows))})",  # noqa: S608
+            rows,
+        )
+
+
+def _reserve_check(email: str) -> list[int] | None:
+    """reserve_password_check for this request's address, with the configured limits."""
+    config = current_app.config
+    return reserve_password_check(
+        get_db(),
+        email.strip().lower(),
+        client_address(),
+        max_failures=config["LOGIN_MAX_FAILURES"],
+        account_max_failures=config["LOGIN_ACCOUNT_MAX_FAILURES"],
+        window=config["LOGIN_FAILURE_WINDOW_SECONDS"],
+    )
 
 
 def _keep_device_and_language(**values) -> None:
@@ -184,9 +224,8 @@ def login():
     if form.validate_on_submit():
         db = get_db()
         email = form.email.data.strip().lower()
-        keys = [f"email:{email}", f"ip:{client_address()}"]
-        window = config["LOGIN_FAILURE_WINDOW_SECONDS"]
-        if login_throttled(db, keys, config["LOGIN_MAX_FAILURES"], window):
+        reserved = _reserve_check(email)
+        if reserved is None:
             error = _("Too many failed attempts. Please wait 15 minutes and try again.")
             status = 429
         else:
@@ -195,6 +234,7 @@ def login():
                 (user or {}).get("password_hash") or _DUMMY_HASH, form.password.data
             )
             if user and ok and user["password_hash"] and not user["locked_at"]:
+                forget_password_check(db, reserved)
                 if session.get("sid"):  # logging in again: the old session ends here
                     revoke_session(db, session["sid"])
                 session_id = start_session(db, user["id"], request.headers.get("User-Agent", ""))
@@ -204,7 +244,6 @@ def login():
                 with transaction(db):
                     audit("login", "user", user["id"])
                 return redirect(safe_next(form.next.data, url_for("walks.index")), code=303)
-            record_login_failure(db, keys, window)
             error = _("Wrong email or password.")
             status = 401 if user is None or ok is False else 403
             if user and ok and user["locked_at"]:  # only the right password learns this
@@ -229,15 +268,13 @@ def logout():
 def change_password():
     """Change one's own password; every other session of the account ends."""
     db = get_db()
-    config = current_app.config
     form = PasswordForm()
     status = 200
-    email_key = [f"email:{g.user['email'].lower()}"]
-    window = config["LOGIN_FAILURE_WINDOW_SECONDS"]
     if form.validate_on_submit():
         # A wrong current password counts as a failed login: a borrowed session must not
         # become a way to guess the password.
-        if login_throttled(db, email_key, config["LOGIN_MAX_FAILURES"], window):
+        reserved = _reserve_check(g.user["email"])
+        if reserved is None:
             form.current_password.errors.append(
                 _("Too many failed attempts. Please wait 15 minutes and try again.")
             )
@@ -245,10 +282,10 @@ def change_password():
         elif not check_password_hash(
             g.user["password_hash"] or _DUMMY_HASH, form.current_password.data
         ):
-            record_login_failure(db, email_key, window)
             form.current_password.errors.append(_("That is not your current password."))
             status = 400
         else:
+            forget_password_check(db, reserved)
             set_password(db, g.user["id"], form.new_password.data)
             ended = revoke_user_sessions(db, g.user["id"], keep=g.get("session_id"))
             with transaction(db):

@@ -13,12 +13,19 @@ PHOTO_DIR = "photos"  # relative to the instance folder
 # Photos.
 MAX_PHOTO_BYTES = 25 * 1024 * 1024
 MAX_PHOTO_PIXELS = 50_000_000
+# Memory a photo's decode may hold, estimated from its header (see fieldwalk/photo_decode.py):
+# small files can decode to huge or deep pixels (a 389 KB PNG to 400 MB). 300 MB takes a
+# 48-megapixel HEIC (about 290 MB) and any phone JPEG, which is decoded reduced.
+MAX_PHOTO_DECODE_BYTES = 300_000_000
 PHOTO_DISPLAY_EDGE = 1600
 PHOTO_THUMB_EDGE = 400
 KEEP_ORIGINAL_PHOTOS = False
 MAX_PHOTOS_PER_OBSERVATION = 12
 # Whole-request cap: a few photos sent at once by the no-JavaScript form.
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024
+# Bodies of the JSON API (/api/v1/) other than photo PUTs, which keep MAX_PHOTO_BYTES: the
+# largest real one, an observation with 2000 characters of description, is about 25 KB.
+MAX_API_BODY_BYTES = 64 * 1024
 
 # Observations.
 MAX_DESCRIPTION_LENGTH = 2000
@@ -51,14 +58,21 @@ SESSION_COOKIE_NAME = "fieldwalk_session"
 SESSION_REFRESH_EACH_REQUEST = False
 # Residents keep their link to their walks and observations on the phone they used.
 PERMANENT_SESSION_LIFETIME = timedelta(days=365)
+# A staff login (a row in `sessions`) ends after this long unused, and this long after it
+# began however much it is used; the person then logs in again. Residents' links stay.
+STAFF_SESSION_IDLE_SECONDS = 12 * 3600
+STAFF_SESSION_LIFETIME_SECONDS = 30 * 24 * 3600
 
 # CSRF: Flask-WTF. Tokens live as long as the session, so a form opened at the meeting
 # point still posts at the end of the walk.
 WTF_CSRF_TIME_LIMIT = None
 WTF_CSRF_CHECK_DEFAULT = False  # checked in fieldwalk.security, which lets bearer tokens through
 
-# Staff login throttling: this many failures per email or address within the window.
+# Staff login throttling: this many failed passwords per account from one address within the
+# window; past LOGIN_ACCOUNT_MAX_FAILURES for an account from all addresses, one per address.
+# An address that has not failed always gets its password checked: no one can lock anyone out.
 LOGIN_MAX_FAILURES = 5
+LOGIN_ACCOUNT_MAX_FAILURES = 20
 LOGIN_FAILURE_WINDOW_SECONDS = 15 * 60
 
 # Behind a TLS-terminating proxy: how many proxies to trust for X-Forwarded-* (0 = none).

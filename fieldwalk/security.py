@@ -20,6 +20,7 @@ from flask import (
     Flask,
     abort,
     current_app,
+    flash,
     g,
     has_app_context,
     jsonify,
@@ -35,7 +36,7 @@ from sqlite_utils import Database
 from fieldwalk.clock import now
 from fieldwalk.db import get_db, transaction
 from fieldwalk.headers import set_security_headers
-from fieldwalk.render import error_page, wants_json
+from fieldwalk.render import error_page, htmx, wants_json
 
 csrf = CSRFProtect()
 
@@ -180,7 +181,20 @@ def list_live_sessions(db: Database, user_id: int) -> list[dict]:
            ORDER BY last_seen_at DESC, created_at DESC""",
         [user_id],
     )
-    return [dict(r) for r in rows]
+    return [dict(r) for r in rows if not session_expired(r["created_at"], r["last_seen_at"])]
+
+
+def session_expired(created_at: str, last_seen_at: str) -> bool:
+    """True when a staff session has been unused longer than STAFF_SESSION_IDLE_SECONDS or
+    began longer than STAFF_SESSION_LIFETIME_SECONDS ago."""
+    config = current_app.config
+    moment = datetime.fromisoformat(now())
+    idle = moment - datetime.fromisoformat(last_seen_at)
+    age = moment - datetime.fromisoformat(created_at)
+    return (
+        idle.total_seconds() > config["STAFF_SESSION_IDLE_SECONDS"]
+        or age.total_seconds() > config["STAFF_SESSION_LIFETIME_SECONDS"]
+    )
 
 
 def _seen(db: Database, session_hash: str, last_seen_at: str) -> None:
@@ -224,7 +238,8 @@ def load_user() -> None:
     row = None
     if isinstance(session_id, str):
         row = db.execute(
-            """SELECT sessions.last_seen_at AS session_seen_at, users.* FROM sessions
+            """SELECT sessions.last_seen_at AS session_seen_at,
+                      sessions.created_at AS session_created_at, users.* FROM sessions
                JOIN users ON users.id = sessions.user_id
                WHERE sessions.id = ? AND sessions.revoked_at IS NULL
                  AND users.locked_at IS NULL""",
@@ -234,8 +249,28 @@ def load_user() -> None:
         forget_login()
         return
     user = dict(row)
+    if session_expired(user.pop("session_created_at"), user["session_seen_at"]):
+        return _end_expired_session(db, session_id)
     _seen(db, hash_secret(session_id), user.pop("session_seen_at"))
     g.user, g.auth, g.session_id = user, "session", session_id
+
+
+def _end_expired_session(db: Database, session_id: str):
+    """End an expired staff session on the server; the browser goes on as a visitor (its
+    resident device key stays), and a page view is sent to log in again, told why."""
+    revoke_session(db, session_id)
+    forget_login()
+    if wants_json():
+        return None  # the API answers a visitor as it always does (401 where it must)
+    flash(_("Your login has expired. Please log in again."))
+    if request.method != "GET" or request.endpoint == "auth.login":
+        return None
+    login_url = url_for("auth.login", next=request.full_path.rstrip("?"))
+    if htmx:  # a fragment request: the whole page goes to the login form, not a fragment
+        response = current_app.response_class(status=204)
+        response.headers["HX-Redirect"] = login_url
+        return response
+    return redirect(login_url)
 
 
 def check_query_string() -> None:

@@ -1,6 +1,7 @@
 """The JSON API v1, through the test client, with real photos from the corpus."""
 
 import io
+import json
 import threading
 import uuid
 from pathlib import Path
@@ -250,6 +251,62 @@ def test_several_invalid_fields_are_reported_together(phone):
     assert set(response.get_json()["fields"]) >= {"category", "feeling", "lat"}
 
 
+def test_a_photo_list_longer_than_the_limit_is_refused_before_its_items_are_read(phone, db):
+    """The length is checked first: 13 items that are not even UUIDs get the length message."""
+    response = phone.put(str(uuid.uuid4()), body(photos=[0] * 13))
+    assert response.status_code == 400
+    assert response.get_json()["fields"]["photos"] == "Högst 12 foton."
+    assert count(db, "observations") == 0
+
+
+def test_json_body_over_the_api_limit_is_413_in_swedish_and_nothing_is_stored(app, phone, db):
+    """10 MB of `"photos": [0, 0, ...]`: refused on its Content-Length, before it is read."""
+    oversized = '{"category": "lighting", "photos": [' + "0, " * 3_500_000 + "0]}"
+    response = phone.client.put(
+        f"/api/v1/observations/{uuid.uuid4()}",
+        data=oversized,
+        content_type="application/json",
+        headers={"X-CSRFToken": phone.token},
+    )
+    assert response.status_code == 413
+    assert response.get_json() == {
+        "error": 413,
+        "message": "Det som skickades är för stort (högst 64 kB).",
+    }
+    assert count(db, "observations") == 0
+    assert app.config["MAX_API_BODY_BYTES"] == 64 * 1024
+
+
+def test_json_body_without_a_length_is_refused_past_the_api_limit(app, phone, db):
+    """A chunked body names no length: it is read to one byte past the limit, no further."""
+    oversized = b'{"category": "lighting", "description": "' + b"x" * 100_000 + b'"}'
+    response = phone.client.put(
+        f"/api/v1/observations/{uuid.uuid4()}",
+        input_stream=io.BytesIO(oversized),
+        content_type="application/json",
+        headers={"X-CSRFToken": phone.token, "Transfer-Encoding": "chunked"},
+        # What gunicorn sets for a chunked body: the stream ends where the body does.
+        environ_overrides={"wsgi.input_terminated": True},
+    )
+    assert response.status_code == 413, response.get_json()
+    assert response.get_json()["message"] == "Det som skickades är för stort (högst 64 kB)."
+    assert count(db, "observations") == 0
+
+
+def test_the_largest_real_observation_fits_the_api_limit(phone, walk, db):
+    """2000 characters that JSON escapes to 12 bytes each, and 12 photos: well under 64 kB."""
+    largest = body(
+        walk["id"], description="😀" * 2000, photos=[str(uuid.uuid4()) for _ in range(12)]
+    )
+    response = phone.client.put(
+        f"/api/v1/observations/{uuid.uuid4()}",
+        data=json.dumps(largest, ensure_ascii=True),
+        content_type="application/json",
+        headers={"X-CSRFToken": phone.token},
+    )
+    assert response.status_code == 201, response.get_json()
+
+
 @pytest.mark.parametrize("bad", ["42", "not-a-uuid", "3f2b8f6e-8a4b-4c8e-9a57"])
 def test_observation_path_must_be_a_uuid(phone, walk, db, bad):
     response = phone.put(bad, body(walk["id"]))
@@ -372,6 +429,24 @@ def test_too_large_photo_is_413(app, phone, declared, db):
     response = phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes())
     assert response.status_code == 413
     assert count(db, "photos") == 0
+
+
+def test_photo_over_the_decode_limit_is_413_in_swedish_and_nothing_is_stored(
+    app, phone, declared, db
+):
+    """MAX_PHOTO_DECODE_BYTES is the configured limit: a 640x480 JPEG decodes to 1.2 MB."""
+    app.config["MAX_PHOTO_DECODE_BYTES"] = 1_000_000
+    observation_id, (photo_id, _) = declared
+    response = phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes())
+    assert response.status_code == 413
+    assert response.get_json()["message"] == (
+        "Bilden är för stor för att kunna behandlas. Skicka ett foto direkt från kameran."
+    )
+    assert response.get_json()["code"] == "too_costly"
+    assert count(db, "photos") == 0
+    assert stored_files(app) == []
+    app.config["MAX_PHOTO_DECODE_BYTES"] = 2_000_000
+    assert phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes()).status_code == 201
 
 
 @pytest.mark.parametrize(

@@ -13,11 +13,16 @@ from conftest import login, make_place, make_user, make_walk
 from fieldwalk.dashboard.exports import OBSERVATION_COLUMNS, TASK_COLUMNS
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
+from fieldwalk.spreadsheet import neutralise, plain
 from fieldwalk.tasks.model import insert_task
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 ATTACKS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)"]
+# Full-width forms (U+FF1D, U+FF0B, U+FF0D, U+FF20): spreadsheets with East Asian input
+# normalise them and run the formula; Japanese and Chinese keyboards type them directly.
+FULL_WIDTH_ATTACKS = ["＝cmd|' /C calc'!A0", "＋1", "－1", "＠SUM(A1:A2)"]
+ATTACKS += FULL_WIDTH_ATTACKS
 
 
 def observe(db, walk, description, lat=59.35512, lon=17.88234, category="lighting"):
@@ -110,6 +115,14 @@ def test_formula_injection_is_neutralised_in_every_text_cell(client, exported, d
     tasks = read_csv(client.get("/dashboard/tasks.csv"))
     assert {t["measure"] for t in tasks} >= {'\'=HYPERLINK("http://evil.example")'}
     assert {t["place"] for t in tasks} == {"'\tRåcksta"}
+
+
+@pytest.mark.parametrize("attack", FULL_WIDTH_ATTACKS)
+def test_full_width_formula_starts_are_neutralised_in_python_and_in_sql(db, attack):
+    assert neutralise(attack) == "'" + attack
+    sql = f"SELECT {plain('text')} FROM (SELECT ? AS text)"  # noqa: S608 (a fixed column)
+    (value,) = db.execute(sql, [attack]).fetchone()
+    assert value == "'" + attack
 
 
 def test_numbers_stay_numbers(client, exported):

@@ -3,8 +3,12 @@
 The corpus is generated here, not committed: an empty file, a truncated JPEG, a PNG that
 decompresses to 200 megapixels, a GIF and an SVG carrying script under a .jpg name, HTML
 sent as image/jpeg, EXIF with division-by-zero GPS rationals and with absurd coordinates,
-30 MB, and a JPEG with 100 KB of junk after its end marker. Each goes through both ways a
-phone sends a photo: the JSON API's photo PUT and the no-JavaScript capture form.
+30 MB, a JPEG with 100 KB of junk after its end marker, and small files that are costly to
+decode: a 389 KB 16-bit RGBA PNG of 50 megapixels (400 MB of samples), a 6 KB 1-bit PNG of
+49 megapixels, and a progressive JPEG whose last scan is repeated 2000 times. Each goes
+through both ways a phone sends a photo: the JSON API's photo PUT and the no-JavaScript
+capture form. Each costly image is also decoded in a process of its own, whose memory
+high-water mark must grow by less than 300 MB whether it is accepted or refused.
 
 Decided: the two JPEGs whose pixels are sound are photos, so they are accepted (201, or the
 form's 303) with no position taken from them (gps null) and, since only the re-encoded
@@ -14,6 +18,8 @@ pixels are stored, none of their junk; everything else is a 4xx with a message s
 import io
 import os
 import struct
+import subprocess
+import sys
 import time
 import uuid
 import zlib
@@ -54,19 +60,36 @@ def png_chunk(kind: bytes, body: bytes) -> bytes:
     return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
-def png_bomb(width=20_000, height=10_000) -> bytes:
-    """A valid 1-bit PNG of width x height (200 megapixels) whose pixel data compresses to
-    almost nothing: every row is a filter byte and zeros."""
-    ihdr = struct.pack(">IIBBBBB", width, height, 1, 0, 0, 0, 0)  # 1-bit greyscale
-    row = b"\x00" * (1 + (width + 7) // 8)
+# PNG colour types, and the samples each pixel holds.
+GREY, RGB, PALETTE, GREY_ALPHA, RGBA = 0, 2, 3, 4, 6
+CHANNELS = {GREY: 1, RGB: 3, PALETTE: 1, GREY_ALPHA: 2, RGBA: 4}
+
+
+def png_bomb(width=20_000, height=10_000, depth=1, colour=GREY) -> bytes:
+    """A valid PNG of width x height (by default 1-bit grey, 200 megapixels) whose pixel data
+    compresses to almost nothing: every row is a filter byte and zeros."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    row = b"\x00" * (1 + (width * depth * CHANNELS[colour] + 7) // 8)
     compressor = zlib.compressobj(9)
     idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
     return (
         b"\x89PNG\r\n\x1a\n"
         + png_chunk(b"IHDR", ihdr)
+        + (png_chunk(b"PLTE", b"\x00\x00\x00") if colour == PALETTE else b"")
         + png_chunk(b"IDAT", idat)
         + png_chunk(b"IEND", b"")
     )
+
+
+def scan_bomb(size=(2000, 2000), repeats=2000) -> bytes:
+    """A progressive JPEG whose last scan is sent `repeats` times more: libjpeg warns and
+    decodes each one again over the whole image, seconds of work from under a megabyte."""
+    out = io.BytesIO()
+    Image.new("RGB", size).save(out, "JPEG", progressive=True, quality=95)
+    data = out.getvalue()
+    end = data.rindex(b"\xff\xd9")
+    last_scan = data[data.rindex(b"\xff\xda") : end]
+    return data[:end] + last_scan * repeats + b"\xff\xd9"
 
 
 def gif_with_script() -> bytes:
@@ -102,6 +125,7 @@ def corpus() -> list[Upload]:
     photo = jpeg()
     not_photo = "This is not a photo. Use JPEG, PNG, WebP or HEIC."
     damaged = "The photo could not be read; it may be damaged."
+    costly = "The image is too large to process. Send a photo straight from the camera."
     return [
         Upload("zero bytes", "empty.jpg", b"", "image/jpeg", 422, 422, "The photo is empty."),
         Upload(
@@ -148,6 +172,33 @@ def corpus() -> list[Upload]:
         ),
         Upload(
             "100 KB after the end marker", "trailer.jpg", photo + JUNK, "image/jpeg", 201, 303, None
+        ),
+        Upload(
+            "16-bit RGBA PNG of 50 megapixels",
+            "deep.png",
+            png_bomb(7071, 7071, 16, RGBA),
+            "image/png",
+            413,
+            413,
+            costly,
+        ),
+        Upload(
+            "1-bit PNG of 49 megapixels",
+            "bits.png",
+            png_bomb(7000, 7000),
+            "image/png",
+            201,
+            303,
+            None,
+        ),
+        Upload(
+            "progressive JPEG of 2000 scans",
+            "scans.jpg",
+            scan_bomb(),
+            "image/jpeg",
+            413,
+            413,
+            costly,
         ),
     ]
 
@@ -258,3 +309,60 @@ def test_no_js_form_answers_hostile_upload_quickly_and_stores_nothing_refused(db
         assert count(db, "observations") == 0
         assert count(db, "photos") == 0
         assert files(phone["dir"]) == before
+
+
+def encoded(image: Image.Image, fmt: str, **params) -> bytes:
+    out = io.BytesIO()
+    image.save(out, fmt, **params)
+    return out.getvalue()
+
+
+# Each costly image, made when its test runs, and what ingest must make of it: "accepted", or
+# the code it is refused with. Accepted or refused, decoding it must stay under 300 MB.
+COSTLY = {
+    "16-bit RGBA PNG of 50 megapixels": (lambda: png_bomb(7071, 7071, 16, RGBA), "too_costly"),
+    "16-bit grey PNG of 50 megapixels": (lambda: png_bomb(7071, 7071, 16, GREY), "accepted"),
+    "8-bit RGBA PNG of 50 megapixels": (lambda: png_bomb(7071, 7071, 8, RGBA), "accepted"),
+    "palette PNG of 50 megapixels": (lambda: png_bomb(7071, 7071, 8, PALETTE), "accepted"),
+    "1-bit PNG of 49 megapixels": (lambda: png_bomb(7000, 7000), "accepted"),
+    "lossless WebP of 50 megapixels": (
+        lambda: encoded(Image.new("RGB", (7071, 7071)), "WEBP", lossless=True, method=0),
+        "too_costly",
+    ),
+    "progressive 4:4:4 JPEG of 50 megapixels": (
+        lambda: encoded(
+            Image.new("RGB", (7071, 7071)), "JPEG", progressive=True, subsampling=0, quality=95
+        ),
+        "too_costly",
+    ),
+}
+MEMORY_LIMIT = 300 * 10**6
+# Run in a process of its own: the resident-set high-water mark is the process's, and Pillow
+# keeps pixels in C buffers that tracemalloc does not see.
+DECODE_IN_A_CHILD = """
+import resource, sys
+from fieldwalk.photos import pipeline as photos
+data = sys.stdin.buffer.read()
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+try:
+    photos.ingest(data)
+    outcome = "accepted"
+except photos.PhotoError as error:
+    outcome = error.code
+print(outcome, (resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) * 1024)
+"""
+
+
+@pytest.mark.parametrize("name", COSTLY)
+def test_decoding_a_costly_image_stays_under_300_mb_accepted_or_refused(name):
+    make, expected = COSTLY[name]
+    child = subprocess.run(
+        [sys.executable, "-c", DECODE_IN_A_CHILD],
+        input=make(),
+        capture_output=True,
+        cwd=Path(__file__).parent.parent,
+        check=True,
+    )
+    outcome, grown = child.stdout.decode().split()
+    assert outcome == expected
+    assert int(grown) < MEMORY_LIMIT, f"decoding grew the process by {int(grown) / 1e6:.0f} MB"

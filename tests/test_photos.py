@@ -16,6 +16,8 @@ import exifread
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageStat, TiffImagePlugin
 
+from fieldwalk.config import MAX_PHOTO_DECODE_BYTES
+from fieldwalk.photos import decode as photo_decode
 from fieldwalk.photos import pipeline as photos
 from fieldwalk.photos.pipeline import Ingested, PhotoError, ingest, read_exif, sniff_format
 
@@ -361,6 +363,88 @@ def test_pixel_limit_is_checked_before_pillow_would_warn_of_a_bomb():
             ingest(data)
     assert err.value.code == "too_many_pixels"
     assert caught == []
+
+
+def test_default_decode_limit_takes_phone_photos_and_refuses_deep_or_costly_images():
+    """Phones write 12 to 48 megapixels: JPEGs (baseline or progressive, 4:2:0, decoded at a
+    quarter or an eighth) and HEIC. A 50-megapixel 16-bit RGBA PNG is 400 MB of samples."""
+    limit = MAX_PHOTO_DECODE_BYTES
+    phone_420 = [(2, 2), (1, 1), (1, 1)]
+    for width, height in ((4032, 3024), (8064, 6048), (8000, 6000)):
+        scale = photos._dct_scale(width, 1600)
+        for whole_image in (False, True):
+            cost = photo_decode.jpeg_decode_bytes(width, height, phone_420, whole_image, scale)
+            assert cost < limit
+        assert photo_decode.heif_decode_bytes(width, height) < limit
+    assert photo_decode.png_decode_bytes(7071, 7071, 16, 6) > limit  # 16-bit RGBA
+    assert photo_decode.png_decode_bytes(4032, 3024, 8, 6) < limit  # an RGBA screenshot-size PNG
+    assert photo_decode.webp_decode_bytes(7071, 7071) > limit
+    four_four_four = [(1, 1)] * 3
+    assert photo_decode.jpeg_decode_bytes(7071, 7071, four_four_four, True, 4) > limit
+
+
+def png_of(width: int, height: int, depth: int, colour: int) -> bytes:
+    """A PNG of zeros with this IHDR: the rows compress to almost nothing."""
+    channels = {0: 1, 2: 3, 4: 2, 6: 4}[colour]
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    compressor = zlib.compressobj(9)
+    row = b"\x00" * (1 + (width * depth * channels + 7) // 8)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + png_chunk(b"IHDR", ihdr)
+        + png_chunk(b"IDAT", idat)
+        + png_chunk(b"IEND", b"")
+    )
+
+
+def test_deep_png_is_refused_from_its_header_as_too_costly():
+    data = png_of(2000, 1000, 16, 6)  # 16 MB of samples
+    with pytest.raises(PhotoError) as err:
+        ingest(data, max_decode_bytes=15_000_000)
+    assert (err.value.code, err.value.status) == ("too_costly", 413)
+    assert ingest(data, max_decode_bytes=17_000_000).width == 1600
+
+
+def test_jpeg_of_too_many_scans_is_refused_whatever_its_size():
+    image = encode(scene(size=(64, 48)), "JPEG", progressive=True)
+    end = image.rindex(b"\xff\xd9")
+    last_scan = image[image.rindex(b"\xff\xda") : end]
+    more = photo_decode.MAX_JPEG_SCANS - image.count(b"\xff\xda")  # libjpeg wrote 10
+    within = image[:end] + last_scan * more + b"\xff\xd9"
+    beyond = image[:end] + last_scan * (more + 1) + b"\xff\xd9"
+    assert ingest(within).width == 64
+    with pytest.raises(PhotoError) as err:
+        ingest(beyond)
+    assert (err.value.code, err.value.status) == ("too_costly", 413)
+
+
+def test_exif_thumbnail_scans_do_not_count_as_the_photos_own():
+    """A camera JPEG carries a JPEG thumbnail (with its own start of scan) inside its EXIF."""
+    data = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()
+    assert data.count(b"\xff\xda") == 2
+    assert ingest(data, max_decode_bytes=640 * 480 * 4).width == 640
+
+
+@pytest.mark.parametrize(
+    ("mode", "fmt"),
+    [("RGBA", "PNG"), ("LA", "PNG"), ("P", "PNG"), ("1", "PNG"), ("I;16", "PNG")],
+)
+def test_band_by_band_flattening_matches_flattening_the_whole_image(mode, fmt):
+    """Large images not in RGB, grey or CMYK are flattened and reduced a band at a time;
+    the result looks as the whole image flattened, then reduced, does."""
+    big = Image.new("RGBA", (3000, 2200), (0, 0, 0, 0))
+    draw = ImageDraw.Draw(big)
+    for i in range(40):
+        draw.rectangle((i * 70, i * 50, i * 70 + 400, i * 50 + 90), fill=(i * 6, 200, 90, 255))
+    source = big if mode == "RGBA" else big.convert("RGB").convert(mode if mode != "I;16" else "I")
+    if mode == "I;16":
+        source = source.point(lambda v: v * 257).convert("I;16")
+    result = ingest(encode(source, fmt))
+    reference = photos._flatten(Image.open(io.BytesIO(encode(source, fmt))))
+    reference = reference.convert("RGB").resize((result.width, result.height))
+    assert (result.width, result.height) == (1600, 1173)
+    assert mean_difference(jpeg_image(result.display), reference) < 3
 
 
 def test_pixel_limit_is_a_parameter():

@@ -2,6 +2,7 @@
 
 import hashlib
 import re
+import threading
 import uuid
 from urllib.parse import urlsplit
 
@@ -435,13 +436,86 @@ def test_login_below_the_limit_still_works(app, client, db):
     assert _attempt(client, user["email"], PASSWORD).status_code == 303
 
 
-def test_unknown_email_counts_as_a_failure_too(app, client, db):
+def test_unknown_email_counts_as_a_failure_for_that_email_only(app, client, db):
     app.config["LOGIN_MAX_FAILURES"] = 2
     user = make_staff(db)
     for _ in range(2):
         assert _attempt(client, "nobody@example.se", "whatever pw").status_code == 401
-    # The address is throttled now, whatever email it tries.
-    assert _attempt(client, user["email"], PASSWORD).status_code == 429
+    assert _attempt(client, "nobody@example.se", "whatever pw").status_code == 429
+    # Everyone else behind the same address (an office, a mobile operator's NAT) logs in.
+    assert _attempt(client, user["email"], PASSWORD).status_code == 303
+
+
+def from_address(app, address: str):
+    client = app.test_client()
+    client.environ_base["REMOTE_ADDR"] = address
+    return client
+
+
+def test_failures_from_one_address_do_not_lock_the_owner_out_from_another(app, db):
+    """Five wrong passwords for a staff email used to answer its owner 429 for 15 minutes."""
+    user = make_staff(db)
+    attacker, owner = from_address(app, "203.0.113.9"), from_address(app, "198.51.100.4")
+    for _ in range(5):
+        assert _attempt(attacker, user["email"], "wrong password!").status_code == 401
+    assert _attempt(attacker, user["email"], PASSWORD).status_code == 429
+    assert _attempt(owner, user["email"], PASSWORD).status_code == 303
+
+
+def test_failures_for_one_account_do_not_block_others_behind_the_same_address(app, db):
+    user, colleague = make_staff(db), make_staff(db, "walk_leader", "kollega@example.se")
+    office = from_address(app, "192.0.2.50")
+    for _ in range(5):
+        assert _attempt(office, user["email"], "wrong password!").status_code == 401
+    assert (
+        _attempt(from_address(app, "192.0.2.50"), colleague["email"], PASSWORD).status_code == 303
+    )
+
+
+def test_guessing_one_account_from_many_addresses_gets_one_try_each_but_its_owner_gets_in(app, db):
+    """Past LOGIN_ACCOUNT_MAX_FAILURES for an account (from anywhere), each address gets one
+    failure for it per window, not five; an address that has not failed is still checked."""
+    app.config.update(LOGIN_MAX_FAILURES=5, LOGIN_ACCOUNT_MAX_FAILURES=4)
+    user = make_staff(db)
+    guessers = [from_address(app, f"203.0.113.{i}") for i in range(1, 5)]
+    for guesser in guessers:
+        assert _attempt(guesser, user["email"], "wrong password!").status_code == 401
+    assert _attempt(guessers[0], user["email"], "wrong password!").status_code == 429
+    assert _attempt(guessers[1], user["email"], PASSWORD).status_code == 429
+    newcomer = from_address(app, "203.0.113.77")
+    assert _attempt(newcomer, user["email"], "wrong password!").status_code == 401
+    assert _attempt(newcomer, user["email"], "wrong password!").status_code == 429
+    assert _attempt(from_address(app, "198.51.100.4"), user["email"], PASSWORD).status_code == 303
+
+
+def test_concurrent_wrong_passwords_are_checked_no_more_often_than_the_limit(app, db):
+    """12 attempts at once from one address: 5 password checks (401), 7 refusals (429).
+
+    The user has a real (scrypt) hash, so each check takes long enough for the attempts to
+    overlap; counting and checking the limit is one write, so they cannot all pass it.
+    """
+    user = make_user(db, "coordinator", "scrypt@example.se")
+    clients = [from_address(app, "203.0.113.9") for _ in range(12)]
+    tokens = [csrf_token(c, "/login") for c in clients]
+    start = threading.Barrier(len(clients))
+    statuses = []
+
+    def attempt(client, token):
+        start.wait()
+        response = client.post(
+            "/login",
+            data={"email": user["email"], "password": "wrong password!", "csrf_token": token},
+        )
+        statuses.append(response.status_code)
+
+    threads = [
+        threading.Thread(target=attempt, args=pair) for pair in zip(clients, tokens, strict=True)
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert sorted(statuses) == [401] * 5 + [429] * 7
 
 
 # --- secrets at rest ---------------------------------------------------------------------

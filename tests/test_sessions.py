@@ -24,7 +24,7 @@ from conftest import (
 from fieldwalk import create_app
 from fieldwalk.auth import create_token
 from fieldwalk.db import connect
-from fieldwalk.security import hash_secret
+from fieldwalk.security import hash_secret, list_live_sessions
 
 pytestmark = pytest.mark.usefixtures("english")
 
@@ -140,6 +140,101 @@ def test_last_seen_is_written_at_most_once_a_minute(client, db):
     old = seen_ago(120)
     client.get("/")
     assert db.execute("SELECT last_seen_at FROM sessions").fetchone()[0] > old
+
+
+# --- idle timeout and lifetime -------------------------------------------------------------
+
+
+def set_clock(db, **ago: timedelta) -> None:
+    """Move the session rows' created_at / last_seen_at back by these amounts."""
+    for column, delta in ago.items():
+        value = (datetime.now(UTC) - delta).isoformat(timespec="seconds").replace("+00:00", "Z")
+        db.execute(f"UPDATE sessions SET {column} = ?", [value])  # noqa: S608
+
+
+def assert_sent_to_log_in_and_ended(client, db, copied: str, app) -> None:
+    response = client.get("/walks/new")
+    assert response.status_code == 302
+    assert response.headers["Location"].startswith("/login?next=/walks/new")
+    page = client.get(response.headers["Location"]).get_data(as_text=True)
+    assert "Your login has expired. Please log in again." in page
+    assert db.execute("SELECT revoked_at FROM sessions").fetchone()[0] is not None
+    assert not is_logged_in(replay(app, copied))  # ended on the server, not only forgotten
+
+
+def test_staff_session_idle_past_the_timeout_is_ended_and_sent_to_log_in(app, client, db):
+    login(client, make_staff(db))
+    set_clock(db, last_seen_at=timedelta(hours=12, minutes=1))
+    assert_sent_to_log_in_and_ended(client, db, cookie(client), app)
+
+
+def test_staff_session_past_its_lifetime_is_ended_even_while_in_use(app, client, db):
+    login(client, make_staff(db))
+    set_clock(db, created_at=timedelta(days=30, minutes=1), last_seen_at=timedelta(minutes=5))
+    assert_sent_to_log_in_and_ended(client, db, cookie(client), app)
+
+
+def test_an_htmx_request_of_an_expired_session_sends_the_whole_page_to_log_in(client, db):
+    """A walk page polls its list with htmx: the login form must not land inside the list."""
+    login(client, make_staff(db))
+    set_clock(db, last_seen_at=timedelta(hours=13))
+    response = client.get("/walks/new", headers={"HX-Request": "true"})
+    assert response.status_code == 204
+    assert response.headers["HX-Redirect"] == "/login?next=/walks/new"
+
+
+def test_staff_session_within_both_limits_stays_logged_in(client, db):
+    login(client, make_staff(db))
+    set_clock(db, created_at=timedelta(days=29, hours=23), last_seen_at=timedelta(hours=11))
+    assert client.get("/walks/new").status_code == 200
+    assert db.execute("SELECT revoked_at FROM sessions").fetchone()[0] is None
+
+
+def test_session_limits_are_configurable(app, client, db):
+    app.config.update(STAFF_SESSION_IDLE_SECONDS=600, STAFF_SESSION_LIFETIME_SECONDS=3600)
+    login(client, make_staff(db))
+    set_clock(db, last_seen_at=timedelta(minutes=11))
+    assert not is_logged_in(client)
+    other = app.test_client()
+    login(other, make_staff(db, email="other@example.se"))
+    db.execute(
+        "UPDATE sessions SET created_at = ? WHERE revoked_at IS NULL",
+        [(datetime.now(UTC) - timedelta(minutes=61)).isoformat(timespec="seconds")],
+    )
+    assert not is_logged_in(other)
+
+
+def test_an_expired_session_is_anonymous_to_the_api_not_an_error(app, client, db):
+    """The outbox asks /api/v1/session for a token: it gets one, as a visitor not logged in."""
+    login(client, make_staff(db))
+    set_clock(db, last_seen_at=timedelta(hours=13))
+    answer = client.get("/api/v1/session")
+    assert answer.status_code == 200
+    assert answer.get_json()["user"] is False and answer.get_json()["csrf_token"]
+    assert db.execute("SELECT revoked_at FROM sessions").fetchone()[0] is not None
+
+
+def test_an_expired_staff_login_keeps_the_residents_device_link(app, client, db):
+    walk = make_walk(db, make_place(db))
+    join(client, walk)
+    device = _session(client)["device"]
+    login(client, make_staff(db))
+    set_clock(db, last_seen_at=timedelta(days=2))
+    client.get("/")
+    assert _session(client).get("device") == device
+    assert client.get(f"/walks/{walk['id']}").status_code == 200
+
+
+def test_expired_sessions_are_not_listed_as_where_one_is_logged_in(app, client, db):
+    user = make_staff(db)
+    login(app.test_client(), user)  # a session left on another computer three days ago
+    set_clock(db, last_seen_at=timedelta(days=3))
+    login(client, user)
+    with app.app_context():  # the limits are the app's configuration
+        live = [s["id"] for s in list_live_sessions(db, user["id"])]
+    assert live == [hash_secret(_session(client)["sid"])]
+    page = client.get("/account/password").get_data(as_text=True)
+    assert page.count("last active") == 1
 
 
 # --- password change -------------------------------------------------------------------

@@ -3,8 +3,9 @@
 Both are streamed: a generator reads the cursor a thousand rows at a time and yields text, so
 a district's whole history never sits in memory. CSV starts with a byte order mark (Excel then
 reads UTF-8, and å, ä, ö survive), times are ISO 8601 UTC as stored, positions WGS84 decimal
-degrees. A text cell a spreadsheet would run as a formula (one that starts with = + - @, a tab
-or a carriage return) gets a leading apostrophe; numbers stay numbers.
+degrees. A text cell a spreadsheet would run as a formula (one that starts with = + - @ or
+their full-width forms, a tab or a carriage return) gets a leading apostrophe; numbers stay
+numbers.
 
 SQLite does the per-row work (the apostrophes, codes into words, GeoJSON's JSON), so Python
 only hands batches of rows to the csv module: 100,000 rows take a couple of seconds.
@@ -32,7 +33,7 @@ from fieldwalk.dashboard.filters import (
 from fieldwalk.db import get_db
 from fieldwalk.render import fail
 from fieldwalk.security import STAFF_ROLES, role_required
-from fieldwalk.spreadsheet import neutralise
+from fieldwalk.spreadsheet import neutralise, plain
 from fieldwalk.tasks.words import STATE_LABELS
 
 bp = Blueprint("exports", __name__)
@@ -42,14 +43,6 @@ BATCH = 1000
 
 
 OPEN_LIST = "('proposed', 'sent', 'accepted', 'in_progress')"
-
-
-def plain(expression: str) -> str:
-    """SQL for `neutralise` on a text column (fixed column names only)."""
-    return (
-        f"CASE WHEN substr({expression}, 1, 1) IN ('=', '+', '-', '@', char(9), char(13))"
-        f" THEN '''' || {expression} ELSE {expression} END"
-    )
 
 
 def words_for(column: str, words: dict[str, str]) -> tuple[str, list]:

@@ -165,13 +165,14 @@ def validate(body: object, max_description: int, max_photos: int) -> dict:
     if not isinstance(photos, list):
         errors["photos"] = _("Expected a list of photo identifiers.")
         photos = []
+    if len(photos) > max_photos:  # before a single item is looked at
+        errors["photos"] = _("At most %(n)d photos.", n=max_photos)
+        photos = []
     ids = [parse_uuid(p) for p in photos]
     if any(p is None for p in ids):
         errors["photos"] = _("Every photo needs a UUID.")
     elif len(set(ids)) != len(ids):
         errors["photos"] = _("A photo is listed twice.")
-    elif len(ids) > max_photos:
-        errors["photos"] = _("At most %(n)d photos.", n=max_photos)
     clean["photos"] = [p for p in ids if p]
 
     if errors:

@@ -46,6 +46,7 @@ class PhotoSettings:
     thumb_edge: int
     keep_original: bool = False
     far_metres: float | None = None
+    max_decode_bytes: int | None = None  # None: the pipeline's own default
 
     @classmethod
     def from_config(cls, config: Mapping) -> "PhotoSettings":
@@ -57,6 +58,7 @@ class PhotoSettings:
             thumb_edge=config["PHOTO_THUMB_EDGE"],
             keep_original=config["KEEP_ORIGINAL_PHOTOS"],
             far_metres=config["FAR_FROM_PLACE_METRES"],
+            max_decode_bytes=config["MAX_PHOTO_DECODE_BYTES"],
         )
 
 
@@ -68,6 +70,7 @@ def ingest(data: bytes, settings: PhotoSettings) -> pipeline.Ingested:
         max_pixels=settings.max_pixels,
         display_edge=settings.display_edge,
         thumb_edge=settings.thumb_edge,
+        **({"max_decode_bytes": settings.max_decode_bytes} if settings.max_decode_bytes else {}),
     )
 
 

@@ -16,6 +16,9 @@ from sqlite_utils import Database
 from fieldwalk.db import transaction
 
 TEMP_PREFIX = ".tmp-"
+# A temporary file last written longer ago than this was left by a worker killed while it
+# wrote (no upload takes an hour); a younger one may be an upload in flight: leave it alone.
+STALE_TEMP_SECONDS = 3600
 
 
 def content_path(data: bytes, suffix: str = ".jpg") -> str:
@@ -70,13 +73,43 @@ def ensure_files(photo_dir: Path, files: dict[str, bytes]) -> None:
             write_file(photo_dir, data, suffix=Path(relative).suffix)
 
 
+def stale_temp_files(photo_dir: Path, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
+    """Temporary files (TEMP_PREFIX) last written more than `older_than` seconds ago."""
+    cutoff = time.time() - older_than
+    stale = []
+    for path in photo_dir.rglob(f"{TEMP_PREFIX}*"):
+        try:
+            if path.is_file() and path.stat().st_mtime < cutoff:
+                stale.append(str(path.relative_to(photo_dir)))
+        except FileNotFoundError:  # renamed into place or removed meanwhile
+            continue
+    return sorted(stale)
+
+
+def remove_stale_temp_files(photo_dir: Path) -> list[str]:
+    """Delete the temporary files killed workers left; return their paths."""
+    stale = stale_temp_files(photo_dir)
+    for relative in stale:
+        (photo_dir / relative).unlink(missing_ok=True)
+    return stale
+
+
 def check_photos(db: Database, photo_dir: Path, fix: bool = False) -> dict:
-    """Files no row refers to, and rows whose file is missing; remove the orphans with fix."""
+    """Files no row refers to, and rows whose file is missing; remove the orphans with fix.
+
+    A temporary file is an orphan only once it is stale: a younger one may be an upload
+    still writing it.
+    """
     # Under the write lock, so no upload commits a row for a file while it is judged; an
     # upload whose file is removed here writes it again before its insert (ensure_files).
     with transaction(db):
         referenced = referenced_files(db)
-        on_disk = {str(p.relative_to(photo_dir)) for p in photo_dir.rglob("*") if p.is_file()}
+        stale = set(stale_temp_files(photo_dir))
+        on_disk = set()
+        for path in photo_dir.rglob("*"):
+            relative = str(path.relative_to(photo_dir))
+            if path.is_file() and (not path.name.startswith(TEMP_PREFIX) or relative in stale):
+                on_disk.add(relative)
         orphans = sorted(p for p in on_disk if p not in referenced)
         missing = sorted(p for p in referenced if p not in on_disk)
         if fix:

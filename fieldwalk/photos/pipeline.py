@@ -19,6 +19,8 @@ from datetime import datetime
 import exifread
 from PIL import Image
 
+from fieldwalk.photos import decode as photo_decode
+
 try:
     from PIL import ImageCms
 except ImportError:  # Pillow built without littlecms: colours pass through unconverted
@@ -26,8 +28,9 @@ except ImportError:  # Pillow built without littlecms: colours pass through unco
 
 
 class PhotoError(Exception):
-    """Refused upload. .code is one of 'empty', 'too_large', 'too_many_pixels', 'not_image',
-    'unsupported', 'undecodable'; .status is the HTTP status to answer with."""
+    """Refused upload. .code is one of 'empty', 'too_large', 'too_many_pixels', 'too_costly'
+    (decoding would hold too much memory, see photo_decode), 'not_image', 'unsupported',
+    'undecodable'; .status is the HTTP status to answer with."""
 
     def __init__(self, code: str, status: int, detail: str = ""):
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -54,17 +57,9 @@ class Ingested:
 # brands, which AVIF files list too; pillow-heif 1.x no longer decodes AV1, so AVIF brands
 # exclude a file and ingest refuses it as 'unsupported'.
 _HEVC_BRANDS = {b"heic", b"heix", b"heim", b"heis", b"hevc", b"hevx", b"hevm", b"hevs"}
-
-
 _AVIF_BRANDS = {b"avif", b"avis"}
-
-
 _GENERIC_HEIF_BRANDS = {b"mif1", b"msf1"}
-
-
 _PIL_FORMATS = {"jpeg": "JPEG", "png": "PNG", "webp": "WEBP", "heif": "HEIF"}
-
-
 # EXIF orientation -> the transpose that makes the stored pixels upright (as exif_transpose).
 _TRANSPOSE = {
     2: Image.Transpose.FLIP_LEFT_RIGHT,
@@ -75,30 +70,21 @@ _TRANSPOSE = {
     7: Image.Transpose.TRANSVERSE,
     8: Image.Transpose.ROTATE_90,
 }
-
-
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
-
-
+_PROGRESSIVE_SOF_MARKERS = {0xC2, 0xC6, 0xCA, 0xCE}
+# Decoded modes the pipeline resizes as they are; any other is flattened band by band.
+_FLAT_MODES = ("RGB", "L", "CMYK")
 # Header walks are Python loops, here and in Pillow: a file of millions of tiny segments
 # must be refused after a bounded number of steps, not walked for seconds.
 _MAX_SEGMENTS = 1024
-
-
 # EXIF never legitimately needs more; the cap bounds exifread's work on hostile input.
 _MAX_EXIF_BYTES = 256 * 1024
-
-
 _DATE_RE = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
-
-
 # Once draft() has done the big reduction, resampling is the largest cost: it is spread over
 # a few cores. The last <= 2x is a reduction, where Pillow's HAMMING filter (made for
 # downscaling) costs what BILINEAR does, about half of BICUBIC, and keeps edges as crisp as
 # LANCZOS (bench/photo_ingest.py prints the edge energy of each against LANCZOS).
 _FILTER = Image.Resampling.HAMMING
-
-
 _WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
 
@@ -130,6 +116,7 @@ def ingest(
     display_edge: int = 1600,
     thumb_edge: int = 400,
     quality: int = 82,
+    max_decode_bytes: int = 300_000_000,
 ) -> Ingested:
     """Check, decode and re-encode an upload as upright, metadata-free display and thumb JPEGs.
 
@@ -151,6 +138,8 @@ def ingest(
     if size is None and fmt != "heif":  # libheif parses HEIF boxes in C, and checks sizes
         raise PhotoError("undecodable", 422, f"no usable {fmt} header")
     _check_pixels(size, max_pixels)
+    if size is not None:  # HEIF's cost is checked once libheif has read its boxes
+        _check_decode_cost(data, fmt, size, display_edge, max_decode_bytes)
     gps, taken_at, orientation = _read_metadata(data, fmt)
     try:
         # hashlib, Pillow's resampler and its JPEG encoder release the GIL: the hash runs
@@ -158,7 +147,9 @@ def ingest(
         # thread makes the thumbnail from the same reduced pixels.
         with ThreadPoolExecutor(_WORKERS) as pool:
             digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
-            reduced, turn = _decode(data, fmt, orientation, display_edge, max_pixels, pool)
+            reduced, turn = _decode(
+                data, fmt, orientation, display_edge, max_pixels, pool, max_decode_bytes
+            )
             display = pool.submit(_upright_jpeg, reduced, turn, quality)
             # A 4x reduction: reduce() averages each 4x4 block (box filter, nearly free), which
             # keeps more of the edges than reduce(2) plus a resample (bench/photo_ingest.py).
@@ -186,12 +177,17 @@ def ingest(
     return result
 
 
-def _decode(data, fmt, orientation, edge, max_pixels, pool):
+# --- pixels ------------------------------------------------------------------------------
+
+
+def _decode(data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=None):
     """Decode at the least cost that still gives `edge` pixels: (sRGB image, transpose).
 
     The transpose that makes it upright is returned, not applied, so that it runs on the
     smallest images, after every reduction.
     """
+    if fmt == "heif":
+        return _decode_heif(data, edge, max_pixels, pool, max_decode_bytes), None
     with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as im:
         _check_pixels(im.size, max_pixels)
         icc = im.info.get("icc_profile")
@@ -202,12 +198,48 @@ def _decode(data, fmt, orientation, edge, max_pixels, pool):
             if scale > 1:
                 im.draft(im.mode, (im.width // scale, im.height // scale))
         im.load()
-        flat = _flatten(im)
+        if im.mode in _FLAT_MODES:
+            flat = im
+        else:  # no full-size flattened copy beside the decoded pixels
+            flat = photo_decode.shrink_in_bands(
+                lambda top, bottom: im.crop((0, top, im.width, bottom)),
+                im.size,
+                edge,
+                _flatten,
+                _FILTER,
+                pool,
+            )
     rgb = _to_srgb(_shrink(flat, edge, 2.0, pool), icc)
     rgb.info.clear()  # nothing (EXIF, XMP, ICC, comment) must reach the encoder
     # pillow-heif applies the container's rotation (irot/imir) while decoding and resets
     # the EXIF orientation to 1, so HEIF pixels are already upright: never turn them twice.
     return rgb, None if fmt == "heif" else _TRANSPOSE.get(orientation)
+
+
+def _decode_heif(data, edge, max_pixels, pool, max_decode_bytes) -> Image.Image:
+    """Decode a HEIF image to an sRGB image within `edge`, reading libheif's RGB in bands.
+
+    libheif applies the container's rotation (irot/imir) while decoding, so the pixels come
+    out upright. Pillow would copy the whole RGB into an image of 4 bytes a pixel; bands
+    copy a few rows at a time.
+    """
+    import pillow_heif
+
+    heif = pillow_heif.open_heif(io.BytesIO(data), convert_hdr_to_8bit=True)  # boxes only
+    _check_pixels(heif.size, max_pixels)
+    if max_decode_bytes is not None:
+        _refuse_costly(photo_decode.heif_decode_bytes(*heif.size), max_decode_bytes)
+    icc = heif.info.get("icc_profile")
+    pixels, stride, mode = heif.data, heif.stride, heif.mode  # decodes
+
+    def band(top: int, bottom: int) -> Image.Image:
+        rows = pixels[top * stride : bottom * stride]
+        return Image.frombuffer(mode, (heif.size[0], bottom - top), rows, "raw", mode, stride, 1)
+
+    flat = photo_decode.shrink_in_bands(band, heif.size, edge, _flatten, _FILTER, pool)
+    rgb = _to_srgb(flat, icc)
+    rgb.info.clear()
+    return rgb
 
 
 def _upright_jpeg(im: Image.Image, turn, quality: int) -> tuple[bytes, int, int]:
@@ -230,12 +262,14 @@ def _dct_scale(long_edge: int, edge: int) -> int:
 
 def _flatten(im: Image.Image) -> Image.Image:
     """Bring any decoded mode to RGB, L or CMYK: alpha on white, 16-bit scaled to 8."""
+    if im.mode == "1":
+        return im.convert("L")  # a quarter of the bytes RGB would take, and still grey
     if im.mode == "P":
         im = im.convert("RGBA" if "transparency" in im.info else "RGB")
     if im.mode in ("RGBA", "LA", "PA", "RGBa", "La"):
-        rgba = im.convert("RGBA")
+        rgba = im if im.mode == "RGBA" else im.convert("RGBA")
         flat = Image.new("RGB", im.size, (255, 255, 255))
-        flat.paste(rgba, mask=rgba.getchannel("A"))
+        flat.paste(rgba, mask=rgba)  # an RGBA mask is its alpha: no copy of the channel
         return flat
     if im.mode.startswith("I;16") or im.mode in ("I", "F"):
         # convert("L") would clip 16-bit values at 255 and turn the photo white.
@@ -309,11 +343,51 @@ def _register_heif() -> bool:
     return True
 
 
+# --- headers -----------------------------------------------------------------------------
+
+
 def _check_pixels(size: tuple[int, int] | None, max_pixels: int) -> None:
     if size is not None and size[0] * size[1] > max_pixels:
         raise PhotoError(
             "too_many_pixels", 413, f"{size[0]}x{size[1]} pixels; the limit is {max_pixels}"
         )
+
+
+def _refuse_costly(cost: int, max_decode_bytes: int) -> None:
+    if cost > max_decode_bytes:
+        raise PhotoError(
+            "too_costly", 413, f"decoding takes {cost} bytes; the limit is {max_decode_bytes}"
+        )
+
+
+def _check_decode_cost(data: bytes, fmt: str, size, edge: int, max_decode_bytes: int) -> None:
+    """Refuse a JPEG, PNG or WebP whose decode would hold more than max_decode_bytes, or a
+    JPEG of more scans than photo_decode.MAX_JPEG_SCANS, from the header alone."""
+    width, height = size
+    if fmt == "png":
+        cost = photo_decode.png_decode_bytes(width, height, data[24], data[25])
+    elif fmt == "webp":
+        cost = photo_decode.webp_decode_bytes(width, height)
+    else:
+        # Starts of scan after the header: 0xFFDA never occurs in entropy-coded data (a 0xFF
+        # there is followed by 0x00), and those inside header segments (an EXIF thumbnail's)
+        # are not this picture's. A second picture (MPO) counts too, erring on the safe side.
+        segments = list(_jpeg_segments(data))
+        scans = data.count(b"\xff\xda") - sum(body.count(b"\xff\xda") for _, body in segments)
+        if scans > photo_decode.MAX_JPEG_SCANS:
+            raise PhotoError(
+                "too_costly", 413, f"{scans} scans; the limit is {photo_decode.MAX_JPEG_SCANS}"
+            )
+        marker, sof = next((m, b) for m, b in segments if m in _SOF_MARKERS)
+        sampling = [(b >> 4, b & 0x0F) for b in sof[7 : 6 + 3 * sof[5] : 3]] if sof[5:6] else []
+        cost = photo_decode.jpeg_decode_bytes(
+            width,
+            height,
+            sampling or [(1, 1)],
+            marker in _PROGRESSIVE_SOF_MARKERS or scans > 1,
+            _dct_scale(max(size), edge),
+        )
+    _refuse_costly(cost, max_decode_bytes)
 
 
 def _ftyp_brands(data: bytes) -> set[bytes]:
@@ -390,6 +464,9 @@ def _chunks(data: bytes, pos: int, kind: str):
             step = 8 + length + (length & 1)  # bodies are padded to an even size
         yield name, view[pos + 8 : pos + 8 + length]
         pos += step
+
+
+# --- EXIF --------------------------------------------------------------------------------
 
 
 def _read_metadata(data: bytes, fmt: str | None):

@@ -9,7 +9,7 @@ from flask_babel import gettext as _
 
 from fieldwalk.db import connect
 from fieldwalk.photos import pipeline as photo_pipeline
-from fieldwalk.photos.files import check_photos
+from fieldwalk.photos.files import check_photos, remove_stale_temp_files
 
 bp = Blueprint("photo_files", __name__)
 
@@ -59,10 +59,14 @@ def check_photos_command(fix: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register photo serving and the check-photos command."""
+    """Register photo serving and the check-photos command; remove what killed workers left."""
     app.register_blueprint(bp)
     app.cli.add_command(check_photos_command)
     app.jinja_env.globals["photo_url"] = photo_url
+    try:
+        remove_stale_temp_files(Path(app.config["PHOTO_PATH"]))
+    except OSError:  # an unreadable folder is for /healthz to report, not a reason not to start
+        app.logger.exception("could not remove stale temporary photo files")
 
 
 def photo_error_message(error: photo_pipeline.PhotoError) -> str:
@@ -74,6 +78,9 @@ def photo_error_message(error: photo_pipeline.PhotoError) -> str:
             "The photo is too large (at most %(mb)d MB).", mb=config["MAX_PHOTO_BYTES"] // 2**20
         ),
         "too_many_pixels": _("The photo has too many pixels."),
+        "too_costly": _(
+            "The image is too large to process. Send a photo straight from the camera."
+        ),
         "not_image": _("This is not a photo. Use JPEG, PNG, WebP or HEIC."),
         "unsupported": _("This image format is not supported. Use JPEG, PNG, WebP or HEIC."),
         "undecodable": _("The photo could not be read; it may be damaged."),
