@@ -46,6 +46,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         db,
         demo,
         i18n,
+        icons,
         links,
         loadgen,
         mytasks,
@@ -72,6 +73,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     i18n.init_app(app)
     security.init_app(app)
     render.init_app(app)
+    icons.init_app(app)
     auth.init_app(app)
     admin.init_app(app)
     walks.init_app(app)

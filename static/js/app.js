@@ -17,6 +17,50 @@
     ];
   }
 
+  /* Leaflet and our map code (the largest download by far) load only for a map that is shown:
+   * one on the screen (the walk page), or one opened on request (the capture screen). The
+   * element names the files in data-assets: {"css": [...], "js": [...]}, loaded in order. */
+  var mapLoading = null;
+  function add(tag, attributes) {
+    return new Promise(function (resolve, reject) {
+      var el = document.createElement(tag);
+      Object.keys(attributes).forEach(function (name) { el[name] = attributes[name]; });
+      el.onload = resolve;
+      el.onerror = reject;
+      document.head.appendChild(el);
+    });
+  }
+  window.fieldwalkLoadMap = function (el) {
+    if (window.fieldwalkMaps) return Promise.resolve(window.fieldwalkMaps);
+    if (!mapLoading) {
+      var assets = JSON.parse(el.getAttribute('data-assets'));
+      var styles = Promise.all(assets.css.map(function (href) { return add('link', { rel: 'stylesheet', href: href }); }));
+      var scripts = assets.js.reduce(function (chain, src) {
+        return chain.then(function () { return add('script', { src: src }); });
+      }, Promise.resolve());
+      mapLoading = Promise.all([styles, scripts]).then(function () {
+        if (!window.fieldwalkMaps) throw new Error('map not loaded');
+        return window.fieldwalkMaps;
+      });
+      mapLoading.catch(function () { mapLoading = null; });  // offline: try again next time
+    }
+    return mapLoading;
+  };
+  var lazyMaps = document.querySelectorAll('[data-lazy-map]');
+  if (lazyMaps.length) {
+    var load = function (el) { window.fieldwalkLoadMap(el).catch(function () { /* no map offline */ }); };
+    if (window.IntersectionObserver) {
+      var watcher = new IntersectionObserver(function (seen) {
+        seen.forEach(function (entry) {
+          if (entry.isIntersecting) { watcher.disconnect(); load(entry.target); }
+        });
+      }, { rootMargin: '200px' });
+      lazyMaps.forEach(function (el) { watcher.observe(el); });
+    } else {
+      load(lazyMaps[0]);
+    }
+  }
+
   // Select the whole invitation link on focus, so it is easy to copy on a phone.
   document.addEventListener('focusin', function (event) {
     if (event.target.matches && event.target.matches('input.copy')) event.target.select();

@@ -11,7 +11,9 @@
 
   function baseMap(el) {
     var tiles = readJSON(el, 'tiles') || {};
-    var map = L.map(el, { scrollWheelZoom: false, tap: true });
+    var map = L.map(el, { scrollWheelZoom: false, tap: true, zoomControl: false });
+    // Leaflet's own zoom buttons, with their titles (their accessible names) in the page's language.
+    L.control.zoom({ zoomInTitle: tiles.zoomIn || 'Zoom in', zoomOutTitle: tiles.zoomOut || 'Zoom out' }).addTo(map);
     if (tiles.url) L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: tiles.maxZoom || 19 }).addTo(map);
     map.setView([59.363, 17.86], 13);
     return map;

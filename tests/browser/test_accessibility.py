@@ -61,6 +61,8 @@ def test_capture_page_is_accessible_before_and_after_recording(phone, walk, loca
     page = phone(locale=locale)
     join(page, walk, "Kim")
     expect(page.locator("html")).to_have_attribute("lang", lang)
+    assert_accessible(page)
+    choose_category(page, "people")  # the first action asks for the position
     expect(page.locator("input[name=location_source]")).to_have_value("device")
     assert_accessible(page)
     record(page)
@@ -221,11 +223,10 @@ def tab_through_capture_form(page: Page) -> list[dict]:
 def test_capture_form_by_keyboard_shows_focus_and_names_every_control(phone, walk):
     page = phone()
     join(page, walk, "Kim")
-    expect(page.locator("input[name=location_source]")).to_have_value("device")
 
     stops = tab_through_capture_form(page)
     reached = {s["id"] for s in stops}
-    assert {"photos", "description", "urgent", "capture-map", "save"} <= reached
+    assert {"photos", "gallery", "description", "urgent", "change-position", "save"} <= reached
     assert any(s["what"] == "input[name=category]" for s in stops)
     unseen = [s["what"] for s in stops if not s["visible"]]
     assert not unseen, f"focus is not visible on {unseen}"
@@ -261,7 +262,9 @@ def test_observation_can_be_recorded_with_keyboard_alone_pin_set_on_map(phone, w
     tab_to(page, "el.name === 'category'")
     page.keyboard.press("ArrowDown")  # the second category: vegetation
     expect(page.locator("#category input[value=vegetation]")).to_be_checked()
-    tab_to(page, "el.id === 'capture-map'")
+    tab_to(page, "el.id === 'change-position'")
+    page.keyboard.press("Enter")  # the map opens, with the focus on it
+    expect(page.locator("#capture-map")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("input[name=location_source]")).to_have_value("map")
     tab_to(page, "el.id === 'save'")
