@@ -287,7 +287,8 @@ def test_unknown_invite_token_is_404(client, walk):
 
 
 def _svg_path(svg: str) -> str:
-    match = re.search(r'<path[^>]* d="([^"]+)"', svg)
+    """The drawing of the QR code's dark modules."""
+    match = re.search(r'<path[^>]*class="qrline"[^>]* d="([^"]+)"', svg)
     assert match, svg[:200]
     return match.group(1)
 
@@ -298,6 +299,9 @@ def test_qr_code_is_an_svg_of_the_invite_url(client, walk, leader):
     assert response.status_code == 200
     assert response.mimetype == "image/svg+xml"
     svg = response.get_data(as_text=True)
+    # A file of its own (an <img>) needs the SVG namespace, or the browser shows nothing.
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "viewBox=" in svg
     invite_url = f"http://localhost/j/{walk['invite_token']}"
     assert invite_url in client.get(f"/walks/{walk['id']}").get_data(as_text=True)
     expected = segno.make(invite_url, error="m").svg_inline(scale=6, dark="#000", light="#fff")
