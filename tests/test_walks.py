@@ -418,6 +418,25 @@ def test_list_fragment_changes_version_when_a_photo_arrives(client, walk):
     assert "/photos/" in response.get_data(as_text=True)
 
 
+def test_photo_counts_in_the_list_are_singular_or_plural(client, walk):
+    """'0 av 1 foto', '1 av 2 foton': counts read as Swedish, not '1 av 1 foton'."""
+    from conftest import PHOTOS
+
+    token = join(client, walk)
+    one = _record(client, token, walk, photos=[str(uuid.uuid4())])
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    two = _record(client, token, walk, photos=[first, second])
+    client.put(
+        f"/api/v1/observations/{two}/photos/{first}",
+        data=(PHOTOS / "camera" / "Canon_40D.jpg").read_bytes(),
+        headers={"X-CSRFToken": token},
+    )
+    html = client.get(f"/walks/{walk['id']}").get_data(as_text=True)
+    items = {i: re.search(rf'id="obs-{i}".*?</li>', html, re.S).group(0) for i in (one, two)}
+    assert re.search(r"· 0 av 1 foto\s*</p>", items[one])
+    assert "· 1 av 2 foton" in items[two]
+
+
 def test_htmx_request_gets_just_the_section(client, walk):
     join(client, walk)
     response = client.get(f"/walks/{walk['id']}/observations", headers={"HX-Request": "true"})

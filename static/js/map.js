@@ -20,9 +20,11 @@
   }
 
   // Every marker is a CSS pin: Leaflet's default marker would download three PNGs (~6.5 KB).
+  // The pin shows at 18, 24 or 28 px; what a finger can tap around it is 44 px.
+  var TAP = 44;
   function pinIcon(kind, size) {
     size = size || 18;
-    return L.divIcon({ className: 'pin-wrap', html: '<span class="pin ' + (kind || '') + '"></span>', iconSize: [size, size], iconAnchor: [size / 2, size / 2] });
+    return L.divIcon({ className: 'pin-wrap', html: '<span class="pin s' + size + ' ' + (kind || '') + '"></span>', iconSize: [TAP, TAP], iconAnchor: [TAP / 2, TAP / 2] });
   }
 
   function textPopup(text) {
@@ -80,7 +82,7 @@
       placeLayer = drawPlace(fmap, chosen);
     };
     var setMeeting = function (latlng) {
-      if (meeting) meeting.setLatLng(latlng); else meeting = L.marker(latlng, { icon: pinIcon('meeting', 28), draggable: true }).addTo(fmap);
+      if (meeting) meeting.setLatLng(latlng); else meeting = L.marker(latlng, { icon: pinIcon('meeting', 28), draggable: true, title: formEl.dataset.meetingLabel }).addTo(fmap);
       latInput.value = latlng.lat.toFixed(6); lonInput.value = latlng.lng.toFixed(6);
       meeting.off('dragend').on('dragend', function () { setMeeting(meeting.getLatLng()); });
     };

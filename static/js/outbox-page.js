@@ -91,7 +91,7 @@
         li.querySelector('.cat').textContent = config.labels[entry.body.category] || entry.body.category;
         li.querySelector('.desc').textContent = entry.body.description || '';
         var unsent = entry.photos.filter(function (p) { return !p.sent; }).length;
-        li.querySelector('.state').textContent = msg.waiting + (unsent ? ' · ' + fill(msg.photos, { n: unsent }) : '');
+        li.querySelector('.state').textContent = msg.waiting + (unsent ? ' · ' + fill(msg.photos[unsent === 1 ? 0 : 1], { n: unsent }) : '');
         var reason = li.querySelector('.reason');
         if (entry.state !== 'waiting') {
           li.classList.add('problem');

@@ -369,4 +369,8 @@ def test_saved_offline_says_it_waits_in_the_outbox(phone, walk, db):
     page.locator("#save").click()
     expect(page.locator("#capture-status")).to_have_text(message(page, "offline"))
     expect(page.locator("#capture-heading")).to_be_focused()
+    # Counted as Swedish counts: one observation, not "1 observationer".
+    expect(page.locator("#outbox-text")).to_have_text(
+        "Väntar på att skickas: 1 observation, 0 foton."
+    )
     assert observations(db) == []
