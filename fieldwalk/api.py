@@ -9,6 +9,7 @@ from pathlib import Path
 from flask import Blueprint, Flask, abort, current_app, g, jsonify, request, url_for
 from flask_babel import gettext as _
 
+from fieldwalk import photo_hints
 from fieldwalk import photos as photo_pipeline
 from fieldwalk.capture import (
     can_view_observation,
@@ -207,6 +208,7 @@ def put_photo_route(observation_id: str, photo_id: str):
         else None
     )
     geometry = place_geometry(place) if place else None
+    phone_gps, phone_taken_at = photo_hints.read_headers(request.headers)
     try:
         row, created = put_photo(
             db,
@@ -215,6 +217,8 @@ def put_photo_route(observation_id: str, photo_id: str):
             canonical_photo,
             data,
             place_geometry=geometry,
+            phone_gps=phone_gps,
+            phone_taken_at=phone_taken_at,
             **photo_options(),
         )
     except PhotoNotDeclared:

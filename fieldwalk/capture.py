@@ -81,6 +81,7 @@ def photo_options() -> dict:
         "thumb_edge": config["PHOTO_THUMB_EDGE"],
         "keep_original": config["KEEP_ORIGINAL_PHOTOS"],
         "far_metres": config["FAR_FROM_PLACE_METRES"],
+        "timezone": config["BABEL_DEFAULT_TIMEZONE"],
     }
 
 

@@ -15,6 +15,7 @@ from flask import Blueprint, Flask, current_app
 from flask.cli import with_appcontext
 from sqlite_utils import Database
 
+from fieldwalk import photo_hints
 from fieldwalk import photos as photo_pipeline
 from fieldwalk.categories import category_list
 from fieldwalk.db import connect
@@ -120,6 +121,10 @@ def _import_entry(db, photo_dir, archive, entry, config, user_id, summary) -> No
                 keep_original=config["KEEP_ORIGINAL_PHOTOS"],
                 far_metres=config["FAR_FROM_PLACE_METRES"],
                 place_geometry=geometry,
+                # What the phone read from the original (absent in exports before it was kept).
+                phone_gps=photo_hints.listed_position(photo.get("gps")),
+                phone_taken_at=photo_hints.phone_taken_at(photo.get("taken_at")),
+                timezone=config["BABEL_DEFAULT_TIMEZONE"],
             )
         except (PhotoConflict, PhotoNotDeclared, photo_pipeline.PhotoError) as error:
             summary["problems"].append(

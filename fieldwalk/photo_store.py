@@ -106,12 +106,21 @@ def put_photo(
     far_metres: float | None = None,
     place_geometry: dict | None = None,
     ingested: photo_pipeline.Ingested | None = None,
+    phone_gps: tuple[float, float] | None = None,
+    phone_taken_at: str | None = None,
+    timezone: str = "UTC",
 ) -> tuple[dict, bool]:
     """Store a photo of an observation once; return (row, created).
 
+    Where the bytes carry no EXIF position or time, `phone_gps` and `phone_taken_at` (what the
+    phone read before it made the photo smaller, checked by fieldwalk/photo_hints.py) stand in.
+    The photo's position and time become the observation's where it has none of its own.
     Raises PhotoNotDeclared, PhotoConflict, or photos.PhotoError for a refused upload.
     """
     import json
+    from datetime import UTC, datetime
+
+    from fieldwalk.photo_hints import set_time_from_photo
 
     if photo_id not in json.loads(observation["photo_ids"]):
         raise PhotoNotDeclared(photo_id)
@@ -152,7 +161,9 @@ def put_photo(
             if keep_original:
                 files[written[2]] = data
             ensure_files(photo_dir, files)
-            gps_lat, gps_lon = ingested.gps or (None, None)
+            gps = ingested.gps or phone_gps
+            taken_at = ingested.taken_at or phone_taken_at
+            gps_lat, gps_lon = gps or (None, None)
             db.execute(
                 """INSERT INTO photos (id, observation_id, sha256, file, thumb_file, original_file,
                        width, height, bytes, source_format, gps_lat, gps_lon, taken_at, created_at)
@@ -170,16 +181,14 @@ def put_photo(
                     ingested.source_format,
                     gps_lat,
                     gps_lon,
-                    ingested.taken_at,
+                    taken_at,
                     now(),
                 ],
             )
-            if (
-                ingested.gps
-                and observation["lat"] is None
-                and _near(ingested.gps, place_geometry, far_metres)
-            ):
-                set_location_from_photo(db, observation["id"], *ingested.gps)
+            if gps and observation["lat"] is None and _near(gps, place_geometry, far_metres):
+                set_location_from_photo(db, observation["id"], *gps)
+            if taken_at:
+                set_time_from_photo(db, observation["id"], taken_at, timezone, datetime.now(UTC))
             db.execute(
                 "UPDATE observations SET updated_at = ? WHERE id = ?", [now(), observation["id"]]
             )

@@ -302,3 +302,14 @@ def test_observation_page_is_hidden_from_strangers(app, client, db, walk, token)
     post(client, walk, form(token, observation_id))
     assert client.get(f"/observations/{observation_id}").status_code == 200
     assert app.test_client().get(f"/observations/{observation_id}").status_code == 404
+
+
+def test_without_javascript_the_photos_exif_time_becomes_the_observations(client, walk, token, db):
+    """The form has no time field: the observation is dated by the photo, not by the upload."""
+    data = form(token, photos=[("DSCN0010.jpg", DSCN0010.read_bytes())])
+    assert post(client, walk, data).status_code == 303
+    (captured_at, created_at) = db.execute(
+        "SELECT captured_at, created_at FROM observations"
+    ).fetchone()
+    # 16:28:39 local time (Stockholm, summer time) on 22 October 2008, stored in UTC.
+    assert captured_at == "2008-10-22T14:28:39Z" != created_at

@@ -62,7 +62,7 @@
               return (p.sent ? Promise.resolve(null) : outbox.photoData(p.id)).then(function (data) {
                 var file = data ? 'photos/' + p.id + '.bin' : null;
                 if (file) files.push({ name: file, data: new Uint8Array(data) });
-                photos.push({ id: p.id, name: p.name, type: p.type, file: file, sent: p.sent });
+                photos.push({ id: p.id, name: p.name, type: p.type, file: file, sent: p.sent, gps: p.gps || null, taken_at: p.taken_at || null });
               });
             });
           }, Promise.resolve()).then(function () {

@@ -374,3 +374,50 @@ def test_saved_offline_says_it_waits_in_the_outbox(phone, walk, db):
         "Väntar på att skickas: 1 observation, 0 foton."
     )
     assert observations(db) == []
+
+
+def test_photo_keeps_its_own_place_and_time_though_the_phone_sends_it_smaller(phone, db, app):
+    """The phone re-encodes the photo (no EXIF left) and sends what the EXIF said beside it,
+    from the outbox too: the photo row keeps it, and the observation takes the photo's time."""
+    from fieldwalk.photos import read_exif
+
+    ring = [[11.875, 43.46], [11.895, 43.46], [11.895, 43.475], [11.875, 43.475], [11.875, 43.46]]
+    place = make_place(db, "ambra", "Ambra", {"type": "Polygon", "coordinates": [ring]})
+    walk = make_walk(db, place, make_user(db, "coordinator")["id"], state="ongoing")
+    (exif_gps, exif_time) = read_exif(NIKON_GPS.read_bytes())
+    assert exif_gps and exif_time  # the original has both
+
+    uploads = []
+    page = phone(permissions=[])  # no position from the phone: the photo's is all there is
+    page.on("request", lambda r: "/photos/" in r.url and r.method == "PUT" and uploads.append(r))
+    join(page, walk, "Kim")
+    page.locator("#photos").set_input_files(NIKON_GPS)
+    expect(page.locator("#location-status")).to_have_text(message(page, "fromPhoto"))
+    choose_category(page, "lighting")
+    phone.expect_console_error(r"net::ERR_INTERNET_DISCONNECTED|Failed to (load resource|fetch)")
+    page.context.route("**/api/**", lambda route: route.abort("internetdisconnected"))
+    page.locator("#save").click()
+    expect(page.locator("#capture-status")).to_have_text(message(page, "offline"))
+    assert observations(db) == []
+
+    page.context.unroute("**/api/**")
+    page.evaluate("FieldwalkSync.now()")  # the outbox replays what waited
+    expect(page.locator("#outbox-bar")).to_be_hidden()
+    [upload] = [r for r in uploads if r.response() and r.response().status == 201]
+    sent = upload.post_data_buffer
+    assert read_exif(sent) == (None, None), "the bytes sent carry no EXIF"
+    assert len(sent) < NIKON_GPS.stat().st_size
+    headers = upload.headers
+    assert float(headers["x-photo-lat"]) == pytest.approx(exif_gps[0], abs=1e-6)
+    assert float(headers["x-photo-lon"]) == pytest.approx(exif_gps[1], abs=1e-6)
+    assert headers["x-photo-taken-at"] == exif_time
+
+    [photo] = photos(db)
+    assert photo["gps_lat"] == pytest.approx(exif_gps[0], abs=1e-6)
+    assert photo["gps_lon"] == pytest.approx(exif_gps[1], abs=1e-6)
+    assert photo["taken_at"] == exif_time
+    [observation] = observations(db)
+    assert observation["location_source"] == "photo"
+    assert observation["lat"] == pytest.approx(exif_gps[0], abs=1e-5)
+    # 16:28:39 on 22 October 2008 in Stockholm (summer time, +02:00), stored in UTC.
+    assert observation["captured_at"] == "2008-10-22T14:28:39Z"
