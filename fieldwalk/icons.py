@@ -33,10 +33,9 @@ def _shapes(name: str) -> str:
 def icon(name: str, css_class: str = "icon") -> Markup:
     """An inline, decorative Lucide icon."""
     # Safe: the class comes from our templates and the drawing from our own vendored files.
+    # Drawn as Lucide draws them (stroke 2, round ends): the presentation is in app.css (.icon).
     return Markup(  # noqa: S704
-        f'<svg class="{css_class}" aria-hidden="true" focusable="false" viewBox="0 0 24 24" '
-        'fill="none" stroke="currentColor" stroke-width="2" stroke-linecap="round" '
-        f'stroke-linejoin="round">{_shapes(name)}</svg>'
+        f'<svg class="{css_class}" aria-hidden="true" viewBox="0 0 24 24">{_shapes(name)}</svg>'
     )
 
 

@@ -302,11 +302,11 @@ def test_the_map_loads_only_when_asked_and_sets_the_position(phone, walk, db):
     join(page, walk, "Kim")
     expect(page.locator("#change-position")).to_be_visible()
     expect(page.locator("#capture-map")).to_be_hidden()
-    assert not [url for url in requested if "/map." in url or "leaflet" in url]
+    assert not [url for url in requested if "/bundles/map" in url or "leaflet" in url]
 
     page.locator("#change-position").tap()
     expect(page.locator("#capture-map")).to_be_visible()
-    assert [url for url in requested if "/bundles/map.js" in url or "/leaflet.js" in url]
+    assert [url for url in requested if "/bundles/map-lite.js" in url or "/leaflet.js" in url]
     # Leaflet's zoom buttons: named in the page's language, and big enough for a thumb.
     zoom_in = page.locator("#capture-map .leaflet-control-zoom-in")
     expect(zoom_in).to_have_attribute("title", "Zooma in")
