@@ -14,8 +14,13 @@
     var map = L.map(el, { scrollWheelZoom: false, tap: true, zoomControl: false });
     // Leaflet's own zoom buttons, with their titles (their accessible names) in the page's language.
     L.control.zoom({ zoomInTitle: tiles.zoomIn || 'Zoom in', zoomOutTitle: tiles.zoomOut || 'Zoom out' }).addTo(map);
-    if (tiles.url) L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: tiles.maxZoom || 19 }).addTo(map);
     map.setView([59.363, 17.86], 13);
+    // Tiles come once the caller has set the view it wants (drawPlace fits the place), so none
+    // are fetched for the default view first. detectRetina: sharp tiles on a phone's screen.
+    if (tiles.url) {
+      var layer = L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: tiles.maxZoom || 19, detectRetina: true });
+      Promise.resolve().then(function () { layer.addTo(map); });
+    }
     return map;
   }
 
@@ -36,7 +41,7 @@
   function drawPlace(map, feature) {
     if (!feature) return null;
     var layer = L.geoJSON(feature, { style: PLACE_STYLE }).addTo(map);
-    map.fitBounds(layer.getBounds(), { padding: [12, 12] });
+    map.fitBounds(layer.getBounds(), { padding: [12, 12], animate: false });
     return layer;
   }
 
