@@ -99,9 +99,11 @@ def tile_png() -> bytes:
 
 
 class Tiles(BaseHTTPRequestHandler):
-    """Answers every GET with the same tile, cacheable, as a tile server would."""
+    """Answers every GET with the same tile, cacheable, over kept-alive connections, as a tile
+    server does (http.server's default, HTTP/1.0, would open a connection per tile)."""
 
     body = b""
+    protocol_version = "HTTP/1.1"
 
     def do_GET(self):  # noqa: N802 (http.server's name)
         self.send_response(200)

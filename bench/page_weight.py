@@ -21,9 +21,9 @@ those are missing or older than their sources they are built first (the compress
 here are removed again at the end, so that a later edit to a static file cannot be shadowed by a
 stale compressed copy; a stale minified file or bundle is never served).
 
-The map (Leaflet and its style sheet, ~34 KB) loads only when a map is shown: on the walk page
-as it comes into view, on the capture screen only when asked; the service worker does not
-precache it. So the figures are also given without it, "before the map is needed": what a
+The map (Leaflet and its style sheet, ~34 KB) loads only where a map is shown: with the walk
+page, which always shows it, and on the capture screen only when asked; the service worker
+does not precache it. So the figures are also given without it, "before the map is needed": what a
 resident who opens the capture screen from the invitation link downloads.
 
 Targets: under 75 KB in all, under 45 KB before the map is needed (for scale: FixMyStreet's

@@ -17,9 +17,9 @@
     ];
   }
 
-  /* Leaflet and our map code (the largest download by far) load only for a map that is shown:
-   * one on the screen (the walk page), or one opened on request (the capture screen). The
-   * element names the files in data-assets: {"css": [...], "js": [...]}, loaded in order. */
+  /* Leaflet and our map code (the largest download by far) load only for a map that is opened
+   * on request (the capture screen's "Change on the map"). The element names the files in
+   * data-assets: {"css": [...], "js": [...]}, loaded in order. */
   var mapLoading = null;
   function add(tag, attributes) {
     return new Promise(function (resolve, reject) {
@@ -46,21 +46,6 @@
     }
     return mapLoading;
   };
-  var lazyMaps = document.querySelectorAll('[data-lazy-map]');
-  if (lazyMaps.length) {
-    var load = function (el) { window.fieldwalkLoadMap(el).catch(function () { /* no map offline */ }); };
-    if (window.IntersectionObserver) {
-      var watcher = new IntersectionObserver(function (seen) {
-        seen.forEach(function (entry) {
-          if (entry.isIntersecting) { watcher.disconnect(); load(entry.target); }
-        });
-      }, { rootMargin: '200px' });
-      lazyMaps.forEach(function (el) { watcher.observe(el); });
-    } else {
-      load(lazyMaps[0]);
-    }
-  }
-
   // Select the whole invitation link on focus, so it is easy to copy on a phone.
   document.addEventListener('focusin', function (event) {
     if (event.target.matches && event.target.matches('input.copy')) event.target.select();

@@ -317,7 +317,7 @@ def test_every_page_passes_axe_in_both_themes_on_a_phone(phone, district, db, th
             page.goto(path)
         page.wait_for_load_state("load")
         expect(page.locator("html")).to_have_attribute("data-theme", theme)
-        if page.locator("[data-lazy-map]").count():
+        if page.locator("#walk-map").count():
             expect(page.locator(".leaflet-control-zoom-in")).to_be_visible()
         results = axe.run(page)
         if results.violations_count:

@@ -65,7 +65,7 @@ def test_every_tap_target_on_every_staff_page_is_at_least_44_px(phone, district,
     for path in staff_pages(db):
         page.goto(path)
         page.wait_for_load_state("load")
-        if page.locator("[data-lazy-map]").count():  # the walk page's map and its zoom buttons
+        if page.locator("#walk-map").count():  # the walk page's map and its zoom buttons
             expect(page.locator(".leaflet-control-zoom-in")).to_be_visible()
         found = page.evaluate(SMALL_TARGETS)
         if found:
