@@ -421,3 +421,20 @@ def test_photo_keeps_its_own_place_and_time_though_the_phone_sends_it_smaller(ph
     assert observation["lat"] == pytest.approx(exif_gps[0], abs=1e-5)
     # 16:28:39 on 22 October 2008 in Stockholm (summer time, +02:00), stored in UTC.
     assert observation["captured_at"] == "2008-10-22T14:28:39Z"
+
+
+def test_the_save_bar_never_covers_the_field_being_filled_in(phone, walk):
+    """Save sits over the bottom of the screen; a field reached by Tab scrolls clear of it."""
+    page = phone()
+    join(page, walk, "Kim")
+    bar = page.locator(".sticky-submit")
+    for selector in ("#description", "#urgent", "#change-position"):
+        page.evaluate("scrollTo(0, 0)")
+        page.locator("#category input[value=lighting]").focus()
+        for _ in range(40):
+            page.keyboard.press("Tab")
+            if page.evaluate(f"document.activeElement.matches('{selector}')"):
+                break
+        box, cover = page.locator(selector).bounding_box(), bar.bounding_box()
+        assert box["y"] + box["height"] <= cover["y"], (selector, box, cover)
+        expect(page.locator("#save")).to_be_in_viewport()
