@@ -27,6 +27,7 @@ from fieldwalk.observations.model import (
 )
 from fieldwalk.observations.record import record_observation, record_photo
 from fieldwalk.observations.serialize import observation_feature, observation_json, photo_json
+from fieldwalk.photos import hints
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettings
 from fieldwalk.photos.model import list_photos, photos_of_observations
@@ -226,6 +227,7 @@ def put_photo_route(observation_id: str, photo_id: str):
     data = request.stream.read(config["MAX_PHOTO_BYTES"] + 1)
     db = get_db()
     try:
+        phone_gps, phone_taken_at = hints.read_headers(request.headers)
         row, created = record_photo(
             db,
             Path(config["PHOTO_PATH"]),
@@ -233,6 +235,8 @@ def put_photo_route(observation_id: str, photo_id: str):
             canonical_photo,
             data,
             PhotoSettings.from_config(config),
+            phone_gps=phone_gps,
+            phone_taken_at=phone_taken_at,
         )
     except PhotoNotDeclared:
         return error(409, _("This photo was not declared by its observation."))

@@ -46,11 +46,31 @@ CATEGORIES: dict[str, tuple[str, str]] = {
 
 LOCATION_SOURCES = ("device", "photo", "map")
 
+# What a category's tile on the capture screen shows: a word or two under a Lucide icon
+# (fieldwalk/icons.py), so that the nine fit on a phone's first screen.
+TILES: dict[str, tuple[str, str]] = {
+    "lighting": (_l("Lighting"), "lightbulb"),
+    "vegetation": (_l("Vegetation"), "trees"),
+    "sightlines": (_l("Sightlines"), "eye-off"),
+    "upkeep": (_l("Litter, upkeep"), "trash-2"),
+    "graffiti": (_l("Graffiti"), "spray-can"),
+    "paths": (_l("Paths"), "footprints"),
+    "wayfinding": (_l("Wayfinding"), "signpost"),
+    "people": (_l("People around"), "users"),
+    "other": (_l("Other"), "circle-ellipsis"),
+}
+
 
 def category_list() -> list[dict]:
     """The categories with their labels and hints in the current language."""
     return [
-        {"code": code, "label": str(label), "hint": str(hint)}
+        {
+            "code": code,
+            "label": str(label),
+            "hint": str(hint),
+            "short": str(TILES[code][0]),
+            "icon": TILES[code][1],
+        }
         for code, (label, hint) in CATEGORIES.items()
     ]
 

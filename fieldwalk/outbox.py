@@ -20,6 +20,7 @@ from fieldwalk.db import connect
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.model import Conflict, Invalid, PhotoIdsTaken, validate
 from fieldwalk.observations.record import record_observation, record_photo
+from fieldwalk.photos import hints
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettings
 from fieldwalk.render import render
@@ -113,7 +114,15 @@ def _import_entry(db, photo_dir, archive, entry, config, user_id, summary) -> No
             continue
         try:
             _row, photo_created = record_photo(
-                db, photo_dir, observation, photo_id, archive.read(info), settings
+                db,
+                photo_dir,
+                observation,
+                photo_id,
+                archive.read(info),
+                settings,
+                # What the phone read from the original (absent in exports before it was kept).
+                phone_gps=hints.listed_position(photo.get("gps")),
+                phone_taken_at=hints.phone_taken_at(photo.get("taken_at")),
             )
         except (PhotoConflict, PhotoNotDeclared, photo_pipeline.PhotoError) as error:
             summary["problems"].append(

@@ -19,11 +19,19 @@ from fieldwalk.security import device_key_hash
 
 bp = Blueprint("pwa", __name__)
 
-# What the app needs to open with no signal: the shell, the capture screen's scripts, the map.
-# The same URLs as the pages load (bundles as built, see fieldwalk/assets.py), or the worker
-# would download a second copy.
-SHELL_FILES = ("css/app.css", "js/outbox.js", "js/capture.js", "icons/favicon-32.png")
-SHELL_BUNDLES = ("common.js", "map.js", "map.css")
+# What the app needs to open with no signal: the shell and the capture screen's scripts. The
+# same URLs as the pages load (bundles as built, see fieldwalk/assets.py), or the worker would
+# download a second copy. The map (Leaflet, ~34 KB) is not among them: pages load it only where
+# a map is shown, and the worker keeps it then (cache-first for /static/), so a phone that never
+# shows a map (a resident who goes from the invitation to the capture screen) never downloads it.
+SHELL_FILES = (
+    "css/app.css",
+    "js/theme.js",
+    "js/outbox.js",
+    "js/capture.js",
+    "icons/favicon-32.png",
+)
+SHELL_BUNDLES = ("common.js",)
 
 
 def shell_urls() -> list[str]:

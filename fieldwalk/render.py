@@ -180,6 +180,8 @@ def init_app(app: Flask) -> None:
                 "url": config["TILE_URL"],
                 "attribution": config["TILE_ATTRIBUTION"],
                 "maxZoom": config["TILE_MAX_ZOOM"],
+                "zoomIn": _("Zoom in"),
+                "zoomOut": _("Zoom out"),
             }
         }
 

@@ -149,6 +149,20 @@ def join(client, walk: dict, name="Kim", role="resident") -> str:
     return token
 
 
+LOGIN_LINE = re.compile(r"^\s+(\S+@demo\.fieldwalk\.se)\s+(\S+)\s+(\S+)$", re.MULTILINE)
+
+
+def seed_demo(app, runner):
+    """Run seed-demo in demo mode; return (result, {email: (role, password)})."""
+    app.config["DEMO"] = True
+    result = runner.invoke(args=["seed-demo"])
+    assert result.exit_code == 0, result.output
+    logins = {
+        email: (role, password) for email, role, password in LOGIN_LINE.findall(result.output)
+    }
+    return result, logins
+
+
 class LiveServer:
     """The app served over real HTTP on a free loopback port, in a thread."""
 

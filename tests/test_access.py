@@ -117,6 +117,7 @@ TABLE = [
     ("GET", "/walks/<int:walk_id>", "/walks/{unknown_walk}", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("GET", "/walks/<int:walk_id>/observations", "/walks/{walk}/observations", None, WALK_VISIBLE),
     ("GET", "/walks/<int:walk_id>/qr.svg", "/walks/{walk}/qr.svg", None, WALK_VISIBLE),
+    ("GET", "/walks/<int:walk_id>/poster", "/walks/{walk}/poster", None, WALK_VISIBLE),
     # The invitation link is the way in; a phone that already joined goes to capture.
     ("GET", "/j/<token>", "/j/{invite}", None, statuses(200, 303, 200, 200, 200, 200, 200, 200)),
     ("GET", "/j/<token>", "/j/not-an-invitation", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),

@@ -796,3 +796,102 @@ def test_garbage_headers_never_give_500(phone, walk, headers):
 )
 def test_garbage_in_the_url_never_gives_500(phone, path):
     assert phone.client.get(path).status_code < 500
+
+
+# --- what the phone read from a photo before making it smaller ---------------------------------
+
+
+def reencoded(path: Path) -> bytes:
+    """The photo as the capture screen sends it: decoded and saved again, without EXIF."""
+    out = io.BytesIO()
+    with Image.open(path) as image:
+        image.convert("RGB").save(out, "JPEG", quality=85)
+    return out.getvalue()
+
+
+def hints(lat="59.3551", lon="17.8822", taken_at="2026-11-28T16:40:05") -> dict:
+    """The headers the outbox sends with a photo: the original's EXIF position and time."""
+    headers = {"X-Photo-Lat": lat, "X-Photo-Lon": lon, "X-Photo-Taken-At": taken_at}
+    return {k: v for k, v in headers.items() if v is not None}
+
+
+def put_hinted(phone, walk, photo: bytes, headers: dict, **values) -> tuple[str, dict]:
+    observation_id, photo_id = str(uuid.uuid4()), str(uuid.uuid4())
+    assert (
+        phone.put(observation_id, body(walk["id"], photos=[photo_id], **values)).status_code == 201
+    )
+    response = phone.client.put(
+        f"/api/v1/observations/{observation_id}/photos/{photo_id}",
+        data=photo,
+        content_type="image/jpeg",
+        headers={"X-CSRFToken": phone.token, **headers},
+    )
+    assert response.status_code == 201, response.get_json()
+    return observation_id, response.get_json()
+
+
+def test_a_photo_without_exif_keeps_the_place_and_time_the_phone_read(phone, walk, db):
+    observation_id, data = put_hinted(
+        phone, walk, reencoded(DSCN0010), hints(), lat=None, lon=None, captured_at=None
+    )
+    assert (data["gps"]["lat"], data["gps"]["lon"]) == (59.3551, 17.8822)
+    assert data["taken_at"] == "2026-11-28T16:40:05"
+    photo = db.execute("SELECT gps_lat, gps_lon, taken_at FROM photos").fetchone()
+    assert tuple(photo) == (59.3551, 17.8822, "2026-11-28T16:40:05")
+    observation = db.execute("SELECT * FROM observations WHERE id = ?", [observation_id]).fetchone()
+    assert (observation["lat"], observation["lon"]) == (59.3551, 17.8822)
+    assert observation["location_source"] == "photo"
+    # Observed when the photo was taken: Stockholm is UTC+1 in November.
+    assert (observation["observed_at"], observation["observed_source"]) == (
+        "2026-11-28T15:40:05Z",
+        "photo",
+    )
+
+
+def test_what_the_observation_says_itself_is_kept(phone, walk, db):
+    """A position and a time the phone gave with the observation are not replaced."""
+    observation_id, _ = put_hinted(phone, walk, reencoded(DSCN0010), hints(lat="59.356"))
+    observation = db.execute("SELECT * FROM observations WHERE id = ?", [observation_id]).fetchone()
+    assert (observation["lat"], observation["location_source"]) == (59.3551, "device")
+    assert observation["captured_at"] == "2026-11-28T16:45:00Z"
+
+
+def test_exif_in_the_bytes_wins_over_what_the_phone_sent(phone, walk, db):
+    _, data = put_hinted(phone, walk, DSCN0010.read_bytes(), hints())
+    assert data["gps"]["lat"] == pytest.approx(43.4674, abs=1e-3)  # Tuscany, from the EXIF
+    assert data["taken_at"] == "2008-10-22T16:28:39"
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        pytest.param(hints(lat="0", lon="0", taken_at=None), id="no-fix-0-0"),
+        pytest.param(hints(lat="91", taken_at=None), id="latitude-out-of-range"),
+        pytest.param(hints(lon="-180.5", taken_at=None), id="longitude-out-of-range"),
+        pytest.param(hints(lat="nan", lon="nan", taken_at=None), id="not-a-number"),
+        pytest.param(hints(lat="59,3551", taken_at=None), id="decimal-comma"),
+        pytest.param(hints(lon=None, taken_at=None), id="latitude-alone"),
+        pytest.param(hints(lat=None, lon=None, taken_at="yesterday"), id="time-not-a-date"),
+        pytest.param(hints(lat=None, lon=None, taken_at="0000-00-00T00:00:00"), id="placeholder"),
+        pytest.param(
+            hints(lat=None, lon=None, taken_at="2026-11-28T16:40:05" + " " * 40), id="long"
+        ),
+    ],
+)
+def test_implausible_readings_are_ignored_like_bad_exif_not_refused(phone, walk, db, headers):
+    observation_id, data = put_hinted(
+        phone, walk, reencoded(DSCN0010), headers, lat=None, lon=None, captured_at=None
+    )
+    assert data["gps"] is None and data["taken_at"] is None
+    observation = db.execute("SELECT * FROM observations WHERE id = ?", [observation_id]).fetchone()
+    assert observation["lat"] is None
+    assert observation["captured_at"] == observation["created_at"]
+
+
+def test_a_camera_clock_ahead_of_the_upload_does_not_date_the_observation(phone, walk, db):
+    observation_id, data = put_hinted(
+        phone, walk, reencoded(DSCN0010), hints(taken_at="2099-01-01T12:00:00"), captured_at=None
+    )
+    assert data["taken_at"] == "2099-01-01T12:00:00"  # the photo keeps what its camera said
+    observation = db.execute("SELECT * FROM observations WHERE id = ?", [observation_id]).fetchone()
+    assert observation["captured_at"] == observation["created_at"]

@@ -63,16 +63,22 @@ def test_pages_load_the_bundle_once_built_and_its_parts_while_it_is_stale(app, s
 
 
 def test_worker_keeps_every_script_and_style_the_walk_and_capture_pages_load(app, client, db):
-    """Same URLs as the pages, so the worker's shell costs no second download."""
+    """Same URLs as the pages, so the worker's shell costs no second download. The map is the
+    exception: the worker keeps it when a page first shows one, never on a phone that has not."""
     walk = make_walk(db, make_place(db), state="ongoing")
     join(client, walk)
     with app.test_request_context():
         shell = set(shell_urls())
+        the_map = set(bundle_urls("map-lite.js") + bundle_urls("map-lite.css"))
+    assert not shell & the_map
     for path in (f"/walks/{walk['id']}", f"/walks/{walk['id']}/capture"):
         html = client.get(path).get_data(as_text=True)
         loaded = set(re.findall(r'<script src="([^"]+)"', html))
         loaded |= set(re.findall(r'<link rel="stylesheet" href="([^"]+)"', html))
-        assert loaded and loaded <= shell, loaded - shell
+        assert loaded and loaded - the_map <= shell, loaded - the_map - shell
+        # The capture screen names the map's files for when someone asks to see the map.
+        if path.endswith("/capture"):
+            assert all(url.replace("&", "&amp;") in html for url in the_map)
 
 
 def test_worker_script_is_minified_and_still_imports_the_outbox(app, client):

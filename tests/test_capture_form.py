@@ -3,10 +3,14 @@
 import io
 import re
 import uuid
+from datetime import datetime, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import PHOTOS, join, login, make_place, make_staff, make_walk
+from PIL import Image
+
+from fieldwalk.clock import STOCKHOLM, stamp
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 NO_EXIF = PHOTOS / "camera" / "no_exif.jpg"
@@ -301,3 +305,26 @@ def test_observation_page_is_hidden_from_strangers(app, client, db, walk, token)
     post(client, walk, form(token, observation_id))
     assert client.get(f"/observations/{observation_id}").status_code == 200
     assert app.test_client().get(f"/observations/{observation_id}").status_code == 404
+
+
+def test_without_javascript_the_photos_exif_time_becomes_the_observations(client, walk, token, db):
+    """The form has no time field: the observation is dated by the photo, not by the upload."""
+    taken = datetime.now(STOCKHOLM).replace(microsecond=0) - timedelta(days=3)
+    image = Image.new("RGB", (640, 480), (40, 40, 60))
+    exif = Image.Exif()
+    exif.get_ifd(0x8769)[0x9003] = taken.strftime("%Y:%m:%d %H:%M:%S")  # DateTimeOriginal
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", exif=exif)
+    data = form(token, photos=[("walk.jpg", buffer.getvalue())])
+    assert post(client, walk, data).status_code == 303
+    row = db.execute("SELECT observed_at, observed_source, created_at FROM observations").fetchone()
+    assert row["observed_source"] == "photo"
+    assert row["observed_at"] == stamp(taken) != row["created_at"]
+
+
+def test_a_gallery_photo_from_years_ago_does_not_date_the_observation(client, walk, token, db):
+    """DSCN0010 was taken in October 2008: no outbox waits that long, so receipt dates it."""
+    data = form(token, photos=[("DSCN0010.jpg", DSCN0010.read_bytes())])
+    assert post(client, walk, data).status_code == 303
+    row = db.execute("SELECT observed_at, observed_source, created_at FROM observations").fetchone()
+    assert (row["observed_source"], row["observed_at"]) == ("received", row["created_at"])

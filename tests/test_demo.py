@@ -1,12 +1,12 @@
 """seed-demo: the Hässelby-Vällingby demo district, loaded only in demo mode and only once."""
 
 import json
-import re
 import stat
 from datetime import date
 from pathlib import Path
 
 from conftest import login, make_user
+from conftest import seed_demo as seed
 
 from fieldwalk import geo
 from fieldwalk.categories import CATEGORIES
@@ -21,18 +21,6 @@ STATED = {
     "lov3-vallingby-centrum": (59.363, 17.872),
     "lov3-akermyntans-centrum": (59.374, 17.812),
 }
-LOGIN_LINE = re.compile(r"^\s+(\S+@demo\.fieldwalk\.se)\s+(\S+)\s+(\S+)$", re.MULTILINE)
-
-
-def seed(app, runner):
-    """Run seed-demo in demo mode; return (result, {email: (role, password)})."""
-    app.config["DEMO"] = True
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    logins = {
-        email: (role, password) for email, role, password in LOGIN_LINE.findall(result.output)
-    }
-    return result, logins
 
 
 def table_counts(db) -> dict[str, int]:

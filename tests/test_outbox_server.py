@@ -155,3 +155,43 @@ def test_import_outbox_reports_a_conflicting_entry_and_a_broken_file(app, db, ru
     result = runner.invoke(args=["import-outbox", str(broken)])
     assert result.exit_code != 0
     assert "Cannot read" in result.output
+
+
+def test_import_outbox_keeps_what_the_phone_read_from_each_photo(app, db, runner, tmp_path):
+    """An exported outbox lists each photo's EXIF position and time (its bytes have none)."""
+    from PIL import Image
+
+    walk = make_walk(db, make_place(db))
+    out = io.BytesIO()
+    with Image.open(PHOTOS / "gps" / "DSCN0010.jpg") as image:
+        image.convert("RGB").save(out, "JPEG", quality=85)  # as the phone sends it: no EXIF
+    observation_id, good, bad = str(uuid.uuid4()), str(uuid.uuid4()), str(uuid.uuid4())
+    listed = [
+        {
+            "id": good,
+            "file": f"photos/{good}.bin",
+            "gps": [59.3551, 17.8822],
+            "taken_at": "2026-11-28T16:40:05",
+        },
+        {"id": bad, "file": f"photos/{bad}.bin", "gps": [0, 0], "taken_at": "not a time"},
+    ]
+    body = {"category": "upkeep", "walk_id": walk["id"], "photos": [good, bad]}
+    export = tmp_path / "outbox.zip"
+    export.write_bytes(
+        _outbox_zip(
+            [{"id": observation_id, "walk_id": walk["id"], "body": body, "photos": listed}],
+            {f"photos/{good}.bin": out.getvalue(), f"photos/{bad}.bin": out.getvalue() + b"\0"},
+        )
+    )
+    result = runner.invoke(args=["import-outbox", str(export)])
+    assert result.exit_code == 0, result.output
+    rows = {r["id"]: dict(r) for r in db.execute("SELECT * FROM photos")}
+    assert (rows[good]["gps_lat"], rows[good]["gps_lon"]) == (59.3551, 17.8822)
+    assert rows[good]["taken_at"] == "2026-11-28T16:40:05"
+    assert (rows[bad]["gps_lat"], rows[bad]["taken_at"]) == (None, None)
+    observation = db.execute("SELECT * FROM observations").fetchone()
+    assert (observation["lat"], observation["location_source"]) == (59.3551, "photo")
+    assert (observation["observed_at"], observation["observed_source"]) == (
+        "2026-11-28T15:40:05Z",
+        "photo",
+    )

@@ -643,7 +643,7 @@ def test_send_walk_tasks_sends_those_with_a_party_and_leaves_triage(client, worl
     states = {t: get_task(world.db, t)["state"] for t in (park, traffic, waiting)}
     assert states == {park: "sent", traffic: "sent", waiting: "proposed"}
     html = page(client.get(response.headers["Location"]))
-    assert "2 task(s) sent to the parties." in html
+    assert "2 tasks sent to the parties." in html
     assert "Send tasks to the parties (0)" in html
 
 

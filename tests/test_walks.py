@@ -277,7 +277,8 @@ def test_unknown_invite_token_is_404(client, walk):
 
 
 def _svg_path(svg: str) -> str:
-    match = re.search(r'<path[^>]* d="([^"]+)"', svg)
+    """The drawing of the QR code's dark modules."""
+    match = re.search(r'<path[^>]*class="qrline"[^>]* d="([^"]+)"', svg)
     assert match, svg[:200]
     return match.group(1)
 
@@ -288,6 +289,9 @@ def test_qr_code_is_an_svg_of_the_invite_url(client, walk, leader):
     assert response.status_code == 200
     assert response.mimetype == "image/svg+xml"
     svg = response.get_data(as_text=True)
+    # A file of its own (an <img>) needs the SVG namespace, or the browser shows nothing.
+    assert svg.startswith('<svg xmlns="http://www.w3.org/2000/svg"')
+    assert "viewBox=" in svg
     invite_url = f"http://localhost/j/{walk['invite_token']}"
     assert invite_url in client.get(f"/walks/{walk['id']}").get_data(as_text=True)
     expected = segno.make(invite_url, error="m").svg_inline(scale=6, dark="#000", light="#fff")
@@ -402,6 +406,25 @@ def test_list_fragment_changes_version_when_a_photo_arrives(client, walk):
     response = client.get(f"/walks/{walk['id']}/observations?v={version}")
     assert response.status_code == 200
     assert "/photos/" in response.get_data(as_text=True)
+
+
+def test_photo_counts_in_the_list_are_singular_or_plural(client, walk):
+    """'0 av 1 foto', '1 av 2 foton': counts read as Swedish, not '1 av 1 foton'."""
+    from conftest import PHOTOS
+
+    token = join(client, walk)
+    one = _record(client, token, walk, photos=[str(uuid.uuid4())])
+    first, second = str(uuid.uuid4()), str(uuid.uuid4())
+    two = _record(client, token, walk, photos=[first, second])
+    client.put(
+        f"/api/v1/observations/{two}/photos/{first}",
+        data=(PHOTOS / "camera" / "Canon_40D.jpg").read_bytes(),
+        headers={"X-CSRFToken": token},
+    )
+    html = client.get(f"/walks/{walk['id']}").get_data(as_text=True)
+    items = {i: re.search(rf'id="obs-{i}".*?</li>', html, re.S).group(0) for i in (one, two)}
+    assert re.search(r"· 0 av 1 foto\s*</p>", items[one])
+    assert "· 1 av 2 foton" in items[two]
 
 
 def test_htmx_request_gets_just_the_section(client, walk):

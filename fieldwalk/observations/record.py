@@ -78,6 +78,9 @@ def record_photo(
     photo_id: str,
     data: bytes,
     settings: PhotoSettings,
+    *,
+    phone_gps: tuple[float, float] | None = None,
+    phone_taken_at: str | None = None,
 ) -> tuple[dict, bool]:
     """Store a photo an observation declared, once; return (row, created).
 
@@ -92,4 +95,6 @@ def record_photo(
         settings,
         observation=observation,
         place_geometry=observation_place_geometry(db, observation),
+        phone_gps=phone_gps,
+        phone_taken_at=phone_taken_at,
     )

@@ -85,12 +85,16 @@ def store_photo(
     task_id: int | None = None,
     place_geometry: dict | None = None,
     ingested: pipeline.Ingested | None = None,
+    phone_gps: tuple[float, float] | None = None,
+    phone_taken_at: str | None = None,
 ) -> tuple[dict, bool]:
     """Store a photo of `observation`, or an after-photo of task `task_id`, once.
 
     Returns (row, created). An observation's photo must be one it declared; when the
     observation has no position, a photo position near its place (`place_geometry`) becomes
-    its position. Inside an outer transaction (a task's state change, a form that stores the
+    its position, and a photo's time its time where the phone gave none. Where the bytes carry
+    no EXIF, `phone_gps` and `phone_taken_at` (what the phone read from the original before it
+    made it smaller, checked by photos/hints.py) stand in. Inside an outer transaction (a task's state change, a form that stores the
     observation and its photos together) the caller removes the written files if that
     transaction fails: see `files_of`. Raises PhotoNotDeclared, PhotoConflict, or
     pipeline.PhotoError for a refused upload.
@@ -115,7 +119,9 @@ def store_photo(
             if existing is not None:
                 return existing, False
             ensure_files(photo_dir, files)
-            gps_lat, gps_lon = ingested.gps or (None, None)
+            gps = ingested.gps or phone_gps
+            taken_at = ingested.taken_at or phone_taken_at
+            gps_lat, gps_lon = gps or (None, None)
             insert_photo(
                 db,
                 {
@@ -134,17 +140,17 @@ def store_photo(
                     "source_format": ingested.source_format,
                     "gps_lat": gps_lat,
                     "gps_lon": gps_lon,
-                    "taken_at": ingested.taken_at,
+                    "taken_at": taken_at,
                 },
             )
             if observation is not None:
                 if (
-                    ingested.gps
+                    gps
                     and observation["lat"] is None
-                    and _near(ingested.gps, place_geometry, settings.far_metres)
+                    and _near(gps, place_geometry, settings.far_metres)
                 ):
-                    set_location_from_photo(db, observation["id"], *ingested.gps)
-                set_time_from_photo(db, observation, ingested.taken_at)
+                    set_location_from_photo(db, observation["id"], *gps)
+                set_time_from_photo(db, observation, taken_at)
                 touch_observation(db, observation["id"])
             return get_photo(db, photo_id), True
     except BaseException:

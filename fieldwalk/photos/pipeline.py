@@ -521,7 +521,14 @@ def _gps(tags) -> tuple[float, float] | None:
         return None
     lat = _degrees(tags.get("GPS GPSLatitude"), tags.get("GPS GPSLatitudeRef"), "S")
     lon = _degrees(tags.get("GPS GPSLongitude"), tags.get("GPS GPSLongitudeRef"), "W")
-    if lat is None or lon is None or not (-90 <= lat <= 90 and -180 <= lon <= 180):
+    if lat is None or lon is None:
+        return None
+    return plausible_gps(lat, lon)
+
+
+def plausible_gps(lat: float, lon: float) -> tuple[float, float] | None:
+    """(lat, lon) when it can be a place on Earth; None out of range, NaN, or at 0,0."""
+    if not (-90 <= lat <= 90 and -180 <= lon <= 180):  # "not <=" refuses NaN too
         return None
     if lat == 0 and lon == 0:  # what receivers without a fix write, not a place
         return None

@@ -1,5 +1,6 @@
 """Walks: planned around a place, joined by link or QR code, recorded together."""
 
+import io
 import json
 
 import segno
@@ -243,14 +244,33 @@ def qr(walk_id: int):
     """The invitation link as a QR code."""
     walk = get_walk_or_404(walk_id)
     url = url_for("walks.join", token=walk["invite_token"], _external=True)
-    svg = segno.make(url, error="m").svg_inline(
-        scale=6, dark="#000", light="#fff", title=_("Invitation link")
+    # A standalone SVG file needs its namespace (svg_inline leaves it out: as an <img> the
+    # browser showed a broken image); a viewBox without a fixed size scales to any <img>.
+    out = io.BytesIO()
+    segno.make(url, error="m").save(
+        out,
+        kind="svg",
+        dark="#000",
+        light="#fff",
+        title=_("Invitation link"),
+        xmldecl=False,
+        svgns=True,
+        omitsize=True,
+        nl=False,
     )
     return (
-        svg,
+        out.getvalue(),
         200,
         {"Content-Type": "image/svg+xml; charset=utf-8", "Cache-Control": "private, max-age=3600"},
     )
+
+
+@bp.get("/walks/<int:walk_id>/poster")
+def poster(walk_id: int):
+    """The invitation as an A4 poster for the meeting point: the QR code, large, to print."""
+    walk = get_walk_or_404(walk_id)
+    invite_url = url_for("walks.join", token=walk["invite_token"], _external=True)
+    return render("walks/poster.html", walk=walk, invite_url=invite_url)
 
 
 @bp.route("/j/<token>", methods=["GET", "POST"])

@@ -1,4 +1,4 @@
-/* fieldwalk capture screen: position, photos, and saving into the outbox (outbox.js), which
+/* fieldwalk capture screen: photos, position, and saving into the outbox (outbox.js), which
  * sends the observation and then each photo to the JSON API, now or when the signal is back.
  * Without this script the form still posts as a plain form. */
 (function () {
@@ -9,25 +9,24 @@
   var config = JSON.parse(document.getElementById('capture-config').textContent);
   var msg = config.msg;
   var status = document.getElementById('capture-status');
+  var heading = document.getElementById('capture-heading');
   var locationStatus = document.getElementById('location-status');
   var locationWarning = document.getElementById('location-warning');
-  var photoInput = document.getElementById('photos');
+  var photoInputs = [document.getElementById('photos'), document.getElementById('gallery')];
   var previews = document.getElementById('photo-previews');
   var saveButton = document.getElementById('save');
   var usePhotoButton = document.getElementById('use-photo-position');
+  var changeButton = document.getElementById('change-position');
+  var mapEl = document.getElementById('capture-map');
   var field = function (name) { return form.querySelector('[name="' + name + '"]'); };
-  var selected = [];       // {file, id, gps}
+  var selected = [];       // {file, id, kind, gps, takenAt, url}
   var source = null;       // 'device' | 'photo' | 'map' once we have a position
+  var device = null;       // the phone's latest fix: [lat, lon, accuracy]
   var photoGps = null;
   var marker = null, map = null, placeFeature = null;
+  placeFeature = (function () { try { return JSON.parse(mapEl.dataset.map || '{}').place || null; } catch (e) { return null; } })();
 
-  function uuid() {
-    if (window.crypto && crypto.randomUUID) return crypto.randomUUID();
-    var b = crypto.getRandomValues(new Uint8Array(16));
-    b[6] = (b[6] & 15) | 64; b[8] = (b[8] & 63) | 128;
-    var h = Array.prototype.map.call(b, function (x) { return (x + 256).toString(16).slice(1); }).join('');
-    return h.slice(0, 8) + '-' + h.slice(8, 12) + '-' + h.slice(12, 16) + '-' + h.slice(16, 20) + '-' + h.slice(20);
-  }
+  function uuid() { return window.FieldwalkOutbox.uuid(); }
   function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; }); }
   // Add or remove one id in an element's aria-describedby list.
   function describe(el, id, on) {
@@ -38,6 +37,10 @@
   function say(text, isError) {
     status.hidden = !text; status.textContent = text || '';
     status.className = isError ? 'alert' : 'notice';
+  }
+  function warn(text) {
+    locationWarning.hidden = !text;
+    locationWarning.textContent = text || '';
   }
 
   // --- distance from the walk's place (metres; 0 inside) ---------------------------------
@@ -71,7 +74,7 @@
     return inside ? 0 : best;
   }
 
-  // --- position ----------------------------------------------------------------------
+  // --- position: one line, the map only on request -------------------------------------
   function setPosition(lat, lon, accuracy, from) {
     field('lat').value = lat.toFixed(6);
     field('lon').value = lon.toFixed(6);
@@ -80,48 +83,76 @@
     source = from;
     if (from === 'device') locationStatus.textContent = fill(msg.accuracy, { m: Math.round(accuracy) });
     else locationStatus.textContent = from === 'map' ? msg.fromMap : msg.fromPhoto;
-    var far = distanceToPlace(lat, lon);
-    locationWarning.hidden = far <= config.farMetres;
-    locationWarning.textContent = far > config.farMetres ? fill(msg.far, { km: (far / 1000).toFixed(1) }) : '';
-    if (map) {
-      if (!marker) {
-        // Not a tab stop: a keyboard cannot drag it; Enter on the map moves it instead.
-        marker = L.marker([lat, lon], { icon: window.fieldwalkMaps.pinIcon('position', 28), draggable: true, keyboard: false, title: msg.pin }).addTo(map);
-        marker.on('dragend', function () { var p = marker.getLatLng(); setPosition(p.lat, p.lng, null, 'map'); });
-      } else {
-        marker.setLatLng([lat, lon]);
-      }
-      if (from !== 'map') map.setView([lat, lon], Math.max(map.getZoom(), 17));
+    refreshWarning();
+    placeMarker(lat, lon, from);
+  }
+  function decimal() { return (document.documentElement.lang || 'sv').slice(0, 2) === 'en' ? '.' : ','; }
+  function clearPosition() {
+    ['lat', 'lon', 'accuracy_m', 'location_source'].forEach(function (name) { field(name).value = ''; });
+    source = null;
+    if (marker && map) { map.removeLayer(marker); marker = null; }
+  }
+
+  function placeMarker(lat, lon, from) {
+    if (!map) return;
+    if (!marker) {
+      // Not a tab stop: a keyboard cannot drag it; Enter on the map moves it instead.
+      marker = L.marker([lat, lon], { icon: window.fieldwalkMaps.pinIcon('position', 28), draggable: true, keyboard: false, title: msg.pin }).addTo(map);
+      marker.on('dragend', function () { var p = marker.getLatLng(); setPosition(p.lat, p.lng, null, 'map'); });
+    } else {
+      marker.setLatLng([lat, lon]);
     }
+    if (from !== 'map') map.setView([lat, lon], Math.max(map.getZoom(), 17));
   }
 
-  var mapEl = document.getElementById('capture-map');
-  if (mapEl && window.fieldwalkMaps) {
-    var data = window.fieldwalkMaps.readJSON(mapEl, 'map') || {};
-    placeFeature = data.place || null;
-    map = window.fieldwalkMaps.baseMap(mapEl);
-    window.fieldwalkMaps.drawPlace(map, placeFeature);
-    map.on('click', function (event) { setPosition(event.latlng.lat, event.latlng.lng, null, 'map'); });
-    // Leaflet pans with the arrow keys; Enter or Space puts the pin in the middle of the map.
-    mapEl.addEventListener('keydown', function (event) {
-      if (event.target !== mapEl || (event.key !== 'Enter' && event.key !== ' ')) return;
-      event.preventDefault();
-      var centre = map.getCenter();
-      setPosition(centre.lat, centre.lng, null, 'map');
+  function openMap() {
+    changeButton.setAttribute('aria-expanded', 'true');
+    changeButton.disabled = true;
+    return window.fieldwalkLoadMap(mapEl).then(function (maps) {
+      changeButton.hidden = true;
+      mapEl.hidden = false;
+      document.getElementById('capture-map-hint').hidden = false;
+      if (!map) {
+        map = maps.baseMap(mapEl);
+        maps.drawPlace(map, placeFeature);
+        map.on('click', function (event) { setPosition(event.latlng.lat, event.latlng.lng, null, 'map'); });
+        // Leaflet pans with the arrow keys; Enter or Space puts the pin in the middle of the map.
+        mapEl.addEventListener('keydown', function (event) {
+          if (event.target !== mapEl || (event.key !== 'Enter' && event.key !== ' ')) return;
+          event.preventDefault();
+          var centre = map.getCenter();
+          setPosition(centre.lat, centre.lng, null, 'map');
+        });
+      }
+      if (field('lat').value) placeMarker(Number(field('lat').value), Number(field('lon').value), source);
+      mapEl.focus();
+    }, function () {
+      changeButton.disabled = false;
+      changeButton.setAttribute('aria-expanded', 'false');
+      warn(msg.mapFailed);
     });
-    document.getElementById('capture-map-hint').hidden = false;
   }
+  changeButton.hidden = false;
+  changeButton.addEventListener('click', openMap);
 
-  if (navigator.geolocation) {
+  // The phone is asked for its position on the person's first action, not as the page opens:
+  // a permission prompt nobody asked for is the first thing many people refuse.
+  var asked = false;
+  function askPosition() {
+    if (asked) return;
+    asked = true;
+    ['pointerdown', 'keydown', 'change'].forEach(function (type) { document.removeEventListener(type, askPosition, true); });
+    if (!navigator.geolocation) { locationStatus.textContent = msg.denied; return; }
+    if (!source) locationStatus.textContent = msg.locating;
     navigator.geolocation.watchPosition(function (pos) {
+      device = [pos.coords.latitude, pos.coords.longitude, pos.coords.accuracy];
       if (source === 'map' || source === 'photo') return;  // the person chose; keep it
-      setPosition(pos.coords.latitude, pos.coords.longitude, pos.coords.accuracy, 'device');
+      setPosition(device[0], device[1], device[2], 'device');
     }, function () {
       if (!source) locationStatus.textContent = msg.denied;
     }, { enableHighAccuracy: true, maximumAge: 10000, timeout: 30000 });
-  } else {
-    locationStatus.textContent = msg.denied;
   }
+  ['pointerdown', 'keydown', 'change'].forEach(function (type) { document.addEventListener(type, askPosition, true); });
 
   usePhotoButton.addEventListener('click', function () {
     if (photoGps) setPosition(photoGps[0], photoGps[1], null, 'photo');
@@ -137,19 +168,22 @@
     return null;
   }
 
-  // Read the GPS position from a JPEG's EXIF block, or null. Never throws.
-  function exifGps(buffer) {
+  /* The position and time the camera wrote into a JPEG's EXIF (APP1) block, read before the
+   * photo is re-encoded (which drops EXIF): {gps: [lat, lon] or null, takenAt: ISO local time
+   * or null}. HEIC is not read here (the server reads it from the original bytes). Never throws. */
+  function readExif(buffer) {
+    var none = { gps: null, takenAt: null };
     try {
       var v = new DataView(buffer), off = 2;
-      if (v.getUint16(0) !== 0xffd8) return null;
+      if (v.getUint16(0) !== 0xffd8) return none;
       while (off + 4 < v.byteLength) {
         var marker = v.getUint16(off), size = v.getUint16(off + 2);
         if (marker === 0xffe1 && v.getUint32(off + 4) === 0x45786966) return readTiff(v, off + 10);
-        if ((marker & 0xff00) !== 0xff00 || marker === 0xffda) return null;
+        if ((marker & 0xff00) !== 0xff00 || marker === 0xffda) return none;
         off += 2 + size;
       }
-    } catch (e) { /* malformed EXIF: no position */ }
-    return null;
+    } catch (e) { /* malformed EXIF: nothing */ }
+    return none;
   }
   function readTiff(v, start) {
     var little = v.getUint16(start) === 0x4949;
@@ -160,10 +194,22 @@
       for (var i = 0; i < n; i++) { var e = ifd + 2 + i * 12; out[u16(e)] = e; }
       return out;
     };
+    var ascii = function (dir, tag) {
+      if (!dir[tag]) return '';
+      var count = u32(dir[tag] + 4), at = count > 4 ? u32(dir[tag] + 8) : dir[tag] + 8, s = '';
+      for (var i = 0; i < count && i < 64; i++) {
+        var c = v.getUint8(start + at + i);
+        if (!c) break;
+        s += String.fromCharCode(c);
+      }
+      return s;
+    };
     var ifd0 = entries(u32(4));
-    if (!ifd0[0x8825]) return null;
+    var out = { gps: null, takenAt: null };
+    if (ifd0[0x8769]) out.takenAt = exifTime(ascii(entries(u32(ifd0[0x8769] + 8)), 0x9003));
+    if (!out.takenAt) out.takenAt = exifTime(ascii(ifd0, 0x0132));
+    if (!ifd0[0x8825]) return out;
     var gps = entries(u32(ifd0[0x8825] + 8));
-    var ref = function (tag) { return gps[tag] ? String.fromCharCode(v.getUint8(start + gps[tag] + 8)) : ''; };
     var dms = function (tag) {
       if (!gps[tag]) return null;
       var at = u32(gps[tag] + 8), total = 0;
@@ -174,19 +220,27 @@
       }
       return total;
     };
+    if (ascii(gps, 0x09).trim().toUpperCase() === 'V') return out;  // void fix
     var lat = dms(2), lon = dms(4);
-    if (lat == null || lon == null || lat > 90 || lon > 180) return null;
-    if (ref(1) === 'S') lat = -lat;
-    if (ref(3) === 'W') lon = -lon;
-    return [lat, lon];
+    if (lat == null || lon == null || lat > 90 || lon > 180 || (lat === 0 && lon === 0)) return out;
+    if (ascii(gps, 1).trim().toUpperCase() === 'S') lat = -lat;
+    if (ascii(gps, 3).trim().toUpperCase() === 'W') lon = -lon;
+    out.gps = [lat, lon];
+    return out;
+  }
+  // '2008:10:22 16:28:39' -> '2008-10-22T16:28:39' (the camera's local time); placeholders -> null.
+  function exifTime(text) {
+    var m = /^(\d{4}):(\d\d):(\d\d) (\d\d):(\d\d):(\d\d)/.exec(text || '');
+    if (!m || m[1] === '0000' || m[2] === '00' || m[3] === '00') return null;
+    return m[1] + '-' + m[2] + '-' + m[3] + 'T' + m[4] + ':' + m[5] + ':' + m[6];
   }
 
   function showPhotoError(text) {
-    var wrapper = photoInput.closest('.field');
-    var old = wrapper.querySelector('.error');
+    var wrapper = previews.closest('.field');
+    var old = wrapper.querySelector('#photos-error');
     if (old) old.remove();
     wrapper.classList.toggle('has-error', !!text);
-    describe(photoInput, 'photos-error', !!text);
+    photoInputs.forEach(function (input) { describe(input, 'photos-error', !!text); });
     if (text) {
       var p = document.createElement('p');
       p.className = 'error'; p.id = 'photos-error'; p.textContent = text;
@@ -206,37 +260,60 @@
       remove.setAttribute('aria-label', msg.remove + ' ' + (index + 1));
       remove.addEventListener('click', function () {
         URL.revokeObjectURL(item.url); selected.splice(index, 1); renderPreviews();
+        if (!selected.some(function (s) { return s.gps; })) forgetPhotoPosition();
+        photoInputs[0].focus();
       });
       li.append(img, remove);
       previews.append(li);
     });
   }
+  function forgetPhotoPosition() {
+    photoGps = null;
+    usePhotoButton.hidden = true;
+    if (source === 'photo') {
+      clearPosition();
+      if (device) setPosition(device[0], device[1], device[2], 'device');
+      else locationStatus.textContent = msg.noPosition;
+    }
+    refreshWarning();
+  }
+  // The warning for the position as it now is (a removed photo takes its own warning along).
+  function refreshWarning() {
+    var lat = field('lat').value, far = lat ? distanceToPlace(+lat, +field('lon').value) : 0;
+    warn(far > config.farMetres ? fill(msg.far, { km: (far / 1000).toFixed(1).replace('.', decimal()) }) : '');
+  }
 
-  photoInput.addEventListener('change', function () {
-    var files = Array.prototype.slice.call(photoInput.files);
-    photoInput.value = '';
+  function addPhotos(input) {
+    var files = Array.prototype.slice.call(input.files);
+    input.value = '';
     showPhotoError('');
     Promise.all(files.map(function (file) {
       return file.slice(0, 256 * 1024).arrayBuffer().then(function (head) {
         var kind = sniff(new Uint8Array(head.slice(0, 16)));
         if (!kind) throw new Error(file.name + ': ' + msg.notImage);
         if (file.size > config.maxBytes) throw new Error(file.name + ': ' + msg.tooLarge);
-        return { file: file, id: uuid(), kind: kind, gps: kind === 'jpeg' ? exifGps(head) : null, url: URL.createObjectURL(file) };
+        var exif = kind === 'jpeg' ? readExif(head) : { gps: null, takenAt: null };
+        return { file: file, id: uuid(), kind: kind, gps: exif.gps, takenAt: exif.takenAt, url: URL.createObjectURL(file) };
       });
     })).then(function (items) {
       selected = selected.concat(items);
       renderPreviews();
       var withGps = items.filter(function (i) { return i.gps; })[0];
-      if (withGps) {
-        photoGps = withGps.gps;
-        var far = distanceToPlace(photoGps[0], photoGps[1]);
-        usePhotoButton.hidden = far > config.farMetres;
-        if (far > config.farMetres) {
-          locationWarning.hidden = false;
-          locationWarning.textContent = fill(msg.photoFar, { km: (far / 1000).toFixed(0) });
-        }
+      if (!withGps) return;
+      photoGps = withGps.gps;
+      var far = distanceToPlace(photoGps[0], photoGps[1]);
+      if (far > config.farMetres) {
+        usePhotoButton.hidden = true;
+        warn(fill(msg.photoFar, { km: (far / 1000).toFixed(0) }));
+      } else if (!source) {
+        setPosition(photoGps[0], photoGps[1], null, 'photo');  // no fix from the phone: the photo's
+      } else {
+        usePhotoButton.hidden = source === 'photo';
       }
     }).catch(function (error) { showPhotoError(error.message); });
+  }
+  photoInputs.forEach(function (input) {
+    input.addEventListener('change', function () { addPhotos(input); });
   });
 
   // --- saving ------------------------------------------------------------------------
@@ -262,19 +339,24 @@
       if (box.matches('fieldset')) describe(box, p.id, true);
       else { describe(control, p.id, true); control.setAttribute('aria-invalid', 'true'); }
     });
-    var first = form.querySelector('.has-error input, .has-error textarea');
+    var first = form.querySelector('.has-error input:not([type=file]), .has-error textarea');
     if (first) first.focus();
   }
 
   /* Photos are made smaller on the phone before they are queued: long edge 2048 px, JPEG
    * quality 0.85, upright (createImageBitmap applies the EXIF orientation) and without EXIF.
-   * The position was read from the original's EXIF first. HEIC and anything the browser
-   * cannot decode is sent as it is; the server accepts full-size originals too. */
+   * The position and time were read from the original's EXIF first and travel beside the
+   * bytes (the photo's X-Photo-* headers). HEIC and anything the browser cannot decode is sent
+   * as it is; the server accepts full-size originals too. */
   var MAX_EDGE = 2048, QUALITY = 0.85;
   function prepare(item) {
+    var meta = { id: item.id, name: item.file.name, gps: item.gps, taken_at: item.takenAt };
+    var withData = function (type, data) {
+      return Object.assign({ type: type, data: data }, meta);
+    };
     var original = function () {
       return item.file.arrayBuffer().then(function (data) {
-        return { id: item.id, name: item.file.name, type: item.file.type || 'application/octet-stream', data: data };
+        return withData(item.file.type || 'application/octet-stream', data);
       });
     };
     if (!window.createImageBitmap || item.kind === 'heif') return original();
@@ -288,18 +370,24 @@
       return new Promise(function (resolve) { canvas.toBlob(resolve, 'image/jpeg', QUALITY); });
     }).then(function (blob) {
       if (!blob || (blob.size >= item.file.size && item.kind === 'jpeg')) return original();
-      return blob.arrayBuffer().then(function (data) {
-        return { id: item.id, name: item.file.name, type: 'image/jpeg', data: data };
-      });
+      return blob.arrayBuffer().then(function (data) { return withData('image/jpeg', data); });
     }, original);
   }
 
+  // A clean screen for the next observation: no photo, choice, warning or error left over.
   function readyForNext() {
     selected.forEach(function (s) { URL.revokeObjectURL(s.url); });
     selected = []; renderPreviews();
+    photoGps = null;
+    usePhotoButton.hidden = true;
+    var keep = source === 'device' && device;
     form.reset();
     field('id').value = uuid();
-    if (source === 'map' || source === 'photo') { source = null; locationStatus.textContent = msg.noPosition; }
+    clearPosition();
+    if (keep) setPosition(device[0], device[1], device[2], 'device');
+    else if (asked) locationStatus.textContent = msg.noPosition;
+    warn('');  // said about the last one; a new fix from the phone says it again if it still holds
+    form.querySelectorAll('details[open]').forEach(function (d) { d.open = false; });
     showFieldErrors({}); showPhotoError('');
     var list = document.getElementById('observation-list');
     if (list && window.htmx) window.htmx.trigger(list, 'refresh');
@@ -311,9 +399,11 @@
     if (!category) { showFieldErrors({ category: msg.chooseCategory }); return; }
     var checked = function (name) { var el = form.querySelector('[name=' + name + ']:checked'); return el ? el.value : null; };
     var id = field('id').value;
+    // The observation's time: now, unless a photo carries its own (the server takes that one).
+    var photoTime = selected.some(function (s) { return s.takenAt; });
     var body = {
       category: category.value,
-      works_well: checked('works_well') === '1',
+      works_well: field('works_well').checked,
       description: field('description').value,
       feeling: checked('feeling') ? Number(checked('feeling')) : null,
       urgent: field('urgent').checked,
@@ -322,38 +412,51 @@
       lon: field('lon').value ? Number(field('lon').value) : null,
       accuracy_m: field('accuracy_m').value ? Number(field('accuracy_m').value) : null,
       location_source: field('location_source').value || null,
-      captured_at: new Date().toISOString(),
+      captured_at: photoTime ? null : new Date().toISOString(),
       photos: selected.map(function (s) { return s.id; })
     };
-    var label = category.closest('label').querySelector('strong');
     saveButton.disabled = true;
+    latest = id;
     say(msg.saving);
     // Queued first, on the phone, durably; sent from the outbox (now, or when there is signal).
     Promise.all(selected.map(prepare)).then(function (photos) {
-      return window.FieldwalkOutbox.add(id, body, photos, { label: label ? label.textContent : body.category });
+      return window.FieldwalkOutbox.add(id, body, photos, { label: category.dataset.label || body.category });
     }).then(function () {
       readyForNext();
       say(msg.queued);
       window.scrollTo(0, 0);
+      heading.focus();
       return window.FieldwalkSync ? window.FieldwalkSync.now() : null;
     }, function (error) {
       say(msg.storageFailed + ' ' + (error && error.message ? error.message : ''), true);
       throw error;
     }).then(function (result) {
       if (!result) return;
-      if (result.login) say(msg.login, true);
-      else if (result.sent && !result.retry) {
-        return window.FieldwalkOutbox.get(id).then(function (entry) {
-          if (!entry) say(msg.saved);
-          else if (entry.state !== 'waiting') say(fill(msg.refused, { reason: entry.error }), true);
-        });
-      } else if (result.retry) say(msg.offline);
-      else return window.FieldwalkOutbox.get(id).then(function (entry) {
-        if (entry && entry.state !== 'waiting') say(fill(msg.refused, { reason: entry.error }), true);
-        else if (!entry) say(msg.saved);
-      });
+      if (result.login) return say(msg.login, true);
+      if (result.retry && !result.sent) return say(msg.offline);
+      if (result.busy) return whenSettled(id);  // another tab or the worker is sending it
+      return report(id, true);
     }).catch(function () { /* already said */ }).then(function () {
       saveButton.disabled = false;
     });
   });
+
+  // Say what became of the observation just saved: sent, refused, or waiting in the outbox.
+  var latest = null;
+  function report(id, final) {
+    return window.FieldwalkOutbox.get(id).then(function (entry) {
+      if (latest !== id) return true;  // a newer observation has the say
+      if (!entry) say(msg.saved);
+      else if (entry.state !== 'waiting') say(fill(msg.refused, { reason: entry.error }), true);
+      else if (final) say(msg.offline);
+      else return false;
+      return true;
+    });
+  }
+  function whenSettled(id) {
+    var done = false;
+    window.FieldwalkOutbox.onChange(function () {
+      if (!done && latest === id) report(id, false).then(function (settled) { done = settled; });
+    });
+  }
 })();

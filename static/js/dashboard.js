@@ -24,7 +24,7 @@
 
   function icon(className) {
     if (!icons[className]) {
-      icons[className] = L.divIcon({ className: 'pin-wrap', html: '<span class="pin ' + className + '"></span>', iconSize: [18, 18], iconAnchor: [9, 9] });
+      icons[className] = L.divIcon({ className: 'pin-wrap', html: '<span class="pin s18 ' + className + '"></span>', iconSize: [44, 44], iconAnchor: [22, 22] });
     }
     return icons[className];
   }

@@ -11,16 +11,25 @@
 
   function baseMap(el) {
     var tiles = readJSON(el, 'tiles') || {};
-    var map = L.map(el, { scrollWheelZoom: false, tap: true });
-    if (tiles.url) L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: tiles.maxZoom || 19 }).addTo(map);
+    var map = L.map(el, { scrollWheelZoom: false, tap: true, zoomControl: false });
+    // Leaflet's own zoom buttons, with their titles (their accessible names) in the page's language.
+    L.control.zoom({ zoomInTitle: tiles.zoomIn || 'Zoom in', zoomOutTitle: tiles.zoomOut || 'Zoom out' }).addTo(map);
     map.setView([59.363, 17.86], 13);
+    // Tiles come once the caller has set the view it wants (drawPlace fits the place), so none
+    // are fetched for the default view first. detectRetina: sharp tiles on a phone's screen.
+    if (tiles.url) {
+      var layer = L.tileLayer(tiles.url, { attribution: tiles.attribution, maxZoom: tiles.maxZoom || 19, detectRetina: true });
+      Promise.resolve().then(function () { layer.addTo(map); });
+    }
     return map;
   }
 
   // Every marker is a CSS pin: Leaflet's default marker would download three PNGs (~6.5 KB).
+  // The pin shows at 18, 24 or 28 px; what a finger can tap around it is 44 px.
+  var TAP = 44;
   function pinIcon(kind, size) {
     size = size || 18;
-    return L.divIcon({ className: 'pin-wrap', html: '<span class="pin ' + (kind || '') + '"></span>', iconSize: [size, size], iconAnchor: [size / 2, size / 2] });
+    return L.divIcon({ className: 'pin-wrap', html: '<span class="pin s' + size + ' ' + (kind || '') + '"></span>', iconSize: [TAP, TAP], iconAnchor: [TAP / 2, TAP / 2] });
   }
 
   function textPopup(text) {
@@ -32,7 +41,7 @@
   function drawPlace(map, feature) {
     if (!feature) return null;
     var layer = L.geoJSON(feature, { style: PLACE_STYLE }).addTo(map);
-    map.fitBounds(layer.getBounds(), { padding: [12, 12] });
+    map.fitBounds(layer.getBounds(), { padding: [12, 12], animate: false });
     return layer;
   }
 
@@ -78,7 +87,7 @@
       placeLayer = drawPlace(fmap, chosen);
     };
     var setMeeting = function (latlng) {
-      if (meeting) meeting.setLatLng(latlng); else meeting = L.marker(latlng, { icon: pinIcon('meeting', 28), draggable: true }).addTo(fmap);
+      if (meeting) meeting.setLatLng(latlng); else meeting = L.marker(latlng, { icon: pinIcon('meeting', 28), draggable: true, title: formEl.dataset.meetingLabel }).addTo(fmap);
       latInput.value = latlng.lat.toFixed(6); lonInput.value = latlng.lng.toFixed(6);
       meeting.off('dragend').on('dragend', function () { setMeeting(meeting.getLatLng()); });
     };

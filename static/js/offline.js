@@ -16,6 +16,8 @@
   var running = false;
 
   function fill(text, values) { return text.replace(/\{(\w+)\}/g, function (_, k) { return values[k]; }); }
+  // "1 photo", "2 photos": the page gives [singular, plural] (Swedish and English: one is 1).
+  function count(forms, n) { return fill(forms[n === 1 ? 0 : 1], { n: n }); }
 
   // --- the counter on every page -------------------------------------------------------------
   var loginNeeded = false;
@@ -23,7 +25,7 @@
     return outbox.counts().then(function (c) {
       if (!bar) return c;
       bar.hidden = c.observations === 0 && c.problems === 0;
-      var text = fill(msg.waiting, { o: c.observations, p: c.photos });
+      var text = fill(msg.waiting, { o: count(msg.observations, c.observations), p: count(msg.photos, c.photos) });
       if (c.problems) text += ' ' + fill(msg.problems, { n: c.problems });
       if (loginNeeded) text += ' ' + msg.login;
       barText.textContent = text;

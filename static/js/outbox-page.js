@@ -62,7 +62,7 @@
               return (p.sent ? Promise.resolve(null) : outbox.photoData(p.id)).then(function (data) {
                 var file = data ? 'photos/' + p.id + '.bin' : null;
                 if (file) files.push({ name: file, data: new Uint8Array(data) });
-                photos.push({ id: p.id, name: p.name, type: p.type, file: file, sent: p.sent });
+                photos.push({ id: p.id, name: p.name, type: p.type, file: file, sent: p.sent, gps: p.gps || null, taken_at: p.taken_at || null });
               });
             });
           }, Promise.resolve()).then(function () {
@@ -91,7 +91,7 @@
         li.querySelector('.cat').textContent = config.labels[entry.body.category] || entry.body.category;
         li.querySelector('.desc').textContent = entry.body.description || '';
         var unsent = entry.photos.filter(function (p) { return !p.sent; }).length;
-        li.querySelector('.state').textContent = msg.waiting + (unsent ? ' · ' + fill(msg.photos, { n: unsent }) : '');
+        li.querySelector('.state').textContent = msg.waiting + (unsent ? ' · ' + fill(msg.photos[unsent === 1 ? 0 : 1], { n: unsent }) : '');
         var reason = li.querySelector('.reason');
         if (entry.state !== 'waiting') {
           li.classList.add('problem');

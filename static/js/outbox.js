@@ -159,7 +159,10 @@
       meta: meta || {},
       body: body,
       photos: photos.map(function (p) {
-        return { id: p.id, name: p.name || '', type: p.type || 'image/jpeg', size: p.data.byteLength, sent: false, state: 'waiting', error: '' };
+        return {
+          id: p.id, name: p.name || '', type: p.type || 'image/jpeg', size: p.data.byteLength, sent: false, state: 'waiting', error: '',
+          gps: p.gps || null, taken_at: p.taken_at || null  // read from the original's EXIF, sent beside the bytes
+        };
       }),
       observation_sent: false,
       state: 'waiting',
@@ -174,8 +177,9 @@
     entries.put(entry);
   }
 
-  /* Queue an observation with its photos: [{id, name, type, data: ArrayBuffer}], durably and
-   * all at once (the entry and every photo, or nothing). */
+  /* Queue an observation with its photos: [{id, name, type, data: ArrayBuffer, gps: [lat, lon]
+   * or null, taken_at: ISO or null}], durably and all at once (the entry and every photo, or
+   * nothing). */
   function add(observationId, body, photos, meta) {
     var entry = newEntry(observationId, body, photos, meta);
     return transact('readwrite', 'strict', function (entries, photoStore) { addIn(entries, photoStore, entry, photos); })
@@ -205,14 +209,23 @@
       });
   }
 
-  function send(method, url, body, type, token, onProgress) {
+  /* What the phone read from a photo's EXIF before it was made smaller (which drops EXIF),
+   * as the headers the server reads when the bytes carry no position or time of their own. */
+  function photoHeaders(photo) {
+    var headers = {};
+    if (photo.gps) { headers['X-Photo-Lat'] = String(photo.gps[0]); headers['X-Photo-Lon'] = String(photo.gps[1]); }
+    if (photo.taken_at) headers['X-Photo-Taken-At'] = photo.taken_at;
+    return headers;
+  }
+
+  function send(method, url, body, type, token, onProgress, extra) {
+    var headers = { 'Content-Type': type, Accept: 'application/json', 'X-CSRFToken': token };
+    Object.keys(extra || {}).forEach(function (name) { headers[name] = extra[name]; });
     if (onProgress && typeof XMLHttpRequest !== 'undefined') {
       return new Promise(function (resolve) {
         var xhr = new XMLHttpRequest();
         xhr.open(method, url);
-        xhr.setRequestHeader('Content-Type', type);
-        xhr.setRequestHeader('Accept', 'application/json');
-        xhr.setRequestHeader('X-CSRFToken', token);
+        Object.keys(headers).forEach(function (name) { xhr.setRequestHeader(name, headers[name]); });
         xhr.upload.onprogress = function (e) { if (e.lengthComputable) onProgress(e.loaded, e.total); };
         xhr.onload = function () {
           var json = null;
@@ -225,8 +238,7 @@
       });
     }
     return fetch(url, {
-      method: method, body: body, credentials: 'same-origin', cache: 'no-store',
-      headers: { 'Content-Type': type, Accept: 'application/json', 'X-CSRFToken': token }
+      method: method, body: body, credentials: 'same-origin', cache: 'no-store', headers: headers
     }).then(function (r) {
       return r.json().catch(function () { return null; }).then(function (json) { return { status: r.status, json: json }; });
     }, function () { return { status: 0, json: null }; });
@@ -284,7 +296,7 @@
             });
           }
           var progress = options.onProgress && function (loaded, total) { options.onProgress(entry, index, pending.length, loaded, total); };
-          return send('PUT', '/api/v1/observations/' + entry.id + '/photos/' + photo.id, data[photo.id], photo.type, auth.token, progress)
+          return send('PUT', '/api/v1/observations/' + entry.id + '/photos/' + photo.id, data[photo.id], photo.type, auth.token, progress, photoHeaders(photo))
             .then(function (answer) {
               var v2 = judge(answer, photo.id);
               if (v2 !== 'ok') return settle(entry, v2, answer, photo);
@@ -425,7 +437,9 @@
       var unsent = entry.photos.filter(function (p) { return !p.sent; });
       return Promise.all(unsent.map(function (p) { return photoData(p.id); })).then(function (datas) {
         var photos = [];
-        unsent.forEach(function (p, i) { if (datas[i]) photos.push({ id: uuid(), name: p.name, type: p.type, data: datas[i] }); });
+        unsent.forEach(function (p, i) {
+          if (datas[i]) photos.push({ id: uuid(), name: p.name, type: p.type, data: datas[i], gps: p.gps, taken_at: p.taken_at });
+        });
         var body = JSON.parse(JSON.stringify(entry.body));
         body.photos = photos.map(function (p) { return p.id; });
         var fresh = newEntry(uuid(), body, photos, entry.meta);

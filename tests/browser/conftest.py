@@ -12,7 +12,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import LiveServer
+from conftest import LiveServer, seed_demo
 from playwright.sync_api import BrowserContext, Page, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
@@ -182,3 +182,66 @@ def pytest_runtest_call(item):
     if isinstance(phones, Phones):
         phones.check()
     return result
+
+
+@pytest.fixture
+def district(app, runner, db):
+    """The demo district; the logins by role."""
+    _, logins = seed_demo(app, runner)
+    return {
+        role: {"email": email, "password": password} for email, (role, password) in logins.items()
+    }
+
+
+def staff_pages(db) -> list[str]:
+    """Every page a coordinator can open, with the demo district's own ids."""
+
+    def first(sql: str):
+        return db.execute(sql).fetchone()[0]
+
+    walk = first("SELECT id FROM walks WHERE state = 'finished'")
+    planned = first("SELECT id FROM walks WHERE state = 'planned'")
+    observation = first("SELECT id FROM observations WHERE walk_id IS NOT NULL ORDER BY rowid")
+    task = first("SELECT id FROM tasks ORDER BY id")
+    party = first("SELECT id FROM parties ORDER BY length(name) DESC")
+    place = first("SELECT id FROM places ORDER BY length(name) DESC")
+    zone = first("SELECT id FROM zones ORDER BY id")
+    return [
+        "/",
+        "/walks/new",
+        f"/walks/{walk}",
+        f"/walks/{planned}",
+        f"/walks/{walk}/edit",
+        f"/walks/{walk}/capture",
+        f"/walks/{walk}/tasks",
+        f"/walks/{walk}/links",
+        f"/walks/{walk}/protocol",
+        f"/walks/{walk}/public",
+        f"/walks/{walk}/poster",
+        "/report",
+        f"/observations/{observation}",
+        f"/observations/{observation}/tasks/new",
+        f"/status/{observation}",
+        "/tasks",
+        f"/tasks/{task}",
+        "/tasks/triage",
+        "/dashboard",
+        "/parties",
+        "/parties/new",
+        f"/parties/{party}",
+        f"/parties/{party}/edit",
+        "/places",
+        "/places/new",
+        f"/places/{place}",
+        f"/places/{place}/edit",
+        "/zones",
+        "/zones/new",
+        f"/zones/{zone}/edit",
+        "/zones/import",
+        "/reports",
+        "/reports/week",
+        "/reports/year",
+        "/account/password",
+        "/outbox",
+        "/offline",
+    ]

@@ -7,6 +7,7 @@ from axe_playwright_python.sync_playwright import Axe
 from conftest import make_place, make_user, make_walk
 from playwright.sync_api import Page, expect
 
+from .conftest import staff_pages
 from .test_capture import CANON, choose_category, join
 
 axe = Axe()
@@ -37,13 +38,13 @@ def walk(db, coordinator):
     )
 
 
-def log_in(page: Page, user: dict, password: str | None = None) -> None:
+def log_in(page: Page, user: dict, password: str | None = None, landing: str = r"/$") -> None:
     page.goto("/login")
     page.locator("#email").fill(user["email"])
     page.locator("#password").fill(password or user["password"])
     page.locator("main form button").click()
     if password is None:
-        expect(page).to_have_url(re.compile(r"/$"))
+        expect(page).to_have_url(re.compile(landing))
 
 
 def record(page: Page, code: str = "lighting") -> None:
@@ -61,6 +62,8 @@ def test_capture_page_is_accessible_before_and_after_recording(phone, walk, loca
     page = phone(locale=locale)
     join(page, walk, "Kim")
     expect(page.locator("html")).to_have_attribute("lang", lang)
+    assert_accessible(page)
+    choose_category(page, "people")  # the first action asks for the position
     expect(page.locator("input[name=location_source]")).to_have_value("device")
     assert_accessible(page)
     record(page)
@@ -221,11 +224,10 @@ def tab_through_capture_form(page: Page) -> list[dict]:
 def test_capture_form_by_keyboard_shows_focus_and_names_every_control(phone, walk):
     page = phone()
     join(page, walk, "Kim")
-    expect(page.locator("input[name=location_source]")).to_have_value("device")
 
     stops = tab_through_capture_form(page)
     reached = {s["id"] for s in stops}
-    assert {"photos", "description", "urgent", "capture-map", "save"} <= reached
+    assert {"photos", "gallery", "description", "urgent", "change-position", "save"} <= reached
     assert any(s["what"] == "input[name=category]" for s in stops)
     unseen = [s["what"] for s in stops if not s["visible"]]
     assert not unseen, f"focus is not visible on {unseen}"
@@ -261,7 +263,9 @@ def test_observation_can_be_recorded_with_keyboard_alone_pin_set_on_map(phone, w
     tab_to(page, "el.name === 'category'")
     page.keyboard.press("ArrowDown")  # the second category: vegetation
     expect(page.locator("#category input[value=vegetation]")).to_be_checked()
-    tab_to(page, "el.id === 'capture-map'")
+    tab_to(page, "el.id === 'change-position'")
+    page.keyboard.press("Enter")  # the map opens, with the focus on it
+    expect(page.locator("#capture-map")).to_be_focused()
     page.keyboard.press("Enter")
     expect(page.locator("input[name=location_source]")).to_have_value("map")
     tab_to(page, "el.id === 'save'")
@@ -274,3 +278,69 @@ def test_observation_can_be_recorded_with_keyboard_alone_pin_set_on_map(phone, w
     assert observation["location_source"] == "map"
     # The pin lands in the middle of the map, which starts fitted to the walk's place.
     assert 59.352 <= observation["lat"] <= 59.358 and 17.876 <= observation["lon"] <= 17.889
+
+
+# --- every page, in both themes, on a 360 px phone --------------------------------------------
+
+
+def resident_pages(page: Page, db) -> list[str]:
+    """A resident's pages, reached as a resident does: by the invitation link of the demo walk."""
+    walk = db.execute("SELECT * FROM walks WHERE state = 'planned'").fetchone()
+    page.goto(f"/j/{walk['invite_token']}")
+    pages = [f"/j/{walk['invite_token']}"]
+    page.locator("main form button").click()
+    expect(page).to_have_url(re.compile(rf"/walks/{walk['id']}/capture$"))
+    record(page, "vegetation")
+    observation = db.execute(
+        "SELECT id FROM observations WHERE walk_id = ? ORDER BY rowid DESC", [walk["id"]]
+    ).fetchone()[0]
+    return pages + [
+        f"/walks/{walk['id']}/capture",
+        f"/walks/{walk['id']}",
+        "/",
+        f"/observations/{observation}",
+        f"/status/{observation}",
+        "/outbox",
+        "/offline",
+        "/login",
+    ]
+
+
+@pytest.mark.parametrize("theme", ["light", "dark"])
+def test_every_page_passes_axe_in_both_themes_on_a_phone(phone, district, db, theme):
+    """axe-core on every page a resident or a coordinator opens, light and dark, at 360 px."""
+    violations = {}
+
+    def check(page: Page, path: str | None) -> None:
+        """axe on `path`, or on the page as it is (None)."""
+        if path is not None:
+            page.goto(path)
+        page.wait_for_load_state("load")
+        expect(page.locator("html")).to_have_attribute("data-theme", theme)
+        if page.locator("#walk-map").count():
+            expect(page.locator(".leaflet-control-zoom-in")).to_be_visible()
+        results = axe.run(page)
+        if results.violations_count:
+            violations[path or page.url] = results.generate_report()
+
+    # The theme as the switch leaves it on the phone, before any page of the run is opened.
+    resident = phone()
+    resident.context.add_init_script(f"localStorage.setItem('fieldwalk-theme', '{theme}')")
+    for path in resident_pages(resident, db):
+        check(resident, path)
+    staff = phone()
+    staff.context.add_init_script(f"localStorage.setItem('fieldwalk-theme', '{theme}')")
+    log_in(staff, district["coordinator"])
+    for path in staff_pages(db):
+        check(staff, path)
+    # The engineer lands on "My tasks", which reloads itself sorted by distance from the phone.
+    for role, landing, paths in (
+        ("admin", r"/$", ["/admin/users"]),
+        ("engineer", r"/tasks/mine\?sort=near", [None]),
+    ):
+        other = phone()
+        other.context.add_init_script(f"localStorage.setItem('fieldwalk-theme', '{theme}')")
+        log_in(other, district[role], landing=landing)
+        for path in paths:
+            check(other, path)
+    assert not violations, "\n\n".join(f"{path}:\n{report}" for path, report in violations.items())

@@ -60,7 +60,7 @@ def test_partner_reports_an_event_with_the_phones_position(phone, partner):
     page.get_by_role("link", name="Rapportera en händelse").click()
     expect(page.get_by_role("heading", name="Rapportera en händelse")).to_be_visible()
     assert fits_the_screen(page)
-    page.locator("summary").click()
+    page.get_by_text("Exakt position (frivilligt)").click()
     controls, small = too_small(page)
     assert controls > 15 and small == []
     assert_accessible(page)
