@@ -107,3 +107,8 @@ JOIN_RATE_WINDOW_SECONDS = 10 * 60
 WRITE_RATE_LIMIT_PER_DEVICE = 600
 WRITE_RATE_LIMIT_PER_ADDRESS = 3000
 WRITE_RATE_WINDOW_SECONDS = 10 * 60
+
+# Open311 GeoReport v2 (/open311/v2/). A jurisdiction_id that requests must match when they
+# name one (empty: any), and the contact discovery gives for questions about the API.
+OPEN311_JURISDICTION_ID = ""
+OPEN311_CONTACT = ""

@@ -34,6 +34,7 @@ from conftest import (
 )
 
 from fieldwalk import create_app
+from fieldwalk.auth import create_token
 from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
@@ -223,6 +224,17 @@ TABLE = [
     ("GET", "/events/import", "/events/import", None, EVENT_PAGE),
     ("POST", "/events/import", "/events/import", "event_csv", statuses(401, 401, 401, 200, 200, 200, 200, 200)),
     ("POST", "/events/import/confirm", "/events/import/confirm", "event_confirm", EVENT_POST),
+    # Open311 GeoReport v2: reading is open to anyone; creating needs an api_key (a staff
+    # token) in the body, whoever sends it, and a cookie adds nothing.
+    ("GET", "/open311/discovery.<fmt>", "/open311/discovery.xml", None, EVERYONE),
+    ("GET", "/open311/v2/discovery.<fmt>", "/open311/v2/discovery.json", None, EVERYONE),
+    ("GET", "/open311/v2/services.<fmt>", "/open311/v2/services.xml", None, EVERYONE),
+    ("GET", "/open311/v2/services/<code>.<fmt>", "/open311/v2/services/lighting.json", None, EVERYONE),
+    ("GET", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", None, EVERYONE),
+    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{observation}.json", None, EVERYONE),
+    ("GET", "/open311/v2/servicerequestupdates.<fmt>", "/open311/v2/servicerequestupdates.xml", None, EVERYONE),
+    ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.json", "open311_request", statuses(201, 201, 201, 201, 201, 201, 201, 201)),
+    ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", "empty", statuses(403, 403, 403, 403, 403, 403, 403, 403)),
     # An engineer's own list: none of these eight roles is an engineer.
     ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403, 403)),
 ]  # fmt: skip
@@ -253,6 +265,7 @@ class Site:
             "partner": self._staff("partner", "partner@example.se"),
         }
         self.login_target = self._staff("coordinator", "login-target@example.se")
+        self.open311_key = create_token(self.db, self.login_target["id"], "open311")
         self.sessions = {}  # role -> (cookie, csrf token, device key hash or None)
         client = self.app.test_client()
         self.sessions["anonymous"] = (*self._cookie(client, csrf_token(client, "/login")), None)
@@ -535,6 +548,14 @@ class Scene:
                     "source": "police",
                     "place_id": self.site.place_id,
                     "description": "Försäljning vid trappan.",
+                }
+            case "open311_request":
+                return {
+                    "api_key": self.site.open311_key,
+                    "service_code": "lighting",
+                    "lat": "59.355",
+                    "long": "17.882",
+                    "description": "Lampan vid trappan är trasig.",
                 }
             case "event_csv":
                 return {"file": (io.BytesIO(self.event_csv), "handelser.csv")}

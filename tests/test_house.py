@@ -34,6 +34,12 @@ DOMAIN = (
     "tasks/model",
     "tasks/suggest",
     "tasks/links",
+    "tasks/progress",
+    "open311/formats",
+    "open311/services",
+    "open311/public",
+    "open311/georeport",
+    "open311/intake",
     "reports/periods",
     "reports/figures",
 )
