@@ -112,3 +112,8 @@ WRITE_RATE_WINDOW_SECONDS = 10 * 60
 # name one (empty: any), and the contact discovery gives for questions about the API.
 OPEN311_JURISDICTION_ID = ""
 OPEN311_CONTACT = ""
+
+# The district, as west, south, east, north in WGS84: an imported zone or place must lie
+# inside it (a file in another coordinate system than it names, or with its axes swapped,
+# lands elsewhere). The default holds the City of Stockholm.
+DISTRICT_BOUNDS = [17.70, 59.20, 18.25, 59.47]

@@ -206,6 +206,9 @@ TABLE = [
     ("POST", "/places/new", "/places/new", "place", MANAGER_POST),
     ("GET", "/places/<int:place_id>/edit", "/places/{place}/edit", None, MANAGER_PAGE),
     ("POST", "/places/<int:place_id>/edit", "/places/{place}/edit", "place", MANAGER_POST),
+    ("GET", "/places.geojson", "/places.geojson?crs=3011", None, MANAGER_PAGE),
+    ("GET", "/places/import", "/places/import", None, MANAGER_PAGE),
+    ("POST", "/places/import", "/places/import", "place_import", MANAGER_POST),
     # Reports: coordinators and admins (the index sends them on to the week).
     ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302, 403)),
     ("GET", "/reports/week", "/reports/week", None, MANAGER_PAGE),
@@ -522,6 +525,19 @@ class Scene:
                 }
                 data = json.dumps(collection).encode()
                 return {"file": (io.BytesIO(data), "zoner.geojson"), "party_property": "party"}
+            case "place_import":
+                collection = {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "properties": {"name": f"Blackeberg {uuid.uuid4().hex[:6]}"},
+                            "geometry": RACKSTA,
+                        }
+                    ],
+                }
+                data = json.dumps(collection).encode()
+                return {"file": (io.BytesIO(data), "platser.geojson")}
             case "place":
                 return {
                     "name": f"Blackeberg {uuid.uuid4().hex[:6]}",
