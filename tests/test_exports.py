@@ -16,6 +16,10 @@ from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import insert_task
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
+# These tests read the comma dialect with the column codes (an English reader); the Swedish
+# reader's semicolons, decimal commas and headers are tested in test_csv_dialects.py.
+pytestmark = pytest.mark.usefixtures("english")
+
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 ATTACKS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)"]
 
