@@ -112,6 +112,8 @@ WRITE_RATE_WINDOW_SECONDS = 10 * 60
 # name one (empty: any), and the contact discovery gives for questions about the API.
 OPEN311_JURISDICTION_ID = ""
 OPEN311_CONTACT = ""
+# How long to wait for a party's Open311 server when posting a task or reading it back.
+OPEN311_TIMEOUT_SECONDS = 10
 
 # The district, as west, south, east, north in WGS84: an imported zone or place must lie
 # inside it (a file in another coordinate system than it names, or with its axes swapped,

@@ -169,6 +169,10 @@ TABLE = [
     ("POST", "/parties/<int:party_id>/edit", "/parties/{party}/edit", "edit_party", MANAGER_POST),
     ("POST", "/parties/<int:party_id>/contacts", "/parties/{party}/contacts", "contact", MANAGER_POST),
     ("POST", "/parties/<int:party_id>/contacts/<int:contact_id>/remove", "/parties/{party}/contacts/{contact}/remove", "empty", MANAGER_POST),
+    # A party reached over Open311 instead of email.
+    ("GET", "/parties/<int:party_id>/open311", "/parties/{party}/open311", None, MANAGER_PAGE),
+    ("POST", "/parties/<int:party_id>/open311", "/parties/{party}/open311", "open311_channel", MANAGER_POST),
+    ("POST", "/parties/<int:party_id>/open311/remove", "/parties/{party}/open311/remove", "empty", MANAGER_POST),
     ("GET", "/zones", "/zones", None, MANAGER_PAGE),
     ("GET", "/zones/new", "/zones/new", None, MANAGER_PAGE),
     ("POST", "/zones/new", "/zones/new", "zone", MANAGER_POST),
@@ -525,6 +529,9 @@ class Scene:
                 }
                 data = json.dumps(collection).encode()
                 return {"file": (io.BytesIO(data), "zoner.geojson"), "party_property": "party"}
+            case "open311_channel":
+                # Nothing listens on the discard port: no row ever posts anything.
+                return {"endpoint": "http://127.0.0.1:9/open311/v2/", "code_default": "other"}
             case "place_import":
                 collection = {
                     "type": "FeatureCollection",

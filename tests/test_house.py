@@ -42,6 +42,8 @@ DOMAIN = (
     "open311/public",
     "open311/georeport",
     "open311/intake",
+    "open311/client",
+    "open311/channel",
     "reports/periods",
     "reports/figures",
 )
