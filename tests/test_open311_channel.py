@@ -155,6 +155,12 @@ def test_a_task_goes_to_the_partys_system_and_comes_back_done(
     # Again: nothing more to do, and still one request there.
     assert runner.invoke(args=["sync-open311"]).exit_code == 0
     assert len(remote_observations(remote)) == 1
+    # A coordinator who reopens it here is not overruled by the request closed there, and
+    # no second request is posted for it.
+    transition(db, scene["task"], "reopen", STAFF, version=task["version"], note="Lyser inte.")
+    assert runner.invoke(args=["sync-open311"]).exit_code == 0
+    assert get_task(db, scene["task"])["state"] == "sent"
+    assert len(remote_observations(remote)) == 1
 
 
 def test_while_the_party_is_down_the_task_waits_shows_why_and_goes_later(

@@ -361,8 +361,8 @@ def _apply(db: Database, row: dict, answer: dict, party: dict, moment: datetime)
         last_error=None,
         last_error_at=None,
     )
-    if status != "closed":
-        return []
+    if status != "closed" or row["remote_status"] == "closed":
+        return []  # closed there before: a task reopened here since stays open
     task = get_task(db, row["task_id"])
     actor = Actor((ASSIGNEE,), None, f"Open311: {party['name']}")
     text = note or _("Closed in the party's system (Open311 request %(id)s).", id=row["remote_id"])
