@@ -58,6 +58,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.devtools import demo, loadgen
     from fieldwalk.events import views as events
     from fieldwalk.observations import capture
+    from fieldwalk.open311 import party_views as open311_parties
+    from fieldwalk.open311 import views as open311
     from fieldwalk.ops import backup, health
     from fieldwalk.parties import views as parties
     from fieldwalk.photos import views as photos
@@ -93,6 +95,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         dashboard_exports,
         mine,
         api,
+        open311,
+        open311_parties,
         pwa,
         outbox,
         ratelimit,

@@ -121,3 +121,15 @@ JOIN_RATE_WINDOW_SECONDS = 10 * 60
 WRITE_RATE_LIMIT_PER_DEVICE = 600
 WRITE_RATE_LIMIT_PER_ADDRESS = 3000
 WRITE_RATE_WINDOW_SECONDS = 10 * 60
+
+# Open311 GeoReport v2 (/open311/v2/). A jurisdiction_id that requests must match when they
+# name one (empty: any), and the contact discovery gives for questions about the API.
+OPEN311_JURISDICTION_ID = ""
+OPEN311_CONTACT = ""
+# How long to wait for a party's Open311 server when posting a task or reading it back.
+OPEN311_TIMEOUT_SECONDS = 10
+
+# The district, as west, south, east, north in WGS84: an imported zone or place must lie
+# inside it (a file in another coordinate system than it names, or with its axes swapped,
+# lands elsewhere). The default holds the City of Stockholm.
+DISTRICT_BOUNDS = [17.70, 59.20, 18.25, 59.47]

@@ -459,3 +459,50 @@ def m010_photo_declarations(db: Database) -> None:
             ORDER BY o.created_at, o.id;
         """,
     )
+
+
+@migrations()
+def m011_open311_channels(db: Database) -> None:
+    # A party reached over Open311 instead of email (fieldwalk/open311/channel.py): where its
+    # GeoReport v2 server is, the key it gave us, and which of its services takes each of our
+    # categories ('*' for the rest). The api_key is kept as given: it has to be sent.
+    # Each task sent to such a party is one row in open311_requests, made before anything is
+    # posted: its client_id names the request to the party's server on every retry, so a
+    # lost answer never makes a second request; remote_id is the party's service_request_id.
+    # Failures wait next_attempt_at (back-off) and show last_error on the task.
+    _run(
+        db,
+        """
+        CREATE TABLE open311_channels (
+            party_id INTEGER PRIMARY KEY REFERENCES parties(id) ON DELETE CASCADE,
+            endpoint TEXT NOT NULL,
+            jurisdiction_id TEXT NOT NULL DEFAULT '',
+            api_key TEXT NOT NULL DEFAULT '',
+            service_codes TEXT NOT NULL DEFAULT '{}',
+            synced_at TEXT,
+            sync_error TEXT,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL
+        );
+        CREATE TABLE open311_requests (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            party_id INTEGER NOT NULL REFERENCES parties(id) ON DELETE CASCADE,
+            client_id TEXT NOT NULL UNIQUE,
+            remote_id TEXT,
+            remote_status TEXT,
+            remote_note TEXT,
+            attempts INTEGER NOT NULL DEFAULT 0,
+            next_attempt_at TEXT,
+            claimed_until TEXT,
+            last_error TEXT,
+            last_error_at TEXT,
+            created_at TEXT NOT NULL,
+            sent_at TEXT,
+            updated_at TEXT NOT NULL,
+            UNIQUE (task_id, party_id)
+        );
+        CREATE INDEX open311_requests_due ON open311_requests(party_id, remote_id,
+            next_attempt_at);
+        """,
+    )

@@ -213,23 +213,28 @@ def forget_login() -> None:
     session.pop("epoch", None)  # cookies from before sessions were rows
 
 
+def user_for_token(db: Database, token: str) -> dict | None:
+    """The user an API token (from `create-token`) belongs to, unless it is revoked or the
+    account is locked."""
+    if not token:
+        return None
+    row = db.execute(
+        """SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user_id
+           WHERE token_hash = ? AND revoked_at IS NULL AND users.locked_at IS NULL""",
+        [hash_secret(token)],
+    ).fetchone()
+    return dict(row) if row else None
+
+
 def load_user() -> None:
     """Set g.user from a bearer token or the session, and g.auth to how it was found."""
     g.user, g.auth, g.session_id = None, None, None
     header = request.headers.get("Authorization", "")
     if header[:7].lower() == "bearer ":
-        row = (
-            get_db()
-            .execute(
-                """SELECT users.* FROM api_tokens JOIN users ON users.id = api_tokens.user_id
-                   WHERE token_hash = ? AND revoked_at IS NULL AND users.locked_at IS NULL""",
-                [hash_secret(header[7:].strip())],
-            )
-            .fetchone()
-        )
-        if row is None:
+        user = user_for_token(get_db(), header[7:].strip())
+        if user is None:
             abort(401)
-        g.user, g.auth = dict(row), "bearer"
+        g.user, g.auth = user, "bearer"
         return
     user_id, session_id = session.get("user_id"), session.get("sid")
     if user_id is None:
@@ -282,8 +287,16 @@ def check_query_string() -> None:
         abort(400)
 
 
+# Blueprints whose state changes authenticate each request by a key in its body (Open311's
+# api_key) and never act on the session cookie's login: no cookie, so no forgery to stop.
+KEY_AUTHENTICATED_BLUEPRINTS: set[str] = set()
+
+
 def check_csrf() -> None:
-    """Every state change carries a CSRF token, unless it authenticates with a bearer token."""
+    """Every state change carries a CSRF token, unless it authenticates with a bearer token
+    or a key of its own (KEY_AUTHENTICATED_BLUEPRINTS)."""
+    if request.blueprint in KEY_AUTHENTICATED_BLUEPRINTS:
+        return
     if request.method in UNSAFE_METHODS and g.get("auth") != "bearer":
         csrf.protect()
 

@@ -14,7 +14,7 @@ from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
 from fieldwalk import create_app
-from fieldwalk.auth import create_user
+from fieldwalk.auth import create_token, create_user
 from fieldwalk.db import connect
 from fieldwalk.events.model import insert_event
 from fieldwalk.parties.model import insert_party
@@ -89,6 +89,12 @@ def make_staff(db, role="coordinator", email=None, *, party_id=None, name="") ->
     user_id = create_user(db, email, role, name, None, party_id=party_id)
     set_fast_password(db, user_id)
     return {"id": user_id, "email": email, "role": role, "password": PASSWORD, "party_id": party_id}
+
+
+def make_token(db, role="coordinator", email=None) -> str:
+    """An API token (as `create-token` makes) of a new user of `role`."""
+    user = make_staff(db, role, email or f"{role}-api@example.se")
+    return create_token(db, user["id"], "test")
 
 
 def make_walk(db, place_id, created_by=None, **values) -> dict:

@@ -34,6 +34,7 @@ from conftest import (
 )
 
 from fieldwalk import create_app
+from fieldwalk.auth import create_token
 from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
@@ -169,6 +170,10 @@ TABLE = [
     ("POST", "/parties/<int:party_id>/edit", "/parties/{party}/edit", "edit_party", MANAGER_POST),
     ("POST", "/parties/<int:party_id>/contacts", "/parties/{party}/contacts", "contact", MANAGER_POST),
     ("POST", "/parties/<int:party_id>/contacts/<int:contact_id>/remove", "/parties/{party}/contacts/{contact}/remove", "empty", MANAGER_POST),
+    # A party reached over Open311 instead of email.
+    ("GET", "/parties/<int:party_id>/open311", "/parties/{party}/open311", None, MANAGER_PAGE),
+    ("POST", "/parties/<int:party_id>/open311", "/parties/{party}/open311", "open311_channel", MANAGER_POST),
+    ("POST", "/parties/<int:party_id>/open311/remove", "/parties/{party}/open311/remove", "empty", MANAGER_POST),
     ("GET", "/zones", "/zones", None, MANAGER_PAGE),
     ("GET", "/zones/new", "/zones/new", None, MANAGER_PAGE),
     ("POST", "/zones/new", "/zones/new", "zone", MANAGER_POST),
@@ -206,6 +211,9 @@ TABLE = [
     ("POST", "/places/new", "/places/new", "place", MANAGER_POST),
     ("GET", "/places/<int:place_id>/edit", "/places/{place}/edit", None, MANAGER_PAGE),
     ("POST", "/places/<int:place_id>/edit", "/places/{place}/edit", "place", MANAGER_POST),
+    ("GET", "/places.geojson", "/places.geojson?crs=3011", None, MANAGER_PAGE),
+    ("GET", "/places/import", "/places/import", None, MANAGER_PAGE),
+    ("POST", "/places/import", "/places/import", "place_import", MANAGER_POST),
     # Reports: coordinators and admins (the index sends them on to the week).
     ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302, 403)),
     ("GET", "/reports/week", "/reports/week", None, MANAGER_PAGE),
@@ -224,6 +232,17 @@ TABLE = [
     ("GET", "/events/import", "/events/import", None, EVENT_PAGE),
     ("POST", "/events/import", "/events/import", "event_csv", statuses(401, 401, 401, 200, 200, 200, 200, 200)),
     ("POST", "/events/import/confirm", "/events/import/confirm", "event_confirm", EVENT_POST),
+    # Open311 GeoReport v2: reading is open to anyone; creating needs an api_key (a staff
+    # token) in the body, whoever sends it, and a cookie adds nothing.
+    ("GET", "/open311/discovery.<fmt>", "/open311/discovery.xml", None, EVERYONE),
+    ("GET", "/open311/v2/discovery.<fmt>", "/open311/v2/discovery.json", None, EVERYONE),
+    ("GET", "/open311/v2/services.<fmt>", "/open311/v2/services.xml", None, EVERYONE),
+    ("GET", "/open311/v2/services/<code>.<fmt>", "/open311/v2/services/lighting.json", None, EVERYONE),
+    ("GET", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", None, EVERYONE),
+    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{observation}.json", None, EVERYONE),
+    ("GET", "/open311/v2/servicerequestupdates.<fmt>", "/open311/v2/servicerequestupdates.xml", None, EVERYONE),
+    ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.json", "open311_request", statuses(201, 201, 201, 201, 201, 201, 201, 201)),
+    ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", "empty", statuses(403, 403, 403, 403, 403, 403, 403, 403)),
     # An engineer's own list: none of these eight roles is an engineer.
     ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403, 403)),
 ]  # fmt: skip
@@ -254,6 +273,7 @@ class Site:
             "partner": self._staff("partner", "partner@example.se"),
         }
         self.login_target = self._staff("coordinator", "login-target@example.se")
+        self.open311_key = create_token(self.db, self.login_target["id"], "open311")
         self.sessions = {}  # role -> (cookie, csrf token, device key hash or None)
         client = self.app.test_client()
         self.sessions["anonymous"] = (*self._cookie(client, csrf_token(client, "/login")), None)
@@ -510,6 +530,22 @@ class Scene:
                 }
                 data = json.dumps(collection).encode()
                 return {"file": (io.BytesIO(data), "zoner.geojson"), "party_property": "party"}
+            case "open311_channel":
+                # Nothing listens on the discard port: no row ever posts anything.
+                return {"endpoint": "http://127.0.0.1:9/open311/v2/", "code_default": "other"}
+            case "place_import":
+                collection = {
+                    "type": "FeatureCollection",
+                    "features": [
+                        {
+                            "type": "Feature",
+                            "properties": {"name": f"Blackeberg {uuid.uuid4().hex[:6]}"},
+                            "geometry": RACKSTA,
+                        }
+                    ],
+                }
+                data = json.dumps(collection).encode()
+                return {"file": (io.BytesIO(data), "platser.geojson")}
             case "place":
                 return {
                     "name": f"Blackeberg {uuid.uuid4().hex[:6]}",
@@ -536,6 +572,14 @@ class Scene:
                     "source": "police",
                     "place_id": self.site.place_id,
                     "description": "Försäljning vid trappan.",
+                }
+            case "open311_request":
+                return {
+                    "api_key": self.site.open311_key,
+                    "service_code": "lighting",
+                    "lat": "59.355",
+                    "long": "17.882",
+                    "description": "Lampan vid trappan är trasig.",
                 }
             case "event_csv":
                 return {"file": (io.BytesIO(self.event_csv), "handelser.csv")}

@@ -97,7 +97,9 @@ def test_a_walk_synced_weeks_later_lands_in_its_own_week(app, client, db, walk):
     # The coordinator's CSV says both times, and the observed one first.
     staff = app.test_client()
     login(staff, make_staff(db))
-    rows = list(csv.DictReader(io.StringIO(staff.get("/dashboard/observations.csv").text[1:])))
+    # (In English: the comma dialect with the column codes; Swedish is in test_csv_dialects.)
+    english = staff.get("/dashboard/observations.csv", headers={"Accept-Language": "en"}).text
+    rows = list(csv.DictReader(io.StringIO(english[1:])))
     assert rows[0]["observed_at"] == "2026-11-13T17:40:00Z"
     assert rows[0]["received_at"] == RECEIVED
     # The dashboard's date filter and the week page go by the observed day.

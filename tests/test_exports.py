@@ -10,12 +10,16 @@ import uuid
 import pytest
 from conftest import login, make_place, make_user, make_walk
 
-from fieldwalk.dashboard.exports import OBSERVATION_COLUMNS, TASK_COLUMNS
+from fieldwalk.dashboard.exports import OBSERVATION_COLUMNS, TASK_COLUMNS, plain
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
-from fieldwalk.spreadsheet import neutralise, plain
+from fieldwalk.spreadsheet import neutralise
 from fieldwalk.tasks.model import insert_task
 from fieldwalk.tasks.states import COORDINATOR, Actor
+
+# These tests read the comma dialect with the column codes (an English reader); the Swedish
+# reader's semicolons, decimal commas and headers are tested in test_csv_dialects.py.
+pytestmark = pytest.mark.usefixtures("english")
 
 ISO_UTC = re.compile(r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$")
 ATTACKS = ["=cmd|' /C calc'!A0", "+1", "-1", "@SUM(A1:A2)"]

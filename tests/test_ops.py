@@ -534,7 +534,7 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
 
 def test_every_app_command_in_deploy_md_exists(app):
     text = DEPLOY.read_text()
-    used = set(re.findall(r"(?:\bfw|flask --app app) ([a-z][a-z-]+)", text))
+    used = set(re.findall(r"(?:\bfw|flask --app app) ([a-z][a-z0-9-]+)", text))
     assert {"init-db", "create-user", "backup", "restore", "check-photos"} <= used
     assert used <= set(app.cli.list_commands(None))
 

@@ -2,22 +2,22 @@
 
 Both are streamed: a generator reads the cursor a thousand rows at a time and yields text, so
 a district's whole history never sits in memory. CSV starts with a byte order mark (Excel then
-reads UTF-8, and å, ä, ö survive), times are ISO 8601 UTC as stored, positions WGS84 decimal
-degrees. A text cell a spreadsheet would run as a formula (one that starts with = + - @ or
-their full-width forms, a tab or a carriage return) gets a leading apostrophe; numbers stay
-numbers.
+reads UTF-8, and å, ä, ö survive) and is in the reader's dialect (`fieldwalk.spreadsheet`:
+semicolons, decimal commas and Swedish headers in Swedish; commas and the column codes in
+English), times are ISO 8601 UTC as stored, positions WGS84 decimal degrees. A text cell a spreadsheet would run as a formula (one that starts with = + - @ or their
+full-width forms, a tab or a carriage return) gets a leading apostrophe; numbers stay numbers.
 
 SQLite does the per-row work (the apostrophes, codes into words, GeoJSON's JSON), so Python
 only hands batches of rows to the csv module: 100,000 rows take a couple of seconds.
 """
 
-import csv
-import io
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 
 from flask import Blueprint, Flask, Response, request, stream_with_context
+from flask_babel import get_locale
+from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES, category_label
@@ -33,7 +33,15 @@ from fieldwalk.dashboard.filters import (
 from fieldwalk.db import get_db
 from fieldwalk.render import fail
 from fieldwalk.security import STAFF_ROLES, role_required
-from fieldwalk.spreadsheet import neutralise, plain
+from fieldwalk.spreadsheet import (
+    COMMA,
+    CSV_CONTENT_TYPE,
+    CsvDialect,
+    csv_chunks,
+    dialect_for,
+    neutralise,
+    neutralise_sql,
+)
 from fieldwalk.tasks.words import STATE_LABELS
 
 bp = Blueprint("exports", __name__)
@@ -43,6 +51,11 @@ BATCH = 1000
 
 
 OPEN_LIST = "('proposed', 'sent', 'accepted', 'in_progress')"
+
+
+def plain(expression: str) -> str:
+    """SQL for `neutralise` on a text column (fixed column names only)."""
+    return neutralise_sql(expression)
 
 
 def words_for(column: str, words: dict[str, str]) -> tuple[str, list]:
@@ -85,6 +98,53 @@ OBSERVATION_COLUMNS = (
     "location_source",
     "task_ids",
 )
+
+
+# What Swedish readers see above each column (English readers get the codes themselves).
+HEADER_LABELS = {
+    "id": _l("ID"),
+    "observed_at": _l("Observed (UTC)"),
+    "observed_source": _l("Time from"),
+    "received_at": _l("Received (UTC)"),
+    "place_id": _l("Place ID"),
+    "place": _l("Place"),
+    "walk_id": _l("Walk ID"),
+    "walk": _l("Walk"),
+    "category": _l("Category code"),
+    "category_label": _l("Category"),
+    "works_well": _l("Feels safe"),
+    "urgent": _l("Urgent"),
+    "feeling": _l("Safety (1-5)"),
+    "description": _l("Description"),
+    "lat": _l("Latitude"),
+    "lon": _l("Longitude"),
+    "accuracy_m": _l("Accuracy (m)"),
+    "location_source": _l("Position from"),
+    "task_ids": _l("Task IDs"),
+    "created_at": _l("Created (UTC)"),
+    "updated_at": _l("Changed (UTC)"),
+    "state": _l("State code"),
+    "state_label": _l("State"),
+    "priority": _l("Priority"),
+    "measure": _l("Measure"),
+    "party_id": _l("Party ID"),
+    "party": _l("Party"),
+    "due_date": _l("Due date"),
+    "overdue": _l("Overdue"),
+    "sent_at": _l("Sent (UTC)"),
+    "done_at": _l("Done (UTC)"),
+    "verified_at": _l("Checked (UTC)"),
+    "duplicate_of": _l("Duplicate of"),
+    "state_note": _l("Note"),
+    "observation_ids": _l("Observation IDs"),
+}
+
+
+def header(columns: tuple[str, ...], dialect: CsvDialect) -> list[str]:
+    """The header row: the column codes, or their names for a Swedish reader."""
+    if dialect == COMMA:
+        return list(columns)
+    return [neutralise(str(HEADER_LABELS.get(c, c))) for c in columns]
 
 
 OBSERVATION_CSV = f"""
@@ -150,37 +210,30 @@ def batches(db: Database, sql: str, params: list) -> Iterator[list[tuple]]:
         cursor.close()
 
 
-def csv_chunks(columns: tuple[str, ...], rows: Iterator[list[tuple]]) -> Iterator[str]:
-    """The CSV text: byte order mark and header first, then one chunk per batch of rows."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\r\n")
-    writer.writerow(columns)
-    yield "\ufeff" + buffer.getvalue()
-    for batch in rows:
-        buffer.seek(0)
-        buffer.truncate()
-        writer.writerows(batch)
-        yield buffer.getvalue()
-
-
-def observation_csv(db: Database, filters: Filters, today: str) -> Iterator[str]:
-    """The selected observations as CSV text chunks."""
+def observation_csv(
+    db: Database, filters: Filters, today: str, dialect: CsvDialect = COMMA
+) -> Iterator[str]:
+    """The selected observations as CSV text chunks in the reader's dialect."""
+    columns = header(OBSERVATION_COLUMNS, dialect)
     where = observation_where(filters, today, local_zone())
     if where is None:
-        return csv_chunks(OBSERVATION_COLUMNS, iter(()))
+        return csv_chunks(columns, iter(()), dialect)
     category, params = words_for("o.category", category_words())
     sql = OBSERVATION_CSV.format(category=category, where=where[0])
-    return csv_chunks(OBSERVATION_COLUMNS, batches(db, sql, [*params, *where[1]]))
+    return csv_chunks(columns, batches(db, sql, [*params, *where[1]]), dialect)
 
 
-def task_csv(db: Database, filters: Filters, today: str) -> Iterator[str]:
-    """The selected tasks as CSV text chunks."""
+def task_csv(
+    db: Database, filters: Filters, today: str, dialect: CsvDialect = COMMA
+) -> Iterator[str]:
+    """The selected tasks as CSV text chunks in the reader's dialect."""
+    columns = header(TASK_COLUMNS, dialect)
     where = task_where(filters, today, local_zone())
     if where is None:
-        return csv_chunks(TASK_COLUMNS, iter(()))
+        return csv_chunks(columns, iter(()), dialect)
     state, params = words_for("t.state", state_words())
     sql = TASK_CSV.format(state=state, where=where[0])
-    return csv_chunks(TASK_COLUMNS, batches(db, sql, [*params, today, *where[1]]))
+    return csv_chunks(columns, batches(db, sql, [*params, today, *where[1]]), dialect)
 
 
 OBSERVATION_FEATURE = """
@@ -257,6 +310,12 @@ def _selection() -> tuple[Filters, str]:
     return filters, local_today(local_zone())
 
 
+def reader_dialect() -> CsvDialect:
+    """The CSV dialect of the person asking: semicolons and decimal commas in Swedish."""
+    locale = get_locale()
+    return dialect_for(locale.language if locale else None)
+
+
 def _stream(make: Callable[[Database], Iterator[str]], mimetype: str, filename: str) -> Response:
     """Stream `make(db)`'s chunks as a download.
 
@@ -268,7 +327,7 @@ def _stream(make: Callable[[Database], Iterator[str]], mimetype: str, filename: 
     def chunks() -> Iterator[str]:
         yield from make(get_db())
 
-    response = Response(stream_with_context(chunks()), mimetype=mimetype)
+    response = Response(stream_with_context(chunks()), content_type=mimetype)
     stem, extension = filename.rsplit(".", 1)
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     response.headers["Content-Disposition"] = (
@@ -280,19 +339,19 @@ def _stream(make: Callable[[Database], Iterator[str]], mimetype: str, filename: 
 @bp.get("/dashboard/observations.csv")
 @role_required(*STAFF_ROLES)
 def observations_csv():
-    """The filtered observations as CSV (UTF-8 with BOM), streamed."""
+    """The filtered observations as CSV (UTF-8 with BOM) in the reader's dialect, streamed."""
     filters, today = _selection()
-    make = partial(observation_csv, filters=filters, today=today)
-    return _stream(make, "text/csv; charset=utf-8", "observations.csv")
+    make = partial(observation_csv, filters=filters, today=today, dialect=reader_dialect())
+    return _stream(make, CSV_CONTENT_TYPE, "observations.csv")
 
 
 @bp.get("/dashboard/tasks.csv")
 @role_required(*STAFF_ROLES)
 def tasks_csv():
-    """The filtered tasks as CSV (UTF-8 with BOM), streamed."""
+    """The filtered tasks as CSV (UTF-8 with BOM) in the reader's dialect, streamed."""
     filters, today = _selection()
-    make = partial(task_csv, filters=filters, today=today)
-    return _stream(make, "text/csv; charset=utf-8", "tasks.csv")
+    make = partial(task_csv, filters=filters, today=today, dialect=reader_dialect())
+    return _stream(make, CSV_CONTENT_TYPE, "tasks.csv")
 
 
 @bp.get("/dashboard/observations.geojson")

@@ -281,7 +281,7 @@ def export_csv():
 
     response = Response(
         stream_with_context(csv_chunks(EXPORT_COLUMNS, batches())),
-        mimetype="text/csv; charset=utf-8",
+        content_type="text/csv; charset=utf-8",  # verbatim: `mimetype` adds a second charset
     )
     stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M")
     response.headers["Content-Disposition"] = f'attachment; filename="fieldwalk-events-{stamp}.csv"'

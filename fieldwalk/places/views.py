@@ -7,16 +7,18 @@ observation to done, and the trend by month. Coordinators add places and redraw 
 from datetime import UTC, datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
-from flask_babel import format_date
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, request, url_for
+from flask_babel import format_date, ngettext
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
+from flask_wtf.file import FileField, FileRequired
 from wtforms import SelectChoice, SelectField, StringField, TextAreaField
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk.charts import Series, line_chart
 from fieldwalk.db import get_db, transaction
+from fieldwalk.gis import CRS_NAMES, file_crs, problem_message
 from fieldwalk.places.model import (
     get_place,
     insert_place,
@@ -33,8 +35,15 @@ from fieldwalk.places.summary import (
     monthly_trend,
     party_task_summary,
 )
+from fieldwalk.places.transfer import export_places, import_places
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, audit, role_required
+from fieldwalk.zones.views import (
+    export_crs,
+    geojson_download,
+    import_limit_text,
+    read_geojson_upload,
+)
 
 bp = Blueprint("places", __name__)
 
@@ -67,6 +76,20 @@ class PlaceForm(FlaskForm):
             "description": (self.description.data or "").strip(),
             "geometry": self.shape,
         }
+
+
+class PlaceImportForm(FlaskForm):
+    file = FileField(
+        _l("GeoJSON file"),
+        validators=[FileRequired(_l("Choose a file.")), read_geojson_upload],
+        render_kw={"accept": ".geojson,.json,application/geo+json,application/json"},
+    )
+    crs = SelectField(
+        _l("Coordinate system"),
+        choices=[SelectChoice("", _l("As named in the file (else WGS84)"))]
+        + [SelectChoice(code, name) for code, name in CRS_NAMES.items()],
+        default="",
+    )
 
 
 def kind_label(kind: str) -> str:
@@ -169,6 +192,46 @@ def edit(place_id: int):
             audit("update", "place", place_id, before=place_geometry(place), name=values["name"])
         return redirect(url_for("places.show", place_id=place_id), code=303)
     return _form_page(form, place, 400 if request.method == "POST" else 200)
+
+
+@bp.get("/places.geojson")
+@role_required(*MANAGER_ROLES)
+def export():
+    """Every place as a GeoJSON download, in WGS84 or SWEREF 99 (`?crs=3011`)."""
+    crs = export_crs()
+    return geojson_download(export_places(get_db(), crs), "places", crs)
+
+
+@bp.route("/places/import", methods=["GET", "POST"])
+@role_required(*MANAGER_ROLES)
+def import_file():
+    """Load places from a GIS layer, all or nothing; a known name is redrawn, not doubled."""
+    form = PlaceImportForm()
+    problems: list = []
+    if form.validate_on_submit():
+        db = get_db()
+        chosen = form.crs.data or None
+        with transaction(db):
+            count, problems = import_places(
+                db,
+                form.file.collection,
+                crs=chosen,
+                bounds=tuple(current_app.config["DISTRICT_BOUNDS"]),
+            )
+            if not problems:
+                audit("import", "place", "geojson", count=count, filename=form.file.data.filename)
+        if not problems:
+            flash(ngettext("Imported %(num)d place.", "Imported %(num)d places.", count))
+            return redirect(url_for("places.index"), code=303)
+        read_in = file_crs(form.file.collection, chosen)[0] if problems else None
+        problems = [problem_message(p, read_in) for p in problems]
+    return render(
+        "places/import.html",
+        form=form,
+        problems=problems,
+        max_size=import_limit_text(),
+        status=400 if request.method == "POST" else 200,
+    )
 
 
 def init_app(app: Flask) -> None:

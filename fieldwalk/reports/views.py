@@ -5,13 +5,11 @@ the queries compare the stored UTC `*_at` strings directly: a Sunday 23:30 in St
 Sunday 22:30Z and belongs to that week, Monday 00:10 is Sunday 23:10Z and belongs to the next.
 """
 
-import csv
-import io
 from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
-from flask_babel import format_date
+from flask_babel import format_date, get_locale
 from flask_babel import gettext as _
 
 from fieldwalk.categories import CATEGORIES, category_label
@@ -30,7 +28,14 @@ from fieldwalk.reports.periods import (
     week_text,
 )
 from fieldwalk.security import MANAGER_ROLES, role_required
-from fieldwalk.spreadsheet import neutralise
+from fieldwalk.spreadsheet import (
+    COMMA,
+    CSV_CONTENT_TYPE,
+    CsvDialect,
+    csv_chunks,
+    dialect_for,
+    neutralise,
+)
 
 bp = Blueprint("reports", __name__)
 
@@ -68,13 +73,13 @@ def figure_labels() -> dict[str, str]:
     }
 
 
-def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
-    """The report's tables as CSV: UTF-8 with a BOM, so Excel reads å, ä and ö right; text
-    a spreadsheet would run as a formula (a place named "=...") is neutralised."""
-    out = io.StringIO()
-    out.write("\ufeff")
-    writer = csv.writer(out)
-    writer.writerow([neutralise(h) for h in headers])
+def csv_text(
+    rows: list[dict], headers: list[str], lead: list[str], dialect: CsvDialect = COMMA
+) -> str:
+    """The report's tables as CSV in the reader's dialect (`spreadsheet.csv_chunks`): UTF-8
+    with a BOM, so Excel reads å, ä and ö right; text a spreadsheet would run as a formula
+    (a place named "=...") is neutralised."""
+    lines = []
     for row in rows:
         for line in figure_lines(row["figures"]):
             values = line["values"]
@@ -84,8 +89,8 @@ def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
                 *[x for pair in zip(values[1:], changes, strict=True) for x in pair],
             ]
             text = [*lead, place_name(row), line["label"]]
-            writer.writerow([*(neutralise(t) for t in text), *cells])
-    return out.getvalue()
+            lines.append([*(neutralise(t) for t in text), *cells])
+    return "".join(csv_chunks([neutralise(h) for h in headers], [lines], dialect))
 
 
 def place_name(row: dict) -> str:
@@ -199,7 +204,7 @@ def week_csv():
     report = week_report(get_db(), year, number, _tz())
     headers = [_("Week"), _("Place"), _("Figure"), _("This week"), _("Week before"), _("Change")]
     headers += [_("Same week last year"), _("Change")]
-    text = csv_text(report["rows"], headers, [week_text(year, number)])
+    text = csv_text(report["rows"], headers, [week_text(year, number)], reader_dialect())
     return _csv_response(text, f"lagesbild-{week_text(year, number)}.csv")
 
 
@@ -251,18 +256,22 @@ def year_csv():
     report = year_report(get_db(), number, datetime.now(UTC), _tz())
     headers = [_("Year"), _("Place"), _("Figure"), str(number), str(number - 1), _("Change")]
     return _csv_response(
-        csv_text(report["rows"], headers, [str(number)]), f"uppfoljning-{number}.csv"
+        csv_text(report["rows"], headers, [str(number)], reader_dialect()),
+        f"uppfoljning-{number}.csv",
     )
+
+
+def reader_dialect() -> CsvDialect:
+    """Semicolons and decimal commas for a Swedish reader, commas for others."""
+    locale = get_locale()
+    return dialect_for(locale.language if locale else None)
 
 
 def _csv_response(text: str, filename: str) -> Response:
     return Response(
         text.encode("utf-8"),
-        mimetype="text/csv",
-        headers={
-            "Content-Type": "text/csv; charset=utf-8",
-            "Content-Disposition": f'attachment; filename="{filename}"',
-        },
+        content_type=CSV_CONTENT_TYPE,
+        headers={"Content-Disposition": f'attachment; filename="{filename}"'},
     )
 
 

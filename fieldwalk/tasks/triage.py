@@ -15,6 +15,8 @@ from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.duplicates import add_duplicate_hints
 from fieldwalk.observations.model import get_observation
+from fieldwalk.open311.channel import channel_party_ids
+from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos.model import list_task_photos
 from fieldwalk.render import fail, render
@@ -207,6 +209,8 @@ def walk_tasks(walk_id: int):
         sent=request.args.get("sent", type=int),
         emailed=request.args.get("emailed", type=int),
         unreached=request.args.get("unreached", type=int),
+        posted=request.args.get("posted", type=int),
+        unposted=request.args.get("unposted", type=int),
     )
 
 
@@ -218,12 +222,19 @@ def send(walk_id: int):
     db = get_db()
     sent = send_walk_tasks(db, walk["id"], planner())
     summary = {"sent": sum(len(ids) for ids in sent.values())}
-    if sent:
-        results = notify_walk_parties(db, walk["id"], sent, request.url_root.rstrip("/"))
+    # Parties reached over Open311 get their tasks posted to their system, not an email.
+    over_open311 = channel_party_ids(db) & set(sent)
+    by_email = {party: ids for party, ids in sent.items() if party not in over_open311}
+    if by_email:
+        results = notify_walk_parties(db, walk["id"], by_email, request.url_root.rstrip("/"))
         summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
         summary["unreached"] = sum(
             1 for r in results if r.get("status") in ("no_recipients", "failed")
         )
+    if over_open311:
+        posted = post_now(db, over_open311)
+        summary["posted"] = sum(1 for r in posted if r["status"] == "sent")
+        summary["unposted"] = sum(1 for r in posted if r["status"] == "failed")
     return redirect(url_for("triage.walk_tasks", walk_id=walk_id, **summary), code=303)
 
 

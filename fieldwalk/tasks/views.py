@@ -13,6 +13,8 @@ from flask import Blueprint, Flask, abort, current_app, redirect, request, url_f
 
 from fieldwalk.db import get_db, transaction
 from fieldwalk.i18n import safe_next
+from fieldwalk.open311.channel import channel_party_ids, request_for_task
+from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoSettings, store_photo
@@ -86,6 +88,7 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
         "observations": observations,
         "after_photos": list_task_photos(db, task["id"]),
         "history": task_history(db, task["id"]),
+        "open311": request_for_task(db, task["id"]),
         "assignee": db.execute(
             "SELECT name, email FROM users WHERE id = ?", [task["assignee_user_id"]]
         ).fetchone()
@@ -189,6 +192,8 @@ def act(task_id: int, action: str):
     except BaseException:
         remove_unreferenced(db, photo_dir, written)
         raise
+    if action in ("send", "reroute", "reopen"):
+        post_now(db, {get_task(db, task_id)["party_id"]} & channel_party_ids(db))
     target = url_for("tasks.show", task_id=task_id, ok=action)
     return redirect(safe_next(form.get("next"), target), code=303)
 

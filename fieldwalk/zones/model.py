@@ -1,7 +1,6 @@
 """Zones: the polygons that say which party controls the ground, with GeoJSON import and export."""
 
 import json
-from dataclasses import dataclass
 
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
@@ -9,6 +8,8 @@ from sqlite_utils import Database
 from fieldwalk import geo
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
+from fieldwalk.gis import WGS84, GeometryProblem, ImportProblem, export_collection, file_crs
+from fieldwalk.gis import polygon_to_wgs84 as read_polygon
 from fieldwalk.parties.model import KINDS as PARTY_KINDS
 from fieldwalk.parties.model import find_party_by_name, get_party, insert_party
 from fieldwalk.routing import Zone
@@ -158,30 +159,18 @@ def zone_feature(zone: dict) -> dict:
     }
 
 
-def export_zones(db: Database) -> dict:
-    """Every zone as a GeoJSON FeatureCollection (WGS84, [lon, lat])."""
-    return {"type": "FeatureCollection", "features": [zone_feature(z) for z in list_zones(db)]}
+def export_zones(db: Database, crs: str = WGS84) -> dict:
+    """Every zone as a GeoJSON FeatureCollection: WGS84 [lon, lat] by default, or SWEREF 99
+    TM or 18 00 [easting, northing]; rings wound as RFC 7946 asks."""
+    return export_collection([zone_feature(z) for z in list_zones(db)], crs)
 
 
-@dataclass(frozen=True)
-class ImportProblem:
-    """Why a file, or one feature in it, cannot be imported. `str()` gives it in English."""
-
-    code: str  # collection, empty, feature, geometry, party_missing, party_unknown
-    feature: int | None = None  # 1-based position in the file
-    name: str = ""
-    detail: str = ""
-
-    def __str__(self) -> str:
-        where = f"feature {self.feature}" + (f" ({self.name})" if self.name else "")
-        return {
-            "collection": "not a GeoJSON FeatureCollection",
-            "empty": "the FeatureCollection has no features",
-            "feature": f"{where}: not a GeoJSON Feature",
-            "geometry": f"{where}: {self.detail}",
-            "party_missing": f"{where}: no party (property {self.detail!r})",
-            "party_unknown": f"{where}: unknown party {self.detail!r}",
-        }.get(self.code, self.code)
+def find_zone_by_name(db: Database, name: str) -> dict | None:
+    """The oldest zone with this name (case-insensitive), or None."""
+    row = db.execute(
+        "SELECT * FROM zones WHERE lower(name) = lower(?) ORDER BY id LIMIT 1", [name.strip()]
+    ).fetchone()
+    return dict(row) if row else None
 
 
 def import_zones(
@@ -191,20 +180,29 @@ def import_zones(
     party_property: str = "party",
     create_parties: bool = False,
     replace: bool = False,
+    crs: str | None = None,
+    bounds: tuple[float, float, float, float] = (-180, -90, 180, 90),
 ) -> tuple[int, list[ImportProblem]]:
     """Import a GeoJSON FeatureCollection of zones, all or nothing; return (count, problems).
 
-    Each feature needs a Polygon or MultiPolygon and a party: the party's name in
+    Coordinates are in the system the file names (`crs` member), else in `crs`, else WGS84,
+    and every shape must lie inside `bounds` (west, south, east, north in WGS84). Each
+    feature needs a Polygon or MultiPolygon and a party: the party's name in
     `party_property` (created, with the kind in `party_kind` if any, when `create_parties`
-    is set), or else a `party_id` of this database. `replace` deletes every zone first.
+    is set), or else a `party_id` of this database. A zone whose name is already taken
+    is redrawn and reassigned, not added again; `replace` deletes every zone first.
     """
     if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
         return 0, [ImportProblem("collection")]
     features = collection.get("features")
     if not isinstance(features, list) or not features:
         return 0, [ImportProblem("empty")]
+    source, problem = file_crs(collection, crs)
+    if problem is not None:
+        return 0, [problem]
     problems: list[ImportProblem] = []
     planned = []
+    seen: dict[str, int] = {}
     for index, feature in enumerate(features, start=1):
         if not isinstance(feature, dict) or feature.get("type") != "Feature":
             problems.append(ImportProblem("feature", index))
@@ -212,8 +210,16 @@ def import_zones(
         props = feature.get("properties")
         props = props if isinstance(props, dict) else {}
         name = str(props.get("name") or "").strip()[:200] or f"Zone {index}"
+        if name.lower() in seen:
+            problems.append(ImportProblem("duplicate_name", index, name, str(seen[name.lower()])))
+            continue
+        seen[name.lower()] = index
         try:
-            geometry = parse_zone_geometry(feature.get("geometry"))
+            geometry = parse_zone_geometry(read_polygon(feature.get("geometry"), source, bounds))
+        except GeometryProblem as error:
+            code = "geometry" if error.code == "shape" else error.code
+            problems.append(ImportProblem(code, index, name, error.detail))
+            continue
         except ValueError as error:
             problems.append(ImportProblem("geometry", index, name, str(error)))
             continue
@@ -245,5 +251,11 @@ def import_zones(
             if "id" not in party:  # to create; an earlier feature may have done so already
                 existing = find_party_by_name(db, party["name"])
                 party["id"] = existing["id"] if existing else insert_party(db, **party)
-            insert_zone(db, party["id"], name, geometry, kind)
+            same = find_zone_by_name(db, name)
+            if same is None:
+                insert_zone(db, party["id"], name, geometry, kind)
+            else:
+                update_zone(
+                    db, same["id"], party_id=party["id"], name=name, kind=kind, geometry=geometry
+                )
     return len(planned), []

@@ -16,14 +16,14 @@ from wtforms import BooleanField, HiddenField, SelectChoice, SelectField, String
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from fieldwalk.db import get_db, transaction
+from fieldwalk.gis import CRS_NAMES, WGS84, crs_code, file_crs, problem_message
 from fieldwalk.parties.model import list_parties
 from fieldwalk.places.model import list_places, place_feature
-from fieldwalk.render import render
+from fieldwalk.render import fail, render
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
 from fieldwalk.zones.model import (
     KIND_LABELS,
     MAX_IMPORT_BYTES,
-    ImportProblem,
     delete_zone,
     export_zones,
     get_zone,
@@ -71,7 +71,7 @@ def _import_limit() -> int:
     return current_app.config.get("MAX_ZONE_IMPORT_BYTES", MAX_IMPORT_BYTES)
 
 
-def _import_limit_text() -> str:
+def import_limit_text() -> str:
     limit = _import_limit()
     return f"{limit // 2**20} MB" if limit >= 2**20 else f"{max(1, limit // 2**10)} kB"
 
@@ -81,7 +81,7 @@ def read_geojson_upload(_form, field) -> None:
     limit = _import_limit()
     data = field.data.stream.read(limit + 1)
     if len(data) > limit:
-        raise ValidationError(_("The file is larger than %(size)s.", size=_import_limit_text()))
+        raise ValidationError(_("The file is larger than %(size)s.", size=import_limit_text()))
     try:
         field.collection = json.loads(data.decode("utf-8-sig"))
     except (UnicodeDecodeError, ValueError) as error:
@@ -101,36 +101,14 @@ class ImportForm(FlaskForm):
         default="party",
         validators=[DataRequired(), Length(max=100)],
     )
+    crs = SelectField(
+        _l("Coordinate system"),
+        choices=[SelectChoice("", _l("As named in the file (else WGS84)"))]
+        + [SelectChoice(code, name) for code, name in CRS_NAMES.items()],
+        default="",
+    )
     create_parties = BooleanField(_l("Create the parties that do not exist yet"))
     replace = BooleanField(_l("Replace all existing zones"))
-
-
-def problem_message(problem: ImportProblem) -> str:
-    """An import problem in the person's language."""
-    where = (
-        _("Feature %(n)d (%(name)s)", n=problem.feature, name=problem.name)
-        if problem.name
-        else _("Feature %(n)d", n=problem.feature or 0)
-    )
-    messages = {
-        "collection": lambda: _("The file is not a GeoJSON FeatureCollection."),
-        "empty": lambda: _("The file has no features."),
-        "feature": lambda: _("%(where)s is not a GeoJSON Feature.", where=where),
-        "geometry": lambda: _(
-            "%(where)s: the shape is not a valid Polygon or MultiPolygon (%(detail)s).",
-            where=where,
-            detail=problem.detail,
-        ),
-        "party_missing": lambda: _(
-            "%(where)s has no property “%(property)s” naming its party.",
-            where=where,
-            property=problem.detail,
-        ),
-        "party_unknown": lambda: _(
-            "%(where)s: there is no party called “%(party)s”.", where=where, party=problem.detail
-        ),
-    }
-    return messages[problem.code]() if problem.code in messages else str(problem)
 
 
 def get_zone_or_404(zone_id: int) -> dict:
@@ -241,19 +219,34 @@ def delete(zone_id: int):
     return render("zones/delete.html", zone=zone)
 
 
+def export_crs() -> str:
+    """The system an export is asked for (`?crs=3011`, `EPSG:3006`; WGS84 by default)."""
+    asked = request.args.get("crs", "")
+    crs = crs_code(asked) if asked else WGS84
+    if crs is None:
+        fail(400, _("Unknown coordinate system: choose WGS84, EPSG:3006 or EPSG:3011."))
+    return crs
+
+
+def geojson_download(collection: dict, stem: str, crs: str) -> Response:
+    """A GeoJSON file to save, named after what it holds and its coordinate system."""
+    suffix = "" if crs == WGS84 else "-" + crs.replace(":", "")
+    return Response(
+        json.dumps(collection, ensure_ascii=False),
+        mimetype="application/geo+json",
+        headers={
+            "Content-Disposition": f"attachment; filename={stem}{suffix}.geojson",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 @bp.get("/zones.geojson")
 @role_required(*MANAGER_ROLES)
 def export():
     """Every zone as a GeoJSON download, for GIS tools and for importing elsewhere."""
-    body = json.dumps(export_zones(get_db()), ensure_ascii=False)
-    return Response(
-        body,
-        mimetype="application/geo+json",
-        headers={
-            "Content-Disposition": "attachment; filename=zones.geojson",
-            "Cache-Control": "no-store",
-        },
-    )
+    crs = export_crs()
+    return geojson_download(export_zones(get_db(), crs), "zones", crs)
 
 
 @bp.route("/zones/import", methods=["GET", "POST"])
@@ -261,7 +254,7 @@ def export():
 def import_file():
     """Load zones from a GeoJSON file, all or nothing."""
     form = ImportForm()
-    problems: list[ImportProblem] = []
+    problems: list = []
     if form.validate_on_submit():
         db = get_db()
         with transaction(db):
@@ -272,6 +265,8 @@ def import_file():
                 party_property=form.party_property.data.strip(),
                 create_parties=form.create_parties.data,
                 replace=form.replace.data,
+                crs=form.crs.data or None,
+                bounds=tuple(current_app.config["DISTRICT_BOUNDS"]),
             )
             if not problems:
                 for party in list_parties(db):
@@ -291,10 +286,18 @@ def import_file():
     return render(
         "zones/import.html",
         form=form,
-        problems=[problem_message(p) for p in problems],
-        max_size=_import_limit_text(),
+        problems=[problem_message(p, _read_crs(form)) for p in problems],
+        max_size=import_limit_text(),
         status=400 if request.method == "POST" else 200,
     )
+
+
+def _read_crs(form: ImportForm) -> str | None:
+    """The system the uploaded file was read in (for messages about where it landed)."""
+    collection = getattr(form.file, "collection", None)
+    if not isinstance(collection, dict):
+        return None
+    return file_crs(collection, form.crs.data or None)[0]
 
 
 def init_app(app: Flask) -> None:
