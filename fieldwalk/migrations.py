@@ -459,3 +459,15 @@ def m010_photo_declarations(db: Database) -> None:
             ORDER BY o.created_at, o.id;
         """,
     )
+
+
+@migrations()
+def m010_duplicate_hint_index(db: Database) -> None:
+    # Duplicate hints (fieldwalk/observations/duplicates.py) read the earlier observations of
+    # a category, problem or "works well", in a box around a point and a span of time: every
+    # column they test or return is in this index, so a hotspot of thousands at one spot is
+    # an index range read and a top-few sort in SQLite, with no table row touched.
+    db.execute(
+        """CREATE INDEX observations_duplicates ON observations(category, works_well, lat, lon,
+               observed_at, id)"""
+    )
