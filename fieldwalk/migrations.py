@@ -471,3 +471,16 @@ def m010_duplicate_hint_index(db: Database) -> None:
         """CREATE INDEX observations_duplicates ON observations(category, works_well, lat, lon,
                observed_at, id)"""
     )
+
+
+@migrations()
+def m010_map_position_index(db: Database) -> None:
+    # The dashboard map asks for what is in the visible box (fieldwalk/dashboard/mapdata.py):
+    # these read a box's latitude band instead of every row, and hold what a cluster counts.
+    _run(
+        db,
+        """
+        CREATE INDEX observations_position ON observations(lat, lon, urgent);
+        CREATE INDEX tasks_position ON tasks(lat, lon, priority);
+        """,
+    )

@@ -133,16 +133,27 @@ def _census(db: Database, arms: dict) -> tuple[int, list[float] | None]:
             f" max({alias}.lat) {sql}",
             params,
         ).fetchone()
-        if not row[0]:
-            continue
-        total += row[0]
-        box = list(row[1:])
-        extent = (
-            box
-            if extent is None
-            else [*map(min, extent[:2], box[:2]), *map(max, extent[2:], box[2:])]
-        )
+        if row[0]:
+            total += row[0]
+            extent = _widen(extent, list(row[1:]))
     return total, extent
+
+
+def _widen(extent: list[float] | None, box: list[float]) -> list[float]:
+    if extent is None:
+        return box
+    return [*map(min, extent[:2], box[:2]), *map(max, extent[2:], box[2:])]
+
+
+def _more_than(db: Database, arms: dict, limit: int) -> bool:
+    """Whether the arms hold more than `limit` points: stops reading at limit + 1."""
+    seen = 0
+    for _alias, sql, params in arms.values():
+        row = db.execute(f"SELECT count(*) FROM (SELECT 1 {sql} LIMIT ?)", [*params, limit + 1])  # noqa: S608
+        seen += row.fetchone()[0]
+        if seen > limit:
+            return True
+    return False
 
 
 def fit_zoom(box, shrink: float) -> int:
@@ -196,18 +207,24 @@ URGENT = {"o": "o.urgent", "t": "(t.priority = 'urgent')"}
 
 
 def _clusters(db: Database, arms: dict, height: float, width: float) -> tuple:
-    """The points counted per grid cell: group_concat'ed lat, lon, count and urgent."""
+    """The points counted per grid cell: group_concat'ed lat, lon, count and urgent, and the
+    extent of every point (west, south, east, north)."""
     union = " UNION ALL ".join(
         f"SELECT {alias}.lat AS lat, {alias}.lon AS lon, {URGENT[alias]} AS urgent {sql}"
         for alias, sql, _params in arms.values()
     )
     params = [value for _alias, _sql, arm_params in arms.values() for value in arm_params]
-    sql = f"""SELECT group_concat(y), group_concat(x), group_concat(n), group_concat(u)
+    # One integer key per cell sorts faster than two; 10^6 columns span the globe at any size
+    # cell_size gives.
+    sql = f"""SELECT group_concat(y), group_concat(x), group_concat(n), group_concat(u),
+                     min(w), min(s), max(e), max(nn)
               FROM (SELECT CAST(round(avg(lat) * 100000) AS INTEGER) AS y,
                            CAST(round(avg(lon) * 100000) AS INTEGER) AS x,
-                           count(*) AS n, sum(urgent) AS u
+                           count(*) AS n, sum(urgent) AS u, min(lon) AS w, min(lat) AS s,
+                           max(lon) AS e, max(lat) AS nn
                     FROM ({union})
-                    GROUP BY CAST((lat + 90) / ? AS INTEGER), CAST((lon + 180) / ? AS INTEGER))"""  # noqa: S608 - fixed fragments
+                    GROUP BY CAST((lat + 90) / ? AS INTEGER) * 1000000
+                             + CAST((lon + 180) / ? AS INTEGER))"""  # noqa: S608 - fixed fragments
     return db.execute(sql, [*params, height, width]).fetchone()
 
 
@@ -229,7 +246,12 @@ def map_answer(
     width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
     """
     arms = _arms(f, view, today, tz)
-    total, extent = _census(db, arms)
+    if view.box is None or not _more_than(db, arms, points_at_most):
+        # Without a box the grid is sized to the points' extent, so it is read first; with
+        # one, few points are read whole and many are counted in one pass below.
+        total, extent = _census(db, arms)
+    else:
+        total, extent = points_at_most + 1, None
     head = {
         "scale": SCALE,
         "categories": list(CATEGORIES),
@@ -246,6 +268,8 @@ def map_answer(
         return "".join(chunks) + "}"
     height, width = cell_size(view, extent)
     values = _clusters(db, arms, height, width)
+    counts = [int(n) for n in values[2].split(",")] if values[2] else []
+    head.update(count=sum(counts), extent=list(values[4:]) if counts else None)
     head = {**head, "mode": "clusters", "cell": [height, width]}
-    arrays = _arrays(("lat", "lon", "count", "urgent"), values)
+    arrays = _arrays(("lat", "lon", "count", "urgent"), values[:4])
     return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
