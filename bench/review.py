@@ -26,29 +26,40 @@ every page and map answer p95 under 150 ms, every map answer under 200 KB on the
 most 2x growth in p95 from the smallest size to the largest (the CSV export holds every row:
 it grows with them and is shown, not judged). Prints PASS or FAIL for each and always exits 0:
 it reports, it is not a test.
+
+Last, the duplicate hints at a hotspot: /dashboard on 10,000 observations plus 3,000 newest
+problems at one spot (each a duplicate of all the others) against the same with the 3,000
+scattered over the district, the baseline (`--no-hotspot` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from common import (
     PASSWORD,
+    POSITION,
     ROOT,
     Client,
     Server,
     connect,
     cpu_by_kind,
+    create_app,
+    new_id,
     percentile,
     seed_user,
 )
+
+from fieldwalk.observations.model import put_observation, validate
 
 OUT = ROOT / "bench" / "out" / "review"
 SIZES = (10_000, 100_000)
@@ -60,6 +71,7 @@ TARGET_P95_MS = 150
 TARGET_MAP_KB = 200
 TARGET_GROWTH = 2.0
 EMAIL = "bench-review@example.se"
+HOTSPOT, HOTSPOT_BASE = 3000, 10_000
 HEADERS = {"Accept": "text/html,application/json", "Accept-Encoding": "br, gzip"}
 
 
@@ -67,9 +79,10 @@ def instance_for(size: int) -> Path:
     return OUT / str(size) / "instance"
 
 
-def build(size: int, rebuild: bool) -> None:
-    """Make the database of `size` observations with seed-load unless a complete one is there."""
-    instance = instance_for(size)
+def build(size: int, rebuild: bool, instance: Path | None = None) -> bool:
+    """Make the database of `size` observations with seed-load unless a complete one is there;
+    True when it was made."""
+    instance = instance or instance_for(size)
     database = instance / "fieldwalk.db"
     if database.exists() and not rebuild:
         conn = sqlite3.connect(database)
@@ -81,7 +94,7 @@ def build(size: int, rebuild: bool) -> None:
             conn.close()
         if count >= size:
             print(f"Reusing {database} ({count:,} observations).")
-            return
+            return False
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
     instance.mkdir(parents=True, exist_ok=True)
@@ -90,6 +103,7 @@ def build(size: int, rebuild: bool) -> None:
     started = time.perf_counter()
     subprocess.run([*flask, "--observations", str(size)], cwd=ROOT, env=env, check=True)
     print(f"seed-load {size:,} took {time.perf_counter() - started:.1f} s (app start included)")
+    return True
 
 
 def prepare(size: int) -> dict:
@@ -234,11 +248,73 @@ def growth(all_results: dict[int, dict[str, dict]]) -> None:
     print(f"  target: p95 grows at most {TARGET_GROWTH:g}x for pages and map answers")
 
 
+def add_hotspot(instance: Path, at_one_spot: bool) -> None:
+    """HOTSPOT lighting problems, the newest in the district (one a minute until now): all at
+    POSITION, or scattered over the district (the quiet streets)."""
+    app = create_app({"INSTANCE": str(instance), "REQUEST_LOG": False})
+    db = connect(app.config["DATABASE_PATH"])
+    rng = random.Random(18)
+    try:
+        south, west, north, east = db.execute(
+            "SELECT min(lat), min(lon), max(lat), max(lon) FROM observations"
+        ).fetchone()
+        now = datetime.now(UTC)
+        with db.conn:
+            for i in range(HOTSPOT):
+                lat, lon = (
+                    POSITION
+                    if at_one_spot
+                    else (rng.uniform(south, north), rng.uniform(west, east))
+                )
+                body = {"category": "lighting", "lat": lat, "lon": lon, "description": "Mörkt"}
+                observation, _ = put_observation(db, new_id(), validate(body, 2000, 12), walk=None)
+                at = (now - timedelta(minutes=i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                db.execute(
+                    "UPDATE observations SET observed_at = ?, created_at = ? WHERE id = ?",
+                    [at, at, observation["id"]],
+                )
+    finally:
+        db.close()
+
+
+def hotspot(rebuild: bool) -> None:
+    """/dashboard with HOTSPOT problems at one spot (every one a duplicate of the others)
+    against the same number scattered: the duplicate hints' cost at a hotspot."""
+    print(
+        f"\n== duplicate hints: {HOTSPOT:,} problems at one spot, against as many scattered"
+        f" (the baseline), on {HOTSPOT_BASE:,} observations; /dashboard lists the newest 50"
+    )
+    results = {}
+    for name, at_one_spot in (("scattered (baseline)", False), ("at one spot", True)):
+        instance = OUT / f"hotspot-{'spot' if at_one_spot else 'scattered'}" / "instance"
+        if build(HOTSPOT_BASE, rebuild, instance) or not (instance / "hotspot").exists():
+            add_hotspot(instance, at_one_spot)
+            (instance / "hotspot").write_text("added\n")
+        with Server(instance, workers=WORKERS, args=("--timeout", "120")) as server:
+            client = Client(server.port)
+            connection = connect(instance / "fieldwalk.db")
+            if not connection.execute("SELECT 1 FROM users WHERE email = ?", [EMAIL]).fetchone():
+                seed_user(connection, EMAIL, token=False)
+            connection.close()
+            client.login(EMAIL, PASSWORD)
+            results[name] = r = measure(client, "/dashboard", RUNS, WARMUP)
+            print(
+                f"{'/dashboard, ' + name:<40} {r['p50']:8.1f} {r['p95']:8.1f} {r['cpu']:8.1f} ms"
+                f" {r['bytes'] / 1024:11,.1f} {r['encoding']:>4}"
+            )
+    spot, base = results["at one spot"], results["scattered (baseline)"]
+    print(
+        f"  at one spot / scattered: p50 {spot['p50'] / base['p50']:.2f}x,"
+        f" server CPU {spot['cpu'] / base['cpu']:.2f}x"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rebuild", action="store_true", help="seed the databases again")
     parser.add_argument("--million", action="store_true", help="also 1,000,000 observations")
     parser.add_argument("--sizes", type=int, nargs="+", help="observation counts to measure")
+    parser.add_argument("--no-hotspot", action="store_true", help="skip the hotspot phase")
     args = parser.parse_args()
     sizes = args.sizes or [*SIZES, *([MILLION] if args.million else [])]
     print(
@@ -250,6 +326,8 @@ def main() -> None:
         build(size, args.rebuild)
         results[size] = run_size(size)
     growth(results)
+    if not args.no_hotspot:
+        hotspot(args.rebuild)
 
 
 if __name__ == "__main__":
