@@ -206,26 +206,29 @@ def _points(db: Database, arms: dict, today: str) -> dict:
 URGENT = {"o": "o.urgent", "t": "(t.priority = 'urgent')"}
 
 
-def _clusters(db: Database, arms: dict, height: float, width: float) -> tuple:
-    """The points counted per grid cell: group_concat'ed lat, lon, count and urgent, and the
-    extent of every point (west, south, east, north)."""
-    union = " UNION ALL ".join(
-        f"SELECT {alias}.lat AS lat, {alias}.lon AS lon, {URGENT[alias]} AS urgent {sql}"
-        for alias, sql, _params in arms.values()
-    )
-    params = [value for _alias, _sql, arm_params in arms.values() for value in arm_params]
-    # One integer key per cell sorts faster than two; 10^6 columns span the globe at any size
-    # cell_size gives.
-    sql = f"""SELECT group_concat(y), group_concat(x), group_concat(n), group_concat(u),
-                     min(w), min(s), max(e), max(nn)
-              FROM (SELECT CAST(round(avg(lat) * 100000) AS INTEGER) AS y,
-                           CAST(round(avg(lon) * 100000) AS INTEGER) AS x,
-                           count(*) AS n, sum(urgent) AS u, min(lon) AS w, min(lat) AS s,
-                           max(lon) AS e, max(lat) AS nn
-                    FROM ({union})
-                    GROUP BY CAST((lat + 90) / ? AS INTEGER) * 1000000
-                             + CAST((lon + 180) / ? AS INTEGER))"""  # noqa: S608 - fixed fragments
-    return db.execute(sql, [*params, height, width]).fetchone()
+def _clusters(db: Database, arms: dict, height: float, width: float) -> list[tuple]:
+    """The points counted per grid cell, each kind grouped by SQLite on one integer cell key
+    (faster to sort than two), the kinds merged here: (lat, lon, count, urgent) per cell, the
+    position the mean of the cell's points, in 1e-5 degrees."""
+    cells: dict[int, list] = {}
+    for alias, sql, params in arms.values():
+        rows = db.execute(
+            f"""SELECT CAST(({alias}.lat + 90) / ? AS INTEGER) * 1000000
+                       + CAST(({alias}.lon + 180) / ? AS INTEGER) AS cell,
+                       count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]})
+                {sql} GROUP BY cell""",  # noqa: S608 - fixed fragments
+            [height, width, *params],
+        )
+        for cell, count, lat, lon, urgent in rows:
+            into = cells.setdefault(cell, [0, 0.0, 0.0, 0])
+            into[0] += count
+            into[1] += lat
+            into[2] += lon
+            into[3] += urgent
+    return [
+        (round(lat / count * SCALE), round(lon / count * SCALE), count, urgent)
+        for count, lat, lon, urgent in cells.values()
+    ]
 
 
 def _arrays(names, values) -> str:
@@ -238,7 +241,8 @@ def map_answer(
     """The map's answer as compact JSON (positions are integers in 1e-5 degrees).
 
     Always: `scale`, `categories`, `states`, `mode`, `count` (points in the box) and `extent`
-    ([west, south, east, north] of those points, or null). Points: per kind, parallel arrays
+    ([west, south, east, north] of those points; null when there are none, and for clusters
+    in a box, where it would cost another pass). Points: per kind, parallel arrays
     of lat, lon, id and code. An observation's code is its category's index times 4, plus 1
     when urgent and 2 when it works well; a task's is its state's index times 4, plus 1 when
     urgent and 2 when overdue. Observations are named by rowid (their UUIDs would triple the
@@ -267,9 +271,13 @@ def map_answer(
             chunks.append(f',"{kind}":{{{_arrays(("lat", "lon", "id", "code"), values)}}}')
         return "".join(chunks) + "}"
     height, width = cell_size(view, extent)
-    values = _clusters(db, arms, height, width)
-    counts = [int(n) for n in values[2].split(",")] if values[2] else []
-    head.update(count=sum(counts), extent=list(values[4:]) if counts else None)
-    head = {**head, "mode": "clusters", "cell": [height, width]}
-    arrays = _arrays(("lat", "lon", "count", "urgent"), values[:4])
+    cells = _clusters(db, arms, height, width)
+    head = {
+        **head,
+        "mode": "clusters",
+        "count": sum(cell[2] for cell in cells),
+        "cell": [height, width],
+    }
+    columns = [",".join(str(cell[i]) for cell in cells) for i in range(4)]
+    arrays = _arrays(("lat", "lon", "count", "urgent"), columns)
     return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
