@@ -1,61 +1,89 @@
-"""How fast the coordinators' review screens are on two years of a district: 100,000
-observations, 30,000 tasks and 200 walks.
+"""What the coordinators' review screens cost as the district grows, over real HTTP: 10,000
+and 100,000 observations (1,000,000 with --million).
 
 Run from the project root:
 
-    .venv/bin/python bench/review.py            # builds the database once, then reuses it
-    .venv/bin/python bench/review.py --rebuild  # makes it again
+    .venv/bin/python bench/review.py                  # 10k and 100k
+    .venv/bin/python bench/review.py --million        # and 1M (seeding it takes long)
+    .venv/bin/python bench/review.py --sizes 10000    # just these sizes
+    .venv/bin/python bench/review.py --rebuild        # seed the databases again
 
-The database is built by `flask --app app seed-load --observations 100000` (in a subprocess,
-timed) into bench/out/review/instance/, which is git-ignored, and reused while it holds
-100,000 observations; the app migrates it on start, so new indexes reach it.
+Each size's database is made once by `flask --app app seed-load --observations N` (in a
+subprocess, timed) into bench/out/review/N/instance/, which is git-ignored, and reused while it
+holds N observations; the app migrates it on start, so new indexes reach it.
 
-Requests go through Flask's test client in this process (no HTTP server, no compression, the
-request log off): the figures are the app's own work, from the WSGI call to the last byte of
-the body. While a request runs, every SQL statement it sends is recorded (sqlite3's trace
-callback, with the values bound); the same statements are then replayed on a fresh
-connection and read to the end: that is the "bare SQL" beside each request, measured in the
-same run, alternating with the requests so both see the same machine load.
+The app is served as deployed: gunicorn with 2 sync workers (bench/common.py's Server), the
+app compressing pages and JSON itself (Flask-Compress, brotli for a client that asks, as
+browsers do). One logged-in coordinator (bench/common.py's Client, with `Accept-Encoding: br,
+gzip`) asks for each endpoint 30 times after 3 warm-ups (the CSV export 3 times after 1),
+one at a time: the wall time of each request, from connecting to the last byte read; the bytes
+on the wire (the body as sent, compressed when it was); and beside them the server's CPU time
+per request (user + system of gunicorn's processes, read from /proc over the runs). `/healthz`,
+measured the same way in the same run, is the baseline: what any request costs here.
 
-Targets: every page and map request under 150 ms at the 95th percentile and within 3x of its
-bare SQL (median against median); the full CSV export at 50,000 rows/s or more with flat
-memory (the peak of Python's allocations while streaming it, tracemalloc, grows by less than
-16 MB however large the export: the export itself is tens of MB). Prints PASS or FAIL for each
-and always exits 0: it reports, it is not a test.
+Then, per endpoint, the growth from the smallest size to the largest. Targets (issue 18):
+every page and map answer p95 under 150 ms, every map answer under 200 KB on the wire, at
+most 2x growth in p95 from the smallest size to the largest (the CSV export holds every row:
+it grows with them and is shown, not judged). Prints PASS or FAIL for each and always exits 0:
+it reports, it is not a test.
+
+Last, the duplicate hints at a hotspot: /dashboard on 10,000 observations plus 3,000 newest
+problems at one spot (each a duplicate of all the others) against the same with the 3,000
+scattered over the district, the baseline (`--no-hotspot` skips it).
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import random
 import sqlite3
 import statistics
 import subprocess
 import sys
 import time
-import tracemalloc
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
+from common import (
+    PASSWORD,
+    POSITION,
+    ROOT,
+    Client,
+    Server,
+    connect,
+    cpu_by_kind,
+    create_app,
+    new_id,
+    percentile,
+    seed_user,
+)
 
-import fieldwalk.db as fieldwalk_db  # noqa: E402
+from fieldwalk.observations.model import put_observation, validate
 
 OUT = ROOT / "bench" / "out" / "review"
-INSTANCE = OUT / "instance"
-OBSERVATIONS = 100_000
-RUNS = 30
-WARMUP = 3
+SIZES = (10_000, 100_000)
+MILLION = 1_000_000
+RUNS, WARMUP = 30, 3
+EXPORT_RUNS, EXPORT_WARMUP = 3, 1
+WORKERS = 2
 TARGET_P95_MS = 150
-TARGET_RATIO = 3.0
-TARGET_ROWS_PER_S = 50_000
-TARGET_GROWTH_MB = 16
-EMAIL = "bench-coordinator@example.se"
+TARGET_MAP_KB = 200
+TARGET_GROWTH = 2.0
+EMAIL = "bench-review@example.se"
+HOTSPOT, HOTSPOT_BASE = 3000, 10_000
+HEADERS = {"Accept": "text/html,application/json", "Accept-Encoding": "br, gzip"}
 
 
-def build(rebuild: bool) -> None:
-    """Make the 100k database with seed-load unless a complete one is there."""
-    database = INSTANCE / "fieldwalk.db"
+def instance_for(size: int) -> Path:
+    return OUT / str(size) / "instance"
+
+
+def build(size: int, rebuild: bool, instance: Path | None = None) -> bool:
+    """Make the database of `size` observations with seed-load unless a complete one is there;
+    True when it was made."""
+    instance = instance or instance_for(size)
+    database = instance / "fieldwalk.db"
     if database.exists() and not rebuild:
         conn = sqlite3.connect(database)
         try:
@@ -64,216 +92,242 @@ def build(rebuild: bool) -> None:
             count = 0
         finally:
             conn.close()
-        if count >= OBSERVATIONS:
+        if count >= size:
             print(f"Reusing {database} ({count:,} observations).")
-            return
+            return False
     for suffix in ("", "-wal", "-shm"):
         Path(f"{database}{suffix}").unlink(missing_ok=True)
-    INSTANCE.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "FIELDWALK_INSTANCE": str(INSTANCE)}
+    instance.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "FIELDWALK_INSTANCE": str(instance)}
     flask = [sys.executable, "-m", "flask", "--app", "app", "seed-load"]
     started = time.perf_counter()
-    subprocess.run([*flask, "--observations", str(OBSERVATIONS)], cwd=ROOT, env=env, check=True)
-    print(f"seed-load took {time.perf_counter() - started:.1f} s (subprocess, app start included)")
+    subprocess.run([*flask, "--observations", str(size)], cwd=ROOT, env=env, check=True)
+    print(f"seed-load {size:,} took {time.perf_counter() - started:.1f} s (app start included)")
+    return True
 
 
-class Recorder:
-    """Records the SQL every connection the app opens sends, while `on`."""
-
-    def __init__(self):
-        self.statements: list[str] = []
-        self.on = False
-        self._connect = fieldwalk_db.connect
-
-    def install(self) -> None:
-        def connect(path):
-            db = self._connect(path)
-            db.conn.set_trace_callback(self._trace)
-            return db
-
-        fieldwalk_db.connect = connect
-
-    def _trace(self, sql: str) -> None:
-        if self.on and not sql.lstrip().upper().startswith("PRAGMA"):
-            self.statements.append(sql)
-
-
-def replay(statements: list[str]) -> float:
-    """Run the statements on a fresh connection, reading every row; return milliseconds."""
-    started = time.perf_counter()
-    conn = sqlite3.connect(INSTANCE / "fieldwalk.db")
+def prepare(size: int) -> dict:
+    """The coordinator to log in as, the busiest place and boxes around it, the row counts."""
+    db = connect(instance_for(size) / "fieldwalk.db")
     try:
-        for sql in statements:
-            conn.execute(sql).fetchall()
+        if not db.execute("SELECT 1 FROM users WHERE email = ?", [EMAIL]).fetchone():
+            seed_user(db, EMAIL, token=False)
+        place = db.execute(
+            """SELECT place_id AS id, count(*) AS n FROM observations
+               WHERE place_id IS NOT NULL GROUP BY place_id ORDER BY n DESC LIMIT 1"""
+        ).fetchone()
+        south, west, north, east = db.execute(
+            """SELECT min(lat), min(lon), max(lat), max(lon) FROM observations
+               WHERE place_id = ? AND lat IS NOT NULL""",
+            [place["id"]],
+        ).fetchone()
+        counts = {
+            table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("observations", "tasks", "walks", "places")
+        }
     finally:
-        conn.close()
-    return (time.perf_counter() - started) * 1000
-
-
-def percentile(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def measure(client, recorder: Recorder, url: str, headers: dict | None = None) -> dict:
-    """Median and p95 of the request and of its bare SQL, interleaved."""
-    recorder.on = True
-    recorder.statements.clear()
-    response = client.get(url, headers=headers or {})
-    recorder.on = False
-    statements = list(recorder.statements)
-    assert response.status_code == 200, (url, response.status_code)
-    size = len(response.get_data())
-    for _ in range(WARMUP):
-        client.get(url, headers=headers or {}).get_data()
-        replay(statements)
-    requests, bare = [], []
-    for _ in range(RUNS):
-        started = time.perf_counter()
-        client.get(url, headers=headers or {}).get_data()
-        requests.append((time.perf_counter() - started) * 1000)
-        bare.append(replay(statements))
+        db.close()
+    lat, lon = (south + north) / 2, (west + east) / 2
     return {
-        "median": statistics.median(requests),
-        "p95": percentile(requests, 95),
-        "bare_median": statistics.median(bare),
-        "bare_p95": percentile(bare, 95),
-        "queries": len(statements),
-        "bytes": size,
+        "place": place["id"],
+        "place_n": place["n"],
+        "place_box": f"{west:.5f},{south:.5f},{east:.5f},{north:.5f}",
+        # About what a phone shows at zoom 18: a street, 300 by 600 m.
+        "street_box": f"{lon - 0.0026:.5f},{lat - 0.0014:.5f},{lon + 0.0026:.5f},{lat + 0.0014:.5f}",
+        "counts": counts,
     }
 
 
-def export(client, recorder: Recorder, url: str, rows: int) -> dict:
-    """Stream an export: rows/s (three runs, best), then its memory growth (tracemalloc)."""
-    recorder.statements.clear()
-    timings, size = [], 0
-    for run in range(3):
-        recorder.on = run == 0
-        started = time.perf_counter()
-        response = client.get(url)
-        assert response.status_code == 200 and response.is_streamed, url
-        size = sum(len(chunk) for chunk in response.response)
-        response.close()
-        timings.append(time.perf_counter() - started)
-    recorder.on = False
-    statements = list(recorder.statements)
-    bare = [replay(statements) for _ in range(3)]
-    tracemalloc.start()
-    base = tracemalloc.get_traced_memory()[0]
-    response = client.get(url)
-    for _chunk in response.response:
-        pass
-    response.close()
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    seconds = min(timings)
+def endpoints(facts: dict) -> list[tuple[str, str, str]]:
+    """(kind, label, path): kind is baseline, page, map or export."""
+    place = facts["place"]
+    return [
+        ("baseline", "/healthz (baseline)", "/healthz"),
+        ("page", "dashboard", "/dashboard"),
+        ("map", "map.json, whole district, no bbox", "/dashboard/map.json"),
+        (
+            "map",
+            "map.json, bbox busiest place, zoom 16",
+            f"/dashboard/map.json?bbox={facts['place_box']}&zoom=16",
+        ),
+        (
+            "map",
+            "map.json, bbox one street, zoom 18",
+            f"/dashboard/map.json?bbox={facts['street_box']}&zoom=18",
+        ),
+        ("page", "week page (lägesbild)", "/reports/week"),
+        ("page", "busiest place page", f"/places/{place}"),
+        ("export", "CSV export, every observation", "/dashboard/observations.csv"),
+    ]
+
+
+def server_cpu() -> float:
+    return cpu_by_kind(os.getpid()).get("server", 0.0)
+
+
+def measure(client: Client, path: str, runs: int, warmup: int) -> dict:
+    """Wall times, server CPU per request and bytes on the wire for `runs` requests."""
+    for _ in range(warmup):
+        answer = client.request("GET", path, headers=HEADERS)
+        assert answer.status == 200, (path, answer.status, answer.body[:300])
+    walls, sizes = [], []
+    cpu_before, client_before = server_cpu(), time.process_time()
+    for _ in range(runs):
+        answer = client.request("GET", path, headers=HEADERS)
+        assert answer.status == 200, (path, answer.status)
+        walls.append(answer.seconds * 1000)
+        sizes.append(len(answer.body))
+    cpu = (server_cpu() - cpu_before) * 1000 / runs
     return {
-        "rows": rows,
-        "seconds": seconds,
-        "rows_per_s": rows / seconds,
-        "bytes": size,
-        "growth_mb": (peak - base) / 1e6,
-        "bare_ms": min(bare),
+        "p50": statistics.median(walls),
+        "p95": percentile(walls, 95),
+        "cpu": cpu,
+        "client_cpu": (time.process_time() - client_before) * 1000 / runs,
+        "bytes": max(sizes),
+        "encoding": answer.headers.get("content-encoding", "-"),
     }
 
 
-def verdict(ok: bool) -> str:
-    return "PASS" if ok else "FAIL"
+def run_size(size: int) -> dict[str, dict]:
+    facts = prepare(size)
+    counts = facts["counts"]
+    print(
+        f"\n== {counts['observations']:,} observations, {counts['tasks']:,} tasks, "
+        f"{counts['walks']:,} walks, {counts['places']} places; the busiest place "
+        f"#{facts['place']} holds {facts['place_n']:,}. Load average {os.getloadavg()[0]:.1f}."
+    )
+    results = {}
+    with Server(instance_for(size), workers=WORKERS, args=("--timeout", "120")) as server:
+        client = Client(server.port)
+        client.login(EMAIL, PASSWORD)
+        print(
+            f"{'what':<40} {'p50 ms':>8} {'p95 ms':>8} {'server CPU':>11} {'KB on wire':>11}"
+            f" {'enc':>4}  verdict"
+        )
+        for kind, label, path in endpoints(facts):
+            runs, warmup = (EXPORT_RUNS, EXPORT_WARMUP) if kind == "export" else (RUNS, WARMUP)
+            r = measure(client, path, runs, warmup)
+            r["kind"] = kind
+            results[label] = r
+            ok = None
+            if kind in ("page", "map"):
+                ok = r["p95"] < TARGET_P95_MS
+                if kind == "map":
+                    ok = ok and r["bytes"] / 1024 < TARGET_MAP_KB
+            verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+            print(
+                f"{label:<40} {r['p50']:8.1f} {r['p95']:8.1f} {r['cpu']:8.1f} ms"
+                f" {r['bytes'] / 1024:11,.1f} {r['encoding']:>4}  {verdict}"
+            )
+    print(
+        f"  {RUNS} runs after {WARMUP} warm-up ({EXPORT_RUNS} after {EXPORT_WARMUP} for the"
+        " export), one at a time; server CPU is gunicorn's user+system per request."
+        f" Targets: p95 < {TARGET_P95_MS} ms (pages, maps), map answers < {TARGET_MAP_KB} KB."
+    )
+    return results
+
+
+def growth(all_results: dict[int, dict[str, dict]]) -> None:
+    sizes = sorted(all_results)
+    if len(sizes) < 2:
+        return
+    small, large = sizes[0], sizes[-1]
+    print(f"\n== growth from {small:,} to {large:,} observations ({large // small}x the rows)")
+    print(f"{'what':<40} {'p95 ms':>17} {'x':>6} {'CPU ms':>17} {'x':>6} {'KB':>19}  verdict")
+    for label, before in all_results[small].items():
+        after = all_results[large][label]
+        p95_x = after["p95"] / before["p95"]
+        cpu_x = after["cpu"] / before["cpu"] if before["cpu"] else float("nan")
+        ok = p95_x <= TARGET_GROWTH if before["kind"] in ("page", "map") else None
+        verdict = "" if ok is None else ("PASS" if ok else "FAIL")
+        print(
+            f"{label:<40} {before['p95']:8.1f}{after['p95']:9.1f} {p95_x:5.1f}x"
+            f" {before['cpu']:8.1f}{after['cpu']:9.1f} {cpu_x:5.1f}x"
+            f" {before['bytes'] / 1024:9,.1f}{after['bytes'] / 1024:10,.1f}  {verdict}"
+        )
+    print(f"  target: p95 grows at most {TARGET_GROWTH:g}x for pages and map answers")
+
+
+def add_hotspot(instance: Path, at_one_spot: bool) -> None:
+    """HOTSPOT lighting problems, the newest in the district (one a minute until now): all at
+    POSITION, or scattered over the district (the quiet streets)."""
+    app = create_app({"INSTANCE": str(instance), "REQUEST_LOG": False})
+    db = connect(app.config["DATABASE_PATH"])
+    rng = random.Random(18)
+    try:
+        south, west, north, east = db.execute(
+            "SELECT min(lat), min(lon), max(lat), max(lon) FROM observations"
+        ).fetchone()
+        now = datetime.now(UTC)
+        with db.conn:
+            for i in range(HOTSPOT):
+                lat, lon = (
+                    POSITION
+                    if at_one_spot
+                    else (rng.uniform(south, north), rng.uniform(west, east))
+                )
+                body = {"category": "lighting", "lat": lat, "lon": lon, "description": "Mörkt"}
+                observation, _ = put_observation(db, new_id(), validate(body, 2000, 12), walk=None)
+                at = (now - timedelta(minutes=i + 1)).strftime("%Y-%m-%dT%H:%M:%SZ")
+                db.execute(
+                    "UPDATE observations SET observed_at = ?, created_at = ? WHERE id = ?",
+                    [at, at, observation["id"]],
+                )
+    finally:
+        db.close()
+
+
+def hotspot(rebuild: bool) -> None:
+    """/dashboard with HOTSPOT problems at one spot (every one a duplicate of the others)
+    against the same number scattered: the duplicate hints' cost at a hotspot."""
+    print(
+        f"\n== duplicate hints: {HOTSPOT:,} problems at one spot, against as many scattered"
+        f" (the baseline), on {HOTSPOT_BASE:,} observations; /dashboard lists the newest 50"
+    )
+    results = {}
+    for name, at_one_spot in (("scattered (baseline)", False), ("at one spot", True)):
+        instance = OUT / f"hotspot-{'spot' if at_one_spot else 'scattered'}" / "instance"
+        if build(HOTSPOT_BASE, rebuild, instance) or not (instance / "hotspot").exists():
+            add_hotspot(instance, at_one_spot)
+            (instance / "hotspot").write_text("added\n")
+        with Server(instance, workers=WORKERS, args=("--timeout", "120")) as server:
+            client = Client(server.port)
+            connection = connect(instance / "fieldwalk.db")
+            if not connection.execute("SELECT 1 FROM users WHERE email = ?", [EMAIL]).fetchone():
+                seed_user(connection, EMAIL, token=False)
+            connection.close()
+            client.login(EMAIL, PASSWORD)
+            results[name] = r = measure(client, "/dashboard", RUNS, WARMUP)
+            print(
+                f"{'/dashboard, ' + name:<40} {r['p50']:8.1f} {r['p95']:8.1f} {r['cpu']:8.1f} ms"
+                f" {r['bytes'] / 1024:11,.1f} {r['encoding']:>4}"
+            )
+    spot, base = results["at one spot"], results["scattered (baseline)"]
+    print(
+        f"  at one spot / scattered: p50 {spot['p50'] / base['p50']:.2f}x,"
+        f" server CPU {spot['cpu'] / base['cpu']:.2f}x"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--rebuild", action="store_true", help="make the database again")
+    parser.add_argument("--rebuild", action="store_true", help="seed the databases again")
+    parser.add_argument("--million", action="store_true", help="also 1,000,000 observations")
+    parser.add_argument("--sizes", type=int, nargs="+", help="observation counts to measure")
+    parser.add_argument("--no-hotspot", action="store_true", help="skip the hotspot phase")
     args = parser.parse_args()
-    build(args.rebuild)
-
-    recorder = Recorder()
-    recorder.install()
-    from fieldwalk import create_app
-    from fieldwalk.auth import create_user, find_user_by_email
-    from fieldwalk.security import start_session
-
-    app = create_app({"INSTANCE": str(INSTANCE), "REQUEST_LOG": False})
-    db = fieldwalk_db.connect(app.config["DATABASE_PATH"])
-    user = find_user_by_email(db, EMAIL)
-    user_id = user["id"] if user else create_user(db, EMAIL, "coordinator", "Bench", "x" * 20)
-    place = db.execute(
-        """SELECT places.id, places.name, count(*) AS n FROM observations
-           JOIN places ON places.id = observations.place_id
-           GROUP BY places.id ORDER BY n DESC LIMIT 1"""
-    ).fetchone()
-    counts = {
-        table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-        for table in ("observations", "tasks", "walks")
-    }
-    session_id = start_session(db, user_id, "bench")  # a real login session, as a browser has
-    db.close()
+    sizes = args.sizes or [*SIZES, *([MILLION] if args.million else [])]
     print(
-        f"Database: {counts['observations']:,} observations, {counts['tasks']:,} tasks, "
-        f"{counts['walks']:,} walks. SQLite {sqlite3.sqlite_version}, Python "
-        f"{sys.version.split()[0]}, {os.cpu_count()} CPUs, load average "
-        f"{os.getloadavg()[0]:.1f}. The busiest place: {place['name']} ({place['n']:,})."
+        f"SQLite {sqlite3.sqlite_version}, Python {sys.version.split()[0]}, {os.cpu_count()} CPUs;"
+        f" gunicorn {WORKERS} sync workers on 127.0.0.1, the app compressing as deployed."
     )
-    print(
-        f"Flask test client in-process; {RUNS} runs after {WARMUP} warm-up, each followed by "
-        "its bare SQL on a fresh connection.\n"
-    )
-
-    client = app.test_client()
-    with client.session_transaction() as session:
-        session["user_id"], session["sid"] = user_id, session_id
-    place_id = place["id"]
-    pages = [
-        ("dashboard list page (whole page)", "/dashboard", None),
-        ("map data, whole district", "/dashboard/map.json", None),
-        ("map data, one place (the busiest)", f"/dashboard/map.json?place={place_id}", None),
-        (
-            "filtered list, place+category+state (htmx)",
-            f"/dashboard?place={place_id}&category=lighting&state=open",
-            {"HX-Request": "true"},
-        ),
-    ]
-    if "reports.week" in app.view_functions:
-        pages.append(("lägesbild, last complete week", "/reports/week", None))
-    else:
-        print("No /reports/week in this app (fieldwalk/reports.py missing): not measured.\n")
-
-    header = f"{'what':<48} {'request ms':>17} {'bare SQL ms':>17} {'ratio':>6}  verdict"
-    print(header)
-    print(f"{'':<48} {'median':>8} {'p95':>8} {'median':>8} {'p95':>8}")
-    results = []
-    for label, url, headers in pages:
-        r = measure(client, recorder, url, headers)
-        ratio = r["median"] / r["bare_median"] if r["bare_median"] else float("inf")
-        ok = r["p95"] < TARGET_P95_MS and ratio <= TARGET_RATIO
-        results.append(ok)
-        print(
-            f"{label:<48} {r['median']:8.1f} {r['p95']:8.1f} {r['bare_median']:8.1f} "
-            f"{r['bare_p95']:8.1f} {ratio:5.1f}x  {verdict(ok)}"
-            f"  ({r['queries']} queries, {r['bytes'] / 1024:,.0f} KB)"
-        )
-    print(
-        f"  targets: p95 < {TARGET_P95_MS} ms and request median <= {TARGET_RATIO:g}x bare SQL "
-        "median\n"
-    )
-
-    for label, url, rows in (
-        ("CSV export, every observation", "/dashboard/observations.csv", counts["observations"]),
-        ("CSV export, every task", "/dashboard/tasks.csv", counts["tasks"]),
-    ):
-        r = export(client, recorder, url, rows)
-        ok = r["rows_per_s"] >= TARGET_ROWS_PER_S and r["growth_mb"] < TARGET_GROWTH_MB
-        results.append(ok)
-        print(
-            f"{label:<48} {r['rows']:,} rows, {r['bytes'] / 1e6:.1f} MB in {r['seconds']:.2f} s"
-            f" = {r['rows_per_s']:,.0f} rows/s (its query alone: {r['bare_ms']:.0f} ms); "
-            f"peak Python memory +{r['growth_mb']:.1f} MB  {verdict(ok)}"
-        )
-    print(
-        f"  targets: >= {TARGET_ROWS_PER_S:,} rows/s, memory growth < {TARGET_GROWTH_MB} MB "
-        "(flat: the export is streamed)\n"
-    )
-    print(f"{sum(results)} of {len(results)} PASS.")
+    results = {}
+    for size in sizes:
+        build(size, args.rebuild)
+        results[size] = run_size(size)
+    growth(results)
+    if not args.no_hotspot:
+        hotspot(args.rebuild)
 
 
 if __name__ == "__main__":

@@ -43,6 +43,9 @@ TRIAGE_PAGE_SIZE = 25
 TILE_URL = "https://tile.openstreetmap.org/{z}/{x}/{y}.png"
 TILE_ATTRIBUTION = "&copy; OpenStreetMap contributors"
 TILE_MAX_ZOOM = 19
+# The dashboard's map answers single points up to this many in view, else counts per grid
+# cell (fieldwalk/dashboard/mapdata.py): an answer stays small at any database size.
+MAP_POINTS_AT_MOST = 500
 
 # Languages: Swedish first.
 LANGUAGES = ["sv", "en"]

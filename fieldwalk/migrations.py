@@ -506,3 +506,28 @@ def m011_open311_channels(db: Database) -> None:
             next_attempt_at);
         """,
     )
+
+
+@migrations()
+def m012_duplicate_hint_index(db: Database) -> None:
+    # Duplicate hints (fieldwalk/observations/duplicates.py) read the earlier observations of
+    # a category, problem or "works well", in a box around a point and a span of time: every
+    # column they test or return is in this index, so a hotspot of thousands at one spot is
+    # an index range read and a top-few sort in SQLite, with no table row touched.
+    db.execute(
+        """CREATE INDEX observations_duplicates ON observations(category, works_well, lat, lon,
+               observed_at, id)"""
+    )
+
+
+@migrations()
+def m013_map_position_index(db: Database) -> None:
+    # The dashboard map asks for what is in the visible box (fieldwalk/dashboard/mapdata.py):
+    # these read a box's latitude band instead of every row, and hold what a cluster counts.
+    _run(
+        db,
+        """
+        CREATE INDEX observations_position ON observations(lat, lon, urgent);
+        CREATE INDEX tasks_position ON tasks(lat, lon, priority);
+        """,
+    )

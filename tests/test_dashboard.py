@@ -20,6 +20,7 @@ from conftest import (
 
 from fieldwalk.auth import create_user
 from fieldwalk.clock import now
+from fieldwalk.dashboard.mapdata import CELL_PX, FIT_PX, MAX_CELLS, View, cell_size
 from fieldwalk.dashboard.views import PAGE_SIZE
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
@@ -411,7 +412,11 @@ def test_map_json_is_compact_json(client, coordinator, district):
     response = client.get("/dashboard/map.json")
     assert response.mimetype == "application/json"
     data = json.loads(response.get_data())
-    assert set(data) == {"scale", "categories", "states", "observations", "tasks"}
+    assert set(data) == {
+        *("scale", "categories", "states", "mode", "count", "extent"),
+        *("observations", "tasks"),
+    }
+    assert data["mode"] == "points" and data["count"] == 8
     for kind in ("observations", "tasks"):
         lengths = {len(values) for values in data[kind].values()}
         assert len(lengths) == 1  # parallel arrays
@@ -453,3 +458,95 @@ def test_seed_load_fills_the_district_with_tasks_in_every_state(runner, db):
     assert db.execute("SELECT count(*) FROM tasks WHERE done_at > ?", [now()]).fetchone()[0] == 0
     again = runner.invoke(args=["seed-load", "--observations", "10"])
     assert again.exit_code != 0 and "--append" in again.output  # never on top of real data
+
+
+VALLINGBY_BOX = "17.860,59.360,17.880,59.366"
+
+
+def test_many_points_come_as_clusters_counted_in_sql(app, client, coordinator, district):
+    """Over the limit the answer is counts per grid cell; the counts add up to every point."""
+    assert client.get("/dashboard/map.json").get_json()["mode"] == "points"
+    app.config["MAP_POINTS_AT_MOST"] = 5
+    data = client.get("/dashboard/map.json").get_json()
+    assert data["mode"] == "clusters" and data["count"] == 8
+    assert "observations" not in data and "tasks" not in data
+    clusters = data["clusters"]
+    assert len({len(values) for values in clusters.values()}) == 1  # parallel arrays
+    assert sum(clusters["count"]) == 8 and sum(clusters["urgent"]) == 2  # o1 and t1
+    # The district's two places are about a kilometre apart: two cells at least, each drawn
+    # where its points are (between the extremes of the district's points).
+    assert len(clusters["count"]) >= 2
+    west, south, east, north = data["extent"]
+    for lat, lon in zip(clusters["lat"], clusters["lon"], strict=True):
+        assert south - 1e-5 <= lat / data["scale"] <= north + 1e-5
+        assert west - 1e-5 <= lon / data["scale"] <= east + 1e-5
+    # Zoomed right in on the spot, the cells are a few metres: each place splits.
+    zoomed = client.get(f"/dashboard/map.json?bbox={VALLINGBY_BOX}&zoom=22").get_json()
+    assert zoomed["mode"] == "points"  # 4 points in the box: under the limit
+    app.config["MAP_POINTS_AT_MOST"] = 3
+    zoomed = client.get(f"/dashboard/map.json?bbox={VALLINGBY_BOX}&zoom=22").get_json()
+    assert zoomed["mode"] == "clusters" and sum(zoomed["clusters"]["count"]) == 4
+    assert sorted(zoomed["clusters"]["count"]) == [2, 2]  # o3 with t2, o4 with t3: one spot each
+    assert zoomed["count"] == 4
+    assert zoomed["extent"] is None  # only without a box, where the map is fitted to it
+
+
+def test_the_box_picks_what_can_be_seen(client, coordinator, district):
+    assert mapped(client, district, f"bbox={VALLINGBY_BOX}&zoom=16") == {"o3", "o4", "t2", "t3"}
+    assert mapped(client, district, "bbox=17.8,59.0,17.9,59.1&zoom=12") == set()
+    everything = "bbox=-180,-90,180,90&zoom=10"
+    assert mapped(client, district, everything) == set(district["names"].values())
+
+
+def test_filters_still_apply_to_points_and_clusters(app, client, coordinator, district):
+    query = f"bbox={VALLINGBY_BOX}&zoom=16&category=lighting"
+    assert mapped(client, district, query) == {"o3", "t2"}
+    app.config["MAP_POINTS_AT_MOST"] = 1
+    data = client.get("/dashboard/map.json?category=lighting").get_json()
+    assert data["mode"] == "clusters" and sum(data["clusters"]["count"]) == 5  # o1 o3 o5 t1 t2
+    data = client.get(f"/dashboard/map.json?{query}").get_json()
+    assert data["mode"] == "clusters" and sum(data["clusters"]["count"]) == 2
+    urgent = client.get("/dashboard/map.json?urgent=1&kind=observations").get_json()
+    assert urgent["count"] == 1 and urgent["mode"] == "points"
+
+
+BAD_VIEWS = [
+    "bbox=1,2,3",
+    "bbox=a,b,c,d",
+    "bbox=17.9,59.3,17.8,59.4",  # west after east
+    "bbox=17.8,59.4,17.9,59.3",  # south after north
+    "bbox=17.8,59.3,17.9,95",
+    "bbox=nan,59.3,17.9,59.4",
+    "bbox=1e999,59.3,17.9,59.4",
+    "zoom=-1",
+    "zoom=23",
+    "zoom=1.5",
+    "zoom=x",
+    "zoom=" + "9" * 30,
+]
+
+
+@pytest.mark.parametrize("query", BAD_VIEWS)
+def test_a_bad_box_or_zoom_is_a_400_in_swedish(client, coordinator, district, query):
+    response = client.get(f"/dashboard/map.json?{query}")
+    assert response.status_code == 400
+    message = response.get_json()["message"]
+    word = "Kartutsnitt" if query.startswith("bbox") else "Zoomnivå"
+    assert message.startswith(f"{word}: ") and len(message) > len(word) + 10
+
+
+def test_the_grid_never_has_more_cells_than_the_cap():
+    """Whatever box and zoom are asked for, the cells over the box stay at most MAX_CELLS:
+    the answer's size does not grow with the database."""
+    for box, zoom in [
+        ((-180.0, -90.0, 180.0, 90.0), 22),
+        ((17.7, 59.2, 18.2, 59.5), 19),
+        ((17.88, 59.35, 17.88, 59.35), 22),
+        ((17.7, 59.2, 18.2, 59.5), None),
+    ]:
+        height, width = cell_size(View(box, zoom), None)
+        west, south, east, north = box
+        assert ((east - west) / width + 2) * ((north - south) / height + 2) <= MAX_CELLS
+    # Without a zoom, the grid is the one that draws the box about a screen across.
+    height, width = cell_size(View(None, None), (17.7, 59.2, 18.2, 59.5))
+    assert 0.5 / width == pytest.approx(FIT_PX / CELL_PX, rel=1)

@@ -3,6 +3,7 @@ another category, older or later is not; one click links the observation to the 
 one's task."""
 
 import math
+import random
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -10,7 +11,12 @@ import pytest
 from conftest import csrf_token, login, make_place, make_user, make_walk
 
 from fieldwalk.geo import EARTH_RADIUS_M, haversine_m
-from fieldwalk.observations.duplicates import find_duplicates
+from fieldwalk.observations.duplicates import (
+    CANDIDATES,
+    MAX_HINTS,
+    find_duplicates,
+    nearest_candidates,
+)
 from fieldwalk.observations.model import get_observation, put_observation, validate
 from fieldwalk.tasks.model import insert_task, task_observation_ids, transition
 from fieldwalk.tasks.states import COORDINATOR, Actor
@@ -193,3 +199,65 @@ def test_the_dashboard_shows_the_hint_on_observations_without_a_task(client, db,
     assert 'class="duplicates"' in item(html, repeated["new"])
     assert "/duplicate-of" in item(html, repeated["new"])
     assert 'class="duplicates"' not in item(html, repeated["earlier"])  # it has a task
+
+
+def every_hint(db, observation, radius=25, days=90) -> list[str]:
+    """The hints as they were before the index: every earlier observation of the category,
+    kind and look-back measured exactly, nearest first, ties to the oldest, the first three."""
+    observed = datetime.fromisoformat(observation["observed_at"].replace("Z", "+00:00"))
+    since = (observed - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = db.execute(
+        """SELECT id, lat, lon, observed_at FROM observations
+           WHERE category = ? AND works_well = ? AND id != ? AND observed_at >= ?
+             AND observed_at < ? AND lat IS NOT NULL""",
+        [
+            observation["category"],
+            observation["works_well"],
+            observation["id"],
+            since,
+            observation["observed_at"],
+        ],
+    ).fetchall()
+    near = []
+    for row in rows:
+        distance = haversine_m(observation["lat"], observation["lon"], row["lat"], row["lon"])
+        if distance <= radius:
+            near.append((distance, row["observed_at"], row["id"]))
+    return [row_id for _d, _at, row_id in sorted(near)[:MAX_HINTS]]
+
+
+def test_hints_are_the_nearest_three_as_before_on_ordinary_data(db):
+    """A street's worth of reports scattered within 40 m over four months, three categories,
+    some "works well": every observation gets the same hints as measuring every one."""
+    make_place(db)
+    rng = random.Random(18)
+    made = [
+        observe(
+            db,
+            moved(rng.uniform(-40, 40), rng.uniform(-40, 40)),
+            rng.uniform(0, 120),
+            category=rng.choice(["lighting", "lighting", "vegetation", "graffiti"]),
+            works_well=rng.random() < 0.1,
+        )
+        for _ in range(300)
+    ]
+    hinted_some = 0
+    for observation in made:
+        expected = every_hint(db, observation)
+        assert [d["id"] for d in find_duplicates(db, observation)] == expected
+        hinted_some += len(expected) == MAX_HINTS
+    assert hinted_some > 100  # the data does exercise the cap
+
+
+def test_a_hotspot_hands_python_a_dozen_whatever_it_holds(db, new):
+    """400 reports at one spot over the last 90 days: the hints are the three oldest (all are
+    0 m away), as before, and SQLite hands over CANDIDATES rows, not 400."""
+    spot = [observe(db, HERE, 1 + i * 0.2) for i in range(400)]
+    assert len(nearest_candidates(db, new, 25, 90)) == CANDIDATES
+    expected = every_hint(db, new)
+    assert [d["id"] for d in find_duplicates(db, new)] == expected
+    assert expected == [o["id"] for o in spot[-1:-4:-1]]  # the oldest first
+    # Another category's hotspot next door changes nothing.
+    for i in range(50):
+        observe(db, moved(1, 1), 1 + i, category="vegetation")
+    assert [d["id"] for d in find_duplicates(db, new)] == expected

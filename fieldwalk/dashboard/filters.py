@@ -156,6 +156,8 @@ def field_labels() -> dict[str, str]:
         "q": _("Text"),
         "kind": _("Show"),
         "page": _("Page"),
+        "bbox": _("Map area"),
+        "zoom": _("Zoom level"),
     }
 
 

@@ -3,8 +3,9 @@
 Both are driven by the same filters (`fieldwalk.filters`), which live in the URL: the filter
 form asks for the list with htmx and pushes the URL, and the map follows by loading
 `/dashboard/map.json` with the same query string whenever the list changes (dashboard.js
-reads the URL from the list). The map data is made by SQLite itself: one `group_concat` per
-column over a covering index, so the whole district's 100,000 points cost no Python per row.
+reads the URL from the list) and the visible box, again after each move. The map data is
+made by SQLite itself (`fieldwalk.dashboard.mapdata`): single points when few are in view,
+counts per grid cell when many, so an answer stays small however many the district holds.
 """
 
 import json
@@ -12,7 +13,7 @@ import math
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, Response, abort, g, redirect, request, url_for
+from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, request, url_for
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
@@ -31,38 +32,18 @@ from fieldwalk.dashboard.filters import (
     parse_page,
     task_where,
 )
+from fieldwalk.dashboard.mapdata import OPEN_LIST, map_answer, parse_view
 from fieldwalk.db import get_db
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.observations.duplicates import add_duplicate_hints
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
-from fieldwalk.tasks.states import OPEN_STATES, STATES
 from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS
 
 bp = Blueprint("dashboard", __name__)
 
 
 PAGE_SIZE = 50
-
-
-# Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
-# is what SQLite does fastest, and the numbers are short.
-SCALE = 100_000
-
-
-def _code(column: str, values) -> str:
-    """SQL giving each of `values` its position in the list (fixed names, no input)."""
-    cases = " ".join(f"WHEN '{value}' THEN {i}" for i, value in enumerate(values))
-    return f"(CASE {column} {cases} ELSE {len(values)} END)"
-
-
-CATEGORY_CODE = _code("o.category", CATEGORIES)
-
-
-STATE_CODE = _code("t.state", STATES)
-
-
-OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
 
 
 def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[str, int]:
@@ -165,51 +146,6 @@ def task_details(db: Database, keys: list[int], today: str) -> list[dict]:
     return [{**dict(row), "kind": "task"} for row in rows]
 
 
-def map_data(db: Database, f: Filters, today: str, tz: ZoneInfo) -> str:
-    """The selected points as compact JSON: per kind, parallel arrays of lat, lon, id, code.
-
-    Positions are integers in 1e-5 degrees. An observation's code is its category's index
-    times 4, plus 1 when urgent and 2 when it works well; a task's is its state's index times
-    4, plus 1 when urgent and 2 when overdue. Observations are named by rowid (their UUIDs
-    would triple the size); `/dashboard/observations/<rowid>` leads to one.
-    """
-    columns = (
-        "group_concat(CAST(round({a}.lat * 100000) AS INTEGER)),"
-        " group_concat(CAST(round({a}.lon * 100000) AS INTEGER)), group_concat({key}),"
-        " group_concat({code})"
-    )
-    parts = {}
-    observations = observation_where(f, today, tz)
-    if observations is not None:
-        code = f"{CATEGORY_CODE} * 4 + o.urgent + 2 * o.works_well"
-        sql = (
-            f"SELECT {columns.format(a='o', key='o.rowid', code=code)} FROM observations o"  # noqa: S608 - fixed fragments
-            f" WHERE o.lat IS NOT NULL AND {observations[0]}"
-        )
-        parts["observations"] = db.execute(sql, observations[1]).fetchone()
-    tasks = task_where(f, today, tz)
-    if tasks is not None:
-        code = (
-            f"{STATE_CODE} * 4 + (t.priority = 'urgent')"
-            f" + 2 * (t.state IN ({OPEN_LIST}) AND t.due_date < ?)"
-        )
-        sql = (
-            f"SELECT {columns.format(a='t', key='t.id', code=code)} FROM tasks t"  # noqa: S608 - fixed fragments
-            f" WHERE t.lat IS NOT NULL AND {tasks[0]}"
-        )
-        parts["tasks"] = db.execute(sql, [today, *tasks[1]]).fetchone()
-    head = json.dumps({"scale": SCALE, "categories": list(CATEGORIES), "states": list(STATES)})
-    chunks = [head[:-1]]
-    for kind in ("observations", "tasks"):
-        values = parts.get(kind) or (None,) * 4
-        arrays = ",".join(
-            f'"{name}":[{value or ""}]'
-            for name, value in zip(("lat", "lon", "id", "code"), values, strict=True)
-        )
-        chunks.append(f',"{kind}":{{{arrays}}}')
-    return "".join(chunks) + "}"
-
-
 def filter_choices(db: Database) -> dict[str, list[dict]]:
     """What the filter form offers: places, walks (newest first) and parties."""
     return {
@@ -294,6 +230,9 @@ def map_config() -> dict:
             "worksWell": _("Works well"),
             "task": _("Task #%(id)s", id="{id}"),
             "failed": _("The map could not be loaded. The list is complete."),
+            "cluster": _("%(count)s observations and tasks here; zoom in", count="{count}"),
+            "clusterOne": _("One observation or task here; zoom in"),
+            "clusterUrgent": _("%(count)s urgent", count="{count}"),
         },
     }
 
@@ -339,8 +278,11 @@ def index():
 @bp.get("/dashboard/map.json")
 @role_required(*STAFF_ROLES)
 def map_json():
-    """The map's points for the same filters as the list (see `map_data`)."""
+    """The map's points or clusters for the same filters as the list, in the box asked about
+    (see `fieldwalk.dashboard.mapdata`)."""
     filters, errors = parse_filters(request.args)
+    view, view_errors = parse_view(request.args)
+    errors.update(view_errors)
     if errors:
         return Response(
             json.dumps({"error": 400, "message": error_text(errors)}, ensure_ascii=False),
@@ -348,7 +290,8 @@ def map_json():
             mimetype="application/json",
         )
     tz = local_zone()
-    body = map_data(get_db(), filters, local_today(tz), tz)
+    limit = current_app.config["MAP_POINTS_AT_MOST"]
+    body = map_answer(get_db(), filters, view, local_today(tz), tz, limit)
     response = Response(body, mimetype="application/json")
     response.cache_control.private = True
     response.cache_control.no_cache = True

@@ -1,9 +1,10 @@
 """The duplicate hint: was the same thing reported here lately?
 
-For an observation, the earlier observations of the same category within
+For an observation, the nearest three earlier observations of the same category within
 `DUPLICATE_RADIUS_METRES` (25 m) in the `DUPLICATE_DAYS` (90) days before it. SQLite narrows
-them to a bounding box on the (category, lat, lon) index; the exact great-circle distance
-decides.
+them to a bounding box on a covering index (`observations_duplicates`: category, works well,
+lat, lon, observed time, id) and hands over only the dozen nearest, so a hotspot of thousands
+costs about what a quiet street does; the exact great-circle distance decides.
 
 The one-click answer links the observation to the earlier one's task
 (`tasks.link_observation`): the problem was seen twice, so one task fixes both, and the party
@@ -33,8 +34,56 @@ DUPLICATE_DAYS = 90
 MAX_HINTS = 3
 
 
+# How many of the nearest SQLite hands over to be measured exactly: enough that the flat-earth
+# order can never push one of the MAX_HINTS nearest out.
+CANDIDATES = 4 * MAX_HINTS
+
+
 def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+def nearest_candidates(db: Database, observation: dict, radius_m: float, days: float) -> list:
+    """The CANDIDATES earlier observations nearest to this one (same category and kind, in a
+    box around it and the look-back), nearest first by flat-earth distance (exact to a
+    millimetre at this range), ties to the oldest: at a hotspot of thousands SQLite keeps a
+    top-CANDIDATES heap over the covering index's range and Python measures only these."""
+    if observation.get("lat") is None or observation.get("lon") is None:
+        return []
+    lat, lon = observation["lat"], observation["lon"]
+    # Degrees spanned by the radius, a little wider so the box never cuts a true match.
+    dlat = math.degrees(radius_m / EARTH_RADIUS_M) * 1.01
+    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+    observed = _utc(observation["observed_at"])
+    since = (observed - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    kx = math.cos(math.radians(lat))
+    return db.execute(
+        """SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
+                  places.name AS place_name
+           FROM (SELECT n.rowid AS key FROM observations n INDEXED BY observations_duplicates
+                 WHERE n.category = ? AND n.works_well = ? AND n.lat BETWEEN ? AND ?
+                   AND n.lon BETWEEN ? AND ? AND n.observed_at >= ? AND n.observed_at < ?
+                   AND n.id != ?
+                 ORDER BY (n.lat - ?) * (n.lat - ?)
+                          + (n.lon - ?) * (n.lon - ?) * ? * ?, n.observed_at
+                 LIMIT ?) AS near
+           CROSS JOIN observations d ON d.rowid = near.key
+           LEFT JOIN places ON places.id = d.place_id""",
+        [
+            observation["category"],
+            int(bool(observation.get("works_well"))),
+            lat - dlat,
+            lat + dlat,
+            lon - dlon,
+            lon + dlon,
+            since,
+            observation["observed_at"],
+            observation["id"],
+            *(lat, lat, lon, lon),
+            *(kx, kx),
+            CANDIDATES,
+        ],
+    ).fetchall()
 
 
 def find_duplicates(
@@ -51,29 +100,8 @@ def find_duplicates(
     if observation.get("lat") is None or observation.get("lon") is None:
         return []
     lat, lon = observation["lat"], observation["lon"]
-    # Degrees spanned by the radius, a little wider so the box never cuts a true match.
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M) * 1.01
-    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
     observed = _utc(observation["observed_at"])
-    since = (observed - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    rows = db.execute(
-        """SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
-                  places.name AS place_name
-           FROM observations d LEFT JOIN places ON places.id = d.place_id
-           WHERE d.category = ? AND d.lat BETWEEN ? AND ? AND d.lon BETWEEN ? AND ?
-             AND d.observed_at >= ? AND d.observed_at < ? AND d.id != ? AND d.works_well = ?""",
-        [
-            observation["category"],
-            lat - dlat,
-            lat + dlat,
-            lon - dlon,
-            lon + dlon,
-            since,
-            observation["observed_at"],
-            observation["id"],
-            int(bool(observation.get("works_well"))),
-        ],
-    ).fetchall()
+    rows = nearest_candidates(db, observation, radius_m, days)
     found = []
     for row in rows:
         distance = haversine_m(lat, lon, row["lat"], row["lon"])

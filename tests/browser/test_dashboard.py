@@ -72,7 +72,8 @@ def expect_view(page: Page, items: int) -> None:
     """The list shows `items` rows and the map has drawn the same number of markers."""
     expect(page.locator("#dashboard-list > li")).to_have_count(items)
     results_url = page.locator("#dashboard-results").get_attribute("data-map-url")
-    expect(page.locator("#dashboard-map")).to_have_attribute("data-loaded", results_url)
+    expect(page.locator("#dashboard-map")).to_have_attribute("data-filters", results_url)
+    expect(page.locator("#dashboard-map")).to_have_attribute("data-mode", "points")
     expect(page.locator("#dashboard-map")).to_have_attribute("data-points", str(items))
     expect(page.locator("#dashboard-map .leaflet-marker-icon")).to_have_count(items)
 
@@ -124,6 +125,41 @@ def test_dashboard_is_accessible_with_the_map_and_a_filtered_list(phone, distric
     page.locator("#filter-category").select_option("vegetation")
     expect_view(page, 2)
     assert_accessible(page)
+
+
+def test_many_points_are_drawn_as_clusters_that_zoom_in_to_points(app, phone, district):
+    """Over the limit the map shows counts per cell: round buttons a keyboard reaches, with
+    their count; Enter zooms in on one until its points are few enough to be drawn."""
+    app.config["MAP_POINTS_AT_MOST"] = 5
+    page = phone(**DESKTOP)
+    log_in(page)
+    page.goto("/dashboard")
+    expect(page.locator("#dashboard-list > li")).to_have_count(8)
+    box = page.locator("#dashboard-map")
+    expect(box).to_have_attribute("data-mode", "clusters")
+    expect(box).to_have_attribute("data-loaded", re.compile(r"bbox=.*&zoom=\d+$"))
+    expect(box).not_to_have_attribute("aria-busy", "true")
+    clusters = page.locator("#dashboard-map .cluster-wrap")
+    counts = [int(text) for text in clusters.all_inner_texts()]
+    assert sum(counts) == 8 and len(counts) >= 2, counts
+    label = clusters.first.get_attribute("aria-label")
+    assert label and "observationer och åtgärder här; zooma in" in label
+    assert clusters.first.get_attribute("role") == "button"
+    assert clusters.first.get_attribute("tabindex") == "0"
+    assert_accessible(page)
+    for _ in range(6):
+        if box.get_attribute("data-mode") == "points":
+            break
+        before = box.get_attribute("data-loaded")
+        clusters.first.focus()
+        page.keyboard.press("Enter")
+        expect(box).not_to_have_attribute("data-loaded", before)
+        expect(box).not_to_have_attribute("aria-busy", "true")
+    expect(box).to_have_attribute("data-mode", "points")
+    points = int(box.get_attribute("data-points"))
+    assert 1 <= points <= 5
+    expect(page.locator("#dashboard-map .pin-wrap")).to_have_count(points)
+    expect(clusters).to_have_count(0)
 
 
 def test_without_javascript_the_filter_form_still_works(browser, live_server, district, db):

@@ -1,0 +1,283 @@
+"""The dashboard map's answer: what can be seen, as single points when few, as counts per grid
+cell when many.
+
+The map asks with the list's filters plus the visible box and zoom
+(`bbox=min_lon,min_lat,max_lon,max_lat&zoom=N`). Without a box the answer covers everything
+the filters select, as if the box were the points' own extent; without a zoom the grid is
+the one that draws that box about `FIT_PX` pixels across. Up to `MAP_POINTS_AT_MOST` points
+in the box come as themselves (`"mode": "points"`: per kind, parallel arrays of lat, lon, id
+and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on a grid of cells
+about `CELL_PX` pixels wide at that zoom (GROUP BY on the cell) and gives each cell its count,
+how many of them are urgent and a representative position (the mean of its points). The grid
+never has more than `MAX_CELLS` cells over the box, so an answer stays under about 100 KB
+before compression, whatever the database holds.
+"""
+
+import json
+import math
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from flask_babel import gettext as _
+from sqlite_utils import Database
+
+from fieldwalk.categories import CATEGORIES
+from fieldwalk.dashboard.filters import Filters, observation_where, task_where
+from fieldwalk.tasks.states import OPEN_STATES, STATES
+
+# Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
+# is what SQLite does fastest, and the numbers are short.
+SCALE = 100_000
+
+
+CELL_PX = 64
+
+
+TILE_PX = 256
+
+
+MAX_CELLS = 2000
+
+
+MAX_ZOOM = 22
+
+
+FIT_PX = 1024
+
+
+def _code(column: str, values) -> str:
+    """SQL giving each of `values` its position in the list (fixed names, no input)."""
+    cases = " ".join(f"WHEN '{value}' THEN {i}" for i, value in enumerate(values))
+    return f"(CASE {column} {cases} ELSE {len(values)} END)"
+
+
+CATEGORY_CODE = _code("o.category", CATEGORIES)
+
+
+STATE_CODE = _code("t.state", STATES)
+
+
+OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
+
+
+@dataclass(frozen=True)
+class View:
+    """The part of the map asked about: a box (west, south, east, north) and a zoom."""
+
+    box: tuple[float, float, float, float] | None = None
+    zoom: int | None = None
+
+
+def parse_view(args) -> tuple[View, dict[str, str]]:
+    """Read `bbox` and `zoom` from a query string; return them and, per bad one, a message."""
+    errors: dict[str, str] = {}
+    box = zoom = None
+    text = (args.get("bbox") or "").strip()
+    if text:
+        box = parse_box(text)
+        if box is None:
+            errors["bbox"] = _(
+                "Give four numbers in degrees: west, south, east, north"
+                " (west before east, south before north)."
+            )
+    text = (args.get("zoom") or "").strip()
+    if text:
+        if text.isascii() and text.isdecimal() and len(text) <= 2 and int(text) <= MAX_ZOOM:
+            zoom = int(text)
+        else:
+            errors["zoom"] = _("A whole number from 0 to %(n)d.", n=MAX_ZOOM)
+    return View(box, zoom), errors
+
+
+def parse_box(text: str) -> tuple[float, float, float, float] | None:
+    """`min_lon,min_lat,max_lon,max_lat` as four finite numbers in order, or None."""
+    parts = text.split(",")
+    if len(parts) != 4:
+        return None
+    try:
+        west, south, east, north = (float(part) for part in parts)
+    except ValueError:
+        return None
+    if not all(math.isfinite(value) for value in (west, south, east, north)):
+        return None
+    if not (-180 <= west <= east <= 180 and -90 <= south <= north <= 90):
+        return None
+    return west, south, east, north
+
+
+def _arms(f: Filters, view: View, today: str, tz: ZoneInfo) -> dict[str, tuple]:
+    """Per kind: its alias, `FROM ... WHERE ...` (positioned, filtered, in the box) and params."""
+    arms = {}
+    for kind, table, alias, where in (
+        ("observations", "observations", "o", observation_where(f, today, tz)),
+        ("tasks", "tasks", "t", task_where(f, today, tz)),
+    ):
+        if where is None:
+            continue
+        sql = f"FROM {table} {alias} WHERE {alias}.lat IS NOT NULL AND {where[0]}"
+        params = list(where[1])
+        if view.box is not None:
+            west, south, east, north = view.box
+            sql += f" AND {alias}.lat BETWEEN ? AND ? AND {alias}.lon BETWEEN ? AND ?"
+            params += [south, north, west, east]
+        arms[kind] = (alias, sql, params)
+    return arms
+
+
+def _census(db: Database, arms: dict) -> tuple[int, list[float] | None]:
+    """How many points the arms hold, and their extent [west, south, east, north]."""
+    total, extent = 0, None
+    for alias, sql, params in arms.values():
+        row = db.execute(
+            f"SELECT count(*), min({alias}.lon), min({alias}.lat), max({alias}.lon),"  # noqa: S608 - fixed fragments
+            f" max({alias}.lat) {sql}",
+            params,
+        ).fetchone()
+        if row[0]:
+            total += row[0]
+            extent = _widen(extent, list(row[1:]))
+    return total, extent
+
+
+def _widen(extent: list[float] | None, box: list[float]) -> list[float]:
+    if extent is None:
+        return box
+    return [*map(min, extent[:2], box[:2]), *map(max, extent[2:], box[2:])]
+
+
+def _more_than(db: Database, arms: dict, limit: int) -> bool:
+    """Whether the arms hold more than `limit` points: stops reading at limit + 1."""
+    seen = 0
+    for _alias, sql, params in arms.values():
+        row = db.execute(f"SELECT count(*) FROM (SELECT 1 {sql} LIMIT ?)", [*params, limit + 1])  # noqa: S608
+        seen += row.fetchone()[0]
+        if seen > limit:
+            return True
+    return False
+
+
+def fit_zoom(box, shrink: float) -> int:
+    """The zoom that draws `box` about FIT_PX pixels across (18 for a single spot)."""
+    west, south, east, north = box
+    span = max(east - west, (north - south) / shrink)
+    if span <= 0:
+        return 18
+    return max(0, min(18, math.floor(math.log2(FIT_PX * 360 / (TILE_PX * span)))))
+
+
+def cell_size(view: View, extent) -> tuple[float, float]:
+    """A grid cell's height and width in degrees: CELL_PX pixels at the zoom, grown until the
+    box holds at most MAX_CELLS of them."""
+    box = view.box or extent
+    west, south, east, north = box
+    shrink = max(math.cos(math.radians((south + north) / 2)), 0.01)
+    zoom = view.zoom if view.zoom is not None else fit_zoom(box, shrink)
+    width = CELL_PX * 360 / (TILE_PX * 2**zoom)
+    height = width * shrink
+    while ((east - west) / width + 2) * ((north - south) / height + 2) > MAX_CELLS:
+        width, height = width * 1.25, height * 1.25
+    return height, width
+
+
+def _points(db: Database, arms: dict, today: str) -> dict:
+    """Per kind, the points as group_concat'ed lat, lon, id and code (see `map_answer`)."""
+    columns = (
+        "group_concat(CAST(round({a}.lat * 100000) AS INTEGER)),"
+        " group_concat(CAST(round({a}.lon * 100000) AS INTEGER)), group_concat({key}),"
+        " group_concat({code})"
+    )
+    parts = {}
+    if "observations" in arms:
+        _alias, sql, params = arms["observations"]
+        code = f"{CATEGORY_CODE} * 4 + o.urgent + 2 * o.works_well"
+        select = columns.format(a="o", key="o.rowid", code=code)
+        parts["observations"] = db.execute(f"SELECT {select} {sql}", params).fetchone()  # noqa: S608
+    if "tasks" in arms:
+        _alias, sql, params = arms["tasks"]
+        code = (
+            f"{STATE_CODE} * 4 + (t.priority = 'urgent')"
+            f" + 2 * (t.state IN ({OPEN_LIST}) AND t.due_date < ?)"
+        )
+        select = columns.format(a="t", key="t.id", code=code)
+        parts["tasks"] = db.execute(f"SELECT {select} {sql}", [today, *params]).fetchone()  # noqa: S608
+    return parts
+
+
+URGENT = {"o": "o.urgent", "t": "(t.priority = 'urgent')"}
+
+
+def _clusters(db: Database, arms: dict, height: float, width: float) -> list[tuple]:
+    """The points counted per grid cell, each kind grouped by SQLite on one integer cell key
+    (faster to sort than two), the kinds merged here: (lat, lon, count, urgent) per cell, the
+    position the mean of the cell's points, in 1e-5 degrees."""
+    cells: dict[int, list] = {}
+    for alias, sql, params in arms.values():
+        rows = db.execute(
+            f"""SELECT CAST(({alias}.lat + 90) / ? AS INTEGER) * 1000000
+                       + CAST(({alias}.lon + 180) / ? AS INTEGER) AS cell,
+                       count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]})
+                {sql} GROUP BY cell""",  # noqa: S608 - fixed fragments
+            [height, width, *params],
+        )
+        for cell, count, lat, lon, urgent in rows:
+            into = cells.setdefault(cell, [0, 0.0, 0.0, 0])
+            into[0] += count
+            into[1] += lat
+            into[2] += lon
+            into[3] += urgent
+    return [
+        (round(lat / count * SCALE), round(lon / count * SCALE), count, urgent)
+        for count, lat, lon, urgent in cells.values()
+    ]
+
+
+def _arrays(names, values) -> str:
+    return ",".join(f'"{name}":[{value or ""}]' for name, value in zip(names, values, strict=True))
+
+
+def map_answer(
+    db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
+) -> str:
+    """The map's answer as compact JSON (positions are integers in 1e-5 degrees).
+
+    Always: `scale`, `categories`, `states`, `mode`, `count` (points in the box) and `extent`
+    ([west, south, east, north] of those points; null when there are none, and for clusters
+    in a box, where it would cost another pass). Points: per kind, parallel arrays
+    of lat, lon, id and code. An observation's code is its category's index times 4, plus 1
+    when urgent and 2 when it works well; a task's is its state's index times 4, plus 1 when
+    urgent and 2 when overdue. Observations are named by rowid (their UUIDs would triple the
+    size); `/dashboard/observations/<rowid>` leads to one. Clusters: `cell` (its height and
+    width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
+    """
+    arms = _arms(f, view, today, tz)
+    if view.box is None or not _more_than(db, arms, points_at_most):
+        # Without a box the grid is sized to the points' extent, so it is read first; with
+        # one, few points are read whole and many are counted in one pass below.
+        total, extent = _census(db, arms)
+    else:
+        total, extent = points_at_most + 1, None
+    head = {
+        "scale": SCALE,
+        "categories": list(CATEGORIES),
+        "states": list(STATES),
+        "count": total,
+        "extent": extent,
+    }
+    if total <= points_at_most:
+        parts = _points(db, arms, today)
+        chunks = [json.dumps({**head, "mode": "points"})[:-1]]
+        for kind in ("observations", "tasks"):
+            values = parts.get(kind) or (None,) * 4
+            chunks.append(f',"{kind}":{{{_arrays(("lat", "lon", "id", "code"), values)}}}')
+        return "".join(chunks) + "}"
+    height, width = cell_size(view, extent)
+    cells = _clusters(db, arms, height, width)
+    head = {
+        **head,
+        "mode": "clusters",
+        "count": sum(cell[2] for cell in cells),
+        "cell": [height, width],
+    }
+    columns = [",".join(str(cell[i]) for cell in cells) for i in range(4)]
+    arrays = _arrays(("lat", "lon", "count", "urgent"), columns)
+    return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
