@@ -439,3 +439,40 @@ def m009_events(db: Database) -> None:
         CREATE INDEX event_links_task ON event_links(task_id, event_id) WHERE task_id IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m010_weekly_meeting(db: Database) -> None:
+    # The weekly meeting's own records, per place and ISO week ('2026-W47', Stockholm time).
+    # An assessment is never changed in place: a later edit in the same week is a new row
+    # with the next version, so the meeting's history (who said what, when) stays. A decision
+    # is a task (what, which party, by when) linked here to the place and the meeting's week;
+    # its state is the task's. `key` (the form's) makes sending the same decision twice
+    # harmless.
+    _run(
+        db,
+        """
+        CREATE TABLE assessments (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            week TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('calm', 'uneasy', 'serious', 'acute')),
+            text TEXT NOT NULL DEFAULT '',
+            written_by INTEGER REFERENCES users(id),
+            written_at TEXT NOT NULL,
+            UNIQUE (place_id, week, version)
+        );
+        CREATE INDEX assessments_week ON assessments(week, place_id, version);
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            week TEXT NOT NULL,
+            task_id INTEGER NOT NULL UNIQUE REFERENCES tasks(id) ON DELETE CASCADE,
+            key TEXT UNIQUE,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX decisions_week ON decisions(week, place_id);
+        """,
+    )
