@@ -11,6 +11,7 @@ import io
 import re
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import pytest
 from conftest import (
@@ -26,12 +27,13 @@ from conftest import (
 )
 from pypdf import PdfReader
 
+from fieldwalk.devtools.demo import load_logins
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
 from fieldwalk.reports.assessments import AssessmentConflict, save_assessment
 from fieldwalk.reports.decisions import decisions_for_weeks, record_decision
 from fieldwalk.reports.figures import week_report
-from fieldwalk.reports.periods import last_complete_week, week_period, week_text
+from fieldwalk.reports.periods import last_complete_week, shift_week, week_period, week_text
 from fieldwalk.tasks.model import get_task, transition
 from fieldwalk.tasks.states import COORDINATOR, Actor
 from fieldwalk.zones.model import insert_zone
@@ -577,3 +579,58 @@ def test_csrf_is_needed_to_assess(client, db, events):
     )
     assert response.status_code == 400
     assert stored_assessments(db, events["a"]) == []
+
+
+# --- the demo ----------------------------------------------------------------------------
+
+SCENES = ("hasselby-strand", "hasselby-gard", "racksta", "vallingby-centrum")
+
+
+def test_demo_has_twelve_weeks_of_meetings_at_the_scenes_with_decisions_followed_up(
+    app, runner, db
+):
+    app.config["DEMO"] = True
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    last = last_complete_week(datetime.now(UTC))
+    weeks = {week_text(*shift_week(*last, -n)) for n in range(12)}
+    rows = [
+        dict(r)
+        for r in db.execute(
+            """SELECT assessments.*, places.slug FROM assessments
+               JOIN places ON places.id = assessments.place_id"""
+        )
+    ]
+    for slug in SCENES:
+        assert {r["week"] for r in rows if r["slug"] == slug} == weeks, slug
+    assert {r["level"] for r in rows} >= {"calm", "uneasy", "serious"}
+    assert any(r["version"] == 2 for r in rows), "the police changed some"
+    # Written at the meeting: the Tuesday after the week, never in the future.
+    for r in rows:
+        assert r["written_at"] >= week_period(*map(int, r["week"].split("-W"))).end_utc
+        assert r["written_at"] <= datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    decided = decisions_for_weeks(db, sorted(weeks))
+    older = [d for (_p, w), ds in decided.items() for d in ds if w != week_text(*last)]
+    assert older and any(d["done"] for d in older) and not all(d["done"] for d in older)
+    # Each decision's task was opened on its meeting day and, when done, done after it.
+    for ds in decided.values():
+        for d in ds:
+            task = get_task(db, d["task_id"])
+            assert task["created_at"] == d["created_at"]
+            assert task["done_at"] is None or task["done_at"] > task["created_at"]
+
+    # Seeding again adds nothing; the police officer reads the follow-up on the last week.
+    def counts():
+        return [
+            db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+            for table in ("assessments", "decisions", "tasks")
+        ]
+
+    before = counts()
+    assert runner.invoke(args=["seed-demo"]).exit_code == 0
+    assert counts() == before
+    email = "polis@demo.fieldwalk.se"
+    password = load_logins(Path(app.instance_path) / "demo_logins.json")[email]
+    client = app.test_client()
+    login(client, {"email": email, "password": password})
+    html = client.get("/reports/week").get_data(as_text=True)
+    assert "Förra veckans beslut:" in html and "Gemensam bedömning per plats" in html

@@ -86,13 +86,15 @@ def save_assessment(
     text: str,
     written_by: int | None,
     based_on: int,
+    written_at: str | None = None,
 ) -> tuple[dict, bool]:
     """Store a new version of a place's assessment for a week ('2026-W47'); return it and
     whether it is new.
 
     `based_on` is the version the writer saw (0: none yet). A newer one raises
     AssessmentConflict, except the same level and text from the same person (a form sent
-    twice), which returns the stored version and False.
+    twice), which returns the stored version and False. `written_at` (UTC text) is now unless
+    given (the demo's history).
     """
     text = text.strip()
     check_assessment(week=week, level=level, text=text)
@@ -111,7 +113,7 @@ def save_assessment(
         db.execute(
             """INSERT INTO assessments (place_id, week, version, level, text, written_by,
                    written_at) VALUES (?, ?, ?, ?, ?, ?, ?)""",
-            [place_id, week, current + 1, level, text, written_by, now()],
+            [place_id, week, current + 1, level, text, written_by, written_at or now()],
         )
         return latest_version(db, place_id, week), True
 

@@ -31,6 +31,7 @@ def record_decision(
     reason: str,
     priority: str = "normal",
     key: str | None = None,
+    decided_at: str | None = None,
 ) -> tuple[int, bool]:
     """Make a meeting's decision a task and link it to the place and the week ('2026-W47');
     return (task id, created).
@@ -39,7 +40,8 @@ def record_decision(
     A party other than the suggestion is the meeting's choice, and `reason` (say, "Decided at
     the weekly meeting, week 47") is kept as the override's reason. With a party the task is
     sent at once; without one it waits in triage. A `key` already stored returns that
-    decision's task and False, storing nothing (a form sent twice).
+    decision's task and False, storing nothing (a form sent twice). `decided_at` (UTC text)
+    is now unless given (the demo's history).
     """
     if week_text(*parse_week(week)) != week:
         raise ValueError(f"not a week as stored: {week!r}")
@@ -70,7 +72,7 @@ def record_decision(
         db.execute(
             """INSERT INTO decisions (place_id, week, task_id, key, created_by, created_at)
                VALUES (?, ?, ?, ?, ?, ?)""",
-            [place_id, week, task_id, key, actor.user_id, now()],
+            [place_id, week, task_id, key, actor.user_id, decided_at or now()],
         )
     return task_id, True
 

@@ -172,6 +172,23 @@ def comparison_chart(rows: list[dict], columns: list[str]) -> str:
     )
 
 
+def events_chart(rows: list[dict], columns: list[str]) -> str:
+    """Events per place in each period, as grouped bars."""
+    places = [r for r in rows if r["place_id"] != DISTRICT]
+    return bar_chart(
+        _("Events per place"),
+        _(
+            "Bars for %(periods)s; the same figures are in the tables below.",
+            periods=", ".join(columns),
+        ),
+        [place_name(r) for r in places],
+        [
+            Series(column, [r["events"][i]["total"] for r in places])
+            for i, column in enumerate(columns)
+        ],
+    )
+
+
 def category_chart(row: dict, columns: list[str]) -> str:
     """One place's new observations by category in each period."""
     lines = [line for line in figure_lines(row["figures"]) if line.get("category")]
@@ -199,6 +216,10 @@ def week_context(year: int, number: int, *, pdf: bool = False, posted: dict | No
     return {
         "report": report,
         "columns": columns,
+        "short_columns": [
+            _("w. %(n)d", n=w) if y == year else f"{_('w. %(n)d', n=w)} {y}"
+            for y, w in report["weeks"]
+        ],
         "spans": [span_text(p) for p in report["periods"]],
         "week_value": week_text(year, number),
         "previous": week_text(*shift_week(year, number, -1)),
@@ -206,6 +227,7 @@ def week_context(year: int, number: int, *, pdf: bool = False, posted: dict | No
         "ongoing": (year, number) >= running,
         "show_following": shift_week(year, number, 1) <= running,
         "overview": comparison_chart(report["rows"], columns),
+        "events_overview": events_chart(report["rows"], columns),
         "category_chart": lambda row: category_chart(row, columns),
         "place_name": place_name,
         "figure_lines": figure_lines,
