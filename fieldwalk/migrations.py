@@ -476,3 +476,18 @@ def m010_weekly_meeting(db: Database) -> None:
         CREATE INDEX decisions_week ON decisions(week, place_id);
         """,
     )
+
+
+@migrations()
+def m011_week_task_indexes(db: Database) -> None:
+    # The lägesbild counts each week's tasks done, and those overdue at its end (still open,
+    # or done only after it), for three weeks on every view: from two covering indexes, not
+    # from every task in the district.
+    _run(
+        db,
+        """
+        CREATE INDEX tasks_done_at ON tasks(done_at, created_at, due_date, state, place_id)
+            WHERE done_at IS NOT NULL;
+        CREATE INDEX tasks_state_due_place ON tasks(state, due_date, created_at, place_id);
+        """,
+    )

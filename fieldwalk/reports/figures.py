@@ -64,17 +64,25 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
         entry["works_well"] += row["good"]
         entry["urgent_observations"] += row["urgent"]
     open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
-    # Only the tasks that can count are aggregated: a third of the time on a big database.
+    # Four disjoint selections, each read from an index of its own (opened, done, overdue and
+    # still open, overdue and done only after the end), instead of every task in the district:
+    # the week's page asks this for three weeks.
     rows = db.execute(
-        f"""SELECT place_id,
-                  coalesce(sum(created_at >= :s), 0) AS tasks_opened,
-                  coalesce(sum(created_at >= :s AND priority = 'urgent'), 0) AS urgent_tasks,
-                  coalesce(sum(done_at >= :s AND done_at < :e), 0) AS tasks_done,
-                  coalesce(sum(due_date < :due
-                               AND (state IN ({open_states}) OR done_at >= :e)), 0) AS overdue
-           FROM tasks WHERE created_at < :e
-             AND (created_at >= :s OR done_at >= :s
-                  OR (due_date < :due AND (state IN ({open_states}) OR done_at >= :e)))
+        f"""SELECT place_id, sum(opened) AS tasks_opened, sum(urgent) AS urgent_tasks,
+                  sum(done) AS tasks_done, sum(overdue) AS overdue FROM (
+              SELECT place_id, 1 AS opened, priority = 'urgent' AS urgent, 0 AS done,
+                     0 AS overdue
+              FROM tasks WHERE created_at >= :s AND created_at < :e
+              UNION ALL
+              SELECT place_id, 0, 0, 1, 0 FROM tasks
+              WHERE done_at >= :s AND done_at < :e AND created_at < :e
+              UNION ALL
+              SELECT place_id, 0, 0, 0, 1 FROM tasks
+              WHERE state IN ({open_states}) AND due_date < :due AND created_at < :e
+              UNION ALL
+              SELECT place_id, 0, 0, 0, 1 FROM tasks
+              WHERE done_at >= :e AND due_date < :due AND created_at < :e
+                AND state NOT IN ({open_states}))
            GROUP BY place_id""",  # noqa: S608 - constants
         {"s": period.start_utc, "e": period.end_utc, "due": period.end_date},
     )

@@ -17,7 +17,7 @@ from sqlite_utils import Database
 from wtforms import SelectChoice
 
 from fieldwalk.events.model import SOURCES, TYPES, event_points, source_label, type_label
-from fieldwalk.parties.model import list_parties
+from fieldwalk.parties.model import list_party_names
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.reports.assessments import LEVELS, level_description, level_history, level_label
 from fieldwalk.reports.decisions import count_done
@@ -56,37 +56,58 @@ def moment_text(stored: str) -> str:
     )
 
 
-def event_lines(events: list[dict]) -> tuple[list[dict], list[dict]]:
+def event_labels() -> dict[str, dict[str, str]]:
+    """Every event type's and source's name in the person's language, looked up once."""
+    return {
+        "types": {code: str(label) for code, label in TYPES.items()},
+        "sources": {code: str(label) for code, label in SOURCES.items()},
+        "events": _("Events"),
+    }
+
+
+def event_lines(events: list[dict], labels: dict) -> tuple[list[dict], list[dict]]:
     """One place's events as two tables' lines, a value per period each: the total and each
     type that occurs; the total and each source that occurs."""
     tables = []
-    for key, codes, label in (("types", TYPES, type_label), ("sources", SOURCES, source_label)):
+    for key in ("types", "sources"):
+        names = labels[key]
         used = {code for e in events for code, n in e[key].items() if n}
-        ordered = [c for c in codes if c in used] + sorted(used - set(codes))
-        lines = [{"label": _("Events"), "sub": False, "values": [e["total"] for e in events]}]
+        ordered = [c for c in names if c in used] + sorted(used - set(names))
+        lines = [{"label": labels["events"], "sub": False, "values": [e["total"] for e in events]}]
         lines += [
-            {"label": label(code), "sub": True, "values": [e[key].get(code, 0) for e in events]}
+            {
+                "label": names.get(code, code),
+                "sub": True,
+                "values": [e[key].get(code, 0) for e in events],
+            }
             for code in ordered
         ]
         tables.append(lines)
     return tables[0], tables[1]
 
 
-def event_csv_lines(events: list[dict]) -> list[tuple[str, list[int]]]:
-    """One place's events as CSV lines: the total, then every type (zeros too, so each place
-    has the same rows), then every source."""
-    lines = [(_("Events"), [e["total"] for e in events])]
-    for code in TYPES:
-        label = _("Events: %(type)s", type=type_label(code))
-        lines.append((label, [e["types"].get(code, 0) for e in events]))
-    for code in SOURCES:
-        label = _("Events reported by: %(source)s", source=source_label(code))
-        lines.append((label, [e["sources"].get(code, 0) for e in events]))
+def event_csv_labels() -> list[tuple[str, str | None, str]]:
+    """The CSV's event lines, looked up once: (label, "types" or "sources" or None, code)."""
+    lines: list[tuple[str, str | None, str]] = [(_("Events"), None, "")]
+    lines += [(_("Events: %(type)s", type=type_label(c)), "types", c) for c in TYPES]
+    lines += [
+        (_("Events reported by: %(source)s", source=source_label(c)), "sources", c) for c in SOURCES
+    ]
     return lines
 
 
-def map_data(report: dict, places: list[dict], db: Database, period: Period) -> dict:
-    """The week's events with a point, and the outlines of the places on the page."""
+def event_csv_lines(events: list[dict], labels: list) -> list[tuple[str, list[int]]]:
+    """One place's events as CSV lines: the total, then every type (zeros too, so each place
+    has the same rows), then every source."""
+    return [
+        (label, [e[key].get(code, 0) if key else e["total"] for e in events])
+        for label, key, code in labels
+    ]
+
+
+def map_data(report: dict, places: list[dict], db: Database, period: Period, labels: dict) -> dict:
+    """The week's events with a point, and the outlines of the places on the page. Each
+    event's label: type, source, local time (as '2026-11-20 18:30') and place."""
     names = {}
     features = []
     shown = {row["place_id"] for row in report["rows"]}
@@ -96,11 +117,19 @@ def map_data(report: dict, places: list[dict], db: Database, period: Period) -> 
             feature = place_feature(place)
             feature["properties"] = {"name": place["name"]}
             features.append(feature)
+    outside = _("Outside every place")
+    zone = period.start.tzinfo
     points = []
     for e in event_points(db, since=period.start, until=period.end, limit=MAP_LIMIT):
-        place = names.get(e["place_id"]) or _("Outside every place")
-        label = f"{type_label(e['type'])} · {source_label(e['source'])} · "
-        label += f"{moment_text(e['occurred_at'])} · {place}"
+        moment = datetime.fromisoformat(e["occurred_at"].replace("Z", "+00:00")).astimezone(zone)
+        label = " · ".join(
+            (
+                labels["types"].get(e["type"], e["type"]),
+                labels["sources"].get(e["source"], e["source"]),
+                f"{moment:%Y-%m-%d %H:%M}",
+                names.get(e["place_id"]) or outside,
+            )
+        )
         points.append({"lat": e["lat"], "lon": e["lon"], "type": e["type"], "label": label})
     return {"places": features, "events": points, "limit": MAP_LIMIT}
 
@@ -144,7 +173,7 @@ def follow_up_text(decisions: list[dict]) -> str:
 def party_choices(db: Database) -> list[SelectChoice]:
     """The decision form's parties: none (triage) first, then every party by name."""
     return [SelectChoice("", _("No party yet (triage)"))] + [
-        SelectChoice(str(p["id"]), p["name"]) for p in list_parties(db)
+        SelectChoice(str(party_id), name) for party_id, name in list_party_names(db)
     ]
 
 
@@ -212,13 +241,14 @@ def meeting_context(
     ]
     parties = party_choices(db) if can_decide() and not pdf else []
     stored = {p["id"]: p for p in list_places(db)}
+    labels = event_labels()
     places = {}
     for row in report["rows"][1:]:
         place_id = row["place_id"]
         assessed = report["assessments"].get(place_id, {})
         decided = report["decisions"].get(place_id, {})
         this_one = assessment_view(assessed.get("this", []))
-        types, sources = event_lines(row["events"])
+        types, sources = event_lines(row["events"], labels)
         place = {
             "types": types,
             "sources": sources,
@@ -234,7 +264,7 @@ def meeting_context(
             place["forms"] = place_forms(db, stored[place_id], this_one, parties, today, posted)
         places[place_id] = place
     last_decisions = [d for p in places.values() for d in p["last_decisions"]]
-    types, sources = event_lines(report["rows"][0]["events"])
+    types, sources = event_lines(report["rows"][0]["events"], labels)
     partner = is_partner()
     return {
         "meeting": places,
@@ -249,7 +279,9 @@ def meeting_context(
         "level_label": level_label,
         "this_week": this,
         "week_before": before,
-        "map": None if pdf else map_data(report, list(stored.values()), db, report["periods"][0]),
+        "map": None
+        if pdf
+        else map_data(report, list(stored.values()), db, report["periods"][0], labels),
         "moment_text": moment_text,
         "event_types": list(TYPES),
     }

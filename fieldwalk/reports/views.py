@@ -29,7 +29,7 @@ from fieldwalk.charts import Series, bar_chart, line_chart
 from fieldwalk.db import get_db
 from fieldwalk.render import fail, render
 from fieldwalk.reports.figures import DISTRICT, FIGURES, week_report, year_report
-from fieldwalk.reports.meeting_page import event_csv_lines, meeting_context
+from fieldwalk.reports.meeting_page import event_csv_labels, event_csv_lines, meeting_context
 from fieldwalk.reports.periods import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -89,6 +89,7 @@ def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
     out = io.StringIO()
     out.write("\ufeff")
     writer = csv.writer(out)
+    event_labels = event_csv_labels()
     writer.writerow([neutralise(h) for h in headers])
     for row in rows:
         for line in figure_lines(row["figures"]):
@@ -101,7 +102,7 @@ def csv_text(rows: list[dict], headers: list[str], lead: list[str]) -> str:
             text = [*lead, place_name(row), line["label"]]
             writer.writerow([*(neutralise(t) for t in text), *cells])
         if "events" in row:
-            for label, values in event_csv_lines(row["events"]):
+            for label, values in event_csv_lines(row["events"], event_labels):
                 changes = [values[0] - v for v in values[1:]]
                 cells = [
                     values[0],
