@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 from sqlite_utils import Database
 from wtforms import SelectChoice
 
+from fieldwalk.categories import CATEGORIES, category_label
 from fieldwalk.events.model import SOURCES, TYPES, event_points, source_label, type_label
 from fieldwalk.parties.model import list_party_names
 from fieldwalk.places.model import list_places, place_feature
@@ -236,9 +237,12 @@ def meeting_context(
     first = week_text(*shift_week(report["year"], report["week"], 1 - HISTORY_WEEKS))
     history = level_history(db, first, this)
     history_weeks = [
-        week_text(*shift_week(report["year"], report["week"], -n))
-        for n in range(HISTORY_WEEKS - 1, -1, -1)
+        (week_text(y, w), _("w. %(n)d", n=w))
+        for y, w in (
+            shift_week(report["year"], report["week"], -n) for n in range(HISTORY_WEEKS - 1, -1, -1)
+        )
     ]
+    level_names = {code: str(label) for code, (label, _text) in LEVELS.items()}
     parties = party_choices(db) if can_decide() and not pdf else []
     stored = {p["id"]: p for p in list_places(db)}
     labels = event_labels()
@@ -256,7 +260,11 @@ def meeting_context(
             "last_assessment": assessment_view(assessed.get("before", [])),
             "decisions": [decision_view(d, today) for d in decided.get("this", [])],
             "last_decisions": [decision_view(d, today) for d in decided.get("before", [])],
-            "history": [(week, history.get(place_id, {}).get(week)) for week in history_weeks],
+            "history": [
+                (short, level, level_names.get(level, "–"))
+                for week, short in history_weeks
+                for level in [history.get(place_id, {}).get(week)]
+            ],
         }
         if place["last_decisions"]:
             place["follow_up"] = follow_up_text(place["last_decisions"])
@@ -277,6 +285,9 @@ def meeting_context(
         "can_decide": can_decide(),
         "levels": {code: (str(label), str(text)) for code, (label, text) in LEVELS.items()},
         "level_label": level_label,
+        # Looked up once for the page, not once per urgent item.
+        "category_names": {code: category_label(code) for code in CATEGORIES},
+        "state_names": {code: str(label) for code, label in STATE_LABELS.items()},
         "this_week": this,
         "week_before": before,
         "map": None

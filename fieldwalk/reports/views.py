@@ -16,6 +16,7 @@ from flask import (
     Flask,
     Response,
     current_app,
+    g,
     redirect,
     render_template,
     request,
@@ -71,7 +72,14 @@ def figure_lines(figures: list[dict]) -> list[dict]:
 
 
 def figure_labels() -> dict[str, str]:
-    """What each figure is called, in the person's language."""
+    """What each figure is called, in the person's language (looked up once a request: the
+    weekly page asks for every place's table and chart)."""
+    if "figure_labels" not in g:
+        g.figure_labels = _figure_labels()
+    return g.figure_labels
+
+
+def _figure_labels() -> dict[str, str]:
     return {
         "observations": _("New observations"),
         "works_well": _("of which feel safe"),
