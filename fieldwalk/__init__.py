@@ -64,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.parties import views as parties
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
+    from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
     from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
     from fieldwalk.tasks import views as tasks
@@ -87,6 +88,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         places,
         events,
         reports,
+        meeting,
         protocol,
         tasks,
         triage,

@@ -509,7 +509,44 @@ def m011_open311_channels(db: Database) -> None:
 
 
 @migrations()
-def m012_duplicate_hint_index(db: Database) -> None:
+def m012_weekly_meeting(db: Database) -> None:
+    # The weekly meeting's own records, per place and ISO week ('2026-W47', Stockholm time).
+    # An assessment is never changed in place: a later edit in the same week is a new row
+    # with the next version, so the meeting's history (who said what, when) stays. A decision
+    # is a task (what, which party, by when) linked here to the place and the meeting's week;
+    # its state is the task's. `key` (the form's) makes sending the same decision twice
+    # harmless.
+    _run(
+        db,
+        """
+        CREATE TABLE assessments (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            week TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            level TEXT NOT NULL CHECK (level IN ('calm', 'uneasy', 'serious', 'acute')),
+            text TEXT NOT NULL DEFAULT '',
+            written_by INTEGER REFERENCES users(id),
+            written_at TEXT NOT NULL,
+            UNIQUE (place_id, week, version)
+        );
+        CREATE INDEX assessments_week ON assessments(week, place_id, version);
+        CREATE TABLE decisions (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            week TEXT NOT NULL,
+            task_id INTEGER NOT NULL UNIQUE REFERENCES tasks(id) ON DELETE CASCADE,
+            key TEXT UNIQUE,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX decisions_week ON decisions(week, place_id);
+        """,
+    )
+
+
+@migrations()
+def m013_duplicate_hint_index(db: Database) -> None:
     # Duplicate hints (fieldwalk/observations/duplicates.py) read the earlier observations of
     # a category, problem or "works well", in a box around a point and a span of time: every
     # column they test or return is in this index, so a hotspot of thousands at one spot is
@@ -521,7 +558,7 @@ def m012_duplicate_hint_index(db: Database) -> None:
 
 
 @migrations()
-def m013_map_position_index(db: Database) -> None:
+def m014_map_position_index(db: Database) -> None:
     # The dashboard map asks for what is in the visible box (fieldwalk/dashboard/mapdata.py):
     # these read a box's latitude band instead of every row, and hold what a cluster counts.
     _run(
@@ -529,5 +566,20 @@ def m013_map_position_index(db: Database) -> None:
         """
         CREATE INDEX observations_position ON observations(lat, lon, urgent);
         CREATE INDEX tasks_position ON tasks(lat, lon, priority);
+        """,
+    )
+
+
+@migrations()
+def m015_week_task_indexes(db: Database) -> None:
+    # The lägesbild counts each week's tasks done, and those overdue at its end (still open,
+    # or done only after it), for three weeks on every view: from two covering indexes, not
+    # from every task in the district.
+    _run(
+        db,
+        """
+        CREATE INDEX tasks_done_at ON tasks(done_at, created_at, due_date, state, place_id)
+            WHERE done_at IS NOT NULL;
+        CREATE INDEX tasks_state_due_place ON tasks(state, due_date, created_at, place_id);
         """,
     )

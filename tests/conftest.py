@@ -122,6 +122,15 @@ def make_event(db, place_id=None, **values) -> int:
     return event_id
 
 
+def table_row(html: str, place_id, label: str) -> list[str]:
+    """The cells of one figure's line in one place's table, as text."""
+    section = html.split(f'data-place="{place_id}"', 1)[1].split("</section>", 1)[0]
+    row = re.search(rf'<th scope="row">{re.escape(label)}</th>(.*?)</tr>', section, re.S)
+    assert row, f"no line {label!r} for place {place_id}"
+    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
+    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
+
+
 CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"|value="([^"]+)"[^>]*name="csrf_token"')
 
 

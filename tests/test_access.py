@@ -15,6 +15,7 @@ import io
 import json
 import re
 import uuid
+from datetime import UTC, date, datetime, timedelta
 from functools import cached_property
 from pathlib import Path
 
@@ -40,6 +41,7 @@ from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
 from fieldwalk.places.model import get_place, place_geometry
+from fieldwalk.reports.periods import last_complete_week, week_text
 from fieldwalk.security import hash_secret
 from fieldwalk.status import ensure_public_token
 from fieldwalk.tasks.links import create_party_link
@@ -89,6 +91,8 @@ MANAGE_POST = statuses(401, 401, 401, 303, 403, 303, 303, 403)
 # Coordinators' and admins' own screens (parties, zones, triage): walk leaders get 403.
 MANAGER_PAGE = statuses(302, 302, 302, 403, 403, 200, 200, 403)
 MANAGER_POST = statuses(401, 401, 401, 403, 403, 303, 303, 403)
+# The weekly meeting's page: coordinators, admins and partners (police, guards).
+MEETING_PAGE = statuses(302, 302, 302, 403, 403, 200, 200, 200)
 # Events: staff and partners enter, import and read them.
 EVENT_PAGE = statuses(302, 302, 302, 200, 200, 200, 200, 200)
 EVENT_POST = statuses(401, 401, 401, 303, 303, 303, 303, 303)
@@ -214,10 +218,15 @@ TABLE = [
     ("GET", "/places.geojson", "/places.geojson?crs=3011", None, MANAGER_PAGE),
     ("GET", "/places/import", "/places/import", None, MANAGER_PAGE),
     ("POST", "/places/import", "/places/import", "place_import", MANAGER_POST),
-    # Reports: coordinators and admins (the index sends them on to the week).
-    ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302, 403)),
-    ("GET", "/reports/week", "/reports/week", None, MANAGER_PAGE),
-    ("GET", "/reports/week.csv", "/reports/week.csv", None, MANAGER_PAGE),
+    # Reports: coordinators and admins; the weekly meeting's page (the lägesbild, its CSV and
+    # PDF) also partners, who write the joint assessment with staff. Decisions become tasks:
+    # coordinators and admins. (The index sends each on to the week.)
+    ("GET", "/reports", "/reports", None, statuses(302, 302, 302, 403, 403, 302, 302, 302)),
+    ("GET", "/reports/week", "/reports/week", None, MEETING_PAGE),
+    ("GET", "/reports/week.csv", "/reports/week.csv", None, MEETING_PAGE),
+    ("GET", "/reports/week.pdf", "/reports/week.pdf", None, MEETING_PAGE),
+    ("POST", "/reports/week/<week>/places/<int:place_id>/assessment", "/reports/week/{meeting_week}/places/{place}/assessment", "assessment", statuses(401, 401, 401, 403, 403, 303, 303, 303)),
+    ("POST", "/reports/week/<week>/places/<int:place_id>/decisions", "/reports/week/{meeting_week}/places/{place}/decisions", "decision", MANAGER_POST),
     ("GET", "/reports/year", "/reports/year", None, MANAGER_PAGE),
     ("GET", "/reports/year.csv", "/reports/year.csv", None, MANAGER_PAGE),
     # A walk's protocol: staff, who see every walk.
@@ -412,6 +421,11 @@ class Scene:
             f"2026-01-15 18:30;racksta;drug_use;staff;Sprutor vid trappan {uuid.uuid4().hex}\n"
         ).encode("utf-8-sig")
 
+    @property
+    def meeting_week(self) -> str:
+        """The last complete week: the one the weekly meeting assesses."""
+        return week_text(*last_complete_week(datetime.now(UTC)))
+
     @cached_property
     def public_token(self) -> str:
         return ensure_public_token(self.site.db, self.walk)
@@ -572,6 +586,19 @@ class Scene:
                     "source": "police",
                     "place_id": self.site.place_id,
                     "description": "Försäljning vid trappan.",
+                }
+            case "assessment":
+                return {
+                    f"p{self.place}-level": "uneasy",
+                    f"p{self.place}-text": "Oro vid trappan.",
+                    f"p{self.place}-based_on": "0",
+                }
+            case "decision":
+                return {
+                    f"p{self.place}-key": str(uuid.uuid4()),
+                    f"p{self.place}-measure": "Klipp buskarna vid trappan.",
+                    f"p{self.place}-party_id": "",
+                    f"p{self.place}-due_date": (date.today() + timedelta(days=7)).isoformat(),
                 }
             case "open311_request":
                 return {

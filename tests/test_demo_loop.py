@@ -51,7 +51,11 @@ def test_demo_fixes_reach_their_owners_get_closed_and_residents_see_them_done(ap
         for p in sorted((Path(app.instance_path) / "outbox").glob("*.eml"))
     ]
     parties_with_tasks = {
-        r[0] for r in db.execute("SELECT DISTINCT party_id FROM tasks WHERE state = 'sent'")
+        r[0]
+        for r in db.execute(
+            "SELECT DISTINCT party_id FROM tasks WHERE state = 'sent' AND walk_id = ?",
+            [walk["id"]],
+        )
     }
     assert len(emails) == len(parties_with_tasks) == 4, "one email per party, not per task"
 

@@ -30,7 +30,13 @@ from fieldwalk.events.model import (
 )
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
-from fieldwalk.reports.periods import same_week_last_year, shift_week, week_period
+from fieldwalk.reports.periods import (
+    last_complete_week,
+    same_week_last_year,
+    shift_week,
+    week_period,
+    week_text,
+)
 from fieldwalk.tasks.model import insert_task
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
@@ -519,6 +525,7 @@ def test_a_partner_reaches_events_and_never_a_residents_name_or_device(app, clie
             "csrf_token": token,
             "id": observation_id,
             "category": "lighting",
+            "urgent": "1",  # so the lägesbild lists it among the week's urgent items
             "description": "Mörkt vid trappan, ring mig på 070-123 45 67",
         },
     )
@@ -549,6 +556,9 @@ def test_a_partner_reaches_events_and_never_a_residents_name_or_device(app, clie
             if not urlsplit(target).netloc and not target.startswith("/static/"):
                 queue.append(target)
     assert {"/events", "/events/new", "/events/import"} <= {urlsplit(p).path for p in pages}
+    # The weekly meeting's lägesbild too, this week's (with the urgent observation) included.
+    running = week_text(*shift_week(*last_complete_week(datetime.now(UTC)), 1))
+    assert f"/reports/week?week={running}" in pages
     for path in pages:
         html = client.get(path).get_data(as_text=True)
         assert "Amina" not in html and "070-123" not in html and device not in html, path
@@ -562,7 +572,7 @@ def test_a_partner_reaches_events_and_never_a_residents_name_or_device(app, clie
         "/api/v1/observations",
         "/dashboard",
         "/dashboard/observations.csv",
-        "/reports/week",
+        "/reports/year",
         "/places",
     ):
         response = client.get(path)

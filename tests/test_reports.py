@@ -11,7 +11,7 @@ import uuid
 from datetime import UTC, date, datetime
 
 import pytest
-from conftest import RACKSTA, join, login, make_place, make_staff, make_walk
+from conftest import RACKSTA, join, login, make_place, make_staff, make_walk, table_row
 
 from fieldwalk.reports.figures import FIGURES, period_figures, week_report, year_report
 from fieldwalk.reports.periods import (
@@ -235,15 +235,6 @@ def test_week_report_sums_the_district_and_lists_quiet_places(db, district):
     assert [o["category"] for o in urgent[district["a"]]["observations"]] == ["lighting"]
     assert [t["id"] for t in urgent[district["a"]]["tasks"]] == [district["tasks"]["t1"]]
     assert [o["category"] for o in urgent[district["b"]]["observations"]] == ["upkeep"]
-
-
-def table_row(html: str, place_id, label: str) -> list[str]:
-    """The cells of one figure's line in one place's table, as text."""
-    section = html.split(f'data-place="{place_id}"', 1)[1].split("</section>", 1)[0]
-    row = re.search(rf'<th scope="row">{re.escape(label)}</th>(.*?)</tr>', section, re.S)
-    assert row, f"no line {label!r} for place {place_id}"
-    cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
-    return [re.sub(r"\s+", " ", re.sub(r"<[^>]+>", "", c)).strip() for c in cells]
 
 
 def test_week_page_shows_each_place_with_changes_in_text_and_arrows(client, db, district):

@@ -24,6 +24,7 @@ from fieldwalk.db import connect, transaction
 from fieldwalk.devtools.common import demo_uuid
 from fieldwalk.devtools.demo_events import seed_demo_events
 from fieldwalk.devtools.demo_fixes import PARK, seed_parties, seed_tasks
+from fieldwalk.devtools.demo_meeting import seed_demo_meetings
 from fieldwalk.devtools.demo_photos import demo_photo
 from fieldwalk.observations.model import Conflict, validate
 from fieldwalk.observations.record import record_observation, record_photo
@@ -38,7 +39,7 @@ LOGINS_FILE = "demo_logins.json"
 
 TABLES = (
     "places", "users", "walks", "walk_participants", "observations", "photos", "parties",
-    "zones", "tasks", "events",
+    "zones", "tasks", "events", "assessments", "decisions",
 )  # fmt: skip
 
 
@@ -323,6 +324,7 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
         users[COORDINATOR]["id"],
     )
     seed_demo_events(db, places, users, today, walk)
+    seed_demo_meetings(db, places, users, parties, today)
     after = count_rows(db)
     return {
         "logins": [{**u, "password": logins[u["email"]]} for u in USERS],

@@ -371,6 +371,20 @@ def count_events_by_period(
     return counts
 
 
+def event_points(
+    db: Database, *, since: datetime | str, until: datetime | str, limit: int = 5000
+) -> list[dict]:
+    """The selected events that have a point, for a map: id, place_id, lat, lon, type,
+    source and occurred_at only (no description), oldest first, at most `limit`."""
+    rows = db.execute(
+        """SELECT id, place_id, lat, lon, type, source, occurred_at FROM events
+           WHERE occurred_at >= ? AND occurred_at < ? AND lat IS NOT NULL
+           ORDER BY occurred_at, id LIMIT ?""",
+        [_bound(since), _bound(until), limit],
+    )
+    return [dict(r) for r in rows]
+
+
 def events_for(
     db: Database, *, observation_id: str | None = None, task_id: int | None = None
 ) -> list[dict]:

@@ -94,6 +94,11 @@ def list_parties(db: Database) -> list[dict]:
     return [dict(r) for r in rows]
 
 
+def list_party_names(db: Database) -> list[tuple[int, str]]:
+    """Every party's id and name, by name: for a form's choices."""
+    return [(r["id"], r["name"]) for r in db.execute("SELECT id, name FROM parties ORDER BY name")]
+
+
 def count_open_tasks(db: Database, party_id: int) -> int:
     """How many of a party's tasks are with it and not yet done (as `list_parties` counts)."""
     return db.execute(

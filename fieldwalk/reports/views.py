@@ -6,10 +6,21 @@ Sunday 22:30Z and belongs to that week, Monday 00:10 is Sunday 23:10Z and belong
 """
 
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, Response, current_app, redirect, request, url_for
-from flask_babel import format_date, get_locale
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+from flask_babel import format_date, format_datetime, get_locale
 from flask_babel import gettext as _
 
 from fieldwalk.categories import CATEGORIES, category_label
@@ -17,6 +28,7 @@ from fieldwalk.charts import Series, bar_chart, line_chart
 from fieldwalk.db import get_db
 from fieldwalk.render import fail, render
 from fieldwalk.reports.figures import DISTRICT, FIGURES, week_report, year_report
+from fieldwalk.reports.meeting_page import event_csv_labels, event_csv_lines, meeting_context
 from fieldwalk.reports.periods import (
     FIRST_YEAR,
     LAST_YEAR,
@@ -27,7 +39,7 @@ from fieldwalk.reports.periods import (
     shift_week,
     week_text,
 )
-from fieldwalk.security import MANAGER_ROLES, role_required
+from fieldwalk.security import MANAGER_ROLES, PARTNER, role_required
 from fieldwalk.spreadsheet import (
     COMMA,
     CSV_CONTENT_TYPE,
@@ -36,8 +48,12 @@ from fieldwalk.spreadsheet import (
     dialect_for,
     neutralise,
 )
+from fieldwalk.walks.protocol import html_to_pdf
 
 bp = Blueprint("reports", __name__)
+
+# The weekly meeting's page: coordinators and admins, and the police and guards who take part.
+WEEK_ROLES = (*MANAGER_ROLES, PARTNER)
 
 
 def figure_lines(figures: list[dict]) -> list[dict]:
@@ -61,7 +77,14 @@ def figure_lines(figures: list[dict]) -> list[dict]:
 
 
 def figure_labels() -> dict[str, str]:
-    """What each figure is called, in the person's language."""
+    """What each figure is called, in the person's language (looked up once a request: the
+    weekly page asks for every place's table and chart)."""
+    if "figure_labels" not in g:
+        g.figure_labels = _figure_labels()
+    return g.figure_labels
+
+
+def _figure_labels() -> dict[str, str]:
     return {
         "observations": _("New observations"),
         "works_well": _("of which feel safe"),
@@ -80,6 +103,7 @@ def csv_text(
     with a BOM, so Excel reads å, ä and ö right; text a spreadsheet would run as a formula
     (a place named "=...") is neutralised."""
     lines = []
+    event_labels = event_csv_labels()
     for row in rows:
         for line in figure_lines(row["figures"]):
             values = line["values"]
@@ -90,6 +114,15 @@ def csv_text(
             ]
             text = [*lead, place_name(row), line["label"]]
             lines.append([*(neutralise(t) for t in text), *cells])
+        if "events" in row:
+            for label, values in event_csv_lines(row["events"], event_labels):
+                changes = [values[0] - v for v in values[1:]]
+                cells = [
+                    values[0],
+                    *[x for pair in zip(values[1:], changes, strict=True) for x in pair],
+                ]
+                text = [*lead, place_name(row), label]
+                lines.append([*(neutralise(t) for t in text), *cells])
     return "".join(csv_chunks([neutralise(h) for h in headers], [lines], dialect))
 
 
@@ -153,6 +186,23 @@ def comparison_chart(rows: list[dict], columns: list[str]) -> str:
     )
 
 
+def events_chart(rows: list[dict], columns: list[str]) -> str:
+    """Events per place in each period, as grouped bars."""
+    places = [r for r in rows if r["place_id"] != DISTRICT]
+    return bar_chart(
+        _("Events per place"),
+        _(
+            "Bars for %(periods)s; the same figures are in the tables below.",
+            periods=", ".join(columns),
+        ),
+        [place_name(r) for r in places],
+        [
+            Series(column, [r["events"][i]["total"] for r in places])
+            for i, column in enumerate(columns)
+        ],
+    )
+
+
 def category_chart(row: dict, columns: list[str]) -> str:
     """One place's new observations by category in each period."""
     lines = [line for line in figure_lines(row["figures"]) if line.get("category")]
@@ -165,41 +215,85 @@ def category_chart(row: dict, columns: list[str]) -> str:
 
 
 @bp.get("/reports")
-@role_required(*MANAGER_ROLES)
+@role_required(*WEEK_ROLES)
 def index():
     """The reports start at the lägesbild."""
     return redirect(url_for("reports.week"))
 
 
-@bp.get("/reports/week")
-@role_required(*MANAGER_ROLES)
-def week():
-    """The lägesbild: per place, the week against the week before and the same week last year."""
-    year, number = requested_week()
-    report = week_report(get_db(), year, number, _tz())
+def week_context(year: int, number: int, *, pdf: bool = False, posted: dict | None = None):
+    """The meeting's page (or its PDF): the lägesbild of a week with the meeting's parts."""
+    db = get_db()
+    report = week_report(db, year, number, _tz())
     columns = [week_title(y, w) for y, w in report["weeks"]]
     running = shift_week(*last_complete_week(datetime.now(UTC), _tz()), 1)
-    return render(
-        "reports/week.html",
-        report=report,
-        columns=columns,
-        spans=[span_text(p) for p in report["periods"]],
-        week_value=week_text(year, number),
-        previous=week_text(*shift_week(year, number, -1)),
-        following=week_text(*shift_week(year, number, 1)),
-        ongoing=(year, number) >= running,
-        show_following=shift_week(year, number, 1) <= running,
-        overview=comparison_chart(report["rows"], columns),
-        category_chart=lambda row: category_chart(row, columns),
-        place_name=place_name,
-        figure_lines=figure_lines,
+    return {
+        "report": report,
+        "columns": columns,
+        "short_columns": [
+            _("w. %(n)d", n=w) if y == year else f"{_('w. %(n)d', n=w)} {y}"
+            for y, w in report["weeks"]
+        ],
+        "spans": [span_text(p) for p in report["periods"]],
+        "week_value": week_text(year, number),
+        "previous": week_text(*shift_week(year, number, -1)),
+        "following": week_text(*shift_week(year, number, 1)),
+        "ongoing": (year, number) >= running,
+        "show_following": shift_week(year, number, 1) <= running,
+        "overview": comparison_chart(report["rows"], columns),
+        "events_overview": events_chart(report["rows"], columns),
+        "category_chart": lambda row: category_chart(row, columns),
+        "place_name": place_name,
+        "figure_lines": figure_lines,
+        "pdf": pdf,
+        "made_at": format_datetime(datetime.now(UTC), "short"),
+        **meeting_context(db, report, pdf=pdf, posted=posted),
+    }
+
+
+def week_page(year: int, number: int, *, status: int = 200, posted: dict | None = None):
+    """The meeting's page; `posted` holds a form sent back with its errors."""
+    return render("reports/week.html", status=status, **week_context(year, number, posted=posted))
+
+
+@bp.get("/reports/week")
+@role_required(*WEEK_ROLES)
+def week():
+    """The lägesbild: per place, the week against the week before and the same week last year,
+    the events, the joint assessment and the decisions; the weekly meeting's page."""
+    return week_page(*requested_week())
+
+
+@bp.get("/reports/week.pdf")
+@role_required(*WEEK_ROLES)
+def week_pdf():
+    """The meeting's page as a PDF on A4 (WeasyPrint, local files only), to send and file."""
+    year, number = requested_week()
+    static = Path(current_app.static_folder)
+    html = render_template(
+        "reports/week_pdf.html",
+        print_css=(static / "css/print.css").as_uri(),
+        **week_context(year, number, pdf=True),
+    )
+    try:
+        data = html_to_pdf(html, [static])
+    except OSError:  # Pango missing: `make pdf-libs` installs it
+        current_app.logger.exception("WeasyPrint could not start")
+        fail(503, _("PDFs cannot be made on this server right now. Print the page instead."))
+    return Response(
+        data,
+        mimetype="application/pdf",
+        headers={
+            "Content-Disposition": f'attachment; filename="lagesbild-{week_text(year, number)}.pdf"',
+            "Cache-Control": "private, no-store",
+        },
     )
 
 
 @bp.get("/reports/week.csv")
-@role_required(*MANAGER_ROLES)
+@role_required(*WEEK_ROLES)
 def week_csv():
-    """The lägesbild's tables as CSV."""
+    """The lägesbild's tables as CSV: the figures, then the events by type and by source."""
     year, number = requested_week()
     report = week_report(get_db(), year, number, _tz())
     headers = [_("Week"), _("Place"), _("Figure"), _("This week"), _("Week before"), _("Change")]

@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
+from fieldwalk.places.model import get_place
 from fieldwalk.tasks.states import (
     DONE,
     DUPLICATE,
@@ -51,11 +52,14 @@ def insert_task(
     due_date: str | None = None,
     assignee_user_id: int | None = None,
     actor: Actor,
+    place_id: int | None = None,
 ) -> int:
     """Create a proposed task for one or more observations; return its id.
 
     Leaving `party_id` empty puts the task in triage. Choosing another party than the routing
-    suggestion needs an `override_reason`, which is kept with the task.
+    suggestion needs an `override_reason`, which is kept with the task. With no observations
+    but a `place_id`, the task is for the place as a whole (a measure the weekly meeting
+    decided) and sits at the place's centre.
     """
     if not measure.strip():
         raise TaskError("measure")
@@ -63,7 +67,7 @@ def insert_task(
         raise TaskError("priority")
     if due_date is not None and not _is_date(due_date):
         raise TaskError("due_date")
-    if not observation_ids:
+    if not observation_ids and place_id is None:
         raise TaskError("observations")
     if party_id != suggestion.get("party_id") and not (override_reason or "").strip():
         raise TaskError("override_reason")
@@ -75,10 +79,21 @@ def insert_task(
                 "SELECT 1 FROM observations WHERE id = ?", [observation_id]
             ).fetchone():
                 raise TaskError("observations")
-        first = db.execute(
-            "SELECT walk_id, place_id, lat, lon FROM observations WHERE id = ?",
-            [observation_ids[0]],
-        ).fetchone()
+        if observation_ids:
+            first = db.execute(
+                "SELECT walk_id, place_id, lat, lon FROM observations WHERE id = ?",
+                [observation_ids[0]],
+            ).fetchone()
+        else:
+            place = get_place(db, place_id)
+            if place is None:
+                raise TaskError("place")
+            first = {
+                "walk_id": None,
+                "place_id": place_id,
+                "lat": place["center_lat"],
+                "lon": place["center_lon"],
+            }
         cursor = db.execute(
             """INSERT INTO tasks (walk_id, place_id, measure, party_id, assignee_user_id, priority,
                    due_date, state, routing_reason, override_reason, lat, lon, created_by,
@@ -109,6 +124,19 @@ def insert_task(
             )
         _log(db, actor, task_id, "create", None, PROPOSED, override_reason, party_id=party_id)
     return task_id
+
+
+def get_tasks(db: Database, task_ids: list[int]) -> dict[int, dict]:
+    """Tasks by id, each with its party's name (ids that are not found are left out)."""
+    if not task_ids:
+        return {}
+    rows = db.execute(
+        f"""SELECT tasks.*, parties.name AS party_name FROM tasks
+            LEFT JOIN parties ON parties.id = tasks.party_id
+            WHERE tasks.id IN ({",".join("?" * len(task_ids))})""",  # noqa: S608
+        list(task_ids),
+    )
+    return {row["id"]: dict(row) for row in rows}
 
 
 def _is_date(value: str) -> bool:

@@ -21,3 +21,10 @@ def suggest_for_observation(db: Database, observation: dict):
         zones,
         category_defaults(db),
     )
+
+
+def suggest_for_place(db: Database, place: dict):
+    """The routing rule's suggestion for a measure at a place as a whole (a weekly meeting's
+    decision): the zone around the place's centre, else triage (no category, so no default)."""
+    lat, lon = place["center_lat"], place["center_lon"]
+    return suggest_party(lat, lon, "", zones_at(db, lat, lon), category_defaults(db))

@@ -75,6 +75,7 @@ def task_error_message(code: str, **detail) -> str:
         "due_date": _("Give the due date as a date (YYYY-MM-DD)."),
         "assignee": _("The named assignee must be an engineer of the chosen party."),
         "observations": _("That observation does not exist."),
+        "place": _("That place does not exist."),
         "forbidden": _("You may not take this step on this task."),
         "state": _(
             "This step is not possible now: the task is %(state)s.",
