@@ -55,7 +55,8 @@ def test_police_officer_reads_the_lagesbild_and_writes_the_assessment(phone, db,
     partner = make_user(db, "partner", name="Erik Ström")
     page = phone()
     log_in(page, partner, r"/events$")
-    page.get_by_role("link", name="Lägesbild").click()
+    page.get_by_text("Meny").click()  # on a phone the links are behind the menu button
+    page.locator(".nav-menu").get_by_role("link", name="Lägesbild").click()
     expect(page.locator("h1")).to_have_text(re.compile(r"^Vecka \d+, \d{4}$"))
     assert fits_the_screen(page) and tables_fit(page) == []
     # Every event with a point is a dot on the map, over the place's outline.
