@@ -62,7 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
     from fieldwalk.reports import views as reports
-    from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
+    from fieldwalk.tasks import link_views, mine, notify, review, triage, triage_duplicates
     from fieldwalk.tasks import views as tasks
     from fieldwalk.walks import protocol
     from fieldwalk.walks import views as walks
@@ -87,6 +87,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         tasks,
         triage,
         triage_duplicates,
+        review,
         dashboard,
         dashboard_exports,
         mine,

@@ -439,3 +439,23 @@ def m009_events(db: Database) -> None:
         CREATE INDEX event_links_task ON event_links(task_id, event_id) WHERE task_id IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m010_public_review(db: Database) -> None:
+    # Public only after review: an observation's text and photos reach the public pages once
+    # staff approved them ("Visa publikt"). `public_review` is NULL while waiting, 'approved'
+    # or 'private' (staff chose to show only category, place and state); the text shown is
+    # the one approved (`public_description`), each photo carries its own `approved_at`, so a
+    # photo that arrives after the approval waits for a look of its own.
+    _run(
+        db,
+        """
+        ALTER TABLE observations ADD COLUMN public_review TEXT;
+        ALTER TABLE observations ADD COLUMN public_description TEXT;
+        ALTER TABLE observations ADD COLUMN reviewed_at TEXT;
+        ALTER TABLE observations ADD COLUMN reviewed_by INTEGER REFERENCES users(id);
+        ALTER TABLE photos ADD COLUMN approved_at TEXT;
+        CREATE INDEX observations_review ON observations(public_review, observed_at);
+        """,
+    )

@@ -17,6 +17,7 @@ from fieldwalk import create_app
 from fieldwalk.auth import create_user
 from fieldwalk.db import connect
 from fieldwalk.events.model import insert_event
+from fieldwalk.observations.moderation import APPROVED, review
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.places.model import insert_place
@@ -147,6 +148,11 @@ def join(client, walk: dict, name="Kim", role="resident") -> str:
     )
     assert response.status_code == 303, response.get_data(as_text=True)
     return token
+
+
+def approve_public(db, observation_id: str, decision: str = APPROVED) -> None:
+    """Staff's "Visa publikt" on an observation (or keep it private), as the domain does it."""
+    review(db, observation_id, decision, user_id=None, actor="test")
 
 
 class LiveServer:

@@ -186,6 +186,8 @@ TABLE = [
     ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, but(MANAGE_PAGE, partner=404)),
     ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", but(MANAGE_POST, partner=404)),
     ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", but(MANAGE_POST, partner=404)),
+    # "Visa publikt": whoever plans the observation's tasks decides what of it is public.
+    ("POST", "/observations/<observation_id>/public", "/observations/{observation}/public", "review", but(MANAGE_POST, partner=404)),
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
@@ -526,6 +528,8 @@ class Scene:
                 }
             case "link_task":
                 return {"task_id": self.task}
+            case "review":
+                return {"decision": "approved"}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

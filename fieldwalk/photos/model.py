@@ -89,3 +89,30 @@ def insert_photo(db: Database, row: dict) -> None:
         f"VALUES ({', '.join('?' * len(PHOTO_COLUMNS))})",
         [values.get(column) for column in PHOTO_COLUMNS],
     )
+
+
+def approve_photos(db: Database, observation_id: str, at: str) -> int:
+    """Mark every photo an observation has now as approved for the public pages."""
+    return db.execute(
+        "UPDATE photos SET approved_at = ? WHERE observation_id = ? AND approved_at IS NULL",
+        [at, observation_id],
+    ).rowcount
+
+
+def withdraw_photo_approval(db: Database, observation_id: str) -> None:
+    """No photo of this observation is approved for the public pages any more."""
+    db.execute("UPDATE photos SET approved_at = NULL WHERE observation_id = ?", [observation_id])
+
+
+def approved_photos(db: Database, observation_id: str) -> list[dict]:
+    """The photos of an observation that staff approved for the public pages, in order."""
+    return [p for p in list_photos(db, observation_id) if p["approved_at"]]
+
+
+def count_unapproved_photos(db: Database, observation_id: str) -> int:
+    """How many of an observation's photos have not been approved for the public pages."""
+    (count,) = db.execute(
+        "SELECT count(*) FROM photos WHERE observation_id = ? AND approved_at IS NULL",
+        [observation_id],
+    ).fetchone()
+    return count
