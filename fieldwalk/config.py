@@ -16,6 +16,11 @@ MAX_PHOTO_PIXELS = 50_000_000
 PHOTO_DISPLAY_EDGE = 1600
 PHOTO_THUMB_EDGE = 400
 KEEP_ORIGINAL_PHOTOS = False
+# Faces are blurred in every copy anyone but staff sees, off the upload request: by a thread
+# in each app process (None: yes, except under TESTING), and/or by `flask blur-pending`.
+# Set False where a separate `blur-pending --watch` service does it (each process running
+# the detector holds some 500 MB while it works).
+FACE_BLUR_IN_PROCESS = None
 MAX_PHOTOS_PER_OBSERVATION = 12
 # Whole-request cap: a few photos sent at once by the no-JavaScript form.
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024

@@ -459,3 +459,27 @@ def m010_public_review(db: Database) -> None:
         CREATE INDEX observations_review ON observations(public_review, observed_at);
         """,
     )
+
+
+@migrations()
+def m011_public_photo_copies(db: Database) -> None:
+    # Faces blurred: each photo gets public copies (display and thumbnail) with every face
+    # found blurred, made off the upload request; NULL until they exist, and until then no
+    # one but staff and the phone that took it is served the photo. `faces` is how many were
+    # found; `blur_started_at` lets one process claim a photo. Serving looks a file up by its
+    # path to tell a public copy from an original: the four indexes.
+    _run(
+        db,
+        """
+        ALTER TABLE photos ADD COLUMN public_file TEXT;
+        ALTER TABLE photos ADD COLUMN public_thumb_file TEXT;
+        ALTER TABLE photos ADD COLUMN faces INTEGER;
+        ALTER TABLE photos ADD COLUMN blur_started_at TEXT;
+        CREATE INDEX photos_file ON photos(file);
+        CREATE INDEX photos_thumb_file ON photos(thumb_file);
+        CREATE INDEX photos_public_file ON photos(public_file) WHERE public_file IS NOT NULL;
+        CREATE INDEX photos_public_thumb_file ON photos(public_thumb_file)
+            WHERE public_thumb_file IS NOT NULL;
+        CREATE INDEX photos_unblurred ON photos(created_at) WHERE public_file IS NULL;
+        """,
+    )

@@ -84,7 +84,13 @@ def calendar_date(value: str | None) -> str:
 
 
 def _public_photos(photos: list[dict]) -> list[dict]:
-    return [{"file": p["file"], "thumb_file": p["thumb_file"]} for p in photos]
+    """The face-blurred copies of those photos that have them (the rest are still being made,
+    and are left out until then)."""
+    return [
+        {"file": p["public_file"], "thumb_file": p["public_thumb_file"]}
+        for p in photos
+        if p["public_file"] and p["public_thumb_file"]
+    ]
 
 
 def public_fixes(db: Database, observation_id: str, approved: bool = True) -> list[dict]:

@@ -38,6 +38,7 @@ from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
+from fieldwalk.photos.public import blur_pending
 from fieldwalk.places.model import get_place, place_geometry
 from fieldwalk.security import hash_secret
 from fieldwalk.status import ensure_public_token
@@ -128,8 +129,11 @@ TABLE = [
     ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200, 403)),
     ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303, 403)),
     ("GET", "/observations/<observation_id>", "/observations/{observation}", None, OBSERVATION_VISIBLE),
-    # Photo files are content-addressed (a SHA-256 in the URL) and served to whoever has it.
-    ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, EVERYONE),
+    # Photo files are content-addressed (a SHA-256 in the URL). An original goes to staff and
+    # the phone that took it; anyone else gets its face-blurred copy, none while it is made.
+    ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, statuses(404, 200, 404, 200, 200, 200, 200, 404)),
+    # A public (face-blurred) copy: to whoever has its address.
+    ("GET", "/photos/<path:relative>", "/photos/{public_photo_file}", None, EVERYONE),
     # JSON API
     ("GET", "/api/v1/categories", "/api/v1/categories", None, EVERYONE),
     ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
@@ -374,6 +378,17 @@ class Scene:
             PHOTO_SETTINGS,
         )
         return row["file"]
+
+    @cached_property
+    def public_photo_file(self) -> str:
+        """The public copy of the observation's first photo, made as the app's thread does."""
+        self.photo_file  # noqa: B018 (stored first)
+        config = self.site.app.config
+        blur_pending(self.site.db, Path(config["PHOTO_PATH"]), config["PHOTO_THUMB_EDGE"])
+        row = self.site.db.execute(
+            "SELECT public_file FROM photos WHERE id = ?", [self.photo_ids[0]]
+        ).fetchone()
+        return row[0]
 
     @cached_property
     def place(self) -> int:

@@ -9,6 +9,7 @@ import pytest
 from conftest import (
     PHOTOS,
     approve_public,
+    blur_all,
     csrf_token,
     join,
     login,
@@ -115,6 +116,8 @@ def test_one_click_in_triage_shows_text_and_photo_publicly(app, db, site):
     assert count_waiting_for_review(db) == 0
     for name, html in public_pages(app, site).items():
         assert SECRET_TEXT in html and MEASURE in html, name
+        assert not photo_paths(html), "withheld until its faces are blurred"
+    blur_all(app, db)
     status = public_pages(app, site)["status"]
     assert photo_paths(status), "the approved photo is on the status page"
     entry = db.execute(
@@ -162,6 +165,7 @@ def test_a_photo_arriving_after_approval_waits_for_its_own_look(app, db, site):
     )
     assert first.status_code == 201
     approve_public(db, observation_id)
+    blur_all(app, db)
     status = app.test_client().get(f"/status/{observation_id}").get_data(as_text=True)
     assert photo_paths(status), "the first photo is shown"
     late = (PHOTOS / "camera" / "Pentax_K10D.jpg").read_bytes()
@@ -171,6 +175,7 @@ def test_a_photo_arriving_after_approval_waits_for_its_own_look(app, db, site):
         headers={**headers, "Content-Type": "image/jpeg"},
     )
     assert second.status_code == 201
+    blur_all(app, db)
     again = app.test_client().get(f"/status/{observation_id}").get_data(as_text=True)
     assert photo_paths(again) == photo_paths(status), "the late photo is not shown yet"
     assert observation_id in site["staff"].get("/tasks/triage").get_data(as_text=True)
@@ -200,6 +205,7 @@ def test_walk_page_never_shows_more_of_an_observation_than_its_own_page(app, db,
     phone = site["resident"]
     other = record(phone, walk, site["csrf"], description="Trasig lampa vid trappan", photo=True)
     approve_public(db, other)
+    blur_all(app, db)
     stranger = app.test_client()
     walk_html = stranger.get(site["public_path"]).get_data(as_text=True)
     for observation_id in (site["observation_id"], other):

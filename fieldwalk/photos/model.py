@@ -116,3 +116,57 @@ def count_unapproved_photos(db: Database, observation_id: str) -> int:
         [observation_id],
     ).fetchone()
     return count
+
+
+def find_photo_by_file(db: Database, relative: str) -> tuple[dict | None, str]:
+    """The photo a stored file belongs to, and which copy it is: ('public', 'display' or
+    'thumb'); (None, '') for a file no row refers to. A file that is both (a photo with
+    no face in it) is its public copy."""
+    row = db.execute(
+        "SELECT * FROM photos WHERE public_file = ? OR public_thumb_file = ? LIMIT 1",
+        [relative, relative],
+    ).fetchone()
+    if row is not None:
+        return dict(row), "public"
+    row = db.execute(
+        "SELECT * FROM photos WHERE file = ? OR thumb_file = ? LIMIT 1", [relative, relative]
+    ).fetchone()
+    if row is None:
+        return None, ""
+    return dict(row), "display" if row["file"] == relative else "thumb"
+
+
+def photos_without_public_copies(db: Database, limit: int = 100) -> list[dict]:
+    """Photos whose blurred public copies are not made yet, oldest first."""
+    rows = db.execute(
+        "SELECT * FROM photos WHERE public_file IS NULL ORDER BY created_at LIMIT ?", [limit]
+    )
+    return [dict(r) for r in rows]
+
+
+def claim_for_blur(db: Database, photo_id: str, at: str, stale_before: str) -> bool:
+    """Claim a photo for making its public copies (no other process is at it, or one that
+    was has been at it since before `stale_before`); False when someone else has it."""
+    return (
+        db.execute(
+            """UPDATE photos SET blur_started_at = ? WHERE id = ? AND public_file IS NULL
+                   AND (blur_started_at IS NULL OR blur_started_at < ?)""",
+            [at, photo_id, stale_before],
+        ).rowcount
+        == 1
+    )
+
+
+def set_public_copies(
+    db: Database, photo_id: str, made_from: str, public_file: str, public_thumb: str, faces: int
+) -> bool:
+    """Record a photo's public copies, made from its display file `made_from`; False (and
+    nothing changed) when that file was replaced meanwhile (a redaction)."""
+    return (
+        db.execute(
+            """UPDATE photos SET public_file = ?, public_thumb_file = ?, faces = ?,
+                   blur_started_at = NULL WHERE id = ? AND file = ?""",
+            [public_file, public_thumb, faces, photo_id, made_from],
+        ).rowcount
+        == 1
+    )

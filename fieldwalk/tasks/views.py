@@ -15,6 +15,7 @@ from fieldwalk.db import get_db, transaction
 from fieldwalk.i18n import safe_next
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos import public
 from fieldwalk.photos.attach import PhotoSettings, store_photo
 from fieldwalk.photos.files import remove_unreferenced
 from fieldwalk.photos.model import list_task_photos
@@ -189,6 +190,8 @@ def act(task_id: int, action: str):
     except BaseException:
         remove_unreferenced(db, photo_dir, written)
         raise
+    if data:
+        public.wake()  # the after-photo's blurred copies, now that it is committed
     target = url_for("tasks.show", task_id=task_id, ok=action)
     return redirect(safe_next(form.get("next"), target), code=303)
 
