@@ -59,6 +59,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.observations import capture
     from fieldwalk.ops import backup, health
     from fieldwalk.parties import views as parties
+    from fieldwalk.photos import redact_views
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
     from fieldwalk.reports import views as reports
@@ -78,6 +79,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         walks,
         capture,
         photos,
+        redact_views,
         parties,
         zones,
         places,

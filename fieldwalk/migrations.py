@@ -483,3 +483,19 @@ def m011_public_photo_copies(db: Database) -> None:
         CREATE INDEX photos_unblurred ON photos(created_at) WHERE public_file IS NULL;
         """,
     )
+
+
+@migrations()
+def m012_photo_redaction(db: Database) -> None:
+    # Redaction by hand: staff blur rectangles (a number plate, a face the detector missed),
+    # turn a photo, or hide it. Blurring and turning rewrite every copy; `redactions` counts
+    # the rectangles applied so far; a hidden photo (`hidden_at`) is shown to staff only.
+    # Who did what is in the audit log (entity 'photo').
+    _run(
+        db,
+        """
+        ALTER TABLE photos ADD COLUMN hidden_at TEXT;
+        ALTER TABLE photos ADD COLUMN hidden_by INTEGER REFERENCES users(id);
+        ALTER TABLE photos ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
+        """,
+    )

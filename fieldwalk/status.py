@@ -89,7 +89,7 @@ def _public_photos(photos: list[dict]) -> list[dict]:
     return [
         {"file": p["public_file"], "thumb_file": p["public_thumb_file"]}
         for p in photos
-        if p["public_file"] and p["public_thumb_file"]
+        if p["public_file"] and p["public_thumb_file"] and not p["hidden_at"]
     ]
 
 

@@ -134,6 +134,9 @@ TABLE = [
     ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, statuses(404, 200, 404, 200, 200, 200, 200, 404)),
     # A public (face-blurred) copy: to whoever has its address.
     ("GET", "/photos/<path:relative>", "/photos/{public_photo_file}", None, EVERYONE),
+    # Blurring parts of a photo, turning or hiding it: staff.
+    ("GET", "/photos/<photo_id>/edit", "/photos/{stored_photo}/edit", None, STAFF_PAGE),
+    ("POST", "/photos/<photo_id>/edit", "/photos/{stored_photo}/edit", "redact", STAFF_POST),
     # JSON API
     ("GET", "/api/v1/categories", "/api/v1/categories", None, EVERYONE),
     ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
@@ -380,6 +383,12 @@ class Scene:
         return row["file"]
 
     @cached_property
+    def stored_photo(self) -> str:
+        """The UUID of the observation's first photo, stored."""
+        self.photo_file  # noqa: B018 (stored first)
+        return self.photo_ids[0]
+
+    @cached_property
     def public_photo_file(self) -> str:
         """The public copy of the observation's first photo, made as the app's thread does."""
         self.photo_file  # noqa: B018 (stored first)
@@ -545,6 +554,8 @@ class Scene:
                 return {"task_id": self.task}
             case "review":
                 return {"decision": "approved"}
+            case "redact":
+                return {"turn": "0"}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

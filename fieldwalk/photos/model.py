@@ -105,8 +105,9 @@ def withdraw_photo_approval(db: Database, observation_id: str) -> None:
 
 
 def approved_photos(db: Database, observation_id: str) -> list[dict]:
-    """The photos of an observation that staff approved for the public pages, in order."""
-    return [p for p in list_photos(db, observation_id) if p["approved_at"]]
+    """The photos of an observation that staff approved for the public pages (and did not
+    hide), in order."""
+    return [p for p in list_photos(db, observation_id) if p["approved_at"] and not p["hidden_at"]]
 
 
 def count_unapproved_photos(db: Database, observation_id: str) -> int:
@@ -170,3 +171,34 @@ def set_public_copies(
         ).rowcount
         == 1
     )
+
+
+def replace_photo_files(
+    db: Database, photo_id: str, file: str, thumb_file: str, width: int, height: int, boxes: int
+) -> None:
+    """Point a photo at its redacted copies; its public copies are made again from them."""
+    db.execute(
+        """UPDATE photos SET file = ?, thumb_file = ?, width = ?, height = ?,
+               redactions = redactions + ?, public_file = NULL, public_thumb_file = NULL,
+               faces = NULL, blur_started_at = NULL WHERE id = ?""",
+        [file, thumb_file, width, height, boxes, photo_id],
+    )
+
+
+def set_photo_hidden(db: Database, photo_id: str, hidden: bool, user_id: int | None, at: str):
+    """Hide a photo from everyone but staff, or show it again."""
+    db.execute(
+        "UPDATE photos SET hidden_at = ?, hidden_by = ? WHERE id = ?",
+        [at if hidden else None, user_id if hidden else None, photo_id],
+    )
+
+
+def photo_history(db: Database, photo_id: str) -> list[dict]:
+    """What was done to a photo by hand (blurred, turned, hidden), by whom, oldest first."""
+    rows = db.execute(
+        """SELECT audit_log.*, users.name AS user_name, users.email AS user_email
+           FROM audit_log LEFT JOIN users ON users.id = audit_log.user_id
+           WHERE entity = 'photo' AND entity_id = ? ORDER BY audit_log.id""",
+        [photo_id],
+    )
+    return [dict(r) for r in rows]

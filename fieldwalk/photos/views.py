@@ -58,6 +58,8 @@ def serve(relative: str):
     photo, copy = find_photo_by_file(get_db(), relative)
     if photo is None:
         abort(404)
+    if photo["hidden_at"] and not may_see_original(photo):  # staff hid it from the rest
+        abort(404)
     if copy != "public" and not may_see_original(photo):
         public = photo["public_file"] if copy == "display" else photo["public_thumb_file"]
         if not public:
