@@ -62,6 +62,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.photos import redact_views
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
+    from fieldwalk.privacy import cli as privacy_cli
+    from fieldwalk.privacy import views as privacy
     from fieldwalk.reports import views as reports
     from fieldwalk.tasks import link_views, mine, notify, review, triage, triage_duplicates
     from fieldwalk.tasks import views as tasks
@@ -104,6 +106,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         loadgen,
         health,
         backup,
+        privacy,
+        privacy_cli,
     ):
         module.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise

@@ -25,6 +25,16 @@ MAX_PHOTOS_PER_OBSERVATION = 12
 # Whole-request cap: a few photos sent at once by the no-JavaScript form.
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024
 
+# Kept only as long as needed (fieldwalk/privacy/retention.py; `flask purge`, daily from cron).
+# Residents' names: this many days after every fix of what they reported was closed.
+RETAIN_NAMES_DAYS = 90
+# A phone's device key: forgotten this many days after the phone was last used.
+RETAIN_DEVICE_DAYS = 365
+# Photos (and after-photos): this many days after their fixes were closed.
+RETAIN_PHOTO_DAYS = 3 * 365
+# The audit log keeps who acted for this many days, then only the role.
+RETAIN_AUDIT_PERSON_DAYS = 3 * 365
+
 # Observations.
 MAX_DESCRIPTION_LENGTH = 2000
 FAR_FROM_PLACE_METRES = 2000

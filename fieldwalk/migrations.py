@@ -499,3 +499,22 @@ def m012_photo_redaction(db: Database) -> None:
         ALTER TABLE photos ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
         """,
     )
+
+
+@migrations()
+def m013_retention(db: Database) -> None:
+    # Kept only as long as needed (fieldwalk/privacy/retention.py): a phone's device key is
+    # forgotten a year after its last use, so its last use is kept, at most once a day
+    # (`devices`, by the key's hash). The audit log is searched by age when entries older than
+    # the retention keep their role but lose the person.
+    _run(
+        db,
+        """
+        CREATE TABLE devices (
+            key_hash TEXT PRIMARY KEY,
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_at ON audit_log(at);
+        CREATE INDEX walk_participants_device_any ON walk_participants(device_key_hash);
+        """,
+    )

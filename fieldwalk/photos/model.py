@@ -202,3 +202,36 @@ def photo_history(db: Database, photo_id: str) -> list[dict]:
         [photo_id],
     )
     return [dict(r) for r in rows]
+
+
+def delete_photos(db: Database, photo_ids: list[str]) -> list[str]:
+    """Delete these photo rows (inside a write); return the files they referred to."""
+    files: list[str] = []
+    for photo_id in photo_ids:
+        row = get_photo(db, photo_id)
+        if row is None:
+            continue
+        files += [
+            row[c]
+            for c in ("file", "thumb_file", "original_file", "public_file", "public_thumb_file")
+            if row[c]
+        ]
+        db.execute("DELETE FROM photos WHERE id = ?", [photo_id])
+    return files
+
+
+def photo_ids_of(db: Database, *, observation_ids=(), task_ids=()) -> dict[str, list[str]]:
+    """The photo ids of these observations and tasks, by owner ('o:<id>' or 't:<id>')."""
+    found: dict[str, list[str]] = {}
+    for observation_id in observation_ids:
+        ids = [
+            r[0]
+            for r in db.execute("SELECT id FROM photos WHERE observation_id = ?", [observation_id])
+        ]
+        if ids:
+            found[f"o:{observation_id}"] = ids
+    for task_id in task_ids:
+        ids = [r[0] for r in db.execute("SELECT id FROM photos WHERE task_id = ?", [task_id])]
+        if ids:
+            found[f"t:{task_id}"] = ids
+    return found
