@@ -232,6 +232,16 @@ TABLE = [
     ("GET", "/events/import", "/events/import", None, EVENT_PAGE),
     ("POST", "/events/import", "/events/import", "event_csv", statuses(401, 401, 401, 200, 200, 200, 200, 200)),
     ("POST", "/events/import/confirm", "/events/import/confirm", "event_confirm", EVENT_POST),
+    # A resident's own data, from the phone that reported (a device key); erasing without the
+    # tick is refused (the rows must not erase the shared phones' data).
+    ("GET", "/me/data", "/me/data", None, statuses(404, 200, 200, 404, 404, 404, 404, 404)),
+    ("GET", "/me/data.zip", "/me/data.zip", None, statuses(404, 200, 200, 404, 404, 404, 404, 404)),
+    ("POST", "/me/data/erase", "/me/data/erase", "empty", statuses(404, 400, 400, 404, 404, 404, 404, 404)),
+    ("GET", "/me/data/erased", "/me/data/erased", None, EVERYONE),
+    # Register extracts and erasures on a person's request: coordinators and admins.
+    ("GET", "/admin/privacy", "/admin/privacy", None, MANAGER_PAGE),
+    ("GET", "/admin/privacy/extract", "/admin/privacy/extract?subject=o:{observation}", None, MANAGER_PAGE),
+    ("POST", "/admin/privacy/erase", "/admin/privacy/erase", "staff_erase", but(MANAGER_POST, coordinator=400, admin=400)),
     # An engineer's own list: none of these eight roles is an engineer.
     ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403, 403)),
 ]  # fmt: skip
@@ -556,6 +566,8 @@ class Scene:
                 return {"decision": "approved"}
             case "redact":
                 return {"turn": "0"}
+            case "staff_erase":  # without the tick: the row is about access, not erasing
+                return {"subject": f"o:{self.observation}"}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

@@ -233,3 +233,28 @@ def forget_participant_devices(db: Database, key_hashes: list[str]) -> None:
             "UPDATE walk_participants SET device_key_hash = NULL WHERE device_key_hash = ?",
             [key_hash],
         )
+
+
+def get_participants(db: Database, participant_ids: list[int]) -> list[dict]:
+    """These participant rows, with each walk's title."""
+    rows = [
+        db.execute(
+            """SELECT p.*, w.title AS walk_title FROM walk_participants p
+               JOIN walks w ON w.id = p.walk_id WHERE p.id = ?""",
+            [participant_id],
+        ).fetchone()
+        for participant_id in participant_ids
+    ]
+    return [dict(r) for r in rows if r]
+
+
+def find_participants_by_name(db: Database, name: str, limit: int = 50) -> list[dict]:
+    """Residents whose given name contains `name` (staff's search for a person's request)."""
+    rows = db.execute(
+        """SELECT p.*, w.title AS walk_title FROM walk_participants p
+           JOIN walks w ON w.id = p.walk_id
+           WHERE p.user_id IS NULL AND p.display_name != '' AND p.display_name LIKE ?
+           ORDER BY p.joined_at DESC LIMIT ?""",
+        [f"%{name}%", limit],
+    )
+    return [dict(r) for r in rows]
