@@ -8,6 +8,7 @@ each comes from and its licence: tests/data/faces/README.md), uploaded through t
 import io
 import re
 import uuid
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -20,6 +21,7 @@ from fieldwalk.db import connect
 from fieldwalk.devtools.faceset import labelled_set
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos import faces
+from fieldwalk.photos.views import pending_image
 from fieldwalk.tasks.links import create_party_link
 from fieldwalk.tasks.model import send_walk_tasks
 
@@ -107,14 +109,20 @@ def test_until_the_public_copy_exists_nothing_of_the_photo_is_served_to_others(a
     stranger = app.test_client()
     status = stranger.get(f"/status/{uploaded['observation_id']}").get_data(as_text=True)
     assert "/photos/" not in status
-    for path in (photo["file"], photo["thumb_file"]):
-        assert get(stranger, f"/photos/{path}").status_code == 404
+    original = (Path(app.config["PHOTO_PATH"]) / photo["file"]).read_bytes()
     other_phone = app.test_client()
     join(other_phone, uploaded["walk"], name="Sam")  # on the same walk, not the one who took it
-    assert get(other_phone, f"/photos/{photo['file']}").status_code == 404
+    for client in (stranger, other_phone):
+        for path in (photo["file"], photo["thumb_file"]):
+            response = get(client, f"/photos/{path}")
+            # A plain grey stand-in, never kept by a cache, until the blurred copy exists.
+            assert response.headers["X-Photo-Pending"] == "1"
+            assert response.headers["Cache-Control"] == "no-store"
+            assert response.get_data() == pending_image() != original
     # The phone that took it and staff see it at once.
-    assert get(uploaded["phone"], f"/photos/{photo['file']}").status_code == 200
-    assert get(uploaded["staff"], f"/photos/{photo['file']}").status_code == 200
+    for client in (uploaded["phone"], uploaded["staff"]):
+        response = get(client, f"/photos/{photo['file']}")
+        assert response.status_code == 200 and response.get_data() == original
 
 
 def test_after_blurring_the_faces_in_every_public_copy_are_blurred(app, db, runner, uploaded):

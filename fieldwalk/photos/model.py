@@ -119,22 +119,21 @@ def count_unapproved_photos(db: Database, observation_id: str) -> int:
     return count
 
 
-def find_photo_by_file(db: Database, relative: str) -> tuple[dict | None, str]:
-    """The photo a stored file belongs to, and which copy it is: ('public', 'display' or
-    'thumb'); (None, '') for a file no row refers to. A file that is both (a photo with
-    no face in it) is its public copy."""
-    row = db.execute(
-        "SELECT * FROM photos WHERE public_file = ? OR public_thumb_file = ? LIMIT 1",
-        [relative, relative],
-    ).fetchone()
-    if row is not None:
-        return dict(row), "public"
-    row = db.execute(
-        "SELECT * FROM photos WHERE file = ? OR thumb_file = ? LIMIT 1", [relative, relative]
-    ).fetchone()
-    if row is None:
-        return None, ""
-    return dict(row), "display" if row["file"] == relative else "thumb"
+def find_photos_by_file(db: Database, relative: str) -> list[tuple[dict, str]]:
+    """The photos a stored file belongs to, each with which copy the file is for it:
+    'public', 'display' or 'thumb' (content-addressed: the same bytes sent twice are one
+    file). A file that is both (a photo with no face in it) is that photo's public copy."""
+    found: dict[str, tuple[dict, str]] = {}
+    for row in db.execute(
+        "SELECT * FROM photos WHERE public_file = ? OR public_thumb_file = ?", [relative, relative]
+    ):
+        found[row["id"]] = (dict(row), "public")
+    for row in db.execute(
+        "SELECT * FROM photos WHERE file = ? OR thumb_file = ?", [relative, relative]
+    ):
+        if row["id"] not in found:
+            found[row["id"]] = (dict(row), "display" if row["file"] == relative else "thumb")
+    return list(found.values())
 
 
 def photos_without_public_copies(db: Database, limit: int = 100) -> list[dict]:

@@ -3,11 +3,13 @@
 Who is served what: a photo's public copies (faces blurred, fieldwalk/photos/public.py) to
 anyone who has their address; its originals (the display copy and thumbnail as uploaded) to
 staff and to the phone that took it. Anyone else asking for an original is sent to its
-public copy, or told there is none (404) while that is still being made: nothing unblurred
-is served to them, not even in between. Parties (engineers, link holders, emails) and the
+public copy, or, while that is still being made, given a plain grey stand-in (never cached):
+nothing unblurred is served to them, not even in between. Parties (engineers, link holders, emails) and the
 other people on a walk are "anyone else".
 """
 
+import functools
+import io
 import time
 from pathlib import Path
 
@@ -15,12 +17,13 @@ import click
 from flask import Blueprint, Flask, abort, current_app, redirect, send_from_directory, url_for
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
+from PIL import Image
 
 from fieldwalk.db import connect, get_db
 from fieldwalk.observations.model import get_observation
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.files import check_photos
-from fieldwalk.photos.model import find_photo_by_file
+from fieldwalk.photos.model import find_photos_by_file
 from fieldwalk.photos.public import BlurWorker, blur_pending, register
 from fieldwalk.security import device_key_hash, is_staff
 
@@ -33,6 +36,23 @@ ONE_YEAR = 365 * 24 * 3600
 def photo_url(relative: str) -> str:
     """The URL of a stored photo file."""
     return url_for("photo_files.serve", relative=relative)
+
+
+@functools.cache
+def pending_image() -> bytes:
+    """A plain grey picture shown in place of a photo whose blurred copy is being made."""
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), (200, 204, 207)).save(out, "JPEG", quality=60)
+    return out.getvalue()
+
+
+def pending_response():
+    """The stand-in for a photo not yet blurred: never cached, by a browser or the app's
+    service worker (which skips no-store answers), so the photo shows once it is ready."""
+    response = current_app.response_class(pending_image(), mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Photo-Pending"] = "1"
+    return response
 
 
 def may_see_original(photo: dict) -> bool:
@@ -55,18 +75,22 @@ def serve(relative: str):
     """
     if relative.startswith(".") or "/." in relative or not relative.endswith(".jpg"):
         abort(404)
-    photo, copy = find_photo_by_file(get_db(), relative)
-    if photo is None:
-        abort(404)
-    if photo["hidden_at"] and not may_see_original(photo):  # staff hid it from the rest
-        abort(404)
-    if copy != "public" and not may_see_original(photo):
-        public = photo["public_file"] if copy == "display" else photo["public_thumb_file"]
-        if not public:
+    owners = find_photos_by_file(get_db(), relative)
+    if not any(copy == "public" and not photo["hidden_at"] for photo, copy in owners):
+        if not any(may_see_original(photo) for photo, _copy in owners):
+            # Someone else's original (or a hidden photo): its blurred copy, if made yet.
+            for photo, copy in owners:
+                public = photo["public_file"] if copy == "display" else photo["public_thumb_file"]
+                if public and copy != "public" and not photo["hidden_at"]:
+                    response = redirect(photo_url(public), code=303)
+                    response.headers["Cache-Control"] = "no-store"
+                    return response
+            if any(not photo["hidden_at"] for photo, _copy in owners):
+                return pending_response()  # the blurred copy is still being made
             abort(404)
-        response = redirect(photo_url(public), code=303)
-        response.headers["Cache-Control"] = "no-store"
-        return response
+        copy = "original"
+    else:
+        copy = "public"
     response = send_from_directory(
         current_app.config["PHOTO_PATH"], relative, mimetype="image/jpeg", max_age=ONE_YEAR
     )
