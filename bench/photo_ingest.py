@@ -279,7 +279,8 @@ def face_blur(repeat: int) -> None:
         f"  {'+ detect and blur (off request)':<34} {blur_wall * 1000:>8.0f} {blur_cpu * 1000:>8.0f}"
     )
     print(
-        f"  faces found: {found[2] if found else 0} of 3; the upload's answer waits for none of it"
+        f"  regions blurred: {found[2] if found else 0} (the photo has 3 faces);"
+        " the upload's answer waits for none of it"
     )
     result = faceset.score(scenes, faces.detect)
     print(
