@@ -439,3 +439,32 @@ def m009_events(db: Database) -> None:
         CREATE INDEX event_links_task ON event_links(task_id, event_id) WHERE task_id IS NOT NULL;
         """,
     )
+
+
+@migrations()
+def m010_task_notices(db: Database) -> None:
+    # Sending follows the party: whatever hands a task to a party (sent, sent after a
+    # re-route, reopened back to it) queues a notice for that party, and a sending round
+    # emails each party one message with all its waiting notices. A notice is settled when
+    # its email went out (or when the task left that party before it did); a failed email
+    # leaves it waiting for the next round. A party's link may now cover a walk or, with no
+    # walk, the party's tasks on observations made outside a walk.
+    _run(
+        db,
+        """
+        CREATE TABLE task_notices (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            party_id INTEGER NOT NULL REFERENCES parties(id) ON DELETE CASCADE,
+            reason TEXT NOT NULL,
+            note TEXT,
+            created_at TEXT NOT NULL,
+            settled_at TEXT,
+            outcome TEXT
+        );
+        CREATE INDEX task_notices_waiting ON task_notices(party_id, task_id)
+            WHERE settled_at IS NULL;
+        CREATE INDEX task_notices_task ON task_notices(task_id);
+        """,
+    )
+    db["party_links"].transform(not_null={"walk_id": False})

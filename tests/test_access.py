@@ -158,6 +158,11 @@ TABLE = [
     ("POST", "/l/<token>/tasks/<int:task_id>", "/l/{link_token}/tasks/{sent_task}", "link_accept", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     ("GET", "/walks/<int:walk_id>/links", "/walks/{walk}/links", None, statuses(302, 302, 302, 403, 403, 200, 200, 403)),
     ("POST", "/walks/<int:walk_id>/links/<int:link_id>/revoke", "/walks/{walk}/links/{link}/revoke", "empty", statuses(401, 401, 401, 403, 403, 303, 303, 403)),
+    # A new link on demand, and a party's links (from every walk and from outside a walk).
+    ("POST", "/walks/<int:walk_id>/links/send", "/walks/{walk}/links/send", "walk_link_send", MANAGER_POST),
+    ("GET", "/parties/<int:party_id>/links", "/parties/{party}/links", None, MANAGER_PAGE),
+    ("POST", "/parties/<int:party_id>/links/send", "/parties/{party}/links/send", "party_link_send", MANAGER_POST),
+    ("POST", "/parties/<int:party_id>/links/<int:link_id>/revoke", "/parties/{party}/links/{link}/revoke", "empty", MANAGER_POST),
     # Parties and zones: coordinators and admins.
     ("GET", "/parties", "/parties", None, MANAGER_PAGE),
     ("POST", "/parties/defaults", "/parties/defaults", "empty", MANAGER_POST),
@@ -429,6 +434,23 @@ class Scene:
         return self.task
 
     @cached_property
+    def walkless_sent_task(self) -> int:
+        """A task for the party on an observation made outside a walk, sent."""
+        observation_id = str(uuid.uuid4())
+        clean = validate({"category": "lighting", "lat": 59.355, "lon": 17.882}, 2000, 12)
+        put_observation(self.site.db, observation_id, clean, walk=None)
+        task_id = insert_task(
+            self.site.db,
+            observation_ids=[observation_id],
+            measure="Tänd lampan vid hållplatsen.",
+            party_id=self.party,
+            suggestion={"party_id": self.party},
+            actor=self.coordinator,
+        )
+        transition(self.site.db, task_id, "send", self.coordinator, version=1)
+        return task_id
+
+    @cached_property
     def link_token(self) -> str:
         with self.site.app.app_context():  # signed with the app's secret key
             return create_party_link(self.site.db, self.party, self.walk, None, 30)
@@ -526,6 +548,14 @@ class Scene:
                 }
             case "link_task":
                 return {"task_id": self.task}
+            case "walk_link_send":
+                self.contact  # noqa: B018 (someone to email)
+                self.sent_task  # noqa: B018 (something to link to)
+                return {"party_id": self.party}
+            case "party_link_send":
+                self.contact  # noqa: B018 (someone to email)
+                self.walkless_sent_task  # noqa: B018 (something to link to)
+                return {}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

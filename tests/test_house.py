@@ -34,6 +34,9 @@ DOMAIN = (
     "tasks/model",
     "tasks/suggest",
     "tasks/links",
+    "tasks/notices",
+    "mail",
+    "ops/keys",
     "reports/periods",
     "reports/figures",
 )

@@ -49,8 +49,8 @@ class World:
 
     def __init__(self, db, app):
         self.db, self.app = db, app
-        self.park = insert_party(db, "Parkenheten", "park")
-        self.traffic = insert_party(db, "Trafikkontoret", "traffic")
+        self.park = insert_party(db, "Parkenheten", "park", "park@example.se")
+        self.traffic = insert_party(db, "Trafikkontoret", "traffic", "trafik@example.se")
         insert_zone(db, self.park, "Råckstaparken", RACKSTA, kind="park")
         self.users: dict[str, dict] = {}
         self.walk = make_walk(db, make_place(db), self.user("leader")["id"], state="finished")
@@ -391,7 +391,8 @@ def test_every_step_from_the_task_page_forms(app, world):
     for who, action, data, state in steps:
         response = post_action(people[who], tokens[who], task_id, action, world.db, **data)
         assert response.status_code == 303, (action, page(response)[:300])
-        assert response.headers["Location"] == f"/tasks/{task_id}?ok={action}"
+        emailed = "&mail=sent" if state == "sent" else ""  # handed to a party: it is told
+        assert response.headers["Location"] == f"/tasks/{task_id}?ok={action}{emailed}"
         assert get_task(world.db, task_id)["state"] == state, action
     assert get_task(world.db, task_id)["party_id"] == world.traffic
     html = page(people["coordinator"].get(f"/tasks/{task_id}"))

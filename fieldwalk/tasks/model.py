@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
+from fieldwalk.tasks.notices import REOPENED_REASON, SENT_REASON, queue_notice
 from fieldwalk.tasks.states import (
     DONE,
     DUPLICATE,
@@ -225,6 +226,12 @@ def transition(
         )
         if cursor.rowcount != 1:
             raise VersionConflict(get_task(db, task_id))
+        if target == SENT:
+            # Handed to a party (sent, sent after a re-route, reopened back to it): the party
+            # is told in the next sending round, whichever way it got there.
+            reason = REOPENED_REASON if action == "reopen" else SENT_REASON
+            holder = changes.get("party_id", task["party_id"])
+            queue_notice(db, task_id, holder, reason, note if action == "reopen" else None)
         _log(
             db,
             actor,
@@ -313,11 +320,17 @@ def list_tasks(
     walk_id: int | None = None,
     states: tuple[str, ...] | None = None,
     without_party: bool = False,
+    without_walk: bool = False,
 ) -> list[dict]:
-    """Tasks filtered by party, walk and state, most urgent and oldest due first."""
+    """Tasks filtered by party, walk and state, most urgent and oldest due first.
+
+    `without_walk` keeps the tasks on observations made outside a walk.
+    """
     where, params = [], []
     if without_party:
         where.append("tasks.party_id IS NULL")
+    if without_walk:
+        where.append("tasks.walk_id IS NULL")
     if party_id is not None:
         where.append("tasks.party_id = ?")
         params.append(party_id)

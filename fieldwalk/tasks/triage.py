@@ -32,7 +32,8 @@ from fieldwalk.tasks.model import (
     task_observations,
     tasks_for_observation,
 )
-from fieldwalk.tasks.notify import notify_walk_parties
+from fieldwalk.tasks.notices import count_waiting_tasks
+from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import COORDINATOR, LEADER, NOT_OURS, PROPOSED, Actor, TaskError
 from fieldwalk.tasks.words import ERROR_FIELDS, suggestion_text, task_error_message
 from fieldwalk.walks.access import can_manage, get_walk_or_404
@@ -194,7 +195,10 @@ def walk_tasks(walk_id: int):
         "tasks/walk.html",
         walk=walk,
         groups=groups,
-        to_send=sum(1 for t in tasks if t["state"] == PROPOSED and t["party_id"] is not None),
+        # Proposed tasks with a party, and tasks with a party that has not been told yet
+        # (sent after a re-route whose email could not go, say): the next round sends both.
+        to_send=sum(1 for t in tasks if t["state"] == PROPOSED and t["party_id"] is not None)
+        + count_waiting_tasks(db, walk_id),
         untasked=observations_without_task(db, walk_id),
         sent=request.args.get("sent", type=int),
         emailed=request.args.get("emailed", type=int),
@@ -205,13 +209,14 @@ def walk_tasks(walk_id: int):
 @bp.post("/walks/<int:walk_id>/tasks/send")
 @role_required(*STAFF_ROLES)
 def send(walk_id: int):
-    """Send every proposed task with a party, then tell each party once."""
+    """Send every proposed task with a party, then tell each party once, in one email with
+    every task waiting to be told to it (these, and any whose email could not go before)."""
     walk = get_walk_or_404(walk_id, manage=True)
     db = get_db()
     sent = send_walk_tasks(db, walk["id"], planner())
     summary = {"sent": sum(len(ids) for ids in sent.values())}
-    if sent:
-        results = notify_walk_parties(db, walk["id"], sent, request.url_root.rstrip("/"))
+    results = send_notices(db, request.url_root.rstrip("/"), walk_id=walk["id"])
+    if results:
         summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
         summary["unreached"] = sum(
             1 for r in results if r.get("status") in ("no_recipients", "failed")

@@ -37,9 +37,11 @@ from fieldwalk.tasks.model import (
     task_observations,
     transition,
 )
+from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import (
     OPEN_STATES,
     PRIORITIES,
+    SENT,
     TRANSITIONS,
     TaskError,
     VersionConflict,
@@ -93,6 +95,7 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
         else None,
         "original": get_task(db, task["duplicate_of"]) if task["duplicate_of"] else None,
         "ok": request.args.get("ok") if request.method == "GET" else None,
+        "mail": request.args.get("mail") if request.method == "GET" else None,
     }
     if "duplicate" in actions:
         context["duplicate_candidates"] = _duplicate_candidates(task)
@@ -189,7 +192,15 @@ def act(task_id: int, action: str):
     except BaseException:
         remove_unreferenced(db, photo_dir, written)
         raise
-    target = url_for("tasks.show", task_id=task_id, ok=action)
+    mail = None
+    after = get_task(db, task_id)
+    if after["state"] == SENT:
+        # Handed to a party: a sending round for that party, now (its email also carries
+        # any other task still waiting to be told to it).
+        results = send_notices(db, request.url_root.rstrip("/"), party_ids=[after["party_id"]])
+        if results:
+            mail = "sent" if all(r["status"] == "sent" for r in results) else "unreached"
+    target = url_for("tasks.show", task_id=task_id, ok=action, mail=mail)
     return redirect(safe_next(form.get("next"), target), code=303)
 
 
