@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from conftest import login, mail_bodies, make_place, make_staff, make_walk
-from test_links import make_observation, make_task
+from test_links import STAFF, make_observation, make_task
 
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import get_task, transition
-from fieldwalk.tasks.notify import send_reminders
+from fieldwalk.tasks.notify import send_notices, send_reminders
 from fieldwalk.tasks.states import ASSIGNEE, Actor
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -359,3 +359,80 @@ def test_a_partys_link_to_its_tasks_from_outside_a_walk_can_be_withdrawn_and_rep
     assert new != old
     assert app.test_client().get(old).status_code == 410
     assert app.test_client().get(new).status_code == 200
+
+
+# --- 2: sending follows the party -----------------------------------------------------------
+
+
+def test_a_task_created_with_send_now_is_emailed_at_once(app, db, smtp, loop):
+    send_walk(loop)  # the walk's tasks went out: a new one goes straight to its party
+    observation_id = make_observation(db, loop["walk"], "Trasigt staket")
+    form = loop["client"].get(f"/observations/{observation_id}/tasks/new").get_data(as_text=True)
+    assert re.search(r'id="create-send-now" name="send_now" value="1" checked', form)
+    response = loop["client"].post(
+        f"/observations/{observation_id}/tasks",
+        data={
+            "csrf_token": loop["token"],
+            "measure": "Laga staketet",
+            "party_id": loop["owner"],
+            "override_reason": "Staketet är bostadsbolagets.",
+            "send_now": "1",
+        },
+    )
+    assert response.status_code == 303
+    (received,) = smtp.to("bo@example.se")
+    assert "Laga staketet" in mail_bodies(received)[0]
+    task_id = db.execute("SELECT max(id) FROM tasks").fetchone()[0]
+    assert get_task(db, task_id)["state"] == "sent"
+
+
+def test_a_task_created_without_send_now_waits_for_the_walks_round(app, db, smtp, loop):
+    observation_id = make_observation(db, loop["walk"], "Trasigt staket")
+    form = loop["client"].get(f"/observations/{observation_id}/tasks/new").get_data(as_text=True)
+    assert re.search(r'id="create-send-now" name="send_now" value="1">', form), "not yet sent"
+    created = loop["client"].post(
+        f"/observations/{observation_id}/tasks",
+        data={
+            "csrf_token": loop["token"],
+            "measure": "Laga staketet",
+            "party_id": loop["park"],
+            "override_reason": "Parkens staket.",
+        },
+    )
+    assert created.status_code == 303
+    assert smtp.messages == []
+    send_walk(loop)
+    (received,) = smtp.to("park@example.se")
+    text = mail_bodies(received)[0]
+    assert "Laga staketet" in text and "Klipp häcken vid gången" in text, "one email, both"
+
+
+def test_one_round_tells_a_party_of_tasks_from_two_walks_and_outside_a_walk_in_one_email(
+    app, db, smtp
+):
+    place_id = make_place(db)
+    park = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
+    first, second = make_walk(db, place_id), make_walk(db, place_id, title="Morgonvandring")
+    ids = [
+        make_task(db, make_observation(db, first), park, "Klipp häcken"),
+        make_task(db, make_observation(db, second), park, "Byt lampan"),
+    ]
+    body = {"category": "lighting", "lat": 59.3551, "lon": 17.8822, "photos": []}
+    observation_id = str(uuid.uuid4())
+    put_observation(db, observation_id, validate(body, 2000, 12), walk=None)
+    ids.append(make_task(db, observation_id, park, "Tänd vid hållplatsen"))
+    for task_id in ids:
+        transition(db, task_id, "send", STAFF, version=1)
+
+    with app.app_context():
+        (result,) = send_notices(db, "http://fieldwalk.test")
+
+    assert result["status"] == "sent" and result["task_ids"] == ids
+    (received,) = smtp.to("park@example.se")
+    text = mail_bodies(received)[0]
+    paths = LINK_RE.findall(text)
+    assert len(paths) == 3, "one link per walk, and one for the tasks outside a walk"
+    measures = ("Klipp häcken", "Byt lampan", "Tänd vid hållplatsen")
+    for path, measure in zip(paths, measures, strict=True):
+        page = app.test_client().get(path).get_data(as_text=True)
+        assert measure in page

@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, current_app, g, redirect, request, ur
 from flask_babel import gettext as _
 
 from fieldwalk.dashboard.filters import parse_page
-from fieldwalk.db import get_db
+from fieldwalk.db import get_db, transaction
 from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.duplicates import add_duplicate_hints
@@ -31,6 +31,7 @@ from fieldwalk.tasks.model import (
     send_walk_tasks,
     task_observations,
     tasks_for_observation,
+    transition,
 )
 from fieldwalk.tasks.notices import count_waiting_tasks
 from fieldwalk.tasks.notify import send_notices
@@ -73,9 +74,13 @@ def create_form_context(observation: dict, values: dict | None = None) -> dict:
     db = get_db()
     suggestion = observation_suggestion(observation)
     if values is None:
+        walk = get_walk(db, observation["walk_id"]) if observation["walk_id"] else None
         values = {
             "party_id": suggestion["party_id"],
             "priority": "urgent" if observation["urgent"] else "normal",
+            # Once a walk's tasks went out (or with no walk to send them with), a new task
+            # goes straight to its party unless the person says otherwise.
+            "send_now": walk is None or bool(walk["tasks_sent_at"]),
         }
     return {
         "observation": observation,
@@ -135,25 +140,31 @@ def create(observation_id: str):
             "assignee_user_id",
         )
     }
+    values["send_now"] = bool(form.get("send_now"))
     suggestion = observation_suggestion(observation)
     actor = planner()
+    db = get_db()
+    party_id = parse_int(values["party_id"])
     try:
-        if values["party_id"] and parse_int(values["party_id"]) is None:
+        if values["party_id"] and party_id is None:
             raise TaskError("party")
         if values["assignee_user_id"] and parse_int(values["assignee_user_id"]) is None:
             raise TaskError("assignee")
-        insert_task(
-            get_db(),
-            observation_ids=[observation["id"]],
-            measure=values["measure"],
-            party_id=parse_int(values["party_id"]),
-            suggestion=suggestion,
-            override_reason=values["override_reason"],
-            priority=values["priority"] or "normal",
-            due_date=values["due_date"] or None,
-            assignee_user_id=parse_int(values["assignee_user_id"]),
-            actor=actor,
-        )
+        with transaction(db):  # created and sent together, or not at all
+            task_id = insert_task(
+                db,
+                observation_ids=[observation["id"]],
+                measure=values["measure"],
+                party_id=party_id,
+                suggestion=suggestion,
+                override_reason=values["override_reason"],
+                priority=values["priority"] or "normal",
+                due_date=values["due_date"] or None,
+                assignee_user_id=parse_int(values["assignee_user_id"]),
+                actor=actor,
+            )
+            if values["send_now"] and party_id is not None:
+                transition(db, task_id, "send", actor, version=1)
     except TaskError as error:
         errors = {ERROR_FIELDS.get(error.code, "_"): task_error_message(error.code)}
         return render(
@@ -163,6 +174,8 @@ def create(observation_id: str):
             next=form.get("next", ""),
             create=create_form_context(observation, values),
         )
+    if values["send_now"] and party_id is not None:
+        send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
     target = url_for("capture.show", observation_id=observation["id"])
     return redirect(safe_next(form.get("next"), target), code=303)
 
@@ -248,6 +261,8 @@ def triage():
     total = count_observations_without_task(db)
     untasked = observations_without_task(db, limit=size, offset=(page - 1) * size)
     for observation in untasked:
+        walk = get_walk(db, observation["walk_id"]) if observation["walk_id"] else None
+        observation["send_now"] = walk is None or bool(walk["tasks_sent_at"])
         observation["suggestion"] = observation_suggestion(observation)
         observation["suggestion_text"] = suggestion_text(observation["suggestion"])
     add_duplicate_hints(db, untasked)
