@@ -62,7 +62,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
     from fieldwalk.reports import views as reports
-    from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
+    from fieldwalk.tasks import (
+        conversation_views,
+        link_views,
+        mine,
+        notify,
+        triage,
+        triage_duplicates,
+    )
     from fieldwalk.tasks import views as tasks
     from fieldwalk.walks import protocol
     from fieldwalk.walks import views as walks
@@ -85,6 +92,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         reports,
         protocol,
         tasks,
+        conversation_views,
         triage,
         triage_duplicates,
         dashboard,

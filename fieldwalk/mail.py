@@ -83,8 +83,9 @@ def url_builder(base_url: str):
         parts.netloc, script_name=parts.path or "/", url_scheme=parts.scheme or "https"
     )
 
-    def external(endpoint: str, **values) -> str:
-        return adapter.build(endpoint, values, force_external=True)
+    def external(endpoint: str, _anchor: str | None = None, **values) -> str:
+        url = adapter.build(endpoint, values, force_external=True)
+        return f"{url}#{_anchor}" if _anchor else url
 
     return external
 

@@ -468,3 +468,27 @@ def m010_task_notices(db: Database) -> None:
         """,
     )
     db["party_links"].transform(not_null={"walk_id": False})
+
+
+@migrations()
+def m011_task_comments(db: Database) -> None:
+    # A task's conversation: comments between the coordinators and walk leaders ("staff")
+    # and whoever holds the task at the party ("party": its engineers, or its link holder).
+    # Each comment tells the other side by email. `author` is how the comment names its
+    # writer (a person's name, or the party's name for a link holder).
+    _run(
+        db,
+        """
+        CREATE TABLE task_comments (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            side TEXT NOT NULL CHECK (side IN ('staff', 'party')),
+            user_id INTEGER REFERENCES users(id),
+            party_id INTEGER REFERENCES parties(id),
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX task_comments_task ON task_comments(task_id, id);
+        """,
+    )

@@ -156,6 +156,7 @@ TABLE = [
     ("GET", "/l/<token>", "/l/{link_token}", None, EVERYONE),
     ("GET", "/l/<token>", "/l/not-a-link", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("POST", "/l/<token>/tasks/<int:task_id>", "/l/{link_token}/tasks/{sent_task}", "link_accept", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
+    ("POST", "/l/<token>/tasks/<int:task_id>/comments", "/l/{link_token}/tasks/{sent_task}/comments", "comment", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     ("GET", "/walks/<int:walk_id>/links", "/walks/{walk}/links", None, statuses(302, 302, 302, 403, 403, 200, 200, 403)),
     ("POST", "/walks/<int:walk_id>/links/<int:link_id>/revoke", "/walks/{walk}/links/{link}/revoke", "empty", statuses(401, 401, 401, 403, 403, 303, 303, 403)),
     # A new link on demand, and a party's links (from every walk and from outside a walk).
@@ -188,6 +189,9 @@ TABLE = [
     ("GET", "/tasks", "/tasks", None, STAFF_PAGE),
     ("GET", "/tasks/<int:task_id>", "/tasks/{task}", None, but(STAFF_PAGE, partner=404)),
     ("POST", "/tasks/<int:task_id>/<action>", "/tasks/{task}/send", "task_version", but(MANAGE_POST, partner=404)),
+    # Everyone who sees a task may comment on it; those who plan it may edit it.
+    ("POST", "/tasks/<int:task_id>/comments", "/tasks/{task}/comments", "comment", but(STAFF_POST, partner=404)),
+    ("POST", "/tasks/<int:task_id>/edit", "/tasks/{task}/edit", "task_edit", but(MANAGE_POST, partner=404)),
     ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, but(MANAGE_PAGE, partner=404)),
     ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", but(MANAGE_POST, partner=404)),
     ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", but(MANAGE_POST, partner=404)),
@@ -548,6 +552,16 @@ class Scene:
                 }
             case "link_task":
                 return {"task_id": self.task}
+            case "comment":
+                return {"body": "Lampan byts på torsdag."}
+            case "task_edit":
+                task = get_task(db, self.task)
+                return {
+                    "version": task["version"],
+                    "measure": "Byt armaturen och rensa buskarna.",
+                    "priority": "high",
+                    "due_date": "2027-01-15",
+                }
             case "walk_link_send":
                 self.contact  # noqa: B018 (someone to email)
                 self.sent_task  # noqa: B018 (something to link to)

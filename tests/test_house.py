@@ -35,6 +35,8 @@ DOMAIN = (
     "tasks/suggest",
     "tasks/links",
     "tasks/notices",
+    "tasks/conversation",
+    "users",
     "mail",
     "ops/keys",
     "reports/periods",

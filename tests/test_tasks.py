@@ -301,10 +301,15 @@ def test_a_walk_leader_who_does_not_manage_the_walk_cannot_create_tasks(client, 
 @pytest.mark.parametrize(
     ("who", "status", "steps"),
     [
-        ("coordinator", 200, ["done", "accept", "start", "not_ours", "wont_fix", "duplicate"]),
-        ("leader", 200, ["duplicate"]),
-        ("other_leader", 200, []),
-        ("engineer", 200, ["done", "accept", "start", "not_ours", "wont_fix"]),
+        # The steps, then editing (those who plan the task) and commenting (all who see it).
+        (
+            "coordinator",
+            200,
+            ["done", "accept", "start", "not_ours", "wont_fix", "duplicate", "edit", "comments"],
+        ),
+        ("leader", 200, ["duplicate", "edit", "comments"]),
+        ("other_leader", 200, ["comments"]),
+        ("engineer", 200, ["done", "accept", "start", "not_ours", "wont_fix", "comments"]),
         ("traffic_engineer", 404, None),
     ],
 )

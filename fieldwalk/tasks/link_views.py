@@ -18,6 +18,13 @@ from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, role_required
 from fieldwalk.tasks.access import parse_int
+from fieldwalk.tasks.comment_mail import notify_comment
+from fieldwalk.tasks.conversation import (
+    MAX_COMMENT_LENGTH,
+    PARTY_SIDE,
+    add_comment,
+    list_comments,
+)
 from fieldwalk.tasks.links import (
     LINK_ACTIONS,
     LinkRefused,
@@ -76,12 +83,21 @@ def _open(token: str) -> dict:
     return link
 
 
-def _tasks_page(token: str, link: dict, errors=None, values=None, saved=None, status=200):
+def _tasks_page(
+    token: str,
+    link: dict,
+    errors=None,
+    values=None,
+    saved=None,
+    status=200,
+    comment_errors=None,
+):
     db = get_db()
     tasks = link_tasks(db, link)
     actor = link_actor(link)
     for task in tasks:
         task["actions"] = [a for a in allowed_actions(task, actor) if a in LINK_ACTIONS]
+        task["comments"] = list_comments(db, task["id"])
     response = render(
         "links/tasks.html",
         status=status,
@@ -92,6 +108,8 @@ def _tasks_page(token: str, link: dict, errors=None, values=None, saved=None, st
         errors=errors or {},
         values=values or {},
         saved=saved,
+        comment_errors=comment_errors or {},
+        commented=request.args.get("commented", type=int),
     )
     return _private(response)
 
@@ -106,6 +124,45 @@ def tasks_page(token: str):
     return _tasks_page(token, link, saved=request.args.get("saved", type=int))
 
 
+def _link_task(link: dict, task_id: int) -> dict | None:
+    """The task, when the link reaches it (its party, its walk, sent); else None."""
+    task = get_task(get_db(), task_id) if 0 < task_id <= MAX_ROW_ID else None
+    if (
+        task is None
+        or task["party_id"] != link["party_id"]
+        or task["walk_id"] != link["walk_id"]
+        or task["state"] == PROPOSED
+    ):
+        return None
+    return task
+
+
+@bp.post("/l/<token>/tasks/<int:task_id>/comments")
+def comment(token: str, task_id: int):
+    """The link holder comments on one of its tasks; the coordinators are told."""
+    try:
+        link = _open(token)
+    except LinkRefused as refused:
+        return _refused_page(refused)
+    if _link_task(link, task_id) is None:
+        return _refused_page(LinkRefused(404, "unknown"))
+    db = get_db()
+    body = request.form.get("body", "")
+    try:
+        comment_id = add_comment(
+            db, task_id, PARTY_SIDE, link["party_name"], body, party_id=link["party_id"]
+        )
+    except TaskError:
+        message = task_error_message("comment", limit=MAX_COMMENT_LENGTH)
+        values = {task_id: {"comment": body}}
+        return _tasks_page(
+            token, link, values=values, comment_errors={task_id: message}, status=400
+        )
+    notify_comment(db, comment_id, request.url_root.rstrip("/"))
+    target = url_for("links.tasks_page", token=token, commented=task_id)
+    return _private(redirect(f"{target}#task-{task_id}", code=303))
+
+
 @bp.post("/l/<token>/tasks/<int:task_id>")
 def act(token: str, task_id: int):
     """Accept a task, mark it done (note and/or after-photo) or answer "not ours"."""
@@ -114,13 +171,7 @@ def act(token: str, task_id: int):
     except LinkRefused as refused:
         return _refused_page(refused)
     db = get_db()
-    task = get_task(db, task_id) if 0 < task_id <= MAX_ROW_ID else None
-    if (
-        task is None
-        or task["party_id"] != link["party_id"]
-        or task["walk_id"] != link["walk_id"]
-        or task["state"] == PROPOSED
-    ):
+    if _link_task(link, task_id) is None:
         return _refused_page(LinkRefused(404, "unknown"))
     action = request.form.get("action", "")
     version = request.form.get("version", type=int)

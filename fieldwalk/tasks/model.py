@@ -62,7 +62,7 @@ def insert_task(
         raise TaskError("measure")
     if priority not in PRIORITIES:
         raise TaskError("priority")
-    if due_date is not None and not _is_date(due_date):
+    if due_date is not None and not is_date(due_date):
         raise TaskError("due_date")
     if not observation_ids:
         raise TaskError("observations")
@@ -112,7 +112,8 @@ def insert_task(
     return task_id
 
 
-def _is_date(value: str) -> bool:
+def is_date(value: str) -> bool:
+    """True for an ISO date (YYYY-MM-DD) that exists."""
     try:
         date.fromisoformat(value)
     except ValueError:
@@ -124,9 +125,15 @@ def _check_party(db: Database, party_id: int | None, assignee_user_id: int | Non
     """The party exists, and a named assignee is an engineer of it."""
     if party_id is not None and get_party(db, party_id) is None:
         raise TaskError("party")
+    check_assignee(db, party_id, assignee_user_id)
+
+
+def check_assignee(db: Database, party_id: int | None, assignee_user_id: int | None) -> None:
+    """A named assignee (None: anyone at the party) is an unlocked engineer of the party."""
     if assignee_user_id is not None:
         row = db.execute(
-            "SELECT party_id FROM users WHERE id = ? AND role = 'engineer'", [assignee_user_id]
+            "SELECT party_id FROM users WHERE id = ? AND role = 'engineer' AND locked_at IS NULL",
+            [assignee_user_id],
         ).fetchone()
         if row is None or party_id is None or row["party_id"] != party_id:
             raise TaskError("assignee")
@@ -256,6 +263,11 @@ def _resolve_original(db: Database, task_id: int, duplicate_of: int | None) -> i
         seen.add(original["id"])
         original = get_task(db, original["duplicate_of"])
     raise TaskError("duplicate_of")
+
+
+def log_change(db: Database, actor: Actor, task_id: int, action: str, **detail) -> None:
+    """Write one change of a task to the audit log (inside the change's transaction)."""
+    _log(db, actor, task_id, action, None, None, None, **detail)
 
 
 def _log(db, actor: Actor, task_id, action, source, target, note, **extra) -> None:

@@ -29,8 +29,11 @@ from fieldwalk.tasks.access import (
     parse_int,
     task_actor,
 )
+from fieldwalk.tasks.conversation import EDITORS, list_comments
+from fieldwalk.tasks.mine import due_label
 from fieldwalk.tasks.model import (
     get_task,
+    list_engineers,
     list_tasks,
     related_tasks,
     task_history,
@@ -51,11 +54,13 @@ from fieldwalk.tasks.words import (
     ACTION_LABELS,
     ERROR_FIELDS,
     ERROR_STATUS,
+    FIELD_LABELS,
     PRIORITY_LABELS,
     STATE_LABELS,
     suggestion_text,
     task_error_message,
 )
+from fieldwalk.users import user_label
 from fieldwalk.walks.model import get_walk
 
 bp = Blueprint("tasks", __name__)
@@ -68,8 +73,16 @@ LISTS = {
 }
 
 
-def task_page(task: dict, *, errors: dict | None = None, status: int = 200, message: str = ""):
-    """The task page: what, where, who, the evidence, the history and the next steps."""
+def task_page(
+    task: dict,
+    *,
+    errors: dict | None = None,
+    status: int = 200,
+    message: str = "",
+    comment_body: str = "",
+):
+    """The task page: what, where, who, the evidence, the conversation, the history and the
+    next steps."""
     db = get_db()
     actor = task_actor(task)
     # Closing is what a phone is mostly for: "done" first, so its three taps start at the top.
@@ -87,7 +100,7 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
         "walk": walk,
         "observations": observations,
         "after_photos": list_task_photos(db, task["id"]),
-        "history": task_history(db, task["id"]),
+        "history": readable_history(db, task_history(db, task["id"])),
         "assignee": db.execute(
             "SELECT name, email FROM users WHERE id = ?", [task["assignee_user_id"]]
         ).fetchone()
@@ -96,6 +109,11 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
         "original": get_task(db, task["duplicate_of"]) if task["duplicate_of"] else None,
         "ok": request.args.get("ok") if request.method == "GET" else None,
         "mail": request.args.get("mail") if request.method == "GET" else None,
+        "commented": request.args.get("commented") if request.method == "GET" else None,
+        "comments": list_comments(db, task["id"]),
+        "comment_body": comment_body,
+        "may_edit": bool(set(EDITORS) & set(actor.kinds)),
+        "party_engineers": [e for e in list_engineers(db) if e["party_id"] == task["party_id"]],
     }
     if "duplicate" in actions:
         context["duplicate_candidates"] = _duplicate_candidates(task)
@@ -105,6 +123,30 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
             suggestion = observation_suggestion(observations[0])
             context.update(suggestion=suggestion, suggestion_text=suggestion_text(suggestion))
     return render("tasks/show.html", status=status, **context)
+
+
+def readable_history(db, history: list[dict]) -> list[dict]:
+    """History entries, an edit's changes in words (a named engineer by name)."""
+    for entry in history:
+        if entry["action"] != "edit":
+            continue
+        entry["change_list"] = [
+            (str(FIELD_LABELS.get(field, field)), _value(db, field, old), _value(db, field, new))
+            for field, (old, new) in (entry.get("changes") or {}).items()
+        ]
+    return history
+
+
+def _value(db, field: str, value) -> str:
+    if value in (None, ""):
+        return "–"
+    if field == "assignee_user_id":
+        return user_label(db, value) or "–"
+    if field == "priority":
+        return str(PRIORITY_LABELS.get(value, value))
+    if field == "due_date":
+        return due_label(value)
+    return str(value)
 
 
 def _duplicate_candidates(task: dict) -> list[dict]:

@@ -34,6 +34,16 @@ ACTION_LABELS = {
     "duplicate": _l("Duplicate"),
     "reopen": _l("Reopen"),
     "reroute": _l("Re-route"),
+    "edit": _l("Edited"),
+}
+
+
+# What an edit changed, field by field, in words.
+FIELD_LABELS = {
+    "measure": _l("What should be done"),
+    "due_date": _l("Due date"),
+    "priority": _l("Priority"),
+    "assignee_user_id": _l("Named engineer"),
 }
 
 
@@ -56,6 +66,7 @@ ERROR_FIELDS = {
     "priority": "priority",
     "due_date": "due_date",
     "assignee": "assignee_user_id",
+    "comment": "body",
 }
 
 
@@ -82,6 +93,9 @@ def task_error_message(code: str, **detail) -> str:
         ),
         "conflict": _("Someone else changed this task just now. Here is how it stands now."),
         "not_found": _("We could not find that task."),
+        "comment": _(
+            "Write a comment of at most %(limit)d characters.", limit=detail.get("limit", 2000)
+        ),
     }.get(code, _("The change could not be made."))
 
 
