@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from fieldwalk import clock
+from fieldwalk.tasks.cases import case_year
 
 migrations = Migrations("fieldwalk")
 
@@ -492,3 +493,27 @@ def m011_task_comments(db: Database) -> None:
         CREATE INDEX task_comments_task ON task_comments(task_id, id);
         """,
     )
+
+
+@migrations()
+def m012_case_numbers(db: Database) -> None:
+    # A readable number per task and year (HV-2026-0042: the prefix is configuration, not
+    # data), given when the task is inserted. Tasks made before this get theirs in the order
+    # they were created, per Stockholm year.
+    _run(
+        db,
+        """
+        ALTER TABLE tasks ADD COLUMN case_year INTEGER;
+        ALTER TABLE tasks ADD COLUMN case_seq INTEGER;
+        """,
+    )
+    counters: dict[int, int] = {}
+    rows = db.execute("SELECT id, created_at FROM tasks ORDER BY created_at, id").fetchall()
+    for task_id, created_at in rows:
+        year = case_year(created_at)
+        counters[year] = counters.get(year, 0) + 1
+        db.execute(
+            "UPDATE tasks SET case_year = ?, case_seq = ? WHERE id = ?",
+            [year, counters[year], task_id],
+        )
+    db.execute("CREATE UNIQUE INDEX tasks_case ON tasks(case_year, case_seq)")

@@ -36,6 +36,7 @@ DOMAIN = (
     "tasks/links",
     "tasks/notices",
     "tasks/conversation",
+    "tasks/cases",
     "users",
     "mail",
     "ops/keys",

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 
-from flask import Blueprint, Flask, Response, request, stream_with_context
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES, category_label
@@ -33,6 +33,7 @@ from fieldwalk.db import get_db
 from fieldwalk.render import fail
 from fieldwalk.security import STAFF_ROLES, role_required
 from fieldwalk.spreadsheet import neutralise
+from fieldwalk.tasks.cases import case_sql
 from fieldwalk.tasks.words import STATE_LABELS
 
 bp = Blueprint("exports", __name__)
@@ -107,6 +108,7 @@ OBSERVATION_CSV = f"""
 
 TASK_COLUMNS = (
     "id",
+    "case_number",
     "created_at",
     "updated_at",
     "state",
@@ -133,7 +135,8 @@ TASK_COLUMNS = (
 
 
 TASK_CSV = f"""
-    SELECT t.id, t.created_at, t.updated_at, t.state, {{state}}, t.priority, {plain("t.measure")},
+    SELECT t.id, {case_sql("t")}, t.created_at, t.updated_at, t.state, {{state}}, t.priority,
+           {plain("t.measure")},
            t.place_id, {plain("places.name")}, t.walk_id, {plain("walks.title")}, t.party_id,
            {plain("parties.name")}, t.due_date, (t.state IN {OPEN_LIST} AND t.due_date < ?),
            t.sent_at, t.done_at, t.verified_at, t.duplicate_of, {plain("t.state_note")},
@@ -187,7 +190,8 @@ def task_csv(db: Database, filters: Filters, today: str) -> Iterator[str]:
         return csv_chunks(TASK_COLUMNS, iter(()))
     state, params = words_for("t.state", state_words())
     sql = TASK_CSV.format(state=state, where=where[0])
-    return csv_chunks(TASK_COLUMNS, batches(db, sql, [*params, today, *where[1]]))
+    prefix = current_app.config["CASE_PREFIX"]
+    return csv_chunks(TASK_COLUMNS, batches(db, sql, [prefix, *params, today, *where[1]]))
 
 
 OBSERVATION_FEATURE = """
@@ -211,7 +215,8 @@ TASK_FEATURE = f"""
     SELECT json_object('type', 'Feature', 'id', t.id,
         'geometry', CASE WHEN t.lat IS NULL THEN NULL
                     ELSE json_object('type', 'Point', 'coordinates', json_array(t.lon, t.lat)) END,
-        'properties', json_object('id', t.id, 'created_at', t.created_at,
+        'properties', json_object('id', t.id, 'case_number', {case_sql("t")},
+            'created_at', t.created_at,
             'updated_at', t.updated_at, 'state', t.state, 'state_label', {{state}},
             'priority', t.priority, 'measure', t.measure, 'place_id', t.place_id,
             'place', places.name, 'walk_id', t.walk_id, 'walk', walks.title,
@@ -253,7 +258,8 @@ def task_geojson(db: Database, filters: Filters, today: str) -> Iterator[str]:
         return feature_collection(iter(()))
     state, params = words_for("t.state", state_words())
     sql = TASK_FEATURE.format(state=state, where=where[0])
-    return feature_collection(batches(db, sql, [*params, today, *where[1]]))
+    prefix = current_app.config["CASE_PREFIX"]
+    return feature_collection(batches(db, sql, [prefix, *params, today, *where[1]]))
 
 
 def _selection() -> tuple[Filters, str]:

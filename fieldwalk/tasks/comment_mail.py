@@ -20,6 +20,7 @@ from fieldwalk.tasks.conversation import (
 )
 from fieldwalk.tasks.links import ensure_party_link
 from fieldwalk.tasks.model import get_task
+from fieldwalk.tasks.words import case_label
 from fieldwalk.users import coordinator_emails, party_engineer_emails, user_emails
 
 
@@ -38,7 +39,7 @@ def comment_recipients(db: Database, task: dict, side: str) -> list[str]:
     return [*user_emails(db, creator), *coordinator_emails(db)]
 
 
-def notify_comment(db: Database, comment_id: int, base_url: str, case_label: str = "") -> dict:
+def notify_comment(db: Database, comment_id: int, base_url: str) -> dict:
     """Email the other side about a comment; return the result (status "sent",
     "no_recipients", "already_sent" or "failed")."""
     comment = get_comment(db, comment_id)
@@ -54,6 +55,7 @@ def notify_comment(db: Database, comment_id: int, base_url: str, case_label: str
     else:
         url = external("tasks.show", task_id=task["id"], _anchor="conversation")
     party = get_party(db, task["party_id"]) if task["party_id"] else None
+    case = case_label(task)
 
     def compose():
         context = {
@@ -61,12 +63,12 @@ def notify_comment(db: Database, comment_id: int, base_url: str, case_label: str
             "task": task,
             "party": party,
             "url": url,
-            "case": case_label,
+            "case": case,
             "to_party": comment["side"] == STAFF_SIDE,
         }
         subject = _(
             "New comment on %(task)s from %(author)s",
-            task=case_label or header_text(task["measure"], 50),
+            task=case or header_text(task["measure"], 50),
             author=header_text(comment["author"], 60),
         )
         return (

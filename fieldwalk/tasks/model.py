@@ -15,6 +15,7 @@ from sqlite_utils import Database
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
+from fieldwalk.tasks.cases import case_year
 from fieldwalk.tasks.notices import REOPENED_REASON, SENT_REASON, queue_notice
 from fieldwalk.tasks.states import (
     DONE,
@@ -80,11 +81,17 @@ def insert_task(
             "SELECT walk_id, place_id, lat, lon FROM observations WHERE id = ?",
             [observation_ids[0]],
         ).fetchone()
+        # The next case number of the year, under this transaction's write lock: no two
+        # tasks get the same one, and none is skipped.
+        year = case_year(stamp)
+        seq = db.execute(
+            "SELECT coalesce(max(case_seq), 0) + 1 FROM tasks WHERE case_year = ?", [year]
+        ).fetchone()[0]
         cursor = db.execute(
             """INSERT INTO tasks (walk_id, place_id, measure, party_id, assignee_user_id, priority,
                    due_date, state, routing_reason, override_reason, lat, lon, created_by,
-                   created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?)""",
+                   created_at, updated_at, case_year, case_seq)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 first["walk_id"],
                 first["place_id"],
@@ -100,6 +107,8 @@ def insert_task(
                 actor.user_id,
                 stamp,
                 stamp,
+                year,
+                seq,
             ],
         )
         task_id = cursor.lastrowid
@@ -333,12 +342,22 @@ def list_tasks(
     states: tuple[str, ...] | None = None,
     without_party: bool = False,
     without_walk: bool = False,
+    case: tuple[int, int] | None = None,
+    text: str = "",
 ) -> list[dict]:
     """Tasks filtered by party, walk and state, most urgent and oldest due first.
 
-    `without_walk` keeps the tasks on observations made outside a walk.
+    `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
+    number) the task with that case number; `text` the tasks whose measure holds it.
     """
     where, params = [], []
+    if case is not None:
+        where.append("tasks.case_year = ? AND tasks.case_seq = ?")
+        params += list(case)
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("tasks.measure LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
     if without_party:
         where.append("tasks.party_id IS NULL")
     if without_walk:

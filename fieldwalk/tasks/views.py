@@ -29,6 +29,7 @@ from fieldwalk.tasks.access import (
     parse_int,
     task_actor,
 )
+from fieldwalk.tasks.cases import format_case
 from fieldwalk.tasks.conversation import EDITORS, list_comments
 from fieldwalk.tasks.mine import due_label
 from fieldwalk.tasks.model import (
@@ -57,6 +58,8 @@ from fieldwalk.tasks.words import (
     FIELD_LABELS,
     PRIORITY_LABELS,
     STATE_LABELS,
+    case_label,
+    case_search,
     suggestion_text,
     task_error_message,
 )
@@ -252,10 +255,14 @@ def index():
     """Every task, open ones first; coordinators also reach triage from here."""
     which = request.args.get("list", "open")
     states = LISTS.get(which)
+    q = request.args.get("q", "").strip()[:200]
+    case = case_search(q) if q else None
     return render(
         "tasks/index.html",
-        tasks=list_tasks(get_db(), states=states),
+        tasks=list_tasks(get_db(), states=states, case=case, text="" if case else q),
         which=which if states else "all",
+        q=q,
+        case_example=format_case(current_app.config["CASE_PREFIX"], 2026, 42),
     )
 
 
@@ -267,4 +274,5 @@ def init_app(app: Flask) -> None:
         task_action_label=lambda action: str(ACTION_LABELS.get(action, action)),
         task_priority_label=lambda priority: str(PRIORITY_LABELS.get(priority, priority)),
         task_priorities=PRIORITIES,
+        case_number=case_label,
     )

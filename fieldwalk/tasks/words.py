@@ -1,5 +1,6 @@
 """A task's states, actions, priorities and errors in the person's language."""
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -7,6 +8,7 @@ from fieldwalk.categories import category_label
 from fieldwalk.db import get_db
 from fieldwalk.parties.model import get_party
 from fieldwalk.routing import CATEGORY_DEFAULT, ZONE
+from fieldwalk.tasks.cases import format_case, parse_case
 
 STATE_LABELS = {
     "proposed": _l("Proposed"),
@@ -114,3 +116,15 @@ def suggestion_text(suggestion: dict) -> str:
             party=name,
         )
     return _("No zone or default decides: goes to triage")
+
+
+def case_label(task: dict) -> str:
+    """A task's case number with the district's prefix (HV-2026-0042)."""
+    return format_case(
+        current_app.config["CASE_PREFIX"], task.get("case_year"), task.get("case_seq")
+    )
+
+
+def case_search(text: str) -> tuple[int, int] | None:
+    """(year, number) when a search text is one of our case numbers, else None."""
+    return parse_case(text, current_app.config["CASE_PREFIX"])

@@ -15,9 +15,9 @@ from .test_engineer import no_sideways_scrolling, scene  # noqa: F401 (the fixtu
 
 def test_engineer_comments_on_a_task_from_the_phone_and_the_coordinator_is_emailed(
     phone,
-    scene,
+    scene,  # noqa: F811 (the fixture, imported above)
     db,
-    smtp,  # noqa: F811 (the fixture)
+    smtp,
 ):
     page = phone()
     page.goto("/login")
