@@ -63,6 +63,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.places import views as places
     from fieldwalk.reports import views as reports
     from fieldwalk.tasks import (
+        bulk_views,
         conversation_views,
         link_views,
         mine,
@@ -93,6 +94,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         protocol,
         tasks,
         conversation_views,
+        bulk_views,
         triage,
         triage_duplicates,
         dashboard,

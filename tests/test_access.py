@@ -198,6 +198,7 @@ TABLE = [
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
+    ("POST", "/tasks/bulk", "/tasks/bulk", "bulk_due", MANAGER_POST),
     # The dashboard and its exports: staff read them; the duplicate answer is the managers'.
     ("GET", "/dashboard", "/dashboard", None, STAFF_PAGE),
     ("GET", "/dashboard/map.json", "/dashboard/map.json", None, STAFF_PAGE),
@@ -554,6 +555,8 @@ class Scene:
                 return {"task_id": self.task}
             case "comment":
                 return {"body": "Lampan byts på torsdag."}
+            case "bulk_due":
+                return {"task_ids": [self.task], "action": "due", "due_date": "2027-01-15"}
             case "task_edit":
                 task = get_task(db, self.task)
                 return {

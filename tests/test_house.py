@@ -37,6 +37,7 @@ DOMAIN = (
     "tasks/notices",
     "tasks/conversation",
     "tasks/cases",
+    "tasks/bulk",
     "users",
     "mail",
     "ops/keys",

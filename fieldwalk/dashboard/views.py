@@ -34,6 +34,7 @@ from fieldwalk.dashboard.filters import (
 from fieldwalk.db import get_db
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.observations.duplicates import add_duplicate_hints
+from fieldwalk.parties.model import list_parties
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
 from fieldwalk.tasks.states import OPEN_STATES, STATES
@@ -336,6 +337,9 @@ def index():
         map_config=map_config,
         state_choices=[(s, state_choice_label(s)) for s in STATE_CHOICES],
         may_link=g.user["role"] in MANAGER_ROLES,
+        may_bulk=g.user["role"] in MANAGER_ROLES,
+        parties=list_parties(db) if g.user["role"] in MANAGER_ROLES else [],
+        case_example=case_label({"case_year": 2026, "case_seq": 42}),
         words=list_words(),
     )
 

@@ -36,7 +36,7 @@ from fieldwalk.tasks.model import (
 from fieldwalk.tasks.notices import count_waiting_tasks
 from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import COORDINATOR, LEADER, NOT_OURS, PROPOSED, Actor, TaskError
-from fieldwalk.tasks.words import ERROR_FIELDS, suggestion_text, task_error_message
+from fieldwalk.tasks.words import ERROR_FIELDS, case_label, suggestion_text, task_error_message
 from fieldwalk.walks.access import can_manage, get_walk_or_404
 from fieldwalk.walks.model import get_walk
 
@@ -274,6 +274,7 @@ def triage():
         page_number=page,
         pages=max(1, -(-total // size)),
         parties=list_parties(db),
+        case_example=case_label({"case_year": 2026, "case_seq": 42}),
     )
 
 
