@@ -62,6 +62,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
     from fieldwalk.reports import views as reports
+    from fieldwalk.residents import views as residents
     from fieldwalk.tasks import (
         bulk_views,
         conversation_views,
@@ -105,6 +106,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         outbox,
         ratelimit,
         status,
+        residents,
         link_views,
         notify,
         demo,

@@ -31,6 +31,7 @@ from fieldwalk.photos.model import list_photos, photos_of_observations
 from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
+from fieldwalk.residents.model import clean_email, follow_observation
 from fieldwalk.security import device_key_hash, is_staff
 from fieldwalk.walks.access import (
     current_participant,
@@ -108,6 +109,12 @@ def put_observation_route(observation_id: str):
         )
     except Invalid as invalid:
         return error(400, _("Please correct the marked fields."), fields=invalid.errors)
+    # Optional, and not part of the observation: an address to hear back about it.
+    follow = body.get("follow_email") if isinstance(body, dict) else None
+    follow_email = clean_email(follow) if isinstance(follow, str) and follow.strip() else None
+    if follow not in (None, "") and follow_email is None:
+        message = _("Enter your email address, such as name@example.se, or untick the box.")
+        return error(400, _("Please correct the marked fields."), fields={"follow_email": message})
     db = get_db()
     walk, participant = None, None
     if clean["walk_id"] is not None:
@@ -135,6 +142,8 @@ def put_observation_route(observation_id: str):
         )
     except Conflict:
         return error(409, _("Another observation already uses this identifier."))
+    if follow_email:
+        follow_observation(db, canonical, follow_email)
     payload = _observation_payload(observation)
     far = (
         observation["distance_m"] is not None

@@ -517,3 +517,43 @@ def m012_case_numbers(db: Database) -> None:
             [year, counters[year], task_id],
         )
     db.execute("CREATE UNIQUE INDEX tasks_case ON tasks(case_year, case_seq)")
+
+
+@migrations()
+def m013_resident_follows(db: Database) -> None:
+    # Residents may leave an email address, for two emails per observation: when a fix is
+    # decided and when it is done. A follow covers one observation, or (left when joining a
+    # walk) everything that participant reports on it. Unsubscribing stops every follow of
+    # the address. After a fix is done the status page asks whether the place feels safer
+    # now; one answer per observation and phone (changeable), counted per place.
+    _run(
+        db,
+        """
+        CREATE TABLE resident_follows (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL COLLATE NOCASE,
+            walk_id INTEGER REFERENCES walks(id) ON DELETE CASCADE,
+            participant_id INTEGER REFERENCES walk_participants(id) ON DELETE CASCADE,
+            observation_id TEXT REFERENCES observations(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            unsubscribed_at TEXT,
+            CHECK (observation_id IS NOT NULL OR participant_id IS NOT NULL)
+        );
+        CREATE UNIQUE INDEX resident_follows_observation ON resident_follows(observation_id, email)
+            WHERE observation_id IS NOT NULL;
+        CREATE UNIQUE INDEX resident_follows_participant ON resident_follows(participant_id, email)
+            WHERE participant_id IS NOT NULL;
+        CREATE INDEX resident_follows_email ON resident_follows(email);
+        CREATE TABLE place_followups (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER REFERENCES places(id) ON DELETE CASCADE,
+            observation_id TEXT NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            answer TEXT NOT NULL CHECK (answer IN ('yes', 'no', 'same')),
+            voter_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (observation_id, voter_hash)
+        );
+        CREATE INDEX place_followups_place ON place_followups(place_id, updated_at, answer);
+        """,
+    )

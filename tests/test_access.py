@@ -39,6 +39,8 @@ from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
 from fieldwalk.places.model import get_place, place_geometry
+from fieldwalk.residents.model import follow_observation
+from fieldwalk.residents.news import unsubscribe_token
 from fieldwalk.security import hash_secret
 from fieldwalk.status import ensure_public_token
 from fieldwalk.tasks.links import create_party_link
@@ -150,6 +152,12 @@ TABLE = [
     # Public status pages: whoever has the link, nothing personal on them.
     ("GET", "/status/<observation_id>", "/status/{observation}", None, EVERYONE),
     ("GET", "/w/<token>", "/w/{public_token}", None, EVERYONE),
+    # Residents who left an address stop the emails with the link in them, logged in or not;
+    # anyone may tell how the place feels once its fix is done.
+    ("GET", "/unsubscribe/<token>", "/unsubscribe/{unsubscribe_token}", None, EVERYONE),
+    ("GET", "/unsubscribe/<token>", "/unsubscribe/not-a-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/unsubscribe/<token>", "/unsubscribe/{unsubscribe_token}", "empty", EVERYONE),
+    ("POST", "/status/<observation_id>/followup", "/status/{done_observation}/followup", "followup", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     ("GET", "/w/<token>", "/w/not-a-public-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("GET", "/walks/<int:walk_id>/public", "/walks/{walk}/public", None, statuses(302, 302, 302, 303, 403, 303, 303, 403)),
     # A party's signed link is the credential: whoever holds it, whatever else they are.
@@ -402,6 +410,19 @@ class Scene:
         ).encode("utf-8-sig")
 
     @cached_property
+    def unsubscribe_token(self) -> str:
+        follow_observation(self.site.db, self.observation, "boende@example.se")
+        return unsubscribe_token("boende@example.se", self.site.app.config["SECRET_KEY"])
+
+    @cached_property
+    def done_observation(self) -> str:
+        """The observation, its task sent and done."""
+        task = self.sent_task
+        version = get_task(self.site.db, task)["version"]
+        transition(self.site.db, task, "done", self.coordinator, version=version, note="Klart")
+        return self.observation
+
+    @cached_property
     def public_token(self) -> str:
         return ensure_public_token(self.site.db, self.walk)
 
@@ -555,6 +576,8 @@ class Scene:
                 return {"task_id": self.task}
             case "comment":
                 return {"body": "Lampan byts på torsdag."}
+            case "followup":
+                return {"answer": "yes"}
             case "bulk_due":
                 return {"task_ids": [self.task], "action": "due", "due_date": "2027-01-15"}
             case "task_edit":

@@ -38,6 +38,7 @@ DOMAIN = (
     "tasks/conversation",
     "tasks/cases",
     "tasks/bulk",
+    "residents/model",
     "users",
     "mail",
     "ops/keys",

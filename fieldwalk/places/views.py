@@ -34,6 +34,7 @@ from fieldwalk.places.summary import (
     party_task_summary,
 )
 from fieldwalk.render import render
+from fieldwalk.residents.model import place_followup
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, audit, role_required
 
 bp = Blueprint("places", __name__)
@@ -122,6 +123,7 @@ def show(place_id: int):
         parties=party_task_summary(db, place_id),
         trend=trend,
         chart=trend_chart(trend),
+        followup=place_followup(db, place_id),
     )
 
 

@@ -17,6 +17,7 @@ from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.model import get_observation
 from fieldwalk.render import fail, render
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, role_required
 from fieldwalk.tasks.access import parse_int, user_actor
 from fieldwalk.tasks.bulk import ACTIONS, BulkRefused, apply_bulk
@@ -124,6 +125,7 @@ def apply():
         unreached = sum(1 for r in results if r["status"] != "sent")
         if unreached:
             flash(_("%(n)d party(ies) could not be emailed: check their email addresses and contacts.", n=unreached))  # fmt: skip
+    tell_residents(db, request.url_root.rstrip("/"))
     flash(summary(outcome))
     return redirect(next_url, code=303)
 

@@ -16,6 +16,7 @@ from fieldwalk.photos.files import remove_unreferenced
 from fieldwalk.photos.views import photo_error_message
 from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, role_required
 from fieldwalk.tasks.access import parse_int
 from fieldwalk.tasks.comment_mail import notify_comment
@@ -218,6 +219,7 @@ def act(token: str, task_id: int):
     except BaseException:
         remove_unreferenced(db, photo_dir, stored)
         raise
+    tell_residents(db, request.url_root.rstrip("/"))
     target = url_for("links.tasks_page", token=token, saved=task_id)
     return _private(redirect(f"{target}#task-{task_id}", code=303))
 

@@ -34,6 +34,7 @@ from fieldwalk.mail import (
     url_builder,
 )
 from fieldwalk.parties.model import get_party, party_recipients
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.tasks.links import (
     ensure_party_link,
     map_url,
@@ -270,7 +271,7 @@ def _reminder_email(db: Database, party: dict, tasks: list[dict], external):
 @with_appcontext
 def send_reminders_command(base_url: str | None) -> None:
     """Email each party a reminder of its overdue tasks, and any tasks not yet emailed to
-    it; safe to run from cron.
+    it, and residents the news about what they reported; safe to run from cron.
 
     Never sends the same reminder twice: a task is reminded about once per party holding it
     and due date.
@@ -283,6 +284,7 @@ def send_reminders_command(base_url: str | None) -> None:
     try:
         waiting = send_notices(db, base)
         results = send_reminders(db, base, local_today())
+        residents = tell_residents(db, base)
     finally:
         db.close()
     for r in waiting:
@@ -299,7 +301,9 @@ def send_reminders_command(base_url: str | None) -> None:
         click.echo(f"{r['status']}: {name} <{to}> {count} overdue task(s) {detail}".rstrip())
     sent = sum(1 for r in results if r["status"] == "sent")
     click.echo(f"{sent} reminder(s) sent.")
-    if any(r["status"] == "failed" for r in [*waiting, *results]):
+    told = sum(1 for r in residents if r["status"] == "sent")
+    click.echo(f"{told} email(s) to residents sent.")
+    if any(r["status"] == "failed" for r in [*waiting, *results, *residents]):
         raise SystemExit(1)
 
 

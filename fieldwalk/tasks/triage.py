@@ -18,6 +18,7 @@ from fieldwalk.observations.model import get_observation
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos.model import list_task_photos
 from fieldwalk.render import fail, render
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_required
 from fieldwalk.tasks.access import observation_suggestion, parse_int, user_actor
 from fieldwalk.tasks.model import (
@@ -176,6 +177,7 @@ def create(observation_id: str):
         )
     if values["send_now"] and party_id is not None:
         send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
+        tell_residents(db, request.url_root.rstrip("/"))
     target = url_for("capture.show", observation_id=observation["id"])
     return redirect(safe_next(form.get("next"), target), code=303)
 
@@ -229,6 +231,7 @@ def send(walk_id: int):
     sent = send_walk_tasks(db, walk["id"], planner())
     summary = {"sent": sum(len(ids) for ids in sent.values())}
     results = send_notices(db, request.url_root.rstrip("/"), walk_id=walk["id"])
+    tell_residents(db, request.url_root.rstrip("/"))
     if results:
         summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
         summary["unreached"] = sum(

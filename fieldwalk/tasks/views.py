@@ -21,6 +21,7 @@ from fieldwalk.photos.model import list_task_photos
 from fieldwalk.photos.views import photo_error_message
 from fieldwalk.places.model import get_place
 from fieldwalk.render import fail, render
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import STAFF_ROLES, login_required, role_required
 from fieldwalk.tasks.access import (
     get_task_or_404,
@@ -238,6 +239,7 @@ def act(task_id: int, action: str):
         remove_unreferenced(db, photo_dir, written)
         raise
     mail = None
+    tell_residents(db, request.url_root.rstrip("/"))
     after = get_task(db, task_id)
     if after["state"] == SENT:
         # Handed to a party: a sending round for that party, now (its email also carries

@@ -309,6 +309,11 @@
     event.preventDefault();
     var category = form.querySelector('[name=category]:checked');
     if (!category) { showFieldErrors({ category: msg.chooseCategory }); return; }
+    var follow = form.querySelector('[name=follow]');
+    var followEmail = field('follow_email');
+    if (follow && follow.checked && (!followEmail.value.trim() || !followEmail.checkValidity())) {
+      showFieldErrors({ follow_email: msg.followEmail }); followEmail.focus(); return;
+    }
     var checked = function (name) { var el = form.querySelector('[name=' + name + ']:checked'); return el ? el.value : null; };
     var id = field('id').value;
     var body = {
@@ -325,6 +330,8 @@
       captured_at: new Date().toISOString(),
       photos: selected.map(function (s) { return s.id; })
     };
+    // Optional, not part of the observation: an address to hear back about it.
+    if (follow && follow.checked) body.follow_email = followEmail.value.trim();
     var label = category.closest('label').querySelector('strong');
     saveButton.disabled = true;
     say(msg.saving);
