@@ -50,6 +50,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ratelimit,
         render,
         security,
+        staff,
         status,
     )
     from fieldwalk.dashboard import exports as dashboard_exports
@@ -84,6 +85,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         render,
         auth,
         admin,
+        staff,
         walks,
         capture,
         photos,

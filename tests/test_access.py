@@ -34,6 +34,7 @@ from conftest import (
 )
 
 from fieldwalk import create_app
+from fieldwalk.auth import create_user
 from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
@@ -46,6 +47,7 @@ from fieldwalk.status import ensure_public_token
 from fieldwalk.tasks.links import create_party_link
 from fieldwalk.tasks.model import get_task, insert_task, transition
 from fieldwalk.tasks.states import Actor
+from fieldwalk.users import password_token
 from fieldwalk.walks.model import join_walk
 from fieldwalk.zones.model import insert_zone
 
@@ -109,6 +111,14 @@ TABLE = [
     ("GET", "/admin/users", "/admin/users", None, statuses(302, 302, 302, 403, 403, 403, 200, 403)),
     ("POST", "/admin/users/<int:user_id>/lock", "/admin/users/{staff_user}/lock", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
     ("POST", "/admin/users/<int:user_id>/unlock", "/admin/users/{staff_user}/unlock", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    # Admins invite, set roles and send password links; the emailed link is the key.
+    ("GET", "/admin/users/invite", "/admin/users/invite", None, statuses(302, 302, 302, 403, 403, 403, 200, 403)),
+    ("POST", "/admin/users/invite", "/admin/users/invite", "invite", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("POST", "/admin/users/<int:user_id>/role", "/admin/users/{staff_user}/role", "role", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("POST", "/admin/users/<int:user_id>/reset", "/admin/users/{staff_user}/reset", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("GET", "/account/set-password/<token>", "/account/set-password/{password_token}", None, EVERYONE),
+    ("GET", "/account/set-password/<token>", "/account/set-password/not-a-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/account/set-password/<token>", "/account/set-password/{password_token}", "new_password", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     # walks
     ("GET", "/walks/new", "/walks/new", None, STAFF_PAGE),
     ("POST", "/walks/new", "/walks/new", "walk_form", STAFF_POST),
@@ -410,6 +420,13 @@ class Scene:
         ).encode("utf-8-sig")
 
     @cached_property
+    def password_token(self) -> str:
+        """An invitation link for a fresh account without a password."""
+        user_id = create_user(self.site.db, f"inv-{uuid.uuid4().hex[:8]}@example.se", "walk_leader")
+        user = dict(self.site.db.execute("SELECT * FROM users WHERE id = ?", [user_id]).fetchone())
+        return password_token(user, "invite", self.site.app.config["SECRET_KEY"])
+
+    @cached_property
     def unsubscribe_token(self) -> str:
         follow_observation(self.site.db, self.observation, "boende@example.se")
         return unsubscribe_token("boende@example.se", self.site.app.config["SECRET_KEY"])
@@ -578,6 +595,12 @@ class Scene:
                 return {"body": "Lampan byts på torsdag."}
             case "followup":
                 return {"answer": "yes"}
+            case "invite":
+                return {"email": f"ny-{uuid.uuid4().hex[:8]}@example.se", "role": "walk_leader"}
+            case "role":
+                return {"role": "coordinator"}
+            case "new_password":
+                return {"new_password": PASSWORD, "confirm_password": PASSWORD}
             case "bulk_due":
                 return {"task_ids": [self.task], "action": "due", "due_date": "2027-01-15"}
             case "task_edit":
