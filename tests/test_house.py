@@ -38,6 +38,7 @@ DOMAIN = (
     "tasks/conversation",
     "tasks/cases",
     "tasks/bulk",
+    "tasks/record",
     "residents/model",
     "users",
     "mail",
