@@ -31,6 +31,7 @@ from fieldwalk.photos.model import list_photos, photos_of_observations
 from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
+from fieldwalk.render import decimal
 from fieldwalk.residents.model import clean_email, follow_observation
 from fieldwalk.security import device_key_hash, is_staff
 from fieldwalk.walks.access import (
@@ -152,8 +153,8 @@ def put_observation_route(observation_id: str):
     if far:
         payload["warnings"] = [
             _(
-                "This position is %(km).1f km from the walk's place.",
-                km=observation["distance_m"] / 1000,
+                "This position is %(km)s km from the walk's place.",
+                km=decimal(observation["distance_m"] / 1000),
             )
         ]
     response = jsonify(payload)
@@ -225,7 +226,10 @@ def put_photo_route(observation_id: str, photo_id: str):
         payload["gps_distance_from_place_m"] = round(distance, 1)
         if distance > config["FAR_FROM_PLACE_METRES"]:
             payload["warnings"] = [
-                _("The photo's position is %(km).0f km from the walk's place.", km=distance / 1000)
+                _(
+                    "The photo's position is %(km)s km from the walk's place.",
+                    km=decimal(distance / 1000, 0),
+                )
             ]
     response = jsonify(payload)
     response.status_code = 201 if created else 200

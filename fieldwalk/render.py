@@ -94,7 +94,12 @@ def local_time(value: str | None, full: bool = False) -> str:
     local = to_user_timezone(moment)
     if not full and local.date() == to_user_timezone(datetime.now(UTC)).date():
         return format_time(moment, "short")
-    return format_datetime(moment, "medium" if full else "short")
+    if not full:
+        return format_datetime(moment, "short")
+    # The date in words, the time to the minute (never the seconds): "4 dec. 2026 21:37".
+    locale = get_locale()
+    day = babel_dates.format_date(local.date(), "medium", locale=locale)
+    return f"{day} {babel_dates.format_time(local.time(), 'short', locale=locale)}"
 
 
 def leaflet_draw_text(*, draw: str, close: str, remove: str, change: str, tap_remove: str) -> dict:

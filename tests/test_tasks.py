@@ -752,7 +752,7 @@ def test_the_history_shows_who_when_what_and_the_note(client, world):
     post_action(client, token, task_id, "not_ours", world.db, note="Inte vår mark")
     html = page(client.get(f"/tasks/{task_id}"))
     history = html[html.index('id="history"') :]
-    assert "Not ours</strong>: Sent → Not ours" in history
+    assert "Answered: not ours</strong>: Sent → Not ours" in history
     assert "Engineer ·" in history and "Inte vår mark" in history
     row = world.db.execute(
         "SELECT * FROM audit_log WHERE entity = 'task' AND entity_id = ? AND action = 'not_ours'",

@@ -56,6 +56,7 @@ from fieldwalk.tasks.words import (
     ACTION_LABELS,
     ERROR_FIELDS,
     ERROR_STATUS,
+    EVENT_LABELS,
     FIELD_LABELS,
     PRIORITY_LABELS,
     STATE_LABELS,
@@ -274,6 +275,7 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         task_state_label=lambda state: str(STATE_LABELS.get(state, state)),
         task_action_label=lambda action: str(ACTION_LABELS.get(action, action)),
+        task_event_label=lambda action: str(EVENT_LABELS.get(action, action)),
         task_priority_label=lambda priority: str(PRIORITY_LABELS.get(priority, priority)),
         task_priorities=PRIORITIES,
         case_number=case_label,

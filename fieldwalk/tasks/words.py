@@ -49,6 +49,24 @@ FIELD_LABELS = {
 }
 
 
+# What happened, for the history: "Skickad till parten", "Part bytt", "Återöppnad".
+EVENT_LABELS = {
+    "create": _l("Created"),
+    "link": _l("Observation linked"),
+    "send": _l("Sent to the party"),
+    "accept": _l("Accepted"),
+    "start": _l("Work started"),
+    "done": _l("Marked done"),
+    "verify": _l("Verified"),
+    "not_ours": _l("Answered: not ours"),
+    "wont_fix": _l("Closed: will not be fixed"),
+    "duplicate": _l("Closed as a duplicate"),
+    "reopen": _l("Reopened"),
+    "reroute": _l("Party changed"),
+    "edit": _l("Edited"),
+}
+
+
 PRIORITY_LABELS = {
     "low": _l("Low"),
     "normal": _l("Normal"),

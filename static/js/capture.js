@@ -16,6 +16,11 @@
   var saveButton = document.getElementById('save');
   var usePhotoButton = document.getElementById('use-photo-position');
   var field = function (name) { return form.querySelector('[name="' + name + '"]'); };
+  // A number as the page's language writes it: "1,5" in Swedish.
+  var decimalText = function (value, digits) {
+    return value.toLocaleString(document.documentElement.lang || undefined,
+      { minimumFractionDigits: digits, maximumFractionDigits: digits });
+  };
   var selected = [];       // {file, id, gps}
   var source = null;       // 'device' | 'photo' | 'map' once we have a position
   var photoGps = null;
@@ -82,7 +87,7 @@
     else locationStatus.textContent = from === 'map' ? msg.fromMap : msg.fromPhoto;
     var far = distanceToPlace(lat, lon);
     locationWarning.hidden = far <= config.farMetres;
-    locationWarning.textContent = far > config.farMetres ? fill(msg.far, { km: (far / 1000).toFixed(1) }) : '';
+    locationWarning.textContent = far > config.farMetres ? fill(msg.far, { km: decimalText(far / 1000, 1) }) : '';
     if (map) {
       if (!marker) {
         // Not a tab stop: a keyboard cannot drag it; Enter on the map moves it instead.
@@ -233,7 +238,7 @@
         usePhotoButton.hidden = far > config.farMetres;
         if (far > config.farMetres) {
           locationWarning.hidden = false;
-          locationWarning.textContent = fill(msg.photoFar, { km: (far / 1000).toFixed(0) });
+          locationWarning.textContent = fill(msg.photoFar, { km: decimalText(far / 1000, 0) });
         }
       }
     }).catch(function (error) { showPhotoError(error.message); });
