@@ -264,7 +264,8 @@ def _send_link(party_id: int | None, walk_id: int | None) -> str:
     if party_id is None or get_party(db, party_id) is None:
         return "no_tasks"
     result = send_party_link(db, party_id, walk_id, request.url_root.rstrip("/"), g.user["id"])
-    return result["status"]
+    # Twice in the same second (a double click) is one email, not a failure.
+    return "sent" if result["status"] == "already_sent" else result["status"]
 
 
 def link_outcome_message(status: str) -> str:
