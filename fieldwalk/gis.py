@@ -214,6 +214,21 @@ class ImportProblem:
         }.get(self.code, self.code)
 
 
+def open_collection(
+    collection: object, chosen: str | None
+) -> tuple[list, str | None, ImportProblem | None]:
+    """A GeoJSON file's features and coordinate system, or the problem that refuses it whole:
+    not a FeatureCollection, no features, or a system that is unknown or contradicts `chosen`.
+    The zone and place importers both start here."""
+    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
+        return [], None, ImportProblem("collection")
+    features = collection.get("features")
+    if not isinstance(features, list) or not features:
+        return [], None, ImportProblem("empty")
+    source, problem = file_crs(collection, chosen)
+    return features, source, problem
+
+
 def file_crs(collection: dict, chosen: str | None) -> tuple[str | None, ImportProblem | None]:
     """The system a file's coordinates are in: the one it names, else the one chosen on
     import, else WGS84. A name we do not know, or one that contradicts the choice, is a

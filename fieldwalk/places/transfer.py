@@ -11,7 +11,13 @@ import json
 from sqlite_utils import Database
 
 from fieldwalk.db import transaction
-from fieldwalk.gis import WGS84, GeometryProblem, ImportProblem, export_collection, file_crs
+from fieldwalk.gis import (
+    WGS84,
+    GeometryProblem,
+    ImportProblem,
+    export_collection,
+    open_collection,
+)
 from fieldwalk.gis import polygon_to_wgs84 as read_polygon
 from fieldwalk.places.model import (
     insert_place,
@@ -61,12 +67,7 @@ def import_places(
     bounds: tuple[float, float, float, float] = (-180, -90, 180, 90),
 ) -> tuple[int, list[ImportProblem]]:
     """Import a FeatureCollection of places, all or nothing; return (count, problems)."""
-    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
-        return 0, [ImportProblem("collection")]
-    features = collection.get("features")
-    if not isinstance(features, list) or not features:
-        return 0, [ImportProblem("empty")]
-    source, problem = file_crs(collection, crs)
+    features, source, problem = open_collection(collection, crs)
     if problem is not None:
         return 0, [problem]
     problems: list[ImportProblem] = []

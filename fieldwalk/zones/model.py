@@ -8,7 +8,13 @@ from sqlite_utils import Database
 from fieldwalk import geo
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
-from fieldwalk.gis import WGS84, GeometryProblem, ImportProblem, export_collection, file_crs
+from fieldwalk.gis import (
+    WGS84,
+    GeometryProblem,
+    ImportProblem,
+    export_collection,
+    open_collection,
+)
 from fieldwalk.gis import polygon_to_wgs84 as read_polygon
 from fieldwalk.parties.model import KINDS as PARTY_KINDS
 from fieldwalk.parties.model import find_party_by_name, get_party, insert_party
@@ -192,12 +198,7 @@ def import_zones(
     is set), or else a `party_id` of this database. A zone whose name is already taken
     is redrawn and reassigned, not added again; `replace` deletes every zone first.
     """
-    if not isinstance(collection, dict) or collection.get("type") != "FeatureCollection":
-        return 0, [ImportProblem("collection")]
-    features = collection.get("features")
-    if not isinstance(features, list) or not features:
-        return 0, [ImportProblem("empty")]
-    source, problem = file_crs(collection, crs)
+    features, source, problem = open_collection(collection, crs)
     if problem is not None:
         return 0, [problem]
     problems: list[ImportProblem] = []
