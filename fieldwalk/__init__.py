@@ -51,6 +51,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         ratelimit,
         render,
         security,
+        staff,
         status,
     )
     from fieldwalk.dashboard import exports as dashboard_exports
@@ -66,7 +67,16 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.places import views as places
     from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
-    from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
+    from fieldwalk.residents import views as residents
+    from fieldwalk.tasks import (
+        bulk_views,
+        conversation_views,
+        link_views,
+        mine,
+        notify,
+        triage,
+        triage_duplicates,
+    )
     from fieldwalk.tasks import views as tasks
     from fieldwalk.walks import protocol
     from fieldwalk.walks import views as walks
@@ -80,6 +90,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         icons,
         auth,
         admin,
+        staff,
         walks,
         capture,
         photos,
@@ -91,6 +102,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         meeting,
         protocol,
         tasks,
+        conversation_views,
+        bulk_views,
         triage,
         triage_duplicates,
         dashboard,
@@ -103,6 +116,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         outbox,
         ratelimit,
         status,
+        residents,
         link_views,
         notify,
         demo,

@@ -1,4 +1,5 @@
-"""Administration of staff accounts: the list of users, locking and unlocking them.
+"""Administration of staff accounts: the list of users, locking and unlocking them
+(inviting, roles and password links: `fieldwalk.staff`).
 
 Locking ends every session of the account at once and makes its API tokens answer 401 (the
 token check reads `locked_at`), until an admin unlocks it; the tokens themselves are kept.
@@ -11,6 +12,7 @@ from sqlite_utils import Database
 
 from fieldwalk.clock import now
 from fieldwalk.db import get_db, transaction
+from fieldwalk.parties.model import list_parties
 from fieldwalk.render import fail, render
 from fieldwalk.security import (
     ADMIN,
@@ -35,12 +37,19 @@ ROLE_LABELS = {
 
 
 def list_users(db: Database) -> list[dict]:
-    """Every staff account with how many live sessions it has and when it was last seen."""
+    """Every staff account with how many live sessions it has, when it was last seen, when
+    it last logged in (the newest session, ended or not), its party, and whether it has a
+    password yet (an invited person sets it from the emailed link)."""
     rows = db.execute(
         """SELECT users.id, users.email, users.name, users.role, users.locked_at,
-                  count(sessions.id) AS live_sessions, max(sessions.last_seen_at) AS last_seen_at
+                  users.party_id, parties.name AS party_name,
+                  users.password_hash IS NOT NULL AS has_password,
+                  count(sessions.id) AS live_sessions, max(sessions.last_seen_at) AS last_seen_at,
+                  (SELECT max(created_at) FROM sessions s WHERE s.user_id = users.id)
+                      AS last_login_at
            FROM users LEFT JOIN sessions
              ON sessions.user_id = users.id AND sessions.revoked_at IS NULL
+           LEFT JOIN parties ON parties.id = users.party_id
            GROUP BY users.id ORDER BY users.locked_at IS NOT NULL, lower(users.email)"""
     )
     return [dict(r) for r in rows]
@@ -79,8 +88,11 @@ def _user_or_404(user_id: int) -> dict:
 @bp.get("/users")
 @role_required(ADMIN)
 def users():
-    """The staff accounts, with lock and unlock buttons."""
-    return render("admin/users.html", users=list_users(get_db()), role_labels=ROLE_LABELS)
+    """The staff accounts: invite, role and party, password links, lock and unlock."""
+    db = get_db()
+    return render(
+        "admin/users.html", users=list_users(db), role_labels=ROLE_LABELS, parties=list_parties(db)
+    )
 
 
 @bp.post("/users/<int:user_id>/lock")

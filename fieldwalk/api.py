@@ -34,6 +34,8 @@ from fieldwalk.photos.model import list_photos, photos_of_observations
 from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import limit_resident_writes
+from fieldwalk.render import decimal
+from fieldwalk.residents.model import clean_email, follow_observation
 from fieldwalk.security import UNSAFE_METHODS, device_key_hash, is_staff
 from fieldwalk.walks.access import (
     current_participant,
@@ -138,6 +140,12 @@ def put_observation_route(observation_id: str):
         )
     except Invalid as invalid:
         return error(400, _("Please correct the marked fields."), fields=invalid.errors)
+    # Optional, and not part of the observation: an address to hear back about it.
+    follow = body.get("follow_email") if isinstance(body, dict) else None
+    follow_email = clean_email(follow) if isinstance(follow, str) and follow.strip() else None
+    if follow not in (None, "") and follow_email is None:
+        message = _("Enter your email address, such as name@example.se, or untick the box.")
+        return error(400, _("Please correct the marked fields."), fields={"follow_email": message})
     db = get_db()
     walk, participant = None, None
     if clean["walk_id"] is not None:
@@ -168,6 +176,8 @@ def put_observation_route(observation_id: str):
     except PhotoIdsTaken:
         message = _("These photo identifiers belong to another observation.")
         return error(409, message, fields={"photos": message})
+    if follow_email:
+        follow_observation(db, canonical, follow_email)
     payload = _observation_payload(observation)
     far = (
         observation["distance_m"] is not None
@@ -176,8 +186,8 @@ def put_observation_route(observation_id: str):
     if far:
         payload["warnings"] = [
             _(
-                "This position is %(km).1f km from the walk's place.",
-                km=observation["distance_m"] / 1000,
+                "This position is %(km)s km from the walk's place.",
+                km=decimal(observation["distance_m"] / 1000),
             )
         ]
     response = jsonify(payload)
@@ -252,7 +262,10 @@ def put_photo_route(observation_id: str, photo_id: str):
         payload["gps_distance_from_place_m"] = round(distance, 1)
         if distance > config["FAR_FROM_PLACE_METRES"]:
             payload["warnings"] = [
-                _("The photo's position is %(km).0f km from the walk's place.", km=distance / 1000)
+                _(
+                    "The photo's position is %(km)s km from the walk's place.",
+                    km=decimal(distance / 1000, 0),
+                )
             ]
     response = jsonify(payload)
     response.status_code = 201 if created else 200

@@ -102,6 +102,14 @@ PUBLIC_BASE_URL = "http://localhost:5000"
 # Signed links for parties without accounts: valid this many days, revocable.
 PARTY_LINK_DAYS = 30
 
+# Staff invited from the browser choose their password from an emailed link, valid this long;
+# a password reset link from an admin, this long. Each link works once.
+INVITE_LINK_DAYS = 7
+RESET_LINK_HOURS = 24
+
+# Case numbers read PREFIX-YEAR-NUMBER (HV-2026-0042); empty: YEAR-NUMBER.
+CASE_PREFIX = "HV"
+
 # Requests to a party's link, per link and per client address, within the window.
 LINK_RATE_LIMIT = 60
 LINK_RATE_LIMIT_PER_ADDRESS = 120

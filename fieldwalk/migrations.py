@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from fieldwalk import clock
+from fieldwalk.tasks.cases import case_year
 
 migrations = Migrations("fieldwalk")
 
@@ -581,5 +582,122 @@ def m015_week_task_indexes(db: Database) -> None:
         CREATE INDEX tasks_done_at ON tasks(done_at, created_at, due_date, state, place_id)
             WHERE done_at IS NOT NULL;
         CREATE INDEX tasks_state_due_place ON tasks(state, due_date, created_at, place_id);
+        """,
+    )
+
+
+@migrations()
+def m016_task_notices(db: Database) -> None:
+    # Sending follows the party: whatever hands a task to a party (sent, sent after a
+    # re-route, reopened back to it) queues a notice for that party, and a sending round
+    # emails each party one message with all its waiting notices. A notice is settled when
+    # its email went out (or when the task left that party before it did); a failed email
+    # leaves it waiting for the next round. A party's link may now cover a walk or, with no
+    # walk, the party's tasks on observations made outside a walk.
+    _run(
+        db,
+        """
+        CREATE TABLE task_notices (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            party_id INTEGER NOT NULL REFERENCES parties(id) ON DELETE CASCADE,
+            reason TEXT NOT NULL,
+            note TEXT,
+            created_at TEXT NOT NULL,
+            settled_at TEXT,
+            outcome TEXT
+        );
+        CREATE INDEX task_notices_waiting ON task_notices(party_id, task_id)
+            WHERE settled_at IS NULL;
+        CREATE INDEX task_notices_task ON task_notices(task_id);
+        """,
+    )
+    db["party_links"].transform(not_null={"walk_id": False})
+
+
+@migrations()
+def m017_task_comments(db: Database) -> None:
+    # A task's conversation: comments between the coordinators and walk leaders ("staff")
+    # and whoever holds the task at the party ("party": its engineers, or its link holder).
+    # Each comment tells the other side by email. `author` is how the comment names its
+    # writer (a person's name, or the party's name for a link holder).
+    _run(
+        db,
+        """
+        CREATE TABLE task_comments (
+            id INTEGER PRIMARY KEY,
+            task_id INTEGER NOT NULL REFERENCES tasks(id) ON DELETE CASCADE,
+            side TEXT NOT NULL CHECK (side IN ('staff', 'party')),
+            user_id INTEGER REFERENCES users(id),
+            party_id INTEGER REFERENCES parties(id),
+            author TEXT NOT NULL,
+            body TEXT NOT NULL,
+            created_at TEXT NOT NULL
+        );
+        CREATE INDEX task_comments_task ON task_comments(task_id, id);
+        """,
+    )
+
+
+@migrations()
+def m018_case_numbers(db: Database) -> None:
+    # A readable number per task and year (HV-2026-0042: the prefix is configuration, not
+    # data), given when the task is inserted. Tasks made before this get theirs in the order
+    # they were created, per Stockholm year.
+    _run(
+        db,
+        """
+        ALTER TABLE tasks ADD COLUMN case_year INTEGER;
+        ALTER TABLE tasks ADD COLUMN case_seq INTEGER;
+        """,
+    )
+    counters: dict[int, int] = {}
+    rows = db.execute("SELECT id, created_at FROM tasks ORDER BY created_at, id").fetchall()
+    for task_id, created_at in rows:
+        year = case_year(created_at)
+        counters[year] = counters.get(year, 0) + 1
+        db.execute(
+            "UPDATE tasks SET case_year = ?, case_seq = ? WHERE id = ?",
+            [year, counters[year], task_id],
+        )
+    db.execute("CREATE UNIQUE INDEX tasks_case ON tasks(case_year, case_seq)")
+
+
+@migrations()
+def m019_resident_follows(db: Database) -> None:
+    # Residents may leave an email address, for two emails per observation: when a fix is
+    # decided and when it is done. A follow covers one observation, or (left when joining a
+    # walk) everything that participant reports on it. Unsubscribing stops every follow of
+    # the address. After a fix is done the status page asks whether the place feels safer
+    # now; one answer per observation and phone (changeable), counted per place.
+    _run(
+        db,
+        """
+        CREATE TABLE resident_follows (
+            id INTEGER PRIMARY KEY,
+            email TEXT NOT NULL COLLATE NOCASE,
+            walk_id INTEGER REFERENCES walks(id) ON DELETE CASCADE,
+            participant_id INTEGER REFERENCES walk_participants(id) ON DELETE CASCADE,
+            observation_id TEXT REFERENCES observations(id) ON DELETE CASCADE,
+            created_at TEXT NOT NULL,
+            unsubscribed_at TEXT,
+            CHECK (observation_id IS NOT NULL OR participant_id IS NOT NULL)
+        );
+        CREATE UNIQUE INDEX resident_follows_observation ON resident_follows(observation_id, email)
+            WHERE observation_id IS NOT NULL;
+        CREATE UNIQUE INDEX resident_follows_participant ON resident_follows(participant_id, email)
+            WHERE participant_id IS NOT NULL;
+        CREATE INDEX resident_follows_email ON resident_follows(email);
+        CREATE TABLE place_followups (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER REFERENCES places(id) ON DELETE CASCADE,
+            observation_id TEXT NOT NULL REFERENCES observations(id) ON DELETE CASCADE,
+            answer TEXT NOT NULL CHECK (answer IN ('yes', 'no', 'same')),
+            voter_hash TEXT NOT NULL,
+            created_at TEXT NOT NULL,
+            updated_at TEXT NOT NULL,
+            UNIQUE (observation_id, voter_hash)
+        );
+        CREATE INDEX place_followups_place ON place_followups(place_id, updated_at, answer);
         """,
     )

@@ -8,7 +8,14 @@ from datetime import UTC, datetime
 
 from babel import dates as babel_dates
 from flask import Flask, jsonify, make_response, render_template, request
-from flask_babel import format_datetime, format_time, get_locale, to_user_timezone
+from flask_babel import (
+    format_datetime,
+    format_decimal,
+    format_percent,
+    format_time,
+    get_locale,
+    to_user_timezone,
+)
 from flask_babel import gettext as _
 from flask_htmx import HTMX
 from werkzeug.exceptions import HTTPException
@@ -87,7 +94,12 @@ def local_time(value: str | None, full: bool = False) -> str:
     local = to_user_timezone(moment)
     if not full and local.date() == to_user_timezone(datetime.now(UTC)).date():
         return format_time(moment, "short")
-    return format_datetime(moment, "medium" if full else "short")
+    if not full:
+        return format_datetime(moment, "short")
+    # The date in words, the time to the minute (never the seconds): "4 dec. 2026 21:37".
+    locale = get_locale()
+    day = babel_dates.format_date(local.date(), "medium", locale=locale)
+    return f"{day} {babel_dates.format_time(local.time(), 'short', locale=locale)}"
 
 
 def leaflet_draw_text(*, draw: str, close: str, remove: str, change: str, tap_remove: str) -> dict:
@@ -161,9 +173,24 @@ def observation_points(observations: list[dict]) -> list[dict]:
     ]
 
 
+def decimal(value: float | None, digits: int = 1) -> str:
+    """A number as the person's language writes it ("3,5" in Swedish); "–" for none."""
+    if value is None:
+        return "–"
+    pattern = "#,##0" + ("." + "0" * digits if digits else "")
+    return format_decimal(value, format=pattern)
+
+
+def percent(value: float | None) -> str:
+    """A share as a whole percentage in the person's language ("25 %" in Swedish)."""
+    return "–" if value is None else format_percent(value)
+
+
 def init_app(app: Flask) -> None:
     """Answer every HTTP error with a page or JSON in the person's language; template helpers."""
     htmx.init_app(app)
+    app.jinja_env.filters["decimal"] = decimal
+    app.jinja_env.filters["percent"] = percent
 
     app.jinja_env.filters["localdatetime"] = local_datetime
     app.jinja_env.filters["localtime"] = local_time

@@ -4,11 +4,15 @@ Helpers insert real rows through the domain functions (`make_place`, `make_user`
 `make_walk`, `make_event`), and `login`/`csrf_token` drive the real login form and CSRF tokens.
 """
 
+import email
 import re
+import socket
 import threading
+from email.policy import default as default_policy
 from pathlib import Path
 
 import pytest
+from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
@@ -194,6 +198,45 @@ class LiveServer:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.thread.join(5)
+
+
+class Collector:
+    """An aiosmtpd handler that keeps every message that arrives, parsed and as raw bytes."""
+
+    def __init__(self):
+        self.messages = []
+
+    async def handle_DATA(self, server, session, envelope):
+        raw = envelope.original_content
+        message = email.message_from_bytes(raw, policy=default_policy)
+        self.messages.append({"rcpt": list(envelope.rcpt_tos), "message": message, "raw": raw})
+        return "250 Message accepted for delivery"
+
+    def to(self, address: str) -> list:
+        """The messages that were delivered to `address`, oldest first."""
+        return [m["message"] for m in self.messages if address in m["rcpt"]]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def smtp(app):
+    """A real SMTP server on a free loopback port, and the app configured to use it."""
+    handler = Collector()
+    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
+    controller.start()
+    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_STARTTLS=False)
+    yield handler
+    controller.stop()
+
+
+def mail_bodies(message) -> tuple[str, str]:
+    """The plain-text and HTML bodies of an email."""
+    return message.get_body(("plain",)).get_content(), message.get_body(("html",)).get_content()
 
 
 @pytest.fixture

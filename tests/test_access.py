@@ -35,18 +35,21 @@ from conftest import (
 )
 
 from fieldwalk import create_app
-from fieldwalk.auth import create_token
+from fieldwalk.auth import create_token, create_user
 from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
 from fieldwalk.places.model import get_place, place_geometry
 from fieldwalk.reports.periods import last_complete_week, week_text
+from fieldwalk.residents.model import follow_observation
+from fieldwalk.residents.news import unsubscribe_token
 from fieldwalk.security import hash_secret
 from fieldwalk.status import ensure_public_token
 from fieldwalk.tasks.links import create_party_link
 from fieldwalk.tasks.model import get_task, insert_task, transition
 from fieldwalk.tasks.states import Actor
+from fieldwalk.users import password_token
 from fieldwalk.walks.model import join_walk
 from fieldwalk.zones.model import insert_zone
 
@@ -112,6 +115,14 @@ TABLE = [
     ("GET", "/admin/users", "/admin/users", None, statuses(302, 302, 302, 403, 403, 403, 200, 403)),
     ("POST", "/admin/users/<int:user_id>/lock", "/admin/users/{staff_user}/lock", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
     ("POST", "/admin/users/<int:user_id>/unlock", "/admin/users/{staff_user}/unlock", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    # Admins invite, set roles and send password links; the emailed link is the key.
+    ("GET", "/admin/users/invite", "/admin/users/invite", None, statuses(302, 302, 302, 403, 403, 403, 200, 403)),
+    ("POST", "/admin/users/invite", "/admin/users/invite", "invite", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("POST", "/admin/users/<int:user_id>/role", "/admin/users/{staff_user}/role", "role", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("POST", "/admin/users/<int:user_id>/reset", "/admin/users/{staff_user}/reset", "empty", statuses(401, 401, 401, 403, 403, 403, 303, 403)),
+    ("GET", "/account/set-password/<token>", "/account/set-password/{password_token}", None, EVERYONE),
+    ("GET", "/account/set-password/<token>", "/account/set-password/not-a-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/account/set-password/<token>", "/account/set-password/{password_token}", "new_password", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     # walks
     ("GET", "/walks/new", "/walks/new", None, STAFF_PAGE),
     ("POST", "/walks/new", "/walks/new", "walk_form", STAFF_POST),
@@ -156,14 +167,26 @@ TABLE = [
     # Public status pages: whoever has the link, nothing personal on them.
     ("GET", "/status/<observation_id>", "/status/{observation}", None, EVERYONE),
     ("GET", "/w/<token>", "/w/{public_token}", None, EVERYONE),
+    # Residents who left an address stop the emails with the link in them, logged in or not;
+    # anyone may tell how the place feels once its fix is done.
+    ("GET", "/unsubscribe/<token>", "/unsubscribe/{unsubscribe_token}", None, EVERYONE),
+    ("GET", "/unsubscribe/<token>", "/unsubscribe/not-a-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
+    ("POST", "/unsubscribe/<token>", "/unsubscribe/{unsubscribe_token}", "empty", EVERYONE),
+    ("POST", "/status/<observation_id>/followup", "/status/{done_observation}/followup", "followup", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     ("GET", "/w/<token>", "/w/not-a-public-token", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("GET", "/walks/<int:walk_id>/public", "/walks/{walk}/public", None, statuses(302, 302, 302, 303, 403, 303, 303, 403)),
     # A party's signed link is the credential: whoever holds it, whatever else they are.
     ("GET", "/l/<token>", "/l/{link_token}", None, EVERYONE),
     ("GET", "/l/<token>", "/l/not-a-link", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("POST", "/l/<token>/tasks/<int:task_id>", "/l/{link_token}/tasks/{sent_task}", "link_accept", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
+    ("POST", "/l/<token>/tasks/<int:task_id>/comments", "/l/{link_token}/tasks/{sent_task}/comments", "comment", statuses(303, 303, 303, 303, 303, 303, 303, 303)),
     ("GET", "/walks/<int:walk_id>/links", "/walks/{walk}/links", None, statuses(302, 302, 302, 403, 403, 200, 200, 403)),
     ("POST", "/walks/<int:walk_id>/links/<int:link_id>/revoke", "/walks/{walk}/links/{link}/revoke", "empty", statuses(401, 401, 401, 403, 403, 303, 303, 403)),
+    # A new link on demand, and a party's links (from every walk and from outside a walk).
+    ("POST", "/walks/<int:walk_id>/links/send", "/walks/{walk}/links/send", "walk_link_send", MANAGER_POST),
+    ("GET", "/parties/<int:party_id>/links", "/parties/{party}/links", None, MANAGER_PAGE),
+    ("POST", "/parties/<int:party_id>/links/send", "/parties/{party}/links/send", "party_link_send", MANAGER_POST),
+    ("POST", "/parties/<int:party_id>/links/<int:link_id>/revoke", "/parties/{party}/links/{link}/revoke", "empty", MANAGER_POST),
     # Parties and zones: coordinators and admins.
     ("GET", "/parties", "/parties", None, MANAGER_PAGE),
     ("POST", "/parties/defaults", "/parties/defaults", "empty", MANAGER_POST),
@@ -193,12 +216,16 @@ TABLE = [
     ("GET", "/tasks", "/tasks", None, STAFF_PAGE),
     ("GET", "/tasks/<int:task_id>", "/tasks/{task}", None, but(STAFF_PAGE, partner=404)),
     ("POST", "/tasks/<int:task_id>/<action>", "/tasks/{task}/send", "task_version", but(MANAGE_POST, partner=404)),
+    # Everyone who sees a task may comment on it; those who plan it may edit it.
+    ("POST", "/tasks/<int:task_id>/comments", "/tasks/{task}/comments", "comment", but(STAFF_POST, partner=404)),
+    ("POST", "/tasks/<int:task_id>/edit", "/tasks/{task}/edit", "task_edit", but(MANAGE_POST, partner=404)),
     ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, but(MANAGE_PAGE, partner=404)),
     ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", but(MANAGE_POST, partner=404)),
     ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", but(MANAGE_POST, partner=404)),
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
+    ("POST", "/tasks/bulk", "/tasks/bulk", "bulk_due", MANAGER_POST),
     # The dashboard and its exports: staff read them; the duplicate answer is the managers'.
     ("GET", "/dashboard", "/dashboard", None, STAFF_PAGE),
     ("GET", "/dashboard/map.json", "/dashboard/map.json", None, STAFF_PAGE),
@@ -427,6 +454,26 @@ class Scene:
         return week_text(*last_complete_week(datetime.now(UTC)))
 
     @cached_property
+    def password_token(self) -> str:
+        """An invitation link for a fresh account without a password."""
+        user_id = create_user(self.site.db, f"inv-{uuid.uuid4().hex[:8]}@example.se", "walk_leader")
+        user = dict(self.site.db.execute("SELECT * FROM users WHERE id = ?", [user_id]).fetchone())
+        return password_token(user, "invite", self.site.app.config["SECRET_KEY"])
+
+    @cached_property
+    def unsubscribe_token(self) -> str:
+        follow_observation(self.site.db, self.observation, "boende@example.se")
+        return unsubscribe_token("boende@example.se", self.site.app.config["SECRET_KEY"])
+
+    @cached_property
+    def done_observation(self) -> str:
+        """The observation, its task sent and done."""
+        task = self.sent_task
+        version = get_task(self.site.db, task)["version"]
+        transition(self.site.db, task, "done", self.coordinator, version=version, note="Klart")
+        return self.observation
+
+    @cached_property
     def public_token(self) -> str:
         return ensure_public_token(self.site.db, self.walk)
 
@@ -462,6 +509,23 @@ class Scene:
         version = get_task(self.site.db, self.task)["version"]
         transition(self.site.db, self.task, "send", self.coordinator, version=version)
         return self.task
+
+    @cached_property
+    def walkless_sent_task(self) -> int:
+        """A task for the party on an observation made outside a walk, sent."""
+        observation_id = str(uuid.uuid4())
+        clean = validate({"category": "lighting", "lat": 59.355, "lon": 17.882}, 2000, 12)
+        put_observation(self.site.db, observation_id, clean, walk=None)
+        task_id = insert_task(
+            self.site.db,
+            observation_ids=[observation_id],
+            measure="Tänd lampan vid hållplatsen.",
+            party_id=self.party,
+            suggestion={"party_id": self.party},
+            actor=self.coordinator,
+        )
+        transition(self.site.db, task_id, "send", self.coordinator, version=1)
+        return task_id
 
     @cached_property
     def link_token(self) -> str:
@@ -577,6 +641,34 @@ class Scene:
                 }
             case "link_task":
                 return {"task_id": self.task}
+            case "comment":
+                return {"body": "Lampan byts på torsdag."}
+            case "followup":
+                return {"answer": "yes"}
+            case "invite":
+                return {"email": f"ny-{uuid.uuid4().hex[:8]}@example.se", "role": "walk_leader"}
+            case "role":
+                return {"role": "coordinator"}
+            case "new_password":
+                return {"new_password": PASSWORD, "confirm_password": PASSWORD}
+            case "bulk_due":
+                return {"task_ids": [self.task], "action": "due", "due_date": "2027-01-15"}
+            case "task_edit":
+                task = get_task(db, self.task)
+                return {
+                    "version": task["version"],
+                    "measure": "Byt armaturen och rensa buskarna.",
+                    "priority": "high",
+                    "due_date": "2027-01-15",
+                }
+            case "walk_link_send":
+                self.contact  # noqa: B018 (someone to email)
+                self.sent_task  # noqa: B018 (something to link to)
+                return {"party_id": self.party}
+            case "party_link_send":
+                self.contact  # noqa: B018 (someone to email)
+                self.walkless_sent_task  # noqa: B018 (something to link to)
+                return {}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

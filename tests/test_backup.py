@@ -19,6 +19,10 @@ from PIL import Image, ImageDraw
 from fieldwalk import create_app
 from fieldwalk.auth import create_token
 from fieldwalk.ops.backup import instance_contents
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.links import create_party_link
+from fieldwalk.tasks.model import insert_task, transition
+from fieldwalk.tasks.states import Actor
 
 
 def _jpeg(n: int) -> bytes:
@@ -327,4 +331,89 @@ def test_backup_reports_a_missing_photo_file_and_still_writes_everything_else(re
     (backup_dir,) = (tmp_path / "backups").iterdir()
     manifest = json.loads((backup_dir / "manifest.json").read_text())
     assert manifest["photos"]["missing"] == [lost]
-    assert len(manifest["files"]) == 1 + 5
+    assert len(manifest["files"]) == 1 + 1 + 5  # the database, the key, the photos left
+
+
+# --- the secret key (issue 14, defect D) ----------------------------------------------------
+
+
+@pytest.fixture
+def linked(recorded, db):
+    """The recorded instance with a task sent to a party, and the party's emailed link."""
+    party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
+    observation_id = db.execute("SELECT id FROM observations LIMIT 1").fetchone()[0]
+    coordinator = Actor(("coordinator",), None, "test")
+    task_id = insert_task(
+        db,
+        observation_ids=[observation_id],
+        measure="Byt lampan",
+        party_id=party,
+        suggestion={"party_id": party},
+        actor=coordinator,
+    )
+    transition(db, task_id, "send", coordinator, version=1)
+    walk_id = db.execute("SELECT walk_id FROM tasks WHERE id = ?", [task_id]).fetchone()[0]
+    with recorded.app_context():
+        token = create_party_link(db, party, walk_id, None, 30)
+    assert recorded.test_client().get(f"/l/{token}").status_code == 200
+    return recorded, f"/l/{token}"
+
+
+def test_links_emailed_before_a_backup_open_after_restoring_it(linked, tmp_path):
+    app, link = linked
+    backup_dir = _backup(app, tmp_path / "backups")
+    secret = backup_dir / "secret_key"
+    assert secret.stat().st_mode & 0o777 == 0o600, "as protected as the backup"
+    assert backup_dir.stat().st_mode & 0o077 == 0
+    manifest = json.loads((backup_dir / "manifest.json").read_text())
+    assert manifest["secret_key"] is True and "secret_key" in manifest["files"]
+
+    restored = _new_instance(tmp_path, "restored")
+    assert restored.config["SECRET_KEY"] != app.config["SECRET_KEY"], "a fresh instance's own"
+    result = _restore(restored, backup_dir)
+    assert result.exit_code == 0, result.output
+    assert "Restored the secret key" in result.output and "WARNING" not in result.output
+
+    started = _new_instance(tmp_path, "restored")  # the server, started after the restore
+    assert started.config["SECRET_KEY"] == app.config["SECRET_KEY"]
+    assert started.test_client().get(link).status_code == 200
+    key_file = Path(started.instance_path) / "secret_key"
+    assert key_file.stat().st_mode & 0o777 == 0o600
+
+
+def test_an_archive_keeps_the_secret_key_too(linked, tmp_path):
+    app, link = linked
+    archive = _backup(app, tmp_path / "backups", "--archive")
+    assert archive.stat().st_mode & 0o077 == 0
+    restored = _new_instance(tmp_path, "restored")
+    assert _restore(restored, archive).exit_code == 0
+    assert _new_instance(tmp_path, "restored").test_client().get(link).status_code == 200
+
+
+def test_restoring_a_backup_without_the_key_says_loudly_that_links_break(linked, tmp_path):
+    app, link = linked
+    backup_dir = _backup(app, tmp_path / "backups")
+    (backup_dir / "secret_key").unlink()  # as an older fieldwalk made it
+    manifest_path = backup_dir / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    del manifest["files"]["secret_key"]
+    manifest_path.write_text(json.dumps(manifest))
+
+    restored = _new_instance(tmp_path, "restored")
+    result = _restore(restored, backup_dir)
+
+    assert result.exit_code == 0, result.output
+    assert "WARNING: this backup holds no secret key" in result.output
+    assert "404" in result.output and "new link" in result.output
+    assert _new_instance(tmp_path, "restored").test_client().get(link).status_code == 404
+
+
+def test_a_configured_secret_key_that_differs_from_the_backups_is_a_warning(linked, tmp_path):
+    app, _link = linked
+    backup_dir = _backup(app, tmp_path / "backups")
+    restored = create_app(
+        {"TESTING": True, "INSTANCE": str(tmp_path / "restored"), "SECRET_KEY": "another-key"}
+    )
+    result = _restore(restored, backup_dir)
+    assert result.exit_code == 0, result.output
+    assert "WARNING: SECRET_KEY is set in the configuration" in result.output

@@ -77,8 +77,9 @@ def test_a_swedish_reader_gets_semicolons_decimal_commas_and_swedish_headers(app
     # Excel in a Swedish locale splits on ';': no cell spills over because of a comma.
     assert all(len(row) == len(header) for row in rows)
     tasks = read(client.get("/dashboard/tasks.csv"), ";")
-    assert tasks[0][:6] == [
+    assert tasks[0][:7] == [
         "ID",
+        "Diarienummer",
         "Skapad (UTC)",
         "Ändrad (UTC)",
         "Statuskod",

@@ -456,6 +456,12 @@ def test_seed_load_fills_the_district_with_tasks_in_every_state(runner, db):
     ).fetchone()[0]
     assert outside == 0
     assert db.execute("SELECT count(*) FROM tasks WHERE done_at > ?", [now()]).fetchone()[0] == 0
+    # Every task has a case number, numbered per year without gaps in the order created.
+    numbers = db.execute(
+        """SELECT case_year, count(*), max(case_seq), count(DISTINCT case_seq) FROM tasks
+           GROUP BY case_year"""
+    ).fetchall()
+    assert all(year and count == top == distinct for year, count, top, distinct in numbers)
     again = runner.invoke(args=["seed-load", "--observations", "10"])
     assert again.exit_code != 0 and "--append" in again.output  # never on top of real data
 

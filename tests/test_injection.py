@@ -25,7 +25,7 @@ from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
 from fieldwalk.status import ensure_public_token
 from fieldwalk.tasks.model import insert_task, send_walk_tasks
-from fieldwalk.tasks.notify import notify_walk_parties
+from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
 pytestmark = pytest.mark.usefixtures("english")
@@ -122,9 +122,9 @@ def scene(app, db, client):
                VALUES (?, ?, ?, 'upkeep', ?, '[]', 'test', ?, ?)""",
             [str(uuid.uuid4()), walk["id"], place_id, start, *[utc_now()] * 2],
         )
-    sent = send_walk_tasks(db, walk["id"], STAFF)
+    send_walk_tasks(db, walk["id"], STAFF)
     with app.app_context():
-        results = notify_walk_parties(db, walk["id"], sent, BASE)
+        results = send_notices(db, BASE, walk_id=walk["id"])
     assert [r["status"] for r in results] == ["sent"]
     (eml,) = (Path(app.instance_path) / "outbox").glob("*.eml")
     return {

@@ -19,6 +19,7 @@ from conftest import (
     csrf_token,
     join,
     login,
+    mail_bodies,
     make_event,
     make_place,
     make_staff,
@@ -355,6 +356,31 @@ def test_decisions_become_routed_tasks_and_count_as_done_the_week_after(
     html = client.get("/reports/week?week=2026-W47", headers=EN).get_data(as_text=True)
     section = html.split(f'data-place="{a}"', 1)[1].split("</section>", 1)[0]
     assert "This week's decisions" in section and "Extra belysning i gångtunneln." in section
+
+
+def test_a_decision_for_a_party_is_emailed_to_it_at_once_with_a_link_that_opens_it(
+    app, client, db, smtp, events
+):
+    """Sending follows the party from the meeting too: a decision with a party reaches it in
+    the same sending round as any task, by its link to tasks from outside a walk."""
+    owner = insert_party(db, "Bostadsbolaget Strandgården AB", "property_owner", "bo@example.se")
+    token = login(client, make_staff(db, "coordinator"))
+    response = decide(
+        client,
+        token,
+        events["a"],
+        measure="Lås porten mot gården.",
+        party_id=owner,
+        due_date=in_a_week(),
+        key=str(uuid.uuid4()),
+    )
+    assert response.status_code == 303
+    (received,) = smtp.to("bo@example.se")
+    text, _html = mail_bodies(received)
+    assert "Lås porten mot gården." in text
+    (path,) = set(re.findall(r"https?://[^/\s]+(/l/[A-Za-z0-9_.\-]+)", text))
+    page = app.test_client().get(path, headers=EN)
+    assert page.status_code == 200 and "Lås porten mot gården." in page.get_data(as_text=True)
 
 
 def test_a_decision_sent_twice_makes_one_task(client, db, events, parties):

@@ -1,57 +1,26 @@
 """Email to parties through a real SMTP server on loopback (aiosmtpd), and the .eml outbox.
 
-One email per party per walk listing all its tasks with its signed link; never the same
-email twice; reminders for overdue tasks once per task and due date; text fields escaped in
-HTML and kept out of headers.
+One email per party per sending round listing all its new tasks with its signed link; never
+the same email twice; reminders for overdue tasks once per party, task and due date; text
+fields escaped in HTML and kept out of headers.
 """
 
 import email
 import re
-import socket
 from email.policy import default
 from pathlib import Path
 
 import pytest
-from aiosmtpd.controller import Controller
-from conftest import PHOTOS, make_place, make_walk
+from conftest import PHOTOS, free_port, mail_bodies, make_place, make_walk
 from test_links import STAFF, make_observation, make_sent_tasks, make_task, state
 
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import add_contact, insert_party
 from fieldwalk.tasks.model import send_walk_tasks
-from fieldwalk.tasks.notify import notify_walk_parties, send_reminders
+from fieldwalk.tasks.notify import send_notices, send_reminders
 
 BASE = "http://fieldwalk.test"
 LINK_RE = re.compile(r"http://fieldwalk\.test/l/([A-Za-z0-9_.\-]+)")
-
-
-class Collector:
-    """An aiosmtpd handler that keeps every message that arrives."""
-
-    def __init__(self):
-        self.messages = []
-
-    async def handle_DATA(self, server, session, envelope):
-        message = email.message_from_bytes(envelope.original_content, policy=default)
-        self.messages.append({"rcpt": list(envelope.rcpt_tos), "message": message})
-        return "250 Message accepted for delivery"
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-@pytest.fixture
-def smtp(app):
-    """A real SMTP server on a free loopback port, and the app configured to use it."""
-    handler = Collector()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    app.config.update(SMTP_HOST="127.0.0.1", SMTP_PORT=controller.port, SMTP_STARTTLS=False)
-    yield handler
-    controller.stop()
 
 
 @pytest.fixture
@@ -84,15 +53,12 @@ def walk_with_tasks(app, db):
     }
 
 
-def bodies(message) -> tuple[str, str]:
-    text = message.get_body(("plain",)).get_content()
-    html = message.get_body(("html",)).get_content()
-    return text, html
+bodies = mail_bodies
 
 
 def notify(app, db, scene):
     with app.app_context():
-        return notify_walk_parties(db, scene["walk"]["id"], scene["sent"], BASE)
+        return send_notices(db, BASE, walk_id=scene["walk"]["id"])
 
 
 def test_each_party_gets_one_email_listing_all_its_tasks(app, db, client, smtp, walk_with_tasks):
@@ -138,22 +104,33 @@ def test_party_email_carries_photos_map_links_and_due_dates(app, db, smtp, walk_
 def test_notifying_again_sends_nothing_new(app, db, smtp, walk_with_tasks):
     notify(app, db, walk_with_tasks)
     again = notify(app, db, walk_with_tasks)
+    assert again == [], "nobody is waiting to be told anything"
+    assert len(smtp.messages) == 2
+    rows = db.execute("SELECT key, transport FROM notifications ORDER BY id").fetchall()
+    assert [tuple(r) for r in rows] == [(f"notice:{n}", "smtp") for n in range(1, 6)]
+    settled = db.execute("SELECT count(*) FROM task_notices WHERE outcome = 'smtp'").fetchone()
+    assert settled[0] == 5
+
+
+def test_a_notice_sent_but_not_settled_is_never_sent_again(app, db, smtp, walk_with_tasks):
+    """A round that stopped between the email and settling its notices: the next settles."""
+    notify(app, db, walk_with_tasks)
+    db.execute("UPDATE task_notices SET settled_at = NULL, outcome = NULL")
+    again = notify(app, db, walk_with_tasks)
     assert [r["status"] for r in again] == ["already_sent", "already_sent"]
     assert len(smtp.messages) == 2
-    rows = db.execute("SELECT key, transport FROM notifications ORDER BY key").fetchall()
-    assert [tuple(r) for r in rows] == [
-        (f"walk:{walk_with_tasks['walk']['id']}:party:1:tasks:1,2,3", "smtp"),
-        (f"walk:{walk_with_tasks['walk']['id']}:party:2:tasks:4,5", "smtp"),
-    ]
+    assert (
+        db.execute("SELECT count(*) FROM task_notices WHERE settled_at IS NULL").fetchone()[0] == 0
+    )
 
 
 def test_one_link_per_party_and_walk_is_reused_by_later_emails(app, db, smtp, walk_with_tasks):
     scene = walk_with_tasks
     notify(app, db, scene)
     later = make_task(db, make_observation(db, scene["walk"]), scene["park"], "Fix the fence")
-    sent = send_walk_tasks(db, scene["walk"]["id"], STAFF)
+    send_walk_tasks(db, scene["walk"]["id"], STAFF)
     with app.app_context():
-        notify_walk_parties(db, scene["walk"]["id"], sent, BASE)
+        send_notices(db, BASE, walk_id=scene["walk"]["id"])
     assert len(smtp.messages) == 3
     assert "Fix the fence" in bodies(smtp.messages[2]["message"])[0]
     assert state(db, later) == "sent"
@@ -178,9 +155,9 @@ def test_party_without_an_email_address_is_reported_not_sent(app, db, smtp):
     walk = make_walk(db, make_place(db))
     party = insert_party(db, "Fastighets AB Råcksta", "property_owner", "")
     make_task(db, make_observation(db, walk), party, "Light the entrance")
-    sent = send_walk_tasks(db, walk["id"], STAFF)
+    send_walk_tasks(db, walk["id"], STAFF)
     with app.app_context():
-        (result,) = notify_walk_parties(db, walk["id"], sent, BASE)
+        (result,) = send_notices(db, BASE, walk_id=walk["id"])
     assert result["status"] == "no_recipients"
     assert smtp.messages == []
     assert db.execute("SELECT count(*) FROM notifications").fetchone()[0] == 0
@@ -198,9 +175,9 @@ def test_html_email_escapes_text_fields(app, db, smtp):
     party = insert_party(db, "Park & <Co>", "park", "park@example.se")
     observation = make_observation(db, walk, "<script>alert('x')</script> & more")
     make_task(db, observation, party, "Fix <img src=x onerror=alert(1)>")
-    sent = send_walk_tasks(db, walk["id"], STAFF)
+    send_walk_tasks(db, walk["id"], STAFF)
     with app.app_context():
-        notify_walk_parties(db, walk["id"], sent, BASE)
+        send_notices(db, BASE, walk_id=walk["id"])
     text, html = bodies(smtp.messages[0]["message"])
     assert "<script>" not in html and "&lt;script&gt;" in html
     assert "<img src=x" not in html and "&lt;img src=x" in html
@@ -218,9 +195,9 @@ def test_newline_in_a_party_name_does_not_create_a_header(app, db, smtp):
         )
     add_contact(db, 1, "Sneaky", "other@example.se\r\nBcc: evil2@example.com")
     make_task(db, make_observation(db, walk), 1, "Light the entrance")
-    sent = send_walk_tasks(db, walk["id"], STAFF)
+    send_walk_tasks(db, walk["id"], STAFF)
     with app.app_context():
-        notify_walk_parties(db, walk["id"], sent, BASE)
+        send_notices(db, BASE, walk_id=walk["id"])
     (received,) = smtp.messages
     message = received["message"]
     assert message["Bcc"] is None and message["X-Injected"] is None
@@ -240,7 +217,18 @@ def overdue(app, db):
     make_sent_tasks(db, walk, park, ["Trim the hedge", "Replace the lamp"], due_date="2020-01-01")
     make_sent_tasks(db, walk, traffic, ["Repaint the crossing"], due_date="2020-02-01")
     make_sent_tasks(db, walk, traffic, ["Plan new lights"], due_date="2999-01-01")
+    # As if the sending round had told both parties (send-reminders would tell them else).
+    db.execute("UPDATE task_notices SET settled_at = '2020-01-01T00:00:00Z', outcome = 'smtp'")
     return {"walk": walk, "park": park, "traffic": traffic}
+
+
+def test_send_reminders_also_sends_tasks_no_party_was_told_about(runner, db, smtp, overdue):
+    db.execute("UPDATE task_notices SET settled_at = NULL, outcome = NULL")
+    result = runner.invoke(args=["send-reminders"])
+    assert result.exit_code == 0, result.output
+    subjects = sorted(m["message"]["Subject"] for m in smtp.messages)
+    assert len(subjects) == 4, "each party: its new tasks, and a reminder"
+    assert sum(s.startswith("Påminnelse") for s in subjects) == 2
 
 
 def test_send_reminders_sends_one_per_party_and_never_twice(runner, smtp, overdue):

@@ -22,6 +22,7 @@ from flask_babel import force_locale
 
 from fieldwalk import create_app
 from fieldwalk.db import connect
+from fieldwalk.mail import url_builder
 from fieldwalk.observations.model import get_observation, validate
 from fieldwalk.observations.record import record_observation
 from fieldwalk.open311.channel import (
@@ -39,7 +40,6 @@ from fieldwalk.open311.client import RemoteError, post_request
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import store_photo
 from fieldwalk.tasks.model import get_task, insert_task, task_history, transition
-from fieldwalk.tasks.notify import url_builder
 from fieldwalk.tasks.states import Actor
 
 CANON = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()

@@ -49,8 +49,8 @@ class World:
 
     def __init__(self, db, app):
         self.db, self.app = db, app
-        self.park = insert_party(db, "Parkenheten", "park")
-        self.traffic = insert_party(db, "Trafikkontoret", "traffic")
+        self.park = insert_party(db, "Parkenheten", "park", "park@example.se")
+        self.traffic = insert_party(db, "Trafikkontoret", "traffic", "trafik@example.se")
         insert_zone(db, self.park, "Råckstaparken", RACKSTA, kind="park")
         self.users: dict[str, dict] = {}
         self.walk = make_walk(db, make_place(db), self.user("leader")["id"], state="finished")
@@ -324,10 +324,15 @@ def test_a_walk_leader_who_does_not_manage_the_walk_cannot_create_tasks(client, 
 @pytest.mark.parametrize(
     ("who", "status", "steps"),
     [
-        ("coordinator", 200, ["done", "accept", "start", "not_ours", "wont_fix", "duplicate"]),
-        ("leader", 200, ["duplicate"]),
-        ("other_leader", 200, []),
-        ("engineer", 200, ["done", "accept", "start", "not_ours", "wont_fix"]),
+        # The steps, then editing (those who plan the task) and commenting (all who see it).
+        (
+            "coordinator",
+            200,
+            ["done", "accept", "start", "not_ours", "wont_fix", "duplicate", "edit", "comments"],
+        ),
+        ("leader", 200, ["duplicate", "edit", "comments"]),
+        ("other_leader", 200, ["comments"]),
+        ("engineer", 200, ["done", "accept", "start", "not_ours", "wont_fix", "comments"]),
         ("traffic_engineer", 404, None),
     ],
 )
@@ -414,7 +419,8 @@ def test_every_step_from_the_task_page_forms(app, world):
     for who, action, data, state in steps:
         response = post_action(people[who], tokens[who], task_id, action, world.db, **data)
         assert response.status_code == 303, (action, page(response)[:300])
-        assert response.headers["Location"] == f"/tasks/{task_id}?ok={action}"
+        emailed = "&mail=sent" if state == "sent" else ""  # handed to a party: it is told
+        assert response.headers["Location"] == f"/tasks/{task_id}?ok={action}{emailed}"
         assert get_task(world.db, task_id)["state"] == state, action
     assert get_task(world.db, task_id)["party_id"] == world.traffic
     html = page(people["coordinator"].get(f"/tasks/{task_id}"))
@@ -769,7 +775,7 @@ def test_the_history_shows_who_when_what_and_the_note(client, world):
     post_action(client, token, task_id, "not_ours", world.db, note="Inte vår mark")
     html = page(client.get(f"/tasks/{task_id}"))
     history = html[html.index('id="history"') :]
-    assert "Not ours</strong>: Sent → Not ours" in history
+    assert "Answered: not ours</strong>: Sent → Not ours" in history
     assert "Engineer ·" in history and "Inte vår mark" in history
     row = world.db.execute(
         "SELECT * FROM audit_log WHERE entity = 'task' AND entity_id = ? AND action = 'not_ours'",

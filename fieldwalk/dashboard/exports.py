@@ -15,7 +15,7 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from functools import partial
 
-from flask import Blueprint, Flask, Response, request, stream_with_context
+from flask import Blueprint, Flask, Response, current_app, request, stream_with_context
 from flask_babel import get_locale
 from flask_babel import lazy_gettext as _l
 from sqlite_utils import Database
@@ -42,6 +42,7 @@ from fieldwalk.spreadsheet import (
     neutralise,
     neutralise_sql,
 )
+from fieldwalk.tasks.cases import case_sql
 from fieldwalk.tasks.words import STATE_LABELS
 
 bp = Blueprint("exports", __name__)
@@ -121,6 +122,7 @@ HEADER_LABELS = {
     "accuracy_m": _l("Accuracy (m)"),
     "location_source": _l("Position from"),
     "task_ids": _l("Task IDs"),
+    "case_number": _l("Case number"),
     "created_at": _l("Created (UTC)"),
     "updated_at": _l("Changed (UTC)"),
     "state": _l("State code"),
@@ -160,6 +162,7 @@ OBSERVATION_CSV = f"""
 
 TASK_COLUMNS = (
     "id",
+    "case_number",
     "created_at",
     "updated_at",
     "state",
@@ -186,7 +189,8 @@ TASK_COLUMNS = (
 
 
 TASK_CSV = f"""
-    SELECT t.id, t.created_at, t.updated_at, t.state, {{state}}, t.priority, {plain("t.measure")},
+    SELECT t.id, {case_sql("t")}, t.created_at, t.updated_at, t.state, {{state}}, t.priority,
+           {plain("t.measure")},
            t.place_id, {plain("places.name")}, t.walk_id, {plain("walks.title")}, t.party_id,
            {plain("parties.name")}, t.due_date, (t.state IN {OPEN_LIST} AND t.due_date < ?),
            t.sent_at, t.done_at, t.verified_at, t.duplicate_of, {plain("t.state_note")},
@@ -233,7 +237,8 @@ def task_csv(
         return csv_chunks(columns, iter(()), dialect)
     state, params = words_for("t.state", state_words())
     sql = TASK_CSV.format(state=state, where=where[0])
-    return csv_chunks(columns, batches(db, sql, [*params, today, *where[1]]), dialect)
+    prefix = current_app.config["CASE_PREFIX"]
+    return csv_chunks(columns, batches(db, sql, [prefix, *params, today, *where[1]]), dialect)
 
 
 OBSERVATION_FEATURE = """
@@ -257,7 +262,8 @@ TASK_FEATURE = f"""
     SELECT json_object('type', 'Feature', 'id', t.id,
         'geometry', CASE WHEN t.lat IS NULL THEN NULL
                     ELSE json_object('type', 'Point', 'coordinates', json_array(t.lon, t.lat)) END,
-        'properties', json_object('id', t.id, 'created_at', t.created_at,
+        'properties', json_object('id', t.id, 'case_number', {case_sql("t")},
+            'created_at', t.created_at,
             'updated_at', t.updated_at, 'state', t.state, 'state_label', {{state}},
             'priority', t.priority, 'measure', t.measure, 'place_id', t.place_id,
             'place', places.name, 'walk_id', t.walk_id, 'walk', walks.title,
@@ -299,7 +305,8 @@ def task_geojson(db: Database, filters: Filters, today: str) -> Iterator[str]:
         return feature_collection(iter(()))
     state, params = words_for("t.state", state_words())
     sql = TASK_FEATURE.format(state=state, where=where[0])
-    return feature_collection(batches(db, sql, [*params, today, *where[1]]))
+    prefix = current_app.config["CASE_PREFIX"]
+    return feature_collection(batches(db, sql, [prefix, *params, today, *where[1]]))
 
 
 def _selection() -> tuple[Filters, str]:

@@ -16,6 +16,7 @@ from flask_babel import gettext as _
 
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.ids import parse_id
+from fieldwalk.tasks.cases import parse_case
 from fieldwalk.tasks.states import OPEN_STATES, STATES
 
 KINDS = ("all", "observations", "tasks")
@@ -211,6 +212,11 @@ def like_pattern(text: str) -> str:
     return f"%{escaped}%"
 
 
+def _case(f: Filters) -> tuple[int, int] | None:
+    """The (year, number) of the case number the text search names, if it names one."""
+    return parse_case(f.q, current_app.config.get("CASE_PREFIX", "")) if f.q else None
+
+
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join("?" * len(values)) + ")"
 
@@ -268,7 +274,16 @@ def observation_where(
         params.append(f.category)
     if f.urgent:
         where.append(f"{o}.urgent = 1")
-    if f.q:
+    case = _case(f)
+    if case:
+        # A case number finds the observations its task fixes, besides any text match.
+        where.append(
+            "(o.description LIKE ? ESCAPE '\\' OR o.id IN (SELECT y.observation_id"
+            " FROM task_observations y JOIN tasks z ON z.id = y.task_id"
+            " WHERE z.case_year = ? AND z.case_seq = ?))"
+        )
+        params += [like_pattern(f.q), *case]
+    elif f.q:
         where.append("o.description LIKE ? ESCAPE '\\'")
         params.append(like_pattern(f.q))
     task_where, task_params = _task_conditions(f, "z", today)
@@ -300,7 +315,11 @@ def task_where(
     where, params = _shared_conditions(f, "t", tz)
     if f.urgent:
         where.append(f"{t}.priority = 'urgent'")
-    if f.q:
+    case = _case(f)
+    if case:
+        where.append("((t.case_year = ? AND t.case_seq = ?) OR t.measure LIKE ? ESCAPE '\\')")
+        params += [*case, like_pattern(f.q)]
+    elif f.q:
         where.append("t.measure LIKE ? ESCAPE '\\'")
         params.append(like_pattern(f.q))
     task_conditions, task_params = _task_conditions(f, t, today)

@@ -36,9 +36,10 @@ from fieldwalk.dashboard.mapdata import OPEN_LIST, map_answer, parse_view
 from fieldwalk.db import get_db
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.observations.duplicates import add_duplicate_hints
+from fieldwalk.parties.model import list_parties
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
-from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS
+from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS, case_label
 
 bp = Blueprint("dashboard", __name__)
 
@@ -120,12 +121,15 @@ def observation_details(db: Database, keys: list[int]) -> list[dict]:
     ]
     by_id = {row["id"]: row for row in rows}
     for link in db.execute(
-        f"""SELECT y.observation_id, t.id, t.state FROM task_observations y
+        f"""SELECT y.observation_id, t.id, t.state, t.case_year, t.case_seq
+            FROM task_observations y
             JOIN tasks t ON t.id = y.task_id
             WHERE y.observation_id IN ({_marks(len(by_id))}) ORDER BY t.id""",  # noqa: S608
         list(by_id),
     ):
-        by_id[link["observation_id"]]["tasks"].append({"id": link["id"], "state": link["state"]})
+        by_id[link["observation_id"]]["tasks"].append(
+            {"id": link["id"], "state": link["state"], "case": case_label(dict(link))}
+        )
     return rows
 
 
@@ -135,6 +139,7 @@ def task_details(db: Database, keys: list[int], today: str) -> list[dict]:
         return []
     rows = db.execute(
         f"""SELECT t.id AS key, t.id, t.measure, t.state, t.priority, t.due_date, t.created_at AS at,
+                   t.case_year, t.case_seq,
                    t.lat, t.lon, t.walk_id, t.place_id, parties.name AS party_name,
                    places.name AS place_name, walks.title AS walk_title,
                    (t.state IN ({OPEN_LIST}) AND t.due_date < ?) AS overdue
@@ -195,6 +200,7 @@ def present(items: list[dict], tz: ZoneInfo) -> None:
             for task in item["tasks"]:
                 task["state_name"] = states.get(task["state"], task["state"])
         else:
+            item["case"] = case_label(item)
             item["state_name"] = states.get(item["state"], item["state"])
             item["priority_name"] = priorities.get(item["priority"], item["priority"])
 
@@ -209,7 +215,6 @@ def list_words() -> dict[str, str]:
         "no_task": _("No task yet"),
         "no_party": _("No party yet"),
         "overdue": _("Overdue"),
-        "task": _("Task #%(id)s", id="{id}"),
         "due": _("Due %(date)s", date="{date}"),
         # Link prefixes, so the loop does not build each URL through the router.
         "observation_url": url_for("capture.show", observation_id="x")[:-1],
@@ -271,6 +276,9 @@ def index():
         map_config=map_config,
         state_choices=[(s, state_choice_label(s)) for s in STATE_CHOICES],
         may_link=g.user["role"] in MANAGER_ROLES,
+        may_bulk=g.user["role"] in MANAGER_ROLES,
+        parties=list_parties(db) if g.user["role"] in MANAGER_ROLES else [],
+        case_example=case_label({"case_year": 2026, "case_seq": 42}),
         words=list_words(),
     )
 

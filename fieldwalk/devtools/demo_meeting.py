@@ -25,6 +25,7 @@ from fieldwalk.reports.assessments import latest_version, save_assessment
 from fieldwalk.reports.decisions import record_decision
 from fieldwalk.reports.periods import last_complete_week, shift_week, week_period, week_text
 from fieldwalk.tasks.model import get_task, transition
+from fieldwalk.tasks.notices import settle_task_notices
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
 WEEKS = 12
@@ -174,6 +175,8 @@ def _decide(db, actor, place, week, yw, today, rng, measure, party_id, days, key
             task = get_task(db, task_id)
             transition(db, task_id, "done", actor, version=task["version"], note="Utfört.")
         _move_back(db, task_id, decided, done_at)
+        # The party heard of it back then: the demo's first sending round is not its history.
+        settle_task_notices(db, task_id, "demo", decided)
     return 1
 
 

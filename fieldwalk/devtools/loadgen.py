@@ -25,6 +25,7 @@ from fieldwalk.devtools.demo import PLACES
 from fieldwalk.devtools.demo_events import load_events
 from fieldwalk.parties.model import insert_party
 from fieldwalk.places.model import insert_place
+from fieldwalk.tasks.cases import case_year
 from fieldwalk.tasks.states import (
     ACCEPTED,
     DONE,
@@ -316,6 +317,7 @@ def seed_load(
         )
         links.append((task_id, obs[0]))
 
+    task_rows = with_case_numbers(db, task_rows)
     with transaction(db):
         db.conn.executemany(
             """INSERT INTO walks (id, place_id, title, starts_at, state, invite_token,
@@ -334,8 +336,8 @@ def seed_load(
         db.conn.executemany(
             """INSERT INTO tasks (id, walk_id, place_id, measure, party_id, priority, due_date,
                    state, duplicate_of, state_note, lat, lon, created_at, updated_at, sent_at,
-                   done_at, verified_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                   done_at, verified_at, case_year, case_seq)
+               VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             task_rows,
         )
         db.conn.executemany(
@@ -348,6 +350,20 @@ def seed_load(
         "tasks": len(task_rows),
         "events": events,
     }
+
+
+def with_case_numbers(db: Database, task_rows: list[tuple]) -> list[tuple]:
+    """Each task row with its case number (year, number), numbered per Stockholm year in
+    the order the tasks were created, after the numbers the database already holds."""
+    counters = dict(
+        db.execute("SELECT case_year, max(case_seq) FROM tasks GROUP BY case_year").fetchall()
+    )
+    numbered = {}
+    for row in sorted(task_rows, key=lambda r: (r[12], r[0])):  # created_at, id
+        year = case_year(row[12])
+        counters[year] = (counters.get(year) or 0) + 1
+        numbered[row[0]] = (*row, year, counters[year])
+    return [numbered[row[0]] for row in task_rows]
 
 
 @click.command("seed-load")

@@ -33,6 +33,8 @@ from fieldwalk.photos.model import list_photos, missing_photo_ids
 from fieldwalk.photos.views import photo_error_message
 from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.render import render
+from fieldwalk.residents.forms import read_follow
+from fieldwalk.residents.model import follow_observation, participant_follows
 from fieldwalk.security import device_key_hash
 from fieldwalk.walks.access import current_participant, get_walk_or_404, list_limit, walk_map_data
 from fieldwalk.walks.model import get_walk
@@ -42,7 +44,17 @@ bp = Blueprint("capture", __name__)
 
 def _capture_page(walk: dict | None, values: dict, errors: dict, status: int = 200):
     db = get_db()
-    context = {"walk": walk, "values": values, "errors": errors, "categories": category_list()}
+    participant = current_participant(walk) if walk else None
+    context = {
+        "walk": walk,
+        "values": values,
+        "errors": errors,
+        "categories": category_list(),
+        # Asked when joining already: every observation of this participant is followed.
+        "ask_follow": not participant_follows(db, participant["id"] if participant else None),
+        "follow_values": values,
+        "follow_error": errors.get("follow", ""),
+    }
     if walk:
         context.update(
             listing=walk_list(db, walk["id"], list_limit()),
@@ -109,6 +121,9 @@ def _store_form(walk: dict | None):
             errors["photos"] = f"{upload.filename}: {photo_error_message(error)}"
             status = error.status
             break
+    _follow_values, follow_email, follow_error = read_follow(request.form)
+    if follow_error:
+        errors["follow"] = follow_error
     if errors:
         return _capture_page(walk, form, errors, status=status if "photos" in errors else 400)
 
@@ -132,6 +147,8 @@ def _store_form(walk: dict | None):
     except (Conflict, PhotoIdsTaken):
         errors["_"] = _("This observation was already saved with other content.")
         return _capture_page(walk, dict(form, id=str(uuid.uuid4())), errors, status=409)
+    if follow_email:
+        follow_observation(get_db(), observation_id, follow_email)
     target = (
         url_for("capture.capture", walk_id=walk["id"])
         if walk

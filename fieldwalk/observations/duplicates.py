@@ -23,7 +23,7 @@ from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.geo import EARTH_RADIUS_M, haversine_m
-from fieldwalk.tasks.words import STATE_LABELS
+from fieldwalk.tasks.words import STATE_LABELS, case_label
 
 DUPLICATE_RADIUS_METRES = 25
 
@@ -128,7 +128,11 @@ def _add_tasks(db: Database, found: list[dict]) -> None:
                    CASE WHEN t.state = 'duplicate' AND o.id IS NOT NULL THEN o.id ELSE t.id END
                        AS task_id,
                    CASE WHEN t.state = 'duplicate' AND o.id IS NOT NULL THEN o.state
-                       ELSE t.state END AS task_state
+                       ELSE t.state END AS task_state,
+                   CASE WHEN t.state = 'duplicate' AND o.id IS NOT NULL THEN o.case_year
+                       ELSE t.case_year END AS case_year,
+                   CASE WHEN t.state = 'duplicate' AND o.id IS NOT NULL THEN o.case_seq
+                       ELSE t.case_seq END AS case_seq
             FROM task_observations y JOIN tasks t ON t.id = y.task_id
             LEFT JOIN tasks o ON o.id = t.duplicate_of
             WHERE y.observation_id IN ({marks}) ORDER BY t.id""",  # noqa: S608 - placeholders
@@ -138,6 +142,7 @@ def _add_tasks(db: Database, found: list[dict]) -> None:
         hint = by_id[row["observation_id"]]
         if hint["task_id"] is None:
             hint["task_id"], hint["task_state"] = row["task_id"], row["task_state"]
+            hint["case_year"], hint["case_seq"] = row["case_year"], row["case_seq"]
 
 
 def settings() -> tuple[float, float]:
@@ -167,8 +172,7 @@ class HintWords:
         self.categories = {code: str(label) for code, (label, _hint) in CATEGORIES.items()}
         self.states = {code: str(label) for code, label in STATE_LABELS.items()}
         self.metres = _("%(metres)d m away")
-        self.task = _("Task #%(id)s", id="{id}")
-        self.button = _("Duplicate of task #%(id)d")  # without values: the bare template
+        self.button = _("The same as %(case)s", case="{case}")
         self.observation_url = url_for("capture.show", observation_id="x")[:-1]
         self.task_url = url_for("tasks.show", task_id=0)[:-1]
         self.ages: dict[int, str] = {}
@@ -184,7 +188,7 @@ class HintWords:
         hint["age_text"] = self.ages[hint["days"]]
         hint["url"] = self.observation_url + hint["id"]
         if hint["task_id"] is not None:
-            hint["task_name"] = self.task.replace("{id}", str(hint["task_id"]))
+            hint["case"] = hint["task_name"] = case_label(hint)
             hint["task_url"] = self.task_url + str(hint["task_id"])
             hint["state_name"] = self.states.get(hint["task_state"], hint["task_state"])
-            hint["button"] = self.button % {"id": hint["task_id"]}
+            hint["button"] = self.button.replace("{case}", hint["case"])

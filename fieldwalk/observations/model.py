@@ -401,6 +401,22 @@ def count_walk_observations(db: Database, walk_id: int) -> int:
     return count
 
 
+def participants_observation_ids(db: Database, participant_ids: list[int]) -> dict[int, list[str]]:
+    """The ids of the observations each walk participant made, by participant."""
+    found: dict[int, list[str]] = {p: [] for p in participant_ids}
+    for start in range(0, len(participant_ids), 500):
+        chunk = participant_ids[start : start + 500]
+        rows = db.execute(
+            f"""SELECT participant_id, id FROM observations
+                WHERE participant_id IN ({",".join("?" * len(chunk))})
+                ORDER BY participant_id, id""",  # noqa: S608 - placeholders only
+            chunk,
+        )
+        for participant_id, observation_id in rows:
+            found[participant_id].append(observation_id)
+    return found
+
+
 def find_observations(
     db: Database,
     *,

@@ -21,6 +21,7 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk.categories import category_list
 from fieldwalk.db import connect, get_db, transaction
+from fieldwalk.mail import header_text, url_builder
 from fieldwalk.open311.channel import (
     get_channel,
     remove_channel,
@@ -32,7 +33,6 @@ from fieldwalk.open311.client import check_url
 from fieldwalk.parties.model import get_party
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
-from fieldwalk.tasks.notify import header_text, url_builder
 
 bp = Blueprint("open311_parties", __name__)
 

@@ -3,9 +3,10 @@
 `GET /healthz` answers 200 or 503 for a load balancer or a monitor. Each request Flask answers
 is logged as one JSON line on the `fieldwalk.request` logger (stderr unless logging is
 configured otherwise), without query strings, bodies, cookies or the tokens in link paths.
-`backup` copies the live database with SQLite's backup API and the photos it refers to into
-a dated folder (or archive) with a manifest of checksums; `restore` puts one back into an
-empty instance, checking every byte.
+`backup` copies the live database with SQLite's backup API, the photos it refers to and the
+secret key into a dated folder (or archive) with a manifest of checksums; `restore` puts one
+back into an empty instance, checking every byte.
+(The secret key: see `fieldwalk.ops.keys`.)
 """
 
 import hashlib
@@ -30,6 +31,7 @@ from sqlite_utils import Database
 from fieldwalk.clock import stamp
 from fieldwalk.db import connect
 from fieldwalk.migrations import migrations
+from fieldwalk.ops.keys import SECRET_FILE, key_report, restore_secret, write_secret
 from fieldwalk.ops.sqlite import open_sqlite
 from fieldwalk.photos.files import referenced_files
 
@@ -126,8 +128,17 @@ def describe_database(path: Path) -> dict:
         conn.close()
 
 
-def backup(db_path: Path, photo_dir: Path, dest: Path, archive: bool = False) -> dict:
-    """Write a dated backup (folder or .tar.gz) into `dest`; return its manifest and path."""
+def backup(
+    db_path: Path,
+    photo_dir: Path,
+    dest: Path,
+    archive: bool = False,
+    secret_key: str | None = None,
+) -> dict:
+    """Write a dated backup (folder or .tar.gz) into `dest`; return its manifest and path.
+
+    With `secret_key`, the key links and sessions are signed with is kept too (mode 0600).
+    """
     created = datetime.now(UTC)
     name = BACKUP_PREFIX + created.strftime("%Y%m%dT%H%M%SZ")
     dest.mkdir(parents=True, exist_ok=True)
@@ -139,6 +150,9 @@ def backup(db_path: Path, photo_dir: Path, dest: Path, archive: bool = False) ->
     try:
         snapshot_database(db_path, work / DB_FILE)
         files = {DB_FILE: _hash_file(work / DB_FILE)}
+        if secret_key:
+            write_secret(work / SECRET_FILE, secret_key)
+            files[SECRET_FILE] = _hash_file(work / SECRET_FILE)
         database = describe_database(work / DB_FILE)
         # Photo files are named by the hash of their content and never rewritten, and a photo
         # row is committed only after its files are in place (photo_store). So every file the
@@ -161,7 +175,12 @@ def backup(db_path: Path, photo_dir: Path, dest: Path, archive: bool = False) ->
             "version": 1,
             "created_at": stamp(created),
             "database": {"file": DB_FILE, **database},
-            "photos": {"copied": len(files) - 1, "missing": missing, "corrupt": corrupt},
+            "photos": {
+                "copied": sum(1 for name in files if name.startswith(f"{PHOTOS}/")),
+                "missing": missing,
+                "corrupt": corrupt,
+            },
+            "secret_key": SECRET_FILE in files,
             "files": files,
         }
         with open(work / MANIFEST, "x") as f:
@@ -193,7 +212,7 @@ def _check_manifest(manifest: object) -> dict:
     for relative, info in files.items():
         parts = relative.split("/")
         if not (
-            (relative == DB_FILE or (parts[0] == PHOTOS and len(parts) > 1))
+            (relative in (DB_FILE, SECRET_FILE) or (parts[0] == PHOTOS and len(parts) > 1))
             and all(part not in ("", ".", "..") and "\\" not in part for part in parts)
             and isinstance(info, dict)
             and isinstance(info.get("sha256"), str)
@@ -298,7 +317,8 @@ def restore(source: Path, db_path: Path, photo_dir: Path, instance: Path) -> dic
     Every file is copied into a staging folder inside the instance, its checksum checked on
     the bytes read from the backup and again on the staged copy, and the database checked
     with PRAGMA integrity_check; only then is it renamed into place. Any failure leaves the
-    instance as it was.
+    instance as it was. The backup's secret key, when it has one, becomes the instance's
+    (`secret_key` in the result says "restored", "same" or "missing").
     """
     _refuse_unless_empty(db_path, photo_dir)
     staging = Path(tempfile.mkdtemp(prefix=".fieldwalk-restore-", dir=instance))
@@ -331,6 +351,7 @@ def restore(source: Path, db_path: Path, photo_dir: Path, instance: Path) -> dic
         _refuse_unless_empty(db_path, photo_dir)  # again: the copy may have taken a while
         try:
             _move_into_place(staging, db_path, photo_dir)
+            secret = restore_secret(staging / SECRET_FILE, instance)
         except OSError as error:
             raise BackupError(f"Could not move the restored files into place: {error}") from error
     finally:
@@ -340,7 +361,7 @@ def restore(source: Path, db_path: Path, photo_dir: Path, instance: Path) -> dic
         result = _integrity(conn)
     finally:
         conn.close()
-    return {**manifest, "integrity_check": result, "missing_photos": missing}
+    return {**manifest, "integrity_check": result, "missing_photos": missing, "secret_key": secret}
 
 
 @click.command("backup")
@@ -353,14 +374,23 @@ def backup_command(dest: Path, archive: bool) -> None:
     Example: flask --app app backup /var/backups/fieldwalk --archive
     """
     config = current_app.config
-    manifest = backup(Path(config["DATABASE_PATH"]), Path(config["PHOTO_PATH"]), dest, archive)
+    manifest = backup(
+        Path(config["DATABASE_PATH"]),
+        Path(config["PHOTO_PATH"]),
+        dest,
+        archive,
+        secret_key=config["SECRET_KEY"],
+    )
     photos = manifest["photos"]
     for relative in photos["missing"]:
         click.echo(f"missing: {relative}", err=True)
     for relative in photos["corrupt"]:
         click.echo(f"damaged (bytes do not match the name): {relative}", err=True)
     rows = sum(manifest["database"]["tables"].values())
-    click.echo(f"Backed up {rows} rows and {photos['copied']} photo files to {manifest['path']}")
+    click.echo(
+        f"Backed up {rows} rows, {photos['copied']} photo files and the secret key (mode 0600:"
+        f" keep the backup as safe as the server) to {manifest['path']}"
+    )
     if photos["missing"] or photos["corrupt"]:
         raise BackupError(
             f"{len(photos['missing'])} photo file(s) missing and {len(photos['corrupt'])} damaged"
@@ -378,6 +408,10 @@ def restore_command(src: Path) -> None:
     FIELDWALK_INSTANCE=/var/lib/fieldwalk flask --app app restore /var/backups/fieldwalk/fieldwalk-backup-20260101T020000Z
     """
     config = current_app.config
+    instance_key = Path(current_app.instance_path) / SECRET_FILE
+    key_from_file = (
+        instance_key.is_file() and instance_key.read_text().strip() == config["SECRET_KEY"]
+    )
     manifest = restore(
         src,
         Path(config["DATABASE_PATH"]),
@@ -386,6 +420,10 @@ def restore_command(src: Path) -> None:
     )
     for relative in manifest["missing_photos"]:
         click.echo(f"not in the backup: {relative}", err=True)
+    warning, report = key_report(
+        manifest["secret_key"], key_from_file, config["SECRET_KEY"], instance_key
+    )
+    click.echo(report, err=warning)
     click.echo(
         f"Restored the backup of {manifest['created_at']} into {current_app.instance_path}:"
         f" {len(manifest['files'])} files, checksums verified;"

@@ -1,8 +1,10 @@
 """Parties: the organisations that fix things, their contacts, and per-category defaults."""
 
 import sqlite3
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
 
-from flask import Blueprint, Flask, abort, flash, redirect, request, url_for
+from flask import Blueprint, Flask, abort, current_app, flash, redirect, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -10,6 +12,7 @@ from wtforms import EmailField, SelectChoice, SelectField, StringField, TextArea
 from wtforms.validators import DataRequired, Length, Optional, ValidationError
 
 from fieldwalk.categories import category_list
+from fieldwalk.clock import stamp
 from fieldwalk.db import get_db, transaction
 from fieldwalk.parties.model import (
     EMAIL_PATTERN,
@@ -30,6 +33,7 @@ from fieldwalk.parties.model import (
 )
 from fieldwalk.render import render, wants_fragment
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
+from fieldwalk.tasks.party_record import AGE_BANDS, party_record, year_ago
 from fieldwalk.zones.model import list_zones
 
 bp = Blueprint("parties", __name__)
@@ -205,6 +209,9 @@ def edit(party_id: int):
 def _party_page(party: dict, form: ContactForm, status: int = 200):
     """The party page, or just its contacts component for htmx."""
     db = get_db()
+    moment = datetime.now(UTC)
+    today = moment.astimezone(ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])).date()
+    record = party_record(db, party["id"], year_ago(moment), stamp(moment), today.isoformat())
     return render(
         "parties/show.html",
         "parties/_contacts.html",
@@ -213,6 +220,8 @@ def _party_page(party: dict, form: ContactForm, status: int = 200):
         form=form,
         zones=list_zones(db, party_id=party["id"]),
         open_tasks=count_open_tasks(db, party["id"]),
+        record=record,
+        age_bands=AGE_BANDS,
         status=status,
     )
 

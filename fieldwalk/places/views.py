@@ -37,6 +37,7 @@ from fieldwalk.places.summary import (
 )
 from fieldwalk.places.transfer import export_places, import_places
 from fieldwalk.render import render
+from fieldwalk.residents.model import place_followup
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, audit, role_required
 from fieldwalk.zones.views import (
     export_crs,
@@ -145,6 +146,7 @@ def show(place_id: int):
         parties=party_task_summary(db, place_id),
         trend=trend,
         chart=trend_chart(trend),
+        followup=place_followup(db, place_id),
     )
 
 

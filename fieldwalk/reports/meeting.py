@@ -9,11 +9,13 @@ page was loaded) gets 409 and the newer one to read before writing again.
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Flask, abort, g, redirect, url_for
+from flask import Blueprint, Flask, abort, g, redirect, request, url_for
 from flask_babel import gettext as _
 
 from fieldwalk.dashboard.filters import local_zone
 from fieldwalk.db import get_db, transaction
+from fieldwalk.open311.channel import channel_party_ids
+from fieldwalk.open311.party_views import post_now
 from fieldwalk.places.model import get_place
 from fieldwalk.reports.assessments import AssessmentConflict, save_assessment
 from fieldwalk.reports.decisions import record_decision
@@ -22,6 +24,7 @@ from fieldwalk.reports.meeting_page import party_choices
 from fieldwalk.reports.periods import last_complete_week, parse_week, shift_week, week_text
 from fieldwalk.reports.views import WEEK_ROLES, week_page
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
+from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import Actor, TaskError
 from fieldwalk.tasks.words import task_error_message
 
@@ -127,6 +130,11 @@ def decide(week: str, place_id: int):
     except TaskError as error:  # the party was removed while the form was open
         form.party_id.errors = [*form.party_id.errors, task_error_message(error.code)]
         return week_page(year, number, status=400, posted={("decision", place_id): form})
+    party_id = form.party()
+    if created and party_id is not None:
+        # Sent at once: the party hears of it now, in its system or by email.
+        post_now(db, {party_id} & channel_party_ids(db))
+        send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
     return back_to(week, place_id)
 
 

@@ -2,7 +2,8 @@
 
 A link is a row in `party_links` (party, walk, expiry, revocation) and a token signed with
 the app's secret that carries only the row's id. Opening it shows that party's tasks from
-that walk, where the recipient can accept, mark done (note and/or after-photo) or answer
+that walk (or, for a link without a walk, the party's tasks on observations made outside a
+walk), where the recipient can accept, mark done (note and/or after-photo) or answer
 "not ours". The link grants nothing else: it sets nothing in the session but the CSRF token
 its own forms need, and every task it touches is checked against its party and walk.
 
@@ -22,7 +23,7 @@ from fieldwalk.db import transaction
 from fieldwalk.photos.model import list_photos, list_task_photos
 from fieldwalk.security import audit
 from fieldwalk.tasks.model import list_tasks
-from fieldwalk.tasks.states import ASSIGNEE, PROPOSED, STATES, Actor
+from fieldwalk.tasks.states import ASSIGNEE, PROPOSED, STATES, WITH_PARTY, Actor
 
 SALT = "party-link"
 
@@ -56,9 +57,10 @@ def sign_link(link_id: int, secret_key: str | None = None) -> str:
 
 
 def create_party_link(
-    db: Database, party_id: int, walk_id: int, created_by: int | None, days: int
+    db: Database, party_id: int, walk_id: int | None, created_by: int | None, days: int
 ) -> str:
-    """Create a link to a party's tasks from a walk, valid `days` days; return its token."""
+    """Create a link to a party's tasks from a walk (None: from outside any walk), valid
+    `days` days; return its token."""
     expires = now(timedelta(days=days))
     with transaction(db):
         cursor = db.execute(
@@ -70,12 +72,13 @@ def create_party_link(
 
 
 def ensure_party_link(
-    db: Database, party_id: int, walk_id: int, days: int, created_by: int | None = None
+    db: Database, party_id: int, walk_id: int | None, days: int, created_by: int | None = None
 ) -> str:
-    """A token for the party's active link to the walk, creating a link when none will last."""
+    """A token for the party's active link to the walk (None: to its tasks from outside any
+    walk), creating a link when none will last; a withdrawn link is never handed out again."""
     keep_until = now(timedelta(days=min(MIN_DAYS_LEFT_TO_REUSE, days)))
     row = db.execute(
-        """SELECT id FROM party_links WHERE party_id = ? AND walk_id = ? AND revoked_at IS NULL
+        """SELECT id FROM party_links WHERE party_id = ? AND walk_id IS ? AND revoked_at IS NULL
            AND expires_at > ? ORDER BY expires_at DESC LIMIT 1""",
         [party_id, walk_id, keep_until],
     ).fetchone()
@@ -134,10 +137,51 @@ def with_observations(db: Database, tasks: list[dict]) -> list[dict]:
 
 
 def link_tasks(db: Database, link: dict) -> list[dict]:
-    """The link's party's tasks from the link's walk, once sent to them."""
+    """The link's party's tasks from the link's walk (or from outside a walk), once sent."""
     shown = tuple(s for s in STATES if s != PROPOSED)
-    tasks = list_tasks(db, party_id=link["party_id"], walk_id=link["walk_id"], states=shown)
+    tasks = list_tasks(
+        db,
+        party_id=link["party_id"],
+        walk_id=link["walk_id"],
+        without_walk=link["walk_id"] is None,
+        states=shown,
+    )
     return with_observations(db, tasks)
+
+
+def open_tasks_for_link(db: Database, party_id: int, walk_id: int | None) -> list[dict]:
+    """The tasks a party holds now from a walk (None: from outside a walk): what a new link
+    is for."""
+    return list_tasks(
+        db, party_id=party_id, walk_id=walk_id, without_walk=walk_id is None, states=WITH_PARTY
+    )
+
+
+def list_party_links(db: Database, party_id: int) -> list[dict]:
+    """A party's links, newest first, with the walk's title and the creator's name."""
+    rows = db.execute(
+        """SELECT party_links.*, parties.name AS party_name, walks.title AS walk_title,
+                  coalesce(nullif(users.name, ''), users.email) AS created_by_name
+           FROM party_links JOIN parties ON parties.id = party_links.party_id
+           LEFT JOIN walks ON walks.id = party_links.walk_id
+           LEFT JOIN users ON users.id = party_links.created_by
+           WHERE party_links.party_id = ? ORDER BY party_links.id DESC""",
+        [party_id],
+    )
+    return [dict(r) for r in rows]
+
+
+def walk_party_holders(db: Database, walk_id: int) -> list[dict]:
+    """The parties holding open tasks from a walk, by name, with how many: who a new link
+    may be sent to."""
+    rows = db.execute(
+        f"""SELECT parties.id, parties.name, count(*) AS open_tasks FROM tasks
+            JOIN parties ON parties.id = tasks.party_id
+            WHERE tasks.walk_id = ? AND tasks.state IN ({",".join("?" * len(WITH_PARTY))})
+            GROUP BY parties.id ORDER BY parties.name""",  # noqa: S608 (placeholders only)
+        [walk_id, *WITH_PARTY],
+    )
+    return [dict(r) for r in rows]
 
 
 def list_walk_links(db: Database, walk_id: int) -> list[dict]:
@@ -153,16 +197,18 @@ def list_walk_links(db: Database, walk_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def revoke_link(db: Database, walk_id: int, link_id: int) -> bool:
-    """Revoke a walk's link; True when it was active and is now revoked."""
+def revoke_link(db: Database, link_id: int) -> bool:
+    """Revoke a link; True when it was active and is now revoked."""
     with transaction(db):
+        link = get_link(db, link_id)
         cursor = db.execute(
-            """UPDATE party_links SET revoked_at = ? WHERE id = ? AND walk_id = ?
-               AND revoked_at IS NULL""",
-            [now(), link_id, walk_id],
+            "UPDATE party_links SET revoked_at = ? WHERE id = ? AND revoked_at IS NULL",
+            [now(), link_id],
         )
         if cursor.rowcount == 1:
-            audit("revoke", "party_link", link_id, walk_id=walk_id)
+            audit(
+                "revoke", "party_link", link_id, walk_id=link["walk_id"], party_id=link["party_id"]
+            )
     return cursor.rowcount == 1
 
 

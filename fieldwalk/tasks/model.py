@@ -16,6 +16,8 @@ from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
 from fieldwalk.places.model import get_place
+from fieldwalk.tasks.cases import case_year
+from fieldwalk.tasks.notices import REOPENED_REASON, SENT_REASON, queue_notice
 from fieldwalk.tasks.states import (
     DONE,
     DUPLICATE,
@@ -65,7 +67,7 @@ def insert_task(
         raise TaskError("measure")
     if priority not in PRIORITIES:
         raise TaskError("priority")
-    if due_date is not None and not _is_date(due_date):
+    if due_date is not None and not is_date(due_date):
         raise TaskError("due_date")
     if not observation_ids and place_id is None:
         raise TaskError("observations")
@@ -94,11 +96,17 @@ def insert_task(
                 "lat": place["center_lat"],
                 "lon": place["center_lon"],
             }
+        # The next case number of the year, under this transaction's write lock: no two
+        # tasks get the same one, and none is skipped.
+        year = case_year(stamp)
+        seq = db.execute(
+            "SELECT coalesce(max(case_seq), 0) + 1 FROM tasks WHERE case_year = ?", [year]
+        ).fetchone()[0]
         cursor = db.execute(
             """INSERT INTO tasks (walk_id, place_id, measure, party_id, assignee_user_id, priority,
                    due_date, state, routing_reason, override_reason, lat, lon, created_by,
-                   created_at, updated_at)
-               VALUES (?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?)""",
+                   created_at, updated_at, case_year, case_seq)
+               VALUES (?, ?, ?, ?, ?, ?, ?, 'proposed', ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
             [
                 first["walk_id"],
                 first["place_id"],
@@ -114,6 +122,8 @@ def insert_task(
                 actor.user_id,
                 stamp,
                 stamp,
+                year,
+                seq,
             ],
         )
         task_id = cursor.lastrowid
@@ -139,7 +149,29 @@ def get_tasks(db: Database, task_ids: list[int]) -> dict[int, dict]:
     return {row["id"]: dict(row) for row in rows}
 
 
-def _is_date(value: str) -> bool:
+def fix_states(db: Database, observation_ids: list[str]) -> dict[str, set[str]]:
+    """The states of the tasks that fix each observation, by observation (a task closed as a
+    duplicate counts with the state of its original); observations without a task are left
+    out."""
+    found: dict[str, set[str]] = {}
+    for start in range(0, len(observation_ids), 500):
+        chunk = observation_ids[start : start + 500]
+        rows = db.execute(
+            f"""SELECT y.observation_id,
+                       CASE WHEN t.state = 'duplicate' AND d.id IS NOT NULL THEN d.state
+                            ELSE t.state END AS state
+                FROM task_observations y JOIN tasks t ON t.id = y.task_id
+                LEFT JOIN tasks d ON d.id = t.duplicate_of
+                WHERE y.observation_id IN ({",".join("?" * len(chunk))})""",  # noqa: S608
+            chunk,
+        )
+        for observation_id, state in rows:
+            found.setdefault(observation_id, set()).add(state)
+    return found
+
+
+def is_date(value: str) -> bool:
+    """True for an ISO date (YYYY-MM-DD) that exists."""
     try:
         date.fromisoformat(value)
     except ValueError:
@@ -151,9 +183,15 @@ def _check_party(db: Database, party_id: int | None, assignee_user_id: int | Non
     """The party exists, and a named assignee is an engineer of it."""
     if party_id is not None and get_party(db, party_id) is None:
         raise TaskError("party")
+    check_assignee(db, party_id, assignee_user_id)
+
+
+def check_assignee(db: Database, party_id: int | None, assignee_user_id: int | None) -> None:
+    """A named assignee (None: anyone at the party) is an unlocked engineer of the party."""
     if assignee_user_id is not None:
         row = db.execute(
-            "SELECT party_id FROM users WHERE id = ? AND role = 'engineer'", [assignee_user_id]
+            "SELECT party_id FROM users WHERE id = ? AND role = 'engineer' AND locked_at IS NULL",
+            [assignee_user_id],
         ).fetchone()
         if row is None or party_id is None or row["party_id"] != party_id:
             raise TaskError("assignee")
@@ -253,6 +291,12 @@ def transition(
         )
         if cursor.rowcount != 1:
             raise VersionConflict(get_task(db, task_id))
+        if target == SENT:
+            # Handed to a party (sent, sent after a re-route, reopened back to it): the party
+            # is told in the next sending round, whichever way it got there.
+            reason = REOPENED_REASON if action == "reopen" else SENT_REASON
+            holder = changes.get("party_id", task["party_id"])
+            queue_notice(db, task_id, holder, reason, note if action == "reopen" else None)
         _log(
             db,
             actor,
@@ -277,6 +321,11 @@ def _resolve_original(db: Database, task_id: int, duplicate_of: int | None) -> i
         seen.add(original["id"])
         original = get_task(db, original["duplicate_of"])
     raise TaskError("duplicate_of")
+
+
+def log_change(db: Database, actor: Actor, task_id: int, action: str, **detail) -> None:
+    """Write one change of a task to the audit log (inside the change's transaction)."""
+    _log(db, actor, task_id, action, None, None, None, **detail)
 
 
 def _log(db, actor: Actor, task_id, action, source, target, note, **extra) -> None:
@@ -341,11 +390,27 @@ def list_tasks(
     walk_id: int | None = None,
     states: tuple[str, ...] | None = None,
     without_party: bool = False,
+    without_walk: bool = False,
+    case: tuple[int, int] | None = None,
+    text: str = "",
 ) -> list[dict]:
-    """Tasks filtered by party, walk and state, most urgent and oldest due first."""
+    """Tasks filtered by party, walk and state, most urgent and oldest due first.
+
+    `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
+    number) the task with that case number; `text` the tasks whose measure holds it.
+    """
     where, params = [], []
+    if case is not None:
+        where.append("tasks.case_year = ? AND tasks.case_seq = ?")
+        params += list(case)
+    if text:
+        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        where.append("tasks.measure LIKE ? ESCAPE '\\'")
+        params.append(f"%{escaped}%")
     if without_party:
         where.append("tasks.party_id IS NULL")
+    if without_walk:
+        where.append("tasks.walk_id IS NULL")
     if party_id is not None:
         where.append("tasks.party_id = ?")
         params.append(party_id)

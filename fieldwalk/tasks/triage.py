@@ -10,7 +10,7 @@ from flask import Blueprint, Flask, abort, current_app, g, redirect, request, ur
 from flask_babel import gettext as _
 
 from fieldwalk.dashboard.filters import parse_page
-from fieldwalk.db import get_db
+from fieldwalk.db import get_db, transaction
 from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.duplicates import add_duplicate_hints
@@ -20,6 +20,7 @@ from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos.model import list_task_photos
 from fieldwalk.render import fail, render
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_required
 from fieldwalk.tasks.access import observation_suggestion, parse_int, task_actor, user_actor
 from fieldwalk.tasks.model import (
@@ -33,10 +34,12 @@ from fieldwalk.tasks.model import (
     send_walk_tasks,
     task_observations,
     tasks_for_observation,
+    transition,
 )
-from fieldwalk.tasks.notify import notify_walk_parties
+from fieldwalk.tasks.notices import count_waiting_tasks
+from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import COORDINATOR, LEADER, NOT_OURS, PROPOSED, Actor, TaskError
-from fieldwalk.tasks.words import ERROR_FIELDS, suggestion_text, task_error_message
+from fieldwalk.tasks.words import ERROR_FIELDS, case_label, suggestion_text, task_error_message
 from fieldwalk.walks.access import can_manage, get_walk_or_404
 from fieldwalk.walks.model import get_walk
 
@@ -74,9 +77,13 @@ def create_form_context(observation: dict, values: dict | None = None) -> dict:
     db = get_db()
     suggestion = observation_suggestion(observation)
     if values is None:
+        walk = get_walk(db, observation["walk_id"]) if observation["walk_id"] else None
         values = {
             "party_id": suggestion["party_id"],
             "priority": "urgent" if observation["urgent"] else "normal",
+            # Once a walk's tasks went out (or with no walk to send them with), a new task
+            # goes straight to its party unless the person says otherwise.
+            "send_now": walk is None or bool(walk["tasks_sent_at"]),
         }
     return {
         "observation": observation,
@@ -144,25 +151,31 @@ def create(observation_id: str):
             "assignee_user_id",
         )
     }
+    values["send_now"] = bool(form.get("send_now"))
     suggestion = observation_suggestion(observation)
     actor = planner()
+    db = get_db()
+    party_id = parse_int(values["party_id"])
     try:
-        if values["party_id"] and parse_int(values["party_id"]) is None:
+        if values["party_id"] and party_id is None:
             raise TaskError("party")
         if values["assignee_user_id"] and parse_int(values["assignee_user_id"]) is None:
             raise TaskError("assignee")
-        insert_task(
-            get_db(),
-            observation_ids=[observation["id"]],
-            measure=values["measure"],
-            party_id=parse_int(values["party_id"]),
-            suggestion=suggestion,
-            override_reason=values["override_reason"],
-            priority=values["priority"] or "normal",
-            due_date=values["due_date"] or None,
-            assignee_user_id=parse_int(values["assignee_user_id"]),
-            actor=actor,
-        )
+        with transaction(db):  # created and sent together, or not at all
+            task_id = insert_task(
+                db,
+                observation_ids=[observation["id"]],
+                measure=values["measure"],
+                party_id=party_id,
+                suggestion=suggestion,
+                override_reason=values["override_reason"],
+                priority=values["priority"] or "normal",
+                due_date=values["due_date"] or None,
+                assignee_user_id=parse_int(values["assignee_user_id"]),
+                actor=actor,
+            )
+            if values["send_now"] and party_id is not None:
+                transition(db, task_id, "send", actor, version=1)
     except TaskError as error:
         errors = {ERROR_FIELDS.get(error.code, "_"): task_error_message(error.code)}
         return render(
@@ -172,6 +185,10 @@ def create(observation_id: str):
             next=form.get("next", ""),
             create=create_form_context(observation, values),
         )
+    if values["send_now"] and party_id is not None:
+        post_now(db, {party_id} & channel_party_ids(db))  # a party reached over Open311
+        send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
+        tell_residents(db, request.url_root.rstrip("/"))
     target = url_for("capture.show", observation_id=observation["id"])
     return redirect(safe_next(form.get("next"), target), code=303)
 
@@ -204,7 +221,10 @@ def walk_tasks(walk_id: int):
         "tasks/walk.html",
         walk=walk,
         groups=groups,
-        to_send=sum(1 for t in tasks if t["state"] == PROPOSED and t["party_id"] is not None),
+        # Proposed tasks with a party, and tasks with a party that has not been told yet
+        # (sent after a re-route whose email could not go, say): the next round sends both.
+        to_send=sum(1 for t in tasks if t["state"] == PROPOSED and t["party_id"] is not None)
+        + count_waiting_tasks(db, walk_id),
         untasked=observations_without_task(db, walk_id),
         sent=request.args.get("sent", type=int),
         emailed=request.args.get("emailed", type=int),
@@ -217,16 +237,18 @@ def walk_tasks(walk_id: int):
 @bp.post("/walks/<int:walk_id>/tasks/send")
 @role_required(*STAFF_ROLES)
 def send(walk_id: int):
-    """Send every proposed task with a party, then tell each party once."""
+    """Send every proposed task with a party, then tell each party once, in one email with
+    every task waiting to be told to it (these, and any whose email could not go before)."""
     walk = get_walk_or_404(walk_id, manage=True)
     db = get_db()
     sent = send_walk_tasks(db, walk["id"], planner())
     summary = {"sent": sum(len(ids) for ids in sent.values())}
-    # Parties reached over Open311 get their tasks posted to their system, not an email.
+    # Parties reached over Open311 get their tasks posted to their system, not an email
+    # (the sending round leaves them out).
     over_open311 = channel_party_ids(db) & set(sent)
-    by_email = {party: ids for party, ids in sent.items() if party not in over_open311}
-    if by_email:
-        results = notify_walk_parties(db, walk["id"], by_email, request.url_root.rstrip("/"))
+    results = send_notices(db, request.url_root.rstrip("/"), walk_id=walk["id"])
+    tell_residents(db, request.url_root.rstrip("/"))
+    if results:
         summary["emailed"] = sum(1 for r in results if r.get("status") == "sent")
         summary["unreached"] = sum(
             1 for r in results if r.get("status") in ("no_recipients", "failed")
@@ -262,6 +284,8 @@ def triage():
     total = count_observations_without_task(db)
     untasked = observations_without_task(db, limit=size, offset=(page - 1) * size)
     for observation in untasked:
+        walk = get_walk(db, observation["walk_id"]) if observation["walk_id"] else None
+        observation["send_now"] = walk is None or bool(walk["tasks_sent_at"])
         observation["suggestion"] = observation_suggestion(observation)
         observation["suggestion_text"] = suggestion_text(observation["suggestion"])
     add_duplicate_hints(db, untasked)
@@ -273,6 +297,7 @@ def triage():
         page_number=page,
         pages=max(1, -(-total // size)),
         parties=list_parties(db),
+        case_example=case_label({"case_year": 2026, "case_seq": 42}),
     )
 
 

@@ -23,6 +23,7 @@ from fieldwalk.photos.model import list_task_photos
 from fieldwalk.photos.views import photo_error_message
 from fieldwalk.places.model import get_place
 from fieldwalk.render import fail, render
+from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import STAFF_ROLES, login_required, role_required
 from fieldwalk.tasks.access import (
     get_task_or_404,
@@ -31,17 +32,23 @@ from fieldwalk.tasks.access import (
     parse_int,
     task_actor,
 )
+from fieldwalk.tasks.cases import format_case
+from fieldwalk.tasks.conversation import EDITORS, list_comments
+from fieldwalk.tasks.mine import due_label
 from fieldwalk.tasks.model import (
     get_task,
+    list_engineers,
     list_tasks,
     related_tasks,
     task_history,
     task_observations,
     transition,
 )
+from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import (
     OPEN_STATES,
     PRIORITIES,
+    SENT,
     TRANSITIONS,
     TaskError,
     VersionConflict,
@@ -51,11 +58,16 @@ from fieldwalk.tasks.words import (
     ACTION_LABELS,
     ERROR_FIELDS,
     ERROR_STATUS,
+    EVENT_LABELS,
+    FIELD_LABELS,
     PRIORITY_LABELS,
     STATE_LABELS,
+    case_label,
+    case_search,
     suggestion_text,
     task_error_message,
 )
+from fieldwalk.users import user_label
 from fieldwalk.walks.model import get_walk
 
 bp = Blueprint("tasks", __name__)
@@ -68,8 +80,16 @@ LISTS = {
 }
 
 
-def task_page(task: dict, *, errors: dict | None = None, status: int = 200, message: str = ""):
-    """The task page: what, where, who, the evidence, the history and the next steps."""
+def task_page(
+    task: dict,
+    *,
+    errors: dict | None = None,
+    status: int = 200,
+    message: str = "",
+    comment_body: str = "",
+):
+    """The task page: what, where, who, the evidence, the conversation, the history and the
+    next steps."""
     db = get_db()
     actor = task_actor(task)
     # Closing is what a phone is mostly for: "done" first, so its three taps start at the top.
@@ -87,7 +107,7 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
         "walk": walk,
         "observations": observations,
         "after_photos": list_task_photos(db, task["id"]),
-        "history": task_history(db, task["id"]),
+        "history": readable_history(db, task_history(db, task["id"])),
         "open311": request_for_task(db, task["id"]),
         "assignee": db.execute(
             "SELECT name, email FROM users WHERE id = ?", [task["assignee_user_id"]]
@@ -96,6 +116,12 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
         else None,
         "original": get_task(db, task["duplicate_of"]) if task["duplicate_of"] else None,
         "ok": request.args.get("ok") if request.method == "GET" else None,
+        "mail": request.args.get("mail") if request.method == "GET" else None,
+        "commented": request.args.get("commented") if request.method == "GET" else None,
+        "comments": list_comments(db, task["id"]),
+        "comment_body": comment_body,
+        "may_edit": bool(set(EDITORS) & set(actor.kinds)),
+        "party_engineers": [e for e in list_engineers(db) if e["party_id"] == task["party_id"]],
     }
     if "duplicate" in actions:
         context["duplicate_candidates"] = _duplicate_candidates(task)
@@ -105,6 +131,30 @@ def task_page(task: dict, *, errors: dict | None = None, status: int = 200, mess
             suggestion = observation_suggestion(observations[0])
             context.update(suggestion=suggestion, suggestion_text=suggestion_text(suggestion))
     return render("tasks/show.html", status=status, **context)
+
+
+def readable_history(db, history: list[dict]) -> list[dict]:
+    """History entries, an edit's changes in words (a named engineer by name)."""
+    for entry in history:
+        if entry["action"] != "edit":
+            continue
+        entry["change_list"] = [
+            (str(FIELD_LABELS.get(field, field)), _value(db, field, old), _value(db, field, new))
+            for field, (old, new) in (entry.get("changes") or {}).items()
+        ]
+    return history
+
+
+def _value(db, field: str, value) -> str:
+    if value in (None, ""):
+        return "–"
+    if field == "assignee_user_id":
+        return user_label(db, value) or "–"
+    if field == "priority":
+        return str(PRIORITY_LABELS.get(value, value))
+    if field == "due_date":
+        return due_label(value)
+    return str(value)
 
 
 def _duplicate_candidates(task: dict) -> list[dict]:
@@ -192,9 +242,18 @@ def act(task_id: int, action: str):
     except BaseException:
         remove_unreferenced(db, photo_dir, written)
         raise
-    if action in ("send", "reroute", "reopen"):
-        post_now(db, {get_task(db, task_id)["party_id"]} & channel_party_ids(db))
-    target = url_for("tasks.show", task_id=task_id, ok=action)
+    mail = None
+    tell_residents(db, request.url_root.rstrip("/"))
+    after = get_task(db, task_id)
+    if after["state"] == SENT:
+        # Handed to a party: a sending round for that party, now (its email also carries
+        # any other task still waiting to be told to it). A party reached over Open311
+        # gets a request in its system instead; the round leaves it out.
+        post_now(db, {after["party_id"]} & channel_party_ids(db))
+        results = send_notices(db, request.url_root.rstrip("/"), party_ids=[after["party_id"]])
+        if results:
+            mail = "sent" if all(r["status"] == "sent" for r in results) else "unreached"
+    target = url_for("tasks.show", task_id=task_id, ok=action, mail=mail)
     return redirect(safe_next(form.get("next"), target), code=303)
 
 
@@ -204,10 +263,14 @@ def index():
     """Every task, open ones first; coordinators also reach triage from here."""
     which = request.args.get("list", "open")
     states = LISTS.get(which)
+    q = request.args.get("q", "").strip()[:200]
+    case = case_search(q) if q else None
     return render(
         "tasks/index.html",
-        tasks=list_tasks(get_db(), states=states),
+        tasks=list_tasks(get_db(), states=states, case=case, text="" if case else q),
         which=which if states else "all",
+        q=q,
+        case_example=format_case(current_app.config["CASE_PREFIX"], 2026, 42),
     )
 
 
@@ -217,6 +280,8 @@ def init_app(app: Flask) -> None:
     app.jinja_env.globals.update(
         task_state_label=lambda state: str(STATE_LABELS.get(state, state)),
         task_action_label=lambda action: str(ACTION_LABELS.get(action, action)),
+        task_event_label=lambda action: str(EVENT_LABELS.get(action, action)),
         task_priority_label=lambda priority: str(PRIORITY_LABELS.get(priority, priority)),
         task_priorities=PRIORITIES,
+        case_number=case_label,
     )

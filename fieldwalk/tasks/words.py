@@ -1,5 +1,6 @@
 """A task's states, actions, priorities and errors in the person's language."""
 
+from flask import current_app
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
@@ -7,6 +8,7 @@ from fieldwalk.categories import category_label
 from fieldwalk.db import get_db
 from fieldwalk.parties.model import get_party
 from fieldwalk.routing import CATEGORY_DEFAULT, ZONE
+from fieldwalk.tasks.cases import format_case, parse_case
 
 STATE_LABELS = {
     "proposed": _l("Proposed"),
@@ -34,6 +36,34 @@ ACTION_LABELS = {
     "duplicate": _l("Duplicate"),
     "reopen": _l("Reopen"),
     "reroute": _l("Re-route"),
+    "edit": _l("Edited"),
+}
+
+
+# What an edit changed, field by field, in words.
+FIELD_LABELS = {
+    "measure": _l("What should be done"),
+    "due_date": _l("Due date"),
+    "priority": _l("Priority"),
+    "assignee_user_id": _l("Named engineer"),
+}
+
+
+# What happened, for the history: "Skickad till parten", "Part bytt", "Återöppnad".
+EVENT_LABELS = {
+    "create": _l("Created"),
+    "link": _l("Observation linked"),
+    "send": _l("Sent to the party"),
+    "accept": _l("Accepted"),
+    "start": _l("Work started"),
+    "done": _l("Marked done"),
+    "verify": _l("Verified"),
+    "not_ours": _l("Answered: not ours"),
+    "wont_fix": _l("Closed: will not be fixed"),
+    "duplicate": _l("Closed as a duplicate"),
+    "reopen": _l("Reopened"),
+    "reroute": _l("Party changed"),
+    "edit": _l("Edited"),
 }
 
 
@@ -56,6 +86,7 @@ ERROR_FIELDS = {
     "priority": "priority",
     "due_date": "due_date",
     "assignee": "assignee_user_id",
+    "comment": "body",
 }
 
 
@@ -83,6 +114,9 @@ def task_error_message(code: str, **detail) -> str:
         ),
         "conflict": _("Someone else changed this task just now. Here is how it stands now."),
         "not_found": _("We could not find that task."),
+        "comment": _(
+            "Write a comment of at most %(limit)d characters.", limit=detail.get("limit", 2000)
+        ),
     }.get(code, _("The change could not be made."))
 
 
@@ -101,3 +135,15 @@ def suggestion_text(suggestion: dict) -> str:
             party=name,
         )
     return _("No zone or default decides: goes to triage")
+
+
+def case_label(task: dict) -> str:
+    """A task's case number with the district's prefix (HV-2026-0042)."""
+    return format_case(
+        current_app.config["CASE_PREFIX"], task.get("case_year"), task.get("case_seq")
+    )
+
+
+def case_search(text: str) -> tuple[int, int] | None:
+    """(year, number) when a search text is one of our case numbers, else None."""
+    return parse_case(text, current_app.config["CASE_PREFIX"])

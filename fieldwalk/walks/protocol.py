@@ -75,7 +75,8 @@ def protocol_tasks(db: Database, walk_id: int, observations: list[dict]) -> list
     """The fixes proposed for the walk's observations (through task_observations), grouped by
     responsible party by name; tasks with no party yet form the last group (triage).
 
-    Each task gets `numbers`, the observations it fixes; each observation its `tasks`.
+    Each task gets `numbers`, the observations it fixes; each observation its `tasks` (the
+    same task dicts).
     """
     by_id = {o["id"]: o for o in observations}
     tasks: dict[int, dict] = {}
@@ -90,7 +91,7 @@ def protocol_tasks(db: Database, walk_id: int, observations: list[dict]) -> list
         task = tasks.setdefault(row["id"], dict(row, numbers=[]))
         observation = by_id[row["observation_id"]]
         task["numbers"].append(observation["number"])
-        observation["tasks"].append(row["id"])
+        observation["tasks"].append(task)
     groups: dict[int | None, dict] = {}
     for task in tasks.values():
         group = groups.setdefault(

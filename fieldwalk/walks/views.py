@@ -25,6 +25,8 @@ from fieldwalk.observations.model import list_device_observations, walk_list, wa
 from fieldwalk.places.model import list_places, place_feature
 from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
+from fieldwalk.residents.forms import read_follow
+from fieldwalk.residents.model import follow_participant
 from fieldwalk.security import (
     ENGINEER,
     PARTNER,
@@ -289,7 +291,8 @@ def join(token: str):
     if find_participant(db, walk["id"], device_hash=device_key_hash(), user_id=user_id):
         return redirect(url_for("capture.capture", walk_id=walk["id"]), code=303)
     form = JoinForm()
-    if form.validate_on_submit():
+    follow_values, follow_email, follow_error = read_follow(request.form)
+    if form.validate_on_submit() and not follow_error:
         participant_id = join_walk(
             db,
             walk["id"],
@@ -301,10 +304,20 @@ def join(token: str):
         g.participant_id = participant_id
         with transaction(db):
             audit("join", "walk", walk["id"])
+        if follow_email:
+            follow_participant(db, walk["id"], participant_id, follow_email)
         session.permanent = True
         return redirect(url_for("capture.capture", walk_id=walk["id"]), code=303)
     status = 400 if request.method == "POST" else 200
-    return render("walks/join.html", walk=walk, form=form, status=status, roles=PARTICIPANT_ROLES)
+    return render(
+        "walks/join.html",
+        walk=walk,
+        form=form,
+        status=status,
+        roles=PARTICIPANT_ROLES,
+        follow_values=follow_values,
+        follow_error=follow_error if request.method == "POST" else "",
+    )
 
 
 def init_app(app: Flask) -> None:

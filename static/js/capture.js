@@ -397,6 +397,11 @@
     event.preventDefault();
     var category = form.querySelector('[name=category]:checked');
     if (!category) { showFieldErrors({ category: msg.chooseCategory }); return; }
+    var follow = form.querySelector('[name=follow]');
+    var followEmail = field('follow_email');
+    if (follow && follow.checked && (!followEmail.value.trim() || !followEmail.checkValidity())) {
+      showFieldErrors({ follow_email: msg.followEmail }); followEmail.focus(); return;
+    }
     var checked = function (name) { var el = form.querySelector('[name=' + name + ']:checked'); return el ? el.value : null; };
     var id = field('id').value;
     // The observation's time: now, unless a photo carries its own (the server takes that one).
@@ -415,6 +420,8 @@
       captured_at: photoTime ? null : new Date().toISOString(),
       photos: selected.map(function (s) { return s.id; })
     };
+    // Optional, not part of the observation: an address to hear back about it.
+    if (follow && follow.checked) body.follow_email = followEmail.value.trim();
     saveButton.disabled = true;
     latest = id;
     say(msg.saving);

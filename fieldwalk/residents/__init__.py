@@ -1,0 +1,1 @@
+"""Residents who asked to hear back: their follows, their emails, their answers."""
