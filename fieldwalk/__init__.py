@@ -64,6 +64,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.parties import views as parties
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
+    from fieldwalk.reports import cli as reports_cli
     from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
     from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
@@ -89,6 +90,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         events,
         reports,
         meeting,
+        reports_cli,
         protocol,
         tasks,
         triage,

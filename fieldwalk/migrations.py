@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from fieldwalk import clock
+from fieldwalk.reports import totals
 
 migrations = Migrations("fieldwalk")
 
@@ -583,3 +584,16 @@ def m015_week_task_indexes(db: Database) -> None:
         CREATE INDEX tasks_state_due_place ON tasks(state, due_date, created_at, place_id);
         """,
     )
+
+
+@migrations()
+def m030_running_totals(db: Database) -> None:
+    # Running totals for the reports (fieldwalk/reports/totals.py): per local week and month
+    # and per place, the observations by category, the events by type and source, the tasks
+    # opened and done; per place and party the tasks in each state. Triggers keep them in the
+    # writing transaction, so a report reads a few rows per place and week whatever the
+    # history holds. Filled here from the rows already stored.
+    _run(db, totals.TABLES_DDL)
+    for statement in totals.trigger_statements():
+        db.execute(statement)  # one statement with ';' inside each: not through _run
+    totals.recount(db)
