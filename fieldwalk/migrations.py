@@ -597,3 +597,37 @@ def m030_running_totals(db: Database) -> None:
     for statement in totals.trigger_statements():
         db.execute(statement)  # one statement with ';' inside each: not through _run
     totals.recount(db)
+
+
+@migrations()
+def m031_polygon_rtrees(db: Database) -> None:
+    # "Which place (zone) holds this point" reads SQLite's R*Tree of the polygons' bounding
+    # boxes instead of the tables' min/max columns: a point's candidates are found in the
+    # tree's few pages however many places and zones a city draws (the polygon test that
+    # decides stays in fieldwalk/geo.py). The trees store 32-bit floats rounded outwards, so
+    # a box never shrinks. Triggers keep each tree equal to its table's boxes.
+    for table in ("places", "zones"):
+        db.execute(
+            f"CREATE VIRTUAL TABLE {table}_rtree USING rtree(id, min_lat, max_lat, min_lon, max_lon)"
+        )
+        db.execute(
+            f"""INSERT INTO {table}_rtree (id, min_lat, max_lat, min_lon, max_lon)
+                SELECT id, min_lat, max_lat, min_lon, max_lon FROM {table}"""  # noqa: S608
+        )
+        box = "NEW.id, NEW.min_lat, NEW.max_lat, NEW.min_lon, NEW.max_lon"
+        db.execute(
+            f"""CREATE TRIGGER {table}_rtree_insert AFTER INSERT ON {table} BEGIN
+                INSERT INTO {table}_rtree (id, min_lat, max_lat, min_lon, max_lon)
+                VALUES ({box}); END"""  # noqa: S608 - fixed names
+        )
+        db.execute(
+            f"""CREATE TRIGGER {table}_rtree_update AFTER UPDATE OF id, min_lat, max_lat,
+                min_lon, max_lon ON {table} BEGIN
+                DELETE FROM {table}_rtree WHERE id = OLD.id;
+                INSERT INTO {table}_rtree (id, min_lat, max_lat, min_lon, max_lon)
+                VALUES ({box}); END"""  # noqa: S608 - fixed names
+        )
+        db.execute(
+            f"""CREATE TRIGGER {table}_rtree_delete AFTER DELETE ON {table} BEGIN
+                DELETE FROM {table}_rtree WHERE id = OLD.id; END"""  # noqa: S608
+        )
