@@ -10,6 +10,7 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from fieldwalk import clock
+from fieldwalk.dashboard import mapcells
 from fieldwalk.reports import totals
 
 migrations = Migrations("fieldwalk")
@@ -631,3 +632,22 @@ def m031_polygon_rtrees(db: Database) -> None:
             f"""CREATE TRIGGER {table}_rtree_delete AFTER DELETE ON {table} BEGIN
                 DELETE FROM {table}_rtree WHERE id = OLD.id; END"""  # noqa: S608
         )
+
+
+@migrations()
+def m032_map_cells(db: Database) -> None:
+    # The whole district's map (fieldwalk/dashboard/mapcells.py): counts and position sums per
+    # kind and fine grid cell, kept by triggers, which the unfiltered map groups instead of
+    # every point; and an index per kind with the longitude first, so the points' extent is
+    # read from index edges (latitude has m014's).
+    db.execute(mapcells.DDL)
+    for statement in mapcells.trigger_statements():
+        db.execute(statement)
+    mapcells.rebuild_map_cells(db)
+    _run(
+        db,
+        """
+        CREATE INDEX observations_lon ON observations(lon);
+        CREATE INDEX tasks_lon ON tasks(lon);
+        """,
+    )

@@ -4,6 +4,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from fieldwalk.dashboard.mapcells import rebuild_map_cells
 from fieldwalk.db import connect, transaction
 from fieldwalk.reports.totals import TABLES, differences, recount, snapshot
 
@@ -16,7 +17,8 @@ class _Undo(Exception):
 @click.option("--check", is_flag=True, help="Only say whether the totals are right.")
 @with_appcontext
 def recount_command(check: bool) -> None:
-    """Rebuild the running totals (observations, events, tasks) from the stored rows.
+    """Rebuild the running totals (observations, events, tasks) and the map's cell counts
+    from the stored rows.
 
     With --check nothing changes; the exit status is 1 when a total was wrong.
 
@@ -30,6 +32,7 @@ def recount_command(check: bool) -> None:
             sizes = recount(db)
             after = snapshot(db)
             wrong = differences(before, after)
+            cells = rebuild_map_cells(db)
             if check:
                 raise _Undo
     except _Undo:
@@ -40,6 +43,8 @@ def recount_command(check: bool) -> None:
         state = f"{wrong[table]} row(s) differed" if table in wrong else "right"
         size = "" if check else f", {sizes[table]} row(s)"
         click.echo(f"{table}: {state}{size}")
+    if not check:
+        click.echo(f"map_cells: rebuilt, {cells} row(s)")
     if check and wrong:
         raise SystemExit(1)
 
