@@ -1,7 +1,7 @@
 """The whole district's map from a fine grid of running counts, not from every point.
 
 `map_cells` holds, per kind (0 observations, 1 tasks) and per cell of a fixed grid
-`FINE_DEGREES` on a side (about 110 by 57 metres here), how many positioned rows lie in it,
+`FINE_DEGREES` on a side (about 22 by 11 metres here), how many positioned rows lie in it,
 the sums of their latitudes and longitudes (so the mean position of any group of cells is
 exact) and how many are urgent. Triggers keep it in the writer's transaction (insert, an
 update of the position or urgency, delete); `rebuild_map_cells` recounts it (`flask --app
@@ -16,7 +16,7 @@ counted beside it. Only used when a coarse cell is at least `MIN_RATIO` fine cel
 
 from sqlite_utils import Database
 
-FINE_DEGREES = 0.001
+FINE_DEGREES = 0.0002
 MIN_RATIO = 8
 KINDS = {"observations": (0, "({row}.urgent != 0)"), "tasks": (1, "({row}.priority = 'urgent')")}
 
