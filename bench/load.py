@@ -403,7 +403,8 @@ def attacker_app_seconds(log: str) -> dict[tuple[str, int], list[float]]:
             entry = json.loads(line)
         except ValueError:
             continue
-        if entry.get("remote_addr", "127.0.0.1") == "127.0.0.1" or entry.get("method") != "PUT":
+        address = entry.get("remote_addr", "127.0.0.1")
+        if address == "127.0.0.1" or address.startswith("127.0.1.") or entry.get("method") != "PUT":
             continue
         kind = request_kind(entry["method"], entry.get("path", ""))
         seconds[(kind, entry.get("status"))].append(entry.get("duration_ms", 0) / 1000)
