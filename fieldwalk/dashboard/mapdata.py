@@ -10,7 +10,9 @@ and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on a
 about `CELL_PX` pixels wide at that zoom (GROUP BY on the cell) and gives each cell its count,
 how many of them are urgent and a representative position (the mean of its points). The grid
 never has more than `MAX_CELLS` cells over the box, so an answer stays under about 100 KB
-before compression, whatever the database holds.
+before compression, whatever the database holds. Asked without a box and without filters
+(the dashboard's first view), the clusters come from running counts per fine grid cell
+(`mapcells.py`) instead of from every point.
 """
 
 import json
