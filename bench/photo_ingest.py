@@ -6,10 +6,13 @@ Run from the project root:
 
 It builds the test photo in memory (4000x3000, quality 90, EXIF orientation 6 and a GPS
 position near 59.36 N 17.87 E), then times three pipelines `--repeat` times each, taking
-turns after one warm-up run, and prints the medians, their ratios and peak memory, with the
-targets marked PASS or FAIL. It always exits 0: it reports figures, it is not a test.
-ingest spreads its resampling over up to 4 cores; naive and floor use one. The machine's
-load average is printed first: figures taken beside other busy processes mean little.
+turns after one warm-up run, and prints the medians of wall time and of CPU time (user +
+system of the whole process, every thread counted), their ratios and peak memory, with the
+targets marked PASS or FAIL. The targets are judged on CPU time, which other busy processes
+on the machine hardly change (wall time is shown beside it). It always exits 0: it reports
+figures, it is not a test. ingest spreads its work over up to 4 threads; the floor gets the
+same threads (its display is encoded on a worker while the thumbnail is made, as ingest
+does); naive uses one. The machine's load average is printed first.
 
 - project: `fieldwalk.photos.ingest(data)` with its defaults (display 1600, thumb 400).
 - naive:   what a first version would do: full decode, ImageOps.exif_transpose, resize to
@@ -37,6 +40,7 @@ import subprocess
 import sys
 import time
 import tracemalloc
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
@@ -108,8 +112,11 @@ def run_floor(data: bytes) -> tuple[bytes, bytes]:
         image.draft("RGB", (image.width // scale, image.height // scale))
         image.load()
         display = image.resize(_fit(image.size, DISPLAY_EDGE), Image.Resampling.NEAREST)
-    thumb = display.resize(_fit(display.size, THUMB_EDGE), Image.Resampling.NEAREST)
-    return _save(display), _save(thumb)
+    # The same threads as ingest: the display is encoded on a worker beside the thumbnail.
+    with ThreadPoolExecutor(photos._WORKERS) as pool:
+        display_jpeg = pool.submit(_save, display)
+        thumb = display.resize(_fit(display.size, THUMB_EDGE), Image.Resampling.NEAREST)
+        return display_jpeg.result(), _save(thumb)
 
 
 def _peak_rss_mib() -> float:
@@ -142,10 +149,12 @@ def measure(data: bytes, repeat: int) -> dict[str, dict]:
     then each one's peak memory from a fresh process."""
     outputs = {name: run(data) for name, run in PIPELINES.items()}  # warm-up, and sizes
     times: dict[str, list[float]] = {name: [] for name in PIPELINES}
+    cpu: dict[str, list[float]] = {name: [] for name in PIPELINES}
     for _ in range(repeat):
         for name, run in PIPELINES.items():
-            start = time.perf_counter()
+            start, start_cpu = time.perf_counter(), time.process_time()
             run(data)
+            cpu[name].append(time.process_time() - start_cpu)
             times[name].append(time.perf_counter() - start)
     results = {}
     for name, (display, thumb) in outputs.items():
@@ -158,6 +167,7 @@ def measure(data: bytes, repeat: int) -> dict[str, dict]:
         results[name] = {
             "median_ms": statistics.median(times[name]) * 1000,
             "min_ms": min(times[name]) * 1000,
+            "cpu_ms": statistics.median(cpu[name]) * 1000,
             "rss_mib": memory["rss_growth"],
             "traced_mib": memory["traced"],
             "sizes": sizes,
@@ -206,13 +216,13 @@ def main() -> int:
 
     results = measure(data, args.repeat)
     print(
-        f"{'pipeline':<9} {'median ms':>10} {'min ms':>8} {'peak RSS +MiB':>14} "
+        f"{'pipeline':<9} {'wall ms':>8} {'min ms':>8} {'CPU ms':>8} {'peak RSS +MiB':>14} "
         f"{'traced MiB':>11}  display / thumb"
     )
     for name, r in results.items():
         print(
-            f"{name:<9} {r['median_ms']:>10.1f} {r['min_ms']:>8.1f} {r['rss_mib']:>14.1f} "
-            f"{r['traced_mib']:>11.1f}  {r['sizes']}"
+            f"{name:<9} {r['median_ms']:>8.1f} {r['min_ms']:>8.1f} {r['cpu_ms']:>8.1f} "
+            f"{r['rss_mib']:>14.1f} {r['traced_mib']:>11.1f}  {r['sizes']}"
         )
     print(
         "peak RSS +MiB: growth of the resident-set high-water mark over one run in a fresh\n"
@@ -222,13 +232,22 @@ def main() -> int:
     project, naive = run_project(data), run_naive(data)
     print(f"display vs naive's (LANCZOS from full size): {quality(project[0], naive[0])}")
     print(f"thumbnail vs naive's:                        {quality(project[1], naive[1])}")
-    speedup = results["naive"]["median_ms"] / results["project"]["median_ms"]
-    over_floor = results["project"]["median_ms"] / results["floor"]["median_ms"]
     print()
-    verdict = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
-    print(f"naive / project = {speedup:.2f}x   target >= {TARGET_SPEEDUP}x   {verdict}")
-    verdict = "PASS" if over_floor <= TARGET_OVER_FLOOR else "FAIL"
-    print(f"project / floor = {over_floor:.2f}x   target <= {TARGET_OVER_FLOOR}x   {verdict}")
+    for what, key in (("wall time", "median_ms"), ("CPU time", "cpu_ms")):
+        speedup = results["naive"][key] / results["project"][key]
+        over_floor = results["project"][key] / results["floor"][key]
+        if key == "median_ms":
+            print(
+                f"wall time: naive / project = {speedup:.2f}x, project / floor = {over_floor:.2f}x"
+            )
+            continue
+        verdict = "PASS" if speedup >= TARGET_SPEEDUP else "FAIL"
+        print(f"{what}: naive / project = {speedup:.2f}x   target >= {TARGET_SPEEDUP}x   {verdict}")
+        verdict = "PASS" if over_floor <= TARGET_OVER_FLOOR else "FAIL"
+        print(
+            f"{what}: project / floor = {over_floor:.2f}x   target <= {TARGET_OVER_FLOOR}x   "
+            f"{verdict}"
+        )
     return 0
 
 

@@ -65,6 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.parties import views as parties
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
+    from fieldwalk.reports import cli as reports_cli
     from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
     from fieldwalk.residents import views as residents
@@ -100,6 +101,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         events,
         reports,
         meeting,
+        reports_cli,
         protocol,
         tasks,
         conversation_views,

@@ -10,6 +10,8 @@ from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
 from fieldwalk import clock
+from fieldwalk.dashboard import mapcells
+from fieldwalk.reports import totals
 from fieldwalk.tasks.cases import case_year
 
 migrations = Migrations("fieldwalk")
@@ -699,5 +701,71 @@ def m019_resident_follows(db: Database) -> None:
             UNIQUE (observation_id, voter_hash)
         );
         CREATE INDEX place_followups_place ON place_followups(place_id, updated_at, answer);
+        """,
+    )
+
+
+@migrations()
+def m030_running_totals(db: Database) -> None:
+    # Running totals for the reports (fieldwalk/reports/totals.py): per local week and month
+    # and per place, the observations by category, the events by type and source, the tasks
+    # opened and done; per place and party the tasks in each state. Triggers keep them in the
+    # writing transaction, so a report reads a few rows per place and week whatever the
+    # history holds. Filled here from the rows already stored.
+    _run(db, totals.TABLES_DDL)
+    for statement in totals.trigger_statements():
+        db.execute(statement)  # one statement with ';' inside each: not through _run
+    totals.recount(db)
+
+
+@migrations()
+def m031_polygon_rtrees(db: Database) -> None:
+    # "Which place (zone) holds this point" reads SQLite's R*Tree of the polygons' bounding
+    # boxes instead of the tables' min/max columns: a point's candidates are found in the
+    # tree's few pages however many places and zones a city draws (the polygon test that
+    # decides stays in fieldwalk/geo.py). The trees store 32-bit floats rounded outwards, so
+    # a box never shrinks. Triggers keep each tree equal to its table's boxes.
+    for table in ("places", "zones"):
+        db.execute(
+            f"CREATE VIRTUAL TABLE {table}_rtree USING rtree(id, min_lat, max_lat, min_lon, max_lon)"
+        )
+        db.execute(
+            f"""INSERT INTO {table}_rtree (id, min_lat, max_lat, min_lon, max_lon)
+                SELECT id, min_lat, max_lat, min_lon, max_lon FROM {table}"""  # noqa: S608
+        )
+        box = "NEW.id, NEW.min_lat, NEW.max_lat, NEW.min_lon, NEW.max_lon"
+        db.execute(
+            f"""CREATE TRIGGER {table}_rtree_insert AFTER INSERT ON {table} BEGIN
+                INSERT INTO {table}_rtree (id, min_lat, max_lat, min_lon, max_lon)
+                VALUES ({box}); END"""  # noqa: S608 - fixed names
+        )
+        db.execute(
+            f"""CREATE TRIGGER {table}_rtree_update AFTER UPDATE OF id, min_lat, max_lat,
+                min_lon, max_lon ON {table} BEGIN
+                DELETE FROM {table}_rtree WHERE id = OLD.id;
+                INSERT INTO {table}_rtree (id, min_lat, max_lat, min_lon, max_lon)
+                VALUES ({box}); END"""  # noqa: S608 - fixed names
+        )
+        db.execute(
+            f"""CREATE TRIGGER {table}_rtree_delete AFTER DELETE ON {table} BEGIN
+                DELETE FROM {table}_rtree WHERE id = OLD.id; END"""  # noqa: S608
+        )
+
+
+@migrations()
+def m032_map_cells(db: Database) -> None:
+    # The whole district's map (fieldwalk/dashboard/mapcells.py): counts and position sums per
+    # kind and fine grid cell, kept by triggers, which the unfiltered map groups instead of
+    # every point; and an index per kind with the longitude first, so the points' extent is
+    # read from index edges (latitude has m014's).
+    db.execute(mapcells.DDL)
+    for statement in mapcells.trigger_statements():
+        db.execute(statement)
+    mapcells.rebuild_map_cells(db)
+    _run(
+        db,
+        """
+        CREATE INDEX observations_lon ON observations(lon);
+        CREATE INDEX tasks_lon ON tasks(lon);
         """,
     )

@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "docs" / "nginx" / "fieldwalk.conf"
 UNIT = ROOT / "docs" / "systemd" / "fieldwalk.service"
 PHOTO_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-photos.service"
+EXPORT_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-exports.service"
 DEPLOY = ROOT / "docs" / "deploy.md"
 LOG_FIELDS = {"time", "method", "path", "status", "duration_ms", "user", "remote_addr"}
 
@@ -376,7 +377,7 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
     """The example site, run for real on loopback in front of two stand-in pools: which pool
     gets which request, with the same proxy headers and the body intact."""
     nginx = _require_nginx()
-    main, photos = _Pool("main"), _Pool("photos")
+    main, photos, exports = _Pool("main"), _Pool("photos"), _Pool("exports")
     http_port, https_port = _free_port(), _free_port()
     site = NGINX_CONF.read_text()
     site = re.sub(r"(?m)^\s*listen \[::\].*\n", "", site)
@@ -384,6 +385,7 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
     site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
     site = site.replace("127.0.0.1:5000", f"127.0.0.1:{main.port}")
     site = site.replace("127.0.0.1:5001", f"127.0.0.1:{photos.port}")
+    site = site.replace("127.0.0.1:5002", f"127.0.0.1:{exports.port}")
     options = _nginx_setup(tmp_path, site)
     server = subprocess.Popen(
         [nginx, *options, "-g", "daemon off;"],
@@ -426,6 +428,13 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
             ("GET", "/walks/1"): send("GET", "/walks/1"),
             ("POST", "/walks/1/observations"): send("POST", "/walks/1/observations", b"a=1"),
             ("POST", "/tasks/1/done"): send("POST", "/tasks/1/done", b"a=1"),
+            ("GET", "/dashboard/observations.csv?category=lighting"): send(
+                "GET", "/dashboard/observations.csv?category=lighting"
+            ),
+            ("GET", "/dashboard/tasks.geojson"): send("GET", "/dashboard/tasks.geojson"),
+            ("GET", "/events.csv"): send("GET", "/events.csv"),
+            ("GET", "/dashboard"): send("GET", "/dashboard"),
+            ("GET", "/reports/week.csv"): send("GET", "/reports/week.csv"),
         }
         assert {request: body for request, (_status, body) in where.items()} == {
             ("PUT", photo): b"photos",
@@ -436,11 +445,16 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
             ("GET", "/walks/1"): b"main",
             ("POST", "/walks/1/observations"): b"main",
             ("POST", "/tasks/1/done"): b"main",
+            ("GET", "/dashboard/observations.csv?category=lighting"): b"exports",
+            ("GET", "/dashboard/tasks.geojson"): b"exports",
+            ("GET", "/events.csv"): b"exports",
+            ("GET", "/dashboard"): b"main",
+            ("GET", "/reports/week.csv"): b"main",
         }
         assert {status for status, _body in where.values()} == {201}
         (method, path, headers, body), *_ = photos.seen
         assert (method, path, body) == ("PUT", photo, jpeg)
-        for pool in (main, photos):
+        for pool in (main, photos, exports):
             for _method, _path, headers, _body in pool.seen:
                 assert headers["Host"] == "fieldwalk.example.se"
                 assert headers["X-Forwarded-For"] == "127.0.0.1"
@@ -449,6 +463,8 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
         photos.stop()  # the photo pool down: its uploads go to the main pool instead
         assert send("PUT", photo, jpeg) == (201, b"main")
         assert main.seen[-1][1] == photo and main.seen[-1][3] == jpeg
+        exports.stop()  # the export pool down: exports go to the main pool instead
+        assert send("GET", "/events.csv") == (201, b"main")
 
         plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
         plain.request("PUT", photo, body=jpeg, headers={"Host": "fieldwalk.example.se"})
@@ -461,6 +477,7 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
         server.wait(10)
         main.stop()
         photos.stop()
+        exports.stop()
 
 
 def _unit_settings(text: str) -> dict[str, list[str]]:
@@ -483,8 +500,14 @@ def test_nginx_config_and_systemd_units_agree_with_each_other_and_the_app(app):
     ]
     assert "proxy_pass http://fieldwalk_app;" in nginx
     assert "proxy_pass http://fieldwalk_photos;" in nginx
+    assert upstreams["fieldwalk_exports"].split() == [
+        *("server", "127.0.0.1:5002;"),
+        *("server", "127.0.0.1:5000", "backup;"),
+    ]
+    assert "proxy_pass http://fieldwalk_exports;" in nginx
     assert "--bind 127.0.0.1:5000" in unit
     assert "--bind 127.0.0.1:5001" in photo_unit
+    assert "--bind 127.0.0.1:5002" in EXPORT_UNIT.read_text()
     body_mb = int(re.search(r"client_max_body_size (\d+)m;", nginx).group(1))
     assert body_mb * 1024 * 1024 > app.config["MAX_CONTENT_LENGTH"]
     assert "X-Forwarded-For" in nginx and "X-Forwarded-Proto $scheme" in nginx
@@ -532,6 +555,26 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
     assert re.sub(strip, "", main["ExecStart"][0]) == re.sub(strip, "", photos["ExecStart"][0])
 
 
+def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_gthread_worker():
+    """The export pool is tied to the main unit like the photo pool; it differs in its port,
+    its control socket folder and its worker class (threads keep gunicorn's heartbeat going
+    while an export streams)."""
+    photos, exports = (
+        _unit_settings(PHOTO_UNIT.read_text()),
+        _unit_settings(EXPORT_UNIT.read_text()),
+    )
+    differing = {n for n in photos.keys() | exports.keys() if photos.get(n) != exports.get(n)}
+    assert differing == {"Description", "RuntimeDirectory", "Environment", "ExecStart"}
+    assert set(photos["Environment"]) ^ set(exports["Environment"]) == {
+        "XDG_RUNTIME_DIR=/run/fieldwalk-photos",
+        "XDG_RUNTIME_DIR=/run/fieldwalk-exports",
+    }
+    assert "--worker-class gthread --threads 4" in exports["ExecStart"][0]
+    strip = r"--workers \d+ --bind \S+(\s+--worker-class gthread --threads \d+)?"
+    same = [re.sub(strip, "", unit["ExecStart"][0]).split() for unit in (photos, exports)]
+    assert same[0] == same[1]
+
+
 def test_every_app_command_in_deploy_md_exists(app):
     text = DEPLOY.read_text()
     used = set(re.findall(r"(?:\bfw|flask --app app) ([a-z][a-z0-9-]+)", text))
@@ -539,7 +582,7 @@ def test_every_app_command_in_deploy_md_exists(app):
     assert used <= set(app.cli.list_commands(None))
 
 
-@pytest.mark.parametrize("unit_file", [UNIT, PHOTO_UNIT], ids=lambda path: path.name)
+@pytest.mark.parametrize("unit_file", [UNIT, PHOTO_UNIT, EXPORT_UNIT], ids=lambda path: path.name)
 def test_systemd_units_pass_systemd_analyze_verify(tmp_path, unit_file):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -547,7 +590,7 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path, unit_file):
             pytest.fail("systemd-analyze is missing under CI: `make test` installs systemd as root")
         pytest.skip("systemd-analyze is not installed (`make test` installs it when run as root)")
     # The units as they would be with this checkout at /srv/fieldwalk.
-    for path in (UNIT, PHOTO_UNIT):
+    for path in (UNIT, PHOTO_UNIT, EXPORT_UNIT):
         (tmp_path / path.name).write_text(path.read_text().replace("/srv/fieldwalk", str(ROOT)))
     unit = tmp_path / unit_file.name
 

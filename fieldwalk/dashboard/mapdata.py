@@ -10,18 +10,21 @@ and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on a
 about `CELL_PX` pixels wide at that zoom (GROUP BY on the cell) and gives each cell its count,
 how many of them are urgent and a representative position (the mean of its points). The grid
 never has more than `MAX_CELLS` cells over the box, so an answer stays under about 100 KB
-before compression, whatever the database holds.
+before compression, whatever the database holds. Asked without a box and without filters
+(the dashboard's first view), the clusters come from running counts per fine grid cell
+(`mapcells.py`) instead of from every point.
 """
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
+from fieldwalk.dashboard import mapcells
 from fieldwalk.dashboard.filters import Filters, observation_where, task_where
 from fieldwalk.tasks.states import OPEN_STATES, STATES
 
@@ -235,6 +238,35 @@ def _arrays(names, values) -> str:
     return ",".join(f'"{name}":[{value or ""}]' for name, value in zip(names, values, strict=True))
 
 
+def _clusters_json(head: dict, cells: list[tuple], height: float, width: float) -> str:
+    head = {**head, "mode": "clusters", "count": sum(c[2] for c in cells), "cell": [height, width]}
+    columns = [",".join(str(cell[i]) for cell in cells) for i in range(4)]
+    arrays = _arrays(("lat", "lon", "count", "urgent"), columns)
+    return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
+
+
+def _whole_district(db: Database, kinds: tuple[str, ...], view: View, points_at_most: int):
+    """The unfiltered map without a box, clustered from the running fine-grid counts
+    (mapcells.py); None when few enough points to send whole, or when the grid asked for is
+    too fine for them: the caller then reads the points."""
+    total = mapcells.counted_points(db, kinds)
+    if total <= points_at_most:
+        return None
+    extent = mapcells.extent(db, kinds)
+    height, width = cell_size(view, extent)
+    if not mapcells.usable(height, width):
+        return None
+    cells = mapcells.clusters_from_cells(db, kinds, height, width, SCALE)
+    head = {
+        "scale": SCALE,
+        "categories": list(CATEGORIES),
+        "states": list(STATES),
+        "count": total,
+        "extent": extent,
+    }
+    return _clusters_json(head, cells, height, width)
+
+
 def map_answer(
     db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
 ) -> str:
@@ -250,6 +282,10 @@ def map_answer(
     width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
     """
     arms = _arms(f, view, today, tz)
+    if view.box is None and replace(f, kind="all") == Filters():
+        answer = _whole_district(db, tuple(arms), view, points_at_most)
+        if answer is not None:
+            return answer
     if view.box is None or not _more_than(db, arms, points_at_most):
         # Without a box the grid is sized to the points' extent, so it is read first; with
         # one, few points are read whole and many are counted in one pass below.
@@ -271,13 +307,4 @@ def map_answer(
             chunks.append(f',"{kind}":{{{_arrays(("lat", "lon", "id", "code"), values)}}}')
         return "".join(chunks) + "}"
     height, width = cell_size(view, extent)
-    cells = _clusters(db, arms, height, width)
-    head = {
-        **head,
-        "mode": "clusters",
-        "count": sum(cell[2] for cell in cells),
-        "cell": [height, width],
-    }
-    columns = [",".join(str(cell[i]) for cell in cells) for i in range(4)]
-    arrays = _arrays(("lat", "lon", "count", "urgent"), columns)
-    return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
+    return _clusters_json(head, _clusters(db, arms, height, width), height, width)

@@ -1,7 +1,8 @@
 """`seed-load`: a district's worth of made-up history, to measure the review screens against.
 
 100,000 observations, 30,000 tasks, 200 walks and about 5 events per place and day over the
-district's places and the last two years, written with executemany in a few big transactions (rows are plain tuples, made by a
+district's places and a stretch of days that grows with the observations (`history_days`:
+half a year for 100,000, five years for a million), written with executemany in a few big transactions (rows are plain tuples, made by a
 seeded random generator, so two runs with the same seed give the same database). It uses the
 places already there (`seed-demo`'s) or, when there are none, inserts the demo district's
 polygons itself. Not for a real server: the rows are fiction.
@@ -38,7 +39,14 @@ from fieldwalk.tasks.states import (
     WONT_FIX,
 )
 
-DAYS = 730
+MIN_DAYS, MAX_DAYS = 90, 5 * 365
+OBSERVATIONS_PER_DAY = 548  # a million over five years: a whole city's walks and reports
+
+
+def history_days(observations: int) -> int:
+    """How many days back the made-up history reaches: more observations, a longer history
+    (so a week holds about as many as in a real district), from 90 days to five years."""
+    return max(MIN_DAYS, min(MAX_DAYS, math.ceil(observations / OBSERVATIONS_PER_DAY)))
 
 
 OBSERVATIONS_PER_WALK = 30
@@ -192,10 +200,13 @@ def seed_load(
     seed: int = 1,
     now: datetime | None = None,
     events_per_day: float = 5,
+    days: int | None = None,
 ) -> dict[str, int]:
     """Fill the database with made-up walks, observations, tasks and events (about
-    `events_per_day` per place and day); return the counts added."""
+    `events_per_day` per place and day) over the last `days` (default: `history_days`);
+    return the counts added."""
     rng = random.Random(seed)
+    days = days or history_days(observations)
     now = (now or datetime.now(UTC)).replace(microsecond=0)
     today = now.astimezone(STOCKHOLM).date()
     places = ensure_places(db)
@@ -208,7 +219,7 @@ def seed_load(
     walk_rows, walk_specs = [], []
     for n in range(walks):
         place = rng.choice(places)
-        start = evening(rng, today - timedelta(days=rng.randrange(DAYS)))
+        start = evening(rng, today - timedelta(days=rng.randrange(days)))
         walk_id = first_walk + n
         state = "finished" if start < now else "planned"
         title = f"Trygghetsvandring: {place['name'].split(':')[-1].strip()}"
@@ -235,7 +246,7 @@ def seed_load(
             created = start + timedelta(seconds=rng.randrange(2 * 3600))
         else:
             walk_id, place = None, rng.choice(places)
-            created = evening(rng, today - timedelta(days=rng.randrange(DAYS)))
+            created = evening(rng, today - timedelta(days=rng.randrange(days)))
         if created > now:
             created = now - timedelta(seconds=rng.randrange(86400))
         category = rng.choices(categories, weights)[0]
@@ -343,7 +354,7 @@ def seed_load(
         db.conn.executemany(
             "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)", links
         )
-    events = load_events(db, places, days=DAYS, per_day=events_per_day, seed=seed, now=now)
+    events = load_events(db, places, days=days, per_day=events_per_day, seed=seed, now=now)
     return {
         "walks": len(walk_rows),
         "observations": len(observation_rows),
@@ -373,6 +384,7 @@ def with_case_numbers(db: Database, task_rows: list[tuple]) -> list[tuple]:
 @click.option("--events-per-day", default=5.0, show_default=True, help="Per place, on average.")
 @click.option("--seed", default=1, show_default=True, help="Random seed: same seed, same rows.")
 @click.option("--append", is_flag=True, help="Add to a database that has observations already.")
+@click.option("--days", default=None, type=int, help="How far back (default: grows with N).")
 @with_appcontext
 def seed_load_command(
     observations: int,
@@ -381,6 +393,7 @@ def seed_load_command(
     events_per_day: float,
     seed: int,
     append: bool,
+    days: int | None,
 ) -> None:
     """Fill the database with made-up observations, tasks and walks, for benchmarks.
 
@@ -403,6 +416,7 @@ def seed_load_command(
             walks=walks,
             seed=seed,
             events_per_day=events_per_day,
+            days=days,
         )
     finally:
         db.close()

@@ -266,9 +266,16 @@ def instance_contents(db_path: Path, photo_dir: Path) -> list[str]:
             conn = open_sqlite(db_path, "rw")
             try:
                 counts = _row_counts(conn)
+                # An R*Tree keeps its empty root node in a shadow table of its own: not data.
+                virtual = conn.execute(
+                    "SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'"
+                ).fetchall()
             finally:
                 conn.close()
             counts.pop("_sqlite_migrations", None)
+            for (name,) in virtual:
+                for shadow in ("node", "parent", "rowid"):
+                    counts.pop(f"{name}_{shadow}", None)
             rows = sum(counts.values())
         except sqlite3.Error:
             rows = -1  # not a database we can read: certainly not empty

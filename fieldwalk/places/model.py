@@ -108,10 +108,13 @@ def place_geometry(place: dict) -> dict:
 
 def place_for_point(db: Database, lat: float, lon: float) -> dict | None:
     """The smallest place whose polygon contains the point, or None."""
+    # Candidates from the R*Tree of bounding boxes (m031); the polygon test decides.
     candidates = db.execute(
-        """SELECT * FROM places WHERE ? BETWEEN min_lat AND max_lat AND ? BETWEEN min_lon AND max_lon
-           ORDER BY (max_lat - min_lat) * (max_lon - min_lon)""",
-        [lat, lon],
+        """SELECT places.* FROM places_rtree r CROSS JOIN places ON places.id = r.id
+           WHERE r.min_lat <= :lat AND r.max_lat >= :lat AND r.min_lon <= :lon
+             AND r.max_lon >= :lon
+           ORDER BY (places.max_lat - places.min_lat) * (places.max_lon - places.min_lon)""",
+        {"lat": lat, "lon": lon},
     )
     place = geo.smallest_containing(
         candidates,

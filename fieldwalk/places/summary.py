@@ -6,8 +6,10 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
+from fieldwalk.parties.model import list_party_names
 from fieldwalk.reports.figures import count_by_period
 from fieldwalk.reports.periods import month_periods
+from fieldwalk.reports.totals import task_states
 from fieldwalk.tasks.states import DONE, DUPLICATE, NOT_OURS, OPEN_STATES, VERIFIED, WONT_FIX
 
 DAY_SECONDS = 86400
@@ -63,25 +65,25 @@ def _instant(text: str) -> datetime:
 
 def party_task_summary(db: Database, place_id: int) -> list[dict]:
     """Per responsible party (None: no party yet), the place's tasks: open, answered "not
-    ours", closed, and the median days from observation to done."""
-    rows = db.execute(
-        """SELECT tasks.party_id, parties.name AS party_name,
-                  sum(state IN (?, ?, ?, ?)) AS open,
-                  sum(state = ?) AS not_ours,
-                  sum(state IN (?, ?, ?, ?)) AS closed
-           FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
-           WHERE tasks.place_id = ? GROUP BY tasks.party_id
-           ORDER BY parties.name IS NULL, lower(parties.name)""",
-        [*OPEN_STATES, NOT_OURS, *CLOSED_STATES, place_id],
-    )
+    ours", closed, and the median days from observation to done. The counts come from the
+    running totals (fieldwalk/reports/totals.py)."""
+    names = dict(list_party_names(db))
     days = days_to_done(db, place_id)
     summary = []
-    for row in rows:
-        entry = dict(row)
-        durations = days.get(row["party_id"], [])
-        entry["done_count"] = len(durations)
-        entry["median_days"] = statistics.median(durations) if durations else None
-        summary.append(entry)
+    for party_id, states in task_states(db, place_id).items():
+        durations = days.get(party_id, [])
+        summary.append(
+            {
+                "party_id": party_id,
+                "party_name": names.get(party_id),
+                "open": sum(states.get(s, 0) for s in OPEN_STATES),
+                "not_ours": states.get(NOT_OURS, 0),
+                "closed": sum(states.get(s, 0) for s in CLOSED_STATES),
+                "done_count": len(durations),
+                "median_days": statistics.median(durations) if durations else None,
+            }
+        )
+    summary.sort(key=lambda e: (e["party_name"] is None, (e["party_name"] or "").lower()))
     return summary
 
 

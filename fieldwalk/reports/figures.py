@@ -18,6 +18,13 @@ from fieldwalk.reports.periods import (
     week_text,
     year_periods,
 )
+from fieldwalk.reports.totals import (
+    counts_per_bucket,
+    event_counts,
+    observation_counts,
+    spans_of,
+    task_counts,
+)
 from fieldwalk.tasks.states import OPEN_STATES
 
 FIGURES = (
@@ -43,11 +50,54 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
     """Per place id (None: outside every place): observations by category, tasks opened,
     done and overdue, urgent observations and urgent tasks, within the period.
 
+    Whole weeks and months are read from the running totals (fieldwalk/reports/totals.py);
+    other periods (a year still running) count the rows.
+
     Overdue counts the tasks still open at the period's end whose due date had passed: created
     before the end, due before its last day ended, and open now or done only after the end.
     Tasks closed without a date (will not fix, duplicate) are left out, as are tasks answered
     "not ours" (they wait in triage).
     """
+    buckets = spans_of(period)
+    figures = _totalled_figures(db, *buckets) if buckets else _counted_figures(db, period)
+    open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
+    # Two disjoint selections, each read from an index of its own (overdue and still open,
+    # overdue and done only after the end): the tasks overdue now, not every task ever.
+    rows = db.execute(
+        f"""SELECT place_id, count(*) AS overdue FROM (
+              SELECT place_id FROM tasks
+              WHERE state IN ({open_states}) AND due_date < :due AND created_at < :e
+              UNION ALL
+              SELECT place_id FROM tasks
+              WHERE done_at >= :e AND due_date < :due AND created_at < :e
+                AND state NOT IN ({open_states}))
+           GROUP BY place_id""",  # noqa: S608 - constants
+        {"e": period.end_utc, "due": period.end_date},
+    )
+    for row in rows:
+        figures.setdefault(row["place_id"], empty_figures())["overdue"] = row["overdue"]
+    return figures
+
+
+def _totalled_figures(db: Database, span: str, starts: list[str]) -> dict[int | None, dict]:
+    figures: dict[int | None, dict] = {}
+    for place_id, categories in observation_counts(db, span, starts).items():
+        entry = figures.setdefault(place_id, empty_figures())
+        for category, counts in categories.items():
+            if counts["observations"]:
+                entry["categories"][category] = counts["observations"]
+            entry["observations"] += counts["observations"]
+            entry["works_well"] += counts["works_well"]
+            entry["urgent_observations"] += counts["urgent"]
+    for place_id, counts in task_counts(db, span, starts).items():
+        entry = figures.setdefault(place_id, empty_figures())
+        entry["tasks_opened"] = counts["opened"]
+        entry["urgent_tasks"] = counts["urgent"]
+        entry["tasks_done"] = counts["done"]
+    return figures
+
+
+def _counted_figures(db: Database, period: Period) -> dict[int | None, dict]:
     figures: dict[int | None, dict] = {}
     span = [period.start_utc, period.end_utc]
     rows = db.execute(
@@ -63,32 +113,20 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
         entry["observations"] += row["n"]
         entry["works_well"] += row["good"]
         entry["urgent_observations"] += row["urgent"]
-    open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
-    # Four disjoint selections, each read from an index of its own (opened, done, overdue and
-    # still open, overdue and done only after the end), instead of every task in the district:
-    # the week's page asks this for three weeks.
     rows = db.execute(
-        f"""SELECT place_id, sum(opened) AS tasks_opened, sum(urgent) AS urgent_tasks,
-                  sum(done) AS tasks_done, sum(overdue) AS overdue FROM (
-              SELECT place_id, 1 AS opened, priority = 'urgent' AS urgent, 0 AS done,
-                     0 AS overdue
+        """SELECT place_id, sum(opened) AS tasks_opened, sum(urgent) AS urgent_tasks,
+                  sum(done) AS tasks_done FROM (
+              SELECT place_id, 1 AS opened, priority = 'urgent' AS urgent, 0 AS done
               FROM tasks WHERE created_at >= :s AND created_at < :e
               UNION ALL
-              SELECT place_id, 0, 0, 1, 0 FROM tasks
-              WHERE done_at >= :s AND done_at < :e AND created_at < :e
-              UNION ALL
-              SELECT place_id, 0, 0, 0, 1 FROM tasks
-              WHERE state IN ({open_states}) AND due_date < :due AND created_at < :e
-              UNION ALL
-              SELECT place_id, 0, 0, 0, 1 FROM tasks
-              WHERE done_at >= :e AND due_date < :due AND created_at < :e
-                AND state NOT IN ({open_states}))
-           GROUP BY place_id""",  # noqa: S608 - constants
-        {"s": period.start_utc, "e": period.end_utc, "due": period.end_date},
+              SELECT place_id, 0, 0, 1 FROM tasks
+              WHERE done_at >= :s AND done_at < :e AND created_at < :e)
+           GROUP BY place_id""",
+        {"s": period.start_utc, "e": period.end_utc},
     )
     for row in rows:
         entry = figures.setdefault(row["place_id"], empty_figures())
-        for key in ("tasks_opened", "urgent_tasks", "tasks_done", "overdue"):
+        for key in ("tasks_opened", "urgent_tasks", "tasks_done"):
             entry[key] = row[key]
     return figures
 
@@ -132,6 +170,10 @@ def count_by_period(
     when `place_id` is given)."""
     if (table, column) not in COUNTED or not periods:
         raise ValueError(f"cannot count {table}.{column}")
+    buckets = _same_span(periods)
+    if buckets is not None:
+        what = {"observed_at": "observations", "created_at": "opened", "done_at": "done"}[column]
+        return counts_per_bucket(db, what, *buckets, place_id=place_id)
     values = ",".join("(?, ?, ?)" for _p in periods)
     params: list = [v for i, p in enumerate(periods) for v in (i, p.start_utc, p.end_utc)]
     params += [min(p.start_utc for p in periods), max(p.end_utc for p in periods)]
@@ -150,6 +192,15 @@ def count_by_period(
     for row in rows:
         counts.setdefault(row["place_id"], [0] * len(periods))[row["i"]] = row["n"]
     return counts
+
+
+def _same_span(periods: list[Period]) -> tuple[str, list[str]] | None:
+    """(span, first days) when every period is one whole week, or every one a whole month:
+    what the running totals can answer; None otherwise."""
+    found = [spans_of(p) for p in periods]
+    if any(f is None or len(f[1]) != 1 for f in found) or len({f[0] for f in found}) != 1:
+        return None
+    return found[0][0], [f[1][0] for f in found]
 
 
 def compare_places(
@@ -186,9 +237,16 @@ def empty_events() -> dict:
 def event_figures(db: Database, periods: list[Period]) -> dict[int | None, list[dict]]:
     """Per place id (None: events with a point outside every place), the events in each
     period: the total, by type and by source. One query for every place and period."""
-    counts = count_events_by_period(
-        db, [(p.start, p.end) for p in periods], by=("place_id", "type", "source")
-    )
+    buckets = _same_span(periods)
+    if buckets is None:
+        counts = count_events_by_period(
+            db, [(p.start, p.end) for p in periods], by=("place_id", "type", "source")
+        )
+    else:
+        counts = {}
+        for i, start in enumerate(buckets[1]):
+            for key, n in event_counts(db, buckets[0], [start]).items():
+                counts.setdefault(key, [0] * len(periods))[i] = n
     figures: dict[int | None, list[dict]] = {}
     for (place_id, kind, source), values in counts.items():
         entry = figures.setdefault(place_id, [empty_events() for _p in periods])

@@ -1,0 +1,54 @@
+"""`flask --app app recount`: rebuild the reports' running totals from the raw rows."""
+
+import click
+from flask import Flask, current_app
+from flask.cli import with_appcontext
+
+from fieldwalk.dashboard.mapcells import rebuild_map_cells
+from fieldwalk.db import connect, transaction
+from fieldwalk.reports.totals import TABLES, differences, recount, snapshot
+
+
+class _Undo(Exception):
+    """Raised to roll a `--check` back."""
+
+
+@click.command("recount")
+@click.option("--check", is_flag=True, help="Only say whether the totals are right.")
+@with_appcontext
+def recount_command(check: bool) -> None:
+    """Rebuild the running totals (observations, events, tasks) and the map's cell counts
+    from the stored rows.
+
+    With --check nothing changes; the exit status is 1 when a total was wrong.
+
+    Example: flask --app app recount
+    """
+    db = connect(current_app.config["DATABASE_PATH"])
+    wrong: dict[str, int] = {}
+    try:
+        with transaction(db):
+            before = snapshot(db)
+            sizes = recount(db)
+            after = snapshot(db)
+            wrong = differences(before, after)
+            cells = rebuild_map_cells(db)
+            if check:
+                raise _Undo
+    except _Undo:
+        pass
+    finally:
+        db.close()
+    for table in TABLES:
+        state = f"{wrong[table]} row(s) differed" if table in wrong else "right"
+        size = "" if check else f", {sizes[table]} row(s)"
+        click.echo(f"{table}: {state}{size}")
+    if not check:
+        click.echo(f"map_cells: rebuilt, {cells} row(s)")
+    if check and wrong:
+        raise SystemExit(1)
+
+
+def init_app(app: Flask) -> None:
+    """Register `recount`."""
+    app.cli.add_command(recount_command)
