@@ -23,8 +23,8 @@ from fieldwalk.observations.model import (
     set_time_from_photo,
     touch_observation,
 )
-from fieldwalk.photos import pipeline
-from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_file
+from fieldwalk.photos import pipeline, squares
+from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_at
 from fieldwalk.photos.model import get_photo, insert_photo
 
 
@@ -113,7 +113,7 @@ def store_photo(
     files = files_of(ingested, data if settings.keep_original else None)
     try:
         for relative, content in files.items():
-            write_file(photo_dir, content, suffix=Path(relative).suffix)
+            write_at(photo_dir, relative, content)
         with transaction(db):
             existing = _stored(db, photo_id, sha, owner)
             if existing is not None:
@@ -161,10 +161,12 @@ def store_photo(
 
 def files_of(ingested: pipeline.Ingested, original: bytes | None = None) -> dict[str, bytes]:
     """The files a photo is stored as, by relative path (a small photo's display and thumbnail
-    can be the same bytes, and so one file)."""
+    can be the same bytes, and so one file), with the thumbnail's list squares."""
+    thumb = content_path(ingested.thumb)
     files = {
         content_path(ingested.display): ingested.display,
-        content_path(ingested.thumb): ingested.thumb,
+        thumb: ingested.thumb,
+        **squares.squares_by_path(thumb, ingested.thumb),
     }
     if original is not None:
         files[content_path(original, suffix=".orig")] = original
