@@ -89,8 +89,10 @@ def test_a_photo_stored_before_squares_gets_them_on_first_request(app, client, r
     paths = squares.square_paths(photo["thumb_file"])
     for path in paths:
         (photo_dir / path).unlink()
-    assert runner.invoke(args=["check-photos"]).output.strip().endswith(
-        "0 orphan file(s), 0 missing file(s)."
+    assert (
+        runner.invoke(args=["check-photos"])
+        .output.strip()
+        .endswith("0 orphan file(s), 0 missing file(s).")
     )
 
     _data, image = fetch_image(client, f"/photos/{paths[1]}")
