@@ -4,6 +4,7 @@ Helpers insert real rows through the domain functions (`make_place`, `make_user`
 `make_walk`, `make_event`), and `login`/`csrf_token` drive the real login form and CSRF tokens.
 """
 
+import math
 import re
 import threading
 import uuid
@@ -18,6 +19,7 @@ from fieldwalk import create_app
 from fieldwalk.auth import create_token, create_user
 from fieldwalk.db import connect
 from fieldwalk.events.model import insert_event
+from fieldwalk.geo import EARTH_RADIUS_M
 from fieldwalk.observations.model import validate
 from fieldwalk.observations.record import record_observation
 from fieldwalk.parties.model import insert_party
@@ -40,6 +42,13 @@ RACKSTA = {
         [[17.876, 59.352], [17.889, 59.352], [17.889, 59.358], [17.876, 59.358], [17.876, 59.352]]
     ],
 }
+
+
+def east_of_racksta(metres: float) -> tuple[float, float]:
+    """A position `metres` due east of Råcksta's polygon (tests/conftest.py: its east edge is
+    17.889 E), measured as the far rule measures."""
+    lat = 59.355
+    return lat, 17.889 + metres / (math.cos(math.radians(lat)) * EARTH_RADIUS_M * math.pi / 180)
 
 
 @pytest.fixture

@@ -16,7 +16,6 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from fieldwalk import geo
 from fieldwalk.db import transaction
 from fieldwalk.observations.model import (
     set_location_from_photo,
@@ -26,6 +25,7 @@ from fieldwalk.observations.model import (
 from fieldwalk.photos import pipeline, squares
 from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_at
 from fieldwalk.photos.model import get_photo, insert_photo
+from fieldwalk.places.nearness import near_place
 
 
 class PhotoConflict(Exception):
@@ -147,7 +147,7 @@ def store_photo(
                 if (
                     gps
                     and observation["lat"] is None
-                    and _near(gps, place_geometry, settings.far_metres)
+                    and near_place(place_geometry, *gps, settings.far_metres)
                 ):
                     set_location_from_photo(db, observation["id"], *gps)
                 set_time_from_photo(db, observation, taken_at)
@@ -182,8 +182,3 @@ def _stored(db: Database, photo_id: str, sha: str, owner: dict) -> dict | None:
         raise PhotoConflict(photo_id)
     return existing
 
-
-def _near(gps: tuple[float, float], geometry: dict | None, far_metres: float | None) -> bool:
-    if geometry is None or far_metres is None:
-        return False
-    return geo.distance_to_polygon_m(geometry, *gps) <= far_metres
