@@ -181,4 +181,3 @@ def _stored(db: Database, photo_id: str, sha: str, owner: dict) -> dict | None:
     if existing["sha256"] != sha or any(existing[k] != v for k, v in owner.items()):
         raise PhotoConflict(photo_id)
     return existing
-

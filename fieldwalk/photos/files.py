@@ -89,9 +89,12 @@ def _own_files(db: Database) -> set[str]:
     return files
 
 
-def referenced_files(db: Database) -> set[str]:
-    """Every file path some row refers to, with the list squares of each thumbnail."""
+def referenced_files(db: Database, with_squares: bool = True) -> set[str]:
+    """Every file path some row refers to, with the list squares of each thumbnail unless
+    told not to (a backup leaves them out: they are made again on first request)."""
     own = _own_files(db)
+    if not with_squares:
+        return own
     thumbs = {row[0] for row in db.execute("SELECT DISTINCT thumb_file FROM photos")}
     return own | {path for thumb in thumbs if thumb for path in squares.square_paths(thumb)}
 

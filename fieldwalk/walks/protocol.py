@@ -253,11 +253,7 @@ def protocol_context(walk: dict, pdf: bool) -> dict:
     observations = protocol_observations(db, walk["id"])
     groups = protocol_tasks(db, walk["id"], observations)
     far = current_app.config["FAR_FROM_PLACE_METRES"]
-    mapped = [
-        o
-        for o in observations
-        if o["lat"] is not None and not is_far(o["distance_m"], far)
-    ]
+    mapped = [o for o in observations if o["lat"] is not None and not is_far(o["distance_m"], far)]
     meeting = (
         (walk["meeting_lat"], walk["meeting_lon"]) if walk["meeting_lat"] is not None else None
     )
