@@ -443,7 +443,8 @@ def test_photo_over_the_decode_limit_is_413_in_swedish_and_nothing_is_stored(
     response = phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes())
     assert response.status_code == 413
     assert response.get_json()["message"] == (
-        "Bilden är för stor för att kunna behandlas. Skicka ett foto direkt från kameran."
+        "Bilden är för stor för att kunna behandlas här. Ta den med ”Ta foto”, som gör den"
+        " mindre, eller spara den i lägre upplösning."
     )
     assert response.get_json()["code"] == "too_costly"
     assert count(db, "photos") == 0

@@ -75,8 +75,10 @@ def ensure_square(photo_dir: Path, relative: str) -> bool:
     return True
 
 
-def row_files(row: dict) -> list[str]:
-    """Every file a photo row stands for: its own and its thumbnail's list squares."""
+def row_files(row) -> list[str]:
+    """Every file a photo row (a dict or sqlite3.Row) stands for: its own and its thumbnail's
+    list squares."""
+    row = dict(row)
     own = [row.get(column) for column in ("file", "thumb_file", "original_file")]
     thumb = row.get("thumb_file")
     return [f for f in own if f] + (squares.square_paths(thumb) if thumb else [])

@@ -100,7 +100,8 @@ def photo_error_message(error: photo_pipeline.PhotoError) -> str:
         ),
         "too_many_pixels": _("The photo has too many pixels."),
         "too_costly": _(
-            "The image is too large to process. Send a photo straight from the camera."
+            "The image is too large to process here. Take it with “Take photo”, which makes it"
+            " smaller, or save it at a lower resolution."
         ),
         "not_image": _("This is not a photo. Use JPEG, PNG, WebP or HEIC."),
         "unsupported": _("This image format is not supported. Use JPEG, PNG, WebP or HEIC."),
