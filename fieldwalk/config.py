@@ -33,6 +33,8 @@ MAX_API_BODY_BYTES = 64 * 1024
 # Observations.
 MAX_DESCRIPTION_LENGTH = 2000
 FAR_FROM_PLACE_METRES = 2000
+# /healthz reuses a good result this long (a failure never): see fieldwalk/ops/health.py.
+HEALTH_CACHE_SECONDS = 1
 
 # Walk pages poll for new observations this often (seconds).
 WALK_POLL_SECONDS = 4

@@ -106,7 +106,7 @@ class HealthAnswer:
         else:
             checks = run_checks(*key)
             if all(v == "ok" for v in checks.values()):
-                seconds = config.get("HEALTH_CACHE_SECONDS", 1)
+                seconds = config["HEALTH_CACHE_SECONDS"]
                 self._good_until = {key: time.monotonic() + seconds}
         ok = all(v == "ok" for v in checks.values())
         body = json.dumps({"status": "ok" if ok else "error", **checks}).encode()
