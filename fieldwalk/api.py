@@ -10,7 +10,6 @@ from flask import Blueprint, Flask, abort, current_app, g, jsonify, request, url
 from flask_babel import gettext as _
 from werkzeug.exceptions import RequestEntityTooLarge
 
-from fieldwalk import geo
 from fieldwalk.categories import category_list
 from fieldwalk.db import get_db
 from fieldwalk.ids import parse_id, parse_uuid
@@ -33,6 +32,7 @@ from fieldwalk.photos.attach import PhotoConflict, PhotoNotDeclared, PhotoSettin
 from fieldwalk.photos.model import list_photos, photos_of_observations
 from fieldwalk.photos.views import photo_error_message, photo_url
 from fieldwalk.places.model import list_places, place_feature
+from fieldwalk.places.nearness import distance_from_place, is_far
 from fieldwalk.ratelimit import limit_resident_writes
 from fieldwalk.render import decimal
 from fieldwalk.residents.model import clean_email, follow_observation
@@ -179,11 +179,7 @@ def put_observation_route(observation_id: str):
     if follow_email:
         follow_observation(db, canonical, follow_email)
     payload = _observation_payload(observation)
-    far = (
-        observation["distance_m"] is not None
-        and observation["distance_m"] > config["FAR_FROM_PLACE_METRES"]
-    )
-    if far:
+    if is_far(observation["distance_m"], config["FAR_FROM_PLACE_METRES"]):
         payload["warnings"] = [
             _(
                 "This position is %(km)s km from the walk's place.",
@@ -257,10 +253,10 @@ def put_photo_route(observation_id: str, photo_id: str):
     payload = photo_json(row, photo_url)
     payload["display_url"] = payload["url"]
     geometry = observation_place_geometry(db, observation)
-    if geometry is not None and row["gps_lat"] is not None:
-        distance = geo.distance_to_polygon_m(geometry, row["gps_lat"], row["gps_lon"])
-        payload["gps_distance_from_place_m"] = round(distance, 1)
-        if distance > config["FAR_FROM_PLACE_METRES"]:
+    distance = distance_from_place(geometry, row["gps_lat"], row["gps_lon"])
+    if distance is not None:
+        payload["gps_distance_from_place_m"] = distance
+        if is_far(distance, config["FAR_FROM_PLACE_METRES"]):
             payload["warnings"] = [
                 _(
                     "The photo's position is %(km)s km from the walk's place.",

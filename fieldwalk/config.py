@@ -14,9 +14,12 @@ PHOTO_DIR = "photos"  # relative to the instance folder
 MAX_PHOTO_BYTES = 25 * 1024 * 1024
 MAX_PHOTO_PIXELS = 50_000_000
 # Memory a photo's decode may hold, estimated from its header (see fieldwalk/photo_decode.py):
-# small files can decode to huge or deep pixels (a 389 KB PNG to 400 MB). 300 MB takes a
-# 48-megapixel HEIC (about 290 MB) and any phone JPEG, which is decoded reduced.
-MAX_PHOTO_DECODE_BYTES = 300_000_000
+# small files can decode to huge or deep pixels (a 389 KB PNG to 400 MB). 250 MB takes any
+# phone JPEG (decoded reduced) and a HEIC of up to 41 megapixels; HEVC cannot be decoded
+# reduced, and a 48-megapixel HEIC (about 290 MB) costs more than 2 s of one core, so it is
+# refused. The capture screen shrinks photos before sending them: only the plain form and
+# the API ever see a full-size 48-megapixel photo (bench/heic_limit.py).
+MAX_PHOTO_DECODE_BYTES = 250_000_000
 PHOTO_DISPLAY_EDGE = 1600
 PHOTO_THUMB_EDGE = 400
 KEEP_ORIGINAL_PHOTOS = False
@@ -30,6 +33,8 @@ MAX_API_BODY_BYTES = 64 * 1024
 # Observations.
 MAX_DESCRIPTION_LENGTH = 2000
 FAR_FROM_PLACE_METRES = 2000
+# /healthz reuses a good result this long (a failure never): see fieldwalk/ops/health.py.
+HEALTH_CACHE_SECONDS = 1
 
 # Walk pages poll for new observations this often (seconds).
 WALK_POLL_SECONDS = 4

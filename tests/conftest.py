@@ -5,9 +5,11 @@ Helpers insert real rows through the domain functions (`make_place`, `make_user`
 """
 
 import email
+import math
 import re
 import socket
 import threading
+import uuid
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -21,6 +23,9 @@ from fieldwalk import create_app
 from fieldwalk.auth import create_token, create_user
 from fieldwalk.db import connect
 from fieldwalk.events.model import insert_event
+from fieldwalk.geo import EARTH_RADIUS_M
+from fieldwalk.observations.model import validate
+from fieldwalk.observations.record import record_observation
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.places.model import insert_place
@@ -41,6 +46,13 @@ RACKSTA = {
         [[17.876, 59.352], [17.889, 59.352], [17.889, 59.358], [17.876, 59.358], [17.876, 59.352]]
     ],
 }
+
+
+def east_of_racksta(metres: float) -> tuple[float, float]:
+    """A position `metres` due east of Råcksta's polygon (tests/conftest.py: its east edge is
+    17.889 E), measured as the far rule measures."""
+    lat = 59.355
+    return lat, 17.889 + metres / (math.cos(math.radians(lat)) * EARTH_RADIUS_M * math.pi / 180)
 
 
 @pytest.fixture
@@ -124,6 +136,35 @@ def make_event(db, place_id=None, **values) -> int:
     }
     event_id, _created = insert_event(db, **values)
     return event_id
+
+
+def make_observation_with_photo(app, db, walk: dict, photo: Path, **values) -> tuple[str, dict]:
+    """An observation on `walk` near Råcksta's square with one photo (bytes of `photo`), stored
+    through the one path every observation takes; (observation id, photo row)."""
+    observation_id, photo_id = str(uuid.uuid4()), str(uuid.uuid4())
+    body = {
+        "category": "lighting",
+        "description": "Gatlyktan är släckt.",
+        "walk_id": walk["id"],
+        "lat": 59.3551,
+        "lon": 17.8822,
+        "location_source": "device",
+        "captured_at": "2026-11-28T16:45:00Z",
+        "photos": [photo_id],
+        **values,
+    }
+    settings = PhotoSettings.from_config(app.config)
+    record_observation(
+        db,
+        Path(app.config["PHOTO_PATH"]),
+        observation_id,
+        validate(body, 2000, 12),
+        settings,
+        walk=walk,
+        photos=[(photo_id, photo.read_bytes(), None)],
+    )
+    row = db.execute("SELECT * FROM photos WHERE id = ?", [photo_id]).fetchone()
+    return observation_id, dict(row)
 
 
 def table_row(html: str, place_id, label: str) -> list[str]:

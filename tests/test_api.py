@@ -2,15 +2,18 @@
 
 import io
 import json
+import re
 import threading
 import uuid
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, join, make_place, make_user, make_walk
+from conftest import PHOTOS, RACKSTA, east_of_racksta, join, make_place, make_user, make_walk
 from PIL import Image
 
 from fieldwalk.auth import create_token
+from fieldwalk.photos import squares
+from fieldwalk.places.nearness import distance_from_place, is_far, near_place
 
 DSCN0010 = PHOTOS / "gps" / "DSCN0010.jpg"  # Nikon with GPS: Tuscany, about 43.467 N 11.885 E
 NO_EXIF = PHOTOS / "camera" / "no_exif.jpg"
@@ -440,7 +443,8 @@ def test_photo_over_the_decode_limit_is_413_in_swedish_and_nothing_is_stored(
     response = phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes())
     assert response.status_code == 413
     assert response.get_json()["message"] == (
-        "Bilden är för stor för att kunna behandlas. Skicka ett foto direkt från kameran."
+        "Bilden är för stor för att kunna behandlas här. Ta den med ”Ta foto”, som gör den"
+        " mindre, eller spara den i lägre upplösning."
     )
     assert response.get_json()["code"] == "too_costly"
     assert count(db, "photos") == 0
@@ -718,9 +722,11 @@ def test_same_photo_sent_ten_times_at_once_is_stored_once(app, phone, declared, 
     assert sorted(statuses) == [200] * 9 + [201], statuses
     assert count(db, "photos") == 1
     files = stored_files(app)
-    assert len(files) == 2, files  # one display image, one thumbnail; no leftovers
+    # One display image, one thumbnail and its two list squares; no leftovers.
+    assert len(files) == 4, files
     row = db.execute("SELECT file, thumb_file FROM photos").fetchone()
-    assert {str(p.relative_to(app.config["PHOTO_PATH"])) for p in files} == set(row)
+    expected = set(row) | set(squares.square_paths(row["thumb_file"]))
+    assert {str(p.relative_to(app.config["PHOTO_PATH"])) for p in files} == expected
 
 
 # --- garbage never gives a 500 -----------------------------------------------------------
@@ -895,3 +901,37 @@ def test_a_camera_clock_ahead_of_the_upload_does_not_date_the_observation(phone,
     assert data["taken_at"] == "2099-01-01T12:00:00"  # the photo keeps what its camera said
     observation = db.execute("SELECT * FROM observations WHERE id = ?", [observation_id]).fetchone()
     assert observation["captured_at"] == observation["created_at"]
+
+
+def test_the_far_rule_is_a_distance_over_the_setting_and_nothing_without_a_place():
+    assert distance_from_place(RACKSTA, 59.355, 17.882) == 0.0
+    assert distance_from_place(RACKSTA, *east_of_racksta(1500)) == pytest.approx(1500, abs=0.1)
+    assert distance_from_place(None, 59.355, 17.882) is None
+    assert distance_from_place(RACKSTA, None, None) is None
+    assert is_far(2000.1, 2000) and not is_far(2000.0, 2000) and not is_far(None, 2000)
+    assert near_place(RACKSTA, *east_of_racksta(1999), 2000)
+    assert not near_place(RACKSTA, *east_of_racksta(2001), 2000)
+    assert not near_place(None, 59.355, 17.882, 2000)  # no place: a photo never moves a pin
+
+
+@pytest.mark.parametrize(("metres", "far"), [(1990, False), (2010, True)])
+def test_every_surface_agrees_on_far_from_the_place(app, phone, walk, db, metres, far):
+    """The observation's warning, the photo's warning, whether the photo's position becomes
+    the observation's, and the walk's list all follow places/nearness.py, 10 m either side."""
+    assert app.config["FAR_FROM_PLACE_METRES"] == 2000
+    lat, lon = east_of_racksta(metres)
+    observation_id = str(uuid.uuid4())
+    answer = phone.put(observation_id, body(walk["id"], lat=lat, lon=lon)).get_json()
+    assert bool(answer.get("warnings")) is far
+
+    without_position, photo = put_hinted(
+        phone, walk, reencoded(DSCN0010), hints(lat=str(lat), lon=str(lon)), lat=None, lon=None
+    )
+    assert photo["gps_distance_from_place_m"] == pytest.approx(metres, abs=0.2)
+    assert bool(photo.get("warnings")) is far
+    row = db.execute("SELECT lat FROM observations WHERE id = ?", [without_position]).fetchone()
+    assert (row["lat"] is None) is far  # a far photo does not move the observation
+
+    page = phone.client.get(f"/walks/{walk['id']}").get_data(as_text=True)
+    listed = re.search(rf'id="obs-{observation_id}".*?</li>', page, re.S).group(0)
+    assert ("Långt från vandringens plats" in listed) is far

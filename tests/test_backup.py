@@ -240,8 +240,10 @@ def test_archive_backup_restores_the_same_rows_and_photo_files(recorded, tmp_pat
         Path(recorded.config["DATABASE_PATH"])
     )
     source, target = Path(recorded.config["PHOTO_PATH"]), Path(restored.config["PHOTO_PATH"])
-    assert _files(target) == _files(source)
-    assert all((target / f).read_bytes() == (source / f).read_bytes() for f in _files(source))
+    # List squares (photos/squares.py) are left out: they are made again on first request.
+    stored = {f for f in _files(source) if f.count(".") == 1}
+    assert _files(target) == stored
+    assert all((target / f).read_bytes() == (source / f).read_bytes() for f in stored)
 
 
 def _flip_a_byte(path: Path) -> None:
@@ -321,7 +323,7 @@ def test_restore_refuses_a_manifest_that_names_a_path_outside_the_instance(recor
 
 def test_backup_reports_a_missing_photo_file_and_still_writes_everything_else(recorded, tmp_path):
     photo_dir = Path(recorded.config["PHOTO_PATH"])
-    lost = sorted(_files(photo_dir))[0]
+    lost = sorted(f for f in _files(photo_dir) if f.count(".") == 1)[0]  # not a list square
     (photo_dir / lost).unlink()
 
     result = recorded.test_cli_runner().invoke(args=["backup", str(tmp_path / "backups")])

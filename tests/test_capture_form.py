@@ -11,6 +11,7 @@ from conftest import PHOTOS, join, login, make_place, make_staff, make_walk
 from PIL import Image
 
 from fieldwalk.clock import STOCKHOLM, stamp
+from fieldwalk.photos.files import row_files
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 NO_EXIF = PHOTOS / "camera" / "no_exif.jpg"
@@ -72,7 +73,8 @@ def photo_files_named(app) -> set[str]:
 
 
 def referenced(db) -> set[str]:
-    return {f for row in db.execute("SELECT file, thumb_file FROM photos") for f in row}
+    """Every file the photo rows stand for, with their thumbnails' list squares."""
+    return {f for row in db.execute("SELECT * FROM photos") for f in row_files(row)}
 
 
 def error_text(html: str, name: str) -> str:
@@ -107,7 +109,8 @@ def test_form_stores_observation_and_photos_in_one_go(app, client, db, walk, tok
     assert len(photos_rows) == 2
     assert {p["observation_id"] for p in photos_rows} == {observation_id}
     assert photo_files_named(app) == referenced(db)  # every file belongs to a row
-    assert len(photo_files(app)) == 3  # two displays; Canon's 100 px photo is its own thumb
+    # Two displays (Canon's 100 px photo is its own thumb) and two list squares of each thumb.
+    assert len(photo_files(app)) == 3 + 4
     saved = client.get(response.headers["Location"])
     assert saved.status_code == 200
 

@@ -33,6 +33,8 @@ from PIL.TiffImagePlugin import IFDRational
 from werkzeug.datastructures import FileStorage, MultiDict
 from werkzeug.test import encode_multipart
 
+from fieldwalk.photos.files import row_files
+
 pytestmark = pytest.mark.usefixtures("english")
 
 ANSWER_WITHIN_SECONDS = 2.0  # the demand, asserted on every request below
@@ -125,7 +127,10 @@ def corpus() -> list[Upload]:
     photo = jpeg()
     not_photo = "This is not a photo. Use JPEG, PNG, WebP or HEIC."
     damaged = "The photo could not be read; it may be damaged."
-    costly = "The image is too large to process. Send a photo straight from the camera."
+    costly = (
+        "The image is too large to process here. Take it with “Take photo”, which makes it"
+        " smaller, or save it at a lower resolution."
+    )
     return [
         Upload("zero bytes", "empty.jpg", b"", "image/jpeg", 422, 422, "The photo is empty."),
         Upload(
@@ -237,7 +242,7 @@ def assert_accepted_without_position_or_junk(db, photo_dir: Path, before: set[Pa
     (row,) = db.execute("SELECT * FROM photos").fetchall()
     assert row["gps_lat"] is None and row["gps_lon"] is None
     added = files(photo_dir) - before
-    assert {p.relative_to(photo_dir).as_posix() for p in added} == {row["file"], row["thumb_file"]}
+    assert {p.relative_to(photo_dir).as_posix() for p in added} == set(row_files(row))
     assert not any(JUNK[:200] in p.read_bytes() for p in added)
 
 

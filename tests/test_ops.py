@@ -89,6 +89,36 @@ def test_healthz_is_503_not_500_when_loading_the_user_hits_the_broken_database(
     _assert_reveals_nothing(response, app)
 
 
+def test_healthz_is_answered_in_front_of_flask_without_running_its_hooks(app, client):
+    """A pool busy with pages answers its load balancer from the cheapest path: no session,
+    user loading or CSRF (a hook that would fail is never reached)."""
+    ran = []
+
+    @app.before_request
+    def _costly_hook():
+        ran.append(True)
+        raise RuntimeError("a page's hook ran for /healthz")
+
+    response = client.get("/healthz")
+    assert response.status_code == 200
+    assert response.get_json() == {"status": "ok", "database": "ok", "photos": "ok"}
+    assert response.headers["X-Content-Type-Options"] == "nosniff"
+    assert ran == []
+
+
+def test_healthz_reuses_a_good_answer_for_a_second_but_never_a_failure(app, client, tmp_path):
+    app.config["HEALTH_CACHE_SECONDS"] = 60
+    photo_path = app.config["PHOTO_PATH"]
+    assert client.get("/healthz").status_code == 200
+    app.config["PHOTO_PATH"] = str(tmp_path / "gone")
+    assert client.get("/healthz").status_code == 503  # other folder: checked, not reused
+    assert client.get("/healthz").status_code == 503  # a failure is checked again each time
+    app.config["PHOTO_PATH"] = photo_path
+    written = list(Path(photo_path).glob(".tmp-healthz-*"))
+    assert client.get("/healthz").status_code == 200
+    assert written == []  # the checks left nothing behind
+
+
 # Request log
 
 

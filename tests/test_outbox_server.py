@@ -11,6 +11,7 @@ from pathlib import Path
 from conftest import PHOTOS, make_place, make_user, make_walk
 
 from fieldwalk.auth import create_token
+from fieldwalk.photos.files import row_files
 
 PHOTO = PHOTOS / "camera" / "Canon_40D.jpg"
 
@@ -80,8 +81,8 @@ def test_twenty_concurrent_identical_puts_store_one_observation_and_one_photo(ap
 
     assert db.execute("SELECT count(*) FROM observations").fetchone()[0] == 1
     assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 1
-    row = db.execute("SELECT file, thumb_file FROM photos").fetchone()
-    assert _files(app) == {row["file"], row["thumb_file"]}, "one display file and one thumbnail"
+    row = db.execute("SELECT * FROM photos").fetchone()
+    assert _files(app) == set(row_files(row)), "one display, one thumbnail and its list squares"
 
 
 def _outbox_zip(entries: list[dict], photos: dict[str, bytes]) -> bytes:

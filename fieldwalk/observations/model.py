@@ -13,12 +13,13 @@ from datetime import datetime
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
-from fieldwalk import clock, geo
+from fieldwalk import clock
 from fieldwalk.categories import CATEGORIES, LOCATION_SOURCES
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.ids import parse_id, parse_uuid
 from fieldwalk.places.model import get_place, place_for_point, place_geometry
+from fieldwalk.places.nearness import distance_from_place
 
 CLIENT_FIELDS = (
     "category",
@@ -226,10 +227,8 @@ def put_observation(
     Called by `observations.record.record_observation`, which stores its photos too.
     """
     digest = body_hash(clean)
-    distance = None
     geometry = observation_place_geometry(db, walk) if walk else None
-    if geometry is not None and clean["lat"] is not None:
-        distance = round(geo.distance_to_polygon_m(geometry, clean["lat"], clean["lon"]), 1)
+    distance = distance_from_place(geometry, clean["lat"], clean["lon"])
     with transaction(db):
         existing = get_observation(db, observation_id)
         if existing is not None:

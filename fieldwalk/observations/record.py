@@ -14,7 +14,7 @@ from sqlite_utils import Database
 from fieldwalk.db import transaction
 from fieldwalk.observations.model import observation_place_geometry, put_observation
 from fieldwalk.photos.attach import PhotoSettings, files_of, store_photo
-from fieldwalk.photos.files import remove_unreferenced
+from fieldwalk.photos.files import remove_unreferenced, row_files
 from fieldwalk.photos.pipeline import Ingested
 
 
@@ -64,7 +64,7 @@ def record_observation(
                     place_geometry=geometry,
                     ingested=ingested,
                 )
-                written += [row["file"], row["thumb_file"], row["original_file"]]
+                written += row_files(row)
     except BaseException:
         remove_unreferenced(db, photo_dir, [path for path in written if path])
         raise

@@ -122,7 +122,7 @@ def describe_database(path: Path) -> dict:
         return {
             "migrations": [m.name for m in migrations.applied(db)],
             "tables": _row_counts(conn),
-            "photo_files": sorted(referenced_files(db)),
+            "photo_files": sorted(referenced_files(db, with_squares=False)),
         }
     finally:
         conn.close()
@@ -159,7 +159,8 @@ def backup(
         # snapshot refers to was complete when the snapshot was taken and has the same bytes
         # now: copying the files after the snapshot gives a consistent pair. Files stored
         # since belong to rows the snapshot does not have and are left out. A referenced file
-        # can only be missing if something deleted it: reported, not fatal.
+        # can only be missing if something deleted it: reported, not fatal. The list squares
+        # (photos/squares.py) are left out: each is made again from its thumbnail when asked for.
         missing, corrupt = [], []
         for relative in database.pop("photo_files"):
             if not (photo_dir / relative).is_file():

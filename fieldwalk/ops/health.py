@@ -59,16 +59,79 @@ def _health_response(checks: dict[str, str]):
     return response
 
 
+def run_checks(database_path: str, photo_path: str) -> dict[str, str]:
+    """The two checks /healthz answers with, each "ok" or "error"."""
+    return {
+        "database": "ok" if database_answers(database_path) else "error",
+        "photos": "ok" if photos_writable(photo_path) else "error",
+    }
+
+
 @bp.get("/healthz")
 def healthz():
-    """Is the database answering and the photo folder writable? 200 or 503, no details."""
+    """Is the database answering and the photo folder writable? 200 or 503, no details.
+
+    HealthAnswer answers first, in front of Flask; this view is reached only without it.
+    """
     config = current_app.config
-    return _health_response(
-        {
-            "database": "ok" if database_answers(config["DATABASE_PATH"]) else "error",
-            "photos": "ok" if photos_writable(config["PHOTO_PATH"]) else "error",
-        }
-    )
+    return _health_response(run_checks(config["DATABASE_PATH"], config["PHOTO_PATH"]))
+
+
+class HealthAnswer:
+    """WSGI middleware that answers GET /healthz before Flask does anything for a request.
+
+    A load balancer asks every second or so, and a pool busy with pages must still answer
+    at once: no session, user loading, CSRF or template, just the two checks. A good result
+    is reused for HEALTH_CACHE_SECONDS (a failure never is), so a burst of checks costs one
+    database connection and one file in the photo folder per worker and second. Logs its
+    line in the request log's form.
+    """
+
+    def __init__(self, app: Flask, wsgi_app):
+        self.app = app
+        self.wsgi_app = wsgi_app
+        self._good_until: dict[tuple[str, str], float] = {}
+
+    def __call__(self, environ, start_response):
+        if environ.get("PATH_INFO") != "/healthz" or environ.get("REQUEST_METHOD") not in (
+            "GET",
+            "HEAD",
+        ):
+            return self.wsgi_app(environ, start_response)
+        started = time.perf_counter()
+        config = self.app.config
+        key = (config["DATABASE_PATH"], config["PHOTO_PATH"])
+        if self._good_until.get(key, 0) > time.monotonic():
+            checks = {"database": "ok", "photos": "ok"}
+        else:
+            checks = run_checks(*key)
+            if all(v == "ok" for v in checks.values()):
+                seconds = config["HEALTH_CACHE_SECONDS"]
+                self._good_until = {key: time.monotonic() + seconds}
+        ok = all(v == "ok" for v in checks.values())
+        body = json.dumps({"status": "ok" if ok else "error", **checks}).encode()
+        status = 200 if ok else 503
+        start_response(
+            "200 OK" if ok else "503 Service Unavailable",
+            [
+                ("Content-Type", "application/json"),
+                ("Content-Length", str(len(body))),
+                ("Cache-Control", "no-store"),
+                ("X-Content-Type-Options", "nosniff"),
+            ],
+        )
+        if config.get("REQUEST_LOG", True):
+            line = {
+                "time": datetime.now(UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z"),
+                "method": environ["REQUEST_METHOD"],
+                "path": "/healthz",
+                "status": status,
+                "duration_ms": round((time.perf_counter() - started) * 1000, 1),
+                "user": "anonymous",
+                "remote_addr": environ.get("REMOTE_ADDR"),
+            }
+            request_log.info(json.dumps(line, ensure_ascii=False))
+        return [b"" if environ["REQUEST_METHOD"] == "HEAD" else body]
 
 
 @bp.errorhandler(Exception)
@@ -143,6 +206,7 @@ def init_request_log(app: Flask) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register /healthz and the request log."""
+    """Register /healthz (answered in front of Flask by HealthAnswer) and the request log."""
     app.register_blueprint(bp)
     init_request_log(app)
+    app.wsgi_app = HealthAnswer(app, app.wsgi_app)

@@ -16,16 +16,16 @@ from pathlib import Path
 
 from sqlite_utils import Database
 
-from fieldwalk import geo
 from fieldwalk.db import transaction
 from fieldwalk.observations.model import (
     set_location_from_photo,
     set_time_from_photo,
     touch_observation,
 )
-from fieldwalk.photos import pipeline
-from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_file
+from fieldwalk.photos import pipeline, squares
+from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_at
 from fieldwalk.photos.model import get_photo, insert_photo
+from fieldwalk.places.nearness import near_place
 
 
 class PhotoConflict(Exception):
@@ -113,7 +113,7 @@ def store_photo(
     files = files_of(ingested, data if settings.keep_original else None)
     try:
         for relative, content in files.items():
-            write_file(photo_dir, content, suffix=Path(relative).suffix)
+            write_at(photo_dir, relative, content)
         with transaction(db):
             existing = _stored(db, photo_id, sha, owner)
             if existing is not None:
@@ -147,7 +147,7 @@ def store_photo(
                 if (
                     gps
                     and observation["lat"] is None
-                    and _near(gps, place_geometry, settings.far_metres)
+                    and near_place(place_geometry, *gps, settings.far_metres)
                 ):
                     set_location_from_photo(db, observation["id"], *gps)
                 set_time_from_photo(db, observation, taken_at)
@@ -161,10 +161,12 @@ def store_photo(
 
 def files_of(ingested: pipeline.Ingested, original: bytes | None = None) -> dict[str, bytes]:
     """The files a photo is stored as, by relative path (a small photo's display and thumbnail
-    can be the same bytes, and so one file)."""
+    can be the same bytes, and so one file), with the thumbnail's list squares."""
+    thumb = content_path(ingested.thumb)
     files = {
         content_path(ingested.display): ingested.display,
-        content_path(ingested.thumb): ingested.thumb,
+        thumb: ingested.thumb,
+        **squares.squares_by_path(thumb, ingested.thumb),
     }
     if original is not None:
         files[content_path(original, suffix=".orig")] = original
@@ -179,9 +181,3 @@ def _stored(db: Database, photo_id: str, sha: str, owner: dict) -> dict | None:
     if existing["sha256"] != sha or any(existing[k] != v for k, v in owner.items()):
         raise PhotoConflict(photo_id)
     return existing
-
-
-def _near(gps: tuple[float, float], geometry: dict | None, far_metres: float | None) -> bool:
-    if geometry is None or far_metres is None:
-        return False
-    return geo.distance_to_polygon_m(geometry, *gps) <= far_metres

@@ -14,6 +14,7 @@ from pathlib import Path
 from sqlite_utils import Database
 
 from fieldwalk.db import transaction
+from fieldwalk.photos import squares
 
 TEMP_PREFIX = ".tmp-"
 # A temporary file last written longer ago than this was left by a worker killed while it
@@ -32,24 +33,72 @@ def write_file(photo_dir: Path, data: bytes, suffix: str = ".jpg") -> str:
     relative = content_path(data, suffix)
     digest = relative.split("/")[1].split(".")[0]
     target = photo_dir / relative
-    if target.exists():
-        return relative
+    if not target.exists():
+        _write_atomically(target, data, digest)
+    return relative
+
+
+def write_at(photo_dir: Path, relative: str, data: bytes) -> str:
+    """Write bytes at this relative path (atomically) unless a file is there; return the path."""
+    target = photo_dir / relative
+    if not target.exists():
+        _write_atomically(target, data, Path(relative).stem)
+    return relative
+
+
+def _write_atomically(target: Path, data: bytes, tag: str) -> None:
     target.parent.mkdir(parents=True, exist_ok=True)
-    temp = target.parent / f"{TEMP_PREFIX}{digest}.{os.getpid()}.{time.monotonic_ns()}"
+    temp = target.parent / f"{TEMP_PREFIX}{tag}.{os.getpid()}.{time.monotonic_ns()}"
     with open(temp, "wb") as f:
         f.write(data)
         f.flush()
         os.fsync(f.fileno())
     os.replace(temp, target)
-    return relative
 
 
-def referenced_files(db: Database) -> set[str]:
-    """Every file path some row refers to."""
+def ensure_square(photo_dir: Path, relative: str) -> bool:
+    """Make a list thumbnail (photos/squares.py) of a stored thumbnail if it is not on disk
+    yet; False when `relative` names no square or its thumbnail is missing or unreadable."""
+    parsed = squares.parse_square_path(relative)
+    if parsed is None:
+        return False
+    if (photo_dir / relative).exists():
+        return True
+    thumb_relative, edge = parsed
+    try:
+        thumb = (photo_dir / thumb_relative).read_bytes()
+        made = squares.make_squares(thumb)
+    except (OSError, ValueError, SyntaxError):  # missing, or not a JPEG Pillow can read
+        return False
+    for each, data in made.items():
+        write_at(photo_dir, squares.square_path(thumb_relative, each), data)
+    return True
+
+
+def row_files(row) -> list[str]:
+    """Every file a photo row (a dict or sqlite3.Row) stands for: its own and its thumbnail's
+    list squares."""
+    row = dict(row)
+    own = [row.get(column) for column in ("file", "thumb_file", "original_file")]
+    thumb = row.get("thumb_file")
+    return [f for f in own if f] + (squares.square_paths(thumb) if thumb else [])
+
+
+def _own_files(db: Database) -> set[str]:
     files: set[str] = set()
     for row in db.execute("SELECT file, thumb_file, original_file FROM photos"):
         files.update(f for f in row if f)
     return files
+
+
+def referenced_files(db: Database, with_squares: bool = True) -> set[str]:
+    """Every file path some row refers to, with the list squares of each thumbnail unless
+    told not to (a backup leaves them out: they are made again on first request)."""
+    own = _own_files(db)
+    if not with_squares:
+        return own
+    thumbs = {row[0] for row in db.execute("SELECT DISTINCT thumb_file FROM photos")}
+    return own | {path for thumb in thumbs if thumb for path in squares.square_paths(thumb)}
 
 
 def remove_unreferenced(db: Database, photo_dir: Path, paths: list[str]) -> None:
@@ -69,8 +118,7 @@ def remove_unreferenced(db: Database, photo_dir: Path, paths: list[str]) -> None
 def ensure_files(photo_dir: Path, files: dict[str, bytes]) -> None:
     """Rewrite any of these content-named files a concurrent cleanup removed (call under lock)."""
     for relative, data in files.items():
-        if not (photo_dir / relative).exists():
-            write_file(photo_dir, data, suffix=Path(relative).suffix)
+        write_at(photo_dir, relative, data)
 
 
 def stale_temp_files(photo_dir: Path, older_than: float = STALE_TEMP_SECONDS) -> list[str]:
@@ -104,6 +152,7 @@ def check_photos(db: Database, photo_dir: Path, fix: bool = False) -> dict:
     # upload whose file is removed here writes it again before its insert (ensure_files).
     with transaction(db):
         referenced = referenced_files(db)
+        own = _own_files(db)  # a missing square is made again when asked for: not missing
         stale = set(stale_temp_files(photo_dir))
         on_disk = set()
         for path in photo_dir.rglob("*"):
@@ -111,7 +160,7 @@ def check_photos(db: Database, photo_dir: Path, fix: bool = False) -> dict:
             if path.is_file() and (not path.name.startswith(TEMP_PREFIX) or relative in stale):
                 on_disk.add(relative)
         orphans = sorted(p for p in on_disk if p not in referenced)
-        missing = sorted(p for p in referenced if p not in on_disk)
+        missing = sorted(p for p in own if p not in on_disk)
         if fix:
             for relative in orphans:
                 (photo_dir / relative).unlink(missing_ok=True)

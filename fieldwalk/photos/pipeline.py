@@ -116,7 +116,7 @@ def ingest(
     display_edge: int = 1600,
     thumb_edge: int = 400,
     quality: int = 82,
-    max_decode_bytes: int = 300_000_000,
+    max_decode_bytes: int = 250_000_000,
 ) -> Ingested:
     """Check, decode and re-encode an upload as upright, metadata-free display and thumb JPEGs.
 

@@ -29,6 +29,7 @@ from fieldwalk.places.model import (
     unique_slug,
     update_place,
 )
+from fieldwalk.places.nearness import is_far
 from fieldwalk.places.summary import (
     list_place_summaries,
     list_place_walks,
@@ -236,7 +237,13 @@ def import_file():
     )
 
 
+def far_from_place(distance_m: float | None) -> bool:
+    """The far-from-the-place rule (places/nearness.py) with this app's setting, for pages."""
+    return is_far(distance_m, current_app.config["FAR_FROM_PLACE_METRES"])
+
+
 def init_app(app: Flask) -> None:
     """Register the place pages."""
     app.register_blueprint(bp)
     app.jinja_env.globals["place_kind_label"] = kind_label
+    app.jinja_env.globals["far_from_place"] = far_from_place

@@ -12,7 +12,7 @@ from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.parties.model import get_party
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoSettings, store_photo
-from fieldwalk.photos.files import remove_unreferenced
+from fieldwalk.photos.files import remove_unreferenced, row_files
 from fieldwalk.photos.views import photo_error_message
 from fieldwalk.ratelimit import client_address, enforce
 from fieldwalk.render import render
@@ -206,7 +206,7 @@ def act(token: str, task_id: int):
                 row, _created = store_photo(
                     db, photo_dir, str(uuid.uuid4()), data, settings, task_id=task_id
                 )
-                stored += [row["file"], row["thumb_file"]]
+                stored += row_files(row)
     except TaskError as error:
         message = task_error_message(error.code, **error.detail)
         status = ERROR_STATUS.get(error.code, 400)

@@ -18,7 +18,7 @@ from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos.attach import PhotoSettings, store_photo
-from fieldwalk.photos.files import remove_unreferenced
+from fieldwalk.photos.files import remove_unreferenced, row_files
 from fieldwalk.photos.model import list_task_photos
 from fieldwalk.photos.views import photo_error_message
 from fieldwalk.places.model import get_place
@@ -218,7 +218,7 @@ def act(task_id: int, action: str):
                 row, _created = store_photo(
                     db, photo_dir, str(uuid.uuid4()), data, settings, task_id=task_id
                 )
-                written += [row["file"], row["thumb_file"]]
+                written += row_files(row)
             if (
                 action == "reroute"
                 and form.get("send_now")

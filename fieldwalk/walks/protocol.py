@@ -27,6 +27,7 @@ from fieldwalk.categories import category_label
 from fieldwalk.db import get_db
 from fieldwalk.photos.views import photo_url
 from fieldwalk.places.model import get_place, place_geometry
+from fieldwalk.places.nearness import is_far
 from fieldwalk.render import fail, render
 from fieldwalk.security import STAFF_ROLES, role_required
 from fieldwalk.walks.access import get_walk_or_404
@@ -253,11 +254,7 @@ def protocol_context(walk: dict, pdf: bool) -> dict:
     observations = protocol_observations(db, walk["id"])
     groups = protocol_tasks(db, walk["id"], observations)
     far = current_app.config["FAR_FROM_PLACE_METRES"]
-    mapped = [
-        o
-        for o in observations
-        if o["lat"] is not None and (o["distance_m"] is None or o["distance_m"] <= far)
-    ]
+    mapped = [o for o in observations if o["lat"] is not None and not is_far(o["distance_m"], far)]
     meeting = (
         (walk["meeting_lat"], walk["meeting_lon"]) if walk["meeting_lat"] is not None else None
     )

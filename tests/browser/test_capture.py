@@ -5,8 +5,10 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, make_place, make_user, make_walk
+from conftest import PHOTOS, east_of_racksta, make_place, make_user, make_walk
 from playwright.sync_api import Page, expect
+
+from fieldwalk.places.nearness import is_far
 
 from .conftest import POSITION
 
@@ -440,3 +442,23 @@ def test_the_save_bar_never_covers_the_field_being_filled_in(phone, walk):
         box, cover = page.locator(selector).bounding_box(), bar.bounding_box()
         assert box["y"] + box["height"] <= cover["y"], (selector, box, cover)
         expect(page.locator("#save")).to_be_in_viewport()
+
+
+@pytest.mark.parametrize(("metres", "far"), [(1990, False), (2010, True)])
+def test_the_capture_screen_warns_as_the_server_does(phone, walk, db, metres, far):
+    """The screen warns offline, from the same setting (farMetres) and the same measure as
+    places/nearness.py; the stored observation shows the server came to the same verdict."""
+    lat, lon = east_of_racksta(metres)
+    page = phone(geolocation={"latitude": lat, "longitude": lon, "accuracy": 5})
+    join(page, walk, "Kim")
+    assert json.loads(page.locator("#capture-config").text_content())["farMetres"] == 2000
+    page.locator("#category .tile:has(input[value=paths])").tap()
+    expect(page.locator("input[name=location_source]")).to_have_value("device")
+    if far:
+        expect(page.locator("#location-warning")).to_be_visible()
+    else:
+        expect(page.locator("#location-warning")).to_be_hidden()
+    page.locator("#save").click()
+    expect(page.locator("#capture-status")).to_have_text(message(page, "saved"))
+    [observation] = observations(db)
+    assert is_far(observation["distance_m"], 2000) is far
