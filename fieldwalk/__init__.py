@@ -62,11 +62,14 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.open311 import views as open311
     from fieldwalk.ops import backup, health
     from fieldwalk.parties import views as parties
+    from fieldwalk.photos import redact_views
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
+    from fieldwalk.privacy import cli as privacy_cli
+    from fieldwalk.privacy import views as privacy
     from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
-    from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
+    from fieldwalk.tasks import link_views, mine, notify, review, triage, triage_duplicates
     from fieldwalk.tasks import views as tasks
     from fieldwalk.walks import protocol
     from fieldwalk.walks import views as walks
@@ -83,6 +86,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         walks,
         capture,
         photos,
+        redact_views,
         parties,
         zones,
         places,
@@ -93,6 +97,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         tasks,
         triage,
         triage_duplicates,
+        review,
         dashboard,
         dashboard_exports,
         mine,
@@ -109,6 +114,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         loadgen,
         health,
         backup,
+        privacy,
+        privacy_cli,
     ):
         module.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise

@@ -40,6 +40,7 @@ from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
+from fieldwalk.photos.public import blur_pending
 from fieldwalk.places.model import get_place, place_geometry
 from fieldwalk.reports.periods import last_complete_week, week_text
 from fieldwalk.security import hash_secret
@@ -134,8 +135,15 @@ TABLE = [
     ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200, 403)),
     ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303, 403)),
     ("GET", "/observations/<observation_id>", "/observations/{observation}", None, OBSERVATION_VISIBLE),
-    # Photo files are content-addressed (a SHA-256 in the URL) and served to whoever has it.
+    # Photo files are content-addressed (a SHA-256 in the URL). An original goes to staff and
+    # the phone that took it; anyone else gets its face-blurred copy, and a grey stand-in
+    # while that is made (tests/test_face_blur.py tells the two apart).
     ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, EVERYONE),
+    # A public (face-blurred) copy: to whoever has its address.
+    ("GET", "/photos/<path:relative>", "/photos/{public_photo_file}", None, EVERYONE),
+    # Blurring parts of a photo, turning or hiding it: staff.
+    ("GET", "/photos/<photo_id>/edit", "/photos/{stored_photo}/edit", None, STAFF_PAGE),
+    ("POST", "/photos/<photo_id>/edit", "/photos/{stored_photo}/edit", "redact", STAFF_POST),
     # JSON API
     ("GET", "/api/v1/categories", "/api/v1/categories", None, EVERYONE),
     ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
@@ -196,6 +204,8 @@ TABLE = [
     ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, but(MANAGE_PAGE, partner=404)),
     ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", but(MANAGE_POST, partner=404)),
     ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", but(MANAGE_POST, partner=404)),
+    # "Visa publikt": whoever plans the observation's tasks decides what of it is public.
+    ("POST", "/observations/<observation_id>/public", "/observations/{observation}/public", "review", but(MANAGE_POST, partner=404)),
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
@@ -252,6 +262,16 @@ TABLE = [
     ("GET", "/open311/v2/servicerequestupdates.<fmt>", "/open311/v2/servicerequestupdates.xml", None, EVERYONE),
     ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.json", "open311_request", statuses(201, 201, 201, 201, 201, 201, 201, 201)),
     ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", "empty", statuses(403, 403, 403, 403, 403, 403, 403, 403)),
+    # A resident's own data, from the phone that reported (a device key); erasing without the
+    # tick is refused (the rows must not erase the shared phones' data).
+    ("GET", "/me/data", "/me/data", None, statuses(404, 200, 200, 404, 404, 404, 404, 404)),
+    ("GET", "/me/data.zip", "/me/data.zip", None, statuses(404, 200, 200, 404, 404, 404, 404, 404)),
+    ("POST", "/me/data/erase", "/me/data/erase", "empty", statuses(404, 400, 400, 404, 404, 404, 404, 404)),
+    ("GET", "/me/data/erased", "/me/data/erased", None, EVERYONE),
+    # Register extracts and erasures on a person's request: coordinators and admins.
+    ("GET", "/admin/privacy", "/admin/privacy", None, MANAGER_PAGE),
+    ("GET", "/admin/privacy/extract", "/admin/privacy/extract?subject=o:{observation}", None, MANAGER_PAGE),
+    ("POST", "/admin/privacy/erase", "/admin/privacy/erase", "staff_erase", but(MANAGER_POST, coordinator=400, admin=400)),
     # An engineer's own list: none of these eight roles is an engineer.
     ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403, 403)),
 ]  # fmt: skip
@@ -402,6 +422,23 @@ class Scene:
             PHOTO_SETTINGS,
         )
         return row["file"]
+
+    @cached_property
+    def stored_photo(self) -> str:
+        """The UUID of the observation's first photo, stored."""
+        self.photo_file  # noqa: B018 (stored first)
+        return self.photo_ids[0]
+
+    @cached_property
+    def public_photo_file(self) -> str:
+        """The public copy of the observation's first photo, made as the app's thread does."""
+        self.photo_file  # noqa: B018 (stored first)
+        config = self.site.app.config
+        blur_pending(self.site.db, Path(config["PHOTO_PATH"]), config["PHOTO_THUMB_EDGE"])
+        row = self.site.db.execute(
+            "SELECT public_file FROM photos WHERE id = ?", [self.photo_ids[0]]
+        ).fetchone()
+        return row[0]
 
     @cached_property
     def place(self) -> int:
@@ -577,6 +614,12 @@ class Scene:
                 }
             case "link_task":
                 return {"task_id": self.task}
+            case "review":
+                return {"decision": "approved"}
+            case "redact":
+                return {"turn": "0"}
+            case "staff_erase":  # without the tick: the row is about access, not erasing
+                return {"subject": f"o:{self.observation}"}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

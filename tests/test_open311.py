@@ -13,6 +13,8 @@ from conftest import (
     PHOTO_SETTINGS,
     PHOTOS,
     RACKSTA,
+    approve_public,
+    blur_all,
     login,
     make_place,
     make_staff,
@@ -64,8 +66,9 @@ def xml_records(root: ET.Element, item: str) -> list[dict]:
 
 
 def observe(app, db, *, category="lighting", days_ago=0, works_well=False, description="Mörkt.",
-            lat=LAT, lon=LON, photo=False, user_id=None) -> str:  # fmt: skip
-    """An observation recorded through the one path, observed `days_ago` days ago."""
+            lat=LAT, lon=LON, photo=False, user_id=None, approved=True) -> str:  # fmt: skip
+    """An observation recorded through the one path, observed `days_ago` days ago; `approved`
+    for the public pages by staff (and its photo's faces blurred) unless told otherwise."""
     observation_id = str(uuid.uuid4())
     photo_id = str(uuid.uuid4())
     captured = datetime.now(UTC) - timedelta(days=days_ago)
@@ -84,6 +87,9 @@ def observe(app, db, *, category="lighting", days_ago=0, works_well=False, descr
     if photo:
         store_photo(db, photo_dir, photo_id, CANON, PHOTO_SETTINGS,
                     observation=get_observation(db, observation_id))  # fmt: skip
+        blur_all(app, db, only=[photo_id])
+    if approved:
+        approve_public(db, observation_id)
     return observation_id
 
 
@@ -265,9 +271,14 @@ def test_post_with_a_photo_as_media(app, client, db, place):
     request_id = response.get_json()[0]["service_request_id"]
     (photo,) = list_photos(db, request_id)
     assert photo["width"] > 0
+    # Not published before staff approve it for the public pages.
+    assert client.get(f"/open311/v2/requests/{request_id}.json").status_code == 404
+    approve_public(db, request_id)
+    blur_all(app, db)
+    (photo,) = list_photos(db, request_id)
     # The request read back links the photo, an absolute URL of the public copy.
     (found,) = client.get(f"/open311/v2/requests/{request_id}.json").get_json()
-    assert found["media_url"] == f"http://localhost/photos/{photo['file']}"
+    assert found["media_url"] == f"http://localhost/photos/{photo['public_file']}"
     served = client.get(found["media_url"].removeprefix("http://localhost"), buffered=True)
     assert served.status_code == 200 and served.content_type == "image/jpeg"
 
@@ -441,6 +452,7 @@ def scene(app, db, place):
     act(db, trim, "send")
     act(db, lamp, "done", note="Hemlig intern anteckning")
     store_photo(db, Path(app.config["PHOTO_PATH"]), str(uuid.uuid4()), CANON, PHOTO_SETTINGS, task_id=lamp)  # fmt: skip
+    blur_all(app, db)
     return {"observation": observation, "party": party, "lamp": lamp, "trim": trim}
 
 
@@ -552,7 +564,8 @@ def test_at_most_1000_requests_are_listed(app, client, db, place):
     for _n in range(1003):
         db.execute(
             """INSERT INTO observations (id, category, description, body_hash, observed_at,
-                   created_at, updated_at) VALUES (?, 'paths', '', '', ?, ?, ?)""",
+                   created_at, updated_at, public_review)
+               VALUES (?, 'paths', '', '', ?, ?, ?, 'approved')""",
             [str(uuid.uuid4()), *[stamp(datetime.now(UTC))] * 3],
         )
     assert len(client.get("/open311/v2/requests.json").get_json()) == 1000

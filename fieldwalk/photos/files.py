@@ -47,7 +47,9 @@ def write_file(photo_dir: Path, data: bytes, suffix: str = ".jpg") -> str:
 def referenced_files(db: Database) -> set[str]:
     """Every file path some row refers to."""
     files: set[str] = set()
-    for row in db.execute("SELECT file, thumb_file, original_file FROM photos"):
+    for row in db.execute(
+        "SELECT file, thumb_file, original_file, public_file, public_thumb_file FROM photos"
+    ):
         files.update(f for f in row if f)
     return files
 

@@ -10,6 +10,7 @@ from fieldwalk.clock import now
 from fieldwalk.db import get_db, transaction
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos import public
 from fieldwalk.photos.attach import PhotoSettings, store_photo
 from fieldwalk.photos.files import remove_unreferenced
 from fieldwalk.photos.views import photo_error_message
@@ -161,6 +162,8 @@ def act(token: str, task_id: int):
     except BaseException:
         remove_unreferenced(db, photo_dir, stored)
         raise
+    if data:
+        public.wake()  # the after-photo's blurred copies, now that it is committed
     target = url_for("links.tasks_page", token=token, saved=task_id)
     return _private(redirect(f"{target}#task-{task_id}", code=303))
 

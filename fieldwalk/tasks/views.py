@@ -17,6 +17,7 @@ from fieldwalk.open311.channel import channel_party_ids, request_for_task
 from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos import public
 from fieldwalk.photos.attach import PhotoSettings, store_photo
 from fieldwalk.photos.files import remove_unreferenced
 from fieldwalk.photos.model import list_task_photos
@@ -192,6 +193,8 @@ def act(task_id: int, action: str):
     except BaseException:
         remove_unreferenced(db, photo_dir, written)
         raise
+    if data:
+        public.wake()  # the after-photo's blurred copies, now that it is committed
     if action in ("send", "reroute", "reopen"):
         post_now(db, {get_task(db, task_id)["party_id"]} & channel_party_ids(db))
     target = url_for("tasks.show", task_id=task_id, ok=action)
