@@ -25,6 +25,7 @@ from conftest import (
     PHOTO_SETTINGS,
     PHOTOS,
     RACKSTA,
+    approve_public,
     csrf_token,
     join,
     login,
@@ -258,7 +259,9 @@ TABLE = [
     ("GET", "/open311/v2/services.<fmt>", "/open311/v2/services.xml", None, EVERYONE),
     ("GET", "/open311/v2/services/<code>.<fmt>", "/open311/v2/services/lighting.json", None, EVERYONE),
     ("GET", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", None, EVERYONE),
-    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{observation}.json", None, EVERYONE),
+    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{approved_observation}.json", None, EVERYONE),
+    # Not approved for the public pages yet: not published, to anyone (no api_key given).
+    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{observation}.xml", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("GET", "/open311/v2/servicerequestupdates.<fmt>", "/open311/v2/servicerequestupdates.xml", None, EVERYONE),
     ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.json", "open311_request", statuses(201, 201, 201, 201, 201, 201, 201, 201)),
     ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", "empty", statuses(403, 403, 403, 403, 403, 403, 403, 403)),
@@ -400,6 +403,12 @@ class Scene:
     def observation(self) -> str:
         """The resident's observation, declaring two photos, none sent yet."""
         return self._observation(self.photo_ids)
+
+    @cached_property
+    def approved_observation(self) -> str:
+        """The resident's observation, approved for the public pages ("Visa publikt")."""
+        approve_public(self.site.db, self.observation)
+        return self.observation
 
     @cached_property
     def other_observation(self) -> str:
