@@ -51,6 +51,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fieldwalk.devtools import faceset  # noqa: E402  (after the path fix)
+from fieldwalk.photos import faces, public  # noqa: E402
 from fieldwalk.photos import pipeline as photos  # noqa: E402  (after the path fix, so it runs from a clone)
 
 WIDTH, HEIGHT = 4000, 3000
@@ -259,9 +261,6 @@ def _timed(function, repeat: int) -> tuple[float, float]:
 def face_blur(repeat: int) -> None:
     """The face blur's added cost per 12 MP photo, and the detector's recall and false
     positives on the labelled set."""
-    from fieldwalk.devtools import faceset
-    from fieldwalk.photos import faces, public
-
     scenes = faceset.labelled_set()
     out = io.BytesIO()
     scenes[0].image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
