@@ -6,9 +6,10 @@ party is queued as a row of `open311_requests` (made once per task and party, wi
 name for the request, `client_id`) and posted, with the observations' text and the
 face-blurred public copies of their photos as `media_url` links (a party gets them without
 waiting for staff's public review, as its email would; the post waits until every photo's
-blurred copy is made, so the party's server never fetches a stand-in). `sync-open311` (cron) posts what is still waiting and reads back the
-status of what was posted: a request the party closed marks the task done, with the party's
-note.
+blurred copy is made, so the party's server never fetches a stand-in). `sync-open311`
+(cron) posts what is still waiting and reads back the status of what was posted (giving
+our api_key, so a server that publishes only reviewed requests still answers): a request
+the party closed marks the task done, with the party's note.
 
 Never a second request for one task: the row exists before anything is posted, a lease
 (`claimed_until`) keeps two processes from posting it at once, a posted row is never posted

@@ -6,8 +6,8 @@ Each resource ends in its format (`services.xml`, `requests.json`); any other en
 (`sv` or `en`), Swedish when none is. Reading is open to anyone, as the spec has it, and
 shows only what is public (`open311.public`: nothing staff have not approved for the public
 pages); a reader giving a staff account's `api_key` also follows requests not approved yet,
-without their text and photos. Creating a request needs an `api_key` (a
-token from `flask --app app create-token EMAIL`) of a staff account. The GeoReport v2
+without their text and photos. Creating a request needs an `api_key` (a token from
+`flask --app app create-token EMAIL`) of a staff account. The GeoReport v2
 updates extension FixMyStreet reads (`servicerequestupdates.xml`) lists fixes' changes.
 """
 
