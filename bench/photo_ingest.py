@@ -22,6 +22,14 @@ does); naive uses one. The machine's load average is printed first.
            (nearly free; only there so both encodes get the right number of pixels), and
            the two JPEG encodes. No EXIF parsing, no transpose, no filtering, no hashing.
 
+Then the face blur (fieldwalk/photos/public.py), which runs after the upload is answered:
+its added cost per 12 MP photo (a 4000x3000 photo with three faces: decode the display copy,
+find the faces at two scales, blur them, encode the public display and thumbnail), wall and
+CPU time beside the project's ingest of the same photo measured in the same run; and the
+detector's recall (by kind of face) and false positives on the labelled set of real faces
+(fieldwalk/devtools/faceset.py; sources and licences in tests/data/faces/README.md).
+`--no-faces` skips this part.
+
 Peak memory is measured in a fresh process per pipeline (the JPEG is piped to
 `--child NAME`): the growth of the resident-set high-water mark over one run, since Pillow
 keeps pixels in C buffers that tracemalloc does not see, and tracemalloc's peak besides.
@@ -47,6 +55,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from fieldwalk.devtools import faceset  # noqa: E402  (after the path fix)
+from fieldwalk.photos import faces, public  # noqa: E402
 from fieldwalk.photos import pipeline as photos  # noqa: E402  (after the path fix, so it runs from a clone)
 
 WIDTH, HEIGHT = 4000, 3000
@@ -198,6 +208,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--child", choices=PIPELINES, help=argparse.SUPPRESS)
+    parser.add_argument("--no-faces", action="store_true", help="skip the face-blur figures")
     args = parser.parse_args()
     if args.child:
         child_memory(args.child)
@@ -248,7 +259,62 @@ def main() -> int:
             f"{what}: project / floor = {over_floor:.2f}x   target <= {TARGET_OVER_FLOOR}x   "
             f"{verdict}"
         )
+    if not args.no_faces:
+        print()
+        face_blur(max(3, args.repeat // 2))
     return 0
+
+
+def _timed(function, repeat: int) -> tuple[float, float]:
+    """Median wall and CPU seconds of `repeat` calls (after one warm-up call)."""
+    function()
+    walls, cpus = [], []
+    for _ in range(repeat):
+        wall, cpu = time.perf_counter(), time.process_time()
+        function()
+        walls.append(time.perf_counter() - wall)
+        cpus.append(time.process_time() - cpu)
+    return statistics.median(walls), statistics.median(cpus)
+
+
+def face_blur(repeat: int) -> None:
+    """The face blur's added cost per 12 MP photo, and the detector's recall and false
+    positives on the labelled set."""
+    scenes = faceset.labelled_set()
+    out = io.BytesIO()
+    scenes[0].image.resize((WIDTH, HEIGHT), Image.Resampling.LANCZOS).save(out, "JPEG", quality=90)
+    data = out.getvalue()
+    display = photos.ingest(data).display
+    ingest_wall, ingest_cpu = _timed(lambda: photos.ingest(data), repeat)
+    blur_wall, blur_cpu = _timed(lambda: public.blurred_copies(display, THUMB_EDGE), repeat)
+    found = public.blurred_copies(display, THUMB_EDGE)
+    print(f"face blur, per {WIDTH}x{HEIGHT} photo with 3 faces, median of {repeat}:")
+    print(f"  {'':<34} {'wall ms':>8} {'CPU ms':>8}")
+    print(
+        f"  {'ingest (baseline, same run)':<34} {ingest_wall * 1000:>8.0f} {ingest_cpu * 1000:>8.0f}"
+    )
+    print(
+        f"  {'+ detect and blur (off request)':<34} {blur_wall * 1000:>8.0f} {blur_cpu * 1000:>8.0f}"
+    )
+    print(
+        f"  regions blurred: {found[2] if found else 0} (the photo has 3 faces);"
+        " the upload's answer waits for none of it"
+    )
+    result = faceset.score(scenes, faces.detect)
+    print(
+        f"detector on the labelled set ({result['images']} photos, {result['faces']} real faces,"
+        f" threshold {faces.THRESHOLD}):"
+    )
+    print(f"  recall {result['recall']:.1%} ({result['found']} of {result['faces']})")
+    for kind, (hit, total) in result["by_kind"].items():
+        print(f"    {kind:<6} {hit:>4} of {total:<4} {hit / total:.0%}")
+    print(
+        f"  false positives: {result['false_positives']} boxes with no face under them, in"
+        f" {result['images_with_false_positive']} of {result['images']} photos;"
+        f" {result['face_free_images_with_false_positive']} of the"
+        f" {result['face_free_images']} photos without a face got a blurred patch"
+        f" ({result['face_free_images_with_false_positive'] / result['face_free_images']:.0%})"
+    )
 
 
 if __name__ == "__main__":

@@ -63,8 +63,11 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.open311 import views as open311
     from fieldwalk.ops import backup, health
     from fieldwalk.parties import views as parties
+    from fieldwalk.photos import redact_views
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
+    from fieldwalk.privacy import cli as privacy_cli
+    from fieldwalk.privacy import views as privacy
     from fieldwalk.reports import cli as reports_cli
     from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
@@ -75,6 +78,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         link_views,
         mine,
         notify,
+        review,
         triage,
         triage_duplicates,
     )
@@ -95,6 +99,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         walks,
         capture,
         photos,
+        redact_views,
         parties,
         zones,
         places,
@@ -108,6 +113,7 @@ def create_app(test_config: dict | None = None) -> Flask:
         bulk_views,
         triage,
         triage_duplicates,
+        review,
         dashboard,
         dashboard_exports,
         mine,
@@ -125,6 +131,8 @@ def create_app(test_config: dict | None = None) -> Flask:
         loadgen,
         health,
         backup,
+        privacy,
+        privacy_cli,
     ):
         module.init_app(app)
     assets.init_app(app)  # last: wraps wsgi_app with WhiteNoise

@@ -23,12 +23,27 @@ MAX_PHOTO_DECODE_BYTES = 250_000_000
 PHOTO_DISPLAY_EDGE = 1600
 PHOTO_THUMB_EDGE = 400
 KEEP_ORIGINAL_PHOTOS = False
+# Faces are blurred in every copy anyone but staff sees, off the upload request: by a thread
+# in each app process (None: yes, except under TESTING), and/or by `flask blur-pending`.
+# Set False where a separate `blur-pending --watch` service does it (each process running
+# the detector holds some 500 MB while it works).
+FACE_BLUR_IN_PROCESS = None
 MAX_PHOTOS_PER_OBSERVATION = 12
 # Whole-request cap: a few photos sent at once by the no-JavaScript form.
 MAX_CONTENT_LENGTH = 100 * 1024 * 1024
 # Bodies of the JSON API (/api/v1/) other than photo PUTs, which keep MAX_PHOTO_BYTES: the
 # largest real one, an observation with 2000 characters of description, is about 25 KB.
 MAX_API_BODY_BYTES = 64 * 1024
+
+# Kept only as long as needed (fieldwalk/privacy/retention.py; `flask purge`, daily from cron).
+# Residents' names: this many days after every fix of what they reported was closed.
+RETAIN_NAMES_DAYS = 90
+# A phone's device key: forgotten this many days after the phone was last used.
+RETAIN_DEVICE_DAYS = 365
+# Photos (and after-photos): this many days after their fixes were closed.
+RETAIN_PHOTO_DAYS = 3 * 365
+# The audit log keeps who acted for this many days, then only the role.
+RETAIN_AUDIT_PERSON_DAYS = 3 * 365
 
 # Observations.
 MAX_DESCRIPTION_LENGTH = 2000

@@ -706,6 +706,85 @@ def m019_resident_follows(db: Database) -> None:
 
 
 @migrations()
+def m020_public_review(db: Database) -> None:
+    # Public only after review: an observation's text and photos reach the public pages once
+    # staff approved them ("Visa publikt"). `public_review` is NULL while waiting, 'approved'
+    # or 'private' (staff chose to show only category, place and state); the text shown is
+    # the one approved (`public_description`), each photo carries its own `approved_at`, so a
+    # photo that arrives after the approval waits for a look of its own.
+    _run(
+        db,
+        """
+        ALTER TABLE observations ADD COLUMN public_review TEXT;
+        ALTER TABLE observations ADD COLUMN public_description TEXT;
+        ALTER TABLE observations ADD COLUMN reviewed_at TEXT;
+        ALTER TABLE observations ADD COLUMN reviewed_by INTEGER REFERENCES users(id);
+        ALTER TABLE photos ADD COLUMN approved_at TEXT;
+        CREATE INDEX observations_review ON observations(public_review, observed_at);
+        """,
+    )
+
+
+@migrations()
+def m021_public_photo_copies(db: Database) -> None:
+    # Faces blurred: each photo gets public copies (display and thumbnail) with every face
+    # found blurred, made off the upload request; NULL until they exist, and until then no
+    # one but staff and the phone that took it is served the photo. `faces` is how many were
+    # found; `blur_started_at` lets one process claim a photo. Serving looks a file up by its
+    # path to tell a public copy from an original: the four indexes.
+    _run(
+        db,
+        """
+        ALTER TABLE photos ADD COLUMN public_file TEXT;
+        ALTER TABLE photos ADD COLUMN public_thumb_file TEXT;
+        ALTER TABLE photos ADD COLUMN faces INTEGER;
+        ALTER TABLE photos ADD COLUMN blur_started_at TEXT;
+        CREATE INDEX photos_file ON photos(file);
+        CREATE INDEX photos_thumb_file ON photos(thumb_file);
+        CREATE INDEX photos_public_file ON photos(public_file) WHERE public_file IS NOT NULL;
+        CREATE INDEX photos_public_thumb_file ON photos(public_thumb_file)
+            WHERE public_thumb_file IS NOT NULL;
+        CREATE INDEX photos_unblurred ON photos(created_at) WHERE public_file IS NULL;
+        """,
+    )
+
+
+@migrations()
+def m022_photo_redaction(db: Database) -> None:
+    # Redaction by hand: staff blur rectangles (a number plate, a face the detector missed),
+    # turn a photo, or hide it. Blurring and turning rewrite every copy; `redactions` counts
+    # the rectangles applied so far; a hidden photo (`hidden_at`) is shown to staff only.
+    # Who did what is in the audit log (entity 'photo').
+    _run(
+        db,
+        """
+        ALTER TABLE photos ADD COLUMN hidden_at TEXT;
+        ALTER TABLE photos ADD COLUMN hidden_by INTEGER REFERENCES users(id);
+        ALTER TABLE photos ADD COLUMN redactions INTEGER NOT NULL DEFAULT 0;
+        """,
+    )
+
+
+@migrations()
+def m023_retention(db: Database) -> None:
+    # Kept only as long as needed (fieldwalk/privacy/retention.py): a phone's device key is
+    # forgotten a year after its last use, so its last use is kept, at most once a day
+    # (`devices`, by the key's hash). The audit log is searched by age when entries older than
+    # the retention keep their role but lose the person.
+    _run(
+        db,
+        """
+        CREATE TABLE devices (
+            key_hash TEXT PRIMARY KEY,
+            last_seen_at TEXT NOT NULL
+        );
+        CREATE INDEX audit_log_at ON audit_log(at);
+        CREATE INDEX walk_participants_device_any ON walk_participants(device_key_hash);
+        """,
+    )
+
+
+@migrations()
 def m030_running_totals(db: Database) -> None:
     # Running totals for the reports (fieldwalk/reports/totals.py): per local week and month
     # and per place, the observations by category, the events by type and source, the tasks

@@ -4,6 +4,10 @@ Residents see what was decided and how far it got, without logging in. Nothing p
 shown: the pages are built from an explicit list of public fields (category, description,
 date, place, photos; each fix's measure, responsible party, state and after-photo), never
 from whole rows, so names, emails, device keys, notes and exact positions cannot slip in.
+The text, the photos, the measures and the after-photos appear only once staff approved the
+observation for the public pages (fieldwalk/observations/moderation.py); until then a page
+says what was reported, where and when, and how its fixes stand. The walk's public page is
+built from the same `public_observation`, so it never shows more of one than its own page.
 """
 
 from datetime import date, datetime
@@ -16,10 +20,11 @@ from sqlite_utils import Database
 from fieldwalk.db import get_db
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.model import get_observation, list_walk_observations
-from fieldwalk.photos.model import list_photos, list_task_photos
+from fieldwalk.observations.moderation import is_approved
+from fieldwalk.photos.model import approved_photos, list_task_photos
 from fieldwalk.places.model import get_place
 from fieldwalk.render import render
-from fieldwalk.security import STAFF_ROLES, role_required
+from fieldwalk.security import STAFF_ROLES, device_key_hash, role_required
 from fieldwalk.tasks.model import get_task, tasks_for_observation
 from fieldwalk.tasks.states import (
     ACCEPTED,
@@ -79,11 +84,19 @@ def calendar_date(value: str | None) -> str:
 
 
 def _public_photos(photos: list[dict]) -> list[dict]:
-    return [{"file": p["file"], "thumb_file": p["thumb_file"]} for p in photos]
+    """The face-blurred copies of those photos that have them (the rest are still being made,
+    and are left out until then)."""
+    return [
+        {"file": p["public_file"], "thumb_file": p["public_thumb_file"]}
+        for p in photos
+        if p["public_file"] and p["public_thumb_file"] and not p["hidden_at"]
+    ]
 
 
-def public_fixes(db: Database, observation_id: str) -> list[dict]:
-    """The fixes decided for an observation: measure, party, state, after-photos when done.
+def public_fixes(db: Database, observation_id: str, approved: bool = True) -> list[dict]:
+    """The fixes decided for an observation: party and state; the measure and (when done)
+    the after-photos too once the observation is `approved` for the public pages (a measure is
+    often the resident's own words, copied into the task).
 
     A duplicate shows how the task it duplicates stands, since that one carries the work.
     """
@@ -100,13 +113,13 @@ def public_fixes(db: Database, observation_id: str) -> list[dict]:
         finished = carrier["state"] in (DONE, VERIFIED)
         fixes.append(
             {
-                "measure": task["measure"],
+                "measure": task["measure"] if approved else "",
                 "party_name": carrier["party_name"],
                 "state": carrier["state"],
                 "state_label": public_state_label(carrier["state"]),
                 "finished": finished,
                 "after_photos": _public_photos(list_task_photos(db, carrier["id"]))
-                if finished
+                if finished and approved
                 else [],
             }
         )
@@ -114,19 +127,22 @@ def public_fixes(db: Database, observation_id: str) -> list[dict]:
 
 
 def public_observation(db: Database, observation: dict) -> dict:
-    """The public fields of an observation, with its photos, place, walk and fixes."""
+    """The public fields of an observation, with its place, walk and fixes; its text and
+    photos only when staff approved them for the public pages."""
     place = get_place(db, observation["place_id"]) if observation["place_id"] else None
+    approved = is_approved(observation)
     return {
         "id": observation["id"],
         "category": observation["category"],
-        "description": observation["description"],
+        "approved": approved,
+        "description": (observation["public_description"] or "") if approved else "",
         "works_well": bool(observation["works_well"]),
         "urgent": bool(observation["urgent"]),
         "observed_at": observation["observed_at"],
         "place_name": place["name"] if place else "",
         "walk_id": observation["walk_id"],
-        "photos": _public_photos(list_photos(db, observation["id"])),
-        "fixes": public_fixes(db, observation["id"]),
+        "photos": _public_photos(approved_photos(db, observation["id"])) if approved else [],
+        "fixes": public_fixes(db, observation["id"], approved),
     }
 
 
@@ -151,7 +167,9 @@ def observation(observation_id: str):
         abort(404)
     public = public_observation(db, found)
     walk_token = ensure_public_token(db, found["walk_id"]) if found["walk_id"] else None
-    return render("status/observation.html", observation=public, walk_token=walk_token)
+    device = device_key_hash()
+    own = device is not None and found["device_key_hash"] == device
+    return render("status/observation.html", observation=public, walk_token=walk_token, own=own)
 
 
 @bp.get("/w/<token>")

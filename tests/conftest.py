@@ -25,9 +25,11 @@ from fieldwalk.db import connect
 from fieldwalk.events.model import insert_event
 from fieldwalk.geo import EARTH_RADIUS_M
 from fieldwalk.observations.model import validate
+from fieldwalk.observations.moderation import APPROVED, review
 from fieldwalk.observations.record import record_observation
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import PhotoSettings
+from fieldwalk.photos.public import blur_pending, blur_photo
 from fieldwalk.places.model import insert_place
 from fieldwalk.walks.model import insert_walk
 
@@ -221,6 +223,20 @@ def seed_demo(app, runner):
         email: (role, password) for email, role, password in LOGIN_LINE.findall(result.output)
     }
     return result, logins
+
+
+def approve_public(db, observation_id: str, decision: str = APPROVED) -> None:
+    """Staff's "Visa publikt" on an observation (or keep it private), as the domain does it."""
+    review(db, observation_id, decision, user_id=None, actor="test")
+
+
+def blur_all(app, db, only: list[str] | None = None) -> int:
+    """Make every photo's face-blurred public copies now, as `flask blur-pending` does (or
+    only those of the photos `only` names)."""
+    photo_dir, edge = Path(app.config["PHOTO_PATH"]), app.config["PHOTO_THUMB_EDGE"]
+    if only is not None:
+        return sum(blur_photo(db, photo_dir, photo_id, edge) for photo_id in only)
+    return blur_pending(db, photo_dir, edge)
 
 
 class LiveServer:

@@ -25,6 +25,7 @@ from conftest import (
     PHOTO_SETTINGS,
     PHOTOS,
     RACKSTA,
+    approve_public,
     csrf_token,
     join,
     login,
@@ -40,6 +41,7 @@ from fieldwalk.db import connect
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
+from fieldwalk.photos.public import blur_pending
 from fieldwalk.places.model import get_place, place_geometry
 from fieldwalk.reports.periods import last_complete_week, week_text
 from fieldwalk.residents.model import follow_observation
@@ -145,8 +147,15 @@ TABLE = [
     ("GET", "/report", "/report", None, statuses(404, 200, 200, 200, 200, 200, 200, 403)),
     ("POST", "/report", "/report", "capture", statuses(404, 303, 303, 303, 303, 303, 303, 403)),
     ("GET", "/observations/<observation_id>", "/observations/{observation}", None, OBSERVATION_VISIBLE),
-    # Photo files are content-addressed (a SHA-256 in the URL) and served to whoever has it.
+    # Photo files are content-addressed (a SHA-256 in the URL). An original goes to staff and
+    # the phone that took it; anyone else gets its face-blurred copy, and a grey stand-in
+    # while that is made (tests/test_face_blur.py tells the two apart).
     ("GET", "/photos/<path:relative>", "/photos/{photo_file}", None, EVERYONE),
+    # A public (face-blurred) copy: to whoever has its address.
+    ("GET", "/photos/<path:relative>", "/photos/{public_photo_file}", None, EVERYONE),
+    # Blurring parts of a photo, turning or hiding it: staff.
+    ("GET", "/photos/<photo_id>/edit", "/photos/{stored_photo}/edit", None, STAFF_PAGE),
+    ("POST", "/photos/<photo_id>/edit", "/photos/{stored_photo}/edit", "redact", STAFF_POST),
     # JSON API
     ("GET", "/api/v1/categories", "/api/v1/categories", None, EVERYONE),
     ("GET", "/api/v1/places", "/api/v1/places", None, EVERYONE),
@@ -222,6 +231,8 @@ TABLE = [
     ("GET", "/observations/<observation_id>/tasks/new", "/observations/{observation}/tasks/new", None, but(MANAGE_PAGE, partner=404)),
     ("POST", "/observations/<observation_id>/tasks", "/observations/{observation}/tasks", "new_task", but(MANAGE_POST, partner=404)),
     ("POST", "/observations/<observation_id>/tasks/link", "/observations/{other_observation}/tasks/link", "link_task", but(MANAGE_POST, partner=404)),
+    # "Visa publikt": whoever plans the observation's tasks decides what of it is public.
+    ("POST", "/observations/<observation_id>/public", "/observations/{observation}/public", "review", but(MANAGE_POST, partner=404)),
     ("GET", "/walks/<int:walk_id>/tasks", "/walks/{walk}/tasks", None, MANAGE_PAGE),
     ("POST", "/walks/<int:walk_id>/tasks/send", "/walks/{walk}/tasks/send", "empty", MANAGE_POST),
     ("GET", "/tasks/triage", "/tasks/triage", None, MANAGER_PAGE),
@@ -275,10 +286,22 @@ TABLE = [
     ("GET", "/open311/v2/services.<fmt>", "/open311/v2/services.xml", None, EVERYONE),
     ("GET", "/open311/v2/services/<code>.<fmt>", "/open311/v2/services/lighting.json", None, EVERYONE),
     ("GET", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", None, EVERYONE),
-    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{observation}.json", None, EVERYONE),
+    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{approved_observation}.json", None, EVERYONE),
+    # Not approved for the public pages yet: not published, to anyone (no api_key given).
+    ("GET", "/open311/v2/requests/<request_id>.<fmt>", "/open311/v2/requests/{observation}.xml", None, statuses(404, 404, 404, 404, 404, 404, 404, 404)),
     ("GET", "/open311/v2/servicerequestupdates.<fmt>", "/open311/v2/servicerequestupdates.xml", None, EVERYONE),
     ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.json", "open311_request", statuses(201, 201, 201, 201, 201, 201, 201, 201)),
     ("POST", "/open311/v2/requests.<fmt>", "/open311/v2/requests.xml", "empty", statuses(403, 403, 403, 403, 403, 403, 403, 403)),
+    # A resident's own data, from the phone that reported (a device key); erasing without the
+    # tick is refused (the rows must not erase the shared phones' data).
+    ("GET", "/me/data", "/me/data", None, statuses(404, 200, 200, 404, 404, 404, 404, 404)),
+    ("GET", "/me/data.zip", "/me/data.zip", None, statuses(404, 200, 200, 404, 404, 404, 404, 404)),
+    ("POST", "/me/data/erase", "/me/data/erase", "empty", statuses(404, 400, 400, 404, 404, 404, 404, 404)),
+    ("GET", "/me/data/erased", "/me/data/erased", None, EVERYONE),
+    # Register extracts and erasures on a person's request: coordinators and admins.
+    ("GET", "/admin/privacy", "/admin/privacy", None, MANAGER_PAGE),
+    ("GET", "/admin/privacy/extract", "/admin/privacy/extract?subject=o:{observation}", None, MANAGER_PAGE),
+    ("POST", "/admin/privacy/erase", "/admin/privacy/erase", "staff_erase", but(MANAGER_POST, coordinator=400, admin=400)),
     # An engineer's own list: none of these eight roles is an engineer.
     ("GET", "/tasks/mine", "/tasks/mine", None, statuses(302, 302, 302, 403, 403, 403, 403, 403)),
 ]  # fmt: skip
@@ -409,6 +432,12 @@ class Scene:
         return self._observation(self.photo_ids)
 
     @cached_property
+    def approved_observation(self) -> str:
+        """The resident's observation, approved for the public pages ("Visa publikt")."""
+        approve_public(self.site.db, self.observation)
+        return self.observation
+
+    @cached_property
     def other_observation(self) -> str:
         """A second observation on the walk, not yet part of any task."""
         return self._observation([])
@@ -429,6 +458,23 @@ class Scene:
             PHOTO_SETTINGS,
         )
         return row["file"]
+
+    @cached_property
+    def stored_photo(self) -> str:
+        """The UUID of the observation's first photo, stored."""
+        self.photo_file  # noqa: B018 (stored first)
+        return self.photo_ids[0]
+
+    @cached_property
+    def public_photo_file(self) -> str:
+        """The public copy of the observation's first photo, made as the app's thread does."""
+        self.photo_file  # noqa: B018 (stored first)
+        config = self.site.app.config
+        blur_pending(self.site.db, Path(config["PHOTO_PATH"]), config["PHOTO_THUMB_EDGE"])
+        row = self.site.db.execute(
+            "SELECT public_file FROM photos WHERE id = ?", [self.photo_ids[0]]
+        ).fetchone()
+        return row[0]
 
     @cached_property
     def place(self) -> int:
@@ -669,6 +715,12 @@ class Scene:
                 self.contact  # noqa: B018 (someone to email)
                 self.walkless_sent_task  # noqa: B018 (something to link to)
                 return {}
+            case "review":
+                return {"decision": "approved"}
+            case "redact":
+                return {"turn": "0"}
+            case "staff_erase":  # without the tick: the row is about access, not erasing
+                return {"subject": f"o:{self.observation}"}
             case "event":
                 return {
                     "key": str(uuid.uuid4()),

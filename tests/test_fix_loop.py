@@ -8,7 +8,7 @@ import re
 import uuid
 from pathlib import Path
 
-from conftest import PHOTOS, csrf_token, login, mail_bodies
+from conftest import PHOTOS, blur_all, csrf_token, login, mail_bodies
 
 from fieldwalk.devtools.demo import load_logins
 from fieldwalk.devtools.demo_fixes import PARK, STRANDGARDEN
@@ -176,11 +176,21 @@ def test_a_fix_goes_round_the_whole_loop_on_the_demo_district(app, db, runner, s
     assert get_task(db, task["id"])["state"] == "verified"
     assert len(smtp.to("lina@example.se")) == 2, "one when decided, one when done"
 
-    # The public page says so, with the after-photo, and asks about the place.
+    # The coordinator shows it publicly ("Visa publikt"); the photos' blurred copies are made.
+    shown = coordinator.post(
+        f"/observations/{observation_id}/public",
+        data={"csrf_token": token, "decision": "approved"},
+    )
+    assert shown.status_code == 303
+    blur_all(app, db)
+
+    # The public page says so, with the after-photo's public copy, and asks about the place.
     status = app.test_client().get(f"/status/{observation_id}").get_data(as_text=True)
     assert "Känns platsen tryggare nu?" in status and "lina@example.se" not in status
-    after = db.execute("SELECT thumb_file FROM photos WHERE task_id = ?", [task["id"]]).fetchone()
-    assert after["thumb_file"] in status
+    after = db.execute(
+        "SELECT public_thumb_file FROM photos WHERE task_id = ?", [task["id"]]
+    ).fetchone()
+    assert after["public_thumb_file"] in status
 
     events = [h["action"] for h in task_history(db, task["id"])]
     assert events == ["create", "send", "not_ours", "reroute", "send", "done", "verify"]

@@ -17,7 +17,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import PASSWORD, login, make_place, make_user, make_walk, set_fast_password
+from conftest import (
+    PASSWORD,
+    approve_public,
+    login,
+    make_place,
+    make_user,
+    make_walk,
+    set_fast_password,
+)
 from markupsafe import escape
 from pypdf import PdfReader
 
@@ -107,6 +115,7 @@ def scene(app, db, client):
             db, str(uuid.uuid4()), validate(body, 2000, 12), walk=walk
         )
         observations.append(observation["id"])
+        approve_public(db, observation["id"])  # staff let it onto the public pages: as text
         insert_task(
             db,
             observation_ids=[observation["id"]],

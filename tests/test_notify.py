@@ -101,6 +101,22 @@ def test_party_email_carries_photos_map_links_and_due_dates(app, db, smtp, walk_
     assert "2026" in text  # the due date, in words
 
 
+def test_a_hidden_photo_is_in_neither_body_of_the_party_email(app, db, smtp, walk_with_tasks):
+    """Staff hid the photo ("Dölj"): the party's email links it in neither its HTML nor its
+    plain text (the link would only answer 404 to the party)."""
+    (photo,) = [dict(r) for r in db.execute("SELECT * FROM photos")]
+    db.execute("UPDATE photos SET hidden_at = '2026-01-01T00:00:00Z'")
+    notify(app, db, walk_with_tasks)
+    park = next(
+        m["message"] for m in smtp.messages if "Parkingenjörerna" in m["message"]["Subject"]
+    )
+    text, html = bodies(park)
+    assert "Mörk gångväg." in text and "Mörk gångväg." in html
+    for body in (text, html):
+        assert "/photos/" not in body
+        assert photo["file"] not in body and photo["thumb_file"] not in body
+
+
 def test_notifying_again_sends_nothing_new(app, db, smtp, walk_with_tasks):
     notify(app, db, walk_with_tasks)
     again = notify(app, db, walk_with_tasks)

@@ -8,24 +8,32 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from xml.etree import ElementTree as ET
 
+import exifread
 import pytest
 from conftest import (
     PHOTO_SETTINGS,
     PHOTOS,
     RACKSTA,
+    approve_public,
+    blur_all,
     login,
     make_place,
     make_staff,
     make_token,
     make_user,
 )
+from PIL import Image
+from test_face_blur import BLURRED, laplacian_variance
 
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.clock import stamp
+from fieldwalk.devtools.faceset import labelled_set
 from fieldwalk.geo import contains
 from fieldwalk.observations.model import get_observation, validate
+from fieldwalk.observations.moderation import PRIVATE
 from fieldwalk.observations.record import record_observation
 from fieldwalk.parties.model import insert_party
+from fieldwalk.photos import faces
 from fieldwalk.photos.attach import store_photo
 from fieldwalk.photos.model import list_photos
 from fieldwalk.tasks.model import get_task, insert_task, observations_without_task, transition
@@ -64,8 +72,9 @@ def xml_records(root: ET.Element, item: str) -> list[dict]:
 
 
 def observe(app, db, *, category="lighting", days_ago=0, works_well=False, description="Mörkt.",
-            lat=LAT, lon=LON, photo=False, user_id=None) -> str:  # fmt: skip
-    """An observation recorded through the one path, observed `days_ago` days ago."""
+            lat=LAT, lon=LON, photo=False, user_id=None, approved=True) -> str:  # fmt: skip
+    """An observation recorded through the one path, observed `days_ago` days ago; `approved`
+    for the public pages by staff (and its photo's faces blurred) unless told otherwise."""
     observation_id = str(uuid.uuid4())
     photo_id = str(uuid.uuid4())
     captured = datetime.now(UTC) - timedelta(days=days_ago)
@@ -84,6 +93,9 @@ def observe(app, db, *, category="lighting", days_ago=0, works_well=False, descr
     if photo:
         store_photo(db, photo_dir, photo_id, CANON, PHOTO_SETTINGS,
                     observation=get_observation(db, observation_id))  # fmt: skip
+        blur_all(app, db, only=[photo_id])
+    if approved:
+        approve_public(db, observation_id)
     return observation_id
 
 
@@ -265,9 +277,14 @@ def test_post_with_a_photo_as_media(app, client, db, place):
     request_id = response.get_json()[0]["service_request_id"]
     (photo,) = list_photos(db, request_id)
     assert photo["width"] > 0
+    # Not published before staff approve it for the public pages.
+    assert client.get(f"/open311/v2/requests/{request_id}.json").status_code == 404
+    approve_public(db, request_id)
+    blur_all(app, db)
+    (photo,) = list_photos(db, request_id)
     # The request read back links the photo, an absolute URL of the public copy.
     (found,) = client.get(f"/open311/v2/requests/{request_id}.json").get_json()
-    assert found["media_url"] == f"http://localhost/photos/{photo['file']}"
+    assert found["media_url"] == f"http://localhost/photos/{photo['public_file']}"
     served = client.get(found["media_url"].removeprefix("http://localhost"), buffered=True)
     assert served.status_code == 200 and served.content_type == "image/jpeg"
 
@@ -441,6 +458,7 @@ def scene(app, db, place):
     act(db, trim, "send")
     act(db, lamp, "done", note="Hemlig intern anteckning")
     store_photo(db, Path(app.config["PHOTO_PATH"]), str(uuid.uuid4()), CANON, PHOTO_SETTINGS, task_id=lamp)  # fmt: skip
+    blur_all(app, db)
     return {"observation": observation, "party": party, "lamp": lamp, "trim": trim}
 
 
@@ -552,7 +570,8 @@ def test_at_most_1000_requests_are_listed(app, client, db, place):
     for _n in range(1003):
         db.execute(
             """INSERT INTO observations (id, category, description, body_hash, observed_at,
-                   created_at, updated_at) VALUES (?, 'paths', '', '', ?, ?, ?)""",
+                   created_at, updated_at, public_review)
+               VALUES (?, 'paths', '', '', ?, ?, ?, 'approved')""",
             [str(uuid.uuid4()), *[stamp(datetime.now(UTC))] * 3],
         )
     assert len(client.get("/open311/v2/requests.json").get_json()) == 1000
@@ -628,3 +647,156 @@ def test_a_body_too_large_is_413_in_the_spec_format(app, client, db):
 def test_racksta_is_where_the_tests_stand():
     """LAT, LON lie inside the test place (so requests get its name)."""
     assert contains(RACKSTA, LAT, LON)
+
+
+# --- public only after review (issue 16): what staff have not approved is not published
+
+SECRET = "Han i röd jacka säljer här varje kväll."
+
+
+def request_ids(response, fmt: str) -> list[str]:
+    data = parse(response, fmt)
+    found = data if fmt == "json" else xml_records(data, "request")
+    return [r["service_request_id"] for r in found]
+
+
+def update_ids(response, fmt: str) -> list[str]:
+    data = parse(response, fmt)
+    found = data if fmt == "json" else xml_records(data, "request_update")
+    return [u["service_request_id"] for u in found]
+
+
+@pytest.mark.parametrize("fmt", FORMATS)
+def test_a_request_staff_have_not_approved_is_in_no_public_answer(app, client, db, place, fmt):
+    """Before "Visa publikt", and for good after "Visa inte publikt", an observation is not
+    listed, not found by its id, and its fixes' changes are no updates: neither its text, nor
+    its measure, nor a link to its photo reaches anyone. Once approved, it is published."""
+    party = insert_party(db, "Parkförvaltningen", "park", "park@example.se")
+    waiting = observe(app, db, description=SECRET, photo=True, approved=False)
+    task = fix(db, waiting, party, "Klipp häcken där han står.")
+    act(db, task, "send")
+    shown = observe(app, db, description="Trappan är mörk.")
+    (photo,) = list_photos(db, waiting)
+    assert photo["public_file"]  # its blurred copy exists: only the review holds it back
+    withheld = (waiting, SECRET, "Klipp häcken", photo["file"], photo["thumb_file"],
+                photo["public_file"], photo["public_thumb_file"])  # fmt: skip
+
+    for decision in (None, PRIVATE):
+        if decision:
+            approve_public(db, waiting, decision)
+        answers = {
+            "list": client.get(f"/open311/v2/requests.{fmt}"),
+            "ids": client.get(f"/open311/v2/requests.{fmt}?service_request_id={waiting},{shown}"),
+            "one": client.get(f"/open311/v2/requests/{waiting}.{fmt}"),
+            "updates": client.get(f"/open311/v2/servicerequestupdates.{fmt}"),
+        }
+        assert request_ids(answers["list"], fmt) == [shown]
+        assert request_ids(answers["ids"], fmt) == [shown]
+        assert answers["one"].status_code == 404
+        assert update_ids(answers["updates"], fmt) == []
+        for name, response in answers.items():
+            text = response.get_data(as_text=True)
+            for secret in withheld:
+                assert secret not in text, (decision, name, secret)
+
+    approve_public(db, waiting)
+    response = client.get(f"/open311/v2/requests/{waiting}.{fmt}")
+    (found,) = (
+        parse(response, fmt) if fmt == "json" else xml_records(parse(response, fmt), "request")
+    )
+    assert found["description"] == SECRET
+    assert found["media_url"] == f"http://localhost/photos/{photo['public_file']}"
+    assert "Klipp häcken där han står." in found["status_notes"]
+    listed = request_ids(client.get(f"/open311/v2/requests.{fmt}"), fmt)
+    assert sorted(listed) == sorted([waiting, shown])
+    updates = update_ids(client.get(f"/open311/v2/servicerequestupdates.{fmt}"), fmt)
+    assert updates and set(updates) == {waiting}
+
+
+@pytest.fixture(scope="module")
+def faces_with_metadata():
+    """Three real faces in a dusk scene (fieldwalk/devtools/faceset.py), as a phone's JPEG
+    with its maker, model and GPS position inside; and the faces' boxes."""
+    scene = labelled_set()[0]
+    exif = Image.Exif()
+    exif[0x010F] = "Hemlig Kamera AB"  # Make
+    exif[0x0110] = "Telefon 12"  # Model
+    exif.get_ifd(0x8825).update(
+        {1: "N", 2: (59.0, 21.0, 17.0), 3: "E", 4: (17.0, 52.0, 55.0)}  # GPS
+    )
+    out = io.BytesIO()
+    scene.image.save(out, "JPEG", quality=92, exif=exif)
+    return out.getvalue(), scene.faces
+
+
+def test_media_url_is_the_face_blurred_copy_with_no_metadata(app, client, db, place,
+                                                             faces_with_metadata):  # fmt: skip
+    """A photo POSTed with faces and a GPS position is published, once approved, only as its
+    public copy: every face blurred, nothing of the phone's metadata inside; while that copy
+    is being made, media_url is empty rather than the original."""
+    data, boxes = faces_with_metadata
+    sent = exifread.process_file(io.BytesIO(data), details=False)
+    assert "GPS GPSLatitude" in sent and "Image Make" in sent  # what must not come back
+    response = client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": make_token(db),
+            "service_code": "people",
+            "lat": str(LAT),
+            "long": str(LON),
+            "description": "Folksamling vid trappan.",
+            "media": (io.BytesIO(data), "folk.jpg", "image/jpeg"),
+        },
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    request_id = response.get_json()[0]["service_request_id"]
+    approve_public(db, request_id)
+    (found,) = client.get(f"/open311/v2/requests/{request_id}.json").get_json()
+    assert found["description"] == "Folksamling vid trappan."
+    assert found["media_url"] is None  # approved, but its faces are not blurred yet
+
+    blur_all(app, db)
+    (photo,) = list_photos(db, request_id)
+    assert photo["faces"] >= 3 and photo["public_file"] != photo["file"]
+    for fmt in FORMATS:
+        response = client.get(f"/open311/v2/requests/{request_id}.{fmt}")
+        answer = parse(response, fmt)
+        (found,) = answer if fmt == "json" else xml_records(answer, "request")
+        assert found["media_url"] == f"http://localhost/photos/{photo['public_file']}"
+    stranger = app.test_client()
+    served = stranger.get(found["media_url"].removeprefix("http://localhost"))
+    body = served.get_data()
+    served.close()
+    assert served.status_code == 200 and served.content_type == "image/jpeg"
+    assert exifread.process_file(io.BytesIO(body), details=False) == {}
+    image = Image.open(io.BytesIO(body))
+    assert not image.getexif() and "exif" not in image.info
+    assert image.size == (1600, 1200)
+    for box in boxes:
+        assert laplacian_variance(image, box) < BLURRED, box
+    assert faces.detect(image) == []
+
+
+def test_a_staff_key_follows_requests_not_approved_yet_without_their_text(app, client, db, place):
+    """An integration staff set up (a staff account's api_key, as a party's system or another
+    fieldwalk reading back what it posted) sees an unapproved request's state and its fixes'
+    measures, never its text or photo; any other key reads as the public does."""
+    party = insert_party(db, "Parkförvaltningen", "park", "park@example.se")
+    waiting = observe(app, db, description=SECRET, photo=True, approved=False)
+    task = fix(db, waiting, party, "Klipp häcken.")
+    act(db, task, "send")
+    token = make_token(db)
+    response = client.get(f"/open311/v2/requests/{waiting}.json?api_key={token}")
+    (found,) = response.get_json()
+    assert found["status"] == "open"
+    assert found["description"] is None and found["media_url"] is None
+    assert found["status_notes"] == "Skickad till ansvarig part: Klipp häcken."
+    (photo,) = list_photos(db, waiting)
+    text = response.get_data(as_text=True)
+    assert SECRET not in text and photo["file"] not in text and photo["public_file"] not in text
+    assert request_ids(client.get(f"/open311/v2/requests.xml?api_key={token}"), "xml") == [waiting]
+    updates = client.get(f"/open311/v2/servicerequestupdates.json?api_key={token}")
+    assert set(update_ids(updates, "json")) == {waiting}
+    for other in ("not-a-key", make_token(db, "partner"), make_token(db, "engineer")):
+        assert client.get(f"/open311/v2/requests/{waiting}.json?api_key={other}").status_code == 404
+        assert request_ids(client.get(f"/open311/v2/requests.json?api_key={other}"), "json") == []

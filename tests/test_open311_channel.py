@@ -2,6 +2,7 @@
 over real HTTP, read back by `sync-open311` when closed there, retried with back-off while
 the other end is down, and never posted twice."""
 
+import io
 import socket
 import uuid
 from datetime import UTC, datetime, timedelta
@@ -12,6 +13,7 @@ from conftest import (
     PHOTO_SETTINGS,
     PHOTOS,
     LiveServer,
+    blur_all,
     login,
     make_place,
     make_staff,
@@ -22,6 +24,7 @@ from flask_babel import force_locale
 
 from fieldwalk import create_app
 from fieldwalk.db import connect
+from fieldwalk.devtools.faceset import labelled_set
 from fieldwalk.mail import url_builder
 from fieldwalk.observations.model import get_observation, validate
 from fieldwalk.observations.record import record_observation
@@ -39,6 +42,7 @@ from fieldwalk.open311.channel import (
 from fieldwalk.open311.client import RemoteError, post_request
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import store_photo
+from fieldwalk.photos.model import list_photos
 from fieldwalk.tasks.model import get_task, insert_task, task_history, transition
 from fieldwalk.tasks.states import Actor
 
@@ -76,6 +80,7 @@ def scene(app, db):
     photo_dir = Path(app.config["PHOTO_PATH"])
     record_observation(db, photo_dir, observation_id, validate(body, 2000, 12), PHOTO_SETTINGS, walk=walk)  # fmt: skip
     store_photo(db, photo_dir, photo_id, CANON, PHOTO_SETTINGS, observation=get_observation(db, observation_id))  # fmt: skip
+    blur_all(app, db)  # the face-blurred public copy a party is sent (not reviewed for the public)
     party = insert_party(db, "Trafikkontoret", "traffic", "trafik@example.se")
     task = insert_task(
         db,
@@ -126,7 +131,11 @@ def test_a_task_goes_to_the_partys_system_and_comes_back_done(
         "Byt lampan vid trappan.\n\nBelysning: Lampan vid trappan"
     )
     assert f"http://localhost/status/{scene['observation']}" in there["description"]
-    assert "Bild: http://localhost/photos/" in there["description"]
+    # The party gets the text though staff have not reviewed it for the public pages, and
+    # the photo as its face-blurred public copy, never the original.
+    assert get_observation(db, scene["observation"])["public_review"] is None
+    (photo,) = list_photos(db, scene["observation"])
+    assert f"Bild: http://localhost/photos/{photo['public_file']}" in there["description"]
     assert (there["lat"], there["lon"]) == (59.354812, 17.881937)
     row = request_for_task(db, scene["task"])
     assert row["remote_id"] == there["id"] and row["last_error"] is None
@@ -298,3 +307,43 @@ def test_coordinators_set_up_a_party_channel_and_the_key_is_kept(client, db, sce
     response = client.post(f"/parties/{scene['party']}/open311/remove", data={"csrf_token": token})
     assert response.status_code == 303
     assert get_channel(db, scene["party"]) is None
+
+
+def test_the_post_waits_until_every_photo_has_its_blurred_copy(app, db, scene, remote):
+    """A photo whose faces are still being blurred holds the request back (with a message on
+    the task), so the party's server never fetches a stand-in or an unblurred photo; once the
+    copy is made the request goes, with the blurred copies only. A hidden photo is left out."""
+    photo_dir = Path(app.config["PHOTO_PATH"])
+    late, hidden = str(uuid.uuid4()), str(uuid.uuid4())
+    face = io.BytesIO()
+    labelled_set()[0].image.save(face, "JPEG", quality=92)  # three real faces
+    for photo_id, data in ((late, face.getvalue()),
+                           (hidden, (PHOTOS / "camera" / "Pentax_K10D.jpg").read_bytes())):  # fmt: skip
+        db.execute(
+            "UPDATE observations SET photo_ids = json_insert(photo_ids, '$[#]', ?) WHERE id = ?",
+            [photo_id, scene["observation"]],
+        )
+        observation = get_observation(db, scene["observation"])
+        store_photo(db, photo_dir, photo_id, data, PHOTO_SETTINGS, observation=observation)
+    db.execute("UPDATE photos SET hidden_at = '2026-01-01T00:00:00Z' WHERE id = ?", [hidden])
+    save_channel(db, scene["party"], endpoint=remote["url"], api_key=remote["token"],
+                 service_codes=CODES)  # fmt: skip
+    transition(db, scene["task"], "send", STAFF, version=1)
+    with app.app_context(), force_locale("sv"):
+        external = url_builder("http://localhost")
+        now = datetime.now(UTC)
+        sync_all(db, external, now)
+        row = request_for_task(db, scene["task"])
+        assert row["remote_id"] is None
+        assert "suddas fortfarande" in row["last_error"]
+        assert remote_observations(remote) == []
+        blur_all(app, db)
+        sync_all(db, external, now + timedelta(minutes=5))
+    (there,) = remote_observations(remote)
+    assert request_for_task(db, scene["task"])["remote_id"] == there["id"]
+    photos = {p["id"]: p for p in list_photos(db, scene["observation"])}
+    assert photos[late]["faces"] >= 3 and photos[late]["public_file"] != photos[late]["file"]
+    assert photos[late]["file"] not in there["description"]
+    for photo_id, photo in photos.items():
+        shown = f"http://localhost/photos/{photo['public_file']}" in there["description"]
+        assert shown == (photo_id != hidden), photo_id

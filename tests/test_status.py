@@ -5,7 +5,7 @@ import re
 import uuid
 
 import pytest
-from conftest import join, login, make_place, make_user, make_walk
+from conftest import approve_public, blur_all, join, login, make_place, make_user, make_walk
 from test_links import CANON, STAFF, make_observation, make_task, post_action
 
 from fieldwalk.parties.model import insert_party
@@ -71,13 +71,15 @@ def reported(app, db):
 
 
 def test_status_page_shows_state_and_after_photo_but_no_personal_data(app, db, reported):
+    approve_public(db, reported["observation_id"])
+    blur_all(app, db)
     html = app.test_client().get(f"/status/{reported['observation_id']}").get_data(as_text=True)
     assert "Buskarna skymmer gångvägen." in html
     assert "Trim the bushes along the path" in html and "Add a lamp post" in html
     assert "Parkingenjörerna" in html
     assert "Done" in html and "Sent to the responsible party" in html
     (thumb,) = db.execute(
-        "SELECT thumb_file FROM photos WHERE task_id = ?", [reported["done"]]
+        "SELECT public_thumb_file FROM photos WHERE task_id = ?", [reported["done"]]
     ).fetchone()
     with app.test_request_context():
         assert photo_url(thumb) in html
@@ -96,6 +98,7 @@ def test_status_page_is_404_for_an_unknown_or_malformed_id(client):
 def test_observation_without_a_fix_says_so(client, db):
     walk = make_walk(db, make_place(db))
     observation_id = make_observation(db, walk, "Trasig bänk.")
+    approve_public(db, observation_id)
     html = client.get(f"/status/{observation_id}").get_data(as_text=True)
     assert "Trasig bänk." in html and "No fix has been decided yet." in html
 
@@ -103,6 +106,8 @@ def test_observation_without_a_fix_says_so(client, db):
 def test_walk_public_page_lists_every_observation_and_its_fixes(app, db, reported):
     walk = reported["walk"]
     other = make_observation(db, walk, "Klotter på tunneln.", category="graffiti")
+    approve_public(db, other)
+    approve_public(db, reported["observation_id"])
     status_page = app.test_client().get(f"/status/{other}").get_data(as_text=True)
     (public_path,) = re.findall(r'href="(/w/[^"]+)"', status_page)
     response = app.test_client().get(public_path)
@@ -153,6 +158,8 @@ def test_a_duplicate_shows_how_the_task_it_duplicates_stands(app, db, reported):
     duplicate = make_task(db, observation_id, party, "Cut back the same bushes")
     send_walk_tasks(db, walk["id"], STAFF)
     transition(db, duplicate, "duplicate", STAFF, version=2, duplicate_of=reported["done"])
+    approve_public(db, observation_id)
+    blur_all(app, db)
     html = app.test_client().get(f"/status/{observation_id}").get_data(as_text=True)
     assert "Cut back the same bushes" in html
     assert "Done" in html and "After-photo 1" in html

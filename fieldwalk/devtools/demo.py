@@ -26,12 +26,14 @@ from fieldwalk.devtools.demo_events import seed_demo_events
 from fieldwalk.devtools.demo_fixes import PARK, seed_parties, seed_tasks
 from fieldwalk.devtools.demo_meeting import seed_demo_meetings
 from fieldwalk.devtools.demo_photos import demo_photo
-from fieldwalk.observations.model import Conflict, validate
+from fieldwalk.observations.model import Conflict, get_observation, validate
+from fieldwalk.observations.moderation import APPROVED, review
 from fieldwalk.observations.record import record_observation, record_photo
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.photos.model import get_photo
 from fieldwalk.places.model import get_place, insert_place
 from fieldwalk.security import ADMIN, COORDINATOR, ENGINEER, PARTNER, WALK_LEADER, hash_secret
+from fieldwalk.tasks.model import tasks_for_observation
 from fieldwalk.walks.model import get_walk, insert_walk, join_walk
 
 LOGINS_FILE = "demo_logins.json"
@@ -325,6 +327,16 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
     )
     seed_demo_events(db, places, users, today, walk)
     seed_demo_meetings(db, places, users, parties, today)
+    # The fixes' observations reviewed for the public pages; the others wait in triage's
+    # review list. Their photos' faces are blurred by the server's thread once it runs.
+    for key, *_ in OBSERVATIONS:
+        observation = get_observation(db, demo_uuid(f"observation:{key}"))
+        if (
+            observation
+            and observation["public_review"] is None
+            and tasks_for_observation(db, observation["id"])
+        ):
+            review(db, observation["id"], APPROVED, user_id=users[COORDINATOR]["id"], actor="demo")
     after = count_rows(db)
     return {
         "logins": [{**u, "password": logins[u["email"]]} for u in USERS],

@@ -13,6 +13,7 @@ from sqlite_utils import Database
 
 from fieldwalk.db import transaction
 from fieldwalk.observations.model import observation_place_geometry, put_observation
+from fieldwalk.photos import public
 from fieldwalk.photos.attach import PhotoSettings, files_of, store_photo
 from fieldwalk.photos.files import remove_unreferenced, row_files
 from fieldwalk.photos.pipeline import Ingested
@@ -68,6 +69,7 @@ def record_observation(
     except BaseException:
         remove_unreferenced(db, photo_dir, [path for path in written if path])
         raise
+    public.wake()  # now that the photos are committed, their public copies can be made
     return observation, created
 
 

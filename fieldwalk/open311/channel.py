@@ -3,10 +3,13 @@
 A coordinator gives the party's GeoReport v2 endpoint, jurisdiction_id, api_key and which of
 its services takes each category (`*` for the rest). From then on every task sent to that
 party is queued as a row of `open311_requests` (made once per task and party, with our own
-name for the request, `client_id`) and posted, with the observations' public photos as
-`media_url` links. `sync-open311` (cron) posts what is still waiting and reads back the
-status of what was posted: a request the party closed marks the task done, with the party's
-note.
+name for the request, `client_id`) and posted, with the observations' text and the
+face-blurred public copies of their photos as `media_url` links (a party gets them without
+waiting for staff's public review, as its email would; the post waits until every photo's
+blurred copy is made, so the party's server never fetches a stand-in). `sync-open311`
+(cron) posts what is still waiting and reads back the status of what was posted (giving
+our api_key, so a server that publishes only reviewed requests still answers): a request
+the party closed marks the task done, with the party's note.
 
 Never a second request for one task: the row exists before anything is posted, a lease
 (`claimed_until`) keeps two processes from posting it at once, a posted row is never posted
@@ -28,7 +31,7 @@ from fieldwalk.categories import category_label
 from fieldwalk.clock import stamp
 from fieldwalk.db import transaction
 from fieldwalk.open311.client import Endpoint, RemoteError, get_requests, post_request
-from fieldwalk.open311.public import public_request
+from fieldwalk.open311.public import party_request
 from fieldwalk.parties.model import get_party
 from fieldwalk.tasks.model import get_task, task_observations, transition
 from fieldwalk.tasks.states import ASSIGNEE, WITH_PARTY, Actor, TaskError
@@ -201,10 +204,16 @@ def compose(db: Database, task: dict, channel: dict, external: External) -> tupl
         raise NotSendable(_("The task has no position, which Open311 needs."))
     lines, media = [task["measure"]], []
     for observation in observations:
-        public = public_request(db, observation)
-        text = f"{category_label(observation['category'])}: {public['description']}".rstrip(": ")
+        shown = party_request(db, observation)
+        if shown["pending"]:
+            raise NotSendable(
+                _(
+                    "The faces in its photos are still being blurred; the task is sent once they are."
+                )
+            )
+        text = f"{category_label(observation['category'])}: {shown['description']}".rstrip(": ")
         lines += ["", text, external("status.observation", observation_id=observation["id"])]
-        media += [external("photo_files.serve", relative=file) for file in public["photos"]]
+        media += [external("photo_files.serve", relative=file) for file in shown["photos"]]
     description = "\n".join(lines)
     if len(description) > MAX_DESCRIPTION:
         description = description[: MAX_DESCRIPTION - 1].rstrip() + "…"

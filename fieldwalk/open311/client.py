@@ -104,10 +104,14 @@ def post_request(endpoint: Endpoint, fields: dict[str, str], media_urls: Sequenc
 
 
 def get_requests(endpoint: Endpoint, request_ids: Sequence[str]) -> list[dict]:
-    """The service requests with these ids, as the server describes them."""
+    """The service requests with these ids, as the server describes them (with our api_key:
+    a server that publishes requests only after review, such as fieldwalk, still shows a
+    key holder the ones it has not reviewed)."""
     if not check_url(endpoint.url):
         raise RemoteError("the endpoint is not an http(s) address")
     query = {"service_request_id": ",".join(request_ids)}
+    if endpoint.api_key:
+        query["api_key"] = endpoint.api_key
     if endpoint.jurisdiction_id:
         query["jurisdiction_id"] = endpoint.jurisdiction_id
     request = urllib.request.Request(  # noqa: S310 - http(s) only, checked above

@@ -4,7 +4,9 @@ A service request is an observation of a problem: its UUID is the `service_reque
 category the `service_code`, its observed time the `requested_datetime`. It is `closed`
 once all its fixes are finished (`fieldwalk.tasks.progress`), `open` until then. Every
 field comes from `open311.public.public_request`, so nothing the status page keeps to
-itself is published here either. `photo_link` turns a stored photo file into an absolute
+itself is published here either, and an observation staff have not approved for the public
+pages is in no answer (nor are its fixes' updates) but those to a `key_holder` (a reader
+with a staff account's api_key). `photo_link` turns a stored photo file into an absolute
 URL (the caller knows the host).
 """
 
@@ -15,6 +17,7 @@ from sqlite_utils import Database
 
 from fieldwalk.categories import category_label
 from fieldwalk.clock import stamp
+from fieldwalk.observations.moderation import APPROVED
 from fieldwalk.open311.formats import w3c
 from fieldwalk.open311.public import public_request
 from fieldwalk.status import public_state_label
@@ -33,9 +36,14 @@ def _status(closed: bool) -> str:
     return "closed" if closed else "open"
 
 
-def service_request(db: Database, row: dict, photo_link: Callable[[str], str]) -> dict:
-    """One observation row (from `find_requests`) as a service request."""
-    public = public_request(db, row)
+def service_request(
+    db: Database, row: dict, photo_link: Callable[[str], str], key_holder: bool = False
+) -> dict | None:
+    """One observation row (from `find_requests`) as a service request; None when it is not
+    approved for the public pages (and the reader no `key_holder`)."""
+    public = public_request(db, row, key_holder=key_holder)
+    if public is None:
+        return None
     fixes = public["fixes"]
     parties = dict.fromkeys(fix["party_name"] for fix in fixes if fix["party_name"])
     return {
@@ -68,9 +76,11 @@ def find_service_requests(
     start: datetime | None = None,
     end: datetime | None = None,
     status: str | None = None,
+    key_holder: bool = False,
 ) -> list[dict]:
     """Service requests by id (overriding every other filter), or by code, observed time and
-    status ('open' or 'closed'); newest first, at most MAX_RESULTS."""
+    status ('open' or 'closed'); newest first, at most MAX_RESULTS; only those approved for
+    the public pages unless the reader is a `key_holder`."""
     rows = find_requests(
         db,
         ids=ids,
@@ -78,21 +88,37 @@ def find_service_requests(
         start=stamp(start) if start else None,
         end=stamp(end) if end else None,
         closed=None if status is None else status == "closed",
+        reviewed=None if key_holder else APPROVED,
         limit=MAX_RESULTS,
     )
-    return [service_request(db, row, photo_link) for row in rows]
+    found = (service_request(db, row, photo_link, key_holder) for row in rows)
+    return [request for request in found if request is not None]
 
 
 def service_request_updates(
-    db: Database, photo_link: Callable[[str], str], start: datetime, end: datetime
+    db: Database,
+    photo_link: Callable[[str], str],
+    start: datetime,
+    end: datetime,
+    key_holder: bool = False,
 ) -> list[dict]:
     """Each change of a fix's state from `start` to `end`, oldest first, as an update of every
     request it fixes: the request's status after it, and its public note (the new state and
-    the measure); a finished fix's first after-photo as `media_url`."""
+    the measure); a finished fix's first after-photo as `media_url`. Only of requests approved
+    for the public pages, unless the reader is a `key_holder`."""
     changes = task_changes(db, stamp(start), stamp(end), MAX_RESULTS)
     wanted = sorted({oid for change in changes for oid in change["observation_ids"]})
-    rows = {row["id"]: row for row in find_requests(db, ids=wanted, limit=len(wanted) or 1)}
-    publics = {oid: public_request(db, row) for oid, row in rows.items()}
+    rows = {
+        row["id"]: row
+        for row in find_requests(
+            db, ids=wanted, reviewed=None if key_holder else APPROVED, limit=len(wanted) or 1
+        )
+    }
+    publics = {
+        oid: public
+        for oid, row in rows.items()
+        if (public := public_request(db, row, key_holder=key_holder))
+    }
     closed_after = {
         oid: status_after_each(history)
         for oid, history in changes_of_observations(db, list(rows)).items()

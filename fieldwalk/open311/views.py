@@ -4,8 +4,10 @@ Each resource ends in its format (`services.xml`, `requests.json`); any other en
 404. Answers are UTF-8 and errors take the spec's shape (`[{"code": 400, "description":
 "…"}]`, `<errors><error>…`) with the same HTTP status. Texts are in the `locale` asked for
 (`sv` or `en`), Swedish when none is. Reading is open to anyone, as the spec has it, and
-shows only what is public (`open311.public`); creating a request needs an `api_key` (a
-token from `flask --app app create-token EMAIL`) of a staff account. The GeoReport v2
+shows only what is public (`open311.public`: nothing staff have not approved for the public
+pages); a reader giving a staff account's `api_key` also follows requests not approved yet,
+without their text and photos. Creating a request needs an `api_key` (a token from
+`flask --app app create-token EMAIL`) of a staff account. The GeoReport v2
 updates extension FixMyStreet reads (`servicerequestupdates.xml`) lists fixes' changes.
 """
 
@@ -75,6 +77,14 @@ def open311(view):
                 return error_answer(fmt, refused.status, refused.description)
 
     return wrapped
+
+
+def key_holder() -> bool:
+    """True when the reader gave a valid `api_key` of a staff account (an integration staff
+    set up, following its requests); a missing or wrong key reads as the public does."""
+    token = request.args.get("api_key", "").strip()
+    user = user_for_token(get_db(), token) if token else None
+    return user is not None and user["role"] in STAFF_ROLES
 
 
 def photo_link(relative: str) -> str:
@@ -150,7 +160,9 @@ def requests(fmt: str):
     db = get_db()
     ids = _list("service_request_id")
     if ids:
-        found = find_service_requests(db, photo_link, ids=[i for i in map(parse_uuid, ids) if i])
+        found = find_service_requests(
+            db, photo_link, ids=[i for i in map(parse_uuid, ids) if i], key_holder=key_holder()
+        )
         return answer(fmt, "service_requests", found)
     statuses = {status.lower() for status in _list("status")}
     if statuses - {"open", "closed"}:
@@ -163,6 +175,7 @@ def requests(fmt: str):
         start=start,
         end=end,
         status=statuses.pop() if len(statuses) == 1 else None,
+        key_holder=key_holder(),
     )
     return answer(fmt, "service_requests", found)
 
@@ -172,7 +185,11 @@ def requests(fmt: str):
 def one_request(request_id: str, fmt: str):
     """One service request."""
     canonical = parse_uuid(request_id)
-    found = find_service_requests(get_db(), photo_link, ids=[canonical]) if canonical else []
+    found = (
+        find_service_requests(get_db(), photo_link, ids=[canonical], key_holder=key_holder())
+        if canonical
+        else []
+    )
     if not found:
         raise Refused(404, _("service_request_id not found."))
     return answer(fmt, "service_requests", found)
@@ -219,7 +236,9 @@ def updates(fmt: str):
     """The updates extension: each change of a request's fixes in the window, with its note."""
     start, end = _window()
     return answer(
-        fmt, "service_requests_updates", service_request_updates(get_db(), photo_link, start, end)
+        fmt,
+        "service_requests_updates",
+        service_request_updates(get_db(), photo_link, start, end, key_holder()),
     )
 
 

@@ -22,7 +22,7 @@ from fieldwalk.observations.model import (
     set_time_from_photo,
     touch_observation,
 )
-from fieldwalk.photos import pipeline, squares
+from fieldwalk.photos import pipeline, public, squares
 from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_at
 from fieldwalk.photos.model import get_photo, insert_photo
 from fieldwalk.places.nearness import near_place
@@ -152,7 +152,10 @@ def store_photo(
                     set_location_from_photo(db, observation["id"], *gps)
                 set_time_from_photo(db, observation, taken_at)
                 touch_observation(db, observation["id"])
-            return get_photo(db, photo_id), True
+            stored = get_photo(db, photo_id)
+        if not db.conn.in_transaction:  # inside an outer write, its caller wakes the worker
+            public.wake()
+        return stored, True
     except BaseException:
         if not db.conn.in_transaction:
             remove_unreferenced(db, photo_dir, list(files))

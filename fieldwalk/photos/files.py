@@ -76,17 +76,24 @@ def ensure_square(photo_dir: Path, relative: str) -> bool:
 
 
 def row_files(row) -> list[str]:
-    """Every file a photo row (a dict or sqlite3.Row) stands for: its own and its thumbnail's
-    list squares."""
+    """Every file a photo row (a dict or sqlite3.Row) stands for: its own, its blurred public
+    copies, and the list squares of both thumbnails."""
     row = dict(row)
-    own = [row.get(column) for column in ("file", "thumb_file", "original_file")]
-    thumb = row.get("thumb_file")
-    return [f for f in own if f] + (squares.square_paths(thumb) if thumb else [])
+    own = [
+        row.get(column)
+        for column in ("file", "thumb_file", "original_file", "public_file", "public_thumb_file")
+    ]
+    thumbs = [row.get(column) for column in ("thumb_file", "public_thumb_file")]
+    return [f for f in own if f] + [
+        s for thumb in thumbs if thumb for s in squares.square_paths(thumb)
+    ]
 
 
 def _own_files(db: Database) -> set[str]:
     files: set[str] = set()
-    for row in db.execute("SELECT file, thumb_file, original_file FROM photos"):
+    for row in db.execute(
+        "SELECT file, thumb_file, original_file, public_file, public_thumb_file FROM photos"
+    ):
         files.update(f for f in row if f)
     return files
 
@@ -97,7 +104,11 @@ def referenced_files(db: Database, with_squares: bool = True) -> set[str]:
     own = _own_files(db)
     if not with_squares:
         return own
-    thumbs = {row[0] for row in db.execute("SELECT DISTINCT thumb_file FROM photos")}
+    thumbs = {
+        thumb
+        for row in db.execute("SELECT DISTINCT thumb_file, public_thumb_file FROM photos")
+        for thumb in row
+    }
     return own | {path for thumb in thumbs if thumb for path in squares.square_paths(thumb)}
 
 

@@ -1,16 +1,32 @@
-"""Serving stored photos (no metadata inside) and the check-photos command."""
+"""Serving stored photos (no metadata inside), and the check-photos and blur-pending commands.
 
+Who is served what: a photo's public copies (faces blurred, fieldwalk/photos/public.py) to
+anyone who has their address; its originals (the display copy and thumbnail as uploaded) to
+staff and to the phone that took it. Anyone else asking for an original is sent to its
+public copy, or, while that is still being made, given a plain grey stand-in (never cached):
+nothing unblurred is served to them, not even in between. Parties (engineers, link holders,
+emails) and the other people on a walk are "anyone else".
+"""
+
+import functools
+import io
+import time
 from pathlib import Path
 
 import click
-from flask import Blueprint, Flask, abort, current_app, send_from_directory, url_for
+from flask import Blueprint, Flask, abort, current_app, redirect, send_from_directory, url_for
 from flask.cli import with_appcontext
 from flask_babel import gettext as _
+from PIL import Image
 
-from fieldwalk.db import connect
+from fieldwalk.db import connect, get_db
+from fieldwalk.observations.model import get_observation
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos import squares
 from fieldwalk.photos.files import check_photos, ensure_square, remove_stale_temp_files
+from fieldwalk.photos.model import find_photos_by_file
+from fieldwalk.photos.public import BlurWorker, blur_pending, register
+from fieldwalk.security import device_key_hash, is_staff
 
 bp = Blueprint("photo_files", __name__)
 
@@ -35,22 +51,96 @@ def list_thumb_url(thumb_relative: str) -> str:
     return photo_url(squares.square_path(thumb_relative, squares.EDGES[0]))
 
 
+@functools.cache
+def pending_image() -> bytes:
+    """A plain grey picture shown in place of a photo whose blurred copy is being made."""
+    out = io.BytesIO()
+    Image.new("RGB", (400, 300), (200, 204, 207)).save(out, "JPEG", quality=60)
+    return out.getvalue()
+
+
+def pending_response():
+    """The stand-in for a photo not yet blurred: never cached, by a browser or the app's
+    service worker (which skips no-store answers), so the photo shows once it is ready."""
+    response = current_app.response_class(pending_image(), mimetype="image/jpeg")
+    response.headers["Cache-Control"] = "no-store"
+    response.headers["X-Photo-Pending"] = "1"
+    return response
+
+
+def may_see_original(photo: dict) -> bool:
+    """Staff, and the phone that took an observation's photo, see it unblurred."""
+    if is_staff():
+        return True
+    if photo["observation_id"] is None:
+        return False
+    device = device_key_hash()
+    observation = get_observation(get_db(), photo["observation_id"]) if device else None
+    return observation is not None and observation["device_key_hash"] == device
+
+
 @bp.get("/photos/<path:relative>")
 def serve(relative: str):
     """Serve a stored image: content-addressed, so cacheable for ever; no metadata inside.
 
-    A list square of a photo stored before squares existed is made on its first request.
+    A list square (photos/squares.py) follows its thumbnail's rule, and one of a photo stored
+    before squares existed is made on its first request.
     """
     if relative.startswith(".") or "/." in relative or not relative.endswith(".jpg"):
         abort(404)
-    photo_dir = Path(current_app.config["PHOTO_PATH"])
-    if squares.parse_square_path(relative) and not ensure_square(photo_dir, relative):
+    square = squares.parse_square_path(relative)
+    owners = find_photos_by_file(get_db(), square[0] if square else relative)
+    if not any(copy == "public" and not photo["hidden_at"] for photo, copy in owners):
+        if not any(may_see_original(photo) for photo, _copy in owners):
+            # Someone else's original (or a hidden photo): its blurred copy, if made yet.
+            for photo, copy in owners:
+                public = photo["public_file"] if copy == "display" else photo["public_thumb_file"]
+                if public and copy != "public" and not photo["hidden_at"]:
+                    target = squares.square_path(public, square[1]) if square else public
+                    response = redirect(photo_url(target), code=303)
+                    response.headers["Cache-Control"] = "no-store"
+                    return response
+            if any(not photo["hidden_at"] for photo, _copy in owners):
+                return pending_response()  # the blurred copy is still being made
+            abort(404)
+        copy = "original"
+    else:
+        copy = "public"
+    if square and not ensure_square(Path(current_app.config["PHOTO_PATH"]), relative):
         abort(404)
     response = send_from_directory(
         current_app.config["PHOTO_PATH"], relative, mimetype="image/jpeg", max_age=ONE_YEAR
     )
     response.cache_control.immutable = True
+    if copy != "public":  # an original: never kept by a shared cache, nor shown to another
+        response.cache_control.public = False
+        response.cache_control.private = True
+        response.vary.add("Cookie")
     return response
+
+
+@click.command("blur-pending")
+@click.option("--watch", is_flag=True, help="Keep running, looking for new photos every 5 s.")
+@with_appcontext
+def blur_pending_command(watch: bool) -> None:
+    """Make the face-blurred public copies of every photo still without them.
+
+    Safe beside the app's own blurring thread and another run (each photo is claimed).
+    Example: flask --app app blur-pending   (from cron, each minute)
+             flask --app app blur-pending --watch   (as a service)
+    """
+    config = current_app.config
+    while True:
+        db = connect(config["DATABASE_PATH"])
+        try:
+            made = blur_pending(db, Path(config["PHOTO_PATH"]), config["PHOTO_THUMB_EDGE"])
+        finally:
+            db.close()
+        if not watch:
+            click.echo(f"{made} photo(s) blurred.")
+            return
+        if not made:
+            time.sleep(5)
 
 
 @click.command("check-photos")
@@ -78,9 +168,11 @@ def check_photos_command(fix: bool) -> None:
 
 
 def init_app(app: Flask) -> None:
-    """Register photo serving and the check-photos command; remove what killed workers left."""
+    """Register photo serving, the commands, and this process's blurring thread; remove what
+    killed workers left."""
     app.register_blueprint(bp)
     app.cli.add_command(check_photos_command)
+    app.cli.add_command(blur_pending_command)
     app.jinja_env.globals["photo_url"] = photo_url
     app.jinja_env.globals["list_thumb_url"] = list_thumb_url
     app.jinja_env.globals["list_thumb_srcset"] = list_thumb_srcset
@@ -88,6 +180,22 @@ def init_app(app: Flask) -> None:
         remove_stale_temp_files(Path(app.config["PHOTO_PATH"]))
     except OSError:  # an unreadable folder is for /healthz to report, not a reason not to start
         app.logger.exception("could not remove stale temporary photo files")
+    in_process = app.config["FACE_BLUR_IN_PROCESS"]
+    if in_process or (in_process is None and not app.testing):
+        worker = BlurWorker(
+            app.config["DATABASE_PATH"], app.config["PHOTO_PATH"], app.config["PHOTO_THUMB_EDGE"]
+        )
+        app.extensions["fieldwalk_blur"] = worker
+        register(worker)
+        # Whatever a restart, an import or the demo left unblurred is done once the server
+        # serves its first request (a command-line run never starts the thread).
+        first = []
+
+        @app.before_request
+        def _blur_backlog() -> None:
+            if not first:
+                first.append(True)
+                worker.wake()
 
 
 def photo_error_message(error: photo_pipeline.PhotoError) -> str:

@@ -11,6 +11,7 @@ from fieldwalk.db import get_db, transaction
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.parties.model import get_party
 from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos import public
 from fieldwalk.photos.attach import PhotoSettings, store_photo
 from fieldwalk.photos.files import remove_unreferenced, row_files
 from fieldwalk.photos.views import photo_error_message
@@ -220,6 +221,8 @@ def act(token: str, task_id: int):
         remove_unreferenced(db, photo_dir, stored)
         raise
     tell_residents(db, request.url_root.rstrip("/"))
+    if data:
+        public.wake()  # the after-photo's blurred copies, now that it is committed
     target = url_for("links.tasks_page", token=token, saved=task_id)
     return _private(redirect(f"{target}#task-{task_id}", code=303))
 

@@ -37,15 +37,20 @@ def find_requests(
     start: str | None = None,
     end: str | None = None,
     closed: bool | None = None,
+    reviewed: str | None = None,
     limit: int = 1000,
 ) -> list[dict]:
     """Observations of problems (not what works well), newest observed first, each with
     `closed` (0 or 1) and `changed_at` (its own or its fixes' latest change).
 
-    `ids` picks observations by UUID and ignores every other filter; otherwise `categories`,
+    `ids` picks observations by UUID and ignores every other filter but `reviewed` (staff's
+    public review decision, e.g. 'approved', which always applies); otherwise `categories`,
     the observed time from `start` to `end` (UTC stamps, both included) and `closed`.
     """
     where, params = ["o.works_well = 0"], []
+    if reviewed is not None:
+        where.append("o.public_review = ?")
+        params.append(reviewed)
     if ids is not None:
         where.append(f"o.id IN ({','.join('?' * len(ids)) or 'NULL'})")
         params += ids

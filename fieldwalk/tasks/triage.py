@@ -15,10 +15,11 @@ from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.duplicates import add_duplicate_hints
 from fieldwalk.observations.model import get_observation
+from fieldwalk.observations.moderation import count_waiting_for_review, waiting_for_review
 from fieldwalk.open311.channel import channel_party_ids
 from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
-from fieldwalk.photos.model import list_task_photos
+from fieldwalk.photos.model import list_photos, list_task_photos
 from fieldwalk.render import fail, render
 from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_required
@@ -289,8 +290,13 @@ def triage():
         observation["suggestion"] = observation_suggestion(observation)
         observation["suggestion_text"] = suggestion_text(observation["suggestion"])
     add_duplicate_hints(db, untasked)
+    review = waiting_for_review(db, limit=size)
+    for observation in review:
+        observation["photos"] = list_photos(db, observation["id"])
     return render(
         "tasks/triage.html",
+        review=review,
+        review_total=count_waiting_for_review(db),
         waiting=waiting,
         untasked=untasked,
         untasked_total=total,

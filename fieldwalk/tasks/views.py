@@ -17,6 +17,7 @@ from fieldwalk.open311.channel import channel_party_ids, request_for_task
 from fieldwalk.open311.party_views import post_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos import pipeline as photo_pipeline
+from fieldwalk.photos import public
 from fieldwalk.photos.attach import PhotoSettings, store_photo
 from fieldwalk.photos.files import remove_unreferenced, row_files
 from fieldwalk.photos.model import list_task_photos
@@ -244,6 +245,8 @@ def act(task_id: int, action: str):
         raise
     mail = None
     tell_residents(db, request.url_root.rstrip("/"))
+    if data:
+        public.wake()  # the after-photo's blurred copies, now that it is committed
     after = get_task(db, task_id)
     if after["state"] == SENT:
         # Handed to a party: a sending round for that party, now (its email also carries

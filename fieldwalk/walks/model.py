@@ -189,3 +189,72 @@ def find_walk_by_public_token(db: Database, token: str) -> dict | None:
         [token],
     ).fetchone()
     return dict(row) if row else None
+
+
+def named_participants(db: Database) -> list[dict]:
+    """Participants who gave a name, with their walk's start (residents and staff alike)."""
+    rows = db.execute(
+        """SELECT p.id, p.walk_id, p.device_key_hash, p.display_name, p.joined_at,
+                  w.starts_at FROM walk_participants p JOIN walks w ON w.id = p.walk_id
+           WHERE p.display_name != '' AND p.user_id IS NULL"""
+    )
+    return [dict(r) for r in rows]
+
+
+def clear_participant_names(db: Database, participant_ids: list[int]) -> None:
+    """Remove these participants' names (inside a write)."""
+    for participant_id in participant_ids:
+        db.execute("UPDATE walk_participants SET display_name = '' WHERE id = ?", [participant_id])
+
+
+def device_participants(db: Database, key_hash: str) -> list[dict]:
+    """A phone's participation in walks, with each walk's title."""
+    rows = db.execute(
+        """SELECT p.*, w.title AS walk_title FROM walk_participants p
+           JOIN walks w ON w.id = p.walk_id WHERE p.device_key_hash = ? ORDER BY p.joined_at""",
+        [key_hash],
+    )
+    return [dict(r) for r in rows]
+
+
+def device_last_joins(db: Database) -> dict[str, str]:
+    """Each phone's latest joining of a walk, by device key hash."""
+    rows = db.execute(
+        """SELECT device_key_hash, max(joined_at) FROM walk_participants
+           WHERE device_key_hash IS NOT NULL GROUP BY device_key_hash"""
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def forget_participant_devices(db: Database, key_hashes: list[str]) -> None:
+    """Unlink these phones from the walks they joined (inside a write)."""
+    for key_hash in key_hashes:
+        db.execute(
+            "UPDATE walk_participants SET device_key_hash = NULL WHERE device_key_hash = ?",
+            [key_hash],
+        )
+
+
+def get_participants(db: Database, participant_ids: list[int]) -> list[dict]:
+    """These participant rows, with each walk's title."""
+    rows = [
+        db.execute(
+            """SELECT p.*, w.title AS walk_title FROM walk_participants p
+               JOIN walks w ON w.id = p.walk_id WHERE p.id = ?""",
+            [participant_id],
+        ).fetchone()
+        for participant_id in participant_ids
+    ]
+    return [dict(r) for r in rows if r]
+
+
+def find_participants_by_name(db: Database, name: str, limit: int = 50) -> list[dict]:
+    """Residents whose given name contains `name` (staff's search for a person's request)."""
+    rows = db.execute(
+        """SELECT p.*, w.title AS walk_title FROM walk_participants p
+           JOIN walks w ON w.id = p.walk_id
+           WHERE p.user_id IS NULL AND p.display_name != '' AND p.display_name LIKE ?
+           ORDER BY p.joined_at DESC LIMIT ?""",
+        [f"%{name}%", limit],
+    )
+    return [dict(r) for r in rows]

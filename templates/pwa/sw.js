@@ -50,7 +50,9 @@ async function cacheFirst(request, cacheName) {
   if (cached) return cached;
   try {
     const response = await fetch(request);
-    if (response.ok) (await caches.open(cacheName)).put(request, response.clone());
+    // A no-store answer (a photo's stand-in while its faces are being blurred) is not kept.
+    const keep = response.ok && !/no-store/.test(response.headers.get('Cache-Control') || '');
+    if (keep) (await caches.open(cacheName)).put(request, response.clone());
     return response;
   } catch (error) {
     return offlineResponse();

@@ -1,0 +1,1 @@
+"""Residents' personal data: how long it is kept, and what a person may have of it."""

@@ -1,0 +1,230 @@
+"""Faces blurred: every copy anyone but staff (and the phone that took it) is served has its
+faces blurred, and until that copy exists nothing of the photo is served to them.
+
+The photos are real faces placed into a dusk scene (fieldwalk/devtools/faceset.py; where
+each comes from and its licence: tests/data/faces/README.md), uploaded through the API.
+"""
+
+import io
+import re
+import uuid
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import approve_public, blur_all, join, login, make_place, make_staff, make_walk
+from PIL import Image
+from test_links import STAFF, make_task
+
+from fieldwalk import create_app
+from fieldwalk.db import connect
+from fieldwalk.devtools.faceset import labelled_set
+from fieldwalk.parties.model import insert_party
+from fieldwalk.photos import faces
+from fieldwalk.photos.views import pending_image
+from fieldwalk.tasks.links import create_party_link
+from fieldwalk.tasks.model import send_walk_tasks
+
+# A face whose box has a Laplacian variance under this shows no edges a person is known by;
+# the faces in the set measure 75 to 210 as photographed, and about 2 once blurred.
+BLURRED = 10.0
+
+
+@pytest.fixture(scope="module")
+def portrait():
+    """The set's daylight portraits (three 200 px faces: one frontal, two from the side)."""
+    scene = labelled_set()[0]
+    out = io.BytesIO()
+    scene.image.save(out, "JPEG", quality=92)
+    return out.getvalue(), scene.faces
+
+
+def laplacian_variance(image: Image.Image, box) -> float:
+    """How much fine detail a region has: the variance of its Laplacian."""
+    grey = np.asarray(image.convert("L").crop(box), dtype=np.float64)
+    lap = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    return float(lap.var())
+
+
+def get(client, path: str):
+    """GET a photo and read it whole (a file response left unread stays open)."""
+    response = client.get(path)
+    response.get_data()
+    response.close()
+    return response
+
+
+def fetch(client, path: str) -> tuple[int, bytes, str]:
+    """GET a photo, following a redirect to its public copy; (status, bytes, final path)."""
+    response = get(client, path)
+    if response.status_code == 303:
+        path = response.headers["Location"].replace("http://localhost", "")
+        response = get(client, path)
+    return response.status_code, response.get_data(), path
+
+
+def upload(phone, csrf, walk, data: bytes) -> tuple[str, str]:
+    """A resident's observation with one photo, through the API; (observation, photo) ids."""
+    observation_id, photo_id = str(uuid.uuid4()), str(uuid.uuid4())
+    headers = {"X-CSRFToken": csrf}
+    body = {"category": "people", "walk_id": walk["id"], "photos": [photo_id]}
+    assert (
+        phone.put(f"/api/v1/observations/{observation_id}", json=body, headers=headers).status_code
+        == 201
+    )
+    response = phone.put(
+        f"/api/v1/observations/{observation_id}/photos/{photo_id}",
+        data=data,
+        headers={**headers, "Content-Type": "image/jpeg"},
+    )
+    assert response.status_code == 201, response.get_data(as_text=True)
+    return observation_id, photo_id
+
+
+@pytest.fixture
+def uploaded(app, db, portrait):
+    coordinator = make_staff(db, "coordinator", email="samordnare@example.se")
+    walk = make_walk(db, make_place(db), created_by=coordinator["id"])
+    phone = app.test_client()
+    csrf = join(phone, walk, name="Rut")
+    observation_id, photo_id = upload(phone, csrf, walk, portrait[0])
+    row = dict(db.execute("SELECT * FROM photos WHERE id = ?", [photo_id]).fetchone())
+    staff = app.test_client()
+    login(staff, coordinator)
+    return {
+        "walk": walk,
+        "phone": phone,
+        "csrf": csrf,
+        "staff": staff,
+        "observation_id": observation_id,
+        "photo": row,
+        "faces": portrait[1],
+    }
+
+
+def test_until_the_public_copy_exists_nothing_of_the_photo_is_served_to_others(app, db, uploaded):
+    photo = uploaded["photo"]
+    assert photo["public_file"] is None
+    approve_public(db, uploaded["observation_id"])
+    stranger = app.test_client()
+    status = stranger.get(f"/status/{uploaded['observation_id']}").get_data(as_text=True)
+    assert "/photos/" not in status
+    original = (Path(app.config["PHOTO_PATH"]) / photo["file"]).read_bytes()
+    other_phone = app.test_client()
+    join(other_phone, uploaded["walk"], name="Sam")  # on the same walk, not the one who took it
+    for client in (stranger, other_phone):
+        for path in (photo["file"], photo["thumb_file"]):
+            response = get(client, f"/photos/{path}")
+            # A plain grey stand-in, never kept by a cache, until the blurred copy exists.
+            assert response.headers["X-Photo-Pending"] == "1"
+            assert response.headers["Cache-Control"] == "no-store"
+            assert response.get_data() == pending_image() != original
+    # The phone that took it and staff see it at once.
+    for client in (uploaded["phone"], uploaded["staff"]):
+        response = get(client, f"/photos/{photo['file']}")
+        assert response.status_code == 200 and response.get_data() == original
+
+
+def test_after_blurring_the_faces_in_every_public_copy_are_blurred(app, db, runner, uploaded):
+    result = runner.invoke(args=["blur-pending"])
+    assert result.exit_code == 0 and "1 photo(s) blurred." in result.output
+    photo = dict(
+        db.execute("SELECT * FROM photos WHERE id = ?", [uploaded["photo"]["id"]]).fetchone()
+    )
+    assert photo["faces"] >= 3 and photo["public_file"] != photo["file"]
+    stranger = app.test_client()
+    status, public, public_path = fetch(stranger, f"/photos/{photo['file']}")
+    assert status == 200 and public_path == f"/photos/{photo['public_file']}"
+    status, original, _ = fetch(uploaded["staff"], f"/photos/{photo['file']}")
+    assert status == 200
+    blurred_image = Image.open(io.BytesIO(public))
+    original_image = Image.open(io.BytesIO(original))
+    assert blurred_image.size == original_image.size == (1600, 1200)
+    for box in uploaded["faces"]:
+        before = laplacian_variance(original_image, box)
+        after = laplacian_variance(blurred_image, box)
+        assert before > 5 * BLURRED, (box, before)
+        assert after < BLURRED, (box, after)
+    # Away from the faces the photo keeps its detail: the lit windows, the street.
+    for box in ((0, 0, 1600, 250), (0, 950, 1600, 1200)):
+        before = laplacian_variance(original_image, box)
+        after = laplacian_variance(blurred_image, box)
+        assert after > 0.8 * before, (box, before, after)
+    # The detector finds no face left in the public copy; staff's copy is the photo as taken.
+    assert faces.detect(blurred_image) == []
+    assert len(faces.detect(original_image)) >= 3
+    # The thumbnail is blurred too.
+    _status, thumb, thumb_path = fetch(stranger, f"/photos/{photo['thumb_file']}")
+    assert thumb_path == f"/photos/{photo['public_thumb_file']}"
+    assert faces.detect(Image.open(io.BytesIO(thumb))) == []
+
+
+def test_public_copies_are_cached_publicly_and_originals_only_privately(app, db, uploaded):
+    blur_all(app, db)
+    photo = dict(
+        db.execute("SELECT * FROM photos WHERE id = ?", [uploaded["photo"]["id"]]).fetchone()
+    )
+    public = get(app.test_client(), f"/photos/{photo['public_file']}")
+    assert public.status_code == 200 and "public" in public.headers["Cache-Control"]
+    original = get(uploaded["staff"], f"/photos/{photo['file']}")
+    assert "private" in original.headers["Cache-Control"] and "Cookie" in original.headers["Vary"]
+    redirect = get(app.test_client(), f"/photos/{photo['file']}")
+    assert redirect.status_code == 303 and redirect.headers["Cache-Control"] == "no-store"
+
+
+def test_status_page_and_walk_page_show_only_blurred_copies(app, db, uploaded):
+    approve_public(db, uploaded["observation_id"])
+    blur_all(app, db)
+    photo = dict(
+        db.execute("SELECT * FROM photos WHERE id = ?", [uploaded["photo"]["id"]]).fetchone()
+    )
+    html = app.test_client().get(f"/status/{uploaded['observation_id']}").get_data(as_text=True)
+    shown = set(re.findall(r'"/photos/([^"]+)"', html))
+    assert shown == {photo["public_file"], photo["public_thumb_file"]}
+
+
+def test_parties_get_only_blurred_photos(app, db, uploaded):
+    blur_all(app, db)
+    photo = dict(
+        db.execute("SELECT * FROM photos WHERE id = ?", [uploaded["photo"]["id"]]).fetchone()
+    )
+    party = insert_party(db, "Bostadsbolaget", "property_owner", "bolaget@example.se")
+    make_task(db, uploaded["observation_id"], party, "Byt lampan vid porten")
+    send_walk_tasks(db, uploaded["walk"]["id"], STAFF)
+    with app.app_context():
+        token = create_party_link(db, party, uploaded["walk"]["id"], None, 30)
+    holder = app.test_client()
+    html = holder.get(f"/l/{token}").get_data(as_text=True)
+    paths = set(re.findall(r'"(/photos/[^"]+)"', html))
+    assert paths
+    for path in paths:
+        status, data, final = fetch(holder, path)
+        assert status == 200 and final.removeprefix("/photos/") in (
+            photo["public_file"],
+            photo["public_thumb_file"],
+        ), "the blurred copies (their faces' blur: the test above)"
+    engineer = make_staff(db, "engineer", email="ingenjor@example.se", party_id=party)
+    client = app.test_client()
+    login(client, engineer)
+    _status, _data, final = fetch(client, f"/photos/{photo['file']}")
+    assert final == f"/photos/{photo['public_file']}"
+
+
+def test_the_apps_own_thread_blurs_a_new_photo_without_being_asked(tmp_path, portrait):
+    app = create_app(
+        {"TESTING": True, "INSTANCE": str(tmp_path / "instance"), "FACE_BLUR_IN_PROCESS": True}
+    )
+    db = connect(app.config["DATABASE_PATH"])
+    try:
+        walk = make_walk(db, make_place(db))
+        phone = app.test_client()
+        csrf = join(phone, walk)
+        _observation_id, photo_id = upload(phone, csrf, walk, portrait[0])
+        # The upload was answered before the blurring: the thread does it afterwards.
+        assert app.extensions["fieldwalk_blur"].wait_idle(300)
+        row = db.execute(
+            "SELECT public_file, faces FROM photos WHERE id = ?", [photo_id]
+        ).fetchone()
+        assert row["public_file"] and row["faces"] >= 3
+    finally:
+        db.close()

@@ -1,0 +1,185 @@
+"""Kept only as long as needed: `purge` on a hand-built timeline.
+
+Everything is recorded now, through the real routes and domain functions; the purge is then
+run as of chosen days later (`at`), on either side of each limit.
+"""
+
+import io
+import json
+import uuid
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from conftest import PHOTOS, join, make_place, make_staff, make_walk
+from test_links import STAFF, make_task
+
+from fieldwalk.parties.model import insert_party
+from fieldwalk.privacy.retention import Retention, purge
+from fieldwalk.tasks.model import get_task, send_walk_tasks, transition
+
+RULES = Retention()
+PHOTO = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
+
+
+def record(client, walk, csrf, description, photo=True) -> str:
+    observation_id = str(uuid.uuid4())
+    data = {
+        "id": observation_id,
+        "category": "lighting",
+        "description": description,
+        "csrf_token": csrf,
+    }
+    if photo:
+        data["photos"] = (io.BytesIO(PHOTO), "lampa.jpg", "image/jpeg")
+    assert client.post(f"/walks/{walk['id']}/observations", data=data).status_code == 303
+    return observation_id
+
+
+@pytest.fixture
+def timeline(app, db):
+    """Two residents on a walk: Rut's fix is closed today, Sam's is still open."""
+    coordinator = make_staff(db, "coordinator", email="samordnare@example.se", name="Sara")
+    walk = make_walk(db, make_place(db), created_by=coordinator["id"])
+    rut, sam = app.test_client(), app.test_client()
+    rut_csrf, sam_csrf = join(rut, walk, name="Rut Resident"), join(sam, walk, name="Sam Resident")
+    closed_obs = record(rut, walk, rut_csrf, "Lampan är trasig")
+    open_obs = record(sam, walk, sam_csrf, "Buskarna är höga")
+    party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
+    closed_task = make_task(db, closed_obs, party, "Byt lampan")
+    open_task = make_task(db, open_obs, party, "Klipp buskarna")
+    send_walk_tasks(db, walk["id"], STAFF)
+    done = transition(db, closed_task, "done", STAFF, version=2, note="Bytt")
+    assert done["state"] == "done"
+    return {
+        "walk": walk,
+        "closed_obs": closed_obs,
+        "open_obs": open_obs,
+        "closed_task": closed_task,
+        "open_task": open_task,
+        "coordinator": coordinator,
+        "photo_dir": Path(app.config["PHOTO_PATH"]),
+    }
+
+
+def later(days: int) -> datetime:
+    return datetime.now(UTC) + timedelta(days=days)
+
+
+def names(db) -> dict[str, str]:
+    return {
+        r["display_name"] or "(removed)": r["id"]
+        for r in db.execute("SELECT id, display_name FROM walk_participants")
+    }
+
+
+def test_names_go_90_days_after_the_fixes_close_and_not_while_one_is_open(app, db, timeline):
+    photo_dir = timeline["photo_dir"]
+    assert purge(db, photo_dir, RULES, at=later(89))["names"] == []
+    report = purge(db, photo_dir, RULES, at=later(91))
+    rows = {r["id"]: r["display_name"] for r in db.execute("SELECT * FROM walk_participants")}
+    assert sorted(rows.values()) == ["", "Sam Resident"], "Sam's fix is still open"
+    assert len(report["names"]) == 1
+    # Years later, while Sam's task stays open, Sam's name stays too.
+    purge(db, photo_dir, RULES, at=later(1000))
+    assert "Sam Resident" in {
+        r[0] for r in db.execute("SELECT display_name FROM walk_participants")
+    }
+
+
+def test_device_keys_are_forgotten_a_year_after_the_phone_was_last_used(app, db, timeline):
+    photo_dir = timeline["photo_dir"]
+    devices = {r[0] for r in db.execute("SELECT device_key_hash FROM observations")}
+    assert len(devices) == 2
+    assert purge(db, photo_dir, RULES, at=later(364))["devices"] == []
+    report = purge(db, photo_dir, RULES, at=later(366))
+    assert set(report["devices"]) == devices
+    assert (
+        db.execute(
+            "SELECT count(*) FROM observations WHERE device_key_hash IS NOT NULL"
+        ).fetchone()[0]
+        == 0
+    )
+    assert (
+        db.execute(
+            "SELECT count(*) FROM walk_participants WHERE device_key_hash IS NOT NULL"
+        ).fetchone()[0]
+        == 0
+    )
+    assert db.execute("SELECT count(*) FROM devices").fetchone()[0] == 0
+
+
+def test_a_phone_in_use_keeps_its_key(app, db, timeline):
+    """Using the app again moves the year on: the last use counts, not the first."""
+    phone = app.test_client()
+    join(phone, timeline["walk"], name="")
+    (key,) = db.execute("SELECT key_hash FROM devices ORDER BY last_seen_at DESC").fetchone()
+    db.execute(
+        "UPDATE devices SET last_seen_at = ? WHERE key_hash = ?", [later(300).isoformat(), key]
+    )
+    report = purge(db, timeline["photo_dir"], RULES, at=later(366))
+    assert key not in report["devices"]
+
+
+def test_photos_of_closed_fixes_go_after_three_years_and_the_figures_stay(app, db, timeline):
+    photo_dir = timeline["photo_dir"]
+    before_files = {p.name for p in photo_dir.rglob("*.jpg")}
+    counts = db.execute("SELECT count(*) FROM observations").fetchone()[0]
+    assert purge(db, photo_dir, RULES, at=later(3 * 365 - 1))["photos"] == []
+    report = purge(db, photo_dir, RULES, at=later(3 * 365 + 1))
+    remaining = [dict(r) for r in db.execute("SELECT observation_id FROM photos")]
+    assert remaining == [{"observation_id": timeline["open_obs"]}], "the open fix keeps its photo"
+    assert len(report["photos"]) == 1
+    closed = db.execute(
+        "SELECT photo_ids FROM observations WHERE id = ?", [timeline["closed_obs"]]
+    ).fetchone()
+    assert json.loads(closed[0]) == [], "no photo is waited for any more"
+    assert db.execute("SELECT count(*) FROM observations").fetchone()[0] == counts
+    assert get_task(db, timeline["closed_task"])["state"] == "done"
+    # The closed fix's files are gone from the disk unless the open one shares them.
+    after_files = {p.name for p in photo_dir.rglob("*.jpg")}
+    assert after_files <= before_files
+    status = app.test_client().get(f"/status/{timeline['closed_obs']}")
+    assert status.status_code == 200
+
+
+def test_history_keeps_the_role_not_the_person_after_three_years(app, db, timeline):
+    staff_entries = db.execute(
+        "SELECT count(*) FROM audit_log WHERE user_id IS NOT NULL OR participant_id IS NOT NULL"
+    ).fetchone()[0]
+    assert staff_entries > 0
+    purge(db, timeline["photo_dir"], RULES, at=later(3 * 365 + 1))
+    assert (
+        db.execute(
+            "SELECT count(*) FROM audit_log WHERE user_id IS NOT NULL OR participant_id IS NOT NULL"
+        ).fetchone()[0]
+        == 0
+    )
+    joins = {r[0] for r in db.execute("SELECT actor FROM audit_log WHERE action = 'join'")}
+    assert joins == {"resident"}
+
+
+def test_dry_run_changes_nothing_and_a_second_purge_finds_nothing(app, db, runner, timeline):
+    tables = ("walk_participants", "observations", "photos", "audit_log", "devices")
+
+    def snapshot():
+        query = "SELECT * FROM {} ORDER BY rowid"
+        return {t: [tuple(r) for r in db.execute(query.format(t))] for t in tables}
+
+    before = snapshot()
+    dry = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365), dry_run=True)
+    assert snapshot() == before
+    assert dry["names"] and dry["devices"] and dry["photos"] and dry["audit_entries"]
+    done = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
+    assert done == dry
+    again = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
+    assert again == {"names": [], "devices": [], "photos": [], "audit_entries": 0}
+
+
+def test_the_purge_command_prints_what_it_removes(runner, timeline):
+    result = runner.invoke(args=["purge", "--dry-run"])
+    assert result.exit_code == 0, result.output
+    assert "0 resident name(s) would be removed" in result.output
+    assert "0 photo(s) would be deleted" in result.output
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0 and "0 device key(s) were forgotten" in result.output
