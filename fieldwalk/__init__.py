@@ -57,6 +57,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.dashboard import views as dashboard
     from fieldwalk.devtools import demo, loadgen
     from fieldwalk.events import views as events
+    from fieldwalk.measures import views as measures
     from fieldwalk.observations import capture
     from fieldwalk.open311 import party_views as open311_parties
     from fieldwalk.open311 import views as open311
@@ -64,7 +65,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.parties import views as parties
     from fieldwalk.photos import views as photos
     from fieldwalk.places import views as places
-    from fieldwalk.reports import meeting
+    from fieldwalk.reports import annual_views, meeting
     from fieldwalk.reports import views as reports
     from fieldwalk.tasks import link_views, mine, notify, triage, triage_duplicates
     from fieldwalk.tasks import views as tasks
@@ -86,9 +87,11 @@ def create_app(test_config: dict | None = None) -> Flask:
         parties,
         zones,
         places,
+        measures,
         events,
         reports,
         meeting,
+        annual_views,
         protocol,
         tasks,
         triage,
