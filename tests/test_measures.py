@@ -124,7 +124,7 @@ def test_coordinator_records_changes_and_removes_a_fact_on_the_place_page(client
     assert response.status_code == 303
     assert get_fact(db, key)["to_date"] == "2026-10-31"
     history = client.get(f"/places/{place}/facts/{key}").get_data(as_text=True)
-    assert "Registrerad" in history and "Ändrad" in history
+    assert "Noterad" in history and "Ändrad" in history
     # A stale form (version 1 again) gets 409 and the newer one.
     stale = client.post(
         f"/places/{place}/facts/{key}",

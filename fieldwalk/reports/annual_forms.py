@@ -58,7 +58,7 @@ class MeasureTaskForm(FlaskForm):
     )
 
     def validate_party_id(self, field):
-        if (field.data or "") not in {choice[0] for choice in field.choices}:
+        if (field.data or "") not in {choice.value for choice in field.choices}:
             raise ValidationError(_("Choose from the list."))
 
     def party(self) -> int | None:
