@@ -20,7 +20,12 @@ from pypdf import PdfReader
 
 from fieldwalk.measures.model import record_fact
 from fieldwalk.parties.model import insert_party
-from fieldwalk.reports.annual import annual_figures, assessment_timeline, drug_scenes, measures_in_year
+from fieldwalk.reports.annual import (
+    annual_figures,
+    assessment_timeline,
+    drug_scenes,
+    measures_in_year,
+)
 from fieldwalk.reports.annual_assessment import latest_annual, measure_tasks, save_annual
 from fieldwalk.reports.assessments import save_assessment
 from fieldwalk.tasks.model import get_task
@@ -48,7 +53,9 @@ def year_set(db):
         make_event(db, a, occurred_at=when, type=kind)
     make_event(db, other, occurred_at="2025-02-01T12:00:00Z", type="violence")
     # Observations count by when they were observed, not received.
-    o1 = add_observation_row(db, a, "2025-01-10T10:00:00Z", created_at="2025-02-01T10:00:00Z", feeling=2)
+    o1 = add_observation_row(
+        db, a, "2025-01-10T10:00:00Z", created_at="2025-02-01T10:00:00Z", feeling=2
+    )
     o2 = add_observation_row(db, a, "2025-01-12T10:00:00Z", feeling=4)
     add_observation_row(db, a, "2024-12-31T23:30:00Z")  # 1 January 2025, local
     add_observation_row(db, a, "2024-05-01T10:00:00Z", feeling=1)
@@ -61,13 +68,17 @@ def year_set(db):
     add_task_row(db, a, "done", "2025-03-01T10:00:00Z", done_at="2025-03-05T10:00:00Z", party_id=p1)
     add_task_row(db, a, "done", "2025-01-13T10:00:00Z", done_at="2025-01-22T10:00:00Z",
                  party_id=p1, observation_ids=[o2])  # fmt: skip  # 10 days from o2
-    add_task_row(db, a, "verified", "2025-05-01T00:00:00Z", done_at="2025-05-02T12:00:00Z", party_id=p1)
+    add_task_row(
+        db, a, "verified", "2025-05-01T00:00:00Z", done_at="2025-05-02T12:00:00Z", party_id=p1
+    )
     add_task_row(db, a, "done", "2025-06-01T10:00:00Z", done_at="2025-06-03T10:00:00Z", party_id=p2)
     add_task_row(db, a, "done", "2024-06-01T10:00:00Z", done_at="2024-06-08T10:00:00Z", party_id=p2)
     add_task_row(db, a, "done", "2025-12-20T10:00:00Z", done_at="2026-01-05T10:00:00Z", party_id=p2)
     add_task_row(db, a, "done", "2025-02-01T10:00:00Z", done_at="2025-02-02T22:00:00Z")
     add_task_row(db, a, "sent", "2025-11-15T10:00:00Z", party_id=p2)  # still open
-    add_task_row(db, other, "done", "2025-02-01T10:00:00Z", done_at="2025-02-03T10:00:00Z", party_id=p1)
+    add_task_row(
+        db, other, "done", "2025-02-01T10:00:00Z", done_at="2025-02-03T10:00:00Z", party_id=p1
+    )
     user = make_staff(db)
     for week, level, version in [("2025-W02", "calm", 0), ("2025-W03", "uneasy", 0),
                                  ("2025-W03", "serious", 1), ("2025-W10", "serious", 0)]:  # fmt: skip
@@ -166,7 +177,9 @@ def test_writing_the_joint_assessment_and_making_a_measure_a_task(client, db, ye
     partner = make_staff(db, "partner", "polis@example.se")
     police = client.application.test_client()
     police_token = login(police, partner)
-    done = police.post(url, data={"csrf_token": police_token, "based_on": "1", "finished": "y", **texts})
+    done = police.post(
+        url, data={"csrf_token": police_token, "based_on": "1", "finished": "y", **texts}
+    )
     assert done.status_code == 303 and latest_annual(db, a, 2025)["finished"] == 1
     # The coordinator's stale form (based on version 1) is refused with the newer one.
     stale = client.post(url, data={"csrf_token": token, "based_on": "1", **texts})
@@ -215,11 +228,17 @@ def test_the_pdf_of_one_place_and_of_every_drug_scene_reads_back_right(client, d
 
 @pytest.mark.parametrize(
     "url",
-    ["/reports/year/places/{a}?year=20x5", "/reports/year.pdf?year=2025&place=abc",
-     "/reports/year/places/999999?year=2025", "/reports/year/1850/places/{a}/assessment"],
+    [
+        "/reports/year/places/{a}?year=20x5",
+        "/reports/year.pdf?year=2025&place=abc",
+        "/reports/year/places/999999?year=2025",
+        "/reports/year/1850/places/{a}/assessment",
+    ],
 )
 def test_bad_addresses_get_a_clear_4xx(client, db, year_set, url):
     token = login(client, make_staff(db, "admin"))
     url = url.format(a=year_set["a"])
-    response = client.post(url, data={"csrf_token": token}) if "assessment" in url else client.get(url)
+    response = (
+        client.post(url, data={"csrf_token": token}) if "assessment" in url else client.get(url)
+    )
     assert response.status_code in (400, 404)

@@ -79,10 +79,14 @@ def test_facts_in_a_span_hold_some_day_of_it(db, place):
         (other, "drug_scene", "2027-01-01", None),  # begins after
         (other, "guard_patrols", None, None),
     ]:
-        record_fact(db, place_id=place_id, kind=kind, from_date=start, to_date=end, recorded_by=None)
+        record_fact(
+            db, place_id=place_id, kind=kind, from_date=start, to_date=end, recorded_by=None
+        )
     found = {(f["place_id"], f["kind"]) for f in facts_in_span(db, "2026-01-01", "2026-12-31")}
     assert found == {(place, "drug_scene"), (other, "guard_patrols")}
-    assert [f["place_id"] for f in facts_in_span(db, "2026-01-01", "2026-12-31", kind="drug_scene")] == [place]
+    assert [
+        f["place_id"] for f in facts_in_span(db, "2026-01-01", "2026-12-31", kind="drug_scene")
+    ] == [place]
 
 
 @pytest.mark.parametrize(
@@ -136,10 +140,15 @@ def test_coordinator_records_changes_and_removes_a_fact_on_the_place_page(client
         f"/places/{place}/facts/new",
         data={"csrf_token": token, "kind": "city_cameras", "state": "", "based_on": "0"},
     )
-    assert bad.status_code == 400 and "föreslagna, beslutade eller uppsatta" in bad.get_data(as_text=True)
-    assert client.post(
-        f"/places/{place}/facts/{key}/remove", data={"csrf_token": token, "based_on": "2"}
-    ).status_code == 303
+    assert bad.status_code == 400 and "föreslagna, beslutade eller uppsatta" in bad.get_data(
+        as_text=True
+    )
+    assert (
+        client.post(
+            f"/places/{place}/facts/{key}/remove", data={"csrf_token": token, "based_on": "2"}
+        ).status_code
+        == 303
+    )
     assert place_facts(db, place) == []
     # Without the CSRF token nothing is stored.
     assert client.post(f"/places/{place}/facts/new", data={"kind": "lov3"}).status_code == 400
@@ -218,7 +227,11 @@ def test_the_answer_closes_the_task_and_an_approved_site_becomes_a_decided_camer
 def test_coordinator_proposes_a_site_and_records_the_answer_through_the_pages(
     client, db, place, office
 ):
-    make_event(db, place, occurred_at=(datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"))
+    make_event(
+        db,
+        place,
+        occurred_at=(datetime.now(UTC) - timedelta(days=3)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
     token = login(client, make_staff(db))
     form = client.get(f"/places/{place}/cameras/new").get_data(as_text=True)
     assert "Narkotikaförsäljning 1" in form and "Stadens säkerhetsavdelning" in form
@@ -233,7 +246,11 @@ def test_coordinator_proposes_a_site_and_records_the_answer_through_the_pages(
     assert len(list_proposals(db, place)) == 1
     page = client.get(f"/cameras/{proposal['id']}").get_data(as_text=True)
     assert "Inget svar ännu" in page
-    answer = {"csrf_token": token, "decision": "rejected", "answer": "Inte nu: polisens kameror räcker."}
+    answer = {
+        "csrf_token": token,
+        "decision": "rejected",
+        "answer": "Inte nu: polisens kameror räcker.",
+    }
     assert client.post(f"/cameras/{proposal['id']}/answer", data=answer).status_code == 303
     page = client.get(f"/cameras/{proposal['id']}").get_data(as_text=True)
     assert "Avslaget" in page and "polisens kameror räcker" in page

@@ -104,7 +104,9 @@ class FactForm(FlaskForm):
 class CameraForm(FlaskForm):
     key = HiddenField()
     lat = StringField(_l("Latitude"), validators=[InputRequired(_l("Choose the site on the map."))])
-    lon = StringField(_l("Longitude"), validators=[InputRequired(_l("Choose the site on the map."))])
+    lon = StringField(
+        _l("Longitude"), validators=[InputRequired(_l("Choose the site on the map."))]
+    )
     motivation = TextAreaField(
         _l("Why a camera here"),
         validators=[

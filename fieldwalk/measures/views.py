@@ -126,7 +126,9 @@ def fact(place_id: int, fact_key: str):
                 current = conflict.current
                 form.based_on.data = str(current["version"])
                 form.form_errors.append(
-                    _("Someone changed this while you were writing: read the history, then save again.")
+                    _(
+                        "Someone changed this while you were writing: read the history, then save again."
+                    )
                 )
                 status = 409
         else:
@@ -135,7 +137,9 @@ def fact(place_id: int, fact_key: str):
         form = _fact_form(
             {
                 **current,
-                "from_date": date.fromisoformat(current["from_date"]) if current["from_date"] else None,
+                "from_date": date.fromisoformat(current["from_date"])
+                if current["from_date"]
+                else None,
                 "to_date": date.fromisoformat(current["to_date"]) if current["to_date"] else None,
                 "party_ids": [str(p) for p in current["party_ids"]],
                 "based_on": str(current["version"]),
@@ -322,7 +326,11 @@ def index():
             for kind, features in layers.items()
         ],
         "proposals": [
-            {"lat": p["lat"], "lon": p["lon"], "label": f"{p['place_name']}: {_('Camera site proposal')}"}
+            {
+                "lat": p["lat"],
+                "lon": p["lon"],
+                "label": f"{p['place_name']}: {_('Camera site proposal')}",
+            }
             for p in proposals
         ],
         "proposals_label": _("Camera site proposals"),

@@ -65,9 +65,12 @@ def save_annual(
         latest = latest_annual(db, place_id, year)
         current = latest["version"] if latest else 0
         if based_on != current:
-            same = latest and latest["written_by"] == written_by and all(
-                latest[f] == values[f] for f in TEXT_FIELDS
-            ) and bool(latest["finished"]) == finished
+            same = (
+                latest
+                and latest["written_by"] == written_by
+                and all(latest[f] == values[f] for f in TEXT_FIELDS)
+                and bool(latest["finished"]) == finished
+            )
             if same:
                 return latest, False
             raise AssessmentConflict(latest)

@@ -47,9 +47,7 @@ class AnnualForm(FlaskForm):
 
 
 class MeasureTaskForm(FlaskForm):
-    measure = HiddenField(
-        validators=[InputRequired(), Length(max=MAX_MEASURE, message=TOO_LONG)]
-    )
+    measure = HiddenField(validators=[InputRequired(), Length(max=MAX_MEASURE, message=TOO_LONG)])
     party_id = SelectField(_l("Which party"), choices=[], validate_choice=False)
     due_date = DateField(
         _l("By when"),

@@ -8,7 +8,18 @@ assessment; only coordinators and admins make its measures tasks.
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
-from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    Flask,
+    Response,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import format_date, format_datetime, format_decimal
 from flask_babel import gettext as _
 
@@ -80,7 +91,11 @@ def figure_lines(figures: dict, place_id: int, fixes: list[dict]) -> list[dict]:
     for kind in [k for k in TYPES if k in types] + sorted(set(types) - set(TYPES)):
         lines.append({"label": type_label(kind), "values": types[kind], "sub": True})
     lines += [
-        {"label": _("Observations"), "values": figures["observation_totals"][place_id], "sub": False},
+        {
+            "label": _("Observations"),
+            "values": figures["observation_totals"][place_id],
+            "sub": False,
+        },
         {"label": _("Walks held"), "values": figures["walks"][place_id], "sub": False},
         {
             "label": _("Fixes done"),
@@ -141,7 +156,9 @@ def follow_up(db, place: dict, year: int, *, pdf: bool, posted: dict | None = No
     posted = posted or {}
     form = posted.get("assessment")
     if form is None:
-        form = AnnualForm(formdata=None, data=dict(latest, finished=bool(latest["finished"])) if latest else None)
+        form = AnnualForm(
+            formdata=None, data=dict(latest, finished=bool(latest["finished"])) if latest else None
+        )
         form.based_on.data = str(latest["version"] if latest else 0)
     lines = measure_lines(latest["long_term_measures"]) if latest else []
     measure_forms = {}
@@ -165,9 +182,7 @@ def follow_up(db, place: dict, year: int, *, pdf: bool, posted: dict | None = No
         "partial": figures["periods"][0].end.year == year,
         "lines": figure_lines(figures, place_id, fixes),
         "fixes": fixes,
-        "event_rows": [
-            (type_label(kind), events[kind][:12]) for kind in TYPES if kind in events
-        ],
+        "event_rows": [(type_label(kind), events[kind][:12]) for kind in TYPES if kind in events],
         "events_chart": events_month_chart(place, figures, year),
         "months": month_labels(figures["months"]),
         "index": index,

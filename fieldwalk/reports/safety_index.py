@@ -38,7 +38,9 @@ def index_parts(events: dict[str, int], feeling: float | None, open_fixes: int) 
     score (None: no score given) and the fixes open at the month's end. Each part and the
     total, rounded to one decimal."""
     parts = {
-        "events": sum(EVENT_WEIGHTS.get(kind, EVENT_WEIGHTS["other"]) * n for kind, n in events.items()),
+        "events": sum(
+            EVENT_WEIGHTS.get(kind, EVENT_WEIGHTS["other"]) * n for kind, n in events.items()
+        ),
         "feeling": 0.0 if feeling is None else FEELING_POINTS_PER_STEP * (5 - feeling),
         "open_fixes": OPEN_FIX_POINTS * open_fixes,
     }
