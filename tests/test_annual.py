@@ -14,10 +14,12 @@ from conftest import (
     make_place,
     make_staff,
     make_walk,
+    seed_demo,
     table_row,
 )
 from pypdf import PdfReader
 
+from fieldwalk.measures.cameras import list_proposals
 from fieldwalk.measures.model import record_fact
 from fieldwalk.parties.model import insert_party
 from fieldwalk.reports.annual import (
@@ -242,3 +244,34 @@ def test_bad_addresses_get_a_clear_4xx(client, db, year_set, url):
         client.post(url, data={"csrf_token": token}) if "assessment" in url else client.get(url)
     )
     assert response.status_code in (400, 404)
+
+
+def test_the_demo_has_a_finished_and_an_in_progress_follow_up_and_the_measures(app, runner, db):
+    seed_demo(app, runner)
+    year = datetime.now(UTC).year
+    places = {p["slug"]: p["id"] for p in db.execute("SELECT slug, id FROM places")}
+    malte, valle = places["hasselby-strand"], places["vallingby-centrum"]
+    assert latest_annual(db, malte, year)["finished"] == 1
+    assert latest_annual(db, valle, year)["finished"] == 0
+    assert len(measure_tasks(db, malte, year)) == 1
+    facts = {
+        (f["place_id"], f["kind"], f["state"])
+        for f in db.execute("SELECT place_id, kind, state FROM place_facts")
+    }
+    for slug in ("hasselby-strand", "hasselby-gard", "racksta", "vallingby-centrum"):
+        assert (places[slug], "drug_scene", "") in facts
+        assert (places[slug], "police_cameras", "") in facts
+    lov3 = {p for p, kind, _s in facts if kind == "lov3"}
+    assert lov3 == {places["hasselby-gard"], valle, places["lov3-akermyntans-centrum"]}
+    assert not any(kind == "city_cameras" and state == "installed" for _p, kind, state in facts)
+    assert (malte, "city_cameras", "decided") in facts
+    assert {p["decision"] for p in list_proposals(db)} == {"approved", None}
+    assert [p["id"] for p in drug_scenes(db, year)] == sorted(
+        [places[s] for s in ("hasselby-strand", "hasselby-gard", "racksta", "vallingby-centrum")],
+        key=lambda i: db.execute("SELECT lower(name) FROM places WHERE id = ?", [i]).fetchone()[0],
+    )
+    # Seeding again adds nothing.
+    before = db.execute("SELECT count(*) FROM place_facts").fetchone()[0]
+    seed_demo(app, runner)
+    assert db.execute("SELECT count(*) FROM place_facts").fetchone()[0] == before
+    assert len(list_proposals(db)) == 2
