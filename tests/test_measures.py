@@ -294,3 +294,18 @@ def test_the_measures_map_has_a_layer_per_kind(client, db, place, office):
     data = json.loads(html.split("data-map='", 1)[1].split("'", 1)[0].replace("&#34;", '"'))
     counts = {layer["kind"]: len(layer["features"]) for layer in data["layers"]}
     assert counts["police_cameras"] == 1 and counts["lov3"] == 0
+
+
+def test_the_lagesbild_links_each_place_to_a_camera_proposal_for_coordinators_only(
+    client, db, place
+):
+    make_event(
+        db,
+        place,
+        occurred_at=(datetime.now(UTC) - timedelta(days=8)).strftime("%Y-%m-%dT%H:%M:%SZ"),
+    )
+    login(client, make_staff(db))
+    assert f"/places/{place}/cameras/new" in client.get("/reports/week").get_data(as_text=True)
+    partner = client.application.test_client()
+    login(partner, make_staff(db, "partner", "polis@example.se"))
+    assert "/cameras/new" not in partner.get("/reports/week").get_data(as_text=True)
