@@ -34,11 +34,11 @@ def events_by_month_and_type(
     db: Database, place_ids: list[int], months: list[Period]
 ) -> dict[int, dict[str, list[int]]]:
     """Per place and event type, the events of each month (types with none left out)."""
-    counts = count_events_by_period(db, [(m.start, m.end) for m in months], by=("place_id", "type"))
-    found: dict[int, dict[str, list[int]]] = {p: {} for p in place_ids}
-    for (place_id, kind), values in counts.items():
-        if place_id in found:
-            found[place_id][kind] = values
+    spans = [(m.start, m.end) for m in months]
+    found: dict[int, dict[str, list[int]]] = {}
+    for place_id in place_ids:  # one place at a time: read from the place's index range
+        counts = count_events_by_period(db, spans, by=("type",), place_id=place_id)
+        found[place_id] = {kind: values for (kind,), values in counts.items()}
     return found
 
 
@@ -60,8 +60,11 @@ def observations_by_month(
     db: Database, place_ids: list[int], months: list[Period]
 ) -> dict[int, list[int]]:
     """Per place, the observations observed in each month."""
-    counts = count_by_period(db, "observations", "observed_at", months)
-    return {p: counts.get(p, [0] * len(months)) for p in place_ids}
+    found = {}
+    for place_id in place_ids:  # one place at a time: read from the place's index range
+        counts = count_by_period(db, "observations", "observed_at", months, place_id)
+        found[place_id] = counts.get(place_id, [0] * len(months))
+    return found
 
 
 def walks_held(db: Database, place_ids: list[int], periods: list[Period]) -> dict[int, list[int]]:

@@ -55,7 +55,14 @@ def monthly_index(
     (`event_counts` by type, `feelings` the number of scores, `feeling_mean`, `open_count`)."""
     if not place_ids or not months:
         return {}
-    events = count_events_by_period(db, [(m.start, m.end) for m in months], by=("place_id", "type"))
+    spans = [(m.start, m.end) for m in months]
+    events = {  # one place at a time: read from the place's index range
+        (place_id, kind): values
+        for place_id in place_ids
+        for (kind,), values in count_events_by_period(
+            db, spans, by=("type",), place_id=place_id
+        ).items()
+    }
     feelings = feeling_by_period(db, place_ids, [(m.start_utc, m.end_utc) for m in months])
     open_counts = open_at(db, place_ids, [m.end_utc for m in months])
     found: dict[int, list[dict]] = {}
