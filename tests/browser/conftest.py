@@ -208,7 +208,10 @@ def staff_pages(db) -> list[str]:
     zone = first("SELECT id FROM zones ORDER BY id")
     scene = first("SELECT id FROM places WHERE slug = 'hasselby-strand'")
     proposal = first("SELECT id FROM camera_proposals ORDER BY id")
-    fact = first(f"SELECT fact_key FROM place_facts WHERE place_id = {scene} ORDER BY id")
+    fact = first(
+        """SELECT fact_key FROM place_facts WHERE place_id =
+               (SELECT id FROM places WHERE slug = 'hasselby-strand') ORDER BY id"""
+    )
     return [
         "/",
         "/walks/new",
