@@ -1,6 +1,6 @@
 /* fieldwalk measures: the camera site picker (tap the map, the position goes into the form's
  * latitude and longitude fields; typing them moves the pin) and the measures map (a layer per
- * kind of fact, chosen in the map's corner, and the camera proposals). Needs Leaflet and
+ * kind of fact, switched by the checkboxes under it, and the camera proposals). Needs Leaflet and
  * map.js; without them the fields are typed by hand and the lists say the same. */
 (function () {
   'use strict';
@@ -39,21 +39,31 @@
   if (layersEl) {
     var data = maps.readJSON(layersEl, 'map') || { layers: [], proposals: [] };
     var lmap = maps.baseMap(layersEl);
-    var overlays = {};
+    var groups = [];
     var bounds = L.latLngBounds([]);
     data.layers.forEach(function (layer) {
       var group = L.geoJSON(layer.features, {
         style: { color: COLOURS[layer.kind] || '#333', weight: 2, fillOpacity: 0.12 },
         onEachFeature: function (feature, shape) { shape.bindPopup(maps.textPopup(feature.properties.name + ': ' + feature.properties.label)); }
-      });
-      if (layer.features.length) { group.addTo(lmap); bounds.extend(group.getBounds()); }
-      overlays[layer.label + ' (' + layer.features.length + ')'] = group;
+      }).addTo(lmap);
+      if (layer.features.length) bounds.extend(group.getBounds());
+      groups.push(group);
     });
     var pins = L.layerGroup(data.proposals.map(function (p) {
       return L.marker([p.lat, p.lon], { icon: maps.pinIcon('camera', 24), keyboard: false }).bindPopup(maps.textPopup(p.label));
     })).addTo(lmap);
-    overlays[data.proposals_label + ' (' + data.proposals.length + ')'] = pins;
-    L.control.layers(null, overlays, { collapsed: true }).addTo(lmap);
+    // The layer switches are plain checkboxes under the map (big enough to tap, and read by
+    // screen readers), shown only when this script runs.
+    var switches = document.getElementById('measures-layers');
+    if (switches) {
+      switches.hidden = false;
+      switches.addEventListener('change', function (event) {
+        var box = event.target;
+        var group = box.value === 'proposals' ? pins : groups[+box.value];
+        if (!group) return;
+        if (box.checked) group.addTo(lmap); else lmap.removeLayer(group);
+      });
+    }
     if (bounds.isValid()) lmap.fitBounds(bounds, { padding: [12, 12], animate: false });
   }
 })();
