@@ -58,6 +58,7 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.dashboard import views as dashboard
     from fieldwalk.devtools import demo, loadgen
     from fieldwalk.events import views as events
+    from fieldwalk.measures import views as measures
     from fieldwalk.observations import capture
     from fieldwalk.open311 import party_views as open311_parties
     from fieldwalk.open311 import views as open311
@@ -68,8 +69,8 @@ def create_app(test_config: dict | None = None) -> Flask:
     from fieldwalk.places import views as places
     from fieldwalk.privacy import cli as privacy_cli
     from fieldwalk.privacy import views as privacy
+    from fieldwalk.reports import annual_views, meeting
     from fieldwalk.reports import cli as reports_cli
-    from fieldwalk.reports import meeting
     from fieldwalk.reports import views as reports
     from fieldwalk.residents import views as residents
     from fieldwalk.tasks import (
@@ -103,10 +104,12 @@ def create_app(test_config: dict | None = None) -> Flask:
         parties,
         zones,
         places,
+        measures,
         events,
         reports,
         meeting,
         reports_cli,
+        annual_views,
         protocol,
         tasks,
         conversation_views,

@@ -785,6 +785,104 @@ def m023_retention(db: Database) -> None:
 
 
 @migrations()
+def m024_place_measures(db: Database) -> None:
+    # What each place has (issue 13): dated facts coordinators keep, such as an open drug scene
+    # per the police's mapping, an order under LOV §3, cameras, a place partnership, guard
+    # patrols. A fact is never changed in place: each change is a new row with the next
+    # version of the same `fact_key`, so its history (who said what, when) stays. The latest
+    # version is the fact; `ended` there means it was removed. Dates are local calendar days.
+    _run(
+        db,
+        """
+        CREATE TABLE place_facts (
+            id INTEGER PRIMARY KEY,
+            fact_key TEXT NOT NULL,
+            version INTEGER NOT NULL,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            kind TEXT NOT NULL CHECK (kind IN ('drug_scene', 'lov3', 'police_cameras',
+                'city_cameras', 'place_partnership', 'guard_patrols')),
+            state TEXT NOT NULL DEFAULT '',
+            from_date TEXT,
+            to_date TEXT,
+            party_ids TEXT NOT NULL DEFAULT '[]',
+            note TEXT NOT NULL DEFAULT '',
+            removed INTEGER NOT NULL DEFAULT 0,
+            recorded_by INTEGER REFERENCES users(id),
+            recorded_at TEXT NOT NULL,
+            UNIQUE (fact_key, version)
+        );
+        CREATE INDEX place_facts_place ON place_facts(place_id, fact_key, version);
+        """,
+    )
+
+
+@migrations()
+def m025_camera_proposals(db: Database) -> None:
+    # A camera site the district proposes to the city's security office, from the lägesbild:
+    # a point, the reasons (the figures as they were when it was proposed, kept as JSON so the
+    # proposal reads the same later), and the task that carries it to the office. The office's
+    # answer and decision are recorded here when they come.
+    _run(
+        db,
+        """
+        CREATE TABLE camera_proposals (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            lat REAL NOT NULL,
+            lon REAL NOT NULL,
+            motivation TEXT NOT NULL DEFAULT '',
+            reasons TEXT NOT NULL DEFAULT '{}',
+            task_id INTEGER REFERENCES tasks(id),
+            key TEXT UNIQUE,
+            proposed_by INTEGER REFERENCES users(id),
+            proposed_at TEXT NOT NULL,
+            decision TEXT CHECK (decision IN ('approved', 'rejected', 'postponed')),
+            answer TEXT NOT NULL DEFAULT '',
+            answered_by INTEGER REFERENCES users(id),
+            answered_at TEXT
+        );
+        CREATE INDEX camera_proposals_place ON camera_proposals(place_id, proposed_at);
+        """,
+    )
+
+
+@migrations()
+def m026_annual_follow_up(db: Database) -> None:
+    # The annual follow-up of a place with the police: the joint written assessment (how it has
+    # been, how it is expected to develop, long-term measures needed: one measure a line), in
+    # versions like the weekly assessment; `finished` marks the version the meeting agreed on.
+    # A line of the measures can become a task: `annual_measures` links it.
+    _run(
+        db,
+        """
+        CREATE TABLE annual_assessments (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            year INTEGER NOT NULL,
+            version INTEGER NOT NULL,
+            how_it_has_been TEXT NOT NULL DEFAULT '',
+            expected_development TEXT NOT NULL DEFAULT '',
+            long_term_measures TEXT NOT NULL DEFAULT '',
+            finished INTEGER NOT NULL DEFAULT 0,
+            written_by INTEGER REFERENCES users(id),
+            written_at TEXT NOT NULL,
+            UNIQUE (place_id, year, version)
+        );
+        CREATE TABLE annual_measures (
+            id INTEGER PRIMARY KEY,
+            place_id INTEGER NOT NULL REFERENCES places(id),
+            year INTEGER NOT NULL,
+            measure TEXT NOT NULL,
+            task_id INTEGER NOT NULL UNIQUE REFERENCES tasks(id) ON DELETE CASCADE,
+            created_by INTEGER REFERENCES users(id),
+            created_at TEXT NOT NULL,
+            UNIQUE (place_id, year, measure)
+        );
+        """,
+    )
+
+
+@migrations()
 def m030_running_totals(db: Database) -> None:
     # Running totals for the reports (fieldwalk/reports/totals.py): per local week and month
     # and per place, the observations by category, the events by type and source, the tasks

@@ -38,11 +38,14 @@ from conftest import (
 from fieldwalk import create_app
 from fieldwalk.auth import create_token, create_user
 from fieldwalk.db import connect
+from fieldwalk.measures.cameras import propose_camera
+from fieldwalk.measures.model import record_fact
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import add_contact, insert_party
 from fieldwalk.photos.public import blur_pending
 from fieldwalk.places.model import get_place, place_geometry
+from fieldwalk.reports.annual_assessment import save_annual
 from fieldwalk.reports.periods import last_complete_week, week_text
 from fieldwalk.residents.model import follow_observation
 from fieldwalk.residents.news import unsubscribe_token
@@ -267,6 +270,25 @@ TABLE = [
     ("POST", "/reports/week/<week>/places/<int:place_id>/decisions", "/reports/week/{meeting_week}/places/{place}/decisions", "decision", MANAGER_POST),
     ("GET", "/reports/year", "/reports/year", None, MANAGER_PAGE),
     ("GET", "/reports/year.csv", "/reports/year.csv", None, MANAGER_PAGE),
+    # The annual follow-up of a place with the police: coordinators, admins and partners read
+    # it and write the joint assessment; only coordinators and admins make its measures tasks.
+    ("GET", "/reports/year/places/<int:place_id>", "/reports/year/places/{place}", None, MEETING_PAGE),
+    ("GET", "/reports/year/scenes", "/reports/year/scenes", None, MEETING_PAGE),
+    ("GET", "/reports/year.pdf", "/reports/year.pdf?place={place}", None, MEETING_PAGE),
+    ("POST", "/reports/year/<int:year>/places/<int:place_id>/assessment", "/reports/year/{this_year}/places/{place}/assessment", "annual", statuses(401, 401, 401, 403, 403, 303, 303, 303)),
+    ("POST", "/reports/year/<int:year>/places/<int:place_id>/measures", "/reports/year/{this_year}/places/{place}/measures", "annual_measure", MANAGER_POST),
+    # What each place has: staff read facts and the measures map; coordinators and admins
+    # keep the facts and propose camera sites to the security office.
+    ("GET", "/measures", "/measures", None, STAFF_PAGE),
+    ("GET", "/places/<int:place_id>/facts/new", "/places/{place}/facts/new", None, MANAGER_PAGE),
+    ("POST", "/places/<int:place_id>/facts/new", "/places/{place}/facts/new", "fact", MANAGER_POST),
+    ("GET", "/places/<int:place_id>/facts/<fact_key>", "/places/{place}/facts/{fact}", None, STAFF_PAGE),
+    ("POST", "/places/<int:place_id>/facts/<fact_key>", "/places/{place}/facts/{fact}", "fact_change", MANAGER_POST),
+    ("POST", "/places/<int:place_id>/facts/<fact_key>/remove", "/places/{place}/facts/{fact}/remove", "fact_remove", MANAGER_POST),
+    ("GET", "/places/<int:place_id>/cameras/new", "/places/{place}/cameras/new", None, MANAGER_PAGE),
+    ("POST", "/places/<int:place_id>/cameras/new", "/places/{place}/cameras/new", "camera", MANAGER_POST),
+    ("GET", "/cameras/<int:proposal_id>", "/cameras/{proposal}", None, MANAGER_PAGE),
+    ("POST", "/cameras/<int:proposal_id>/answer", "/cameras/{proposal}/answer", "camera_answer", MANAGER_POST),
     # A walk's protocol: staff, who see every walk.
     ("GET", "/walks/<int:walk_id>/protocol", "/walks/{walk}/protocol", None, STAFF_PAGE),
     ("GET", "/walks/<int:walk_id>/protocol.pdf", "/walks/{walk}/protocol.pdf", None, STAFF_PAGE),
@@ -333,6 +355,7 @@ class Site:
         }
         self.login_target = self._staff("coordinator", "login-target@example.se")
         self.open311_key = create_token(self.db, self.login_target["id"], "open311")
+        self.office = insert_party(self.db, "Stadens säkerhetsavdelning", "security")
         self.sessions = {}  # role -> (cookie, csrf token, device key hash or None)
         client = self.app.test_client()
         self.sessions["anonymous"] = (*self._cookie(client, csrf_token(client, "/login")), None)
@@ -480,6 +503,40 @@ class Scene:
     def place(self) -> int:
         """A place of its own, to be shown and redrawn."""
         return make_place(self.site.db, f"plats-{uuid.uuid4().hex[:8]}", "Vällingby torg")
+
+    @property
+    def this_year(self) -> int:
+        return datetime.now(UTC).year
+
+    @cached_property
+    def fact(self) -> str:
+        """A fact of the row's place (version 1), to read, change or remove."""
+        return record_fact(self.site.db, place_id=self.place, kind="lov3", recorded_by=None)[
+            "fact_key"
+        ]
+
+    @cached_property
+    def annual_measure(self) -> str:
+        """A measure in the place's written assessment of this year, not yet a task."""
+        measure = f"Belysning {uuid.uuid4().hex[:6]}"
+        save_annual(
+            self.site.db, place_id=self.place, year=self.this_year, finished=False,
+            texts={"long_term_measures": measure}, written_by=None, based_on=0,
+        )  # fmt: skip
+        return measure
+
+    @cached_property
+    def proposal(self) -> int:
+        """A camera site proposal at the row's place, sent to the security office."""
+        db = self.site.db
+        center = get_place(db, self.place)
+        proposal_id, _created = propose_camera(
+            db, place_id=self.place, lat=center["center_lat"], lon=center["center_lon"],
+            motivation="Försäljning.", party_id=self.site.office, measure="Kameraförslag",
+            reason="Säkerhetsavdelningen beslutar.", due_date="2030-01-01",
+            actor=self.coordinator, moment=datetime.now(UTC),
+        )  # fmt: skip
+        return proposal_id
 
     @cached_property
     def staff_user(self) -> int:
@@ -744,6 +801,35 @@ class Scene:
                     f"p{self.place}-party_id": "",
                     f"p{self.place}-due_date": (date.today() + timedelta(days=7)).isoformat(),
                 }
+            case "annual":
+                return {
+                    "based_on": "0",
+                    "how_it_has_been": "Oroligt under våren.",
+                    "long_term_measures": "Bättre belysning vid trappan",
+                }
+            case "annual_measure":
+                return {
+                    "prefix": "m0",
+                    "m0-measure": self.annual_measure,
+                    "m0-party_id": "",
+                    "m0-due_date": (date.today() + timedelta(days=30)).isoformat(),
+                }
+            case "fact":
+                return {"kind": "lov3", "from_date": "2026-01-01", "based_on": "0"}
+            case "fact_change":
+                return {"note": "Ändrad", "based_on": "1"}
+            case "fact_remove":
+                return {"based_on": "1"}
+            case "camera":
+                center = get_place(db, self.place)
+                return {
+                    "lat": str(center["center_lat"]),
+                    "lon": str(center["center_lon"]),
+                    "motivation": "Försäljning vid trappan.",
+                    "due_date": (date.today() + timedelta(days=30)).isoformat(),
+                }
+            case "camera_answer":
+                return {"decision": "postponed", "answer": "Vi återkommer."}
             case "open311_request":
                 return {
                     "api_key": self.site.open311_key,

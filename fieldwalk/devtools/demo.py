@@ -22,6 +22,7 @@ from fieldwalk.auth import create_user, find_user_by_email
 from fieldwalk.clock import STOCKHOLM
 from fieldwalk.db import connect, transaction
 from fieldwalk.devtools.common import demo_uuid
+from fieldwalk.devtools.demo_annual import seed_demo_annual
 from fieldwalk.devtools.demo_events import seed_demo_events
 from fieldwalk.devtools.demo_fixes import PARK, seed_parties, seed_tasks
 from fieldwalk.devtools.demo_meeting import seed_demo_meetings
@@ -337,6 +338,7 @@ def seed_demo(db: Database, instance: Path, settings: dict, today: date) -> dict
             and tasks_for_observation(db, observation["id"])
         ):
             review(db, observation["id"], APPROVED, user_id=users[COORDINATOR]["id"], actor="demo")
+    seed_demo_annual(db, places, users, parties, today)
     after = count_rows(db)
     return {
         "logins": [{**u, "password": logins[u["email"]]} for u in USERS],

@@ -163,3 +163,11 @@ def set_category_default(db: Database, category: str, party_id: int | None) -> N
                    ON CONFLICT(category) DO UPDATE SET party_id = excluded.party_id""",
                 [category, party_id],
             )
+
+
+def find_party_by_kind(db: Database, kind: str) -> dict | None:
+    """The first party of a kind, by name (the city's security office: kind 'security')."""
+    row = db.execute(
+        "SELECT * FROM parties WHERE kind = ? ORDER BY name, id LIMIT 1", [kind]
+    ).fetchone()
+    return dict(row) if row else None

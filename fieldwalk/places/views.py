@@ -19,6 +19,10 @@ from wtforms.validators import DataRequired, Length, Optional, ValidationError
 from fieldwalk.charts import Series, line_chart
 from fieldwalk.db import get_db, transaction
 from fieldwalk.gis import CRS_NAMES, file_crs, problem_message
+from fieldwalk.measures.cameras import list_proposals
+from fieldwalk.measures.model import KINDS as FACT_KINDS
+from fieldwalk.measures.model import place_facts
+from fieldwalk.parties.model import list_party_names
 from fieldwalk.places.model import (
     get_place,
     insert_place,
@@ -139,6 +143,7 @@ def show(place_id: int):
     db = get_db()
     tz = ZoneInfo(current_app.config["BABEL_DEFAULT_TIMEZONE"])
     trend = monthly_trend(db, place_id, datetime.now(UTC).astimezone(tz).date(), tz)
+    proposals = list_proposals(db, place_id)
     return render(
         "places/show.html",
         place=place,
@@ -148,6 +153,11 @@ def show(place_id: int):
         trend=trend,
         chart=trend_chart(trend),
         followup=place_followup(db, place_id),
+        facts=place_facts(db, place_id),
+        fact_kinds=FACT_KINDS,
+        proposals=proposals,
+        camera_points=[[p["lat"], p["lon"]] for p in proposals],
+        party_names=dict(list_party_names(db)),
     )
 
 

@@ -27,6 +27,8 @@ from fieldwalk.categories import CATEGORIES, category_label
 from fieldwalk.charts import Series, bar_chart, line_chart
 from fieldwalk.db import get_db
 from fieldwalk.render import fail, render
+from fieldwalk.reports.annual import drug_scenes
+from fieldwalk.reports.annual_assessment import latest_annual
 from fieldwalk.reports.figures import DISTRICT, FIGURES, week_report, year_report
 from fieldwalk.reports.meeting_page import event_csv_labels, event_csv_lines, meeting_context
 from fieldwalk.reports.periods import (
@@ -320,10 +322,16 @@ def monthly_chart(row: dict, monthly: dict, year: int) -> str:
 @bp.get("/reports/year")
 @role_required(*MANAGER_ROLES)
 def year():
-    """The annual follow-up: per place, the year against the year before."""
+    """The annual follow-up: the drug scenes' follow-ups with the police, then per place the
+    year against the year before. `?place=` goes to that place's follow-up."""
     number = requested_year()
+    place = request.args.get("place", "").strip()
+    if place.isdigit():
+        return redirect(url_for("annual.place", place_id=int(place), year=number))
     moment = datetime.now(UTC)
-    report = year_report(get_db(), number, moment, _tz())
+    db = get_db()
+    report = year_report(db, number, moment, _tz())
+    scenes = [(scene, latest_annual(db, scene["id"], number)) for scene in drug_scenes(db, number)]
     partial = report["periods"][0].end.year == number
     columns = [str(number), str(number - 1)]
     if partial:
@@ -331,6 +339,7 @@ def year():
     return render(
         "reports/year.html",
         report=report,
+        scenes=scenes,
         columns=columns,
         partial=partial,
         spans=[span_text(p) for p in report["periods"]],

@@ -258,3 +258,24 @@ def find_participants_by_name(db: Database, name: str, limit: int = 50) -> list[
         [f"%{name}%", limit],
     )
     return [dict(r) for r in rows]
+
+
+def count_walks_held(
+    db: Database, place_ids: list[int], spans: list[tuple[str, str]]
+) -> dict[int, list[int]]:
+    """Per place, the walks held (begun or finished, not only planned) in each span of local
+    time ('2026-01-01T00:00' to '2027-01-01T00:00', end excluded: `starts_at` is local)."""
+    found: dict[int, list[int]] = {p: [0] * len(spans) for p in place_ids}
+    if not place_ids:
+        return found
+    for i, (start, end) in enumerate(spans):
+        rows = db.execute(
+            f"""SELECT place_id, count(*) FROM walks
+                WHERE state != 'planned' AND starts_at >= ? AND starts_at < ?
+                  AND place_id IN ({",".join("?" * len(place_ids))})
+                GROUP BY place_id""",  # noqa: S608 - placeholders only
+            [start, end, *place_ids],
+        )
+        for place_id, n in rows:
+            found[place_id][i] = n
+    return found

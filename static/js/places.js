@@ -10,7 +10,14 @@
 
   // The place page: its polygon.
   var showEl = document.getElementById('place-map');
-  if (showEl) maps.drawPlace(maps.baseMap(showEl), maps.readJSON(showEl, 'place'));
+  if (showEl) {
+    var placeMap = maps.baseMap(showEl);
+    maps.drawPlace(placeMap, maps.readJSON(showEl, 'place'));
+    // Proposed camera sites (the list under "What the place has" says the same in words).
+    (maps.readJSON(showEl, 'cameras') || []).forEach(function (point) {
+      L.marker(point, { icon: maps.pinIcon('camera', 24), keyboard: false }).addTo(placeMap);
+    });
+  }
 
   var editEl = document.getElementById('place-form-map');
   if (!editEl || !L.Control.Draw) return;

@@ -206,6 +206,12 @@ def staff_pages(db) -> list[str]:
     party = first("SELECT id FROM parties ORDER BY length(name) DESC")
     place = first("SELECT id FROM places ORDER BY length(name) DESC")
     zone = first("SELECT id FROM zones ORDER BY id")
+    scene = first("SELECT id FROM places WHERE slug = 'hasselby-strand'")
+    proposal = first("SELECT id FROM camera_proposals ORDER BY id")
+    fact = first(
+        """SELECT fact_key FROM place_facts WHERE place_id =
+               (SELECT id FROM places WHERE slug = 'hasselby-strand') ORDER BY id"""
+    )
     return [
         "/",
         "/walks/new",
@@ -241,6 +247,13 @@ def staff_pages(db) -> list[str]:
         "/reports",
         "/reports/week",
         "/reports/year",
+        f"/reports/year/places/{scene}",
+        "/reports/year/scenes",
+        "/measures",
+        f"/places/{scene}/facts/new",
+        f"/places/{scene}/facts/{fact}",
+        f"/places/{scene}/cameras/new",
+        f"/cameras/{proposal}",
         "/account/password",
         "/outbox",
         "/offline",
