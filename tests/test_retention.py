@@ -284,3 +284,28 @@ def test_a_forgotten_phone_s_answers_still_count_but_link_to_nothing(app, db, ti
     (after,) = db.execute("SELECT voter_hash FROM place_followups").fetchone()
     assert after != voter and after.startswith("forgotten:")
     assert place_followup(db, place_id)["yes"] == 1, "the answer is still counted"
+
+
+def test_the_log_of_sent_emails_loses_the_address_with_the_follow(db, runner, smtp, timeline):
+    """Rut was told her fix is done and Sam that his is decided; when Rut's follow goes, so
+    does her address in the record of that email (the record stays)."""
+    assert runner.invoke(args=["send-reminders"]).exit_code == 0
+    assert smtp.to("rut@example.se") and smtp.to("sam@example.se")
+
+    def resident_log():
+        return [
+            dict(r)
+            for r in db.execute(
+                "SELECT kind, key, recipients FROM notifications WHERE kind LIKE 'resident_%'"
+            )
+        ]
+
+    sent = resident_log()
+    assert any("rut@example.se" in r["recipients"] for r in sent)
+    purge(db, timeline["photo_dir"], RULES, at=later(91))
+    after = resident_log()
+    assert len(after) == len(sent), "the emails stay recorded"
+    assert "rut@example.se" not in json.dumps(after)
+    assert any("sam@example.se" in r["key"] for r in after), "Sam still follows his fix"
+    assert runner.invoke(args=["send-reminders"]).exit_code == 0
+    assert len(smtp.to("rut@example.se")) == 1, "nothing is sent twice"

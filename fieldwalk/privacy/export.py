@@ -26,6 +26,7 @@ from sqlite_utils import Database
 
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
+from fieldwalk.mail import forget_recipients
 from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.personal import (
     device_observations,
@@ -40,6 +41,7 @@ from fieldwalk.privacy.devices import forget_devices
 from fieldwalk.residents.model import (
     delete_follows,
     device_followups,
+    follows_sent_keys,
     forget_followup_voters,
     subject_follows,
 )
@@ -226,7 +228,9 @@ def erase(
         named = [p["id"] for p in participants if p["display_name"]]
         clear_participant_names(db, named)
         summary["names"] = len(named)
-        summary["emails"] = delete_follows(db, [f["id"] for f in follows])
+        follow_ids = [f["id"] for f in follows]
+        forget_recipients(db, follows_sent_keys(db, follow_ids))
+        summary["emails"] = delete_follows(db, follow_ids)
         ids = [o["id"] for o in observations]
         summary["texts"] = erase_texts(db, ids)
         for o in observations:

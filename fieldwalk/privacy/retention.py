@@ -5,6 +5,7 @@
 | a resident's name (given when joining a walk) | 90 days after the fixes of everything they reported are closed (and the walk was) | `RETAIN_NAMES_DAYS` |
 | a resident's email address, following one report ("tell me when it is fixed") | 90 days after that report's fixes are closed (and its walk was; a report without a fix: 90 days after its walk, or after the address was left) | `RETAIN_NAMES_DAYS` |
 | a resident's email address, following everything they report on a walk (left when joining) | 90 days after the fixes of everything they reported there are closed (and the walk was) | `RETAIN_NAMES_DAYS` |
+| ... and the same address in the log of the emails sent to it | with the follow (the record of the email stays, without the address) | `RETAIN_NAMES_DAYS` |
 | a phone's device key (the link from a phone to what it reported, and to its "does the place feel safer now?" answers) | a year after the phone was last used | `RETAIN_DEVICE_DAYS` |
 | the photos of an observation, and a task's after-photos | 3 years after its fixes were closed (an observation without a task: 3 years after it was observed) | `RETAIN_PHOTO_DAYS` |
 | who made each change in the history (audit log) | after 3 years the entry keeps the role, not the person | `RETAIN_AUDIT_PERSON_DAYS` |
@@ -24,6 +25,7 @@ from sqlite_utils import Database
 
 from fieldwalk.clock import stamp
 from fieldwalk.db import transaction
+from fieldwalk.mail import forget_recipients
 from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.personal import (
     device_last_reports,
@@ -37,6 +39,7 @@ from fieldwalk.photos.model import delete_photos, photo_ids_of
 from fieldwalk.privacy.devices import device_last_seen, forget_devices
 from fieldwalk.residents.model import (
     delete_follows,
+    follows_sent_keys,
     followup_last_answers,
     forget_followup_voters,
     list_follows,
@@ -103,6 +106,7 @@ def purge(
     files: list[str] = []
     with transaction(db):
         clear_participant_names(db, report["names"])
+        forget_recipients(db, follows_sent_keys(db, report["follows"]))
         delete_follows(db, report["follows"])
         forget_observation_devices(db, report["devices"])
         forget_participant_devices(db, report["devices"])

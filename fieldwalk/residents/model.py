@@ -251,3 +251,34 @@ def forget_followup_voters(db: Database, voter_hashes: list[str]) -> int:
             )
         forgotten += len(ids)
     return forgotten
+
+
+def sent_keys(observation_id: str, email: str) -> dict[str, str]:
+    """The keys under which the "decided" and "done" emails to an address about an
+    observation are recorded as sent (the log of sent emails, fieldwalk/mail.py)."""
+    return {
+        kind: f"resident:{observation_id}:{kind}:{email.lower()}" for kind in ("decided", "done")
+    }
+
+
+def _followed_pairs(db: Database, follows: list[dict]) -> set[tuple[str, str]]:
+    participants = sorted({f["participant_id"] for f in follows if f["participant_id"]})
+    made = participants_observation_ids(db, participants)
+    pairs: set[tuple[str, str]] = set()
+    for follow in follows:
+        email = follow["email"].lower()
+        if follow["observation_id"] is not None:
+            pairs.add((follow["observation_id"], email))
+        else:
+            pairs.update((o, email) for o in made[follow["participant_id"]])
+    return pairs
+
+
+def follows_sent_keys(db: Database, follow_ids: list[int]) -> list[str]:
+    """The sent-email keys that name these follows' addresses, once the follows are gone:
+    those of an observation and address that no other follow still covers."""
+    gone = set(follow_ids)
+    follows = list_follows(db)
+    leaving = _followed_pairs(db, [f for f in follows if f["id"] in gone])
+    staying = _followed_pairs(db, [f for f in follows if f["id"] not in gone])
+    return sorted(key for pair in leaving - staying for key in sent_keys(*pair).values())
