@@ -172,6 +172,20 @@ def reserve(
     return claimed
 
 
+def forget_recipients(db: Database, keys: list[str]) -> int:
+    """Take the addresses out of these sent emails' records (inside a write): each keeps its
+    kind, subject and time, with no recipients and a key that names no one. Returns how many
+    records there were."""
+    forgotten = 0
+    for key in keys:
+        forgotten += db.execute(
+            """UPDATE notifications SET recipients = '', key = kind || ':forgotten:' || id
+               WHERE key = ?""",
+            [key],
+        ).rowcount
+    return forgotten
+
+
 def finished_keys(db: Database, keys: list[str]) -> set[str]:
     """The keys whose email went out (reserved and settled with a subject)."""
     if not keys:

@@ -200,12 +200,14 @@ def login(client, user: dict) -> str:
     return client.get("/api/v1/session").get_json()["csrf_token"]
 
 
-def join(client, walk: dict, name="Kim", role="resident") -> str:
-    """Join a walk through its invitation link as a resident; return a CSRF token."""
+def join(client, walk: dict, name="Kim", role="resident", **extra) -> str:
+    """Join a walk through its invitation link as a resident; return a CSRF token.
+
+    `extra` are more form fields, such as follow="1", follow_email="kim@example.se"."""
     token = csrf_token(client, f"/j/{walk['invite_token']}")
     response = client.post(
         f"/j/{walk['invite_token']}",
-        data={"csrf_token": token, "display_name": name, "participant_role": role},
+        data={"csrf_token": token, "display_name": name, "participant_role": role, **extra},
     )
     assert response.status_code == 303, response.get_data(as_text=True)
     return token

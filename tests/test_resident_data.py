@@ -11,13 +11,18 @@ from pathlib import Path
 import pytest
 from conftest import PHOTOS, csrf_token, join, login, make_place, make_staff, make_walk
 from PIL import Image
+from test_links import STAFF
+
+from fieldwalk.parties.model import insert_party
+from fieldwalk.residents.model import place_followup
+from fieldwalk.tasks.model import insert_task, transition
 
 pytestmark = pytest.mark.usefixtures("english")
 
 PHOTO = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()  # has GPS EXIF, which must not leave
 
 
-def record(client, walk, csrf, description, photo=PHOTO) -> str:
+def record(client, walk, csrf, description, photo=PHOTO, **extra) -> str:
     observation_id = str(uuid.uuid4())
     response = client.post(
         f"/walks/{walk['id']}/observations",
@@ -27,6 +32,7 @@ def record(client, walk, csrf, description, photo=PHOTO) -> str:
             "description": description,
             "csrf_token": csrf,
             "photos": (io.BytesIO(photo), "lampa.jpg", "image/jpeg"),
+            **extra,
         },
     )
     assert response.status_code == 303
@@ -167,3 +173,101 @@ def test_a_walk_leader_cannot_reach_the_requests_page(app, db):
     login(client, leader)
     assert client.get("/admin/privacy").status_code == 403
     assert client.get("/admin/privacy/extract?subject=p:1").status_code == 403
+
+
+@pytest.fixture
+def followed(app, db, residents):
+    """Rut also asked to hear back: when joining a second walk (everything she reports
+    there) and about her first report; Sam about his. Rut's first fix is done, and she
+    answered "does the place feel safer now?"; so did Sam."""
+    rut, walk = residents["rut"], residents["walk"]
+    second = make_walk(db, make_place(db, slug="vallby", name="Vällby"), title="Vällbyvandring")
+    join(rut, second, name="", follow="1", follow_email="rut@example.se")
+    rut_first = residents["rut_obs"][0]
+    with_follow = record(
+        rut, walk, residents["rut_csrf"], "Trasig bänk", follow="1", follow_email="rut.b@example.se"
+    )
+    party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
+    task = insert_task(
+        db,
+        observation_ids=[rut_first],
+        measure="Byt lampan",
+        party_id=party,
+        suggestion={"party_id": party},
+        actor=STAFF,
+    )
+    transition(db, task, "send", STAFF, version=1, note="")
+    transition(db, task, "done", STAFF, version=2, note="Bytt")
+    answered = rut.post(
+        f"/status/{rut_first}/followup", data={"csrf_token": residents["rut_csrf"], "answer": "no"}
+    )
+    assert answered.status_code == 303
+    sam = app.test_client()
+    sam_token = csrf_token(sam, f"/status/{rut_first}")
+    assert (
+        sam.post(
+            f"/status/{rut_first}/followup", data={"csrf_token": sam_token, "answer": "yes"}
+        ).status_code
+        == 303
+    )
+    # Sam's own follow, on his own report (a row that no erasure of Rut's may touch).
+    db.execute(
+        "INSERT INTO resident_follows (email, observation_id, created_at) VALUES (?, ?, ?)",
+        ["sam@example.se", residents["sam_obs"], "2026-12-01T18:00:00+00:00"],
+    )
+    return {"second": second, "with_follow": with_follow, "rut_first": rut_first}
+
+
+def addresses(db) -> set[str]:
+    return {r[0] for r in db.execute("SELECT email FROM resident_follows")}
+
+
+def test_the_extract_hands_back_the_addresses_and_answers(db, residents, followed):
+    rut = residents["rut"]
+    page = rut.get("/me/data").get_data(as_text=True)
+    assert "rut@example.se" in page and "rut.b@example.se" in page
+    assert "sam@example.se" not in page and "1 answer" in page
+    data, _photos = unzip(rut.get("/me/data.zip").get_data())
+    by_address = {f["email"]: f for f in data["email_follows"]}
+    assert set(by_address) == {"rut@example.se", "rut.b@example.se"}
+    assert by_address["rut.b@example.se"]["observation_id"] == followed["with_follow"]
+    assert by_address["rut@example.se"]["walk"] == "Vällbyvandring"
+    assert by_address["rut@example.se"]["unsubscribed_at"] is None
+    assert [(a["observation_id"], a["answer"]) for a in data["place_answers"]] == [
+        (followed["rut_first"], "no")
+    ], "her phone's answer, not Sam's"
+    assert "sam@example.se" not in json.dumps(data)
+
+
+def test_erasing_from_the_phone_deletes_the_addresses_and_unlinks_the_answers(
+    app, db, residents, followed
+):
+    rut = residents["rut"]
+    place_id = residents["walk"]["place_id"]
+    before = place_followup(db, place_id)
+    done = rut.post("/me/data/erase", data={"csrf_token": residents["rut_csrf"], "confirm": "1"})
+    assert done.status_code == 303
+    assert addresses(db) == {"sam@example.se"}, "Sam's follow stays"
+    voters = {r[0] for r in db.execute("SELECT voter_hash FROM place_followups")}
+    assert len(voters) == 2 and sum(v.startswith("forgotten:") for v in voters) == 1
+    assert place_followup(db, place_id) == before, "the answers are still counted"
+    entry = db.execute("SELECT detail FROM audit_log WHERE action = 'erase_personal'").fetchone()
+    detail = json.loads(entry[0])
+    assert detail["emails"] == 2 and detail["answers_unlinked"] == 1
+    assert "rut" not in entry[0], "the log keeps counts, not the addresses"
+
+
+def test_staff_erasure_deletes_the_addresses_too(app, db, residents, followed):
+    staff = residents["staff"]
+    page = staff.get("/admin/privacy", query_string={"q": followed["with_follow"]})
+    assert "rut.b@example.se" in page.get_data(as_text=True)
+    handle = f"o:{followed['with_follow']}"
+    extract = staff.get("/admin/privacy/extract", query_string={"subject": handle})
+    data, _photos = unzip(extract.get_data())
+    assert {f["email"] for f in data["email_follows"]} == {"rut@example.se", "rut.b@example.se"}
+    token = csrf_token(staff, "/admin/privacy")
+    done = staff.post(
+        "/admin/privacy/erase", data={"csrf_token": token, "subject": handle, "confirm": "1"}
+    )
+    assert done.status_code == 303
+    assert addresses(db) == {"sam@example.se"}

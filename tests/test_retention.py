@@ -16,19 +16,21 @@ from test_links import STAFF, make_task
 
 from fieldwalk.parties.model import insert_party
 from fieldwalk.privacy.retention import Retention, purge
+from fieldwalk.residents.model import place_followup
 from fieldwalk.tasks.model import get_task, send_walk_tasks, transition
 
 RULES = Retention()
 PHOTO = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
 
 
-def record(client, walk, csrf, description, photo=True) -> str:
+def record(client, walk, csrf, description, photo=True, **extra) -> str:
     observation_id = str(uuid.uuid4())
     data = {
         "id": observation_id,
         "category": "lighting",
         "description": description,
         "csrf_token": csrf,
+        **extra,
     }
     if photo:
         data["photos"] = (io.BytesIO(PHOTO), "lampa.jpg", "image/jpeg")
@@ -38,13 +40,17 @@ def record(client, walk, csrf, description, photo=True) -> str:
 
 @pytest.fixture
 def timeline(app, db):
-    """Two residents on a walk: Rut's fix is closed today, Sam's is still open."""
+    """Two residents on a walk: Rut's fix is closed today, Sam's is still open. Rut asked
+    (when joining) to hear back about everything she reports; Sam about his one report."""
     coordinator = make_staff(db, "coordinator", email="samordnare@example.se", name="Sara")
     walk = make_walk(db, make_place(db), created_by=coordinator["id"])
     rut, sam = app.test_client(), app.test_client()
-    rut_csrf, sam_csrf = join(rut, walk, name="Rut Resident"), join(sam, walk, name="Sam Resident")
+    rut_csrf = join(rut, walk, name="Rut Resident", follow="1", follow_email="rut@example.se")
+    sam_csrf = join(sam, walk, name="Sam Resident")
     closed_obs = record(rut, walk, rut_csrf, "Lampan är trasig")
-    open_obs = record(sam, walk, sam_csrf, "Buskarna är höga")
+    open_obs = record(
+        sam, walk, sam_csrf, "Buskarna är höga", follow="1", follow_email="sam@example.se"
+    )
     party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
     closed_task = make_task(db, closed_obs, party, "Byt lampan")
     open_task = make_task(db, open_obs, party, "Klipp buskarna")
@@ -59,6 +65,9 @@ def timeline(app, db):
         "open_task": open_task,
         "coordinator": coordinator,
         "photo_dir": Path(app.config["PHOTO_PATH"]),
+        "party": party,
+        "rut": rut,
+        "rut_csrf": rut_csrf,
     }
 
 
@@ -160,7 +169,15 @@ def test_history_keeps_the_role_not_the_person_after_three_years(app, db, timeli
 
 
 def test_dry_run_changes_nothing_and_a_second_purge_finds_nothing(app, db, runner, timeline):
-    tables = ("walk_participants", "observations", "photos", "audit_log", "devices")
+    tables = (
+        "walk_participants",
+        "observations",
+        "photos",
+        "audit_log",
+        "devices",
+        "resident_follows",
+        "place_followups",
+    )
 
     def snapshot():
         query = "SELECT * FROM {} ORDER BY rowid"
@@ -170,16 +187,125 @@ def test_dry_run_changes_nothing_and_a_second_purge_finds_nothing(app, db, runne
     dry = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365), dry_run=True)
     assert snapshot() == before
     assert dry["names"] and dry["devices"] and dry["photos"] and dry["audit_entries"]
+    assert dry["follows"], "Rut's address is due (Sam's fix is still open)"
     done = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
     assert done == dry
     again = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
-    assert again == {"names": [], "devices": [], "photos": [], "audit_entries": 0}
+    assert again == {"names": [], "follows": [], "devices": [], "photos": [], "audit_entries": 0}
 
 
 def test_the_purge_command_prints_what_it_removes(runner, timeline):
     result = runner.invoke(args=["purge", "--dry-run"])
     assert result.exit_code == 0, result.output
     assert "0 resident name(s) would be removed" in result.output
+    assert "0 resident email address(es) would be removed" in result.output
     assert "0 photo(s) would be deleted" in result.output
     result = runner.invoke(args=["purge"])
     assert result.exit_code == 0 and "0 device key(s) were forgotten" in result.output
+
+
+def follows(db) -> dict[str, dict]:
+    return {r["email"]: dict(r) for r in db.execute("SELECT * FROM resident_follows")}
+
+
+def test_email_addresses_go_90_days_after_what_they_follow_is_closed(app, db, timeline):
+    """Rut's participant follow and her fix closed today; Sam's observation follow and his
+    fix open. Pia (a report followed, no task yet) and Ola (joined, reports one fix that is
+    closed and one still open) come on the same walk."""
+    photo_dir, walk = timeline["photo_dir"], timeline["walk"]
+    pia, ola = app.test_client(), app.test_client()
+    pia_csrf = join(pia, walk, name="")
+    no_task = record(
+        pia, walk, pia_csrf, "Klotter", photo=False, follow="1", follow_email="pia@example.se"
+    )
+    ola_csrf = join(ola, walk, name="", follow="1", follow_email="ola@example.se")
+    ola_closed = record(ola, walk, ola_csrf, "Trasig bänk", photo=False)
+    ola_open = record(ola, walk, ola_csrf, "Mörk gång", photo=False)
+    done_task = make_task(db, ola_closed, timeline["party"], "Laga bänken")
+    open_task = make_task(db, ola_open, timeline["party"], "Sätt upp en lampa")
+    send_walk_tasks(db, walk["id"], STAFF)
+    transition(db, done_task, "done", STAFF, version=2, note="Lagad")
+    assert set(follows(db)) == {
+        "rut@example.se",
+        "sam@example.se",
+        "pia@example.se",
+        "ola@example.se",
+    }
+    assert follows(db)["pia@example.se"]["observation_id"] == no_task
+
+    assert purge(db, photo_dir, RULES, at=later(89))["follows"] == []
+    assert len(follows(db)) == 4, "day 89: every address stays"
+    report = purge(db, photo_dir, RULES, at=later(91))
+    assert set(follows(db)) == {"sam@example.se", "ola@example.se"}, (
+        "day 91: Rut's (all closed) and Pia's (no task) go; Sam's and Ola's fixes are open"
+    )
+    assert len(report["follows"]) == 2
+    assert purge(db, photo_dir, RULES, at=later(1000))["follows"] == []
+    assert set(follows(db)) == {"sam@example.se", "ola@example.se"}, "open fixes keep them"
+
+    # Ola's last fix is closed now: the 90 days count from this closing, not the first.
+    transition(
+        db, open_task, "done", STAFF, version=get_task(db, open_task)["version"], note="Klart"
+    )
+    assert purge(db, photo_dir, RULES, at=later(89))["follows"] == []
+    purge(db, photo_dir, RULES, at=later(91))
+    assert set(follows(db)) == {"sam@example.se"}
+    assert "ola@example.se" not in json.dumps(
+        [dict(r) for r in db.execute("SELECT * FROM resident_follows")]
+    )
+
+
+def test_a_participant_follow_waits_for_its_walk(app, db, timeline):
+    """Nothing reported yet: the address stays until 90 days after the walk."""
+    starts = (datetime.now(UTC) + timedelta(days=200)).strftime("%Y-%m-%dT%H:%M")
+    walk = make_walk(
+        db, make_place(db, slug="vallby", name="Vällby"), title="Vårvandring", starts_at=starts
+    )
+    join(app.test_client(), walk, name="", follow="1", follow_email="tidig@example.se")
+    assert "tidig@example.se" in follows(db)
+    purge(db, timeline["photo_dir"], RULES, at=later(200 + 89))
+    assert "tidig@example.se" in follows(db), "the walk is not 90 days past yet"
+    purge(db, timeline["photo_dir"], RULES, at=later(200 + 91))
+    assert "tidig@example.se" not in follows(db)
+
+
+def test_a_forgotten_phone_s_answers_still_count_but_link_to_nothing(app, db, timeline):
+    rut, observation_id = timeline["rut"], timeline["closed_obs"]
+    answered = rut.post(
+        f"/status/{observation_id}/followup",
+        data={"csrf_token": timeline["rut_csrf"], "answer": "yes"},
+    )
+    assert answered.status_code == 303
+    (voter,) = db.execute("SELECT voter_hash FROM place_followups").fetchone()
+    assert voter in {r[0] for r in db.execute("SELECT device_key_hash FROM observations")}
+    place_id = timeline["walk"]["place_id"]
+    assert place_followup(db, place_id)["yes"] == 1
+    purge(db, timeline["photo_dir"], RULES, at=later(366))
+    (after,) = db.execute("SELECT voter_hash FROM place_followups").fetchone()
+    assert after != voter and after.startswith("forgotten:")
+    assert place_followup(db, place_id)["yes"] == 1, "the answer is still counted"
+
+
+def test_the_log_of_sent_emails_loses_the_address_with_the_follow(db, runner, smtp, timeline):
+    """Rut was told her fix is done and Sam that his is decided; when Rut's follow goes, so
+    does her address in the record of that email (the record stays)."""
+    assert runner.invoke(args=["send-reminders"]).exit_code == 0
+    assert smtp.to("rut@example.se") and smtp.to("sam@example.se")
+
+    def resident_log():
+        return [
+            dict(r)
+            for r in db.execute(
+                "SELECT kind, key, recipients FROM notifications WHERE kind LIKE 'resident_%'"
+            )
+        ]
+
+    sent = resident_log()
+    assert any("rut@example.se" in r["recipients"] for r in sent)
+    purge(db, timeline["photo_dir"], RULES, at=later(91))
+    after = resident_log()
+    assert len(after) == len(sent), "the emails stay recorded"
+    assert "rut@example.se" not in json.dumps(after)
+    assert any("sam@example.se" in r["key"] for r in after), "Sam still follows his fix"
+    assert runner.invoke(args=["send-reminders"]).exit_code == 0
+    assert len(smtp.to("rut@example.se")) == 1, "nothing is sent twice"

@@ -14,8 +14,8 @@ from fieldwalk.privacy.retention import Retention, purge
 @click.option("--dry-run", is_flag=True, help="Only say what would be removed.")
 @with_appcontext
 def purge_command(dry_run: bool) -> None:
-    """Remove residents' names, device keys, photos and the persons in old history entries
-    once their time is up (RETAIN_* settings). Safe to run daily from cron.
+    """Remove residents' names and email addresses, device keys, photos and the persons in
+    old history entries once their time is up (RETAIN_* settings). Safe to run daily from cron.
 
     Example: flask --app app purge --dry-run
     """
@@ -32,6 +32,10 @@ def purge_command(dry_run: bool) -> None:
         f"(fixes closed over {rules.names_days} days ago)."
     )
     click.echo(
+        f"{len(report['follows'])} resident email address(es) {verb} removed "
+        f"(what they follow closed over {rules.names_days} days ago)."
+    )
+    click.echo(
         f"{len(report['devices'])} device key(s) {verb} forgotten "
         f"(unused for over {rules.device_days} days)."
     )
@@ -44,7 +48,12 @@ def purge_command(dry_run: bool) -> None:
         f" {verb} reduced to the role (older than {rules.audit_person_days} days)."
     )
     if dry_run:
-        for name, values in (("participant", report["names"]), ("photo", report["photos"])):
+        listed = (
+            ("participant", report["names"]),
+            ("follow", report["follows"]),
+            ("photo", report["photos"]),
+        )
+        for name, values in listed:
             for value in values:
                 click.echo(f"  {name} {value}")
 

@@ -1,14 +1,17 @@
 """What is stored about one resident, to hand it to them (registerutdrag) or erase it.
 
 A resident has no account: they are known by their phone's device key (kept hashed) and, on
-each walk they joined, a participant row with the name they gave (if any). A request comes
+each walk they joined, a participant row with the name they gave (if any). An email address
+they left to hear back (a follow) hangs on their reports or their participant rows; their
+"does the place feel safer now?" answers on their phone's key hash. A request comes
 from the phone itself, or through staff, who find the person by a report's address (its
 UUID) or the name they gave. `Subject` is that person: the key's hash, if known, and their
 participant rows.
 
-Erasing removes their contact details (the names), what they wrote, their photos, and the
+Erasing removes their contact details (the names and email addresses), what they wrote, their photos, and the
 link from their phone to all of it; what stays is what the district needs for the fix and
-its figures: category, place, position, times and urgency of each report, and the tasks.
+its figures: category, place, position, times and urgency of each report, and the tasks;
+their answers about places are still counted, no longer linked to the phone.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from sqlite_utils import Database
 
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
+from fieldwalk.mail import forget_recipients
 from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.personal import (
     device_observations,
@@ -34,6 +38,13 @@ from fieldwalk.observations.personal import (
 from fieldwalk.photos.files import remove_unreferenced
 from fieldwalk.photos.model import delete_photos, list_photos
 from fieldwalk.privacy.devices import forget_devices
+from fieldwalk.residents.model import (
+    delete_follows,
+    device_followups,
+    follows_sent_keys,
+    forget_followup_voters,
+    subject_follows,
+)
 from fieldwalk.tasks.model import tasks_for_observation
 from fieldwalk.walks.model import (
     clear_participant_names,
@@ -135,6 +146,8 @@ def gather(db: Database, subject: Subject) -> dict:
                 ],
             }
         )
+    follows = subject_follows(db, [o["id"] for o in observations], [p["id"] for p in participants])
+    walks = {p["id"]: p["walk_title"] for p in participants}
     return {
         "made_at": now(),
         "about": "Everything fieldwalk stores about the person who used this phone or link.",
@@ -150,6 +163,32 @@ def gather(db: Database, subject: Subject) -> dict:
             for p in participants
         ],
         "observations": reports,
+        "email_follows": [
+            {
+                "email": f["email"],
+                "follows": (
+                    f"observation {f['observation_id']}"
+                    if f["observation_id"]
+                    else f"everything reported on the walk {walks.get(f['participant_id'], '')}"
+                ),
+                "observation_id": f["observation_id"],
+                "walk_id": f["walk_id"],
+                "walk": walks.get(f["participant_id"]),
+                "given_at": f["created_at"],
+                "unsubscribed_at": f["unsubscribed_at"],
+            }
+            for f in follows
+        ],
+        "place_answers": [
+            {
+                "observation_id": a["observation_id"],
+                "question": "Does the place feel safer now?",
+                "answer": a["answer"],
+                "answered_at": a["created_at"],
+                "changed_at": a["updated_at"],
+            }
+            for a in (device_followups(db, subject.key_hash) if subject.key_hash else [])
+        ],
     }
 
 
@@ -175,12 +214,23 @@ def erase(
     how much was erased. Recorded in the audit log (counts only)."""
     participants = _participants(db, subject)
     observations = _observations(db, subject, participants)
-    summary = {"names": 0, "texts": 0, "photos": 0, "observations": len(observations)}
+    summary = {
+        "names": 0,
+        "emails": 0,
+        "texts": 0,
+        "photos": 0,
+        "answers_unlinked": 0,
+        "observations": len(observations),
+    }
+    follows = subject_follows(db, [o["id"] for o in observations], [p["id"] for p in participants])
     files: list[str] = []
     with transaction(db):
         named = [p["id"] for p in participants if p["display_name"]]
         clear_participant_names(db, named)
         summary["names"] = len(named)
+        follow_ids = [f["id"] for f in follows]
+        forget_recipients(db, follows_sent_keys(db, follow_ids))
+        summary["emails"] = delete_follows(db, follow_ids)
         ids = [o["id"] for o in observations]
         summary["texts"] = erase_texts(db, ids)
         for o in observations:
@@ -193,6 +243,7 @@ def erase(
             forget_observation_devices(db, [subject.key_hash])
             forget_participant_devices(db, [subject.key_hash])
             forget_devices(db, [subject.key_hash])
+            summary["answers_unlinked"] = forget_followup_voters(db, [subject.key_hash])
         db.execute(
             """INSERT INTO audit_log (at, user_id, action, entity, entity_id, detail, actor)
                VALUES (?, ?, 'erase_personal', 'resident', ?, ?, ?)""",

@@ -3,12 +3,15 @@
 | what | removed | setting |
 |---|---|---|
 | a resident's name (given when joining a walk) | 90 days after the fixes of everything they reported are closed (and the walk was) | `RETAIN_NAMES_DAYS` |
-| a phone's device key (the link from a phone to what it reported) | a year after the phone was last used | `RETAIN_DEVICE_DAYS` |
+| a resident's email address, following one report ("tell me when it is fixed") | 90 days after that report's fixes are closed (and its walk was; a report without a fix: 90 days after its walk, or after the address was left) | `RETAIN_NAMES_DAYS` |
+| a resident's email address, following everything they report on a walk (left when joining) | 90 days after the fixes of everything they reported there are closed (and the walk was) | `RETAIN_NAMES_DAYS` |
+| ... and the same address in the log of the emails sent to it | with the follow (the record of the email stays, without the address) | `RETAIN_NAMES_DAYS` |
+| a phone's device key (the link from a phone to what it reported, and to its "does the place feel safer now?" answers) | a year after the phone was last used | `RETAIN_DEVICE_DAYS` |
 | the photos of an observation, and a task's after-photos | 3 years after its fixes were closed (an observation without a task: 3 years after it was observed) | `RETAIN_PHOTO_DAYS` |
 | who made each change in the history (audit log) | after 3 years the entry keeps the role, not the person | `RETAIN_AUDIT_PERSON_DAYS` |
 
 What stays: the observations (category, place, position, times) and the tasks, so every
-count, map and report stays the same. A purge is idempotent and cheap: run it daily.
+count, map and report stays the same; a forgotten phone's answers are still counted. A purge is idempotent and cheap: run it daily.
 """
 
 from __future__ import annotations
@@ -22,6 +25,8 @@ from sqlite_utils import Database
 
 from fieldwalk.clock import stamp
 from fieldwalk.db import transaction
+from fieldwalk.mail import forget_recipients
+from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.personal import (
     device_last_reports,
     drop_photo_ids,
@@ -32,11 +37,20 @@ from fieldwalk.observations.personal import (
 from fieldwalk.photos.files import remove_unreferenced
 from fieldwalk.photos.model import delete_photos, photo_ids_of
 from fieldwalk.privacy.devices import device_last_seen, forget_devices
+from fieldwalk.residents.model import (
+    delete_follows,
+    follows_sent_keys,
+    followup_last_answers,
+    forget_followup_voters,
+    list_follows,
+)
 from fieldwalk.tasks.closure import observation_fixes, tasks_closed_before
 from fieldwalk.walks.model import (
     clear_participant_names,
     device_last_joins,
     forget_participant_devices,
+    get_participants,
+    get_walk,
     named_participants,
 )
 
@@ -79,6 +93,7 @@ def purge(
     fixes = observation_fixes(db)
     report = {
         "names": _names_to_clear(db, fixes, cutoff(rules.names_days)),
+        "follows": _follows_to_delete(db, fixes, cutoff(rules.names_days)),
         "devices": _devices_to_forget(db, cutoff(rules.device_days)),
     }
     observations, tasks = _photos_to_delete(db, fixes, cutoff(rules.photo_days))
@@ -91,9 +106,12 @@ def purge(
     files: list[str] = []
     with transaction(db):
         clear_participant_names(db, report["names"])
+        forget_recipients(db, follows_sent_keys(db, report["follows"]))
+        delete_follows(db, report["follows"])
         forget_observation_devices(db, report["devices"])
         forget_participant_devices(db, report["devices"])
         forget_devices(db, report["devices"])
+        forget_followup_voters(db, report["devices"])
         for owner, ids in owners.items():
             files += delete_photos(db, ids)
             if owner.startswith("o:"):
@@ -123,10 +141,62 @@ def _names_to_clear(db: Database, fixes: dict, cutoff: str) -> list[int]:
     return sorted(clear)
 
 
+def _follows_to_delete(db: Database, fixes: dict, cutoff: str) -> list[int]:
+    """Residents' follows (their email addresses) whose time is up, as for names: a follow
+    of one observation once that observation's fixes are all closed, the last before
+    `cutoff`, and its walk started before it; a participant's follow once the same holds
+    for everything the participant reported and their walk. An observation without a task
+    counts as closed. The follow's own creation counts as well (never gone sooner)."""
+    follows = list_follows(db)
+    participants = {
+        p["id"]: p
+        for p in get_participants(db, [f["participant_id"] for f in follows if f["participant_id"]])
+    }
+    reported: dict[int, list[dict]] = {}
+    for observation in participant_observations(db, sorted(participants)):
+        reported.setdefault(observation["participant_id"], []).append(observation)
+    walk_starts: dict[int, str] = {}
+
+    def walk_start(walk_id: int | None) -> str:
+        if walk_id is None:
+            return ""
+        if walk_id not in walk_starts:
+            walk = get_walk(db, walk_id)
+            walk_starts[walk_id] = walk["starts_at"] if walk else ""
+        return walk_starts[walk_id]
+
+    delete = []
+    for follow in follows:
+        if follow["observation_id"] is not None:
+            observation = get_observation(db, follow["observation_id"])
+            observations = [observation] if observation else []
+            walk_id = observation["walk_id"] if observation else None
+        else:
+            observations = reported.get(follow["participant_id"], [])
+            participant = participants.get(follow["participant_id"])
+            walk_id = participant["walk_id"] if participant else follow["walk_id"]
+        latest = max(walk_start(walk_id), follow["created_at"])
+        still_open = False
+        for observation in observations:
+            open_count, closed_at = fixes.get(observation["id"], (0, None))
+            still_open = still_open or open_count > 0
+            latest = max(latest, closed_at or "")
+        if not still_open and latest < cutoff:
+            delete.append(follow["id"])
+    return delete
+
+
 def _devices_to_forget(db: Database, cutoff: str) -> list[str]:
-    """Phones whose last use (a page, a report, a join) was before `cutoff`."""
+    """Phones whose last use (a page, a report, a join, an answer about a place) was before
+    `cutoff`."""
     last: dict[str, str] = {}
-    for source in (device_last_seen(db), device_last_reports(db), device_last_joins(db)):
+    sources = (
+        device_last_seen(db),
+        device_last_reports(db),
+        device_last_joins(db),
+        followup_last_answers(db),
+    )
+    for source in sources:
         for key, value in source.items():
             last[key] = max(last.get(key, ""), value or "")
     return sorted(key for key, value in last.items() if value < cutoff)

@@ -3,10 +3,14 @@ a participant reports on a walk), what each has been told, and the "does the pla
 safer now?" answers, counted per place.
 
 The address is used for nothing else: two emails per observation (a fix decided, a fix
-done), each once, and never shown on any page or export.
+done), each once, and never shown on any page; only the resident's own extract hands it
+back (fieldwalk/privacy/export.py). `purge` deletes a follow 90 days after what it follows
+is closed, and an erasure deletes the person's follows and unlinks their answers from their
+phone (fieldwalk/privacy/retention.py, export.py).
 """
 
 import re
+import secrets
 
 from sqlite_utils import Database
 
@@ -169,3 +173,112 @@ def place_followup(db: Database, place_id: int, since: str | None = None) -> dic
         counts[answer] = count
     counts["total"] = sum(counts[a] for a in ANSWERS)
     return counts
+
+
+# Personal data: what privacy/ (retention, extracts, erasure) needs of these tables.
+
+# An answer whose phone was forgotten keeps its count but no link to the phone.
+FORGOTTEN_VOTER = "forgotten:"
+
+
+def list_follows(db: Database) -> list[dict]:
+    """Every follow (active or unsubscribed), oldest first."""
+    rows = db.execute("SELECT * FROM resident_follows ORDER BY id")
+    return [dict(r) for r in rows]
+
+
+def subject_follows(
+    db: Database, observation_ids: list[str], participant_ids: list[int]
+) -> list[dict]:
+    """The follows of these observations and of these walk participants, oldest first."""
+    found: dict[int, dict] = {}
+    for column, values in (
+        ("observation_id", observation_ids),
+        ("participant_id", participant_ids),
+    ):
+        for start in range(0, len(values), 500):
+            chunk = list(values[start : start + 500])
+            rows = db.execute(
+                f"""SELECT * FROM resident_follows
+                    WHERE {column} IN ({",".join("?" * len(chunk))})""",  # noqa: S608 - constants
+                chunk,
+            )
+            found.update((r["id"], dict(r)) for r in rows)
+    return sorted(found.values(), key=lambda f: f["id"])
+
+
+def delete_follows(db: Database, follow_ids: list[int]) -> int:
+    """Delete these follows, address and all (inside a write); return how many went."""
+    deleted = 0
+    for follow_id in follow_ids:
+        deleted += db.execute("DELETE FROM resident_follows WHERE id = ?", [follow_id]).rowcount
+    return deleted
+
+
+def device_followups(db: Database, voter_hash: str) -> list[dict]:
+    """One phone's answers to "does the place feel safer now?", oldest first."""
+    rows = db.execute(
+        """SELECT observation_id, place_id, answer, created_at, updated_at FROM place_followups
+           WHERE voter_hash = ? ORDER BY created_at, id""",
+        [voter_hash],
+    )
+    return [dict(r) for r in rows]
+
+
+def followup_last_answers(db: Database) -> dict[str, str]:
+    """Each phone's latest answer, by its key hash (the voter hash is the device key hash)."""
+    rows = db.execute(
+        """SELECT voter_hash, max(updated_at) FROM place_followups
+           WHERE voter_hash NOT LIKE ? GROUP BY voter_hash""",
+        [FORGOTTEN_VOTER + "%"],
+    )
+    return {r[0]: r[1] for r in rows}
+
+
+def forget_followup_voters(db: Database, voter_hashes: list[str]) -> int:
+    """Unlink these phones from their answers (inside a write): each answer keeps its place
+    in the counts under a random voter that links to nothing. Returns how many answers."""
+    forgotten = 0
+    for voter_hash in voter_hashes:
+        ids = [
+            r[0]
+            for r in db.execute("SELECT id FROM place_followups WHERE voter_hash = ?", [voter_hash])
+        ]
+        for answer_id in ids:
+            db.execute(
+                "UPDATE place_followups SET voter_hash = ? WHERE id = ?",
+                [FORGOTTEN_VOTER + secrets.token_hex(16), answer_id],
+            )
+        forgotten += len(ids)
+    return forgotten
+
+
+def sent_keys(observation_id: str, email: str) -> dict[str, str]:
+    """The keys under which the "decided" and "done" emails to an address about an
+    observation are recorded as sent (the log of sent emails, fieldwalk/mail.py)."""
+    return {
+        kind: f"resident:{observation_id}:{kind}:{email.lower()}" for kind in ("decided", "done")
+    }
+
+
+def _followed_pairs(db: Database, follows: list[dict]) -> set[tuple[str, str]]:
+    participants = sorted({f["participant_id"] for f in follows if f["participant_id"]})
+    made = participants_observation_ids(db, participants)
+    pairs: set[tuple[str, str]] = set()
+    for follow in follows:
+        email = follow["email"].lower()
+        if follow["observation_id"] is not None:
+            pairs.add((follow["observation_id"], email))
+        else:
+            pairs.update((o, email) for o in made[follow["participant_id"]])
+    return pairs
+
+
+def follows_sent_keys(db: Database, follow_ids: list[int]) -> list[str]:
+    """The sent-email keys that name these follows' addresses, once the follows are gone:
+    those of an observation and address that no other follow still covers."""
+    gone = set(follow_ids)
+    follows = list_follows(db)
+    leaving = _followed_pairs(db, [f for f in follows if f["id"] in gone])
+    staying = _followed_pairs(db, [f for f in follows if f["id"] not in gone])
+    return sorted(key for pair in leaving - staying for key in sent_keys(*pair).values())

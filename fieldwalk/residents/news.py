@@ -24,7 +24,7 @@ from fieldwalk.mail import (
 )
 from fieldwalk.observations.model import get_observation
 from fieldwalk.places.model import get_place
-from fieldwalk.residents.model import followed_news
+from fieldwalk.residents.model import followed_news, sent_keys
 from fieldwalk.status import public_fixes
 
 SALT = "resident-unsubscribe"
@@ -45,9 +45,7 @@ def email_from_token(token: str, secret_key: str) -> str | None:
 
 
 def _keys(observation_id: str, email: str) -> dict[str, str]:
-    return {
-        kind: f"resident:{observation_id}:{kind}:{email.lower()}" for kind in ("decided", "done")
-    }
+    return sent_keys(observation_id, email)
 
 
 def tell_residents(db: Database, base_url: str) -> list[dict]:
