@@ -27,7 +27,9 @@ def luminance(css_colour: str) -> float:
 
 
 def first_frame(page: Page) -> dict:
-    page.wait_for_function("window.__firstFrame !== undefined")
+    # A function, not an expression: a string expression is eval()ed on later polls, which
+    # the CSP (no unsafe-eval) refuses when the first poll finds nothing yet.
+    page.wait_for_function("() => window.__firstFrame !== undefined")
     return page.evaluate("window.__firstFrame")
 
 
