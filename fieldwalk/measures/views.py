@@ -35,14 +35,12 @@ from fieldwalk.measures.model import (
     remove_fact,
     state_label,
 )
-from fieldwalk.open311.channel import channel_party_ids
-from fieldwalk.open311.party_views import post_now
+from fieldwalk.open311.party_views import tell_parties_now
 from fieldwalk.parties.model import find_party_by_kind, list_party_names
 from fieldwalk.places.model import get_place, list_places, place_feature
 from fieldwalk.render import render
 from fieldwalk.reports.assessments import level_label
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, audit, role_required
-from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import Actor, TaskError
 
 bp = Blueprint("measures", __name__)
@@ -251,8 +249,7 @@ def propose(place_id: int):
         if created:
             audit("propose", "camera_proposal", proposal_id, place_id=place_id)
     if created:  # the security office hears of it now, as of a weekly decision
-        post_now(db, {office["id"]} & channel_party_ids(db))
-        send_notices(db, request.url_root.rstrip("/"), party_ids=[office["id"]])
+        tell_parties_now(db, {office["id"]})
     return redirect(url_for("measures.proposal", proposal_id=proposal_id), code=303)
 
 

@@ -23,6 +23,7 @@ from fieldwalk.categories import category_list
 from fieldwalk.db import connect, get_db, transaction
 from fieldwalk.mail import header_text, url_builder
 from fieldwalk.open311.channel import (
+    channel_party_ids,
     get_channel,
     remove_channel,
     save_channel,
@@ -33,6 +34,7 @@ from fieldwalk.open311.client import check_url
 from fieldwalk.parties.model import get_party
 from fieldwalk.render import render
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
+from fieldwalk.tasks.notify import send_notices
 
 bp = Blueprint("open311_parties", __name__)
 
@@ -134,6 +136,15 @@ def post_now(db: Database, party_ids: set[int]) -> list[dict]:
         party_ids=party_ids,
         timeout=current_app.config["OPEN311_TIMEOUT_SECONDS"],
     )
+
+
+def tell_parties_now(db: Database, party_ids) -> list[dict]:
+    """Tell these parties now of the tasks handed to them: a request in the system of each
+    party reached over Open311, and one email round for the others (those parties' notices);
+    the email results, as `send_notices` gives them."""
+    party_ids = set(party_ids)
+    post_now(db, party_ids & channel_party_ids(db))
+    return send_notices(db, request.url_root.rstrip("/"), party_ids=sorted(party_ids))
 
 
 @click.command("sync-open311")

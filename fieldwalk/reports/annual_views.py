@@ -28,8 +28,7 @@ from fieldwalk.dashboard.filters import local_zone
 from fieldwalk.db import get_db, transaction
 from fieldwalk.events.model import TYPES, type_label
 from fieldwalk.measures.model import kind_label
-from fieldwalk.open311.channel import channel_party_ids
-from fieldwalk.open311.party_views import post_now
+from fieldwalk.open311.party_views import tell_parties_now
 from fieldwalk.parties.model import list_party_names
 from fieldwalk.places.model import get_place
 from fieldwalk.render import fail, render
@@ -54,7 +53,6 @@ from fieldwalk.reports.periods import FIRST_YEAR, LAST_YEAR
 from fieldwalk.reports.safety_index import PARTS
 from fieldwalk.reports.views import WEEK_ROLES, span_text
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
-from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import Actor, TaskError
 from fieldwalk.tasks.words import task_error_message
 from fieldwalk.walks.protocol import html_to_pdf
@@ -362,8 +360,7 @@ def measure_task(year: int, place_id: int):
         return place_page(found, year, 400, {("measure", form.measure.data): form})
     party_id = form.party()
     if created and party_id:  # handed to a party: tell it now, as a weekly decision is
-        post_now(db, {party_id} & channel_party_ids(db))
-        send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
+        tell_parties_now(db, {party_id})
     return back_to(place_id, year, "measures-needed")
 
 

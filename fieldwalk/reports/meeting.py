@@ -9,13 +9,12 @@ page was loaded) gets 409 and the newer one to read before writing again.
 
 from datetime import UTC, datetime
 
-from flask import Blueprint, Flask, abort, g, redirect, request, url_for
+from flask import Blueprint, Flask, abort, g, redirect, url_for
 from flask_babel import gettext as _
 
 from fieldwalk.dashboard.filters import local_zone
 from fieldwalk.db import get_db, transaction
-from fieldwalk.open311.channel import channel_party_ids
-from fieldwalk.open311.party_views import post_now
+from fieldwalk.open311.party_views import tell_parties_now
 from fieldwalk.places.model import get_place
 from fieldwalk.reports.assessments import AssessmentConflict, save_assessment
 from fieldwalk.reports.decisions import record_decision
@@ -24,7 +23,6 @@ from fieldwalk.reports.meeting_page import party_choices
 from fieldwalk.reports.periods import last_complete_week, parse_week, shift_week, week_text
 from fieldwalk.reports.views import WEEK_ROLES, week_page
 from fieldwalk.security import MANAGER_ROLES, audit, role_required
-from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import Actor, TaskError
 from fieldwalk.tasks.words import task_error_message
 
@@ -133,8 +131,7 @@ def decide(week: str, place_id: int):
     party_id = form.party()
     if created and party_id is not None:
         # Sent at once: the party hears of it now, in its system or by email.
-        post_now(db, {party_id} & channel_party_ids(db))
-        send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
+        tell_parties_now(db, {party_id})
     return back_to(week, place_id)
 
 

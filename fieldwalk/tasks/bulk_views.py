@@ -16,15 +16,13 @@ from fieldwalk.db import get_db
 from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.model import get_observation
-from fieldwalk.open311.channel import channel_party_ids
-from fieldwalk.open311.party_views import post_now
+from fieldwalk.open311.party_views import tell_parties_now
 from fieldwalk.render import fail, render
 from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, role_required
 from fieldwalk.tasks.access import parse_int, user_actor
 from fieldwalk.tasks.bulk import ACTIONS, BulkRefused, apply_bulk
 from fieldwalk.tasks.model import get_task, list_tasks
-from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import COORDINATOR
 from fieldwalk.tasks.words import case_label, case_search, task_error_message
 
@@ -123,8 +121,7 @@ def apply():
         response.headers["HX-Reswap"] = "innerHTML"
         return response
     if outcome.told:
-        post_now(db, set(outcome.told) & channel_party_ids(db))  # parties reached over Open311
-        results = send_notices(db, request.url_root.rstrip("/"), party_ids=sorted(outcome.told))
+        results = tell_parties_now(db, outcome.told)
         unreached = sum(1 for r in results if r["status"] != "sent")
         if unreached:
             flash(_("%(n)d party(ies) could not be emailed: check their email addresses and contacts.", n=unreached))  # fmt: skip

@@ -17,7 +17,7 @@ from fieldwalk.observations.duplicates import add_duplicate_hints
 from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.moderation import count_waiting_for_review, waiting_for_review
 from fieldwalk.open311.channel import channel_party_ids
-from fieldwalk.open311.party_views import post_now
+from fieldwalk.open311.party_views import post_now, tell_parties_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos.model import list_photos, list_task_photos
 from fieldwalk.render import fail, render
@@ -187,8 +187,7 @@ def create(observation_id: str):
             create=create_form_context(observation, values),
         )
     if values["send_now"] and party_id is not None:
-        post_now(db, {party_id} & channel_party_ids(db))  # a party reached over Open311
-        send_notices(db, request.url_root.rstrip("/"), party_ids=[party_id])
+        tell_parties_now(db, {party_id})
         tell_residents(db, request.url_root.rstrip("/"))
     target = url_for("capture.show", observation_id=observation["id"])
     return redirect(safe_next(form.get("next"), target), code=303)

@@ -13,8 +13,8 @@ from flask import Blueprint, Flask, abort, current_app, redirect, request, url_f
 
 from fieldwalk.db import get_db, transaction
 from fieldwalk.i18n import safe_next
-from fieldwalk.open311.channel import channel_party_ids, request_for_task
-from fieldwalk.open311.party_views import post_now
+from fieldwalk.open311.channel import request_for_task
+from fieldwalk.open311.party_views import tell_parties_now
 from fieldwalk.parties.model import list_parties
 from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos import public
@@ -45,7 +45,6 @@ from fieldwalk.tasks.model import (
     task_observations,
     transition,
 )
-from fieldwalk.tasks.notify import send_notices
 from fieldwalk.tasks.states import (
     OPEN_STATES,
     PRIORITIES,
@@ -252,8 +251,7 @@ def act(task_id: int, action: str):
         # Handed to a party: a sending round for that party, now (its email also carries
         # any other task still waiting to be told to it). A party reached over Open311
         # gets a request in its system instead; the round leaves it out.
-        post_now(db, {after["party_id"]} & channel_party_ids(db))
-        results = send_notices(db, request.url_root.rstrip("/"), party_ids=[after["party_id"]])
+        results = tell_parties_now(db, {after["party_id"]})
         if results:
             mail = "sent" if all(r["status"] == "sent" for r in results) else "unreached"
     target = url_for("tasks.show", task_id=task_id, ok=action, mail=mail)
