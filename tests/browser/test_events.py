@@ -29,6 +29,8 @@ def log_in(page: Page, user: dict) -> None:
     page.locator("#password").fill(user["password"])
     page.locator("main form button").click()
     expect(page).to_have_url(re.compile(r"/events$"))  # a partner's home
+    # The URL changes before the new document is parsed: wait for its heading before reading it.
+    expect(page.locator("main h1")).to_be_visible()
 
 
 def too_small(page: Page) -> tuple[int, list[str]]:
