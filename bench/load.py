@@ -14,10 +14,11 @@ are (one address for all would meet the per-address write limit, as it should). 
 every observation and photo stored exactly once within 5 minutes, observation PUT p95 under
 300 ms, the coordinators' pages p95 under 500 ms meanwhile.
 
-It serves a fresh instance as deployed (docs/deploy.md): two gunicorn pools of sync workers
-on 127.0.0.1, the main one with as many workers as docs/systemd/fieldwalk.service gives it
-and the photo pool with as many as fieldwalk-photos.service, each with its own control
-socket folder. The phones send their photo PUTs to the photo pool's port and
+It serves a fresh instance as deployed (docs/deploy.md): two gunicorn pools on 127.0.0.1,
+the main one of sync workers, as many as docs/systemd/fieldwalk.service gives it, and the
+photo pool with the workers, worker class and threads of fieldwalk-photos.service (gthread;
+`--photo-worker-options "--worker-class sync"` for the sync workers it had before), each
+with its own control socket folder. The phones send their photo PUTs to the photo pool's port and
 everything else to the main one, as docs/nginx/fieldwalk.conf routes them; the coordinators
 only use the main pool. `--photo-workers 0` serves everything from the main pool, for
 comparison (add `--workers 6` for one pool with as many workers). Then it starts, each in
@@ -52,7 +53,7 @@ times, and a 10 MB JSON observation body of `"photos": [0, 0, ...]`. Over a writ
 (429) an attacker joins again, with a fresh phone. Their answers are printed by kind; an
 answer other than the expected refusal (or acceptance) counts as an attack that got
 through. Throughout, /healthz of each pool is asked every `--health-every` seconds, as a
-load balancer would: target, the main pool's slowest answer under 1 s. It always exits 0.
+load balancer would: target, each pool's slowest answer under 1 s. It always exits 0.
 """
 
 from __future__ import annotations
@@ -108,6 +109,13 @@ PAGES = "GET /"  # the coordinators' requests are the kinds that start with it
 def unit_workers(unit: str) -> int:
     """The `--workers` a systemd unit in docs/systemd gives gunicorn: the deployed layout."""
     return int(re.search(r"--workers (\d+)", (UNITS / unit).read_text()).group(1))
+
+
+def unit_worker_options(unit: str) -> str:
+    """The worker class and threads a systemd unit in docs/systemd gives gunicorn, if any."""
+    command = (UNITS / unit).read_text().replace("\\\n", " ")
+    found = re.findall(r"--(?:worker-class|threads) \S+", command)
+    return " ".join(found)
 
 
 @contextlib.contextmanager
@@ -468,6 +476,12 @@ def main() -> int:
         help="the photo pool's gunicorn workers, which serve the photo PUTs as nginx routes "
         "them (default: as docs/systemd/fieldwalk-photos.service); 0: one pool serves all",
     )
+    parser.add_argument(
+        "--photo-worker-options",
+        default=unit_worker_options("fieldwalk-photos.service"),
+        help="the photo pool's worker class and threads (default: as its unit, gthread); "
+        "'--worker-class sync' for the sync workers it had before",
+    )
     parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
     parser.add_argument(
         "--attackers", type=int, default=2, help="clients sending hostile uploads; 0: none"
@@ -517,7 +531,8 @@ def main() -> int:
         print(f"main pool: gunicorn {' '.join(server.command[3:])}")
         photo_server = None
         if args.photo_workers:
-            photo_server = Server(instance, args.photo_workers, gunicorn_args, "gunicorn-photos")
+            photo_args = (*shlex.split(args.photo_worker_options), *gunicorn_args)
+            photo_server = Server(instance, args.photo_workers, photo_args, "gunicorn-photos")
             print(f"photo pool: gunicorn {' '.join(photo_server.command[3:])}")
         else:
             print("photo pool: none (--photo-workers 0), the main pool serves the photos too")
@@ -684,14 +699,17 @@ def main() -> int:
     verdict = "PASS" if p95 < TARGET_P95_MS else "FAIL"
     print(f"p95 observation PUT: {p95:.0f} ms   target < {TARGET_P95_MS} ms   {verdict}")
     print(f"p95 photo PUT: {p95_photo:.0f} ms   (reported, no target)")
-    main_health = [s * 1000 for s in health.seconds.get("GET /healthz, main pool", [])]
-    health_max = max(main_health, default=float("nan"))
-    health_errors = sum(health.errors.values())
-    verdict = "PASS" if health_max < TARGET_HEALTH_MAX_MS and not health_errors else "FAIL"
-    print(
-        f"max /healthz (main pool, every {args.health_every} s): {health_max:.0f} ms, "
-        f"{health_errors} errors   target < {TARGET_HEALTH_MAX_MS} ms   {verdict}"
-    )
+    for pool in ("main pool", "photo pool"):
+        kind = f"GET /healthz, {pool}"
+        if kind not in health.seconds and not health.errors.get(kind):
+            continue
+        health_max = max((s * 1000 for s in health.seconds.get(kind, [])), default=float("nan"))
+        health_errors = sum(n for (k, _status), n in health.errors.items() if k == kind)
+        verdict = "PASS" if health_max < TARGET_HEALTH_MAX_MS and not health_errors else "FAIL"
+        print(
+            f"max /healthz ({pool}, every {args.health_every} s): {health_max:.0f} ms, "
+            f"{health_errors} errors   target < {TARGET_HEALTH_MAX_MS} ms   {verdict}"
+        )
     if args.attackers:
         through = sum(attacks.errors.values())
         print(

@@ -6,9 +6,15 @@ Helpers insert real rows through the domain functions (`make_place`, `make_user`
 
 import email
 import math
+import os
 import re
+import shlex
 import socket
+import subprocess
+import sys
 import threading
+import time
+import urllib.request
 import uuid
 from email.policy import default as default_policy
 from pathlib import Path
@@ -33,6 +39,7 @@ from fieldwalk.photos.public import blur_pending, blur_photo
 from fieldwalk.places.model import insert_place
 from fieldwalk.walks.model import insert_walk
 
+ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).parent / "data"
 PHOTOS = DATA / "photos"
 PASSWORD = "correct horse battery"
@@ -200,6 +207,19 @@ def login(client, user: dict) -> str:
     return client.get("/api/v1/session").get_json()["csrf_token"]
 
 
+def observation_body(walk_id=None, **values) -> dict:
+    """A valid JSON API observation near Råcksta's square, as the outbox sends it."""
+    return {
+        "category": "lighting",
+        "description": "Lampan vid trappan är trasig.",
+        "feeling": 2,
+        "walk_id": walk_id,
+        "lat": 59.3551,
+        "lon": 17.8822,
+        **values,
+    }
+
+
 def join(client, walk: dict, name="Kim", role="resident", **extra) -> str:
     """Join a walk through its invitation link as a resident; return a CSRF token.
 
@@ -280,6 +300,39 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def unit_gunicorn_args(unit: str, port: int, timeout: int | None = None) -> list[str]:
+    """The gunicorn arguments of a systemd unit in docs/systemd (its ExecStart, as deployed),
+    bound to `port` on loopback, with another --timeout when given."""
+    text = (ROOT / "docs" / "systemd" / unit).read_text().replace("\\\n", " ")
+    args = shlex.split(re.search(r"ExecStart=(.*?app:app)", text, re.S).group(1))[1:-1]
+    args[args.index("--bind") + 1] = f"127.0.0.1:{port}"
+    if timeout is not None:
+        args[args.index("--timeout") + 1] = str(timeout)
+    return args
+
+
+def start_gunicorn(app, args: list[str], port: int) -> subprocess.Popen:
+    """gunicorn serving app:app on the test app's instance, in its own process group (stop it
+    with os.killpg), once its /healthz answers."""
+    env = dict(os.environ, FIELDWALK_INSTANCE=app.config["INSTANCE"])
+    process = subprocess.Popen(
+        [sys.executable, "-m", "gunicorn", *args, "app:app"],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    for _i in range(300):
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
+            return process
+        except OSError:
+            assert process.poll() is None, "gunicorn exited"
+            time.sleep(0.2)
+    raise AssertionError("gunicorn did not answer")
 
 
 @pytest.fixture

@@ -9,44 +9,20 @@ import csv
 import http.cookiejar
 import io
 import os
-import re
-import shlex
 import signal
 import socket
-import subprocess
-import sys
 import time
 import urllib.parse
 import urllib.request
 import uuid
-from pathlib import Path
 
 import pytest
-from conftest import CSRF_RE, make_staff
+from conftest import CSRF_RE, free_port, make_staff, start_gunicorn, unit_gunicorn_args
 
-ROOT = Path(__file__).resolve().parent.parent
-UNITS = {
-    "exports": ROOT / "docs" / "systemd" / "fieldwalk-exports.service",
-    "main": ROOT / "docs" / "systemd" / "fieldwalk.service",
-}
+UNITS = {"exports": "fieldwalk-exports.service", "main": "fieldwalk.service"}
 ROWS = 40_000  # about 10 MB of CSV: more than loopback's socket buffers hold
 TIMEOUT_S = 2
 PAUSE_S = 8
-
-
-def gunicorn_args(unit: Path, port: int) -> list[str]:
-    """The unit's gunicorn arguments, bound to `port`, with a short --timeout."""
-    exec_start = re.search(r"ExecStart=(.*?app:app)", unit.read_text().replace("\\\n", " "), re.S)
-    args = shlex.split(exec_start.group(1))[1:-1]
-    args[args.index("--bind") + 1] = f"127.0.0.1:{port}"
-    args[args.index("--timeout") + 1] = str(TIMEOUT_S)
-    return args
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @pytest.fixture
@@ -62,26 +38,6 @@ def district_rows(app, db):
     )
     db.execute("COMMIT")
     return make_staff(db)
-
-
-def start(app, args: list[str], port: int) -> subprocess.Popen:
-    env = dict(os.environ, FIELDWALK_INSTANCE=app.config["INSTANCE"])
-    process = subprocess.Popen(
-        [sys.executable, "-m", "gunicorn", *args, "app:app"],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    for _i in range(300):
-        try:
-            urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2).close()
-            return process
-        except OSError:
-            assert process.poll() is None, "gunicorn exited"
-            time.sleep(0.2)
-    raise AssertionError("gunicorn did not answer")
 
 
 def session_cookie(port: int, user: dict) -> str:
@@ -117,7 +73,7 @@ def test_a_slow_long_export_finishes_on_the_export_pool_and_is_cut_on_the_page_p
     app, district_rows, pool
 ):
     port = free_port()
-    process = start(app, gunicorn_args(UNITS[pool], port), port)
+    process = start_gunicorn(app, unit_gunicorn_args(UNITS[pool], port, TIMEOUT_S), port)
     try:
         cookie = session_cookie(port, district_rows)
         body = slow_download(port, "/dashboard/observations.csv", cookie)

@@ -17,22 +17,11 @@ from conftest import (
     make_staff,
     make_user,
     make_walk,
+    observation_body,
 )
 
 from fieldwalk import create_app
 from fieldwalk.auth import create_token, revoke_token
-
-
-def observation_body(walk_id=None, **values) -> dict:
-    return {
-        "category": "lighting",
-        "description": "Lampan vid trappan är trasig.",
-        "feeling": 2,
-        "walk_id": walk_id,
-        "lat": 59.3551,
-        "lon": 17.8822,
-        **values,
-    }
 
 
 @pytest.fixture

@@ -19,6 +19,7 @@ from conftest import (
     make_place,
     make_staff,
     make_walk,
+    observation_body,
 )
 
 from fieldwalk import create_app
@@ -52,10 +53,6 @@ def is_logged_in(client) -> bool:
 def _session(client) -> dict:
     with client.session_transaction() as session:
         return dict(session)
-
-
-def observation_body(walk_id, **values) -> dict:
-    return {"category": "lighting", "walk_id": walk_id, "lat": 59.3551, "lon": 17.8822, **values}
 
 
 # --- logout --------------------------------------------------------------------------------

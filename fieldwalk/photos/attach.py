@@ -6,10 +6,16 @@ write transaction that first re-checks the files under the lock (a concurrent cl
 removed an identical file meanwhile). A photo UUID is stored once: the same bytes again are
 answered with the stored row, other bytes or another owner are a conflict. On any failure the
 files this call wrote that no row refers to are removed, so nothing is left half-stored.
+
+A process decodes one photo at a time (`DECODING`): the photo pool runs threaded workers
+(docs/systemd/fieldwalk-photos.service) so that a health check or a slow client never waits
+behind a decode, and the lock keeps what decoding costs, in cores and in memory, to one photo
+per worker process, as it was with one thread per worker.
 """
 
 import hashlib
 import json
+import threading
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,6 +32,9 @@ from fieldwalk.photos import pipeline, public, squares
 from fieldwalk.photos.files import content_path, ensure_files, remove_unreferenced, write_at
 from fieldwalk.photos.model import get_photo, insert_photo
 from fieldwalk.places.nearness import near_place
+
+# One decode at a time in this process; other threads wait here, holding no pixels.
+DECODING = threading.Lock()
 
 
 class PhotoConflict(Exception):
@@ -63,15 +72,19 @@ class PhotoSettings:
 
 
 def ingest(data: bytes, settings: PhotoSettings) -> pipeline.Ingested:
-    """Run the photo pipeline with these limits; raises pipeline.PhotoError when refused."""
-    return pipeline.ingest(
-        data,
-        max_bytes=settings.max_bytes,
-        max_pixels=settings.max_pixels,
-        display_edge=settings.display_edge,
-        thumb_edge=settings.thumb_edge,
-        **({"max_decode_bytes": settings.max_decode_bytes} if settings.max_decode_bytes else {}),
-    )
+    """Run the photo pipeline with these limits, one photo at a time in this process; raises
+    pipeline.PhotoError when refused."""
+    with DECODING:
+        return pipeline.ingest(
+            data,
+            max_bytes=settings.max_bytes,
+            max_pixels=settings.max_pixels,
+            display_edge=settings.display_edge,
+            thumb_edge=settings.thumb_edge,
+            **(
+                {"max_decode_bytes": settings.max_decode_bytes} if settings.max_decode_bytes else {}
+            ),
+        )
 
 
 def store_photo(
