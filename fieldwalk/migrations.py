@@ -12,6 +12,7 @@ from sqlite_utils.migrations import Migrations
 from fieldwalk import clock
 from fieldwalk.dashboard import mapcells
 from fieldwalk.reports import totals
+from fieldwalk.tasks import durations
 from fieldwalk.tasks.cases import case_year
 
 migrations = Migrations("fieldwalk")
@@ -946,3 +947,34 @@ def m032_map_cells(db: Database) -> None:
         CREATE INDEX tasks_lon ON tasks(lon);
         """,
     )
+
+
+@migrations()
+def m034_totals_feelings_and_dues(db: Database) -> None:
+    # The running totals as fieldwalk/reports/totals.py now counts them, built again from the
+    # rows: the observations' feeling scores (count and sum, for the safety index's monthly
+    # mean) and the tasks open now per place and due date (for "overdue" in the lägesbild,
+    # which read every task ever left open). Every totals table and trigger is dropped and
+    # made as the module says, so the triggers and the recount never disagree.
+    for statement in totals.drop_statements(db):
+        db.execute(statement)
+    _run(db, totals.TABLES_DDL)
+    for statement in totals.trigger_statements():
+        db.execute(statement)
+    totals.recount(db)
+
+
+@migrations()
+def m035_task_first_observed(db: Database) -> None:
+    # A task's first observation's observed time, kept on the task by triggers on its links
+    # and on the observations' observed time (fieldwalk/tasks/durations.py), with an index of
+    # the days to done per place and party: the place page's median per party walks the
+    # index instead of joining every task the place ever had to its observations. And the
+    # two indexes the open-at-month-end figures read.
+    db.execute("ALTER TABLE tasks ADD COLUMN first_observed_at TEXT")
+    for statement in durations.FIRST_OBSERVED_TRIGGERS:
+        db.execute(statement)
+    durations.recount_first_observed(db)
+    db.execute(durations.DONE_DAYS_INDEX)
+    for statement in durations.OPEN_AT_INDEXES:
+        db.execute(statement)

@@ -31,7 +31,7 @@ from fieldwalk.reports.totals import (
     task_states,
 )
 from fieldwalk.tasks.model import insert_task, transition
-from fieldwalk.tasks.states import COORDINATOR, Actor
+from fieldwalk.tasks.states import COORDINATOR, OPEN_STATES, Actor
 
 COORD = Actor((COORDINATOR,), None, "test")
 OTHER = {
@@ -57,6 +57,7 @@ def expected(db) -> dict[str, set[tuple]]:
         "event_totals": {},
         "task_totals": {},
         "task_state_totals": {},
+        "open_task_dues": {},
     }
 
     def add(table, key, values):
@@ -67,7 +68,13 @@ def expected(db) -> dict[str, set[tuple]]:
     for o in db.execute("SELECT * FROM observations"):
         for span, starts in _buckets(o["observed_at"]):
             key = (span, starts, o["place_id"] or 0, o["category"])
-            add("observation_totals", key, [1, int(bool(o["works_well"])), int(bool(o["urgent"]))])
+            feeling = o["feeling"]
+            add(
+                "observation_totals",
+                key,
+                [1, int(bool(o["works_well"])), int(bool(o["urgent"])),
+                 int(feeling is not None), feeling or 0],
+            )  # fmt: skip
     for e in db.execute("SELECT * FROM events"):
         for span, starts in _buckets(e["occurred_at"]):
             add("event_totals", (span, starts, e["place_id"] or 0, e["type"], e["source"]), [1])
@@ -77,6 +84,8 @@ def expected(db) -> dict[str, set[tuple]]:
             for span, starts in _buckets(at):
                 add("task_totals", (span, starts, t["place_id"] or 0, measure), [1, urgent])
         add("task_state_totals", (t["place_id"] or 0, t["party_id"] or 0, t["state"]), [1])
+        if t["state"] in OPEN_STATES and t["due_date"] is not None:
+            add("open_task_dues", (t["place_id"] or 0, t["due_date"]), [1])
     return {
         table: {(*key, *values) for key, values in rows.items()} for table, rows in counted.items()
     }
@@ -221,17 +230,18 @@ def test_a_random_sequence_of_writes_keeps_the_totals_exact(db, places):
             at = moment()
             db.execute(
                 """INSERT INTO observations (id, place_id, category, urgent, works_well,
-                       body_hash, created_at, updated_at, observed_at)
-                   VALUES (?, ?, ?, ?, ?, 'x', ?, ?, ?)""",
+                       body_hash, created_at, updated_at, observed_at, feeling)
+                   VALUES (?, ?, ?, ?, ?, 'x', ?, ?, ?, ?)""",
                 [str(uuid.uuid4()), rng.choice(place_ids), rng.choice(categories),
                  rng.random() < 0.2, rng.random() < 0.2, at, at,
-                 rng.choice([at, moment(), None])],
+                 rng.choice([at, moment(), None]), rng.choice([None, 1, 2, 3, 4, 5])],
             )  # fmt: skip
         elif kind == "obs~":
             column, value = rng.choice(
                 [("observed_at", moment()), ("place_id", rng.choice(place_ids)),
                  ("category", rng.choice(categories)), ("urgent", rng.random() < 0.5),
-                 ("works_well", rng.random() < 0.5), ("description", "ändrad")]
+                 ("works_well", rng.random() < 0.5), ("description", "ändrad"),
+                 ("feeling", rng.choice([None, 1, 5]))]
             )  # fmt: skip
             db.execute(
                 f"""UPDATE observations SET {column} = ?
@@ -270,15 +280,17 @@ def test_a_random_sequence_of_writes_keeps_the_totals_exact(db, places):
             at = moment()
             db.execute(
                 """INSERT INTO tasks (place_id, measure, state, priority, created_at, updated_at,
-                       done_at, party_id) VALUES (?, 'Åtgärd', ?, ?, ?, ?, ?, NULL)""",
+                       done_at, party_id, due_date) VALUES (?, 'Åtgärd', ?, ?, ?, ?, ?, NULL, ?)""",
                 [rng.choice(place_ids), rng.choice(["proposed", "sent", "done"]),
-                 rng.choice(["normal", "urgent"]), at, at, rng.choice([None, moment()])],
+                 rng.choice(["normal", "urgent"]), at, at, rng.choice([None, moment()]),
+                 rng.choice([None, moment()[:10], moment()[:10]])],
             )  # fmt: skip
         elif kind == "task~":
             column, value = rng.choice(
                 [("created_at", moment()), ("done_at", rng.choice([None, moment()])),
                  ("place_id", rng.choice(place_ids)), ("priority", "urgent"),
-                 ("state", rng.choice(["sent", "done", "not_ours"])), ("measure", "Ny")]
+                 ("state", rng.choice(["sent", "done", "not_ours", "accepted"])),
+                 ("measure", "Ny"), ("due_date", rng.choice([None, moment()[:10]]))]
             )  # fmt: skip
             db.execute(
                 f"""UPDATE tasks SET {column} = ?

@@ -10,6 +10,7 @@ counts per grid cell when many, so an answer stays small however many the distri
 
 import json
 import math
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -38,6 +39,7 @@ from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.observations.duplicates import add_duplicate_hints
 from fieldwalk.parties.model import list_parties
 from fieldwalk.render import render
+from fieldwalk.reports.totals import counted_rows
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
 from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS, case_label
 
@@ -48,8 +50,12 @@ PAGE_SIZE = 50
 
 
 def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[str, int]:
-    """How many observations and tasks the filters select."""
+    """How many observations and tasks the filters select (without filters, from the
+    running totals: the dashboard's first view does not count a city's every row)."""
     counts = {"observations": 0, "tasks": 0}
+    if replace(f, kind="all") == Filters():
+        every = counted_rows(db)
+        return {kind: every[kind] if f.kind in ("all", kind) else 0 for kind in counts}
     for kind, table, alias, where in (
         ("observations", "observations", "o", observation_where(f, today, tz)),
         ("tasks", "tasks", "t", task_where(f, today, tz)),

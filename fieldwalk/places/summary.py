@@ -1,7 +1,6 @@
 """What a place's page sums up: its walks, fixes per party, days to done, the monthly trend."""
 
-import statistics
-from datetime import date, datetime
+from datetime import date
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
@@ -10,10 +9,8 @@ from fieldwalk.parties.model import list_party_names
 from fieldwalk.reports.figures import count_by_period
 from fieldwalk.reports.periods import month_periods
 from fieldwalk.reports.totals import task_states
+from fieldwalk.tasks.durations import median_days_by_party
 from fieldwalk.tasks.states import DONE, DUPLICATE, NOT_OURS, OPEN_STATES, VERIFIED, WONT_FIX
-
-DAY_SECONDS = 86400
-
 
 CLOSED_STATES = (DONE, VERIFIED, WONT_FIX, DUPLICATE)  # answered "not ours" is neither
 
@@ -42,36 +39,16 @@ def list_place_walks(db: Database, place_id: int) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def days_to_done(db: Database, place_id: int) -> dict[int | None, list[float]]:
-    """Per party id: for each done task of the place, the days from its first observation
-    (the earliest `created_at` it fixes) to the task's `done_at`."""
-    rows = db.execute(
-        """SELECT tasks.party_id, tasks.done_at, min(o.created_at) AS observed_at
-           FROM tasks JOIN task_observations t ON t.task_id = tasks.id
-           JOIN observations o ON o.id = t.observation_id
-           WHERE tasks.place_id = ? AND tasks.done_at IS NOT NULL GROUP BY tasks.id""",
-        [place_id],
-    )
-    days: dict[int | None, list[float]] = {}
-    for row in rows:
-        seconds = (_instant(row["done_at"]) - _instant(row["observed_at"])).total_seconds()
-        days.setdefault(row["party_id"], []).append(seconds / DAY_SECONDS)
-    return days
-
-
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
-
-
 def party_task_summary(db: Database, place_id: int) -> list[dict]:
     """Per responsible party (None: no party yet), the place's tasks: open, answered "not
-    ours", closed, and the median days from observation to done. The counts come from the
-    running totals (fieldwalk/reports/totals.py)."""
+    ours", closed, and the median days from the first observation to done. The counts come
+    from the running totals (fieldwalk/reports/totals.py), the medians from an index of the
+    days (fieldwalk/tasks/durations.py)."""
     names = dict(list_party_names(db))
-    days = days_to_done(db, place_id)
+    medians = median_days_by_party(db, place_id)
     summary = []
     for party_id, states in task_states(db, place_id).items():
-        durations = days.get(party_id, [])
+        done_count, median = medians.get(party_id, (0, None))
         summary.append(
             {
                 "party_id": party_id,
@@ -79,8 +56,8 @@ def party_task_summary(db: Database, place_id: int) -> list[dict]:
                 "open": sum(states.get(s, 0) for s in OPEN_STATES),
                 "not_ours": states.get(NOT_OURS, 0),
                 "closed": sum(states.get(s, 0) for s in CLOSED_STATES),
-                "done_count": len(durations),
-                "median_days": statistics.median(durations) if durations else None,
+                "done_count": done_count,
+                "median_days": median,
             }
         )
     summary.sort(key=lambda e: (e["party_name"] is None, (e["party_name"] or "").lower()))

@@ -11,17 +11,21 @@ from fieldwalk.reports.decisions import decisions_for_weeks
 from fieldwalk.reports.periods import (
     STOCKHOLM,
     Period,
+    local_midnight,
     month_periods,
     same_week_last_year,
     shift_week,
+    utc_text,
     week_period,
     week_text,
     year_periods,
 )
 from fieldwalk.reports.totals import (
+    MONTH,
     counts_per_bucket,
     event_counts,
     observation_counts,
+    open_due_before,
     spans_of,
     task_counts,
 )
@@ -60,22 +64,27 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
     """
     buckets = spans_of(period)
     figures = _totalled_figures(db, *buckets) if buckets else _counted_figures(db, period)
+    # Open now and due before the end, from the running totals per due date; less those
+    # opened only after the end; plus those done only after it: the two corrections read
+    # the tasks opened or done since the end (none, for the week still running).
+    overdue = open_due_before(db, period.end_date)
     open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
-    # Two disjoint selections, each read from an index of its own (overdue and still open,
-    # overdue and done only after the end): the tasks overdue now, not every task ever.
     rows = db.execute(
-        f"""SELECT place_id, count(*) AS overdue FROM (
-              SELECT place_id FROM tasks
-              WHERE state IN ({open_states}) AND due_date < :due AND created_at < :e
+        f"""SELECT place_id, sum(overdue) AS overdue FROM (
+              SELECT place_id, -1 AS overdue FROM tasks INDEXED BY tasks_created
+              WHERE created_at >= :e AND state IN ({open_states}) AND due_date < :due
               UNION ALL
-              SELECT place_id FROM tasks
+              SELECT place_id, 1 FROM tasks INDEXED BY tasks_done_at
               WHERE done_at >= :e AND due_date < :due AND created_at < :e
                 AND state NOT IN ({open_states}))
            GROUP BY place_id""",  # noqa: S608 - constants
         {"e": period.end_utc, "due": period.end_date},
     )
     for row in rows:
-        figures.setdefault(row["place_id"], empty_figures())["overdue"] = row["overdue"]
+        overdue[row["place_id"]] = overdue.get(row["place_id"], 0) + row["overdue"]
+    for place_id, count in overdue.items():
+        if count:
+            figures.setdefault(place_id, empty_figures())["overdue"] = count
     return figures
 
 
@@ -174,23 +183,75 @@ def count_by_period(
     if buckets is not None:
         what = {"observed_at": "observations", "created_at": "opened", "done_at": "done"}[column]
         return counts_per_bucket(db, what, *buckets, place_id=place_id)
-    values = ",".join("(?, ?, ?)" for _p in periods)
-    params: list = [v for i, p in enumerate(periods) for v in (i, p.start_utc, p.end_utc)]
-    params += [min(p.start_utc for p in periods), max(p.end_utc for p in periods)]
-    where = ""
-    if place_id is not None:
-        where, params = " AND t.place_id = ?", [*params, place_id]
-    rows = db.execute(
-        f"""WITH spans(i, s, e) AS (VALUES {values})
-            SELECT t.place_id, spans.i, count(*) AS n FROM {table} t
-            JOIN spans ON t.{column} >= spans.s AND t.{column} < spans.e
-            WHERE t.{column} >= ? AND t.{column} < ?{where}
-            GROUP BY t.place_id, spans.i""",  # noqa: S608 - table and column from COUNTED
-        params,
-    )
+    # Otherwise (a year still running, a span of days): the whole local months inside each
+    # period from the totals, the days before and after them counted from the rows.
+    split = [_whole_months(p) for p in periods]
     counts: dict[int | None, list[int]] = {}
-    for row in rows:
-        counts.setdefault(row["place_id"], [0] * len(periods))[row["i"]] = row["n"]
+    starts = sorted({m for months, _parts in split for m in months})
+    if starts:
+        what = {"observed_at": "observations", "created_at": "opened", "done_at": "done"}[column]
+        monthly = counts_per_bucket(db, what, MONTH, starts, place_id=place_id)
+        index = {start: i for i, start in enumerate(starts)}
+        for key, values in monthly.items():
+            entry = counts.setdefault(key, [0] * len(periods))
+            for i, (months, _parts) in enumerate(split):
+                entry[i] += sum(values[index[m]] for m in months)
+    parts = [(i, s, e) for i, (_months, spans) in enumerate(split) for s, e in spans]
+    if parts:
+        for key, values in _count_spans(db, table, column, parts, len(periods), place_id).items():
+            entry = counts.setdefault(key, [0] * len(periods))
+            for i, n in enumerate(values):
+                entry[i] += n
+    return counts
+
+
+def _whole_months(period: Period) -> tuple[list[str], list[tuple[str, str]]]:
+    """The whole local months inside `period` (their first days) and the UTC spans of what
+    is left before and after them."""
+    tz = period.start.tzinfo
+    day = period.start.date().replace(day=1)
+    if local_midnight(day, tz) < period.start:
+        day = _next_month(day)
+    months = []
+    while local_midnight(_next_month(day), tz) <= period.end:
+        months.append(day.isoformat())
+        day = _next_month(day)
+    if not months:
+        return [], [(period.start_utc, period.end_utc)]
+    first = local_midnight(date.fromisoformat(months[0]), tz)
+    after = local_midnight(_next_month(date.fromisoformat(months[-1])), tz)
+    spans = []
+    if period.start < first:
+        spans.append((period.start_utc, utc_text(first)))
+    if after < period.end:
+        spans.append((utc_text(after), period.end_utc))
+    return months, spans
+
+
+def _next_month(day: date) -> date:
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
+def _count_spans(
+    db: Database,
+    table: str,
+    column: str,
+    spans: list[tuple[int, str, str]],
+    size: int,
+    place_id: int | None,
+) -> dict[int | None, list[int]]:
+    """Per place id, `size` counts: the rows of `table` with `column` in each (i, start,
+    end) UTC span, added to count i; each span read from its own index range."""
+    where = " AND t.place_id = ?" if place_id is not None else ""
+    counts: dict[int | None, list[int]] = {}
+    for i, start, end in spans:
+        rows = db.execute(
+            f"""SELECT t.place_id, count(*) FROM {table} t
+                WHERE t.{column} >= ? AND t.{column} < ?{where} GROUP BY t.place_id""",  # noqa: S608 - table and column from COUNTED
+            [start, end, *([place_id] if place_id is not None else [])],
+        )
+        for key, n in rows:
+            counts.setdefault(key, [0] * size)[i] += n
     return counts
 
 

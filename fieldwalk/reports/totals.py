@@ -5,10 +5,14 @@ per place (`place_id` 0: outside every place), kept by SQLite triggers in the tr
 every write (insert, an update of a counted column, delete):
 
 - `observation_totals`: observations by category, with how many "work well" and are urgent,
+  and how many gave a feeling score with the sum of their scores (the safety index's mean),
   counted when they were observed (`observed_at`);
 - `event_totals`: events by type and source, when they occurred;
 - `task_totals`: tasks `opened` (by `created_at`) and `done` (by `done_at`), with the urgent;
-- `task_state_totals`: per place and party (0: none yet), the tasks in each state now.
+- `task_state_totals`: per place and party (0: none yet), the tasks in each state now;
+- `open_task_dues`: per place and due date, the tasks open now (proposed, sent, accepted or
+  in progress) that have a due date: "overdue at the end of a week" reads these few rows
+  per place and day instead of every task ever left open (see `figures.period_figures`).
 
 Buckets are Stockholm local time computed in plain SQL (`stockholm_local_sql`), so any
 connection that writes keeps them right. The functions below are the API: they answer for
@@ -28,13 +32,27 @@ from datetime import date, timedelta
 from sqlite_utils import Database
 
 from fieldwalk.reports.periods import Period, local_midnight
+from fieldwalk.tasks.states import OPEN_STATES
 
 WEEK, MONTH = "week", "month"
 SPANS = (WEEK, MONTH)
 OUTSIDE = 0  # the place key of rows outside every place
 
-TABLES = ("observation_totals", "event_totals", "task_totals", "task_state_totals")
-KEY_COLUMNS = {"observation_totals": 4, "event_totals": 5, "task_totals": 4, "task_state_totals": 3}
+TABLES = (
+    "observation_totals",
+    "event_totals",
+    "task_totals",
+    "task_state_totals",
+    "open_task_dues",
+)
+KEY_COLUMNS = {
+    "observation_totals": 4,
+    "event_totals": 5,
+    "task_totals": 4,
+    "task_state_totals": 3,
+    "open_task_dues": 2,
+}
+OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
 
 
 def stockholm_local_sql(column: str) -> str:
@@ -73,8 +91,10 @@ COUNTED = (
             "observations": "1",
             "works_well": "({row}.works_well != 0)",
             "urgent": "({row}.urgent != 0)",
+            "feelings": "({row}.feeling IS NOT NULL)",
+            "feeling_sum": "coalesce({row}.feeling, 0)",
         },
-        "watched": ("observed_at", "place_id", "category", "works_well", "urgent"),
+        "watched": ("observed_at", "place_id", "category", "works_well", "urgent", "feeling"),
     },
     {
         "name": "event_totals",
@@ -108,7 +128,7 @@ TABLES_DDL = """
 CREATE TABLE observation_totals (
     span TEXT NOT NULL, starts TEXT NOT NULL, place_id INTEGER NOT NULL,
     category TEXT NOT NULL, observations INTEGER NOT NULL, works_well INTEGER NOT NULL,
-    urgent INTEGER NOT NULL,
+    urgent INTEGER NOT NULL, feelings INTEGER NOT NULL, feeling_sum INTEGER NOT NULL,
     PRIMARY KEY (span, starts, place_id, category)
 ) WITHOUT ROWID;
 CREATE TABLE event_totals (
@@ -125,8 +145,13 @@ CREATE TABLE task_state_totals (
     place_id INTEGER NOT NULL, party_id INTEGER NOT NULL, state TEXT NOT NULL,
     tasks INTEGER NOT NULL,
     PRIMARY KEY (place_id, party_id, state)
+) WITHOUT ROWID;
+CREATE TABLE open_task_dues (
+    place_id INTEGER NOT NULL, due_date TEXT NOT NULL, tasks INTEGER NOT NULL,
+    PRIMARY KEY (place_id, due_date)
 ) WITHOUT ROWID
 """
+DUE_KEYS = {"place_id": PLACE, "due_date": "{row}.due_date"}
 
 
 def _fill(row: str, keys: dict) -> str:
@@ -171,6 +196,20 @@ def _state_take(row: str) -> str:
         DELETE FROM task_state_totals WHERE tasks = 0 AND {where};"""  # noqa: S608
 
 
+def _due_add(row: str) -> str:
+    return f"""INSERT INTO open_task_dues (place_id, due_date, tasks)
+        SELECT {_fill(row, DUE_KEYS)}, 1
+        WHERE {row}.state IN ({OPEN_LIST}) AND {row}.due_date IS NOT NULL
+        ON CONFLICT (place_id, due_date) DO UPDATE SET tasks = tasks + 1;"""  # noqa: S608
+
+
+def _due_take(row: str) -> str:
+    where = " AND ".join(f"{k} = {e.format(row=row)}" for k, e in DUE_KEYS.items())
+    counted = f"{row}.state IN ({OPEN_LIST}) AND {row}.due_date IS NOT NULL"
+    return f"""UPDATE open_task_dues SET tasks = tasks - 1 WHERE {counted} AND {where};
+        DELETE FROM open_task_dues WHERE tasks = 0 AND {where};"""  # noqa: S608
+
+
 def trigger_statements() -> list[str]:
     """The CREATE TRIGGER statements that keep every totals table (a migration runs them)."""
     statements = []
@@ -197,7 +236,25 @@ def trigger_statements() -> list[str]:
     triggers(
         "task_state_totals", "tasks", ("place_id", "party_id", "state"), _state_add, _state_take
     )
+    triggers("open_task_dues", "tasks", ("place_id", "state", "due_date"), _due_add, _due_take)
     return statements
+
+
+def drop_statements(db: Database) -> list[str]:
+    """DROP statements for every totals table and trigger the database holds: a migration
+    that changes what is counted drops them and builds them again as this module says."""
+    triggers = [
+        name
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        if any(name.startswith(f"{part['name']}_") for part in COUNTED)
+        or name.startswith(("task_state_totals_", "open_task_dues_"))
+    ]
+    tables = [
+        name
+        for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+        if name in TABLES
+    ]
+    return [f"DROP TRIGGER {name}" for name in triggers] + [f"DROP TABLE {t}" for t in tables]
 
 
 def recount(db: Database) -> dict[str, int]:
@@ -221,6 +278,12 @@ def recount(db: Database) -> dict[str, int]:
         f"""INSERT INTO task_state_totals (place_id, party_id, state, tasks)
             SELECT {_fill("r", STATE_KEYS)}, count(*) FROM tasks r
             GROUP BY {_fill("r", STATE_KEYS)}"""  # noqa: S608 - built from constants
+    )
+    db.execute(
+        f"""INSERT INTO open_task_dues (place_id, due_date, tasks)
+            SELECT {_fill("r", DUE_KEYS)}, count(*) FROM tasks r
+            WHERE r.state IN ({OPEN_LIST}) AND r.due_date IS NOT NULL
+            GROUP BY {_fill("r", DUE_KEYS)}"""  # noqa: S608 - built from constants
     )
     return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # noqa: S608
 
@@ -336,6 +399,47 @@ def counts_per_bucket(
     ):
         counts.setdefault(_place(row[0]), [0] * len(starts))[index[row[1]]] = row[2]
     return counts
+
+
+def feeling_counts(
+    db: Database, span: str, starts: Sequence[str], place_ids: Sequence[int]
+) -> dict[int, list[tuple[int, int]]]:
+    """Per place of `place_ids`, for each bucket in `starts` (in that order): how many
+    observations gave a feeling score and the sum of their scores."""
+    found = {place_id: [(0, 0)] * len(starts) for place_id in place_ids}
+    index = {start: i for i, start in enumerate(starts)}
+    for place_id in place_ids:
+        where, params = _buckets(span, starts, place_id)
+        for row in db.execute(
+            f"""SELECT starts, sum(feelings), sum(feeling_sum) FROM observation_totals
+                WHERE {where} GROUP BY starts""",  # noqa: S608
+            params,
+        ):
+            found[place_id][index[row[0]]] = (row[1], row[2])
+    return found
+
+
+def open_due_before(db: Database, due_date: str) -> dict[int | None, int]:
+    """Per place id, the tasks open now whose due date is before `due_date` (ISO day)."""
+    rows = db.execute(
+        """SELECT place_id, sum(tasks) FROM open_task_dues WHERE due_date < ?
+           GROUP BY place_id""",
+        [due_date],
+    )
+    return {_place(place_id): n for place_id, n in rows}
+
+
+def counted_rows(db: Database) -> dict[str, int]:
+    """How many observations and tasks there are, from the totals (what an unfiltered list
+    counts, without reading every row): the observations without an observed time, which no
+    bucket holds, are counted from the edge of their index."""
+    observations = db.execute(
+        """SELECT (SELECT coalesce(sum(observations), 0) FROM observation_totals
+                   WHERE span = 'month')
+                + (SELECT count(*) FROM observations WHERE observed_at IS NULL)"""
+    ).fetchone()[0]
+    tasks = db.execute("SELECT coalesce(sum(tasks), 0) FROM task_state_totals").fetchone()[0]
+    return {"observations": observations, "tasks": tasks}
 
 
 def task_states(db: Database, place_id: int) -> dict[int | None, dict[str, int]]:

@@ -1,18 +1,61 @@
-"""Task figures for the annual follow-up and the safety index: fixes done per party with
-their days to done, and how many were open at given moments."""
+"""Task figures for the annual follow-up, the place page and the safety index: fixes done
+per party with their days to done, and how many were open at given moments.
+
+A task's days to done run from its first observation's `observed_at` to its `done_at`; a
+task with no observation (a meeting's decision) counts from when it was opened. The first
+observed time is kept on the task (`tasks.first_observed_at`) by triggers on its links and
+on the observations' observed time (`FIRST_OBSERVED_TRIGGERS`, m035), so the figures read
+one row per task, and an index of the days (`tasks_done_days`) gives a place's median per
+party from an index walk instead of every task it ever had.
+"""
 
 from collections.abc import Sequence
-from datetime import datetime
 
 from sqlite_utils import Database
 
 from fieldwalk.tasks.states import OPEN_STATES
 
-DAY_SECONDS = 86400
+_FIRST_OBSERVED = """(SELECT min(o.observed_at) FROM task_observations l
+    JOIN observations o ON o.id = l.observation_id WHERE l.task_id = {task})"""
 
 
-def _instant(text: str) -> datetime:
-    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+def _refresh(task: str) -> str:
+    first = _FIRST_OBSERVED.format(task=task)
+    return f"UPDATE tasks SET first_observed_at = {first} WHERE id = {task};"  # noqa: S608
+
+
+FIRST_OBSERVED_TRIGGERS = (
+    f"""CREATE TRIGGER tasks_first_observed_link AFTER INSERT ON task_observations
+        BEGIN {_refresh("NEW.task_id")} END""",
+    f"""CREATE TRIGGER tasks_first_observed_unlink AFTER DELETE ON task_observations
+        BEGIN {_refresh("OLD.task_id")} END""",
+    f"""CREATE TRIGGER tasks_first_observed_relink AFTER UPDATE ON task_observations
+        BEGIN {_refresh("OLD.task_id")} {_refresh("NEW.task_id")} END""",
+    f"""CREATE TRIGGER tasks_first_observed_moved AFTER UPDATE OF observed_at ON observations
+        WHEN OLD.observed_at IS NOT NEW.observed_at BEGIN
+        UPDATE tasks SET first_observed_at = {_FIRST_OBSERVED.format(task="tasks.id")}
+        WHERE id IN (SELECT task_id FROM task_observations WHERE observation_id = NEW.id);
+        END""",  # noqa: S608 - constants
+)
+# Days from the first observation (else the opening) to done, never below zero: the same
+# expression in the index and in the queries that read it, or SQLite will not use it.
+_DONE_DAYS = (
+    "max(0, julianday({t}done_at) - julianday(coalesce({t}first_observed_at, {t}created_at)))"
+)
+DONE_DAYS = _DONE_DAYS.format(t="")
+DONE_DAYS_INDEX = f"""CREATE INDEX tasks_done_days
+    ON tasks(place_id, party_id, {DONE_DAYS}) WHERE done_at IS NOT NULL"""
+
+
+def recount_first_observed(db: Database) -> int:
+    """Set every task's first observed time from its links (in the caller's transaction);
+    return how many tasks changed."""
+    before = db.execute("SELECT total_changes()").fetchone()[0]
+    db.execute(
+        f"""UPDATE tasks SET first_observed_at = {_FIRST_OBSERVED.format(task="tasks.id")}
+            WHERE first_observed_at IS NOT {_FIRST_OBSERVED.format(task="tasks.id")}"""  # noqa: S608
+    )
+    return db.execute("SELECT total_changes()").fetchone()[0] - before
 
 
 def done_by_party(
@@ -25,10 +68,8 @@ def done_by_party(
     if not place_ids:
         return {}
     rows = db.execute(
-        f"""SELECT tasks.place_id, tasks.party_id, parties.name AS party_name, tasks.done_at,
-                   coalesce((SELECT min(o.observed_at) FROM task_observations t
-                             JOIN observations o ON o.id = t.observation_id
-                             WHERE t.task_id = tasks.id), tasks.created_at) AS began_at
+        f"""SELECT tasks.place_id, tasks.party_id, parties.name AS party_name,
+                   {_DONE_DAYS.format(t="tasks.")} AS days
             FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
             WHERE tasks.done_at >= ? AND tasks.done_at < ?
               AND tasks.place_id IN ({",".join("?" * len(place_ids))})""",  # noqa: S608
@@ -36,33 +77,67 @@ def done_by_party(
     )
     found: dict[int, dict[int | None, dict]] = {}
     for row in rows:
-        seconds = (_instant(row["done_at"]) - _instant(row["began_at"])).total_seconds()
         entry = found.setdefault(row["place_id"], {}).setdefault(
             row["party_id"], {"name": row["party_name"], "days": []}
         )
-        entry["days"].append(max(seconds, 0) / DAY_SECONDS)
+        entry["days"].append(row["days"])
+    return found
+
+
+def median_days_by_party(db: Database, place_id: int) -> dict[int | None, tuple[int, float]]:
+    """Per party id (None: no party), the place's done tasks: how many, and the median of
+    their days to done, walked from the index of the days (`tasks_done_days`)."""
+    found: dict[int | None, tuple[int, float]] = {}
+    counts = db.execute(
+        """SELECT party_id, count(*) FROM tasks INDEXED BY tasks_done_days
+           WHERE place_id = ? AND done_at IS NOT NULL GROUP BY party_id""",
+        [place_id],
+    ).fetchall()
+    for party_id, count in counts:
+        middle = [
+            row[0]
+            for row in db.execute(
+                f"""SELECT {DONE_DAYS} AS days FROM tasks INDEXED BY tasks_done_days
+                    WHERE place_id = ? AND party_id IS ? AND done_at IS NOT NULL
+                    ORDER BY {DONE_DAYS} LIMIT ? OFFSET ?""",  # noqa: S608 - a constant
+                [place_id, party_id, 2 - count % 2, (count - 1) // 2],
+            )
+        ]
+        found[party_id] = (count, sum(middle) / len(middle))
     return found
 
 
 def open_at(db: Database, place_ids: Sequence[int], moments: Sequence[str]) -> dict[int, list[int]]:
     """Per place, how many of its tasks were open at each moment (UTC text): opened before
     it, and neither done by then nor closed without a date since (will not fix, duplicate
-    and "not ours" tasks that have no `done_at` count as open only while still open now)."""
+    and "not ours" tasks that have no `done_at` count as open only while still open now).
+
+    Two passes per place, each over an index of its own (m035): the tasks done since the
+    earliest moment, and the tasks open now; never the tasks closed before every moment."""
     if not place_ids or not moments:
         return {}
-    states = ",".join(f"'{s}'" for s in OPEN_STATES)
-    values = ",".join("(?, ?)" for _m in moments)
-    params: list = [v for i, m in enumerate(moments) for v in (i, m)]
-    rows = db.execute(
-        f"""WITH ends(i, at) AS (VALUES {values})
-            SELECT tasks.place_id, ends.i, count(*) AS n FROM tasks JOIN ends
-              ON tasks.created_at < ends.at
-             AND (tasks.done_at >= ends.at OR (tasks.done_at IS NULL AND tasks.state IN ({states})))
-            WHERE tasks.place_id IN ({",".join("?" * len(place_ids))})
-            GROUP BY tasks.place_id, ends.i""",  # noqa: S608 - placeholders and constants
-        [*params, *place_ids],
-    )
-    found: dict[int, list[int]] = {p: [0] * len(moments) for p in place_ids}
-    for row in rows:
-        found[row["place_id"]][row["i"]] = row["n"]
+    done_later = ", ".join("sum(created_at < ? AND done_at >= ?)" for _m in moments)
+    open_now = ", ".join("sum(created_at < ?)" for _m in moments)
+    found: dict[int, list[int]] = {}
+    for place_id in place_ids:
+        later = db.execute(
+            f"""SELECT {done_later} FROM tasks INDEXED BY tasks_place_done
+                WHERE place_id = ? AND done_at >= ?""",  # noqa: S608 - placeholders
+            [*(v for m in moments for v in (m, m)), place_id, min(moments)],
+        ).fetchone()
+        still = db.execute(
+            f"""SELECT {open_now} FROM tasks INDEXED BY tasks_place_open
+                WHERE place_id = ? AND done_at IS NULL AND state IN ({OPEN_LIST})""",  # noqa: S608
+            [*moments, place_id],
+        ).fetchone()
+        found[place_id] = [(a or 0) + (b or 0) for a, b in zip(later, still, strict=True)]
     return found
+
+
+OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
+# The indexes open_at reads (m035): tasks by place and done time, and the tasks open now.
+OPEN_AT_INDEXES = (
+    "CREATE INDEX tasks_place_done ON tasks(place_id, done_at, created_at)",
+    f"""CREATE INDEX tasks_place_open ON tasks(place_id, created_at)
+        WHERE done_at IS NULL AND state IN ({OPEN_LIST})""",
+)

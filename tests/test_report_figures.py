@@ -1,0 +1,266 @@
+"""The report figures read from running totals, kept columns and their indexes say what a
+count of the raw rows says, after a random history of writes, edits, links and deletes.
+
+Each figure is recomputed here in Python from the rows (the definitions the reports had
+before they read totals): overdue at a week's end, tasks open at month ends, counts over
+periods that are not whole months (a year still running), the monthly feeling mean, the
+days from a task's first observation to done and their median per party, and the
+dashboard's unfiltered counts."""
+
+import random
+import statistics
+import uuid
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from conftest import make_place
+
+from fieldwalk.parties.model import insert_party
+from fieldwalk.reports.figures import count_by_period, period_figures
+from fieldwalk.reports.periods import (
+    STOCKHOLM,
+    Period,
+    local_midnight,
+    month_periods,
+    week_period,
+    year_periods,
+)
+from fieldwalk.reports.safety_index import monthly_index
+from fieldwalk.reports.totals import counted_rows
+from fieldwalk.tasks.durations import done_by_party, median_days_by_party, open_at
+from fieldwalk.tasks.states import OPEN_STATES
+
+START = datetime(2025, 1, 1, tzinfo=UTC)
+STATES = ["proposed", "sent", "accepted", "in_progress", "done", "verified", "wont_fix"]
+
+
+def _at(moment: datetime) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _instant(text: str) -> datetime:
+    return datetime.fromisoformat(text.replace("Z", "+00:00"))
+
+
+@pytest.fixture
+def history(db):
+    """Two places and 'outside', 300 observations, 200 tasks with links, due dates, states
+    and done times; then a round of edits, relinks and deletes."""
+    rng = random.Random(2026)
+    places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
+    parties = [None, insert_party(db, "Parkförvaltningen"), insert_party(db, "Trafikkontoret")]
+
+    def moment():
+        return _at(START + timedelta(minutes=rng.randrange(0, 700 * 24 * 60)))
+
+    db.execute("BEGIN")
+    observations = []
+    for _ in range(300):
+        observation_id, at = str(uuid.uuid4()), moment()
+        db.execute(
+            """INSERT INTO observations (id, place_id, category, feeling, body_hash,
+                   created_at, updated_at, observed_at) VALUES (?, ?, 'lighting', ?, 'x', ?, ?, ?)""",
+            [observation_id, rng.choice(places), rng.choice([None, 1, 2, 3, 4, 5]), at, at,
+             rng.choice([moment(), at, None])],
+        )  # fmt: skip
+        observations.append(observation_id)
+    tasks = []
+    for _ in range(200):
+        created, state = moment(), rng.choice(STATES)
+        done = moment() if state in ("done", "verified") or rng.random() < 0.1 else None
+        cursor = db.execute(
+            """INSERT INTO tasks (place_id, measure, state, priority, created_at, updated_at,
+                   done_at, due_date, party_id) VALUES (?, 'Åtgärd', ?, 'normal', ?, ?, ?, ?, ?)""",
+            [rng.choice(places), state, created, created, done,
+             rng.choice([None, moment()[:10]]), rng.choice(parties)],
+        )  # fmt: skip
+        tasks.append(cursor.lastrowid)
+        for observation_id in rng.sample(observations, rng.choice([0, 1, 1, 2, 3])):
+            db.execute(
+                "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+                [cursor.lastrowid, observation_id],
+            )
+    for _ in range(60):  # edits, relinks and deletes after the fact
+        kind = rng.choice(["observed", "unlink", "relink", "delete-obs", "delete-task", "state"])
+        if kind == "observed":
+            db.execute(
+                "UPDATE observations SET observed_at = ? WHERE id = ?",
+                [rng.choice([moment(), None]), rng.choice(observations)],
+            )
+        elif kind == "unlink":
+            db.execute(
+                """DELETE FROM task_observations WHERE rowid =
+                   (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)"""
+            )
+        elif kind == "relink":
+            db.execute(
+                """UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid =
+                   (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)""",
+                [rng.choice(tasks)],
+            )
+        elif kind == "delete-obs":
+            db.execute("DELETE FROM observations WHERE id = ?", [rng.choice(observations)])
+        elif kind == "delete-task":
+            db.execute("DELETE FROM tasks WHERE id = ?", [rng.choice(tasks)])
+        else:
+            db.execute(
+                "UPDATE tasks SET state = ?, due_date = ? WHERE id = ?",
+                [rng.choice(STATES), rng.choice([None, moment()[:10]]), rng.choice(tasks)],
+            )
+    db.execute("COMMIT")
+    return [p for p in places if p is not None]
+
+
+def _first_observed(db) -> dict[int, str | None]:
+    firsts = {row["id"]: None for row in db.execute("SELECT id FROM tasks")}
+    for row in db.execute(
+        """SELECT l.task_id, o.observed_at FROM task_observations l
+           JOIN observations o ON o.id = l.observation_id WHERE o.observed_at IS NOT NULL"""
+    ):
+        if firsts[row["task_id"]] is None or row["observed_at"] < firsts[row["task_id"]]:
+            firsts[row["task_id"]] = row["observed_at"]
+    return firsts
+
+
+def _days(db, task) -> float:
+    began = _first_observed(db)[task["id"]] or task["created_at"]
+    return max((_instant(task["done_at"]) - _instant(began)).total_seconds(), 0) / 86400
+
+
+def test_a_tasks_first_observed_time_follows_its_links_and_their_observed_times(db, history):
+    kept = {row["id"]: row["first_observed_at"] for row in db.execute("SELECT * FROM tasks")}
+    assert kept == _first_observed(db)
+    assert sum(v is not None for v in kept.values()) > 50  # the history did link
+
+
+def test_overdue_at_a_weeks_end_equals_a_count_of_the_rows(db, history):
+    tasks = [dict(r) for r in db.execute("SELECT * FROM tasks")]
+    day = date(2025, 1, 6)
+    checked = 0
+    while day < date(2027, 1, 4):
+        period = week_period(*day.isocalendar()[:2])
+        expected: dict = {}
+        for t in tasks:
+            due_before = t["due_date"] is not None and t["due_date"] < period.end_date
+            open_then = t["state"] in OPEN_STATES or (
+                t["done_at"] is not None and t["done_at"] >= period.end_utc
+            )
+            if due_before and t["created_at"] < period.end_utc and open_then:
+                expected[t["place_id"]] = expected.get(t["place_id"], 0) + 1
+        figures = period_figures(db, period)
+        kept = {p: f["overdue"] for p, f in figures.items() if f["overdue"]}
+        assert kept == expected, period
+        checked += sum(expected.values())
+        day += timedelta(weeks=5)
+    assert checked > 100
+
+
+def test_tasks_open_at_month_ends_equal_a_count_of_the_rows(db, history):
+    tasks = [dict(r) for r in db.execute("SELECT * FROM tasks")]
+    months = month_periods(date(2025, 1, 1), 24)
+    moments = [m.end_utc for m in months]
+    found = open_at(db, history, moments)
+    for place_id in history:
+        expected = [
+            sum(
+                1
+                for t in tasks
+                if t["place_id"] == place_id
+                and t["created_at"] < at
+                and (
+                    (t["done_at"] is not None and t["done_at"] >= at)
+                    or (t["done_at"] is None and t["state"] in OPEN_STATES)
+                )
+            )
+            for at in moments
+        ]
+        assert found[place_id] == expected
+    assert sum(found[history[0]]) > 50
+
+
+@pytest.mark.parametrize("table,column", [("observations", "observed_at"), ("tasks", "done_at")])
+def test_counts_over_periods_that_are_not_whole_months_equal_a_count_of_the_rows(
+    db, history, table, column
+):
+    moment = datetime(2026, 9, 17, 13, 45, tzinfo=UTC)
+    periods = [
+        *year_periods(2026, moment),
+        Period(local_midnight(date(2025, 3, 14)), local_midnight(date(2025, 7, 2))),
+        Period(datetime(2025, 2, 3, 9, 0, tzinfo=STOCKHOLM), local_midnight(date(2025, 2, 20))),
+    ]
+    rows = [dict(r) for r in db.execute(f"SELECT place_id, {column} AS at FROM {table}")]  # noqa: S608
+    for place_id in (None, history[0]):
+        counts = count_by_period(db, table, column, periods, place_id)
+        for key in {r["place_id"] for r in rows}:
+            if place_id is not None and key != place_id:
+                continue
+            expected = [
+                sum(
+                    1
+                    for r in rows
+                    if r["place_id"] == key and r["at"] and p.start_utc <= r["at"] < p.end_utc
+                )
+                for p in periods
+            ]
+            assert counts.get(key, [0] * len(periods)) == expected, (key, column)
+
+
+def test_the_monthly_feeling_mean_equals_the_rows_mean(db, history):
+    months = month_periods(date(2025, 1, 1), 24)
+    index = monthly_index(db, history, months)
+    rows = [dict(r) for r in db.execute("SELECT place_id, feeling, observed_at FROM observations")]
+    for place_id in history:
+        for month, entry in zip(months, index[place_id], strict=True):
+            scores = [
+                r["feeling"]
+                for r in rows
+                if r["place_id"] == place_id
+                and r["feeling"] is not None
+                and r["observed_at"]
+                and month.start_utc <= r["observed_at"] < month.end_utc
+            ]
+            assert entry["feelings"] == len(scores)
+            expected = None if not scores else round(statistics.mean(scores), 2)
+            assert entry["feeling_mean"] == expected
+
+
+def test_days_to_done_and_their_median_per_party_equal_the_rows(db, history):
+    tasks = [dict(r) for r in db.execute("SELECT * FROM tasks WHERE done_at IS NOT NULL")]
+    for place_id in history:
+        mine = [t for t in tasks if t["place_id"] == place_id]
+        medians = median_days_by_party(db, place_id)
+        for party_id in {t["party_id"] for t in mine}:
+            days = [_days(db, t) for t in mine if t["party_id"] == party_id]
+            count, median = medians[party_id]
+            assert count == len(days)
+            assert median == pytest.approx(statistics.median(days), abs=1e-6)
+        year = done_by_party(db, [place_id], "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
+        for party_id, entry in year.get(place_id, {}).items():
+            expected = sorted(
+                _days(db, t)
+                for t in mine
+                if t["party_id"] == party_id and "2025" <= t["done_at"] < "2026"
+            )
+            assert sorted(entry["days"]) == pytest.approx(expected, abs=1e-6)
+
+
+def test_the_medians_walk_the_index_of_the_days(db, history):
+    plan = " ".join(
+        row[3]
+        for row in db.execute(
+            """EXPLAIN QUERY PLAN SELECT max(0, julianday(done_at)
+                   - julianday(coalesce(first_observed_at, created_at))) AS days
+               FROM tasks WHERE place_id = ? AND party_id IS ? AND done_at IS NOT NULL
+               ORDER BY max(0, julianday(done_at)
+                   - julianday(coalesce(first_observed_at, created_at))) LIMIT 2 OFFSET 3""",
+            [history[0], None],
+        )
+    )
+    assert "tasks_done_days" in plan and "TEMP B-TREE" not in plan
+
+
+def test_the_dashboards_unfiltered_counts_equal_the_rows(db, history):
+    assert counted_rows(db) == {
+        "observations": db.execute("SELECT count(*) FROM observations").fetchone()[0],
+        "tasks": db.execute("SELECT count(*) FROM tasks").fetchone()[0],
+    }
