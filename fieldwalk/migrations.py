@@ -978,3 +978,17 @@ def m035_task_first_observed(db: Database) -> None:
     db.execute(durations.DONE_DAYS_INDEX)
     for statement in durations.OPEN_AT_INDEXES:
         db.execute(statement)
+
+
+@migrations()
+def m036_map_cells_in_boxes(db: Database) -> None:
+    # The map's running counts on two grid levels (fieldwalk/dashboard/mapcells.py): the fine
+    # one down to a street at zoom 18, so panning and zooming the unfiltered map reads the
+    # cells in the box rather than every point in it. Dropped and built again as the module
+    # says, from the rows.
+    for statement in mapcells.drop_statements():
+        db.execute(statement)
+    db.execute(mapcells.DDL)
+    for statement in mapcells.trigger_statements():
+        db.execute(statement)
+    mapcells.rebuild_map_cells(db)

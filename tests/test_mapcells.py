@@ -8,7 +8,7 @@ import uuid
 import pytest
 from conftest import login, make_user
 
-from fieldwalk.dashboard.mapcells import FINE_DEGREES, rebuild_map_cells
+from fieldwalk.dashboard.mapcells import FINE_DEGREES, LEVELS, MIN_RATIO, rebuild_map_cells
 
 
 def cells(db) -> dict[tuple, tuple]:
@@ -117,7 +117,7 @@ def test_whole_district_clusters_from_cells_hold_every_point_where_it_is(app, cl
     exact = client.get("/dashboard/map.json?from=2000-01-01").get_json()
     assert fast["mode"] == exact["mode"] == "clusters"
     assert fast["count"] == exact["count"] == 500
-    assert fast["cell"] == exact["cell"] and fast["cell"][0] >= 8 * FINE_DEGREES
+    assert fast["cell"] == exact["cell"] and fast["cell"][0] >= MIN_RATIO * FINE_DEGREES
     assert fast["extent"] == exact["extent"]
     for answer in (fast, exact):
         clusters = answer["clusters"]
@@ -137,15 +137,67 @@ def test_whole_district_clusters_from_cells_hold_every_point_where_it_is(app, cl
     assert moved <= 100
 
 
-def test_filtered_or_boxed_maps_still_read_the_points(app, client, db, city):
-    """Filters and boxes are answered from the rows: cells know neither category nor time."""
+def test_filtered_maps_still_read_the_points(app, client, db, city):
+    """Filters are answered from the rows: cells know neither category nor time."""
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 50
     db.execute("UPDATE map_cells SET n = n * 100")  # a wrong grid would show
     assert client.get("/dashboard/map.json").get_json()["count"] != 500
     assert client.get("/dashboard/map.json?category=lighting").get_json()["count"] == 400
-    boxed = client.get("/dashboard/map.json?bbox=17.7,59.2,18.2,59.5&zoom=12").get_json()
+    # A box at zoom 19 asks for a grid finer than the finest cells: the points answer.
+    boxed = client.get("/dashboard/map.json?bbox=17.7,59.2,18.2,59.5&zoom=19").get_json()
     assert sum(boxed["clusters"]["count"]) == 500
+
+
+@pytest.fixture
+def street(db):
+    """1,000 observations and 200 tasks in a 300 by 200 metre block, some urgent."""
+    rng = random.Random(18)
+    points = []
+    for i in range(1200):
+        lat, lon = 59.3740 + rng.random() * 0.0018, 17.8100 + rng.random() * 0.0050
+        if i < 1000:
+            add_observation(db, lat, lon, urgent=i % 10 == 0)
+        else:
+            add_task(db, lat, lon, "urgent" if i % 4 == 0 else "normal")
+        points.append((lat, lon))
+    return points
+
+
+@pytest.mark.parametrize("zoom", [14, 16, 18])
+def test_a_box_of_the_unfiltered_map_is_clustered_from_the_cells_where_the_points_are(
+    app, client, db, street, zoom
+):
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 100
+    box = "17.8090,59.3735,17.8160,59.3765"
+    fast = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}").get_json()
+    # A filter that keeps every row makes the same question read every point.
+    exact = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}&from=2000-01-01").get_json()
+    assert fast["mode"] == exact["mode"] == "clusters"
+    assert fast["cell"] == exact["cell"]
+    level = next(i for i, d in enumerate(LEVELS) if fast["cell"][0] >= MIN_RATIO * d)
+    assert level == (0 if zoom < 16 else 1)
+    for answer in (fast, exact):
+        clusters = answer["clusters"]
+        assert sum(clusters["count"]) == answer["count"] == 1200
+        assert sum(clusters["urgent"]) == 100 + 50
+        scale = answer["scale"]
+        mean = sum(la * n for la, n in zip(clusters["lat"], clusters["count"], strict=True))
+        assert mean / 1200 / scale == pytest.approx(sum(p[0] for p in street) / 1200, abs=1e-5)
+    # Each cell goes whole to one cluster: at most a cell's points sit beside where they are.
+    assert len(fast["clusters"]["count"]) == pytest.approx(len(exact["clusters"]["count"]), rel=0.3)
+    # The cells read are the box's: a point outside it is not counted.
+    add_observation(db, 59.3800, 17.8300)
+    again = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}").get_json()
+    assert again["count"] == 1200
+
+
+def test_a_box_with_few_points_sends_them_whole(app, client, db, street):
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 100
+    answer = client.get("/dashboard/map.json?bbox=17.8100,59.3740,17.8105,59.3742&zoom=18")
+    assert answer.get_json()["mode"] == "points"
 
 
 def test_recount_rebuilds_the_map_cells(db, runner, city):
@@ -153,4 +205,4 @@ def test_recount_rebuilds_the_map_cells(db, runner, city):
     result = runner.invoke(args=["recount"])
     assert result.exit_code == 0, result.output
     assert "map_cells: rebuilt" in result.output
-    assert db.execute("SELECT sum(n) FROM map_cells").fetchone()[0] == 500
+    assert db.execute("SELECT sum(n) FROM map_cells WHERE kind < 2").fetchone()[0] == 500

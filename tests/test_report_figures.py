@@ -133,12 +133,21 @@ def test_a_tasks_first_observed_time_follows_its_links_and_their_observed_times(
     assert sum(v is not None for v in kept.values()) > 50  # the history did link
 
 
-def test_overdue_at_a_weeks_end_equals_a_count_of_the_rows(db, history):
-    tasks = [dict(r) for r in db.execute("SELECT * FROM tasks")]
+def _weeks_and_running_years() -> list[Period]:
+    periods = []
     day = date(2025, 1, 6)
-    checked = 0
     while day < date(2027, 1, 4):
-        period = week_period(*day.isocalendar()[:2])
+        periods.append(week_period(*day.isocalendar()[:2]))
+        day += timedelta(weeks=5)
+    for moment in (datetime(2026, 3, 4, 10, 17, tzinfo=UTC), datetime(2025, 11, 30, 23, 5)):
+        periods += year_periods(moment.year, moment.replace(tzinfo=UTC))
+    return periods
+
+
+def test_overdue_at_a_periods_end_equals_a_count_of_the_rows(db, history):
+    tasks = [dict(r) for r in db.execute("SELECT * FROM tasks")]
+    checked = 0
+    for period in _weeks_and_running_years():
         expected: dict = {}
         for t in tasks:
             due_before = t["due_date"] is not None and t["due_date"] < period.end_date
@@ -151,7 +160,6 @@ def test_overdue_at_a_weeks_end_equals_a_count_of_the_rows(db, history):
         kept = {p: f["overdue"] for p, f in figures.items() if f["overdue"]}
         assert kept == expected, period
         checked += sum(expected.values())
-        day += timedelta(weeks=5)
     assert checked > 100
 
 

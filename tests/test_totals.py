@@ -50,6 +50,24 @@ def _buckets(at: str | None) -> list[tuple[str, str]]:
     return [("week", monday.isoformat()), ("month", local.replace(day=1).isoformat())]
 
 
+def _local_day(at: str) -> date:
+    return datetime.fromisoformat(at.replace("Z", "+00:00")).astimezone(STOCKHOLM).date()
+
+
+def _overdue_steps(t) -> list[tuple[str, int]]:
+    """A task's steps in the overdue count: +1 from the first day it is overdue at midnight
+    (opened before, due before), -1 from the day after it was done; none while never."""
+    if t["due_date"] is None or t["created_at"] is None:
+        return []
+    first = max(date.fromisoformat(t["due_date"]), _local_day(t["created_at"])) + timedelta(days=1)
+    if t["state"] in OPEN_STATES:
+        return [(first.isoformat(), 1)]
+    if t["done_at"] is not None and first <= _local_day(t["done_at"]):
+        after = _local_day(t["done_at"]) + timedelta(days=1)
+        return [(first.isoformat(), 1), (after.isoformat(), -1)]
+    return []
+
+
 def expected(db) -> dict[str, set[tuple]]:
     """Every totals table as it should be, counted from the raw rows in Python."""
     counted: dict[str, dict[tuple, list[int]]] = {
@@ -57,7 +75,7 @@ def expected(db) -> dict[str, set[tuple]]:
         "event_totals": {},
         "task_totals": {},
         "task_state_totals": {},
-        "open_task_dues": {},
+        "overdue_deltas": {},
     }
 
     def add(table, key, values):
@@ -84,8 +102,9 @@ def expected(db) -> dict[str, set[tuple]]:
             for span, starts in _buckets(at):
                 add("task_totals", (span, starts, t["place_id"] or 0, measure), [1, urgent])
         add("task_state_totals", (t["place_id"] or 0, t["party_id"] or 0, t["state"]), [1])
-        if t["state"] in OPEN_STATES and t["due_date"] is not None:
-            add("open_task_dues", (t["place_id"] or 0, t["due_date"]), [1])
+        for day, delta in _overdue_steps(t):
+            add("overdue_deltas", (t["place_id"] or 0, day), [delta])
+    counted["overdue_deltas"] = {k: v for k, v in counted["overdue_deltas"].items() if v[0]}
     return {
         table: {(*key, *values) for key, values in rows.items()} for table, rows in counted.items()
     }

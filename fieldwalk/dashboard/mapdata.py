@@ -10,9 +10,9 @@ and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on a
 about `CELL_PX` pixels wide at that zoom (GROUP BY on the cell) and gives each cell its count,
 how many of them are urgent and a representative position (the mean of its points). The grid
 never has more than `MAX_CELLS` cells over the box, so an answer stays under about 100 KB
-before compression, whatever the database holds. Asked without a box and without filters
-(the dashboard's first view), the clusters come from running counts per fine grid cell
-(`mapcells.py`) instead of from every point.
+before compression, whatever the database holds. Without filters (the dashboard's first
+view, and every pan and zoom of it down to a street), the clusters come from running counts
+per grid cell (`mapcells.py`) instead of from every point.
 """
 
 import json
@@ -245,18 +245,24 @@ def _clusters_json(head: dict, cells: list[tuple], height: float, width: float) 
     return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
 
 
-def _whole_district(db: Database, kinds: tuple[str, ...], view: View, points_at_most: int):
-    """The unfiltered map without a box, clustered from the running fine-grid counts
-    (mapcells.py); None when few enough points to send whole, or when the grid asked for is
-    too fine for them: the caller then reads the points."""
-    total = mapcells.counted_points(db, kinds)
+def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most: int):
+    """The unfiltered map, clustered from the running counts per grid cell (mapcells.py):
+    the whole district without a box, else the cells whose mean lies in the box. None when
+    few enough points to send whole, or when the grid asked for is finer than the cells
+    allow: the caller then reads the points."""
+    extent = None
+    if view.box is None:
+        if mapcells.counted_points(db, kinds) <= points_at_most:
+            return None
+        extent = mapcells.extent(db, kinds)
+    height, width = cell_size(view, extent)
+    level = mapcells.level_for(height, width)
+    if level is None:
+        return None
+    cells = mapcells.clusters_from_cells(db, kinds, height, width, SCALE, level, view.box)
+    total = sum(cell[2] for cell in cells)
     if total <= points_at_most:
         return None
-    extent = mapcells.extent(db, kinds)
-    height, width = cell_size(view, extent)
-    if not mapcells.usable(height, width):
-        return None
-    cells = mapcells.clusters_from_cells(db, kinds, height, width, SCALE)
     head = {
         "scale": SCALE,
         "categories": list(CATEGORIES),
@@ -282,8 +288,8 @@ def map_answer(
     width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
     """
     arms = _arms(f, view, today, tz)
-    if view.box is None and replace(f, kind="all") == Filters():
-        answer = _whole_district(db, tuple(arms), view, points_at_most)
+    if replace(f, kind="all") == Filters():
+        answer = _from_cells(db, tuple(arms), view, points_at_most)
         if answer is not None:
             return answer
     if view.box is None or not _more_than(db, arms, points_at_most):

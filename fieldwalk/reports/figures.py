@@ -25,7 +25,7 @@ from fieldwalk.reports.totals import (
     counts_per_bucket,
     event_counts,
     observation_counts,
-    open_due_before,
+    overdue_at,
     spans_of,
     task_counts,
 )
@@ -64,28 +64,37 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
     """
     buckets = spans_of(period)
     figures = _totalled_figures(db, *buckets) if buckets else _counted_figures(db, period)
-    # Open now and due before the end, from the running totals per due date; less those
-    # opened only after the end; plus those done only after it: the two corrections read
-    # the tasks opened or done since the end (none, for the week still running).
-    overdue = open_due_before(db, period.end_date)
-    open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
-    rows = db.execute(
-        f"""SELECT place_id, sum(overdue) AS overdue FROM (
-              SELECT place_id, -1 AS overdue FROM tasks INDEXED BY tasks_created
-              WHERE created_at >= :e AND state IN ({open_states}) AND due_date < :due
-              UNION ALL
-              SELECT place_id, 1 FROM tasks INDEXED BY tasks_done_at
-              WHERE done_at >= :e AND due_date < :due AND created_at < :e
-                AND state NOT IN ({open_states}))
-           GROUP BY place_id""",  # noqa: S608 - constants
-        {"e": period.end_utc, "due": period.end_date},
-    )
-    for row in rows:
-        overdue[row["place_id"]] = overdue.get(row["place_id"], 0) + row["overdue"]
-    for place_id, count in overdue.items():
+    for place_id, count in _overdue(db, period).items():
         if count:
             figures.setdefault(place_id, empty_figures())["overdue"] = count
     return figures
+
+
+def _overdue(db: Database, period: Period) -> dict[int | None, int]:
+    """Per place id, the tasks overdue at the period's end, from the running deltas per day
+    (totals.overdue_at); a period that ends during a day (a year still running to now) also
+    counts the tasks opened or done since that day began."""
+    end_day = period.end.date()
+    overdue = overdue_at(db, end_day.isoformat())
+    midnight = local_midnight(end_day, period.end.tzinfo)
+    if period.end == midnight:
+        return overdue
+    open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
+    rows = db.execute(
+        f"""SELECT place_id, sum(change) FROM (
+              SELECT place_id, 1 AS change FROM tasks INDEXED BY tasks_created
+              WHERE created_at >= :m AND created_at < :e AND due_date < :day
+                AND (state IN ({open_states}) OR done_at >= :e)
+              UNION ALL
+              SELECT place_id, -1 FROM tasks INDEXED BY tasks_done_at
+              WHERE done_at >= :m AND done_at < :e AND created_at < :m AND due_date < :day
+                AND state NOT IN ({open_states}))
+           GROUP BY place_id""",  # noqa: S608 - constants
+        {"m": utc_text(midnight), "e": period.end_utc, "day": end_day.isoformat()},
+    )
+    for place_id, change in rows:
+        overdue[place_id] = overdue.get(place_id, 0) + change
+    return overdue
 
 
 def _totalled_figures(db: Database, span: str, starts: list[str]) -> dict[int | None, dict]:

@@ -10,9 +10,12 @@ every write (insert, an update of a counted column, delete):
 - `event_totals`: events by type and source, when they occurred;
 - `task_totals`: tasks `opened` (by `created_at`) and `done` (by `done_at`), with the urgent;
 - `task_state_totals`: per place and party (0: none yet), the tasks in each state now;
-- `open_task_dues`: per place and due date, the tasks open now (proposed, sent, accepted or
-  in progress) that have a due date: "overdue at the end of a week" reads these few rows
-  per place and day instead of every task ever left open (see `figures.period_figures`).
+- `overdue_deltas`: per place and local day, how the number of overdue tasks changes at
+  that day's start. A task is overdue at midnight of day X when it was opened before, was
+  due before X, and is open now or was done on X or later (the lägesbild's definition): so
+  from its first such day (+1) to the day after it was done (-1), or for good while it is
+  open. Overdue at a week's or month's end is the sum of the deltas up to that day: a few
+  rows per place and day of history, never every task left open (`overdue_at`).
 
 Buckets are Stockholm local time computed in plain SQL (`stockholm_local_sql`), so any
 connection that writes keeps them right. The functions below are the API: they answer for
@@ -43,14 +46,14 @@ TABLES = (
     "event_totals",
     "task_totals",
     "task_state_totals",
-    "open_task_dues",
+    "overdue_deltas",
 )
 KEY_COLUMNS = {
     "observation_totals": 4,
     "event_totals": 5,
     "task_totals": 4,
     "task_state_totals": 3,
-    "open_task_dues": 2,
+    "overdue_deltas": 2,
 }
 OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
 
@@ -146,12 +149,11 @@ CREATE TABLE task_state_totals (
     tasks INTEGER NOT NULL,
     PRIMARY KEY (place_id, party_id, state)
 ) WITHOUT ROWID;
-CREATE TABLE open_task_dues (
-    place_id INTEGER NOT NULL, due_date TEXT NOT NULL, tasks INTEGER NOT NULL,
-    PRIMARY KEY (place_id, due_date)
+CREATE TABLE overdue_deltas (
+    place_id INTEGER NOT NULL, day TEXT NOT NULL, delta INTEGER NOT NULL,
+    PRIMARY KEY (place_id, day)
 ) WITHOUT ROWID
 """
-DUE_KEYS = {"place_id": PLACE, "due_date": "{row}.due_date"}
 
 
 def _fill(row: str, keys: dict) -> str:
@@ -196,18 +198,43 @@ def _state_take(row: str) -> str:
         DELETE FROM task_state_totals WHERE tasks = 0 AND {where};"""  # noqa: S608
 
 
-def _due_add(row: str) -> str:
-    return f"""INSERT INTO open_task_dues (place_id, due_date, tasks)
-        SELECT {_fill(row, DUE_KEYS)}, 1
-        WHERE {row}.state IN ({OPEN_LIST}) AND {row}.due_date IS NOT NULL
-        ON CONFLICT (place_id, due_date) DO UPDATE SET tasks = tasks + 1;"""  # noqa: S608
+def _overdue_parts(row: str) -> list[tuple[str, str, int]]:
+    """(day, condition, delta) of a task row's steps in `overdue_deltas`."""
+    first = (
+        f"max(date({row}.due_date, '+1 day'), date({stockholm_local_sql(f'{row}.created_at')},"
+        " '+1 day'))"
+    )
+    done = f"date({stockholm_local_sql(f'{row}.done_at')})"
+    is_open = f"{row}.state IN ({OPEN_LIST})"
+    dated = f"date({row}.due_date) IS NOT NULL AND {row}.created_at IS NOT NULL"
+    closed = f"NOT {is_open} AND {row}.done_at IS NOT NULL AND {first} <= {done}"
+    return [
+        (first, f"{dated} AND ({is_open} OR ({closed}))", 1),
+        (f"date({done}, '+1 day')", f"{dated} AND {closed}", -1),
+    ]
 
 
-def _due_take(row: str) -> str:
-    where = " AND ".join(f"{k} = {e.format(row=row)}" for k, e in DUE_KEYS.items())
-    counted = f"{row}.state IN ({OPEN_LIST}) AND {row}.due_date IS NOT NULL"
-    return f"""UPDATE open_task_dues SET tasks = tasks - 1 WHERE {counted} AND {where};
-        DELETE FROM open_task_dues WHERE tasks = 0 AND {where};"""  # noqa: S608
+def _overdue_add(row: str) -> str:
+    # A step may cancel another task's (one's -1 on the day of another's +1): no zero rows.
+    return "".join(
+        f"""INSERT INTO overdue_deltas (place_id, day, delta)
+            SELECT {PLACE.format(row=row)}, {day}, {delta} WHERE {condition}
+            ON CONFLICT (place_id, day) DO UPDATE SET delta = delta + excluded.delta;
+            DELETE FROM overdue_deltas
+            WHERE delta = 0 AND place_id = {PLACE.format(row=row)} AND day = {day};"""  # noqa: S608
+        for day, condition, delta in _overdue_parts(row)
+    )
+
+
+def _overdue_take(row: str) -> str:
+    statements = []
+    for day, condition, delta in _overdue_parts(row):
+        where = f"place_id = {PLACE.format(row=row)} AND day = {day}"
+        statements.append(
+            f"""UPDATE overdue_deltas SET delta = delta - ({delta}) WHERE {condition} AND {where};
+            DELETE FROM overdue_deltas WHERE delta = 0 AND {where};"""  # noqa: S608
+        )
+    return "".join(statements)
 
 
 def trigger_statements() -> list[str]:
@@ -236,7 +263,13 @@ def trigger_statements() -> list[str]:
     triggers(
         "task_state_totals", "tasks", ("place_id", "party_id", "state"), _state_add, _state_take
     )
-    triggers("open_task_dues", "tasks", ("place_id", "state", "due_date"), _due_add, _due_take)
+    triggers(
+        "overdue_deltas",
+        "tasks",
+        ("place_id", "state", "due_date", "created_at", "done_at"),
+        _overdue_add,
+        _overdue_take,
+    )
     return statements
 
 
@@ -247,12 +280,12 @@ def drop_statements(db: Database) -> list[str]:
         name
         for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         if any(name.startswith(f"{part['name']}_") for part in COUNTED)
-        or name.startswith(("task_state_totals_", "open_task_dues_"))
+        or name.startswith(("task_state_totals_", "overdue_deltas_", "open_task_dues_"))
     ]
     tables = [
         name
         for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        if name in TABLES
+        if name in (*TABLES, "open_task_dues")
     ]
     return [f"DROP TRIGGER {name}" for name in triggers] + [f"DROP TABLE {t}" for t in tables]
 
@@ -279,12 +312,14 @@ def recount(db: Database) -> dict[str, int]:
             SELECT {_fill("r", STATE_KEYS)}, count(*) FROM tasks r
             GROUP BY {_fill("r", STATE_KEYS)}"""  # noqa: S608 - built from constants
     )
-    db.execute(
-        f"""INSERT INTO open_task_dues (place_id, due_date, tasks)
-            SELECT {_fill("r", DUE_KEYS)}, count(*) FROM tasks r
-            WHERE r.state IN ({OPEN_LIST}) AND r.due_date IS NOT NULL
-            GROUP BY {_fill("r", DUE_KEYS)}"""  # noqa: S608 - built from constants
-    )
+    for day, condition, delta in _overdue_parts("r"):
+        db.execute(
+            f"""INSERT INTO overdue_deltas (place_id, day, delta)
+                SELECT {PLACE.format(row="r")} AS p, {day} AS d, {delta} * count(*) FROM tasks r
+                WHERE {condition} GROUP BY p, d
+                ON CONFLICT (place_id, day) DO UPDATE SET delta = delta + excluded.delta"""  # noqa: S608
+        )
+    db.execute("DELETE FROM overdue_deltas WHERE delta = 0")
     return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # noqa: S608
 
 
@@ -419,14 +454,14 @@ def feeling_counts(
     return found
 
 
-def open_due_before(db: Database, due_date: str) -> dict[int | None, int]:
-    """Per place id, the tasks open now whose due date is before `due_date` (ISO day)."""
+def overdue_at(db: Database, day: str) -> dict[int | None, int]:
+    """Per place id, the tasks overdue at the start of local `day` (ISO): opened before it,
+    due before it, and open now or done on it or later."""
     rows = db.execute(
-        """SELECT place_id, sum(tasks) FROM open_task_dues WHERE due_date < ?
-           GROUP BY place_id""",
-        [due_date],
+        "SELECT place_id, sum(delta) FROM overdue_deltas WHERE day <= ? GROUP BY place_id",
+        [day],
     )
-    return {_place(place_id): n for place_id, n in rows}
+    return {_place(place_id): n for place_id, n in rows if n}
 
 
 def counted_rows(db: Database) -> dict[str, int]:
