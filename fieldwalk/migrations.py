@@ -950,10 +950,10 @@ def m032_map_cells(db: Database) -> None:
 
 
 @migrations()
-def m034_totals_feelings_and_dues(db: Database) -> None:
+def m034_totals_feelings_and_overdue(db: Database) -> None:
     # The running totals as fieldwalk/reports/totals.py now counts them, built again from the
     # rows: the observations' feeling scores (count and sum, for the safety index's monthly
-    # mean) and the tasks open now per place and due date (for "overdue" in the lägesbild,
+    # mean) and the overdue tasks' steps per place and day (for "overdue" in the lägesbild,
     # which read every task ever left open). Every totals table and trigger is dropped and
     # made as the module says, so the triggers and the recount never disagree.
     for statement in totals.drop_statements(db):
