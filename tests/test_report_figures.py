@@ -13,10 +13,11 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import make_place
+from conftest import make_event, make_place
 
+from fieldwalk.events.model import count_events_by_period
 from fieldwalk.parties.model import insert_party
-from fieldwalk.reports.figures import count_by_period, period_figures
+from fieldwalk.reports.figures import count_by_period, events_by_type, period_figures
 from fieldwalk.reports.periods import (
     STOCKHOLM,
     Period,
@@ -272,3 +273,22 @@ def test_the_dashboards_unfiltered_counts_equal_the_rows(db, history):
         "observations": db.execute("SELECT count(*) FROM observations").fetchone()[0],
         "tasks": db.execute("SELECT count(*) FROM tasks").fetchone()[0],
     }
+
+
+def test_events_by_type_per_month_from_the_totals_equal_a_count_of_the_rows(db, history):
+    rng = random.Random(5)
+    for _ in range(150):
+        make_event(
+            db,
+            rng.choice(history),
+            occurred_at=_at(START + timedelta(minutes=rng.randrange(0, 700 * 24 * 60))),
+            type=rng.choice(["violence", "vandalism", "drug_dealing"]),
+            source=rng.choice(["police", "staff"]),
+        )
+    months = month_periods(date(2025, 1, 1), 24)
+    for place_id in history:
+        raw = count_events_by_period(
+            db, [(m.start, m.end) for m in months], by=("type",), place_id=place_id
+        )
+        assert events_by_type(db, place_id, months) == {k: v for (k,), v in raw.items()}
+        assert sum(map(sum, raw.values())) > 10

@@ -14,9 +14,9 @@ from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
-from fieldwalk.events.model import count_events_by_period
 from fieldwalk.measures.model import facts_in_span
 from fieldwalk.places.model import get_place
+from fieldwalk.reports import figures as report_figures
 from fieldwalk.reports.assessments import level_history
 from fieldwalk.reports.figures import count_by_period
 from fieldwalk.reports.periods import STOCKHOLM, Period, month_periods, week_text, year_periods
@@ -34,12 +34,7 @@ def events_by_month_and_type(
     db: Database, place_ids: list[int], months: list[Period]
 ) -> dict[int, dict[str, list[int]]]:
     """Per place and event type, the events of each month (types with none left out)."""
-    spans = [(m.start, m.end) for m in months]
-    found: dict[int, dict[str, list[int]]] = {}
-    for place_id in place_ids:  # one place at a time: read from the place's index range
-        counts = count_events_by_period(db, spans, by=("type",), place_id=place_id)
-        found[place_id] = {kind: values for (kind,), values in counts.items()}
-    return found
+    return {p: report_figures.events_by_type(db, p, months) for p in place_ids}
 
 
 def events_by_type(

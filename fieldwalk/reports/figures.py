@@ -24,6 +24,7 @@ from fieldwalk.reports.totals import (
     MONTH,
     counts_per_bucket,
     event_counts,
+    event_type_counts,
     observation_counts,
     overdue_at,
     spans_of,
@@ -262,6 +263,17 @@ def _count_spans(
         for key, n in rows:
             counts.setdefault(key, [0] * size)[i] += n
     return counts
+
+
+def events_by_type(db: Database, place_id: int, periods: list[Period]) -> dict[str, list[int]]:
+    """Per event type, a place's events in each period: from the running totals when every
+    period is one whole week, or every one a whole month; else counted from the rows."""
+    buckets = _same_span(periods)
+    if buckets is not None:
+        return event_type_counts(db, *buckets, place_id=place_id)
+    spans = [(p.start, p.end) for p in periods]
+    counts = count_events_by_period(db, spans, by=("type",), place_id=place_id)
+    return {kind: values for (kind,), values in counts.items()}
 
 
 def _same_span(periods: list[Period]) -> tuple[str, list[str]] | None:

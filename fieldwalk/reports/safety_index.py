@@ -14,8 +14,8 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from fieldwalk.events.model import count_events_by_period
 from fieldwalk.observations.figures import feeling_by_period
+from fieldwalk.reports.figures import events_by_type
 from fieldwalk.reports.periods import Period
 from fieldwalk.reports.totals import MONTH, feeling_counts, spans_of
 from fieldwalk.tasks.durations import open_at
@@ -71,13 +71,10 @@ def monthly_index(
     (`event_counts` by type, `feelings` the number of scores, `feeling_mean`, `open_count`)."""
     if not place_ids or not months:
         return {}
-    spans = [(m.start, m.end) for m in months]
-    events = {  # one place at a time: read from the place's index range
+    events = {
         (place_id, kind): values
         for place_id in place_ids
-        for (kind,), values in count_events_by_period(
-            db, spans, by=("type",), place_id=place_id
-        ).items()
+        for kind, values in events_by_type(db, place_id, list(months)).items()
     }
     feelings = _feelings(db, place_ids, months)
     open_counts = open_at(db, place_ids, [m.end_utc for m in months])

@@ -436,6 +436,23 @@ def counts_per_bucket(
     return counts
 
 
+def event_type_counts(
+    db: Database, span: str, starts: Sequence[str], place_id: int
+) -> dict[str, list[int]]:
+    """Per event type, one count per bucket in `starts` (in that order) of a place's events,
+    whatever their source."""
+    where, params = _buckets(span, starts, place_id)
+    index = {start: i for i, start in enumerate(starts)}
+    counts: dict[str, list[int]] = {}
+    for row in db.execute(
+        f"""SELECT type, starts, sum(events) FROM event_totals WHERE {where}
+            GROUP BY type, starts""",  # noqa: S608
+        params,
+    ):
+        counts.setdefault(row[0], [0] * len(starts))[index[row[1]]] = row[2]
+    return {kind: values for kind, values in counts.items() if any(values)}
+
+
 def feeling_counts(
     db: Database, span: str, starts: Sequence[str], place_ids: Sequence[int]
 ) -> dict[int, list[tuple[int, int]]]:
