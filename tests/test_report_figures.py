@@ -16,7 +16,7 @@ import pytest
 from conftest import make_event, make_place
 
 from fieldwalk.events.model import count_events_by_period
-from fieldwalk.parties.model import insert_party
+from fieldwalk.parties.model import insert_party, list_parties
 from fieldwalk.reports.figures import count_by_period, events_by_type, period_figures
 from fieldwalk.reports.periods import (
     STOCKHOLM,
@@ -292,3 +292,15 @@ def test_events_by_type_per_month_from_the_totals_equal_a_count_of_the_rows(db, 
         )
         assert events_by_type(db, place_id, months) == {k: v for (k,), v in raw.items()}
         assert sum(map(sum, raw.values())) > 10
+
+
+def test_each_partys_open_tasks_from_the_totals_equal_a_count_of_the_rows(db, history):
+    expected = dict(
+        db.execute(
+            """SELECT party_id, count(*) FROM tasks WHERE party_id IS NOT NULL
+               AND state IN ('sent', 'accepted', 'in_progress') GROUP BY party_id"""
+        ).fetchall()
+    )
+    parties = list_parties(db)
+    assert {p["id"]: p["open_tasks"] for p in parties if p["open_tasks"]} == expected
+    assert sum(expected.values()) > 20

@@ -7,6 +7,7 @@ from sqlite_utils import Database
 
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
+from fieldwalk.reports.totals import tasks_in_states
 
 # What a party is; the routing rule does not depend on it, people reading lists do.
 KINDS = ("park", "traffic", "property_owner", "transit", "security", "police", "other")
@@ -83,15 +84,15 @@ def find_party_by_name(db: Database, name: str) -> dict | None:
 
 
 def list_parties(db: Database) -> list[dict]:
-    """Every party by name, with its number of open tasks and of zones."""
+    """Every party by name, with its number of open tasks (sent, accepted or in progress:
+    from the running totals, not every task a party ever had) and of zones."""
+    open_tasks = tasks_in_states(db, ("sent", "accepted", "in_progress"))
     rows = db.execute(
         """SELECT parties.*,
-                  (SELECT count(*) FROM tasks WHERE tasks.party_id = parties.id
-                   AND state IN ('sent', 'accepted', 'in_progress')) AS open_tasks,
                   (SELECT count(*) FROM zones WHERE zones.party_id = parties.id) AS zone_count
            FROM parties ORDER BY name"""
     )
-    return [dict(r) for r in rows]
+    return [{**dict(r), "open_tasks": open_tasks.get(r["id"], 0)} for r in rows]
 
 
 def list_party_names(db: Database) -> list[tuple[int, str]]:

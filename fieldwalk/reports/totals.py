@@ -494,6 +494,17 @@ def counted_rows(db: Database) -> dict[str, int]:
     return {"observations": observations, "tasks": tasks}
 
 
+def tasks_in_states(db: Database, states: Sequence[str]) -> dict[int, int]:
+    """Per party id (parties only), its tasks in any of `states` now, every place summed."""
+    rows = db.execute(
+        f"""SELECT party_id, sum(tasks) FROM task_state_totals
+            WHERE party_id != 0 AND state IN ({", ".join("?" * len(states))})
+            GROUP BY party_id""",  # noqa: S608 - placeholders
+        list(states),
+    )
+    return dict(rows.fetchall())
+
+
 def task_states(db: Database, place_id: int) -> dict[int | None, dict[str, int]]:
     """Per party id (None: no party yet), the place's tasks in each state now."""
     states: dict[int | None, dict[str, int]] = {}
