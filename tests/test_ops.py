@@ -558,8 +558,9 @@ def test_nginx_config_and_systemd_units_agree_with_each_other_and_the_app(app):
 
 
 def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_main_unit():
-    """Same user, instance, environment and hardening; its own port, workers, control
-    socket folder; started after, and stopped, restarted and reloaded with, the main unit."""
+    """Same user, instance, environment and hardening; its own port, workers (threaded:
+    gthread), control socket folder; started after, and stopped, restarted and reloaded
+    with, the main unit."""
     main, photos = _unit_settings(UNIT.read_text()), _unit_settings(PHOTO_UNIT.read_text())
     differing = {name for name in main.keys() | photos.keys() if main.get(name) != photos.get(name)}
     assert differing == {
@@ -581,14 +582,16 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
     assert photos["PartOf"] == photos["ReloadPropagatedFrom"] == ["fieldwalk.service"]
     assert "fieldwalk.service" in photos["After"][0].split()
     assert photos["WantedBy"] == ["fieldwalk.service"]
-    strip = r"--workers \d+ --bind \S+"
-    assert re.sub(strip, "", main["ExecStart"][0]) == re.sub(strip, "", photos["ExecStart"][0])
+    assert "--worker-class gthread --threads 8" in photos["ExecStart"][0]
+    strip = r"--workers \d+ --bind \S+(\s+--worker-class gthread --threads \d+)?"
+    same = [re.sub(strip, "", unit["ExecStart"][0]).split() for unit in (main, photos)]
+    assert same[0] == same[1]
 
 
-def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_gthread_worker():
+def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_threads():
     """The export pool is tied to the main unit like the photo pool; it differs in its port,
-    its control socket folder and its worker class (threads keep gunicorn's heartbeat going
-    while an export streams)."""
+    its control socket folder and its workers and threads (threads keep gunicorn's heartbeat
+    going while an export streams)."""
     photos, exports = (
         _unit_settings(PHOTO_UNIT.read_text()),
         _unit_settings(EXPORT_UNIT.read_text()),
