@@ -118,7 +118,9 @@ def candidate_query(
         " UNION ".join(terms[i : i + _TERMS_PER_GROUP])
         for i in range(0, len(terms), _TERMS_PER_GROUP)
     ]
-    union = groups[0] if len(groups) == 1 else " UNION ".join(f"SELECT * FROM ({g})" for g in groups)
+    if len(groups) > 1:
+        groups = [f"SELECT * FROM ({group})" for group in groups]  # noqa: S608 - constants
+    union = " UNION ".join(groups)
     dlat, dlon = box_around(lat, lon, radius_m)
     kx = math.cos(math.radians(lat))
     sql = f"""SELECT c.key FROM ({union}) AS c
