@@ -96,15 +96,18 @@ def find_duplicates(
     lat, lon = observation["lat"], observation["lon"]
     observed = _utc(observation["observed_at"])
     rows = nearest_candidates(db, observation, radius_m, days)
-    found = []
+    # Measure them all, but make the hint (a dict with its words) only for the nearest few.
+    measured = []
     for row in rows:
         distance = haversine_m(lat, lon, row["lat"], row["lon"])
         if distance <= radius_m:
-            days_before = (observed - _utc(row["observed_at"])).total_seconds() / 86400
-            found.append({**dict(row), "distance_m": distance, "days_before": days_before})
-            found[-1].update(metres=round(distance), days=int(days_before))
-    found.sort(key=lambda d: (d["distance_m"], -d["days_before"]))
-    found = found[:MAX_HINTS]
+            measured.append((distance, _utc(row["observed_at"]), row))
+    measured.sort(key=lambda m: m[:2])  # nearest first, ties to the oldest
+    found = []
+    for distance, at, row in measured[:MAX_HINTS]:
+        days_before = (observed - at).total_seconds() / 86400
+        found.append({**dict(row), "distance_m": distance, "days_before": days_before})
+        found[-1].update(metres=round(distance), days=int(days_before))
     _add_tasks(db, found)
     return found
 

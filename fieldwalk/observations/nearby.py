@@ -43,6 +43,10 @@ CELL_SQL = (
 FROM_EACH_END = 12
 
 
+# The largest radius the grid serves: about 350 cells, 700 index ranges of 12 for one lookup.
+MAX_RADIUS_METRES = 250
+
+
 # SQLite allows 500 terms in one compound SELECT; a large configured radius nests groups.
 _TERMS_PER_GROUP = 200
 
@@ -101,19 +105,27 @@ def candidate_query(
 ) -> tuple[str, list]:
     """SQL and parameters for the rowids (`key`) of at most `limit` earlier observations of
     the category and kind observed in [since, before), nearest first by flat-earth distance
-    (ties to the oldest), among each touched cell's newest and oldest `FROM_EACH_END`."""
+    (ties to the oldest), among each touched cell's newest and oldest `FROM_EACH_END`.
+
+    Numbered parameters: the shared ones once, then one per cell, so the statement's text
+    depends only on how many cells there are (SQLite's statement cache reuses it)."""
+    if radius_m > MAX_RADIUS_METRES:
+        raise ValueError(f"a duplicate radius of at most {MAX_RADIUS_METRES} m")
+    cells = cells_around(lat, lon, radius_m)
+    dlat, dlon = box_around(lat, lon, radius_m)
+    kx = math.cos(math.radians(lat))
+    shared = [category, int(bool(works_well)), since, before, FROM_EACH_END]
+    shared += [lat - dlat, lat + dlat, lon - dlon, lon + dlon, lat, lon, kx, limit]
     cell = CELL_SQL.format(row="n.")
-    terms, params = [], []
-    for key in cells_around(lat, lon, radius_m):
-        for order in ("DESC", "ASC"):
-            terms.append(
-                f"""SELECT * FROM (SELECT n.rowid AS key, n.lat, n.lon, n.observed_at
-                    FROM observations n INDEXED BY observations_nearby
-                    WHERE n.category = ? AND n.works_well = ? AND {cell} = ?
-                      AND n.observed_at >= ? AND n.observed_at < ?
-                    ORDER BY n.observed_at {order} LIMIT ?)"""  # noqa: S608 - constants
-            )
-            params += [category, int(bool(works_well)), key, since, before, FROM_EACH_END]
+    terms = [
+        f"""SELECT * FROM (SELECT n.rowid AS key, n.lat, n.lon, n.observed_at
+            FROM observations n INDEXED BY observations_nearby
+            WHERE n.category = ?1 AND n.works_well = ?2 AND {cell} = ?{len(shared) + i + 1}
+              AND n.observed_at >= ?3 AND n.observed_at < ?4
+            ORDER BY n.observed_at {order} LIMIT ?5)"""  # noqa: S608 - constants
+        for i in range(len(cells))
+        for order in ("DESC", "ASC")
+    ]
     groups = [
         " UNION ".join(terms[i : i + _TERMS_PER_GROUP])
         for i in range(0, len(terms), _TERMS_PER_GROUP)
@@ -121,13 +133,9 @@ def candidate_query(
     if len(groups) > 1:
         groups = [f"SELECT * FROM ({group})" for group in groups]  # noqa: S608 - constants
     union = " UNION ".join(groups)
-    dlat, dlon = box_around(lat, lon, radius_m)
-    kx = math.cos(math.radians(lat))
     sql = f"""SELECT c.key FROM ({union}) AS c
-              WHERE c.lat BETWEEN ? AND ? AND c.lon BETWEEN ? AND ?
-              ORDER BY (c.lat - ?) * (c.lat - ?) + (c.lon - ?) * (c.lon - ?) * ? * ?,
-                       c.observed_at
-              LIMIT ?"""  # noqa: S608 - built from constants
-    params += [lat - dlat, lat + dlat, lon - dlon, lon + dlon]
-    params += [lat, lat, lon, lon, kx, kx, limit]
-    return sql, params
+              WHERE c.lat BETWEEN ?6 AND ?7 AND c.lon BETWEEN ?8 AND ?9
+              ORDER BY (c.lat - ?10) * (c.lat - ?10)
+                       + (c.lon - ?11) * (c.lon - ?11) * ?12 * ?12, c.observed_at
+              LIMIT ?13"""  # noqa: S608 - built from constants
+    return sql, shared + cells
