@@ -51,13 +51,8 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def nearest_candidates(db: Database, observation: dict, radius_m: float, days: float) -> list:
-    """The CANDIDATES earlier observations nearest to this one (same category and kind, in a
-    box around it and the look-back) among the few per grid cell that `nearby` reads, nearest
-    first by flat-earth distance (exact to a millimetre at this range), ties to the oldest.
-    An observation is never its own duplicate: only those observed strictly before count."""
-    if observation.get("lat") is None or observation.get("lon") is None:
-        return []
+def candidates_query(observation: dict, radius_m: float, days: float) -> tuple[str, list]:
+    """The SQL and parameters of `nearest_candidates` (a positioned observation)."""
     observed = _utc(observation["observed_at"])
     since = (observed - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
     near, params = nearby.candidate_query(
@@ -70,14 +65,22 @@ def nearest_candidates(db: Database, observation: dict, radius_m: float, days: f
         observation["observed_at"],
         CANDIDATES,
     )
-    return db.execute(
-        f"""SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
-                   places.name AS place_name
-            FROM ({near}) AS near
-            CROSS JOIN observations d ON d.rowid = near.key
-            LEFT JOIN places ON places.id = d.place_id""",  # noqa: S608 - built from constants
-        params,
-    ).fetchall()
+    sql = f"""SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
+                     places.name AS place_name
+              FROM ({near}) AS near
+              CROSS JOIN observations d ON d.rowid = near.key
+              LEFT JOIN places ON places.id = d.place_id"""  # noqa: S608 - built from constants
+    return sql, params
+
+
+def nearest_candidates(db: Database, observation: dict, radius_m: float, days: float) -> list:
+    """The CANDIDATES earlier observations nearest to this one (same category and kind, in a
+    box around it and the look-back) among the few per grid cell that `nearby` reads, nearest
+    first by flat-earth distance (exact to a millimetre at this range), ties to the oldest.
+    An observation is never its own duplicate: only those observed strictly before count."""
+    if observation.get("lat") is None or observation.get("lon") is None:
+        return []
+    return db.execute(*candidates_query(observation, radius_m, days)).fetchall()
 
 
 def find_duplicates(
