@@ -950,6 +950,27 @@ def m032_map_cells(db: Database) -> None:
 
 
 @migrations()
+def m033_duplicate_hint_grid(db: Database) -> None:
+    # Duplicate hints read a grid of about 25 m cells (fieldwalk/observations/nearby.py): per
+    # cell around a point only the newest and oldest few in the look-back, an index range with
+    # a LIMIT each, so a hotspot of thousands costs what a quiet street does (m013's box still
+    # visited every row at the spot). The cell is an expression in the index, not a column:
+    # SQLite computes it on every insert and position change, whichever path writes, and the
+    # index build is the backfill. The expression is spelled out here, frozen with the
+    # migration; nearby.CELL_SQL must stay the same (the query plan test checks it).
+    _run(
+        db,
+        """
+        DROP INDEX observations_duplicates;
+        CREATE INDEX observations_nearby ON observations(category, works_well,
+            (CAST((lat + 90) / 0.000225 AS INTEGER) * 1000000
+             + CAST((lon + 180) / 0.00045 AS INTEGER)),
+            observed_at, lat, lon)
+        """,
+    )
+
+
+@migrations()
 def m034_totals_feelings_and_overdue(db: Database) -> None:
     # The running totals as fieldwalk/reports/totals.py now counts them, built again from the
     # rows: the observations' feeling scores (count and sum, for the safety index's monthly

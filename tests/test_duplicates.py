@@ -4,20 +4,29 @@ one's task."""
 
 import math
 import random
+import re
 import uuid
 from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import csrf_token, login, make_place, make_user, make_walk
 
+from fieldwalk import create_app
 from fieldwalk.geo import EARTH_RADIUS_M, haversine_m
+from fieldwalk.observations import nearby
 from fieldwalk.observations.duplicates import (
     CANDIDATES,
     MAX_HINTS,
+    candidates_query,
     find_duplicates,
     nearest_candidates,
 )
-from fieldwalk.observations.model import get_observation, put_observation, validate
+from fieldwalk.observations.model import (
+    get_observation,
+    put_observation,
+    set_location_from_photo,
+    validate,
+)
 from fieldwalk.tasks.model import insert_task, task_observation_ids, transition
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
@@ -25,10 +34,10 @@ HERE = (59.35512, 17.88234)
 NOW = datetime(2026, 11, 20, 18, 0, tzinfo=UTC)
 
 
-def moved(metres_north: float, metres_east: float) -> tuple[float, float]:
-    """A position this many metres from HERE."""
-    lat = HERE[0] + math.degrees(metres_north / EARTH_RADIUS_M)
-    lon = HERE[1] + math.degrees(metres_east / EARTH_RADIUS_M) / math.cos(math.radians(HERE[0]))
+def moved(metres_north: float, metres_east: float, base=HERE) -> tuple[float, float]:
+    """A position this many metres from HERE (or from `base`)."""
+    lat = base[0] + math.degrees(metres_north / EARTH_RADIUS_M)
+    lon = base[1] + math.degrees(metres_east / EARTH_RADIUS_M) / math.cos(math.radians(base[0]))
     return lat, lon
 
 
@@ -261,3 +270,161 @@ def test_a_hotspot_hands_python_a_dozen_whatever_it_holds(db, new):
     for i in range(50):
         observe(db, moved(1, 1), 1 + i, category="vegetation")
     assert [d["id"] for d in find_duplicates(db, new)] == expected
+
+
+# The grid (observations/nearby.py): a hotspot's lookup is bounded, the cells' edges cut
+# nothing, a moved observation moves cell.
+
+
+def hint_lookup_plan(db, observation, radius=25) -> list[str]:
+    sql, params = candidates_query(observation, radius, 90)
+    return [row[3] for row in db.execute(f"EXPLAIN QUERY PLAN {sql}", params)]
+
+
+def test_the_hint_lookup_reads_each_cell_as_an_index_range_with_a_limit(db, new):
+    """Each touched cell is two ranges of the covering grid index (newest and oldest few, in
+    the index's order, so each stops at its LIMIT): no scan of observations, no sort but the
+    one of the few read, the hint's row and place fetched by key."""
+    plan = hint_lookup_plan(db, new)
+    cells = nearby.cells_around(new["lat"], new["lon"], 25)
+    assert 4 <= len(cells) <= 9
+    ranges = [
+        line
+        for line in plan
+        if line == "SEARCH n USING COVERING INDEX observations_nearby (category=? AND"
+        " works_well=? AND <expr>=? AND observed_at>? AND observed_at<?)"
+    ]
+    assert len(ranges) == 2 * len(cells)
+    # Scans only of what a range read (each subquery, c) and of the dozen nearest (near),
+    # never of a table.
+    scans = {line for line in plan if line.startswith("SCAN")}
+    assert scans and all(re.fullmatch(r"SCAN (c|near|\(subquery-\d+\))", line) for line in scans)
+    assert sum("TEMP B-TREE FOR ORDER BY" in line for line in plan) == 1  # the few read, once
+    assert "SEARCH d USING INTEGER PRIMARY KEY (rowid=?)" in plan
+    assert "SEARCH places USING INTEGER PRIMARY KEY (rowid=?) LEFT-JOIN" in plan
+    # A radius of 250 m (the most allowed) touches hundreds of cells: still index ranges only.
+    wide = hint_lookup_plan(db, new, radius=250)
+    assert (
+        sum(line.startswith("SEARCH n USING COVERING INDEX observations_nearby") for line in wide)
+        > 500
+    )
+
+
+def vm_steps(db, observation) -> int:
+    """SQLite virtual machine instructions the hint lookup runs: rows visited, not time."""
+    steps = [0]
+
+    def count() -> int:
+        steps[0] += 1
+        return 0
+
+    db.conn.set_progress_handler(count, 1)
+    try:
+        nearest_candidates(db, observation, 25, 90)
+    finally:
+        db.conn.set_progress_handler(None, 1)
+    return steps[0]
+
+
+def capped_hints(db, observation) -> list[str]:
+    """What the cap promises, from every row: per grid cell (as SQLite computes it) the 12
+    newest and 12 oldest earlier reports in the look-back; of those, the nearest three
+    within 25 m, ties to the oldest."""
+    observed = datetime.fromisoformat(observation["observed_at"].replace("Z", "+00:00"))
+    since = (observed - timedelta(days=90)).strftime("%Y-%m-%dT%H:%M:%SZ")
+    rows = db.execute(
+        f"""SELECT id, lat, lon, observed_at, {nearby.CELL_SQL.format(row="")} AS cell
+            FROM observations WHERE category = ? AND works_well = ? AND observed_at >= ?
+              AND observed_at < ? AND lat IS NOT NULL ORDER BY observed_at""",  # noqa: S608
+        [observation["category"], observation["works_well"], since, observation["observed_at"]],
+    ).fetchall()
+    by_cell: dict[int, list] = {}
+    for row in rows:
+        by_cell.setdefault(row["cell"], []).append(row)
+    read = {r["id"]: r for cell in by_cell.values() for r in cell[:12] + cell[-12:]}
+    near = []
+    for row in read.values():
+        distance = haversine_m(observation["lat"], observation["lon"], row["lat"], row["lon"])
+        if distance <= 25:
+            near.append((distance, row["observed_at"], row["id"]))
+    return [row_id for _d, _at, row_id in sorted(near)[:MAX_HINTS]]
+
+
+def test_a_hotspot_of_200_gets_the_nearest_among_the_cells_few_in_bounded_steps(db):
+    """200 reports scattered over 6 m at one spot in 80 days, the newest asking: its hints are
+    the nearest among each cell's newest and oldest dozen, and 600 more at the spot leave the
+    lookup's SQLite instructions as they were (within noise of the temporary b-trees; before
+    the grid they grew with every row)."""
+    make_place(db)
+    rng = random.Random(200)
+    for i in range(200):
+        observe(db, moved(rng.uniform(-3, 3), rng.uniform(-3, 3)), 1 + i * 0.4)
+    close = observe(db, moved(0.5, 0), 0.5)  # among the newest: found whatever the cap
+    asking = observe(db, HERE, 0)
+    expected = capped_hints(db, asking)
+    assert [d["id"] for d in find_duplicates(db, asking)] == expected
+    assert expected[0] == close["id"]
+    assert expected != every_hint(db, asking)  # the cap is at work here
+    middle = observe(db, moved(1, 1), 40.1)  # one asking from the middle of the history
+    assert [d["id"] for d in find_duplicates(db, middle)] == capped_hints(db, middle)
+    steps = vm_steps(db, asking)
+    for i in range(600):
+        observe(db, moved(rng.uniform(-3, 3), rng.uniform(-3, 3)), 1 + i * 0.13)
+    assert vm_steps(db, asking) <= steps * 1.1  # the box read all 800: about 4x
+    assert [d["id"] for d in find_duplicates(db, asking)] == capped_hints(db, asking)
+
+
+def test_a_match_20_m_away_across_a_cell_edge_is_found(db):
+    """Asking from a centimetre inside a cell's corner: reports 20 m away north, east and
+    diagonally lie in three other cells and are all hinted; 30 m away is not."""
+    make_place(db)
+    row, column = nearby.cell_row(HERE[0]), nearby.cell_column(HERE[1])
+    corner = ((row + 1) * nearby.CELL_LAT - 90, (column + 1) * nearby.CELL_LON - 180)
+    spot = moved(-0.01, -0.01, base=corner)
+    asking = observe(db, spot, 0)
+    north = observe(db, moved(20, 0, base=spot), 3)
+    east = observe(db, moved(0, 20, base=spot), 2)
+    diagonal = observe(db, moved(14, 14, base=spot), 1)
+    observe(db, moved(30, 0, base=spot), 1)
+    cells = {
+        o["id"]: db.execute(
+            f"SELECT {nearby.CELL_SQL.format(row='')} FROM observations WHERE id = ?",  # noqa: S608
+            [o["id"]],
+        ).fetchone()[0]
+        for o in (asking, north, east, diagonal)
+    }
+    assert len(set(cells.values())) == 4  # four cells
+    assert cells[asking["id"]] == nearby.cell_of(*spot)  # Python names SQLite's cell
+    assert [d["id"] for d in find_duplicates(db, asking)] == [
+        diagonal["id"],
+        north["id"],
+        east["id"],
+    ]
+    # And from across the corner: a later report in the diagonal cell finds this one.
+    here = observe(db, spot, 0, category="graffiti")
+    later = observe(db, moved(14, 14, base=spot), -1, category="graffiti")
+    assert hinted(db, later) == {here["id"]}
+
+
+def test_an_observation_whose_position_changes_moves_cell(db, new):
+    """Given its photo's position later, an observation is found at that position; moved
+    300 m it is found there and no longer here."""
+    body = {"category": "lighting", "lat": None, "lon": None}
+    observation, _ = put_observation(db, str(uuid.uuid4()), validate(body, 2000, 12), walk=None)
+    db.execute(
+        "UPDATE observations SET observed_at = ? WHERE id = ?",
+        [(NOW - timedelta(days=2)).strftime("%Y-%m-%dT%H:%M:%SZ"), observation["id"]],
+    )
+    assert hinted(db, new) == set()
+    set_location_from_photo(db, observation["id"], *moved(5, 0))
+    assert hinted(db, new) == {observation["id"]}
+    there = moved(300, 0)
+    db.execute("UPDATE observations SET lat = ?, lon = ? WHERE id = ?", [*there, observation["id"]])
+    assert hinted(db, new) == set()
+    assert hinted(db, observe(db, moved(3, 3, base=there), 0)) == {observation["id"]}
+    assert nearby.cell_of(*there) != nearby.cell_of(*moved(5, 0))
+
+
+def test_a_radius_over_250_m_is_refused_at_start(tmp_path):
+    with pytest.raises(ValueError, match="at most 250"):
+        create_app({"INSTANCE": str(tmp_path), "DUPLICATE_RADIUS_METRES": 300})

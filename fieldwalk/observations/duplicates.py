@@ -1,10 +1,18 @@
 """The duplicate hint: was the same thing reported here lately?
 
 For an observation, the nearest three earlier observations of the same category within
-`DUPLICATE_RADIUS_METRES` (25 m) in the `DUPLICATE_DAYS` (90) days before it. SQLite narrows
-them to a bounding box on a covering index (`observations_duplicates`: category, works well,
-lat, lon, observed time, id) and hands over only the dozen nearest, so a hotspot of thousands
-costs about what a quiet street does; the exact great-circle distance decides.
+`DUPLICATE_RADIUS_METRES` (25 m) in the `DUPLICATE_DAYS` (90) days before it. SQLite reads
+them from a grid of about 25 m cells (`nearby.py`, index `observations_nearby`): from each
+cell the circle touches, at most the 12 newest and the 12 oldest reports in the look-back, so
+one lookup touches a bounded number of index entries and a hotspot of thousands costs what a
+quiet street does. It hands over only the dozen nearest of those; the exact great-circle
+distance decides.
+
+What the cap means for people: on every ordinary street (at most 24 reports of the category
+per cell in 90 days) the hints are exactly the three nearest. At a hotspot with more, they are
+the nearest among each cell's 12 newest and 12 oldest reports (the first reports there, which
+a task was most likely made from, and the latest): at such a spot they are all the same
+problem anyway.
 
 The one-click answer links the observation to the earlier one's task
 (`tasks.link_observation`): the problem was seen twice, so one task fixes both, and the party
@@ -13,7 +21,6 @@ no task yet, and making one only to close it would count an extra task opened in
 lägesbild.
 """
 
-import math
 from datetime import datetime, timedelta
 
 from flask import current_app, url_for
@@ -22,7 +29,8 @@ from flask_babel import ngettext
 from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
-from fieldwalk.geo import EARTH_RADIUS_M, haversine_m
+from fieldwalk.geo import haversine_m
+from fieldwalk.observations import nearby
 from fieldwalk.tasks.words import STATE_LABELS, case_label
 
 DUPLICATE_RADIUS_METRES = 25
@@ -43,47 +51,36 @@ def _utc(text: str) -> datetime:
     return datetime.fromisoformat(text.replace("Z", "+00:00"))
 
 
-def nearest_candidates(db: Database, observation: dict, radius_m: float, days: float) -> list:
-    """The CANDIDATES earlier observations nearest to this one (same category and kind, in a
-    box around it and the look-back), nearest first by flat-earth distance (exact to a
-    millimetre at this range), ties to the oldest: at a hotspot of thousands SQLite keeps a
-    top-CANDIDATES heap over the covering index's range and Python measures only these."""
-    if observation.get("lat") is None or observation.get("lon") is None:
-        return []
-    lat, lon = observation["lat"], observation["lon"]
-    # Degrees spanned by the radius, a little wider so the box never cuts a true match.
-    dlat = math.degrees(radius_m / EARTH_RADIUS_M) * 1.01
-    dlon = dlat / max(math.cos(math.radians(lat)), 0.01)
+def candidates_query(observation: dict, radius_m: float, days: float) -> tuple[str, list]:
+    """The SQL and parameters of `nearest_candidates` (a positioned observation)."""
     observed = _utc(observation["observed_at"])
     since = (observed - timedelta(days=days)).strftime("%Y-%m-%dT%H:%M:%SZ")
-    kx = math.cos(math.radians(lat))
-    return db.execute(
-        """SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
-                  places.name AS place_name
-           FROM (SELECT n.rowid AS key FROM observations n INDEXED BY observations_duplicates
-                 WHERE n.category = ? AND n.works_well = ? AND n.lat BETWEEN ? AND ?
-                   AND n.lon BETWEEN ? AND ? AND n.observed_at >= ? AND n.observed_at < ?
-                   AND n.id != ?
-                 ORDER BY (n.lat - ?) * (n.lat - ?)
-                          + (n.lon - ?) * (n.lon - ?) * ? * ?, n.observed_at
-                 LIMIT ?) AS near
-           CROSS JOIN observations d ON d.rowid = near.key
-           LEFT JOIN places ON places.id = d.place_id""",
-        [
-            observation["category"],
-            int(bool(observation.get("works_well"))),
-            lat - dlat,
-            lat + dlat,
-            lon - dlon,
-            lon + dlon,
-            since,
-            observation["observed_at"],
-            observation["id"],
-            *(lat, lat, lon, lon),
-            *(kx, kx),
-            CANDIDATES,
-        ],
-    ).fetchall()
+    near, params = nearby.candidate_query(
+        observation["category"],
+        bool(observation.get("works_well")),
+        observation["lat"],
+        observation["lon"],
+        radius_m,
+        since,
+        observation["observed_at"],
+        CANDIDATES,
+    )
+    sql = f"""SELECT d.id, d.category, d.description, d.observed_at, d.lat, d.lon,
+                     places.name AS place_name
+              FROM ({near}) AS near
+              CROSS JOIN observations d ON d.rowid = near.key
+              LEFT JOIN places ON places.id = d.place_id"""  # noqa: S608 - built from constants
+    return sql, params
+
+
+def nearest_candidates(db: Database, observation: dict, radius_m: float, days: float) -> list:
+    """The CANDIDATES earlier observations nearest to this one (same category and kind, in a
+    box around it and the look-back) among the few per grid cell that `nearby` reads, nearest
+    first by flat-earth distance (exact to a millimetre at this range), ties to the oldest.
+    An observation is never its own duplicate: only those observed strictly before count."""
+    if observation.get("lat") is None or observation.get("lon") is None:
+        return []
+    return db.execute(*candidates_query(observation, radius_m, days)).fetchall()
 
 
 def find_duplicates(
@@ -102,15 +99,18 @@ def find_duplicates(
     lat, lon = observation["lat"], observation["lon"]
     observed = _utc(observation["observed_at"])
     rows = nearest_candidates(db, observation, radius_m, days)
-    found = []
+    # Measure them all, but make the hint (a dict with its words) only for the nearest few.
+    measured = []
     for row in rows:
         distance = haversine_m(lat, lon, row["lat"], row["lon"])
         if distance <= radius_m:
-            days_before = (observed - _utc(row["observed_at"])).total_seconds() / 86400
-            found.append({**dict(row), "distance_m": distance, "days_before": days_before})
-            found[-1].update(metres=round(distance), days=int(days_before))
-    found.sort(key=lambda d: (d["distance_m"], -d["days_before"]))
-    found = found[:MAX_HINTS]
+            measured.append((distance, _utc(row["observed_at"]), row))
+    measured.sort(key=lambda m: m[:2])  # nearest first, ties to the oldest
+    found = []
+    for distance, at, row in measured[:MAX_HINTS]:
+        days_before = (observed - at).total_seconds() / 86400
+        found.append({**dict(row), "distance_m": distance, "days_before": days_before})
+        found[-1].update(metres=round(distance), days=int(days_before))
     _add_tasks(db, found)
     return found
 

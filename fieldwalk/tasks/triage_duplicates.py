@@ -13,6 +13,7 @@ from fieldwalk.observations.duplicates import (
     settings,
 )
 from fieldwalk.observations.model import get_observation
+from fieldwalk.observations.nearby import MAX_RADIUS_METRES
 from fieldwalk.render import fail
 from fieldwalk.security import MANAGER_ROLES, role_required
 from fieldwalk.tasks.access import parse_int, user_actor
@@ -45,4 +46,7 @@ def init_app(app: Flask) -> None:
     """The hint's settings (overridable like any other) and its action."""
     app.config.setdefault("DUPLICATE_RADIUS_METRES", DUPLICATE_RADIUS_METRES)
     app.config.setdefault("DUPLICATE_DAYS", DUPLICATE_DAYS)
+    if app.config["DUPLICATE_RADIUS_METRES"] > MAX_RADIUS_METRES:
+        # Refused at start, not on the first dashboard view: the grid is made for a street.
+        raise ValueError(f"DUPLICATE_RADIUS_METRES may be at most {MAX_RADIUS_METRES}")
     app.register_blueprint(bp)
