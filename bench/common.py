@@ -18,11 +18,13 @@ import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
 import urllib.parse
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -439,6 +441,42 @@ class PhoneCamera:
         out = io.BytesIO()
         self._mark(self.upright_2048, n, 20).save(out, "JPEG", quality=85)
         return out.getvalue()
+
+
+def png_bomb(width: int, height: int, depth: int, colour: int, row_filter: int = 0) -> bytes:
+    """A valid PNG of zeros, width x height, at this bit depth and colour type (0 grey,
+    6 RGBA): each row is a filter byte (`row_filter`: 0 none ... 4 Paeth, which the decoder
+    then applies to every row) and zeros, so it compresses to almost nothing."""
+    channels = {0: 1, 6: 4}[colour]
+    row = bytes([row_filter]) + b"\x00" * ((width * depth * channels + 7) // 8)
+    compressor = zlib.compressobj(9)
+    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    return png_file(ihdr, idat)
+
+
+def png_file(ihdr: bytes, idat: bytes) -> bytes:
+    """A PNG of this IHDR body and this zlib stream of filtered rows."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def scan_bomb(size: int = 2000, repeats: int = 2000) -> bytes:
+    """A progressive JPEG whose last scan is sent `repeats` more times."""
+    out = io.BytesIO()
+    Image.new("RGB", (size, size)).save(out, "JPEG", progressive=True, quality=95)
+    return repeat_last_scan(out.getvalue(), repeats)
+
+
+def repeat_last_scan(jpeg: bytes, repeats: int) -> bytes:
+    """A progressive JPEG with its last scan sent `repeats` more times: libjpeg passes over
+    the whole image's coefficients once more for each."""
+    end = jpeg.rindex(b"\xff\xd9")
+    return jpeg[:end] + jpeg[jpeg.rindex(b"\xff\xda") : end] * repeats + b"\xff\xd9"
 
 
 # --- figures --------------------------------------------------------------------------------

@@ -19,7 +19,8 @@ decoding a 50-megapixel image of that kind and reading the process's peak memory
 - WebP: 16. libwebp decodes to an RGBA canvas, which Pillow copies to bytes and then into
   the image.
 - HEIF: 6. libheif decodes the YCbCr planes and converts them to RGB beside them (the
-  pipeline reads that RGB in bands, never as one Pillow image).
+  pipeline reads that RGB in bands, never as one Pillow image). Its time, not its memory,
+  bounds a HEIF: MAX_HEIF_PIXELS.
 
 The pipeline then holds nothing else that grows with the image: what is not already RGB,
 grey or CMYK (alpha, palettes, 1-bit, 16-bit) is flattened and reduced one band of rows at a
@@ -37,6 +38,12 @@ from PIL import Image
 # each scan is a pass over the image's coefficients, so a file listing thousands of them
 # (it costs a few bytes each) would keep a worker busy for minutes.
 MAX_JPEG_SCANS = 32
+# HEVC cannot be decoded reduced, and libde265 spends about 0.06 s of one core on each
+# megapixel of a photo (more at a high bitrate): a 41-megapixel HEIC, which the decode limit
+# takes, costs 2.5 s. 25 megapixels takes phones' 12 and 24-megapixel HEICs and stays under
+# 2 s of one core even for 25 MiB of bits (bench/decode_limit.py); the opt-in 48-megapixel
+# mode is refused (the capture screen shrinks photos before sending them).
+MAX_HEIF_PIXELS = 25_000_000
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, LA, RGBA
 _WEBP_BYTES_PER_PIXEL = 16
 _HEIF_BYTES_PER_PIXEL = 6

@@ -117,6 +117,7 @@ def ingest(
     thumb_edge: int = 400,
     quality: int = 82,
     max_decode_bytes: int = 250_000_000,
+    max_heif_pixels: int = photo_decode.MAX_HEIF_PIXELS,
 ) -> Ingested:
     """Check, decode and re-encode an upload as upright, metadata-free display and thumb JPEGs.
 
@@ -148,7 +149,14 @@ def ingest(
         with ThreadPoolExecutor(_WORKERS) as pool:
             digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
             reduced, turn = _decode(
-                data, fmt, orientation, display_edge, max_pixels, pool, max_decode_bytes
+                data,
+                fmt,
+                orientation,
+                display_edge,
+                max_pixels,
+                pool,
+                max_decode_bytes,
+                max_heif_pixels,
             )
             display = pool.submit(_upright_jpeg, reduced, turn, quality)
             # A 4x reduction: reduce() averages each 4x4 block (box filter, nearly free), which
@@ -180,14 +188,17 @@ def ingest(
 # --- pixels ------------------------------------------------------------------------------
 
 
-def _decode(data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=None):
+def _decode(
+    data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=None, max_heif_pixels=None
+):
     """Decode at the least cost that still gives `edge` pixels: (sRGB image, transpose).
 
     The transpose that makes it upright is returned, not applied, so that it runs on the
     smallest images, after every reduction.
     """
     if fmt == "heif":
-        return _decode_heif(data, edge, max_pixels, pool, max_decode_bytes), None
+        heif = _decode_heif(data, edge, max_pixels, pool, max_decode_bytes, max_heif_pixels)
+        return heif, None
     with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as im:
         _check_pixels(im.size, max_pixels)
         icc = im.info.get("icc_profile")
@@ -216,12 +227,15 @@ def _decode(data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=Non
     return rgb, None if fmt == "heif" else _TRANSPOSE.get(orientation)
 
 
-def _decode_heif(data, edge, max_pixels, pool, max_decode_bytes) -> Image.Image:
+def _decode_heif(
+    data, edge, max_pixels, pool, max_decode_bytes, max_heif_pixels=None
+) -> Image.Image:
     """Decode a HEIF image to an sRGB image within `edge`, reading libheif's RGB in bands.
 
     libheif applies the container's rotation (irot/imir) while decoding, so the pixels come
     out upright. Pillow would copy the whole RGB into an image of 4 bytes a pixel; bands
-    copy a few rows at a time.
+    copy a few rows at a time. Over `max_heif_pixels` it is refused as too costly before
+    decoding: HEVC is decoded whole, and its time grows with its pixels.
     """
     import pillow_heif
 
@@ -229,6 +243,11 @@ def _decode_heif(data, edge, max_pixels, pool, max_decode_bytes) -> Image.Image:
     _check_pixels(heif.size, max_pixels)
     if max_decode_bytes is not None:
         _refuse_costly(photo_decode.heif_decode_bytes(*heif.size), max_decode_bytes)
+    count = heif.size[0] * heif.size[1]
+    if max_heif_pixels is not None and count > max_heif_pixels:
+        raise PhotoError(
+            "too_costly", 413, f"a HEIF image of {count} pixels; the limit is {max_heif_pixels}"
+        )
     icc = heif.info.get("icc_profile")
     pixels, stride, mode = heif.data, heif.stride, heif.mode  # decodes
 
