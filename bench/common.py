@@ -443,16 +443,37 @@ class PhoneCamera:
         return out.getvalue()
 
 
-def png_bomb(width: int, height: int, depth: int, colour: int, row_filter: int = 0) -> bytes:
+# Adam7's passes: first column and row, and the step between columns and between rows.
+ADAM7 = [
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+]
+
+
+def png_bomb(
+    width: int, height: int, depth: int, colour: int, row_filter: int = 0, interlaced: bool = False
+) -> bytes:
     """A valid PNG of zeros, width x height, at this bit depth and colour type (0 grey,
     6 RGBA): each row is a filter byte (`row_filter`: 0 none ... 4 Paeth, which the decoder
-    then applies to every row) and zeros, so it compresses to almost nothing."""
+    then applies to every row) and zeros, so it compresses to almost nothing. `interlaced`:
+    in Adam7's seven passes."""
     channels = {0: 1, 6: 4}[colour]
-    row = bytes([row_filter]) + b"\x00" * ((width * depth * channels + 7) // 8)
+    passes = ADAM7 if interlaced else [(0, 0, 1, 1)]
     compressor = zlib.compressobj(9)
-    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return png_file(ihdr, idat)
+    idat = []
+    for x0, y0, dx, dy in passes:
+        pass_width, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if pass_width > 0:  # a pass with no columns has no rows either
+            row = bytes([row_filter]) + b"\x00" * ((pass_width * depth * channels + 7) // 8)
+            idat += [compressor.compress(row) for _ in range(rows)]
+    idat.append(compressor.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, int(interlaced))
+    return png_file(ihdr, b"".join(idat))
 
 
 def png_file(ihdr: bytes, idat: bytes) -> bytes:

@@ -17,8 +17,9 @@ MAX_PHOTO_PIXELS = 50_000_000
 # small files can decode to huge or deep pixels (a 389 KB PNG to 400 MB). 250 MB takes any
 # phone JPEG (decoded reduced); the costliest uploads it takes, of each format, stay under
 # 2 s of one core and 300 MB (bench/decode_limit.py). HEVC cannot be decoded reduced: a HEIC
-# is bounded by its time instead, at 25 megapixels (MAX_HEIF_PIXELS in photos/decode.py),
-# which takes phones' 12 and 24-megapixel HEICs and refuses the opt-in 48-megapixel mode.
+# is bounded by its time instead, at 25 megapixels and 16 MiB (MAX_HEIF_PIXELS and
+# MAX_HEIF_BYTES in photos/decode.py), which take phones' 12 and 24-megapixel HEICs and
+# refuse the opt-in 48-megapixel mode.
 # The capture screen shrinks photos before sending them: only the plain form and the API
 # ever see a full-size original.
 MAX_PHOTO_DECODE_BYTES = 250_000_000

@@ -463,6 +463,17 @@ def test_heif_pixel_limit_refuses_a_real_heic_before_decoding_and_takes_it_at_it
     assert ingest(data, max_heif_pixels=width * height).source_format == "heif"
 
 
+def test_heif_byte_limit_refuses_a_real_heic_before_decoding_and_takes_it_at_its_size():
+    """HEVC's decoding time grows with its bits too: a HEIC over MAX_HEIF_BYTES (less than
+    the limit for other formats) is refused from its length."""
+    data = (PHOTOS / "heic" / "samplefilehub.heif").read_bytes()
+    with pytest.raises(PhotoError) as err:
+        ingest(data, max_heif_bytes=len(data) - 1)
+    assert (err.value.code, err.value.status) == ("too_costly", 413)
+    assert ingest(data, max_heif_bytes=len(data)).source_format == "heif"
+    assert photo_decode.MAX_HEIF_BYTES < config.MAX_PHOTO_BYTES
+
+
 def test_24_megapixel_heic_passes_the_checks_and_48_is_refused_as_too_costly():
     """Phones' default HEICs are 12 or 24 megapixels; the opt-in mode is 48."""
     assert refusal(heic_claiming(4032, 3024)) == "undecodable"

@@ -118,6 +118,7 @@ def ingest(
     quality: int = 82,
     max_decode_bytes: int = 250_000_000,
     max_heif_pixels: int = photo_decode.MAX_HEIF_PIXELS,
+    max_heif_bytes: int = photo_decode.MAX_HEIF_BYTES,
 ) -> Ingested:
     """Check, decode and re-encode an upload as upright, metadata-free display and thumb JPEGs.
 
@@ -134,6 +135,10 @@ def ingest(
         raise PhotoError("not_image", 415, "not a JPEG, PNG, WebP or HEIF image")
     if fmt == "heif" and not _register_heif():
         raise PhotoError("unsupported", 415, "HEIF support (pillow-heif) is not installed")
+    if fmt == "heif" and len(data) > max_heif_bytes:  # HEVC's time grows with its bits
+        raise PhotoError(
+            "too_costly", 413, f"a HEIF file of {len(data)} bytes; the limit is {max_heif_bytes}"
+        )
     # Bombs are refused from the header alone, before Pillow (which would warn) opens them.
     size = _header_size(data, fmt)
     if size is None and fmt != "heif":  # libheif parses HEIF boxes in C, and checks sizes
