@@ -7,8 +7,8 @@ Run from the project root (`make bench` runs it too):
 Issue 17: any accepted upload must finish in under 2 s of one core and under 300 MB, and a
 refused one in well under that (here: under 0.1 s of CPU). For each format it makes the
 costliest upload the configured limits (fieldwalk/config.py: MAX_PHOTO_BYTES,
-MAX_PHOTO_PIXELS, MAX_PHOTO_DECODE_BYTES, as fieldwalk/photos/decode.py estimates a decode)
-accept, at the largest 4:3 dimensions they allow, with photo-like content (a real photo from
+MAX_PHOTO_PIXELS, MAX_PHOTO_DECODE_BYTES, as fieldwalk/photos/decode.py estimates a decode;
+and that module's MAX_HEIF_PIXELS and MAX_HEIF_BYTES) accept, at the largest 4:3 dimensions they allow, with photo-like content (a real photo from
 tests/data/photos enlarged, with fine noise so that the coders have detail to code); when such
 a file would be over MAX_PHOTO_BYTES, the largest (or highest quality) that fits. Beside
 them the hostile files that are accepted (PNGs of zeros, a JPEG of as many scans as allowed)
@@ -397,6 +397,7 @@ def main() -> int:
     if args.child:
         print(json.dumps(measure(args.child, args.core)))
         return 0
+    pillow_heif.register_heif_opener()  # for the sizes of the HEICs
     print(f"load average: {load_average()}; each case pinned to core {args.core}")
     print(
         f"limits: {config.MAX_PHOTO_BYTES / 2**20:.0f} MiB a file, "
@@ -404,7 +405,10 @@ def main() -> int:
         f"{config.MAX_PHOTO_DECODE_BYTES / 1e6:.0f} MB of decode; targets: accepted < "
         f"{TARGET_CPU} s CPU and < {TARGET_PEAK_MB} MB, refused < {TARGET_REFUSED_CPU} s CPU"
     )
-    print(f"{'case':<44} {'file':>9} {'cpu s':>6} {'wall s':>6} {'peak MB':>7}  verdict  outcome")
+    print(
+        f"{'case':<44} {'pixels':>9} {'file':>9} {'cpu s':>6} {'wall s':>6} {'peak MB':>7}"
+        "  verdict  outcome"
+    )
     for case in cases():
         if args.only and not any(word.lower() in case.name.lower() for word in args.only):
             continue
@@ -414,8 +418,10 @@ def main() -> int:
         best = dict(best, peak=max(r["peak"] for r in runs))  # least CPU, largest peak
         size = path.stat().st_size
         shown = f"{size / 2**20:.1f} MiB" if size > 2**20 else f"{size / 1024:.0f} KiB"
+        with Image.open(path) as image:  # the header only
+            pixels = f"{image.width}x{image.height}"
         print(
-            f"{case.name:<44} {shown:>9} {best['cpu']:6.3f} {best['wall']:6.3f} "
+            f"{case.name:<44} {pixels:>9} {shown:>9} {best['cpu']:6.3f} {best['wall']:6.3f} "
             f"{best['peak']:7.0f}  {verdict(case, best):<7}  {best['outcome']}"
             + ("" if best["reset"] else "  (peak not reset: above the baseline's peak)"),
             flush=True,

@@ -29,8 +29,8 @@ except ImportError:  # Pillow built without littlecms: colours pass through unco
 
 class PhotoError(Exception):
     """Refused upload. .code is one of 'empty', 'too_large', 'too_many_pixels', 'too_costly'
-    (decoding would hold too much memory, see photo_decode), 'not_image', 'unsupported',
-    'undecodable'; .status is the HTTP status to answer with."""
+    (decoding would hold too much memory or, a HEIF, take too long: see photo_decode),
+    'not_image', 'unsupported', 'undecodable'; .status is the HTTP status to answer with."""
 
     def __init__(self, code: str, status: int, detail: str = ""):
         super().__init__(f"{code}: {detail}" if detail else code)
