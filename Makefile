@@ -85,7 +85,7 @@ test: $(VENV)/.test-installed chromium nginx pdf-libs assets lint
 
 bench: $(VENV)/.test-installed chromium pdf-libs assets
 	$(PY) bench/photo_ingest.py
-	$(PY) bench/heic_limit.py
+	$(PY) bench/decode_limit.py
 	$(PY) bench/page_weight.py
 	$(PY) bench/lighthouse.py
 	$(PY) bench/sync.py

@@ -18,11 +18,13 @@ import re
 import signal
 import socket
 import statistics
+import struct
 import subprocess
 import sys
 import time
 import urllib.parse
 import uuid
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -439,6 +441,63 @@ class PhoneCamera:
         out = io.BytesIO()
         self._mark(self.upright_2048, n, 20).save(out, "JPEG", quality=85)
         return out.getvalue()
+
+
+# Adam7's passes: first column and row, and the step between columns and between rows.
+ADAM7 = [
+    (0, 0, 8, 8),
+    (4, 0, 8, 8),
+    (0, 4, 4, 8),
+    (2, 0, 4, 4),
+    (0, 2, 2, 4),
+    (1, 0, 2, 2),
+    (0, 1, 1, 2),
+]
+
+
+def png_bomb(
+    width: int, height: int, depth: int, colour: int, row_filter: int = 0, interlaced: bool = False
+) -> bytes:
+    """A valid PNG of zeros, width x height, at this bit depth and colour type (0 grey,
+    6 RGBA): each row is a filter byte (`row_filter`: 0 none ... 4 Paeth, which the decoder
+    then applies to every row) and zeros, so it compresses to almost nothing. `interlaced`:
+    in Adam7's seven passes."""
+    channels = {0: 1, 6: 4}[colour]
+    passes = ADAM7 if interlaced else [(0, 0, 1, 1)]
+    compressor = zlib.compressobj(9)
+    idat = []
+    for x0, y0, dx, dy in passes:
+        pass_width, rows = -(-(width - x0) // dx), -(-(height - y0) // dy)
+        if pass_width > 0:  # a pass with no columns has no rows either
+            row = bytes([row_filter]) + b"\x00" * ((pass_width * depth * channels + 7) // 8)
+            idat += [compressor.compress(row) for _ in range(rows)]
+    idat.append(compressor.flush())
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, int(interlaced))
+    return png_file(ihdr, b"".join(idat))
+
+
+def png_file(ihdr: bytes, idat: bytes) -> bytes:
+    """A PNG of this IHDR body and this zlib stream of filtered rows."""
+
+    def chunk(kind: bytes, body: bytes) -> bytes:
+        crc = zlib.crc32(kind + body)
+        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
+
+
+def scan_bomb(size: int = 2000, repeats: int = 2000) -> bytes:
+    """A progressive JPEG whose last scan is sent `repeats` more times."""
+    out = io.BytesIO()
+    Image.new("RGB", (size, size)).save(out, "JPEG", progressive=True, quality=95)
+    return repeat_last_scan(out.getvalue(), repeats)
+
+
+def repeat_last_scan(jpeg: bytes, repeats: int) -> bytes:
+    """A progressive JPEG with its last scan sent `repeats` more times: libjpeg passes over
+    the whole image's coefficients once more for each."""
+    end = jpeg.rindex(b"\xff\xd9")
+    return jpeg[:end] + jpeg[jpeg.rindex(b"\xff\xda") : end] * repeats + b"\xff\xd9"
 
 
 # --- figures --------------------------------------------------------------------------------

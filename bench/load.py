@@ -60,20 +60,17 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import io
 import json
 import os
 import random
 import re
 import shlex
-import struct
 import subprocess
 import sys
 import tempfile
 import threading
 import time
 import traceback
-import zlib
 from collections import Counter, defaultdict
 from functools import partial
 from pathlib import Path
@@ -91,11 +88,12 @@ from common import (
     new_instance,
     observation_body,
     percentile,
+    png_bomb,
+    scan_bomb,
     seed_place,
     seed_user,
     seed_walk,
 )
-from PIL import Image
 
 TARGET_P95_MS = 300
 TARGET_HEALTH_MAX_MS = 1000
@@ -208,31 +206,6 @@ def phone(
         deliver(stats, "PUT photo", partial(client.put_photo, f"{path}/photos/{photo_id}", photo))
         with stats.lock:
             stored.append(observation_id)
-
-
-def png_bomb(width: int, height: int, depth: int, colour: int) -> bytes:
-    """A valid PNG of zeros, width x height, at this bit depth and colour type (0 grey,
-    6 RGBA): each row is a filter byte and zeros, so it compresses to almost nothing."""
-    channels = {0: 1, 6: 4}[colour]
-
-    def chunk(kind: bytes, body: bytes) -> bytes:
-        crc = zlib.crc32(kind + body)
-        return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
-
-    row = b"\x00" * (1 + (width * depth * channels + 7) // 8)
-    compressor = zlib.compressobj(9)
-    idat = b"".join(compressor.compress(row) for _ in range(height)) + compressor.flush()
-    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
-    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", idat) + chunk(b"IEND", b"")
-
-
-def scan_bomb(size: int = 2000, repeats: int = 2000) -> bytes:
-    """A progressive JPEG whose last scan is sent `repeats` more times."""
-    out = io.BytesIO()
-    Image.new("RGB", (size, size)).save(out, "JPEG", progressive=True, quality=95)
-    data = out.getvalue()
-    end = data.rindex(b"\xff\xd9")
-    return data[:end] + data[data.rindex(b"\xff\xda") : end] * repeats + b"\xff\xd9"
 
 
 # What each attack sends, and the answers that mean the server held: the costly images are

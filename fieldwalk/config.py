@@ -13,12 +13,15 @@ PHOTO_DIR = "photos"  # relative to the instance folder
 # Photos.
 MAX_PHOTO_BYTES = 25 * 1024 * 1024
 MAX_PHOTO_PIXELS = 50_000_000
-# Memory a photo's decode may hold, estimated from its header (see fieldwalk/photo_decode.py):
+# Memory a photo's decode may hold, estimated from its header (see fieldwalk/photos/decode.py):
 # small files can decode to huge or deep pixels (a 389 KB PNG to 400 MB). 250 MB takes any
-# phone JPEG (decoded reduced) and a HEIC of up to 41 megapixels; HEVC cannot be decoded
-# reduced, and a 48-megapixel HEIC (about 290 MB) costs more than 2 s of one core, so it is
-# refused. The capture screen shrinks photos before sending them: only the plain form and
-# the API ever see a full-size 48-megapixel photo (bench/heic_limit.py).
+# phone JPEG (decoded reduced); the costliest uploads it takes, of each format, stay under
+# 2 s of one core and 300 MB (bench/decode_limit.py). HEVC cannot be decoded reduced: a HEIC
+# is bounded by its time instead, at 25 megapixels and 16 MiB (MAX_HEIF_PIXELS and
+# MAX_HEIF_BYTES in photos/decode.py), which take phones' 12 and 24-megapixel HEICs and
+# refuse the opt-in 48-megapixel mode.
+# The capture screen shrinks photos before sending them: only the plain form and the API
+# ever see a full-size original.
 MAX_PHOTO_DECODE_BYTES = 250_000_000
 PHOTO_DISPLAY_EDGE = 1600
 PHOTO_THUMB_EDGE = 400

@@ -12,6 +12,8 @@ from conftest import PHOTOS, RACKSTA, east_of_racksta, join, make_place, make_us
 from PIL import Image
 
 from fieldwalk.auth import create_token
+from fieldwalk.photos import decode as photo_decode
+from fieldwalk.photos import pipeline as photo_pipeline
 from fieldwalk.photos import squares
 from fieldwalk.places.nearness import distance_from_place, is_far, near_place
 
@@ -451,6 +453,27 @@ def test_photo_over_the_decode_limit_is_413_in_swedish_and_nothing_is_stored(
     assert stored_files(app) == []
     app.config["MAX_PHOTO_DECODE_BYTES"] = 2_000_000
     assert phone.put_photo(observation_id, photo_id, DSCN0010.read_bytes()).status_code == 201
+
+
+def test_heic_over_the_heif_byte_limit_is_413_in_swedish_and_nothing_is_stored(
+    app, phone, declared, db
+):
+    """A HEIC's decoding time grows with its bits: one of more than MAX_HEIF_BYTES (within
+    MAX_PHOTO_BYTES) is refused from its length; the same image without the padding is taken."""
+    heic = (PHOTOS / "heic" / "samplefilehub.heif").read_bytes()
+    padding = photo_decode.MAX_HEIF_BYTES - len(heic) + 1 - 8
+    padded = heic + (padding + 8).to_bytes(4, "big") + b"free" + b"\0" * padding  # a free box
+    assert photo_decode.MAX_HEIF_BYTES < len(padded) < app.config["MAX_PHOTO_BYTES"]
+    # Refused for its length alone: a larger byte limit takes the padded file.
+    assert photo_pipeline.ingest(padded, max_heif_bytes=len(padded)).source_format == "heif"
+    observation_id, (photo_id, _) = declared
+    response = phone.put_photo(observation_id, photo_id, padded)
+    assert response.status_code == 413
+    assert response.get_json()["code"] == "too_costly"
+    assert response.get_json()["message"].startswith("Bilden är för stor för att kunna behandlas")
+    assert count(db, "photos") == 0
+    assert stored_files(app) == []
+    assert phone.put_photo(observation_id, photo_id, heic).status_code == 201
 
 
 @pytest.mark.parametrize(

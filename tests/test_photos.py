@@ -16,6 +16,7 @@ import exifread
 import pytest
 from PIL import Image, ImageChops, ImageDraw, ImageStat, TiffImagePlugin
 
+from fieldwalk import config
 from fieldwalk.config import MAX_PHOTO_DECODE_BYTES
 from fieldwalk.photos import decode as photo_decode
 from fieldwalk.photos import pipeline as photos
@@ -369,7 +370,8 @@ def test_default_decode_limit_takes_phone_photos_and_refuses_deep_or_costly_imag
     """Phones write 12 to 48 megapixels: JPEGs (baseline or progressive, 4:2:0, decoded at a
     quarter or an eighth) and HEIC. A 50-megapixel 16-bit RGBA PNG is 400 MB of samples. HEVC
     is decoded whole: a 48-megapixel HEIC takes over 2 s of one core and is refused (the
-    capture screen sends photos shrunk); 12 and 24 megapixels are taken."""
+    capture screen sends photos shrunk) by its memory, a 41-megapixel one by its time
+    (MAX_HEIF_PIXELS); 12 and 24 megapixels are taken."""
     limit = MAX_PHOTO_DECODE_BYTES
     phone_420 = [(2, 2), (1, 1), (1, 1)]
     for width, height in ((4032, 3024), (8064, 6048), (8000, 6000)):
@@ -379,12 +381,104 @@ def test_default_decode_limit_takes_phone_photos_and_refuses_deep_or_costly_imag
             assert cost < limit
     for width, height in ((4032, 3024), (5712, 4284)):
         assert photo_decode.heif_decode_bytes(width, height) < limit
+        assert width * height <= photo_decode.MAX_HEIF_PIXELS
     assert photo_decode.heif_decode_bytes(8064, 6048) > limit
+    assert photo_decode.MAX_HEIF_PIXELS < 7452 * 5588
     assert photo_decode.png_decode_bytes(7071, 7071, 16, 6) > limit  # 16-bit RGBA
     assert photo_decode.png_decode_bytes(4032, 3024, 8, 6) < limit  # an RGBA screenshot-size PNG
     assert photo_decode.webp_decode_bytes(7071, 7071) > limit
     four_four_four = [(1, 1)] * 3
     assert photo_decode.jpeg_decode_bytes(7071, 7071, four_four_four, True, 4) > limit
+
+
+def heic_claiming(width: int, height: int) -> bytes:
+    """A real 64x64 HEIC whose image size box (ispe) claims width x height: libheif reads
+    the size from it, so the pipeline's checks see the claim; decoding it then fails."""
+    pillow_heif = pytest.importorskip("pillow_heif")
+    pillow_heif.register_heif_opener()
+    data = encode(Image.new("RGB", (64, 64), (90, 120, 30)), "HEIF", quality=50)
+    box = data.index(b"ispe") + 8  # after the box type, version and flags
+    assert struct.unpack(">II", data[box : box + 8]) == (64, 64)
+    return data[:box] + struct.pack(">II", width, height) + data[box + 8 :]
+
+
+def webp_claiming(width: int, height: int) -> bytes:
+    """A real 64x64 extended WebP (VP8X, as with EXIF) whose canvas claims width x height."""
+    data = bytearray(encode(scene(size=(64, 64)), "WEBP", exif=Image.Exif().tobytes()))
+    assert data[12:16] == b"VP8X"
+    data[24:30] = (width - 1).to_bytes(3, "little") + (height - 1).to_bytes(3, "little")
+    return bytes(data)
+
+
+def png_claiming_deep(width: int, height: int, depth: int, colour: int) -> bytes:
+    """A PNG whose header claims width x height at this depth and colour type; one row."""
+    ihdr = struct.pack(">IIBBBBB", width, height, depth, colour, 0, 0, 0)
+    idat = zlib.compress(b"\x00" * 64)
+    return b"\x89PNG\r\n\x1a\n" + png_chunk(b"IHDR", ihdr) + png_chunk(b"IDAT", idat)
+
+
+def refusal(data: bytes) -> str:
+    """The code ingest refuses these bytes with, under the app's configured limits."""
+    with pytest.raises(PhotoError) as err:
+        ingest(
+            data,
+            max_bytes=config.MAX_PHOTO_BYTES,
+            max_pixels=config.MAX_PHOTO_PIXELS,
+            max_decode_bytes=config.MAX_PHOTO_DECODE_BYTES,
+        )
+    return err.value.code
+
+
+@pytest.mark.parametrize(
+    ("claiming", "largest_taken", "smallest_refused"),
+    [
+        pytest.param(heic_claiming, (5772, 4328), (5774, 4330), id="HEIC, 25 MP"),
+        pytest.param(webp_claiming, (4564, 3422), (4566, 3424), id="WebP, 16 B a pixel"),
+        pytest.param(
+            lambda w, h: png_claiming_deep(w, h, 16, 6),
+            (6454, 4840),
+            (6456, 4842),
+            id="16-bit RGBA PNG, 8 B a pixel",
+        ),
+    ],
+)
+def test_largest_images_bench_decode_limit_measures_are_taken_and_the_next_size_refused(
+    claiming, largest_taken, smallest_refused
+):
+    """bench/decode_limit.py measures the costliest upload of each format at the largest
+    4:3 size the configured limits take. Files claiming that size pass every cost check
+    (their few real pixels then fail to decode); two pixels more each way are refused as too
+    costly from the header, before any decoding."""
+    assert refusal(claiming(*largest_taken)) == "undecodable"
+    assert refusal(claiming(*smallest_refused)) == "too_costly"
+
+
+def test_heif_pixel_limit_refuses_a_real_heic_before_decoding_and_takes_it_at_its_size():
+    pillow_heif = pytest.importorskip("pillow_heif")
+    data = (PHOTOS / "heic" / "samplefilehub.heif").read_bytes()
+    width, height = pillow_heif.open_heif(io.BytesIO(data)).size
+    with pytest.raises(PhotoError) as err:
+        ingest(data, max_heif_pixels=width * height - 1)
+    assert (err.value.code, err.value.status) == ("too_costly", 413)
+    assert ingest(data, max_heif_pixels=width * height).source_format == "heif"
+
+
+def test_heif_byte_limit_refuses_a_real_heic_before_decoding_and_takes_it_at_its_size():
+    """HEVC's decoding time grows with its bits too: a HEIC over MAX_HEIF_BYTES (less than
+    the limit for other formats) is refused from its length."""
+    data = (PHOTOS / "heic" / "samplefilehub.heif").read_bytes()
+    with pytest.raises(PhotoError) as err:
+        ingest(data, max_heif_bytes=len(data) - 1)
+    assert (err.value.code, err.value.status) == ("too_costly", 413)
+    assert ingest(data, max_heif_bytes=len(data)).source_format == "heif"
+    assert photo_decode.MAX_HEIF_BYTES < config.MAX_PHOTO_BYTES
+
+
+def test_24_megapixel_heic_passes_the_checks_and_48_is_refused_as_too_costly():
+    """Phones' default HEICs are 12 or 24 megapixels; the opt-in mode is 48."""
+    assert refusal(heic_claiming(4032, 3024)) == "undecodable"
+    assert refusal(heic_claiming(5712, 4284)) == "undecodable"
+    assert refusal(heic_claiming(8064, 6048)) == "too_costly"
 
 
 def png_of(width: int, height: int, depth: int, colour: int) -> bytes:

@@ -19,7 +19,8 @@ decoding a 50-megapixel image of that kind and reading the process's peak memory
 - WebP: 16. libwebp decodes to an RGBA canvas, which Pillow copies to bytes and then into
   the image.
 - HEIF: 6. libheif decodes the YCbCr planes and converts them to RGB beside them (the
-  pipeline reads that RGB in bands, never as one Pillow image).
+  pipeline reads that RGB in bands, never as one Pillow image). Its time, not its memory,
+  bounds a HEIF: MAX_HEIF_PIXELS and MAX_HEIF_BYTES.
 
 The pipeline then holds nothing else that grows with the image: what is not already RGB,
 grey or CMYK (alpha, palettes, 1-bit, 16-bit) is flattened and reduced one band of rows at a
@@ -37,6 +38,14 @@ from PIL import Image
 # each scan is a pass over the image's coefficients, so a file listing thousands of them
 # (it costs a few bytes each) would keep a worker busy for minutes.
 MAX_JPEG_SCANS = 32
+# HEVC cannot be decoded reduced, and libde265's time grows with both the pixels and the
+# bits: on one core, about 0.03 s a megapixel and 0.06 s a MiB of the file (a 41-megapixel,
+# 24 MiB HEIC, which the decode limit takes, costs 2.5 s; 25 megapixels in 25 MiB of noise,
+# 2.0 s). 25 megapixels and 16 MiB take phones' 12 and 24-megapixel HEICs (a few MB each)
+# and keep the costliest HEIC under 2 s of one core (bench/decode_limit.py); the opt-in
+# 48-megapixel mode is refused (the capture screen shrinks photos before sending them).
+MAX_HEIF_PIXELS = 25_000_000
+MAX_HEIF_BYTES = 16 * 1024 * 1024
 _PNG_CHANNELS = {0: 1, 2: 3, 3: 1, 4: 2, 6: 4}  # by colour type: grey, RGB, palette, LA, RGBA
 _WEBP_BYTES_PER_PIXEL = 16
 _HEIF_BYTES_PER_PIXEL = 6

@@ -29,8 +29,8 @@ except ImportError:  # Pillow built without littlecms: colours pass through unco
 
 class PhotoError(Exception):
     """Refused upload. .code is one of 'empty', 'too_large', 'too_many_pixels', 'too_costly'
-    (decoding would hold too much memory, see photo_decode), 'not_image', 'unsupported',
-    'undecodable'; .status is the HTTP status to answer with."""
+    (decoding would hold too much memory or, a HEIF, take too long: see photo_decode),
+    'not_image', 'unsupported', 'undecodable'; .status is the HTTP status to answer with."""
 
     def __init__(self, code: str, status: int, detail: str = ""):
         super().__init__(f"{code}: {detail}" if detail else code)
@@ -117,6 +117,8 @@ def ingest(
     thumb_edge: int = 400,
     quality: int = 82,
     max_decode_bytes: int = 250_000_000,
+    max_heif_pixels: int = photo_decode.MAX_HEIF_PIXELS,
+    max_heif_bytes: int = photo_decode.MAX_HEIF_BYTES,
 ) -> Ingested:
     """Check, decode and re-encode an upload as upright, metadata-free display and thumb JPEGs.
 
@@ -133,6 +135,10 @@ def ingest(
         raise PhotoError("not_image", 415, "not a JPEG, PNG, WebP or HEIF image")
     if fmt == "heif" and not _register_heif():
         raise PhotoError("unsupported", 415, "HEIF support (pillow-heif) is not installed")
+    if fmt == "heif" and len(data) > max_heif_bytes:  # HEVC's time grows with its bits
+        raise PhotoError(
+            "too_costly", 413, f"a HEIF file of {len(data)} bytes; the limit is {max_heif_bytes}"
+        )
     # Bombs are refused from the header alone, before Pillow (which would warn) opens them.
     size = _header_size(data, fmt)
     if size is None and fmt != "heif":  # libheif parses HEIF boxes in C, and checks sizes
@@ -148,7 +154,14 @@ def ingest(
         with ThreadPoolExecutor(_WORKERS) as pool:
             digest = pool.submit(lambda: hashlib.sha256(data).hexdigest())
             reduced, turn = _decode(
-                data, fmt, orientation, display_edge, max_pixels, pool, max_decode_bytes
+                data,
+                fmt,
+                orientation,
+                display_edge,
+                max_pixels,
+                pool,
+                max_decode_bytes,
+                max_heif_pixels,
             )
             display = pool.submit(_upright_jpeg, reduced, turn, quality)
             # A 4x reduction: reduce() averages each 4x4 block (box filter, nearly free), which
@@ -180,14 +193,17 @@ def ingest(
 # --- pixels ------------------------------------------------------------------------------
 
 
-def _decode(data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=None):
+def _decode(
+    data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=None, max_heif_pixels=None
+):
     """Decode at the least cost that still gives `edge` pixels: (sRGB image, transpose).
 
     The transpose that makes it upright is returned, not applied, so that it runs on the
     smallest images, after every reduction.
     """
     if fmt == "heif":
-        return _decode_heif(data, edge, max_pixels, pool, max_decode_bytes), None
+        heif = _decode_heif(data, edge, max_pixels, pool, max_decode_bytes, max_heif_pixels)
+        return heif, None
     with Image.open(io.BytesIO(data), formats=[_PIL_FORMATS[fmt]]) as im:
         _check_pixels(im.size, max_pixels)
         icc = im.info.get("icc_profile")
@@ -216,12 +232,15 @@ def _decode(data, fmt, orientation, edge, max_pixels, pool, max_decode_bytes=Non
     return rgb, None if fmt == "heif" else _TRANSPOSE.get(orientation)
 
 
-def _decode_heif(data, edge, max_pixels, pool, max_decode_bytes) -> Image.Image:
+def _decode_heif(
+    data, edge, max_pixels, pool, max_decode_bytes, max_heif_pixels=None
+) -> Image.Image:
     """Decode a HEIF image to an sRGB image within `edge`, reading libheif's RGB in bands.
 
     libheif applies the container's rotation (irot/imir) while decoding, so the pixels come
     out upright. Pillow would copy the whole RGB into an image of 4 bytes a pixel; bands
-    copy a few rows at a time.
+    copy a few rows at a time. Over `max_heif_pixels` it is refused as too costly before
+    decoding: HEVC is decoded whole, and its time grows with its pixels.
     """
     import pillow_heif
 
@@ -229,6 +248,11 @@ def _decode_heif(data, edge, max_pixels, pool, max_decode_bytes) -> Image.Image:
     _check_pixels(heif.size, max_pixels)
     if max_decode_bytes is not None:
         _refuse_costly(photo_decode.heif_decode_bytes(*heif.size), max_decode_bytes)
+    count = heif.size[0] * heif.size[1]
+    if max_heif_pixels is not None and count > max_heif_pixels:
+        raise PhotoError(
+            "too_costly", 413, f"a HEIF image of {count} pixels; the limit is {max_heif_pixels}"
+        )
     icc = heif.info.get("icc_profile")
     pixels, stride, mode = heif.data, heif.stride, heif.mode  # decodes
 
