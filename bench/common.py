@@ -131,11 +131,17 @@ class Server:
     """gunicorn serving `app:app` on 127.0.0.1, in its own process group, logs to files."""
 
     def __init__(
-        self, instance: Path, workers: int = 2, args: tuple[str, ...] = (), name: str = "gunicorn"
+        self,
+        instance: Path,
+        workers: int = 2,
+        args: tuple[str, ...] = (),
+        name: str = "gunicorn",
+        nice: int = 0,
     ):
         self.instance = instance
         self.workers = workers
         self.args = list(args)
+        self.nice = nice  # as a systemd unit's Nice= runs it
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         self.stdout_path = instance.parent / f"{name}.out"
@@ -145,6 +151,7 @@ class Server:
     @property
     def command(self) -> list[str]:
         return [
+            *(["nice", "-n", str(self.nice)] if self.nice else []),
             sys.executable,
             "-m",
             "gunicorn",

@@ -109,6 +109,12 @@ def unit_workers(unit: str) -> int:
     return int(re.search(r"--workers (\d+)", (UNITS / unit).read_text()).group(1))
 
 
+def unit_nice(unit: str) -> int:
+    """The `Nice=` a systemd unit in docs/systemd runs its service with (0 when none)."""
+    found = re.search(r"^Nice=(-?\d+)", (UNITS / unit).read_text(), re.M)
+    return int(found.group(1)) if found else 0
+
+
 def unit_worker_options(unit: str) -> str:
     """The worker class and threads a systemd unit in docs/systemd gives gunicorn, if any."""
     command = (UNITS / unit).read_text().replace("\\\n", " ")
@@ -455,6 +461,12 @@ def main() -> int:
         help="the photo pool's worker class and threads (default: as its unit, gthread); "
         "'--worker-class sync' for the sync workers it had before",
     )
+    parser.add_argument(
+        "--photo-nice",
+        type=int,
+        default=unit_nice("fieldwalk-photos.service"),
+        help="the photo pool's niceness (default: its unit's Nice=)",
+    )
     parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
     parser.add_argument(
         "--attackers", type=int, default=2, help="clients sending hostile uploads; 0: none"
@@ -505,8 +517,10 @@ def main() -> int:
         photo_server = None
         if args.photo_workers:
             photo_args = (*shlex.split(args.photo_worker_options), *gunicorn_args)
-            photo_server = Server(instance, args.photo_workers, photo_args, "gunicorn-photos")
-            print(f"photo pool: gunicorn {' '.join(photo_server.command[3:])}")
+            photo_server = Server(
+                instance, args.photo_workers, photo_args, "gunicorn-photos", nice=args.photo_nice
+            )
+            print(f"photo pool: {' '.join(photo_server.command).replace(sys.executable, 'python')}")
         else:
             print("photo pool: none (--photo-workers 0), the main pool serves the photos too")
         print(
