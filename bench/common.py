@@ -170,6 +170,8 @@ class Server:
             self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=err
             )
+        if self.nice:
+            self._nice_group()
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if self.process.poll() is not None:
@@ -178,6 +180,19 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"gunicorn did not answer /healthz:\n{self.stderr()[-3000:]}")
             time.sleep(0.2)
+
+    def _nice_group(self) -> None:
+        """Lower the whole pool's share of the CPU, not only its threads' among themselves.
+
+        The pool runs in a session of its own, and with the kernel's autogroups (on here)
+        a niceness only ranks a group's own threads: the group itself competes with the
+        others at equal weight. So the group is niced too, as systemd's CPUWeight= does for
+        a unit's cgroup (docs/systemd/fieldwalk-photos.service sets both)."""
+        group = Path(f"/proc/{self.process.pid}/autogroup")
+        try:
+            group.write_text(str(self.nice))
+        except OSError as error:
+            print(f"could not nice the photo pool's autogroup ({error}); Nice= alone")
 
     def healthy(self) -> bool:
         try:

@@ -8,7 +8,9 @@ Run from the project root (`make bench` runs it too):
     .venv/bin/python bench/load.py --burst      # issue 18: 300 phones x 10 photos at once
 
 `--burst` is the evening after a city's walks: 300 phones each emptying an outbox of 10
-observations with a photo at the same moment (`--phones 300 --observations 10`), the phones
+observations with a photo at the same moment (`--phones 300 --observations 10`): every phone
+joins its walk first (as it did on the walk), then all start sending together, and the 5
+minutes are counted from then. The phones
 spread over loopback addresses 127.0.1.x, ten to an address, as phones on different networks
 are (one address for all would meet the per-address write limit, as it should). Its targets:
 every observation and photo stored exactly once within 5 minutes, observation PUT p95 under
@@ -192,16 +194,22 @@ def phone(
     stored: list[str],
     deadline: float,
     source: str = "",
+    together: threading.Barrier | None = None,
 ) -> None:
-    """Join the walk, then send each observation and its photo, in order, as the outbox does."""
+    """Join the walk, then send each observation and its photo, in order, as the outbox does.
+    With `together`, every phone joins first (on the walk) and all start sending at once."""
     client = Client(ports[0], photo_port=ports[1], source=source)
     start = time.perf_counter()
     try:
         client.join(walk["invite_token"], f"Phone {number}")
     except (OSError, RuntimeError) as error:
         stats.add("join (link + session)", time.perf_counter() - start, "join", False, str(error))
+        if together is not None:
+            together.abort()
         return
     stats.add("join (link + session)", time.perf_counter() - start, 200, True)
+    if together is not None:
+        together.wait()
     for n, photo in enumerate(photos):
         if time.monotonic() > deadline:
             return
@@ -538,6 +546,13 @@ def main() -> int:
                 pools.enter_context(running(photo_server, Path(tmp) / "run-photos"))
             ports = (server.port, photo_server.port if photo_server else server.port)
             deadline = time.monotonic() + args.max_seconds
+            # The burst: the phones joined on their walks; after them, all send at once.
+            released: list[float] = []
+            together = (
+                threading.Barrier(args.phones, action=lambda: released.append(time.perf_counter()))
+                if args.burst
+                else None
+            )
             phones = [
                 threading.Thread(
                     target=phone,
@@ -550,6 +565,7 @@ def main() -> int:
                         stored,
                         deadline,
                         f"127.0.1.{1 + i // PHONES_PER_ADDRESS}" if args.burst else "",
+                        together,
                     ),
                 )
                 for i in range(args.phones)
@@ -582,7 +598,7 @@ def main() -> int:
                 thread.start()
             for thread in phones:
                 thread.join()
-            phones_seconds = time.perf_counter() - start
+            phones_seconds = time.perf_counter() - (released[0] if released else start)
             done.set()
             for thread in browsers + attackers + watchers:
                 thread.join()

@@ -559,7 +559,7 @@ def test_nginx_config_and_systemd_units_agree_with_each_other_and_the_app(app):
 
 def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_main_unit():
     """Same user, instance, environment and hardening; its own port, workers (threaded:
-    gthread), control socket folder and a lower priority (Nice=5); started after, and
+    gthread), control socket folder and a lower priority (Nice=2, CPUWeight=60); started after, and
     stopped, restarted and reloaded with, the main unit."""
     main, photos = _unit_settings(UNIT.read_text()), _unit_settings(PHOTO_UNIT.read_text())
     differing = {name for name in main.keys() | photos.keys() if main.get(name) != photos.get(name)}
@@ -572,6 +572,7 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
         "Environment",
         "ExecStart",
         "Nice",
+        "CPUWeight",
         "WantedBy",
     }
     assert set(main["Environment"]) ^ set(photos["Environment"]) == {
@@ -584,7 +585,7 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
     assert "fieldwalk.service" in photos["After"][0].split()
     assert photos["WantedBy"] == ["fieldwalk.service"]
     assert "--worker-class gthread --threads 32" in photos["ExecStart"][0]
-    assert photos["Nice"] == ["5"]
+    assert photos["Nice"] == ["2"] and photos["CPUWeight"] == ["60"]
     strip = r"--workers \d+ --bind \S+(\s+--worker-class gthread --threads \d+)?"
     same = [re.sub(strip, "", unit["ExecStart"][0]).split() for unit in (main, photos)]
     assert same[0] == same[1]
@@ -599,7 +600,14 @@ def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_threads():
         _unit_settings(EXPORT_UNIT.read_text()),
     )
     differing = {n for n in photos.keys() | exports.keys() if photos.get(n) != exports.get(n)}
-    assert differing == {"Description", "RuntimeDirectory", "Environment", "ExecStart", "Nice"}
+    assert differing == {
+        "Description",
+        "RuntimeDirectory",
+        "Environment",
+        "ExecStart",
+        "Nice",
+        "CPUWeight",
+    }
     assert set(photos["Environment"]) ^ set(exports["Environment"]) == {
         "XDG_RUNTIME_DIR=/run/fieldwalk-photos",
         "XDG_RUNTIME_DIR=/run/fieldwalk-exports",
