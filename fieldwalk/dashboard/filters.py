@@ -7,7 +7,7 @@ observations whose task is in that state, filtering on a category keeps the task
 observation of that category.
 """
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass, fields, replace
 from datetime import UTC, date, datetime, time, timedelta
 from zoneinfo import ZoneInfo
 
@@ -68,6 +68,11 @@ class Filters:
                 continue
             args[PARAMS.get(name, name)] = "1" if value is True else str(value)
         return args
+
+    @property
+    def unfiltered(self) -> bool:
+        """True when no filter but the kind is set: what the running counts can answer."""
+        return replace(self, kind="all") == Filters()
 
     @property
     def narrow(self) -> bool:

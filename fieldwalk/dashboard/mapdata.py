@@ -17,7 +17,7 @@ per grid cell (`mapcells.py`) instead of from every point.
 
 import json
 import math
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -26,7 +26,7 @@ from sqlite_utils import Database
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.dashboard import mapcells
 from fieldwalk.dashboard.filters import Filters, observation_where, task_where
-from fieldwalk.tasks.states import OPEN_STATES, STATES
+from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
 
 # Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
 # is what SQLite does fastest, and the numbers are short.
@@ -58,9 +58,6 @@ CATEGORY_CODE = _code("o.category", CATEGORIES)
 
 
 STATE_CODE = _code("t.state", STATES)
-
-
-OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
 
 
 @dataclass(frozen=True)
@@ -199,7 +196,7 @@ def _points(db: Database, arms: dict, today: str) -> dict:
         _alias, sql, params = arms["tasks"]
         code = (
             f"{STATE_CODE} * 4 + (t.priority = 'urgent')"
-            f" + 2 * (t.state IN ({OPEN_LIST}) AND t.due_date < ?)"
+            f" + 2 * (t.state IN ({OPEN_STATES_SQL}) AND t.due_date < ?)"
         )
         select = columns.format(a="t", key="t.id", code=code)
         parts["tasks"] = db.execute(f"SELECT {select} {sql}", [today, *params]).fetchone()  # noqa: S608
@@ -288,7 +285,7 @@ def map_answer(
     width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
     """
     arms = _arms(f, view, today, tz)
-    if replace(f, kind="all") == Filters():
+    if f.unfiltered:
         answer = _from_cells(db, tuple(arms), view, points_at_most)
         if answer is not None:
             return answer

@@ -10,7 +10,6 @@ counts per grid cell when many, so an answer stays small however many the distri
 
 import json
 import math
-from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -33,7 +32,7 @@ from fieldwalk.dashboard.filters import (
     parse_page,
     task_where,
 )
-from fieldwalk.dashboard.mapdata import OPEN_LIST, map_answer, parse_view
+from fieldwalk.dashboard.mapdata import map_answer, parse_view
 from fieldwalk.db import get_db
 from fieldwalk.ids import MAX_ROW_ID
 from fieldwalk.observations.duplicates import add_duplicate_hints
@@ -41,6 +40,7 @@ from fieldwalk.parties.model import list_parties
 from fieldwalk.render import render
 from fieldwalk.reports.totals import counted_rows
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
+from fieldwalk.tasks.states import OPEN_STATES_SQL
 from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS, case_label
 
 bp = Blueprint("dashboard", __name__)
@@ -53,7 +53,7 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     """How many observations and tasks the filters select (without filters, from the
     running totals: the dashboard's first view does not count a city's every row)."""
     counts = {"observations": 0, "tasks": 0}
-    if replace(f, kind="all") == Filters():
+    if f.unfiltered:
         every = counted_rows(db)
         return {kind: every[kind] if f.kind in ("all", kind) else 0 for kind in counts}
     for kind, table, alias, where in (
@@ -148,7 +148,7 @@ def task_details(db: Database, keys: list[int], today: str) -> list[dict]:
                    t.case_year, t.case_seq,
                    t.lat, t.lon, t.walk_id, t.place_id, parties.name AS party_name,
                    places.name AS place_name, walks.title AS walk_title,
-                   (t.state IN ({OPEN_LIST}) AND t.due_date < ?) AS overdue
+                   (t.state IN ({OPEN_STATES_SQL}) AND t.due_date < ?) AS overdue
             FROM tasks t LEFT JOIN parties ON parties.id = t.party_id
             LEFT JOIN places ON places.id = t.place_id LEFT JOIN walks ON walks.id = t.walk_id
             WHERE t.id IN ({_marks(len(keys))})""",  # noqa: S608

@@ -1,11 +1,13 @@
 """The figures of the weekly lägesbild and the annual follow-up, per place and period."""
 
+from collections.abc import Sequence
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
 from sqlite_utils import Database
 
 from fieldwalk.events.model import count_events_by_period
+from fieldwalk.observations.figures import feeling_by_period
 from fieldwalk.reports.assessments import assessments_for_weeks
 from fieldwalk.reports.decisions import decisions_for_weeks
 from fieldwalk.reports.periods import (
@@ -13,6 +15,7 @@ from fieldwalk.reports.periods import (
     Period,
     local_midnight,
     month_periods,
+    next_month,
     same_week_last_year,
     shift_week,
     utc_text,
@@ -25,12 +28,13 @@ from fieldwalk.reports.totals import (
     counts_per_bucket,
     event_counts,
     event_type_counts,
+    feeling_counts,
     observation_counts,
     overdue_at,
     spans_of,
     task_counts,
 )
-from fieldwalk.tasks.states import OPEN_STATES
+from fieldwalk.tasks.states import OPEN_STATES_SQL
 
 FIGURES = (
     "observations",
@@ -80,16 +84,15 @@ def _overdue(db: Database, period: Period) -> dict[int | None, int]:
     midnight = local_midnight(end_day, period.end.tzinfo)
     if period.end == midnight:
         return overdue
-    open_states = ",".join(f"'{state}'" for state in OPEN_STATES)
     rows = db.execute(
         f"""SELECT place_id, sum(change) FROM (
               SELECT place_id, 1 AS change FROM tasks INDEXED BY tasks_created
               WHERE created_at >= :m AND created_at < :e AND due_date < :day
-                AND (state IN ({open_states}) OR done_at >= :e)
+                AND (state IN ({OPEN_STATES_SQL}) OR done_at >= :e)
               UNION ALL
               SELECT place_id, -1 FROM tasks INDEXED BY tasks_done_at
               WHERE done_at >= :m AND done_at < :e AND created_at < :m AND due_date < :day
-                AND state NOT IN ({open_states}))
+                AND state NOT IN ({OPEN_STATES_SQL}))
            GROUP BY place_id""",  # noqa: S608 - constants
         {"m": utc_text(midnight), "e": period.end_utc, "day": end_day.isoformat()},
     )
@@ -180,6 +183,8 @@ def urgent_items(db: Database, period: Period) -> dict[int | None, dict]:
 
 # Observations count when they were observed; tasks when they were opened or done.
 COUNTED = {("observations", "observed_at"), ("tasks", "created_at"), ("tasks", "done_at")}
+# What the running totals call each: totals.counts_per_bucket's `what`.
+MEASURES = {"observed_at": "observations", "created_at": "opened", "done_at": "done"}
 
 
 def count_by_period(
@@ -191,16 +196,14 @@ def count_by_period(
         raise ValueError(f"cannot count {table}.{column}")
     buckets = _same_span(periods)
     if buckets is not None:
-        what = {"observed_at": "observations", "created_at": "opened", "done_at": "done"}[column]
-        return counts_per_bucket(db, what, *buckets, place_id=place_id)
+        return counts_per_bucket(db, MEASURES[column], *buckets, place_id=place_id)
     # Otherwise (a year still running, a span of days): the whole local months inside each
     # period from the totals, the days before and after them counted from the rows.
     split = [_whole_months(p) for p in periods]
     counts: dict[int | None, list[int]] = {}
     starts = sorted({m for months, _parts in split for m in months})
     if starts:
-        what = {"observed_at": "observations", "created_at": "opened", "done_at": "done"}[column]
-        monthly = counts_per_bucket(db, what, MONTH, starts, place_id=place_id)
+        monthly = counts_per_bucket(db, MEASURES[column], MONTH, starts, place_id=place_id)
         index = {start: i for i, start in enumerate(starts)}
         for key, values in monthly.items():
             entry = counts.setdefault(key, [0] * len(periods))
@@ -221,25 +224,21 @@ def _whole_months(period: Period) -> tuple[list[str], list[tuple[str, str]]]:
     tz = period.start.tzinfo
     day = period.start.date().replace(day=1)
     if local_midnight(day, tz) < period.start:
-        day = _next_month(day)
+        day = next_month(day)
     months = []
-    while local_midnight(_next_month(day), tz) <= period.end:
+    while local_midnight(next_month(day), tz) <= period.end:
         months.append(day.isoformat())
-        day = _next_month(day)
+        day = next_month(day)
     if not months:
         return [], [(period.start_utc, period.end_utc)]
     first = local_midnight(date.fromisoformat(months[0]), tz)
-    after = local_midnight(_next_month(date.fromisoformat(months[-1])), tz)
+    after = local_midnight(next_month(date.fromisoformat(months[-1])), tz)
     spans = []
     if period.start < first:
         spans.append((period.start_utc, utc_text(first)))
     if after < period.end:
         spans.append((utc_text(after), period.end_utc))
     return months, spans
-
-
-def _next_month(day: date) -> date:
-    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
 
 
 def _count_spans(
@@ -274,6 +273,22 @@ def events_by_type(db: Database, place_id: int, periods: list[Period]) -> dict[s
     spans = [(p.start, p.end) for p in periods]
     counts = count_events_by_period(db, spans, by=("type",), place_id=place_id)
     return {kind: values for (kind,), values in counts.items()}
+
+
+def feeling_means(
+    db: Database, place_ids: Sequence[int], periods: list[Period]
+) -> dict[int, list[tuple[int, float | None]]]:
+    """Per place, for each period, the feeling scores given and their mean (None when none
+    did): from the running totals when every period is one whole week, or every one a whole
+    month (the annual follow-up's months are); else counted from the rows."""
+    buckets = _same_span(periods)
+    if buckets is not None:
+        sums = feeling_counts(db, *buckets, place_ids)
+        return {
+            place_id: [(n, total / n if n else None) for n, total in values]
+            for place_id, values in sums.items()
+        }
+    return feeling_by_period(db, place_ids, [(p.start_utc, p.end_utc) for p in periods])
 
 
 def _same_span(periods: list[Period]) -> tuple[str, list[str]] | None:

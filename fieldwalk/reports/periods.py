@@ -98,6 +98,11 @@ def year_periods(year: int, moment: datetime, tz: ZoneInfo = STOCKHOLM) -> tuple
     return Period(start, end), Period(start.replace(year=year - 1), before_end)
 
 
+def next_month(day: date) -> date:
+    """The first day of the month after `day`'s."""
+    return date(day.year + day.month // 12, day.month % 12 + 1, 1)
+
+
 def month_starts(first: date, count: int) -> list[date]:
     """The first days of `count` months from `first`'s month on."""
     months, year, month = [], first.year, first.month

@@ -14,10 +14,8 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from fieldwalk.observations.figures import feeling_by_period
-from fieldwalk.reports.figures import events_by_type
+from fieldwalk.reports.figures import events_by_type, feeling_means
 from fieldwalk.reports.periods import Period
-from fieldwalk.reports.totals import MONTH, feeling_counts, spans_of
 from fieldwalk.tasks.durations import open_at
 
 EVENT_WEIGHTS = {
@@ -49,21 +47,6 @@ def index_parts(events: dict[str, int], feeling: float | None, open_fixes: int) 
     return {**parts, "total": round(sum(parts.values()), 1)}
 
 
-def _feelings(
-    db: Database, place_ids: Sequence[int], months: Sequence[Period]
-) -> dict[int, list[tuple[int, float | None]]]:
-    """Per place and month, the feeling scores given and their mean: from the running totals
-    when every month is a whole local month (as the annual follow-up's are), else counted."""
-    found = [spans_of(m) for m in months]
-    if all(f is not None and f[0] == MONTH and len(f[1]) == 1 for f in found):
-        sums = feeling_counts(db, MONTH, [f[1][0] for f in found], place_ids)
-        return {
-            place_id: [(n, total / n if n else None) for n, total in values]
-            for place_id, values in sums.items()
-        }
-    return feeling_by_period(db, place_ids, [(m.start_utc, m.end_utc) for m in months])
-
-
 def monthly_index(
     db: Database, place_ids: Sequence[int], months: Sequence[Period]
 ) -> dict[int, list[dict]]:
@@ -76,7 +59,7 @@ def monthly_index(
         for place_id in place_ids
         for kind, values in events_by_type(db, place_id, list(months)).items()
     }
-    feelings = _feelings(db, place_ids, months)
+    feelings = feeling_means(db, place_ids, list(months))
     open_counts = open_at(db, place_ids, [m.end_utc for m in months])
     found: dict[int, list[dict]] = {}
     for place_id in place_ids:

@@ -30,12 +30,12 @@ recount`).
 """
 
 from collections.abc import Sequence
-from datetime import date, timedelta
+from datetime import timedelta
 
 from sqlite_utils import Database
 
-from fieldwalk.reports.periods import Period, local_midnight
-from fieldwalk.tasks.states import OPEN_STATES
+from fieldwalk.reports.periods import Period, local_midnight, next_month
+from fieldwalk.tasks.states import OPEN_STATES_SQL
 
 WEEK, MONTH = "week", "month"
 SPANS = (WEEK, MONTH)
@@ -55,7 +55,6 @@ KEY_COLUMNS = {
     "task_state_totals": 3,
     "overdue_deltas": 2,
 }
-OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
 
 
 def stockholm_local_sql(column: str) -> str:
@@ -205,7 +204,7 @@ def _overdue_parts(row: str) -> list[tuple[str, str, int]]:
         " '+1 day'))"
     )
     done = f"date({stockholm_local_sql(f'{row}.done_at')})"
-    is_open = f"{row}.state IN ({OPEN_LIST})"
+    is_open = f"{row}.state IN ({OPEN_STATES_SQL})"
     dated = f"date({row}.due_date) IS NOT NULL AND {row}.created_at IS NOT NULL"
     closed = f"NOT {is_open} AND {row}.done_at IS NOT NULL AND {first} <= {done}"
     return [
@@ -342,7 +341,7 @@ def spans_of(period: Period) -> tuple[str, list[str]] | None:
         months, day = [], start
         while day < end:
             months.append(day.isoformat())
-            day = date(day.year + day.month // 12, day.month % 12 + 1, 1)
+            day = next_month(day)
         return MONTH, months
     return None
 

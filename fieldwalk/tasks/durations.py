@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from fieldwalk.tasks.states import OPEN_STATES
+from fieldwalk.tasks.states import OPEN_STATES_SQL
 
 _FIRST_OBSERVED = """(SELECT min(o.observed_at) FROM task_observations l
     JOIN observations o ON o.id = l.observation_id WHERE l.task_id = {task})"""
@@ -127,14 +127,13 @@ def open_at(db: Database, place_ids: Sequence[int], moments: Sequence[str]) -> d
         ).fetchone()
         still = db.execute(
             f"""SELECT {open_now} FROM tasks INDEXED BY tasks_place_open
-                WHERE place_id = ? AND done_at IS NULL AND state IN ({OPEN_LIST})""",  # noqa: S608
+                WHERE place_id = ? AND done_at IS NULL AND state IN ({OPEN_STATES_SQL})""",  # noqa: S608
             [*moments, place_id],
         ).fetchone()
         found[place_id] = [(a or 0) + (b or 0) for a, b in zip(later, still, strict=True)]
     return found
 
 
-OPEN_LIST = ", ".join(f"'{state}'" for state in OPEN_STATES)
 # The indexes open_at and done_by_party read (m035): tasks by place and done time (with what
 # the days to done need, so a year's fixes are read from the index alone), and the tasks
 # open now.
@@ -142,5 +141,5 @@ OPEN_AT_INDEXES = (
     """CREATE INDEX tasks_place_done
         ON tasks(place_id, done_at, created_at, party_id, first_observed_at)""",
     f"""CREATE INDEX tasks_place_open ON tasks(place_id, created_at)
-        WHERE done_at IS NULL AND state IN ({OPEN_LIST})""",
+        WHERE done_at IS NULL AND state IN ({OPEN_STATES_SQL})""",
 )

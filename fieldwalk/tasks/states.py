@@ -19,6 +19,8 @@ STATES = (PROPOSED, SENT, ACCEPTED, IN_PROGRESS, DONE, VERIFIED, NOT_OURS, WONT_
 
 
 OPEN_STATES = (PROPOSED, SENT, ACCEPTED, IN_PROGRESS)
+# The same, for an `IN (...)` in SQL built from constants.
+OPEN_STATES_SQL = ", ".join(f"'{state}'" for state in OPEN_STATES)
 
 
 WITH_PARTY = (SENT, ACCEPTED, IN_PROGRESS)
