@@ -1013,3 +1013,19 @@ def m036_map_cells_in_boxes(db: Database) -> None:
     for statement in mapcells.trigger_statements():
         db.execute(statement)
     mapcells.rebuild_map_cells(db)
+
+
+@migrations()
+def m037_open_task_steps(db: Database) -> None:
+    # The tasks open at each month's end (the safety index on the year pages) from running
+    # steps per place and day, like the overdue ones (fieldwalk/reports/totals.py): they read
+    # every task a place had left open. The index they read goes. Every totals table and
+    # trigger is dropped and made again as the module says, so the triggers and the recount
+    # never disagree.
+    db.execute("DROP INDEX IF EXISTS tasks_place_open")
+    for statement in totals.drop_statements(db):
+        db.execute(statement)
+    _run(db, totals.TABLES_DDL)
+    for statement in totals.trigger_statements():
+        db.execute(statement)
+    totals.recount(db)

@@ -68,6 +68,18 @@ def _overdue_steps(t) -> list[tuple[str, int]]:
     return []
 
 
+def _open_steps(t) -> list[tuple[str, int]]:
+    """A task's steps in the open count: +1 from the day after it was opened, -1 from the day
+    after it was done; for good while never done and open now; none when closed undated."""
+    if t["created_at"] is None:
+        return []
+    opened = _local_day(t["created_at"]) + timedelta(days=1)
+    if t["done_at"] is None:
+        return [(opened.isoformat(), 1)] if t["state"] in OPEN_STATES else []
+    done = _local_day(t["done_at"]) + timedelta(days=1)
+    return [(opened.isoformat(), 1), (done.isoformat(), -1)] if opened <= done else []
+
+
 def expected(db) -> dict[str, set[tuple]]:
     """Every totals table as it should be, counted from the raw rows in Python."""
     counted: dict[str, dict[tuple, list[int]]] = {
@@ -76,6 +88,7 @@ def expected(db) -> dict[str, set[tuple]]:
         "task_totals": {},
         "task_state_totals": {},
         "overdue_deltas": {},
+        "open_deltas": {},
     }
 
     def add(table, key, values):
@@ -104,7 +117,10 @@ def expected(db) -> dict[str, set[tuple]]:
         add("task_state_totals", (t["place_id"] or 0, t["party_id"] or 0, t["state"]), [1])
         for day, delta in _overdue_steps(t):
             add("overdue_deltas", (t["place_id"] or 0, day), [delta])
-    counted["overdue_deltas"] = {k: v for k, v in counted["overdue_deltas"].items() if v[0]}
+        for day, delta in _open_steps(t):
+            add("open_deltas", (t["place_id"] or 0, day), [delta])
+    for table in ("overdue_deltas", "open_deltas"):
+        counted[table] = {k: v for k, v in counted[table].items() if v[0]}
     return {
         table: {(*key, *values) for key, values in rows.items()} for table, rows in counted.items()
     }

@@ -8,7 +8,6 @@ the pages changing. Events count by when they happened, observations by when the
 observed, fixes by when they were done; months and years are Stockholm time.
 """
 
-import statistics
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
@@ -90,8 +89,8 @@ def fixes_done_by_party(
                         "median_days": [None] * len(periods),
                     },
                 )
-                line["done"][i] = len(entry["days"])
-                line["median_days"][i] = round(statistics.median(entry["days"]), 1)
+                line["done"][i] = entry["done"]
+                line["median_days"][i] = round(entry["median_days"], 1)
         found[place_id] = sorted(
             parties.values(), key=lambda p: (p["party_id"] is None, (p["name"] or "").lower())
         )

@@ -30,6 +30,7 @@ from fieldwalk.reports.totals import (
     event_type_counts,
     feeling_counts,
     observation_counts,
+    open_at,
     overdue_at,
     spans_of,
     task_counts,
@@ -73,6 +74,43 @@ def period_figures(db: Database, period: Period) -> dict[int | None, dict]:
         if count:
             figures.setdefault(place_id, empty_figures())["overdue"] = count
     return figures
+
+
+def open_tasks_at(
+    db: Database, place_ids: Sequence[int], moments: Sequence[datetime]
+) -> dict[int, list[int]]:
+    """Per place, how many of its tasks were open at each moment (aware datetimes): opened
+    before it, and done then or later or never done and open now (will not fix, duplicate
+    and "not ours" tasks without a done time never count). From the running steps per day
+    (totals.open_at); a moment during a day (a month still running to now) also counts the
+    tasks opened or done since that day began."""
+    found = {place_id: [0] * len(moments) for place_id in place_ids}
+    if not place_ids:
+        return found
+    marks = ",".join(f":p{n}" for n in range(len(place_ids)))
+    for i, moment in enumerate(moments):
+        day = moment.astimezone(STOCKHOLM).date()
+        for place_id, count in open_at(db, place_ids, day.isoformat()).items():
+            found[place_id][i] = count
+        midnight = local_midnight(day)
+        if moment == midnight:
+            continue
+        rows = db.execute(
+            f"""SELECT place_id, sum(change) FROM (
+                  SELECT place_id, 1 AS change FROM tasks INDEXED BY tasks_created
+                  WHERE created_at >= :m AND created_at < :e AND place_id IN ({marks})
+                    AND (done_at >= :e OR (done_at IS NULL AND state IN ({OPEN_STATES_SQL})))
+                  UNION ALL
+                  SELECT place_id, -1 FROM tasks INDEXED BY tasks_done_at
+                  WHERE done_at >= :m AND done_at < :e AND created_at < :m
+                    AND place_id IN ({marks}))
+               GROUP BY place_id""",  # noqa: S608 - placeholders and constants
+            {"m": utc_text(midnight), "e": utc_text(moment)}
+            | {f"p{n}": place_id for n, place_id in enumerate(place_ids)},
+        )
+        for place_id, change in rows:
+            found[place_id][i] += change
+    return found
 
 
 def _overdue(db: Database, period: Period) -> dict[int | None, int]:

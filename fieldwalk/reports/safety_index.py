@@ -14,9 +14,8 @@ from collections.abc import Sequence
 
 from sqlite_utils import Database
 
-from fieldwalk.reports.figures import events_by_type, feeling_means
+from fieldwalk.reports.figures import events_by_type, feeling_means, open_tasks_at
 from fieldwalk.reports.periods import Period
-from fieldwalk.tasks.durations import open_at
 
 EVENT_WEIGHTS = {
     "violence": 3.0,
@@ -60,7 +59,7 @@ def monthly_index(
         for kind, values in events_by_type(db, place_id, list(months)).items()
     }
     feelings = feeling_means(db, place_ids, list(months))
-    open_counts = open_at(db, place_ids, [m.end_utc for m in months])
+    open_counts = open_tasks_at(db, place_ids, [m.end for m in months])
     found: dict[int, list[dict]] = {}
     for place_id in place_ids:
         rows = []

@@ -15,7 +15,11 @@ every write (insert, an update of a counted column, delete):
   due before X, and is open now or was done on X or later (the lägesbild's definition): so
   from its first such day (+1) to the day after it was done (-1), or for good while it is
   open. Overdue at a week's or month's end is the sum of the deltas up to that day: a few
-  rows per place and day of history, never every task left open (`overdue_at`).
+  rows per place and day of history, never every task left open (`overdue_at`);
+- `open_deltas`: the same for the tasks open at a day's start: opened before it, and done on
+  it or later, or never done and open now (will not fix, duplicate and "not ours" without a
+  done time never count): +1 the day after it was opened, -1 the day after it was done
+  (`open_at`).
 
 Buckets are Stockholm local time computed in plain SQL (`stockholm_local_sql`), so any
 connection that writes keeps them right. The functions below are the API: they answer for
@@ -47,6 +51,7 @@ TABLES = (
     "task_totals",
     "task_state_totals",
     "overdue_deltas",
+    "open_deltas",
 )
 KEY_COLUMNS = {
     "observation_totals": 4,
@@ -54,6 +59,7 @@ KEY_COLUMNS = {
     "task_totals": 4,
     "task_state_totals": 3,
     "overdue_deltas": 2,
+    "open_deltas": 2,
 }
 
 
@@ -151,6 +157,10 @@ CREATE TABLE task_state_totals (
 CREATE TABLE overdue_deltas (
     place_id INTEGER NOT NULL, day TEXT NOT NULL, delta INTEGER NOT NULL,
     PRIMARY KEY (place_id, day)
+) WITHOUT ROWID;
+CREATE TABLE open_deltas (
+    place_id INTEGER NOT NULL, day TEXT NOT NULL, delta INTEGER NOT NULL,
+    PRIMARY KEY (place_id, day)
 ) WITHOUT ROWID
 """
 
@@ -213,25 +223,41 @@ def _overdue_parts(row: str) -> list[tuple[str, str, int]]:
     ]
 
 
-def _overdue_add(row: str) -> str:
+def _open_parts(row: str) -> list[tuple[str, str, int]]:
+    """(day, condition, delta) of a task row's steps in `open_deltas`."""
+    opened = f"date({stockholm_local_sql(f'{row}.created_at')})"
+    done = f"date({stockholm_local_sql(f'{row}.done_at')})"
+    dated = f"{row}.created_at IS NOT NULL AND {row}.done_at IS NOT NULL AND {opened} <= {done}"
+    is_open = f"{row}.created_at IS NOT NULL AND {row}.done_at IS NULL AND {row}.state IN ({OPEN_STATES_SQL})"
+    return [
+        (f"date({opened}, '+1 day')", f"({dated}) OR ({is_open})", 1),
+        (f"date({done}, '+1 day')", dated, -1),
+    ]
+
+
+# The tables of steps per place and day, and the steps a task row makes in each.
+STEPS = {"overdue_deltas": _overdue_parts, "open_deltas": _open_parts}
+
+
+def _steps_add(table: str, row: str) -> str:
     # A step may cancel another task's (one's -1 on the day of another's +1): no zero rows.
     return "".join(
-        f"""INSERT INTO overdue_deltas (place_id, day, delta)
-            SELECT {PLACE.format(row=row)}, {day}, {delta} WHERE {condition}
+        f"""INSERT INTO {table} (place_id, day, delta)
+            SELECT {PLACE.format(row=row)}, {day}, {delta} WHERE ({condition})
             ON CONFLICT (place_id, day) DO UPDATE SET delta = delta + excluded.delta;
-            DELETE FROM overdue_deltas
+            DELETE FROM {table}
             WHERE delta = 0 AND place_id = {PLACE.format(row=row)} AND day = {day};"""  # noqa: S608
-        for day, condition, delta in _overdue_parts(row)
+        for day, condition, delta in STEPS[table](row)
     )
 
 
-def _overdue_take(row: str) -> str:
+def _steps_take(table: str, row: str) -> str:
     statements = []
-    for day, condition, delta in _overdue_parts(row):
+    for day, condition, delta in STEPS[table](row):
         where = f"place_id = {PLACE.format(row=row)} AND day = {day}"
         statements.append(
-            f"""UPDATE overdue_deltas SET delta = delta - ({delta}) WHERE {condition} AND {where};
-            DELETE FROM overdue_deltas WHERE delta = 0 AND {where};"""  # noqa: S608
+            f"""UPDATE {table} SET delta = delta - ({delta}) WHERE ({condition}) AND {where};
+            DELETE FROM {table} WHERE delta = 0 AND {where};"""  # noqa: S608
         )
     return "".join(statements)
 
@@ -262,13 +288,17 @@ def trigger_statements() -> list[str]:
     triggers(
         "task_state_totals", "tasks", ("place_id", "party_id", "state"), _state_add, _state_take
     )
-    triggers(
-        "overdue_deltas",
-        "tasks",
-        ("place_id", "state", "due_date", "created_at", "done_at"),
-        _overdue_add,
-        _overdue_take,
-    )
+    for table, watched in (
+        ("overdue_deltas", ("place_id", "state", "due_date", "created_at", "done_at")),
+        ("open_deltas", ("place_id", "state", "created_at", "done_at")),
+    ):
+        triggers(
+            table,
+            "tasks",
+            watched,
+            lambda row, table=table: _steps_add(table, row),
+            lambda row, table=table: _steps_take(table, row),
+        )
     return statements
 
 
@@ -279,7 +309,7 @@ def drop_statements(db: Database) -> list[str]:
         name
         for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
         if any(name.startswith(f"{part['name']}_") for part in COUNTED)
-        or name.startswith(("task_state_totals_", "overdue_deltas_", "open_task_dues_"))
+        or name.startswith(("task_state_totals_", *(f"{t}_" for t in STEPS), "open_task_dues_"))
     ]
     tables = [
         name
@@ -311,14 +341,15 @@ def recount(db: Database) -> dict[str, int]:
             SELECT {_fill("r", STATE_KEYS)}, count(*) FROM tasks r
             GROUP BY {_fill("r", STATE_KEYS)}"""  # noqa: S608 - built from constants
     )
-    for day, condition, delta in _overdue_parts("r"):
-        db.execute(
-            f"""INSERT INTO overdue_deltas (place_id, day, delta)
-                SELECT {PLACE.format(row="r")} AS p, {day} AS d, {delta} * count(*) FROM tasks r
-                WHERE {condition} GROUP BY p, d
-                ON CONFLICT (place_id, day) DO UPDATE SET delta = delta + excluded.delta"""  # noqa: S608
-        )
-    db.execute("DELETE FROM overdue_deltas WHERE delta = 0")
+    for table, parts in STEPS.items():
+        for day, condition, delta in parts("r"):
+            db.execute(
+                f"""INSERT INTO {table} (place_id, day, delta)
+                    SELECT {PLACE.format(row="r")} AS p, {day} AS d, {delta} * count(*)
+                    FROM tasks r WHERE ({condition}) GROUP BY p, d
+                    ON CONFLICT (place_id, day) DO UPDATE SET delta = delta + excluded.delta"""  # noqa: S608
+            )
+        db.execute(f"DELETE FROM {table} WHERE delta = 0")  # noqa: S608 - constant names
     return {t: db.execute(f"SELECT count(*) FROM {t}").fetchone()[0] for t in TABLES}  # noqa: S608
 
 
@@ -468,6 +499,18 @@ def feeling_counts(
         ):
             found[place_id][index[row[0]]] = (row[1], row[2])
     return found
+
+
+def open_at(db: Database, place_ids: Sequence[int], day: str) -> dict[int, int]:
+    """Per place id, the tasks open at the start of local `day` (ISO): opened before it, and
+    done on it or later or open now."""
+    rows = db.execute(
+        f"""SELECT place_id, sum(delta) FROM open_deltas
+            WHERE place_id IN ({",".join("?" * len(place_ids))}) AND day <= ?
+            GROUP BY place_id""",  # noqa: S608 - placeholders
+        [*place_ids, day],
+    )
+    return dict(rows.fetchall())
 
 
 def overdue_at(db: Database, day: str) -> dict[int | None, int]:

@@ -1,5 +1,5 @@
-"""Task figures for the annual follow-up, the place page and the safety index: fixes done
-per party with their days to done, and how many were open at given moments.
+"""Task figures for the annual follow-up and the place page: fixes done per party with their
+days to done (how many were open at given moments is a running total, reports/totals.py).
 
 A task's days to done run from its first observation's `observed_at` to its `done_at`; a
 task with no observation (a meeting's decision) counts from when it was opened. The first
@@ -9,6 +9,8 @@ one row per task, and an index of the days (`tasks_done_days`) gives a place's m
 party from an index walk instead of every task it ever had.
 """
 
+import statistics
+from collections import defaultdict
 from collections.abc import Sequence
 
 from sqlite_utils import Database
@@ -39,10 +41,7 @@ FIRST_OBSERVED_TRIGGERS = (
 )
 # Days from the first observation (else the opening) to done, never below zero: the same
 # expression in the index and in the queries that read it, or SQLite will not use it.
-_DONE_DAYS = (
-    "max(0, julianday({t}done_at) - julianday(coalesce({t}first_observed_at, {t}created_at)))"
-)
-DONE_DAYS = _DONE_DAYS.format(t="")
+DONE_DAYS = "max(0, julianday(done_at) - julianday(coalesce(first_observed_at, created_at)))"
 DONE_DAYS_INDEX = f"""CREATE INDEX tasks_done_days
     ON tasks(place_id, party_id, {DONE_DAYS}) WHERE done_at IS NOT NULL"""
 
@@ -62,25 +61,37 @@ def done_by_party(
     db: Database, place_ids: Sequence[int], start_utc: str, end_utc: str
 ) -> dict[int, dict[int | None, dict]]:
     """Per place and party (None: no party), the tasks done from `start_utc` to `end_utc`
-    (UTC text, end excluded): {place_id: {party_id: {"name", "days": [...]}}}. A task's days
-    run from its first observation's `observed_at` to `done_at`; a task with no observation
-    (a meeting's decision) counts from when it was opened."""
+    (UTC text, end excluded): {place_id: {party_id: {"name", "done", "median_days"}}}. A
+    task's days run from its first observation's `observed_at` to `done_at`; a task with no
+    observation (a meeting's decision) counts from when it was opened.
+
+    The days come from the index of done times alone (m035), bare numbers, and the party
+    names once each: a year of a busy place's fixes is a few thousand floats."""
     if not place_ids:
         return {}
-    rows = db.execute(
-        f"""SELECT tasks.place_id, tasks.party_id, parties.name AS party_name,
-                   {_DONE_DAYS.format(t="tasks.")} AS days
-            FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
-            WHERE tasks.done_at >= ? AND tasks.done_at < ?
-              AND tasks.place_id IN ({",".join("?" * len(place_ids))})""",  # noqa: S608
+    days: dict[tuple[int, int | None], list[float]] = defaultdict(list)
+    for place_id, party_id, done_days in db.execute(
+        f"""SELECT place_id, party_id, {DONE_DAYS} FROM tasks
+            WHERE done_at >= ? AND done_at < ?
+              AND place_id IN ({",".join("?" * len(place_ids))})""",  # noqa: S608 - placeholders
         [start_utc, end_utc, *place_ids],
+    ):
+        days[place_id, party_id].append(done_days)
+    party_ids = sorted({party_id for _place, party_id in days if party_id is not None})
+    names: dict[int | None, str | None] = {None: None}
+    names.update(
+        db.execute(
+            f"SELECT id, name FROM parties WHERE id IN ({','.join('?' * len(party_ids))})",  # noqa: S608
+            party_ids,
+        ).fetchall()
     )
     found: dict[int, dict[int | None, dict]] = {}
-    for row in rows:
-        entry = found.setdefault(row["place_id"], {}).setdefault(
-            row["party_id"], {"name": row["party_name"], "days": []}
-        )
-        entry["days"].append(row["days"])
+    for (place_id, party_id), values in days.items():
+        found.setdefault(place_id, {})[party_id] = {
+            "name": names.get(party_id),
+            "done": len(values),
+            "median_days": statistics.median(values),
+        }
     return found
 
 
@@ -107,36 +118,9 @@ def median_days_by_party(db: Database, place_id: int) -> dict[int | None, tuple[
     return found
 
 
-def open_at(db: Database, place_ids: Sequence[int], moments: Sequence[str]) -> dict[int, list[int]]:
-    """Per place, how many of its tasks were open at each moment (UTC text): opened before
-    it, and neither done by then nor closed without a date since (will not fix, duplicate
-    and "not ours" tasks that have no `done_at` count as open only while still open now).
-
-    Two passes per place, each over an index of its own (m035): the tasks done since the
-    earliest moment, and the tasks open now; never the tasks closed before every moment."""
-    if not place_ids or not moments:
-        return {}
-    done_later = ", ".join("sum(created_at < ? AND done_at >= ?)" for _m in moments)
-    open_now = ", ".join("sum(created_at < ?)" for _m in moments)
-    found: dict[int, list[int]] = {}
-    for place_id in place_ids:
-        later = db.execute(
-            f"""SELECT {done_later} FROM tasks INDEXED BY tasks_place_done
-                WHERE place_id = ? AND done_at >= ?""",  # noqa: S608 - placeholders
-            [*(v for m in moments for v in (m, m)), place_id, min(moments)],
-        ).fetchone()
-        still = db.execute(
-            f"""SELECT {open_now} FROM tasks INDEXED BY tasks_place_open
-                WHERE place_id = ? AND done_at IS NULL AND state IN ({OPEN_STATES_SQL})""",  # noqa: S608
-            [*moments, place_id],
-        ).fetchone()
-        found[place_id] = [(a or 0) + (b or 0) for a, b in zip(later, still, strict=True)]
-    return found
-
-
-# The indexes open_at and done_by_party read (m035): tasks by place and done time (with what
-# the days to done need, so a year's fixes are read from the index alone), and the tasks
-# open now.
+# The indexes m035 made: tasks by place and done time (with what the days to done need, so
+# done_by_party reads a year's fixes from the index alone), and the tasks open now (which
+# the open-at-month-end figures read until the running steps of m037 took their place).
 OPEN_AT_INDEXES = (
     """CREATE INDEX tasks_place_done
         ON tasks(place_id, done_at, created_at, party_id, first_observed_at)""",
