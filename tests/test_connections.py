@@ -1,0 +1,122 @@
+"""Each thread keeps its SQLite connection from request to request (fieldwalk/db.py), and a
+request always starts as on a fresh connection: today's rows, no transaction, the right file."""
+
+import os
+import shutil
+import sqlite3
+
+import pytest
+from conftest import make_place
+
+from fieldwalk.db import connect, get_db
+
+LEFT_OPEN = []  # cursors a route keeps alive past its request, as a leak would
+
+
+@pytest.fixture
+def routes(app):
+    """Routes that read the database the way a careless view might."""
+
+    @app.get("/_test/connection")
+    def connection_id():
+        return str(id(get_db().conn))
+
+    @app.get("/_test/count")
+    def count():
+        return str(get_db().execute("SELECT count(*) FROM places").fetchone()[0])
+
+    @app.get("/_test/read-one")
+    def read_one():
+        cursor = get_db().execute("SELECT id FROM places")
+        cursor.fetchone()  # the rest left unread, the cursor kept: its snapshot stays open
+        LEFT_OPEN.append(cursor)
+        return "read"
+
+    @app.get("/_test/fail-in-transaction")
+    def fail_in_transaction():
+        db = get_db()
+        db.execute("BEGIN IMMEDIATE")
+        make_place(db, "half", "Halvt sparad")
+        raise RuntimeError("a bug mid-write")
+
+    yield app
+    LEFT_OPEN.clear()
+
+
+def _add_place(db, slug: str) -> None:
+    make_place(db, slug, slug.title())
+
+
+def test_a_thread_keeps_its_connection_between_requests(routes, client):
+    first = client.get("/_test/connection").get_data(as_text=True)
+    assert client.get("/_test/connection").get_data(as_text=True) == first
+
+
+def test_a_cursor_left_unread_does_not_hold_the_next_request_in_the_past(routes, client, db):
+    _add_place(db, "forsta")
+    _add_place(db, "andra")
+    assert client.get("/_test/read-one").status_code == 200
+    assert LEFT_OPEN, "the route kept its cursor"
+    _add_place(db, "tredje")  # written by another connection after that request
+    assert client.get("/_test/count").get_data(as_text=True) == "3"
+
+
+def test_a_request_that_fails_mid_transaction_leaves_nothing_and_the_next_can_write(
+    routes, client, db
+):
+    routes.config["PROPAGATE_EXCEPTIONS"] = False
+    assert client.get("/_test/fail-in-transaction").status_code == 500
+    assert db.execute("SELECT count(*) FROM places WHERE slug = 'half'").fetchone()[0] == 0
+    _add_place(db, "efter")  # the write lock was let go
+    assert client.get("/_test/count").get_data(as_text=True) == "1"
+
+
+def test_a_database_file_put_in_place_is_read_at_the_next_request(routes, client, db, tmp_path):
+    assert client.get("/_test/count").get_data(as_text=True) == "0"
+    path = routes.config["DATABASE_PATH"]
+    copy = tmp_path / "restored.db"
+    shutil.copy(path, copy)
+    restored = connect(copy)
+    _add_place(restored, "aterstalld")
+    restored.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    restored.close()
+    for suffix in ("-wal", "-shm"):
+        if os.path.exists(f"{copy}{suffix}"):
+            os.remove(f"{copy}{suffix}")
+    os.replace(copy, path)  # as `flask restore` does
+    assert client.get("/_test/count").get_data(as_text=True) == "1"
+
+
+def test_another_database_path_gets_its_own_connection(routes, client, tmp_path):
+    from fieldwalk import create_app
+
+    other = create_app({"TESTING": True, "INSTANCE": str(tmp_path / "other")})
+    with other.app_context():
+        other_db = get_db()
+        _add_place(other_db, "annan")
+        assert other_db.execute("SELECT count(*) FROM places").fetchone()[0] == 1
+    assert client.get("/_test/count").get_data(as_text=True) == "0"
+
+
+def test_a_forked_child_opens_its_own_connection(routes):
+    with routes.app_context():
+        parent = get_db()
+        parent_id = id(parent.conn)
+        reader, writer = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # the child: a gunicorn worker forked from an app that had connected
+            try:
+                with routes.app_context():
+                    child = get_db()
+                    fresh = child is not parent and id(child.conn) != parent_id
+                    child.execute("SELECT count(*) FROM places").fetchone()
+                os.write(writer, b"fresh" if fresh else b"inherited")
+            except sqlite3.Error as error:
+                os.write(writer, str(error).encode())
+            finally:
+                os._exit(0)
+        os.close(writer)
+        answer = os.read(reader, 100)
+        os.waitpid(pid, 0)
+        os.close(reader)
+    assert answer == b"fresh"
