@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -127,6 +128,12 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+SITE_NAME = "fieldwalk.example.se"  # docs/nginx/fieldwalk.conf's server_name
+UNCHECKED_TLS = ssl.create_default_context()
+UNCHECKED_TLS.check_hostname = False
+UNCHECKED_TLS.verify_mode = ssl.CERT_NONE  # the front's throwaway certificate
+
+
 class Server:
     """gunicorn serving `app:app` on 127.0.0.1, in its own process group, logs to files."""
 
@@ -137,8 +144,10 @@ class Server:
         args: tuple[str, ...] = (),
         name: str = "gunicorn",
         nice: int = 0,
+        env: dict[str, str] | None = None,
     ):
         self.instance = instance
+        self.env = env or {}  # as a unit's Environment= lines
         self.workers = workers
         self.args = list(args)
         self.nice = nice  # as a systemd unit's Nice= runs it
@@ -165,7 +174,7 @@ class Server:
 
     def start(self, timeout: float = 60) -> None:
         """Start gunicorn and wait until /healthz answers 200."""
-        env = dict(os.environ, FIELDWALK_INSTANCE=str(self.instance))
+        env = dict(os.environ, FIELDWALK_INSTANCE=str(self.instance), **self.env)
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.process = subprocess.Popen(
                 self.command, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=err
@@ -308,8 +317,10 @@ class Client:
         timeout: float = 120,
         photo_port: int = 0,
         source: str = "",
+        tls: bool = False,
     ):
         self.port = port
+        self.tls = tls  # HTTPS, as phones reach nginx (a throwaway certificate, not checked)
         self.source = (source, 0) if source else None
         self.photo_port = photo_port or port  # photo uploads may go to a pool of their own
         self.bearer = bearer
@@ -331,10 +342,21 @@ class Client:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
+        if self.tls:  # the site's name, and the page a browser's form or script was on
+            headers = {"Host": SITE_NAME, "Referer": f"https://{SITE_NAME}/", **headers}
         start = time.perf_counter()
-        conn = http.client.HTTPConnection(
-            "127.0.0.1", port or self.port, timeout=self.timeout, source_address=self.source
-        )
+        if self.tls:
+            conn = http.client.HTTPSConnection(
+                "127.0.0.1",
+                port or self.port,
+                timeout=self.timeout,
+                source_address=self.source,
+                context=UNCHECKED_TLS,
+            )
+        else:
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", port or self.port, timeout=self.timeout, source_address=self.source
+            )
         try:
             # Refused before the body was all read: the answer may still be there to read.
             with contextlib.suppress(BrokenPipeError, ConnectionResetError):

@@ -74,6 +74,8 @@ import threading
 import time
 import traceback
 from collections import Counter, defaultdict
+from collections.abc import Iterator
+from dataclasses import dataclass
 from functools import partial
 from pathlib import Path
 
@@ -85,6 +87,7 @@ from common import (
     Server,
     connect,
     describe_sizes,
+    free_port,
     load_average,
     new_id,
     new_instance,
@@ -95,6 +98,15 @@ from common import (
     seed_place,
     seed_user,
     seed_walk,
+)
+
+from fieldwalk.devtools.nginx import (
+    SITE,
+    find_nginx,
+    loopback_site,
+    nginx_options,
+    running_nginx,
+    self_signed_certificate,
 )
 
 TARGET_P95_MS = 300
@@ -144,6 +156,36 @@ def running(server: Server, runtime: Path):
         server.stop()
 
 
+@dataclass(frozen=True)
+class Route:
+    """Where the people's requests go: nginx's port for all (HTTPS, as deployed), or without
+    a front the main pool's port and the photo pool's for photo uploads."""
+
+    main: int
+    photos: int
+    tls: bool = False
+
+    def client(self, **options) -> Client:
+        return Client(self.main, photo_port=self.photos, tls=self.tls, **options)
+
+
+@contextlib.contextmanager
+def nginx_front(folder: Path, main: int, photos: int) -> Iterator[Route]:
+    """The example site (docs/nginx/fieldwalk.conf) on loopback in front of the two pools,
+    as deployed (its export pool's upstream falls back to the main pool here)."""
+    nginx = find_nginx()
+    if nginx is None:
+        raise RuntimeError("no nginx: install Debian's nginx, or use --front none")
+    folder.mkdir()
+    http_port, https_port = free_port(), free_port()
+    site = loopback_site(
+        SITE.read_text(), http_port, https_port, {5000: main, 5001: photos, 5002: main}
+    )
+    options = nginx_options(folder, site, *self_signed_certificate(folder))
+    with running_nginx(nginx, options, https_port):
+        yield Route(https_port, https_port, tls=True)
+
+
 class Stats:
     """Latencies and answers per kind of request, from every thread."""
 
@@ -186,7 +228,7 @@ def deliver(stats: Stats, kind: str, call) -> None:
 
 
 def phone(
-    ports: tuple[int, int],
+    route: Route,
     walk: dict,
     number: int,
     photos: list[bytes],
@@ -198,7 +240,7 @@ def phone(
 ) -> None:
     """Join the walk, then send each observation and its photo, in order, as the outbox does.
     With `together`, every phone joins first (on the walk) and all start sending at once."""
-    client = Client(ports[0], photo_port=ports[1], source=source)
+    client = route.client(source=source)
     start = time.perf_counter()
     try:
         client.join(walk["invite_token"], f"Phone {number}")
@@ -246,13 +288,13 @@ def hostile_uploads(walk_id: int) -> dict[str, bytes]:
 
 
 def attacker(
-    ports: tuple[int, int], walk: dict, number: int, hostile: dict, stats: Stats, done, made
+    route: Route, walk: dict, number: int, hostile: dict, stats: Stats, done, made
 ) -> None:
     """Send the hostile uploads over and over, from an address of its own, until done."""
     client = None
     while not done.is_set():
         if client is None:
-            client = Client(ports[0], photo_port=ports[1], source=f"127.0.0.{11 + number}")
+            client = route.client(source=f"127.0.0.{11 + number}")
             try:
                 client.join(walk["invite_token"], f"Attacker {number}")
             except (OSError, RuntimeError) as error:
@@ -311,10 +353,10 @@ def watch_health(port: int, kind: str, stats: Stats, done, every: float) -> None
 
 
 def coordinator(
-    port: int, user: dict, walk: dict, stats: Stats, stored: list[str], done, think: float
+    route: Route, user: dict, walk: dict, stats: Stats, stored: list[str], done, think: float
 ) -> None:
     """Log in, then browse until the phones are done."""
-    client = Client(port)
+    client = route.client()
     try:
         client.login(user["email"], user["password"])
     except (OSError, RuntimeError) as error:
@@ -483,6 +525,13 @@ def main() -> int:
         "--health-every", type=float, default=0.5, help="seconds between /healthz requests"
     )
     parser.add_argument(
+        "--front",
+        choices=("nginx", "none"),
+        default="nginx" if find_nginx() else "none",
+        help="people reach the pools through the example nginx site over HTTPS, as deployed"
+        " (the default when nginx is installed), or straight on the pools' ports",
+    )
+    parser.add_argument(
         "--burst",
         action="store_true",
         help="300 phones x 10 observations with a photo at once, from many addresses (issue 18)",
@@ -520,13 +569,30 @@ def main() -> int:
             )
             print(f"{args.attackers} attackers, each sending in turn: {sizes}")
         gunicorn_args = tuple(shlex.split(args.gunicorn_args))
-        server = Server(instance, workers=args.workers, args=gunicorn_args)
+        # Behind nginx the pools trust its X-Forwarded-For, as the units say: the per-address
+        # write limits then see each phone's address.
+        behind = (
+            {"FIELDWALK_PROXY_FIX_X_FOR": "1", "FIELDWALK_PROXY_FIX_X_PROTO": "1"}
+            if args.front == "nginx"
+            else {}
+        )
+        print(
+            "people reach the pools through nginx (docs/nginx/fieldwalk.conf) over HTTPS"
+            if behind
+            else "people reach the pools' ports directly (--front none)"
+        )
+        server = Server(instance, workers=args.workers, args=gunicorn_args, env=behind)
         print(f"main pool: gunicorn {' '.join(server.command[3:])}")
         photo_server = None
         if args.photo_workers:
             photo_args = (*shlex.split(args.photo_worker_options), *gunicorn_args)
             photo_server = Server(
-                instance, args.photo_workers, photo_args, "gunicorn-photos", nice=args.photo_nice
+                instance,
+                args.photo_workers,
+                photo_args,
+                "gunicorn-photos",
+                nice=args.photo_nice,
+                env=behind,
             )
             print(f"photo pool: {' '.join(photo_server.command).replace(sys.executable, 'python')}")
         else:
@@ -544,7 +610,16 @@ def main() -> int:
             pools.enter_context(running(server, Path(tmp) / "run-main"))
             if photo_server:
                 pools.enter_context(running(photo_server, Path(tmp) / "run-photos"))
-            ports = (server.port, photo_server.port if photo_server else server.port)
+            if args.front == "nginx":
+                route = pools.enter_context(
+                    nginx_front(
+                        Path(tmp) / "nginx",
+                        server.port,
+                        photo_server.port if photo_server else server.port,
+                    )
+                )
+            else:
+                route = Route(server.port, photo_server.port if photo_server else server.port)
             deadline = time.monotonic() + args.max_seconds
             # The burst: the phones joined on their walks; after them, all send at once.
             released: list[float] = []
@@ -557,7 +632,7 @@ def main() -> int:
                 threading.Thread(
                     target=phone,
                     args=(
-                        ports,
+                        route,
                         walk,
                         i,
                         photos[i * args.observations : (i + 1) * args.observations],
@@ -573,20 +648,21 @@ def main() -> int:
             browsers = [
                 threading.Thread(
                     target=coordinator,
-                    args=(server.port, user, walk, stats, stored, done, args.think),
+                    args=(route, user, walk, stats, stored, done, args.think),
                 )
                 for user in users
             ]
             attackers = [
                 threading.Thread(
                     target=attacker,
-                    args=(ports, attack_walk, i, hostile, attacks, done, made),
+                    args=(route, attack_walk, i, hostile, attacks, done, made),
                 )
                 for i in range(args.attackers)
             ]
-            pools_health = [("GET /healthz, main pool", ports[0])]
+            # Each pool asked directly, as the load balancer (nginx's upstream) would see it.
+            pools_health = [("GET /healthz, main pool", server.port)]
             if photo_server:
-                pools_health.append(("GET /healthz, photo pool", ports[1]))
+                pools_health.append(("GET /healthz, photo pool", photo_server.port))
             watchers = [
                 threading.Thread(
                     target=watch_health, args=(port, kind, health, done, args.health_every)

@@ -1,5 +1,6 @@
 """Running for real: /healthz, the JSON request log, and the deployment files in docs/."""
 
+import contextlib
 import http.client
 import http.server
 import json
@@ -11,7 +12,6 @@ import socket
 import ssl
 import subprocess
 import threading
-import time
 from datetime import datetime
 from pathlib import Path
 
@@ -19,6 +19,13 @@ import pytest
 from conftest import join, login, make_place, make_user, make_walk
 
 from fieldwalk.auth import create_token
+from fieldwalk.devtools.nginx import (
+    find_nginx,
+    loopback_site,
+    nginx_options,
+    running_nginx,
+    self_signed_certificate,
+)
 
 ROOT = Path(__file__).resolve().parent.parent
 NGINX_CONF = ROOT / "docs" / "nginx" / "fieldwalk.conf"
@@ -258,55 +265,8 @@ def test_request_log_is_off_with_request_log_false(app, client, request_log):
 # Deployment files
 
 
-def _nginx() -> str | None:
-    found = shutil.which("nginx")
-    if found is None and os.access("/usr/sbin/nginx", os.X_OK):
-        found = "/usr/sbin/nginx"
-    return found
-
-
-def _self_signed_certificate(folder: Path) -> tuple[Path, Path]:
-    cert, key = folder / "cert.pem", folder / "key.pem"
-    if shutil.which("openssl"):
-        subprocess.run(
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
-            + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
-            check=True,
-            capture_output=True,
-        )
-        return cert, key
-    x509 = pytest.importorskip("cryptography.x509", reason="needs openssl or cryptography")
-    from datetime import UTC, timedelta
-
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
-
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
-    now = datetime.now(UTC)
-    certificate = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(private.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now)
-        .not_valid_after(now + timedelta(days=1))
-        .sign(private, hashes.SHA256())
-    )
-    cert.write_bytes(certificate.public_bytes(serialization.Encoding.PEM))
-    key.write_bytes(
-        private.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.TraditionalOpenSSL,
-            serialization.NoEncryption(),
-        )
-    )
-    return cert, key
-
-
 def _require_nginx() -> str:
-    nginx = _nginx()
+    nginx = find_nginx()
     if nginx is None:
         if os.environ.get("CI"):
             pytest.fail("nginx is missing under CI: `make test` installs Debian's nginx as root")
@@ -315,39 +275,8 @@ def _require_nginx() -> str:
 
 
 def _nginx_setup(tmp_path: Path, site: str) -> list[str]:
-    """Write `site` with a throwaway certificate, inside a minimal nginx.conf that keeps
-    every file in tmp_path; the nginx options that use it."""
-    cert, key = _self_signed_certificate(tmp_path)
-    site, replaced = re.subn(
-        r"(?m)^(\s*)ssl_certificate\s+\S+;", rf"\1ssl_certificate {cert};", site
-    )
-    site, replaced_key = re.subn(
-        r"(?m)^(\s*)ssl_certificate_key\s+\S+;", rf"\1ssl_certificate_key {key};", site
-    )
-    assert replaced == replaced_key == 1
-    (tmp_path / "fieldwalk.conf").write_text(site)
-    (tmp_path / "temp").mkdir()
-    mime = "include /etc/nginx/mime.types;" if Path("/etc/nginx/mime.types").exists() else ""
-    temp = tmp_path / "temp"
-    # As root, nginx's workers would run as nobody, who cannot enter pytest's temp folders.
-    user = "user root;" if os.geteuid() == 0 else ""
-    (tmp_path / "nginx.conf").write_text(
-        f"""
-        {user}
-        pid {tmp_path}/nginx.pid;
-        error_log {tmp_path}/error.log;
-        events {{}}
-        http {{
-            {mime}
-            access_log {tmp_path}/access.log;
-            client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};
-            uwsgi_temp_path {temp}; scgi_temp_path {temp};
-            include {tmp_path}/fieldwalk.conf;
-        }}
-        """
-    )
-    error_log, conf = tmp_path / "error.log", tmp_path / "nginx.conf"
-    return ["-p", str(tmp_path), "-e", str(error_log), "-c", str(conf)]
+    """`site` with a throwaway certificate in a minimal nginx.conf in tmp_path; its options."""
+    return nginx_options(tmp_path, site, *self_signed_certificate(tmp_path))
 
 
 def test_example_nginx_config_passes_nginx_t(tmp_path):
@@ -409,19 +338,13 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
     nginx = _require_nginx()
     main, photos, exports = _Pool("main"), _Pool("photos"), _Pool("exports")
     http_port, https_port = _free_port(), _free_port()
-    site = NGINX_CONF.read_text()
-    site = re.sub(r"(?m)^\s*listen \[::\].*\n", "", site)
-    site = site.replace("listen 80;", f"listen 127.0.0.1:{http_port};")
-    site = site.replace("listen 443 ssl;", f"listen 127.0.0.1:{https_port} ssl;")
-    site = site.replace("127.0.0.1:5000", f"127.0.0.1:{main.port}")
-    site = site.replace("127.0.0.1:5001", f"127.0.0.1:{photos.port}")
-    site = site.replace("127.0.0.1:5002", f"127.0.0.1:{exports.port}")
-    options = _nginx_setup(tmp_path, site)
-    server = subprocess.Popen(
-        [nginx, *options, "-g", "daemon off;"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
+    site = loopback_site(
+        NGINX_CONF.read_text(),
+        http_port,
+        https_port,
+        {5000: main.port, 5001: photos.port, 5002: exports.port},
     )
+    options = _nginx_setup(tmp_path, site)
     tls = ssl.create_default_context()
     tls.check_hostname = False
     tls.verify_mode = ssl.CERT_NONE  # the throwaway certificate; TLS is not the question here
@@ -435,17 +358,11 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
         finally:
             conn.close()
 
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", https_port), timeout=1).close()
-                break
-            except OSError:
-                assert server.poll() is None, (tmp_path / "error.log").read_text()
-                assert time.monotonic() < deadline, "nginx did not start listening"
-                time.sleep(0.05)
-
+    with contextlib.ExitStack() as stack:
+        stack.callback(exports.stop)
+        stack.callback(photos.stop)
+        stack.callback(main.stop)
+        stack.enter_context(running_nginx(nginx, options, https_port))
         observation = "/api/v1/observations/1b4e28ba-2fa1-41d2-883f-0016d3cca427"
         photo = f"{observation}/photos/6fa459ea-ee8a-4ca4-894e-db77e160355e"
         jpeg = b"\xff\xd8\xff" + os.urandom(50_000)
@@ -502,12 +419,6 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
         assert redirect.status == 301
         assert redirect.headers["Location"] == f"https://fieldwalk.example.se{photo}"
         plain.close()
-    finally:
-        server.terminate()
-        server.wait(10)
-        main.stop()
-        photos.stop()
-        exports.stop()
 
 
 def _unit_settings(text: str) -> dict[str, list[str]]:
