@@ -76,6 +76,7 @@ import traceback
 from collections import Counter, defaultdict
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import datetime
 from functools import partial
 from pathlib import Path
 
@@ -186,12 +187,63 @@ def nginx_front(folder: Path, main: int, photos: int) -> Iterator[Route]:
         yield Route(https_port, https_port, tls=True)
 
 
+def app_starts(log: str, kind: str, since: float) -> list[tuple[float, float]]:
+    """(seconds after `since`, the app's own seconds) of each `kind` request in a request log."""
+    found = []
+    for line in log.splitlines():
+        if not line.startswith("{"):
+            continue
+        with contextlib.suppress(ValueError, KeyError):
+            entry = json.loads(line)
+            if request_kind(entry["method"], entry["path"]) != kind:
+                continue
+            ended = datetime.fromisoformat(entry["time"].replace("Z", "+00:00")).timestamp()
+            seconds = entry["duration_ms"] / 1000
+            found.append((ended - seconds - since, seconds))
+    return found
+
+
+def print_timeline(
+    since: float,
+    kinds: list[tuple[str, Stats]],
+    app: list[tuple[float, float]],
+    window: float = 10,
+) -> None:
+    """Per `window` seconds from `since` (the burst's start), each kind's answers with their
+    p95 and slowest latency, and the app's own p95 for the first kind: when in the burst the
+    time went, and whether in the app or waiting for it."""
+    print(f"\nper {window:.0f} s from the burst's start (answers, p95/max ms; app: its own p95):")
+    print("from s  " + "".join(f"{kind:>34}" for kind, _stats in kinds) + f"{'app p95':>10}")
+    buckets: dict[int, dict[str, list[float]]] = {}
+    for kind, stats in kinds:
+        for ended, seconds in zip(stats.ended[kind], stats.seconds[kind], strict=True):
+            at = ended - seconds - since
+            if at >= 0:
+                buckets.setdefault(int(at // window), {}).setdefault(kind, []).append(seconds)
+    for at, seconds in app:
+        if at >= 0:
+            buckets.setdefault(int(at // window), {}).setdefault("app", []).append(seconds)
+    for n in sorted(buckets):
+        cells = []
+        for kind, _stats in kinds:
+            found = sorted(buckets[n].get(kind, []))
+            cells.append(
+                f"{len(found):>8} {percentile(found, 95) * 1000:>10.0f} {found[-1] * 1000:>10.0f}    "
+                if found
+                else f"{'':>34}"
+            )
+        own = buckets[n].get("app", [])
+        cells.append(f"{percentile(own, 95) * 1000:>10.0f}" if own else "")
+        print(f"{n * window:>6.0f}  " + "".join(cells))
+
+
 class Stats:
     """Latencies and answers per kind of request, from every thread."""
 
     def __init__(self):
         self.lock = threading.Lock()
         self.seconds: dict[str, list[float]] = defaultdict(list)
+        self.ended: dict[str, list[float]] = defaultdict(list)  # perf_counter at each answer
         self.errors: Counter = Counter()
         self.statuses: Counter = Counter()
         self.first_errors: list[str] = []
@@ -199,6 +251,7 @@ class Stats:
     def add(self, kind: str, seconds: float, status: int | str, ok: bool, detail: str = ""):
         with self.lock:
             self.seconds[kind].append(seconds)
+            self.ended[kind].append(time.perf_counter())
             self.statuses[(kind, status)] += 1
             if not ok:
                 self.errors[(kind, status)] += 1
@@ -622,9 +675,16 @@ def main() -> int:
                 route = Route(server.port, photo_server.port if photo_server else server.port)
             deadline = time.monotonic() + args.max_seconds
             # The burst: the phones joined on their walks; after them, all send at once.
-            released: list[float] = []
+            released: list[float] = []  # perf_counter, then wall clock, at the burst's start
+            released_wall: list[float] = []
             together = (
-                threading.Barrier(args.phones, action=lambda: released.append(time.perf_counter()))
+                threading.Barrier(
+                    args.phones,
+                    action=lambda: (
+                        released.append(time.perf_counter()),
+                        released_wall.append(time.time()),
+                    ),
+                )
                 if args.burst
                 else None
             )
@@ -679,7 +739,8 @@ def main() -> int:
             for thread in browsers + attackers + watchers:
                 thread.join()
             seconds = time.perf_counter() - start
-        log = server.stderr() + (photo_server.stderr() if photo_server else "")
+        main_log = server.stderr()
+        log = main_log + (photo_server.stderr() if photo_server else "")
         app_seconds = server_seconds(log)
         attack_seconds = attacker_app_seconds(log)
         health_app = {"GET /healthz, main pool": health_app_seconds(server.stderr())}
@@ -693,6 +754,12 @@ def main() -> int:
         counts = database_counts(database, instance / "photos", walk["id"])
         orphans = check_photos(instance)
 
+    if released:
+        print_timeline(
+            released[0],
+            [("PUT observation", stats), ("GET /healthz, main pool", health)],
+            app_starts(main_log, "PUT observation", released_wall[0]),
+        )
     requests = sum(len(v) for v in stats.seconds.values())
     print()
     print(

@@ -32,6 +32,10 @@ from sqlite_utils import Database
 from fieldwalk.migrations import migrations
 
 BUSY_TIMEOUT_MS = 10_000
+# The threads of one process take turns at the write lock here, in order, instead of in
+# SQLite's busy handler, which sleeps up to 100 ms between tries: with the photo pool's 32
+# threads all retrying, a sync worker of the main pool lost the lock to them for seconds.
+WRITING = threading.Lock()
 
 
 def prepare_connection(conn: sqlite3.Connection) -> None:
@@ -88,13 +92,14 @@ def transaction(db: Database) -> Iterator[Database]:
         with db.atomic():
             yield db
         return
-    db.execute("BEGIN IMMEDIATE")
-    try:
-        yield db
-    except BaseException:
-        db.rollback()
-        raise
-    db.execute("COMMIT")
+    with WRITING:
+        db.execute("BEGIN IMMEDIATE")
+        try:
+            yield db
+        except BaseException:
+            db.rollback()
+            raise
+        db.execute("COMMIT")
 
 
 _kept = threading.local()

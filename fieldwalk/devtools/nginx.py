@@ -83,7 +83,7 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
 
 def nginx_options(folder: Path, site: str, cert: Path, key: Path) -> list[str]:
     """Write `site` with the certificate, inside a minimal nginx.conf that keeps every file
-    in `folder`; the nginx command line options that use it."""
+    in `folder` (with Debian's workers and connections); the nginx command line options."""
     site, replaced = re.subn(
         r"(?m)^(\s*)ssl_certificate\s+\S+;", rf"\1ssl_certificate {cert};", site
     )
@@ -103,7 +103,9 @@ def nginx_options(folder: Path, site: str, cert: Path, key: Path) -> list[str]:
         {user}
         pid {folder}/nginx.pid;
         error_log {folder}/error.log;
-        events {{}}
+        # Debian's /etc/nginx/nginx.conf: a worker per core, 768 connections each.
+        worker_processes auto;
+        events {{ worker_connections 768; }}
         http {{
             {mime}
             access_log {folder}/access.log;
