@@ -16,13 +16,21 @@ are (one address for all would meet the per-address write limit, as it should). 
 every observation and photo stored exactly once within 5 minutes, observation PUT p95 under
 300 ms, the coordinators' pages p95 under 500 ms meanwhile.
 
+People reach the pools through the example nginx site (docs/nginx/fieldwalk.conf) over
+HTTPS with a throwaway certificate, as deployed: nginx buffers each request whole, so a slow
+client (here, one of the bench's own threads waiting for the GIL) never holds a sync worker,
+and the pools trust its X-Forwarded-For as their units do. `--front none` sends to the pools'
+ports directly (the default when nginx is not installed). With `--burst` it also prints a
+time line per 10 s from the burst's start: the observation PUTs' p95 and slowest as the
+phones see them, the app's own p95 for them, and the main pool's /healthz.
+
 It serves a fresh instance as deployed (docs/deploy.md): two gunicorn pools on 127.0.0.1,
 the main one of sync workers, as many as docs/systemd/fieldwalk.service gives it, and the
 photo pool with the workers, worker class and threads of fieldwalk-photos.service (gthread;
 `--photo-worker-options "--worker-class sync"` for the sync workers it had before), each
-with its own control socket folder. The phones send their photo PUTs to the photo pool's port and
-everything else to the main one, as docs/nginx/fieldwalk.conf routes them; the coordinators
-only use the main pool. `--photo-workers 0` serves everything from the main pool, for
+with its own control socket folder. Without nginx the phones send their photo PUTs to the
+photo pool's port and everything else to the main one, as docs/nginx/fieldwalk.conf routes
+them. `--photo-workers 0` serves everything from the main pool, for
 comparison (add `--workers 6` for one pool with as many workers). Then it starts, each in
 its own thread:
 

@@ -4,11 +4,13 @@ request always starts as on a fresh connection: today's rows, no transaction, th
 import os
 import shutil
 import sqlite3
+import threading
+import time
 
 import pytest
 from conftest import make_place
 
-from fieldwalk.db import connect, get_db
+from fieldwalk.db import connect, get_db, transaction
 
 LEFT_OPEN = []  # cursors a route keeps alive past its request, as a leak would
 
@@ -120,3 +122,31 @@ def test_a_forked_child_opens_its_own_connection(routes):
         os.waitpid(pid, 0)
         os.close(reader)
     assert answer == b"fresh"
+
+
+def test_writers_of_one_process_take_turns_instead_of_retrying_in_sqlite(app, db):
+    """A second thread's write waits for the first at the process's lock, in order, and never
+    reaches SQLite's busy handler (a 0 ms busy timeout would fail it with 'locked')."""
+    path = app.config["DATABASE_PATH"]
+    first, second = connect(path), connect(path)
+    second.execute("PRAGMA busy_timeout = 0")
+    inside, order = threading.Event(), []
+
+    def slow_writer():
+        with transaction(first):
+            make_place(first, "forsta", "Första")
+            inside.set()
+            time.sleep(0.3)
+            order.append("first")
+
+    thread = threading.Thread(target=slow_writer)
+    thread.start()
+    inside.wait(5)
+    with transaction(second):  # waits at WRITING while the first holds SQLite's write lock
+        make_place(second, "andra", "Andra")
+        order.append("second")
+    thread.join()
+    assert order == ["first", "second"]
+    assert db.execute("SELECT count(*) FROM places").fetchone()[0] == 2
+    first.close()
+    second.close()

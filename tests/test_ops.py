@@ -11,6 +11,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+import sys
 import threading
 from datetime import datetime
 from pathlib import Path
@@ -558,3 +559,17 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path, unit_file):
 
     assert result.returncode == 0, result.stderr
     assert "fieldwalk" not in result.stderr, result.stderr
+
+
+def test_the_wsgi_entry_point_freezes_what_starting_made(tmp_path):
+    """gunicorn's app:app leaves the start-up objects out of the garbage collector's walks."""
+    result = subprocess.run(
+        [sys.executable, "-c", "import gc, app; print(gc.get_freeze_count())"],
+        cwd=ROOT,
+        env=dict(os.environ, FIELDWALK_INSTANCE=str(tmp_path / "instance")),
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout.split()[-1]) > 10_000
