@@ -10,6 +10,7 @@ import time
 import pytest
 from conftest import make_place
 
+from fieldwalk import create_app
 from fieldwalk.db import connect, get_db, transaction
 
 LEFT_OPEN = []  # cursors a route keeps alive past its request, as a leak would
@@ -90,8 +91,6 @@ def test_a_database_file_put_in_place_is_read_at_the_next_request(routes, client
 
 
 def test_another_database_path_gets_its_own_connection(routes, client, tmp_path):
-    from fieldwalk import create_app
-
     other = create_app({"TESTING": True, "INSTANCE": str(tmp_path / "other")})
     with other.app_context():
         other_db = get_db()
