@@ -8,16 +8,26 @@ import logging
 import os
 import re
 import shutil
+import signal
 import socket
 import ssl
 import subprocess
 import sys
 import threading
+import uuid
 from datetime import datetime
 from pathlib import Path
 
 import pytest
-from conftest import join, login, make_place, make_user, make_walk
+from conftest import (
+    join,
+    login,
+    make_place,
+    make_user,
+    make_walk,
+    start_gunicorn,
+    unit_gunicorn_args,
+)
 
 from fieldwalk.auth import create_token
 from fieldwalk.devtools.nginx import (
@@ -573,3 +583,48 @@ def test_the_wsgi_entry_point_freezes_what_starting_made(tmp_path):
     )
     assert result.returncode == 0, result.stderr
     assert int(result.stdout.split()[-1]) > 10_000
+
+
+def test_a_json_body_too_large_gets_the_apps_413_through_nginx(app, db, client, tmp_path):
+    """Behind the example site, a 10 MB observation gets the app's own refusal every time. A
+    worker that answered without reading the body reset the connection, and nginx, still
+    sending it, answered 502: a phone's outbox retries a 5xx as if the server were down."""
+    nginx = _require_nginx()
+    walk = make_walk(db, make_place(db))
+    token = join(client, walk)
+    cookie = client.get_cookie(app.config["SESSION_COOKIE_NAME"])
+    port, https_port = _free_port(), _free_port()
+    main = start_gunicorn(app, unit_gunicorn_args("fieldwalk.service", port), port)
+    site = loopback_site(NGINX_CONF.read_text(), _free_port(), https_port, {5000: port})
+    options = _nginx_setup(tmp_path, site)
+    tls = ssl.create_default_context()
+    tls.check_hostname = False
+    tls.verify_mode = ssl.CERT_NONE
+    body = json.dumps({"category": "lighting", "photos": [0] * 3_400_000}).encode()
+    answers = []
+    try:
+        with running_nginx(nginx, options, https_port):
+            for _attempt in range(8):
+                conn = http.client.HTTPSConnection("127.0.0.1", https_port, timeout=30, context=tls)
+                try:
+                    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+                        conn.request(
+                            "PUT",
+                            f"/api/v1/observations/{uuid.uuid4()}",
+                            body=body,
+                            headers={
+                                "Host": "fieldwalk.example.se",
+                                "Content-Type": "application/json",
+                                "X-CSRFToken": token,
+                                "Cookie": f"{cookie.key}={cookie.value}",
+                            },
+                        )
+                    response = conn.getresponse()
+                    answers.append((response.status, response.read()))
+                finally:
+                    conn.close()
+    finally:
+        os.killpg(main.pid, signal.SIGTERM)
+        main.wait(30)
+    assert [status for status, _body in answers] == [413] * 8
+    assert all(json.loads(answer)["error"] == 413 for _status, answer in answers)
