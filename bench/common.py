@@ -17,7 +17,6 @@ import os
 import re
 import signal
 import socket
-import ssl
 import statistics
 import struct
 import subprocess
@@ -41,6 +40,7 @@ from sqlite_utils import Database  # noqa: E402
 from fieldwalk import create_app  # noqa: E402
 from fieldwalk.auth import create_token, create_user  # noqa: E402
 from fieldwalk.db import connect  # noqa: E402
+from fieldwalk.devtools.nginx import SITE_NAME, unchecked_tls  # noqa: E402
 from fieldwalk.places.model import insert_place  # noqa: E402
 from fieldwalk.walks.model import insert_walk  # noqa: E402
 
@@ -128,10 +128,7 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-SITE_NAME = "fieldwalk.example.se"  # docs/nginx/fieldwalk.conf's server_name
-UNCHECKED_TLS = ssl.create_default_context()
-UNCHECKED_TLS.check_hostname = False
-UNCHECKED_TLS.verify_mode = ssl.CERT_NONE  # the front's throwaway certificate
+UNCHECKED_TLS = unchecked_tls()  # the front's throwaway certificate
 
 
 class Server:

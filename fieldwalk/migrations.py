@@ -25,6 +25,18 @@ def _run(db: Database, ddl: str) -> None:
             db.execute(statement)
 
 
+def _build_totals(db: Database) -> None:
+    # Every running totals table and trigger the database holds is dropped, then made as
+    # fieldwalk/reports/totals.py says now and filled from the rows: the triggers and the
+    # recount never disagree.
+    for statement in totals.drop_statements(db):
+        db.execute(statement)
+    _run(db, totals.TABLES_DDL)
+    for statement in totals.trigger_statements():
+        db.execute(statement)  # one statement with ';' inside each: not through _run
+    totals.recount(db)
+
+
 @migrations()
 def m001_users(db: Database) -> None:
     _run(
@@ -890,10 +902,7 @@ def m030_running_totals(db: Database) -> None:
     # opened and done; per place and party the tasks in each state. Triggers keep them in the
     # writing transaction, so a report reads a few rows per place and week whatever the
     # history holds. Filled here from the rows already stored.
-    _run(db, totals.TABLES_DDL)
-    for statement in totals.trigger_statements():
-        db.execute(statement)  # one statement with ';' inside each: not through _run
-    totals.recount(db)
+    _build_totals(db)
 
 
 @migrations()
@@ -975,14 +984,8 @@ def m034_totals_feelings_and_overdue(db: Database) -> None:
     # The running totals as fieldwalk/reports/totals.py now counts them, built again from the
     # rows: the observations' feeling scores (count and sum, for the safety index's monthly
     # mean) and the overdue tasks' steps per place and day (for "overdue" in the lägesbild,
-    # which read every task ever left open). Every totals table and trigger is dropped and
-    # made as the module says, so the triggers and the recount never disagree.
-    for statement in totals.drop_statements(db):
-        db.execute(statement)
-    _run(db, totals.TABLES_DDL)
-    for statement in totals.trigger_statements():
-        db.execute(statement)
-    totals.recount(db)
+    # which read every task ever left open). Every totals table and trigger is built again.
+    _build_totals(db)
 
 
 @migrations()
@@ -1020,12 +1023,6 @@ def m037_open_task_steps(db: Database) -> None:
     # The tasks open at each month's end (the safety index on the year pages) from running
     # steps per place and day, like the overdue ones (fieldwalk/reports/totals.py): they read
     # every task a place had left open. The index they read goes. Every totals table and
-    # trigger is dropped and made again as the module says, so the triggers and the recount
-    # never disagree.
+    # trigger is built again.
     db.execute("DROP INDEX IF EXISTS tasks_place_open")
-    for statement in totals.drop_statements(db):
-        db.execute(statement)
-    _run(db, totals.TABLES_DDL)
-    for statement in totals.trigger_statements():
-        db.execute(statement)
-    totals.recount(db)
+    _build_totals(db)

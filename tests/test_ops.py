@@ -10,7 +10,6 @@ import re
 import shutil
 import signal
 import socket
-import ssl
 import subprocess
 import sys
 import threading
@@ -31,11 +30,13 @@ from conftest import (
 
 from fieldwalk.auth import create_token
 from fieldwalk.devtools.nginx import (
+    SITE_NAME,
     find_nginx,
     loopback_site,
     nginx_options,
     running_nginx,
     self_signed_certificate,
+    unchecked_tls,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -356,14 +357,12 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
         {5000: main.port, 5001: photos.port, 5002: exports.port},
     )
     options = _nginx_setup(tmp_path, site)
-    tls = ssl.create_default_context()
-    tls.check_hostname = False
-    tls.verify_mode = ssl.CERT_NONE  # the throwaway certificate; TLS is not the question here
+    tls = unchecked_tls()
 
     def send(method: str, path: str, body: bytes | None = None) -> tuple[int, bytes]:
         conn = http.client.HTTPSConnection("127.0.0.1", https_port, timeout=10, context=tls)
         try:
-            conn.request(method, path, body=body, headers={"Host": "fieldwalk.example.se"})
+            conn.request(method, path, body=body, headers={"Host": SITE_NAME})
             response = conn.getresponse()
             return response.status, response.read()
         finally:
@@ -425,7 +424,7 @@ def test_nginx_sends_only_photo_uploads_to_the_photo_pool_and_falls_back_to_the_
         assert send("GET", "/events.csv") == (201, b"main")
 
         plain = http.client.HTTPConnection("127.0.0.1", http_port, timeout=10)
-        plain.request("PUT", photo, body=jpeg, headers={"Host": "fieldwalk.example.se"})
+        plain.request("PUT", photo, body=jpeg, headers={"Host": SITE_NAME})
         redirect = plain.getresponse()
         assert redirect.status == 301
         assert redirect.headers["Location"] == f"https://fieldwalk.example.se{photo}"
@@ -597,9 +596,7 @@ def test_a_json_body_too_large_gets_the_apps_413_through_nginx(app, db, client, 
     main = start_gunicorn(app, unit_gunicorn_args("fieldwalk.service", port), port)
     site = loopback_site(NGINX_CONF.read_text(), _free_port(), https_port, {5000: port})
     options = _nginx_setup(tmp_path, site)
-    tls = ssl.create_default_context()
-    tls.check_hostname = False
-    tls.verify_mode = ssl.CERT_NONE
+    tls = unchecked_tls()
     body = json.dumps({"category": "lighting", "photos": [0] * 3_400_000}).encode()
     answers = []
     try:
@@ -613,7 +610,7 @@ def test_a_json_body_too_large_gets_the_apps_413_through_nginx(app, db, client, 
                             f"/api/v1/observations/{uuid.uuid4()}",
                             body=body,
                             headers={
-                                "Host": "fieldwalk.example.se",
+                                "Host": SITE_NAME,
                                 "Content-Type": "application/json",
                                 "X-CSRFToken": token,
                                 "Cookie": f"{cookie.key}={cookie.value}",

@@ -12,6 +12,7 @@ import os
 import re
 import shutil
 import socket
+import ssl
 import subprocess
 import time
 from collections.abc import Iterator
@@ -20,6 +21,15 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 SITE = Path(__file__).resolve().parents[2] / "docs" / "nginx" / "fieldwalk.conf"
+SITE_NAME = "fieldwalk.example.se"  # the site's server_name
+
+
+def unchecked_tls() -> ssl.SSLContext:
+    """A client's TLS context that takes the throwaway certificate (TLS is not what is tested)."""
+    context = ssl.create_default_context()
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def find_nginx() -> str | None:
