@@ -17,6 +17,7 @@ import os
 import re
 import signal
 import socket
+import ssl
 import statistics
 import struct
 import subprocess
@@ -303,9 +304,11 @@ class Answer:
 
 
 class Client:
-    """One person's HTTP client: its own cookies, or a bearer token; one connection a request
-    (gunicorn's sync workers close each connection anyway). `source` is a loopback address
-    to send from (127.0.0.2, ...): the app then sees another client address."""
+    """One person's HTTP client: its own cookies, or a bearer token. Over HTTPS (to nginx) it
+    keeps its connection from request to request, as a phone's browser does, and makes a new
+    one after `close()` (a phone back from a walk without signal); straight to gunicorn, one
+    connection a request (its sync workers close each anyway). `source` is a loopback
+    address to send from (127.0.0.2, ...): the app then sees another client address."""
 
     def __init__(
         self,
@@ -324,6 +327,31 @@ class Client:
         self.timeout = timeout
         self.cookies: dict[str, str] = {}
         self.csrf: str | None = None
+        self._kept: dict[int, http.client.HTTPSConnection] = {}  # by port, over HTTPS
+
+    def close(self) -> None:
+        """Drop the kept connections: the next request connects (and shakes hands) anew."""
+        for conn in self._kept.values():
+            conn.close()
+        self._kept.clear()
+
+    def _connection(self, port: int) -> tuple[http.client.HTTPConnection, bool]:
+        """(a connection to `port`, whether it was kept from an earlier request)."""
+        if not self.tls:
+            conn = http.client.HTTPConnection(
+                "127.0.0.1", port, timeout=self.timeout, source_address=self.source
+            )
+            return conn, False
+        if port in self._kept:
+            return self._kept[port], True
+        self._kept[port] = http.client.HTTPSConnection(
+            "127.0.0.1",
+            port,
+            timeout=self.timeout,
+            source_address=self.source,
+            context=UNCHECKED_TLS,
+        )
+        return self._kept[port], False
 
     def request(
         self,
@@ -333,43 +361,55 @@ class Client:
         headers: dict | None = None,
         port: int = 0,
     ) -> Answer:
-        """Send one request; the time covers connecting, sending and reading the whole answer."""
-        headers = {"Connection": "close", **(headers or {})}
+        """Send one request; the time covers connecting (when a new connection is needed),
+        sending and reading the whole answer."""
+        headers = dict(headers or {})
+        if not self.tls:
+            headers["Connection"] = "close"
         if self.cookies:
             headers["Cookie"] = "; ".join(f"{k}={v}" for k, v in self.cookies.items())
         if self.bearer:
             headers["Authorization"] = f"Bearer {self.bearer}"
         if self.tls:  # the site's name, and the page a browser's form or script was on
             headers = {"Host": SITE_NAME, "Referer": f"https://{SITE_NAME}/", **headers}
+        port = port or self.port
         start = time.perf_counter()
-        if self.tls:
-            conn = http.client.HTTPSConnection(
-                "127.0.0.1",
-                port or self.port,
-                timeout=self.timeout,
-                source_address=self.source,
-                context=UNCHECKED_TLS,
-            )
-        else:
-            conn = http.client.HTTPConnection(
-                "127.0.0.1", port or self.port, timeout=self.timeout, source_address=self.source
-            )
+        conn, kept = self._connection(port)
         try:
-            # Refused before the body was all read: the answer may still be there to read.
-            with contextlib.suppress(BrokenPipeError, ConnectionResetError):
-                conn.request(method, path, body=body, headers=headers)
-            response = conn.getresponse()
+            try:
+                response = self._send(conn, method, path, body, headers)
+            except (http.client.RemoteDisconnected, ConnectionError, ssl.SSLError):
+                if not kept:
+                    raise
+                # nginx closed the idle kept connection meanwhile: a browser sends again.
+                self.close()
+                conn, kept = self._connection(port)
+                response = self._send(conn, method, path, body, headers)
             data = response.read()
-            for value in response.msg.get_all("Set-Cookie") or []:
-                cookie = http.cookies.SimpleCookie()
-                cookie.load(value)
-                for name, morsel in cookie.items():
-                    self.cookies[name] = morsel.value
-            answer_headers = {k.lower(): v for k, v in response.getheaders()}
-            status = response.status
-        finally:
-            conn.close()
-        return Answer(status, data, time.perf_counter() - start, answer_headers)
+        except BaseException:
+            self._drop(port, conn)
+            raise
+        for value in response.msg.get_all("Set-Cookie") or []:
+            cookie = http.cookies.SimpleCookie()
+            cookie.load(value)
+            for name, morsel in cookie.items():
+                self.cookies[name] = morsel.value
+        answer_headers = {k.lower(): v for k, v in response.getheaders()}
+        if not self.tls or response.will_close:
+            self._drop(port, conn)
+        return Answer(response.status, data, time.perf_counter() - start, answer_headers)
+
+    @staticmethod
+    def _send(conn, method: str, path: str, body: bytes | None, headers: dict):
+        # Refused before the body was all read: the answer may still be there to read.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            conn.request(method, path, body=body, headers=headers)
+        return conn.getresponse()
+
+    def _drop(self, port: int, conn) -> None:
+        conn.close()
+        if self._kept.get(port) is conn:
+            del self._kept[port]
 
     def get(self, path: str) -> Answer:
         return self.request("GET", path, headers={"Accept": "text/html,application/json"})

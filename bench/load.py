@@ -75,6 +75,8 @@ import os
 import random
 import re
 import shlex
+import shutil
+import signal
 import subprocess
 import sys
 import tempfile
@@ -145,6 +147,53 @@ def unit_worker_options(unit: str) -> str:
     return " ".join(found)
 
 
+def unit_environment(unit: str, *names: str) -> dict[str, str]:
+    """The `Environment=` values a systemd unit in docs/systemd sets, of the names given."""
+    found = re.findall(r"^Environment=(\w+)=(.*)$", (UNITS / unit).read_text(), re.M)
+    return {name: value for name, value in found if name in names}
+
+
+@contextlib.contextmanager
+def blur_service(instance: Path, log: Path) -> Iterator[subprocess.Popen]:
+    """docs/systemd/fieldwalk-blur.service as it runs: `flask blur-pending --watch` on the
+    instance, its threads at SCHED_IDLE (the unit's CPUSchedulingPolicy=idle, by chrt) in a
+    session of its own whose autogroup is niced to 19 (as the unit's CPUWeight=idle lowers its
+    cgroup: with autogroups a thread's policy only ranks it within its group); stopped by
+    SIGTERM as systemd stops it, which lets it give back the photo at hand."""
+    command = [sys.executable, "-m", "flask", "--app", "app", "blur-pending", "--watch"]
+    if shutil.which("chrt"):
+        command = ["chrt", "--idle", "0", *command]
+    with open(log, "ab") as err:
+        process = subprocess.Popen(  # noqa: S603 - our own command line
+            command,
+            cwd=ROOT,
+            env=dict(os.environ, FIELDWALK_INSTANCE=str(instance)),
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
+            stderr=err,
+        )
+    with contextlib.suppress(OSError):
+        Path(f"/proc/{process.pid}/autogroup").write_text("19")
+    try:
+        yield process
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(120)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def blurred_count(database: str) -> tuple[int, int]:
+    """(photos with their public copies made, photos)."""
+    db = connect(database)
+    try:
+        return db.execute("SELECT count(public_file), count(*) FROM photos").fetchone()  # type: ignore[return-value]
+    finally:
+        db.close()
+
+
 @contextlib.contextmanager
 def running(server: Server, runtime: Path):
     """Run `server` with its own XDG_RUNTIME_DIR, as each systemd unit has its own: newer
@@ -211,26 +260,55 @@ def app_starts(log: str, kind: str, since: float) -> list[tuple[float, float]]:
     return found
 
 
+def nginx_starts(log: str, kind: str, since: float) -> dict[str, list[tuple[float, float]]]:
+    """From nginx's timed access log (fieldwalk/devtools/nginx.py): (seconds after `since`,
+    seconds) of each `kind` request, as nginx had it (from its first byte read to its answer
+    sent) and as the pool took it (nginx's upstream time, from connecting to the pool to its
+    whole answer): what the client adds is the rest. Refusals (4xx, the attackers') are left out."""
+    found: dict[str, list[tuple[float, float]]] = {"nginx": [], "upstream": []}
+    for line in log.splitlines():
+        parts = line.split()
+        if len(parts) != 6 or request_kind(parts[4], parts[5]) != kind or parts[3] >= "400":
+            continue
+        with contextlib.suppress(ValueError):
+            ended, seconds = float(parts[0]), float(parts[1])
+            found["nginx"].append((ended - seconds - since, seconds))
+            # Sent again to the next server: "0.004, 0.120"; "-" when no pool was reached.
+            upstream = [float(v) for v in parts[2].replace(",", " ").split() if v != "-"]
+            if upstream:
+                found["upstream"].append((ended - seconds - since, sum(upstream)))
+    return found
+
+
 def print_timeline(
     since: float,
     kinds: list[tuple[str, Stats]],
-    app: list[tuple[float, float]],
+    servers: dict[str, list[tuple[float, float]]],
     window: float = 10,
 ) -> None:
     """Per `window` seconds from `since` (the burst's start), each kind's answers with their
-    p95 and slowest latency, and the app's own p95 for the first kind: when in the burst the
-    time went, and whether in the app or waiting for it."""
-    print(f"\nper {window:.0f} s from the burst's start (answers, p95/max ms; app: its own p95):")
-    print("from s  " + "".join(f"{kind:>34}" for kind, _stats in kinds) + f"{'app p95':>10}")
+    p95 and slowest latency, and the p95 of each of `servers` (the app's own time for the first
+    kind, nginx's): when in the burst the time went, and where."""
+    print(
+        f"\nper {window:.0f} s from the burst's start (answers, p95/max ms; then the p95 of "
+        + ", ".join(servers)
+        + "):"
+    )
+    print(
+        "from s  "
+        + "".join(f"{kind:>34}" for kind, _stats in kinds)
+        + "".join(f"{name:>10}" for name in servers)
+    )
     buckets: dict[int, dict[str, list[float]]] = {}
     for kind, stats in kinds:
         for ended, seconds in zip(stats.ended[kind], stats.seconds[kind], strict=True):
             at = ended - seconds - since
             if at >= 0:
                 buckets.setdefault(int(at // window), {}).setdefault(kind, []).append(seconds)
-    for at, seconds in app:
-        if at >= 0:
-            buckets.setdefault(int(at // window), {}).setdefault("app", []).append(seconds)
+    for name, series in servers.items():
+        for at, seconds in series:
+            if at >= 0:
+                buckets.setdefault(int(at // window), {}).setdefault(name, []).append(seconds)
     for n in sorted(buckets):
         cells = []
         for kind, _stats in kinds:
@@ -240,8 +318,9 @@ def print_timeline(
                 if found
                 else f"{'':>34}"
             )
-        own = buckets[n].get("app", [])
-        cells.append(f"{percentile(own, 95) * 1000:>10.0f}" if own else "")
+        for name in servers:
+            own = buckets[n].get(name, [])
+            cells.append(f"{percentile(own, 95) * 1000:>10.0f}" if own else f"{'':>10}")
         print(f"{n * window:>6.0f}  " + "".join(cells))
 
 
@@ -311,6 +390,7 @@ def phone(
             together.abort()
         return
     stats.add("join (link + session)", time.perf_counter() - start, 200, True)
+    client.close()  # offline on the walk: back in signal, the phone connects anew
     if together is not None:
         together.wait()
     for n, photo in enumerate(photos):
@@ -578,7 +658,15 @@ def main() -> int:
         default=unit_nice("fieldwalk-photos.service"),
         help="the photo pool's niceness (default: its unit's Nice=)",
     )
+    parser.add_argument(
+        "--blur",
+        choices=("service", "pools"),
+        default="service",
+        help="who blurs the photos' faces: the blur service at idle priority, as the units "
+        "deploy it (default), or a thread in each pool's every process, as before",
+    )
     parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
+    parser.add_argument("--logs", type=Path, help="a folder to copy the servers' logs to")
     parser.add_argument(
         "--attackers", type=int, default=2, help="clients sending hostile uploads; 0: none"
     )
@@ -637,6 +725,18 @@ def main() -> int:
             if args.front == "nginx"
             else {}
         )
+        # Faces: as the units say (FIELDWALK_FACE_BLUR_IN_PROCESS=false, the blur service does
+        # them), or a thread in each process.
+        behind |= (
+            unit_environment("fieldwalk.service", "FIELDWALK_FACE_BLUR_IN_PROCESS")
+            if args.blur == "service"
+            else {"FIELDWALK_FACE_BLUR_IN_PROCESS": "true"}
+        )
+        print(
+            "faces blurred by the blur service at idle priority (docs/systemd/fieldwalk-blur.service)"
+            if args.blur == "service"
+            else "faces blurred by a thread in every process of both pools (--blur pools)"
+        )
         print(
             "people reach the pools through nginx (docs/nginx/fieldwalk.conf) over HTTPS"
             if behind
@@ -671,6 +771,8 @@ def main() -> int:
             pools.enter_context(running(server, Path(tmp) / "run-main"))
             if photo_server:
                 pools.enter_context(running(photo_server, Path(tmp) / "run-photos"))
+            if args.blur == "service":
+                pools.enter_context(blur_service(instance, Path(tmp) / "blur.err"))
             if args.front == "nginx":
                 route = pools.enter_context(
                     nginx_front(
@@ -743,6 +845,7 @@ def main() -> int:
             for thread in phones:
                 thread.join()
             phones_seconds = time.perf_counter() - (released[0] if released else start)
+            blurred_then, phones_done = blurred_count(database), time.perf_counter()
             done.set()
             for thread in browsers + attackers + watchers:
                 thread.join()
@@ -760,13 +863,23 @@ def main() -> int:
         locked = log.count("database is locked")
         tracebacks = log.count("Traceback")
         counts = database_counts(database, instance / "photos", walk["id"])
+        blurred_end, after_phones = blurred_count(database), time.perf_counter() - phones_done
+        if args.logs:  # the pools' and nginx's logs, to look into
+            args.logs.mkdir(parents=True, exist_ok=True)
+            for log_file in [*Path(tmp).glob("*.err"), *Path(tmp).glob("nginx/*.log")]:
+                shutil.copy(log_file, args.logs / log_file.name)
         orphans = check_photos(instance)
+        front_log = Path(tmp) / "nginx" / "access.log"
+        nginx_log = front_log.read_text() if front_log.exists() else ""
 
     if released:
         print_timeline(
             released[0],
             [("PUT observation", stats), ("GET /healthz, main pool", health)],
-            app_starts(main_log, "PUT observation", released_wall[0]),
+            {
+                "app": app_starts(main_log, "PUT observation", released_wall[0]),
+                **nginx_starts(nginx_log, "PUT observation", released_wall[0]),
+            },
         )
     requests = sum(len(v) for v in stats.seconds.values())
     print()
@@ -893,6 +1006,12 @@ def main() -> int:
             f"p95 coordinator pages: {percentile(every_page, 95):.0f} ms ({each})   "
             "(reported, no target)"
         )
+    print(
+        f"faces: public copies of {blurred_then[0]} of {blurred_then[1]} photos made when the "
+        f"phones were done, {blurred_end[0]} when the bench stopped "
+        f"{after_phones:.0f} s later (reported, no target: until then a photo is "
+        "shown to staff and its phone only)"
+    )
     pools = f"main pool {args.workers} workers" + (
         f" + photo pool {args.photo_workers}" if args.photo_workers else ", no photo pool"
     )

@@ -31,6 +31,9 @@ def create_app(test_config: dict | None = None) -> Flask:
 
     instance.mkdir(parents=True, exist_ok=True)
     app.config.setdefault("DATABASE_PATH", str(instance / app.config["DATABASE"]))
+    app.config.setdefault(
+        "RATE_LIMIT_DATABASE_PATH", str(instance / app.config["RATE_LIMIT_DATABASE"])
+    )
     app.config.setdefault("PHOTO_PATH", str(instance / app.config["PHOTO_DIR"]))
     Path(app.config["PHOTO_PATH"]).mkdir(parents=True, exist_ok=True)
     if not app.config.get("SECRET_KEY"):

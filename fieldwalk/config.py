@@ -8,6 +8,7 @@ from datetime import timedelta
 
 # Where the database and the photos live. `FIELDWALK_INSTANCE` moves the whole folder.
 DATABASE = "fieldwalk.db"  # relative to the instance folder
+RATE_LIMIT_DATABASE = "ratelimits.db"  # the rate limits' counters (fieldwalk/ratelimit.py)
 PHOTO_DIR = "photos"  # relative to the instance folder
 
 # Photos.

@@ -16,6 +16,7 @@ transaction that reads and then writes fails with "database is locked" when anot
 committed in between, whatever the busy timeout.
 """
 
+import fcntl
 import os
 import sqlite3
 import threading
@@ -32,18 +33,27 @@ from sqlite_utils import Database
 from fieldwalk.migrations import migrations
 
 BUSY_TIMEOUT_MS = 10_000
-# The threads of one process take turns at the write lock here, in order, instead of in
-# SQLite's busy handler, which sleeps up to 100 ms between tries: with the photo pool's 32
-# threads all retrying, a sync worker of the main pool lost the lock to them for seconds.
+# Writers take turns at the write lock in order, woken the moment it is free, instead of in
+# SQLite's busy handler, which sleeps 1, 2, 5 ... up to 100 ms between tries whatever the
+# lock does meanwhile. The threads of one process wait here; the processes (every worker of
+# every pool) wait at an flock on a file beside the database (`_writers_lock`). Under the
+# busy handler the photo pool's 32 threads kept a sync worker of the main pool from the lock
+# for seconds, and 300 phones' observations sent at once waited up to 2,5 s for a worker
+# whose every write slept in the handler (bench/load.py --burst).
 WRITING = threading.Lock()
+# The suffix of that file (SQLite's own are -wal and -shm).
+WRITERS_SUFFIX = "-writers"
+_writers_files: dict[tuple[int, str], int | None] = {}
 
 
-def prepare_connection(conn: sqlite3.Connection) -> None:
+def prepare_connection(conn: sqlite3.Connection, durable: bool = True) -> None:
     """Set the pragmas every fieldwalk connection needs."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     conn.execute("PRAGMA journal_mode = WAL")
-    # FULL: once a phone has been told "stored", a power cut must not undo it.
-    conn.execute("PRAGMA synchronous = FULL")
+    # FULL: once a phone has been told "stored", a power cut must not undo it. NORMAL, for
+    # what may lose its last moments to a power cut (counters), does not wait for the disk
+    # at each commit; in WAL mode it never corrupts the file.
+    conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys = ON")
 
 
@@ -53,6 +63,7 @@ class Connection(sqlite3.Connection):
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.cursors: weakref.WeakSet[sqlite3.Cursor] = weakref.WeakSet()
+        self.writers_path: str | None = None  # the file writers take turns at (connect)
 
     def cursor(self, *args, **kwargs) -> sqlite3.Cursor:
         cursor = super().cursor(*args, **kwargs)
@@ -71,8 +82,9 @@ class Connection(sqlite3.Connection):
             cursor.close()
 
 
-def connect(path: str | Path) -> Database:
-    """Open the database at `path` in autocommit mode; transactions are explicit."""
+def connect(path: str | Path, durable: bool = True) -> Database:
+    """Open the database at `path` in autocommit mode; transactions are explicit. Not
+    `durable`: commits need not survive a power cut (synchronous=NORMAL)."""
     conn = sqlite3.connect(
         str(path),
         isolation_level=None,
@@ -81,8 +93,32 @@ def connect(path: str | Path) -> Database:
         factory=Connection,
     )
     conn.row_factory = sqlite3.Row
-    prepare_connection(conn)
+    conn.writers_path = None if str(path) == ":memory:" else f"{path}{WRITERS_SUFFIX}"
+    prepare_connection(conn, durable)
     return Database(conn, execute_plugins=False)
+
+
+@contextmanager
+def _writers_lock(path: str | None) -> Iterator[None]:
+    """This process's turn at writing to the database: an exclusive flock on the file at
+    `path` (opened once per process; a forked child opens its own, as a lock is shared by
+    every copy of an inherited descriptor). Where the file cannot be made (a read-only
+    folder), SQLite's busy handler alone."""
+    key = (os.getpid(), path)
+    if path is not None and key not in _writers_files:
+        try:
+            _writers_files[key] = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o640)
+        except OSError:
+            _writers_files[key] = None
+    descriptor = _writers_files.get(key)
+    if descriptor is None:
+        yield
+        return
+    fcntl.flock(descriptor, fcntl.LOCK_EX)
+    try:
+        yield
+    finally:
+        fcntl.flock(descriptor, fcntl.LOCK_UN)
 
 
 @contextmanager
@@ -92,7 +128,7 @@ def transaction(db: Database) -> Iterator[Database]:
         with db.atomic():
             yield db
         return
-    with WRITING:
+    with WRITING, _writers_lock(getattr(db.conn, "writers_path", None)):
         db.execute("BEGIN IMMEDIATE")
         try:
             yield db
@@ -113,25 +149,33 @@ def _file_id(path: str | Path) -> tuple[int, int] | None:
     return found.st_dev, found.st_ino
 
 
-def _kept_connection(path: str | Path) -> Database:
-    """This thread's connection to `path`, opened when it has none that is still right."""
-    held = getattr(_kept, "held", None)
+def kept_connection(
+    path: str | Path, slot: str = "app", durable: bool = True, schema: str = ""
+) -> Database:
+    """This thread's connection in `slot` ("app": the app's database, lent to requests by
+    `get_db`; "counters": the rate limits' own), to `path`, opened when the one it has is not
+    still right; `schema` is run on each connection opened. One per slot: a thread that serves
+    another instance (tests do) closes the one it had."""
+    kept = _kept.__dict__.setdefault("slots", {})
+    held = kept.get(slot)
     if held is not None:
         (pid, held_path, file_id), db = held
         if pid == os.getpid() and held_path == str(path) and file_id == _file_id(path):
             return db
-        _kept.held = None
+        del kept[slot]
         if pid == os.getpid():
             db.close()
-    db = connect(path)
-    _kept.held = ((os.getpid(), str(path), _file_id(path)), db)
+    db = connect(path, durable)
+    if schema:
+        db.conn.executescript(schema)
+    kept[slot] = ((os.getpid(), str(path), _file_id(path)), db)
     return db
 
 
 def get_db() -> Database:
     """The request's connection: this thread's, lent for the request."""
     if "db" not in g:
-        g.db = _kept_connection(current_app.config["DATABASE_PATH"])
+        g.db = kept_connection(current_app.config["DATABASE_PATH"])
     return g.db
 
 
@@ -146,7 +190,7 @@ def close_db(_exc: BaseException | None = None) -> None:
             db.conn.rollback()
     except sqlite3.Error:
         # Closed or broken (a request may close it): the thread opens another next time.
-        _kept.held = None
+        _kept.__dict__.get("slots", {}).pop("app", None)
         db.close()
 
 

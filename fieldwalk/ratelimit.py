@@ -1,5 +1,12 @@
 """Rate limits: fixed-window counters kept in SQLite, so they hold across gunicorn workers.
 
+The counters have a database file of their own (RATE_LIMIT_DATABASE in the instance folder),
+beside the app's: every resident's observation and photo is counted, and in the app's file
+each count was a write transaction of its own, taking turns at the one write lock with the
+records themselves and waiting for the disk at its commit. Here counting never holds up a
+record, and commits do not wait for the disk (a power cut may forget the last moments'
+counts, which is harmless). The file is made when first used.
+
 Each (key, window) row counts the requests in one window; `window` holds the second the
 window ends, so expired rows can be pruned without knowing which period each key uses. A key
 is meant to be used with one period; name keys by what they limit ("link:12", "link-addr:…").
@@ -21,7 +28,7 @@ from flask_babel import ngettext
 from sqlite_utils import Database
 from werkzeug.exceptions import TooManyRequests
 
-from fieldwalk.db import get_db, transaction
+from fieldwalk.db import kept_connection, transaction
 from fieldwalk.render import error_page
 from fieldwalk.security import device_key_hash
 
@@ -36,6 +43,22 @@ class RateLimited(TooManyRequests):
         super().__init__(retry_after=retry_after)
         self.retry_seconds = retry_after
         self.kind = kind
+
+
+SCHEMA = """
+    CREATE TABLE IF NOT EXISTS rate_limits (
+        key TEXT NOT NULL,
+        window INTEGER NOT NULL,
+        count INTEGER NOT NULL,
+        PRIMARY KEY (key, window)
+    );
+"""
+
+
+def counters() -> Database:
+    """This thread's connection to the counters' database, its table made if it is new."""
+    path = current_app.config["RATE_LIMIT_DATABASE_PATH"]
+    return kept_connection(path, "counters", durable=False, schema=SCHEMA)
 
 
 def _count(db: Database, key: str, window_end: int, at: float) -> int:
@@ -75,7 +98,7 @@ def enforce_all(limits: list[tuple[str, int, int]], kind: str | None = None) -> 
     abort with 429 and the longest Retry-After of the limits it is over."""
     at = time.time()
     over = []
-    with transaction(get_db()) as db:
+    with transaction(counters()) as db:
         for key, limit, per_seconds in limits:
             window_end = (int(at // per_seconds) + 1) * per_seconds
             if _count(db, key, window_end, at) > limit:

@@ -80,8 +80,12 @@ def hash_secret(value: str) -> str:
 
 
 def new_token() -> str:
-    """A fresh URL-safe random secret."""
-    return secrets.token_urlsafe(32)
+    """A fresh URL-safe random secret, never starting with "-": pasted after a command
+    (`flask revoke-token <token>`), one that did (1 in 64) was taken for an option."""
+    while True:
+        token = secrets.token_urlsafe(32)
+        if not token.startswith("-"):
+            return token
 
 
 def device_key_hash(create: bool = False) -> str | None:

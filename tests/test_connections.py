@@ -149,3 +149,40 @@ def test_writers_of_one_process_take_turns_instead_of_retrying_in_sqlite(app, db
     assert db.execute("SELECT count(*) FROM places").fetchone()[0] == 2
     first.close()
     second.close()
+
+
+def test_writers_of_two_processes_take_turns_instead_of_retrying_in_sqlite(app, db):
+    """Two gunicorn workers: the second waits at the flock beside the database until the
+    first commits, never in SQLite's busy handler (at 0 ms it would fail with 'locked').
+    The child was forked after the parent had written, as a worker is from a master that
+    migrated: it takes turns at a lock of its own, not at the parent's inherited one."""
+    path = app.config["DATABASE_PATH"]
+    first = connect(path)
+    with transaction(first):  # the lock file is opened in this process before the fork
+        make_place(first, "forsta", "Första")
+    go, go_writer = os.pipe()
+    answer, answer_writer = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: another worker
+        try:
+            os.read(go, 1)  # the parent holds the write lock now
+            second = connect(path)
+            second.execute("PRAGMA busy_timeout = 0")
+            with transaction(second):
+                make_place(second, "andra", "Andra")
+            os.write(answer_writer, b"stored")
+        except sqlite3.Error as error:
+            os.write(answer_writer, str(error).encode())
+        finally:
+            os._exit(0)
+    with transaction(first):
+        make_place(first, "tredje", "Tredje")
+        os.write(go_writer, b"x")
+        time.sleep(0.3)  # the child tries meanwhile
+    os.waitpid(pid, 0)
+    result = os.read(answer, 100)
+    for descriptor in (go, go_writer, answer, answer_writer):
+        os.close(descriptor)
+    first.close()
+    assert result == b"stored"
+    assert db.execute("SELECT count(*) FROM places").fetchone()[0] == 3

@@ -6,13 +6,27 @@ each comes from and its licence: tests/data/faces/README.md), uploaded through t
 """
 
 import io
+import os
 import re
+import signal
+import subprocess
+import sys
+import time
 import uuid
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import approve_public, blur_all, join, login, make_place, make_staff, make_walk
+from conftest import (
+    ROOT,
+    approve_public,
+    blur_all,
+    join,
+    login,
+    make_place,
+    make_staff,
+    make_walk,
+)
 from PIL import Image
 from test_links import STAFF, make_task
 
@@ -228,3 +242,45 @@ def test_the_apps_own_thread_blurs_a_new_photo_without_being_asked(tmp_path, por
         assert row["public_file"] and row["faces"] >= 3
     finally:
         db.close()
+
+
+def test_the_blur_service_stopped_mid_photo_gives_it_back_and_leaves_no_file(app, db, uploaded):
+    """`blur-pending --watch` as docs/systemd/fieldwalk-blur.service runs it, sent SIGTERM
+    (systemd's stop) while it finds a photo's faces: it ends at once after that photo, writes
+    none of its files, and gives back its claim, so the next run takes the photo without
+    waiting ten minutes for the claim to go stale."""
+    photo_dir = Path(app.config["PHOTO_PATH"])
+    files_before = sorted(p for p in photo_dir.rglob("*") if p.is_file())
+    photo_id = uploaded["photo"]["id"]
+    service = subprocess.Popen(
+        [sys.executable, "-m", "flask", "--app", "app", "blur-pending", "--watch"],
+        cwd=ROOT,
+        env=dict(os.environ, FIELDWALK_INSTANCE=app.config["INSTANCE"]),
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        claimed = None
+        for _i in range(1200):  # the claim is committed before the faces are looked for
+            claimed = db.execute(
+                "SELECT blur_started_at FROM photos WHERE id = ?", [photo_id]
+            ).fetchone()[0]
+            if claimed or service.poll() is not None:
+                break
+            time.sleep(0.05)
+        assert claimed, service.stderr.read() if service.poll() is not None else "never claimed"
+        service.send_signal(signal.SIGTERM)
+        _out, err = service.communicate(timeout=120)
+    finally:
+        if service.poll() is None:
+            service.kill()
+            service.wait()
+    assert service.returncode == 0, err
+    row = db.execute(
+        "SELECT public_file, blur_started_at FROM photos WHERE id = ?", [photo_id]
+    ).fetchone()
+    assert row["public_file"] is None and row["blur_started_at"] is None
+    assert sorted(p for p in photo_dir.rglob("*") if p.is_file()) == files_before
+    # The next run takes it at once.
+    assert blur_all(app, db) == 1

@@ -44,6 +44,7 @@ NGINX_CONF = ROOT / "docs" / "nginx" / "fieldwalk.conf"
 UNIT = ROOT / "docs" / "systemd" / "fieldwalk.service"
 PHOTO_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-photos.service"
 EXPORT_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-exports.service"
+BLUR_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-blur.service"
 DEPLOY = ROOT / "docs" / "deploy.md"
 LOG_FIELDS = {"time", "method", "path", "status", "duration_ms", "user", "remote_addr"}
 
@@ -480,7 +481,7 @@ def test_nginx_config_and_systemd_units_agree_with_each_other_and_the_app(app):
 
 def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_main_unit():
     """Same user, instance, environment and hardening; its own port, workers (threaded:
-    gthread), control socket folder and a lower priority (Nice=2, CPUWeight=60); started after, and
+    gthread), control socket folder and a lower priority (Nice=10, CPUWeight=10); started after, and
     stopped, restarted and reloaded with, the main unit."""
     main, photos = _unit_settings(UNIT.read_text()), _unit_settings(PHOTO_UNIT.read_text())
     differing = {name for name in main.keys() | photos.keys() if main.get(name) != photos.get(name)}
@@ -506,7 +507,7 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
     assert "fieldwalk.service" in photos["After"][0].split()
     assert photos["WantedBy"] == ["fieldwalk.service"]
     assert "--worker-class gthread --threads 32" in photos["ExecStart"][0]
-    assert photos["Nice"] == ["2"] and photos["CPUWeight"] == ["60"]
+    assert photos["Nice"] == ["10"] and photos["CPUWeight"] == ["10"]
     strip = r"--workers \d+ --bind \S+(\s+--worker-class gthread --threads \d+)?"
     same = [re.sub(strip, "", unit["ExecStart"][0]).split() for unit in (main, photos)]
     assert same[0] == same[1]
@@ -539,6 +540,41 @@ def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_threads():
     assert same[0] == same[1]
 
 
+def test_the_blur_unit_blurs_every_pools_photos_on_cores_nothing_else_wants(app):
+    """The pools leave faces to fieldwalk-blur.service, which runs `blur-pending --watch` on
+    the same instance as the same user with the same hardening, at idle priority, tied to the
+    main unit like the pools."""
+    main, blur = _unit_settings(UNIT.read_text()), _unit_settings(BLUR_UNIT.read_text())
+    for unit in (UNIT, PHOTO_UNIT, EXPORT_UNIT):
+        assert (
+            "FIELDWALK_FACE_BLUR_IN_PROCESS=false"
+            in _unit_settings(unit.read_text())["Environment"]
+        ), unit.name
+    assert blur["ExecStart"] == ["/srv/fieldwalk/.venv/bin/flask --app app blur-pending --watch"]
+    assert "blur-pending" in app.cli.list_commands(None)
+    assert blur["Environment"] == ["FIELDWALK_INSTANCE=/var/lib/fieldwalk"]
+    assert blur["CPUSchedulingPolicy"] == ["idle"] and blur["CPUWeight"] == ["idle"]
+    assert blur["Nice"] == ["19"] and blur["IOSchedulingClass"] == ["idle"]
+    assert blur["PartOf"] == ["fieldwalk.service"] and blur["WantedBy"] == ["fieldwalk.service"]
+    assert "fieldwalk.service" in blur["After"][0].split()
+    for name in (
+        "User",
+        "Group",
+        "WorkingDirectory",
+        "StateDirectory",
+        "StateDirectoryMode",
+        "UMask",
+        "NoNewPrivileges",
+        "PrivateTmp",
+        "ProtectSystem",
+        "ProtectHome",
+        "ReadWritePaths",
+        "KillMode",
+        "Restart",
+    ):
+        assert blur[name] == main[name], name
+
+
 def test_every_app_command_in_deploy_md_exists(app):
     text = DEPLOY.read_text()
     used = set(re.findall(r"(?:\bfw|flask --app app) ([a-z][a-z0-9-]+)", text))
@@ -546,7 +582,9 @@ def test_every_app_command_in_deploy_md_exists(app):
     assert used <= set(app.cli.list_commands(None))
 
 
-@pytest.mark.parametrize("unit_file", [UNIT, PHOTO_UNIT, EXPORT_UNIT], ids=lambda path: path.name)
+@pytest.mark.parametrize(
+    "unit_file", [UNIT, PHOTO_UNIT, EXPORT_UNIT, BLUR_UNIT], ids=lambda path: path.name
+)
 def test_systemd_units_pass_systemd_analyze_verify(tmp_path, unit_file):
     analyze = shutil.which("systemd-analyze")
     if analyze is None:
@@ -554,7 +592,7 @@ def test_systemd_units_pass_systemd_analyze_verify(tmp_path, unit_file):
             pytest.fail("systemd-analyze is missing under CI: `make test` installs systemd as root")
         pytest.skip("systemd-analyze is not installed (`make test` installs it when run as root)")
     # The units as they would be with this checkout at /srv/fieldwalk.
-    for path in (UNIT, PHOTO_UNIT, EXPORT_UNIT):
+    for path in (UNIT, PHOTO_UNIT, EXPORT_UNIT, BLUR_UNIT):
         (tmp_path / path.name).write_text(path.read_text().replace("/srv/fieldwalk", str(ROOT)))
     unit = tmp_path / unit_file.name
 

@@ -1,27 +1,45 @@
 """Fixed-window rate limits kept in SQLite: per key, per window, shared by every worker."""
 
+import pytest
 from conftest import EnglishClient
 
 from fieldwalk import create_app
 from fieldwalk.db import connect
-from fieldwalk.ratelimit import hit, rate_limit
+from fieldwalk.ratelimit import SCHEMA, enforce_all, hit, rate_limit
 
 START = 1_000_020.0  # some moment inside a 60-second window (window starts at 1_000_020)
 
 
-def test_hit_counts_per_key_within_the_limit(db):
+def open_counters(app):
+    """A connection of its own to the app's counters' database, as a worker opens one."""
+    db = connect(app.config["RATE_LIMIT_DATABASE_PATH"], durable=False)
+    db.conn.executescript(SCHEMA)
+    return db
+
+
+@pytest.fixture
+def counters(app):
+    db = open_counters(app)
+    yield db
+    db.close()
+
+
+def test_hit_counts_per_key_within_the_limit(counters):
+    db = counters
     assert [hit(db, "a", 3, 60, at=START + i) for i in range(4)] == [True, True, True, False]
     assert hit(db, "b", 3, 60, at=START + 5)  # another key has its own count
 
 
-def test_hit_resets_in_the_next_window(db):
+def test_hit_resets_in_the_next_window(counters):
+    db = counters
     for i in range(4):
         hit(db, "a", 3, 60, at=START + i)
     assert not hit(db, "a", 3, 60, at=START + 59)
     assert hit(db, "a", 3, 60, at=START + 60)
 
 
-def test_finished_windows_are_pruned_when_a_new_one_starts(db):
+def test_finished_windows_are_pruned_when_a_new_one_starts(counters):
+    db = counters
     hit(db, "old", 3, 60, at=START)
     hit(db, "new", 3, 60, at=START + 600)
     keys = [r[0] for r in db.execute("SELECT key FROM rate_limits")]
@@ -29,8 +47,7 @@ def test_finished_windows_are_pruned_when_a_new_one_starts(db):
 
 
 def test_hit_holds_across_two_connections_to_the_same_database(app):
-    first = connect(app.config["DATABASE_PATH"])
-    second = connect(app.config["DATABASE_PATH"])
+    first, second = open_counters(app), open_counters(app)
     try:
         assert hit(first, "shared", 3, 60, at=START)
         assert hit(second, "shared", 3, 60, at=START + 1)
@@ -78,3 +95,30 @@ def test_json_clients_get_429_as_json_with_retry_after(tmp_path):
     assert response.status_code == 429
     assert response.get_json()["error"] == 429
     assert response.headers["Retry-After"]
+
+
+def test_counting_never_waits_for_the_apps_write_lock(app):
+    """The counters have a file of their own: while another worker holds the app database's
+    write lock (a long import, say), a resident's write is still counted at once, and the app
+    database has no counters in it."""
+    holder = connect(app.config["DATABASE_PATH"])
+    holder.execute("BEGIN IMMEDIATE")
+    try:
+        with app.test_request_context():
+            enforce_all([("write-addr:10.0.0.1", 3, 60)], "write")
+            enforce_all([("write-addr:10.0.0.1", 3, 60)], "write")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    db = open_counters(app)
+    try:
+        assert [tuple(r) for r in db.execute("SELECT key, count FROM rate_limits")] == [
+            ("write-addr:10.0.0.1", 2)
+        ]
+    finally:
+        db.close()
+    app_db = connect(app.config["DATABASE_PATH"])
+    try:
+        assert not app_db["rate_limits"].exists()
+    finally:
+        app_db.close()

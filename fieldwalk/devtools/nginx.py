@@ -53,11 +53,14 @@ def loopback_site(site: str, http_port: int, https_port: int, pools: dict[int, i
 
 def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
     """A throwaway certificate and key for localhost: openssl's command line, else the
-    cryptography package."""
+    cryptography package. An ECDSA P-256 key, as certbot makes by default (since 2.0): each
+    new phone connection's handshake costs nginx a fraction of an RSA-2048 one's, which under
+    300 phones connecting at once (bench/load.py --burst) took much of a core."""
     cert, key = folder / "cert.pem", folder / "key.pem"
     if shutil.which("openssl"):
         subprocess.run(  # noqa: S603 - a fixed command line
-            ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1"]
+            ["openssl", "req", "-x509", "-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:prime256v1"]
+            + ["-nodes", "-days", "1"]
             + ["-subj", "/CN=localhost", "-keyout", str(key), "-out", str(cert)],
             check=True,
             capture_output=True,
@@ -65,9 +68,9 @@ def self_signed_certificate(folder: Path) -> tuple[Path, Path]:
         return cert, key
     from cryptography import x509
     from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import rsa
+    from cryptography.hazmat.primitives.asymmetric import ec
 
-    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "localhost")])
     now = datetime.now(UTC)
     certificate = (
@@ -118,7 +121,10 @@ def nginx_options(folder: Path, site: str, cert: Path, key: Path) -> list[str]:
         events {{ worker_connections 768; }}
         http {{
             {mime}
-            access_log {folder}/access.log;
+            # When each request ended, how long nginx had it, how long the pool took.
+            log_format timed '$msec $request_time $upstream_response_time $status '
+                             '$request_method $uri';
+            access_log {folder}/access.log timed;
             client_body_temp_path {temp}; proxy_temp_path {temp}; fastcgi_temp_path {temp};
             uwsgi_temp_path {temp}; scgi_temp_path {temp};
             include {folder}/fieldwalk.conf;

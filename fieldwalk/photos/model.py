@@ -158,6 +158,14 @@ def claim_for_blur(db: Database, photo_id: str, at: str, stale_before: str) -> b
     )
 
 
+def release_blur_claim(db: Database, photo_id: str, at: str) -> None:
+    """Give back the claim taken `at` on a photo, for the next run to take at once."""
+    db.execute(
+        "UPDATE photos SET blur_started_at = NULL WHERE id = ? AND blur_started_at = ?",
+        [photo_id, at],
+    )
+
+
 def set_public_copies(
     db: Database, photo_id: str, made_from: str, public_file: str, public_thumb: str, faces: int
 ) -> bool:

@@ -10,6 +10,11 @@ Two ways run `blur_pending`: a thread in each app process, woken by every stored
 (`wake`), and `flask --app app blur-pending [--watch]` from cron or as a service, which
 also catches whatever a restart left half done. A photo is claimed before the work, so two
 processes never blur the same one twice.
+
+As deployed (docs/systemd/fieldwalk-blur.service) the service does it all, at idle priority
+(SCHED_IDLE: only on cores nothing else wants): after a city's evening of walks the faces of 3,000 photos are some two hours
+of one core, and on a thread in each pool they took the cores the uploads, the observations
+and the pages were waiting for (bench/load.py --burst).
 """
 
 from __future__ import annotations
@@ -31,6 +36,7 @@ from fieldwalk.photos.model import (
     claim_for_blur,
     get_photo,
     photos_without_public_copies,
+    release_blur_claim,
     set_public_copies,
 )
 
@@ -63,8 +69,17 @@ def _jpeg(image: Image.Image) -> bytes:
     return out.getvalue()
 
 
-def blur_photo(db: Database, photo_dir: Path, photo_id: str, thumb_edge: int) -> bool:
-    """Make one photo's public copies if nobody else is at it; True when they were made."""
+def blur_photo(
+    db: Database,
+    photo_dir: Path,
+    photo_id: str,
+    thumb_edge: int,
+    stop: threading.Event | None = None,
+) -> bool:
+    """Make one photo's public copies if nobody else is at it; True when they were made.
+
+    Once `stop` is set (the service is being stopped) the photo at hand is left as it was,
+    its claim given back, rather than its files written and never recorded."""
     stamp = now()
     stale = now(-timedelta(minutes=CLAIM_MINUTES))
     with transaction(db):
@@ -73,6 +88,10 @@ def blur_photo(db: Database, photo_dir: Path, photo_id: str, thumb_edge: int) ->
     photo = get_photo(db, photo_id)
     display = (photo_dir / photo["file"]).read_bytes()
     made = blurred_copies(display, thumb_edge)
+    if stop is not None and stop.is_set():
+        with transaction(db):
+            release_blur_claim(db, photo_id, stamp)
+        return False
     if made is None:
         with transaction(db):
             return set_public_copies(
@@ -97,15 +116,24 @@ def blur_photo(db: Database, photo_dir: Path, photo_id: str, thumb_edge: int) ->
     return done
 
 
-def blur_pending(db: Database, photo_dir: Path, thumb_edge: int, limit: int | None = None) -> int:
-    """Make the public copies of every photo still without them (at most `limit`); how many."""
+def blur_pending(
+    db: Database,
+    photo_dir: Path,
+    thumb_edge: int,
+    limit: int | None = None,
+    stop: threading.Event | None = None,
+) -> int:
+    """Make the public copies of every photo still without them (at most `limit`, until
+    `stop` is set); how many."""
     made = 0
     while limit is None or made < limit:
         batch = photos_without_public_copies(db, 20)
         progress = False
         for photo in batch:
+            if stop is not None and stop.is_set():
+                return made
             try:
-                if blur_photo(db, photo_dir, photo["id"], thumb_edge):
+                if blur_photo(db, photo_dir, photo["id"], thumb_edge, stop):
                     made += 1
                     progress = True
             except (OSError, Image.UnidentifiedImageError) as error:

@@ -10,7 +10,8 @@ emails) and the other people on a walk are "anyone else".
 
 import functools
 import io
-import time
+import signal
+import threading
 from pathlib import Path
 
 import click
@@ -125,22 +126,33 @@ def serve(relative: str):
 def blur_pending_command(watch: bool) -> None:
     """Make the face-blurred public copies of every photo still without them.
 
-    Safe beside the app's own blurring thread and another run (each photo is claimed).
-    Example: flask --app app blur-pending   (from cron, each minute)
+    Safe beside the app's own blurring thread and another run (each photo is claimed). Give
+    it the cores nothing else wants, as docs/systemd/fieldwalk-blur.service does: a photo's
+    faces cost some two seconds of one core. Stopped (SIGTERM, Ctrl-C), it gives back the
+    photo at hand, so no file is left written and unrecorded.
+    Example: chrt --idle 0 flask --app app blur-pending   (from cron, each minute)
              flask --app app blur-pending --watch   (as a service)
     """
     config = current_app.config
-    while True:
-        db = connect(config["DATABASE_PATH"])
-        try:
-            made = blur_pending(db, Path(config["PHOTO_PATH"]), config["PHOTO_THUMB_EDGE"])
-        finally:
-            db.close()
-        if not watch:
-            click.echo(f"{made} photo(s) blurred.")
-            return
-        if not made:
-            time.sleep(5)
+    stop = threading.Event()
+    before = {n: signal.signal(n, lambda *_: stop.set()) for n in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        while not stop.is_set():
+            db = connect(config["DATABASE_PATH"])
+            try:
+                made = blur_pending(
+                    db, Path(config["PHOTO_PATH"]), config["PHOTO_THUMB_EDGE"], stop=stop
+                )
+            finally:
+                db.close()
+            if not watch:
+                click.echo(f"{made} photo(s) blurred.")
+                return
+            if not made:
+                stop.wait(5)
+    finally:
+        for number, handler in before.items():
+            signal.signal(number, handler)
 
 
 @click.command("check-photos")
