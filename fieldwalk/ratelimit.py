@@ -28,7 +28,7 @@ from flask_babel import ngettext
 from sqlite_utils import Database
 from werkzeug.exceptions import TooManyRequests
 
-from fieldwalk.db import kept_connection, transaction
+from fieldwalk.db import kept_connection
 from fieldwalk.render import error_page
 from fieldwalk.security import device_key_hash
 
@@ -62,10 +62,20 @@ def counters() -> Database:
 
 
 def _count(db: Database, key: str, window_end: int, at: float) -> int:
-    (count,) = db.execute(
+    """Count one more request against `key` in the window ending at `window_end`; the
+    window's count now (concurrent counts included: never less than this request's place).
+
+    Each statement commits on its own, holding the counters' write lock only while SQLite
+    runs it. In a transaction the lock was also held across the Python between statements,
+    and a thread of the photo pool waiting for its process's GIL, or for a core, kept every
+    worker waiting to count (bench/load.py --burst)."""
+    db.execute(
         """INSERT INTO rate_limits (key, window, count) VALUES (?, ?, 1)
-           ON CONFLICT(key, window) DO UPDATE SET count = count + 1 RETURNING count""",
+           ON CONFLICT(key, window) DO UPDATE SET count = count + 1""",
         [key, window_end],
+    )
+    (count,) = db.execute(
+        "SELECT count FROM rate_limits WHERE key = ? AND window = ?", [key, window_end]
     ).fetchone()
     if count == 1:
         # A new window started for this key: a good moment to forget finished ones.
@@ -77,9 +87,7 @@ def count_hit(db: Database, key: str, per_seconds: int, at: float | None = None)
     """Count one request against `key`; return (requests in this window, window's end)."""
     at = time.time() if at is None else at
     window_end = (int(at // per_seconds) + 1) * per_seconds
-    with transaction(db):
-        count = _count(db, key, window_end, at)
-    return count, window_end
+    return _count(db, key, window_end, at), window_end
 
 
 def hit(db: Database, key: str, limit: int, per_seconds: int, at: float | None = None) -> bool:
@@ -94,15 +102,15 @@ def enforce(key: str, limit: int, per_seconds: int, kind: str | None = None) -> 
 
 
 def enforce_all(limits: list[tuple[str, int, int]], kind: str | None = None) -> None:
-    """Count this request against each (key, limit, per_seconds) in one write transaction;
-    abort with 429 and the longest Retry-After of the limits it is over."""
+    """Count this request against each (key, limit, per_seconds); abort with 429 and the
+    longest Retry-After of the limits it is over."""
     at = time.time()
     over = []
-    with transaction(counters()) as db:
-        for key, limit, per_seconds in limits:
-            window_end = (int(at // per_seconds) + 1) * per_seconds
-            if _count(db, key, window_end, at) > limit:
-                over.append(window_end)
+    db = counters()
+    for key, limit, per_seconds in limits:
+        window_end = (int(at // per_seconds) + 1) * per_seconds
+        if _count(db, key, window_end, at) > limit:
+            over.append(window_end)
     if over:
         raise RateLimited(max(1, math.ceil(max(over) - at)), kind)
 
