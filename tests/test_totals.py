@@ -418,13 +418,13 @@ def test_place_page_counts_tasks_per_party_from_the_totals(client, db, places):
 def test_seed_load_spreads_history_with_its_size_and_keeps_the_totals(runner, db):
     """seed-load reaches further back for more observations, and its bulk writes keep the
     totals as exact as single writes do."""
-    assert history_days(10_000) == 90
-    assert 90 < history_days(100_000) < history_days(1_000_000) == 5 * 365
+    assert history_days(2_000) == history_days(10_000) == 365
+    assert 365 < history_days(100_000) < history_days(1_000_000) == 5 * 365
     result = runner.invoke(args=["seed-load", "--observations", "2000", "--walks", "4"])
     assert result.exit_code == 0, result.output
     oldest = db.execute("SELECT min(observed_at) FROM observations").fetchone()[0]
     age = datetime.now(UTC) - datetime.fromisoformat(oldest.replace("Z", "+00:00"))
-    assert 80 < age.days <= 91
+    assert 355 < age.days <= 366
     result = runner.invoke(
         args=[
             "seed-load",

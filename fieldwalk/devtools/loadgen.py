@@ -2,7 +2,8 @@
 
 100,000 observations, 30,000 tasks, 200 walks and about 5 events per place and day over the
 district's places and a stretch of days that grows with the observations (`history_days`:
-half a year for 100,000, five years for a million), written with executemany in a few big transactions (rows are plain tuples, made by a
+a year for 10,000, three for 100,000, five for a million), written with executemany in a
+few big transactions (rows are plain tuples, made by a
 seeded random generator, so two runs with the same seed give the same database). It uses the
 places already there (`seed-demo`'s) or, when there are none, inserts the demo district's
 polygons itself. Not for a real server: the rows are fiction.
@@ -39,14 +40,18 @@ from fieldwalk.tasks.states import (
     WONT_FIX,
 )
 
-MIN_DAYS, MAX_DAYS = 90, 5 * 365
-OBSERVATIONS_PER_DAY = 548  # a million over five years: a whole city's walks and reports
+MIN_DAYS, MAX_DAYS = 365, 5 * 365
 
 
 def history_days(observations: int) -> int:
-    """How many days back the made-up history reaches: more observations, a longer history
-    (so a week holds about as many as in a real district), from 90 days to five years."""
-    return max(MIN_DAYS, min(MAX_DAYS, math.ceil(observations / OBSERVATIONS_PER_DAY)))
+    """How many days back the made-up history reaches: a year for up to 10,000 observations,
+    two more for each tenfold, five years from a million (a bigger database is mostly an
+    older one, as a district's grows). Never under a year: the annual follow-up's pages show
+    one, and over 90 days (as it was) a small seed left three quarters of them empty, so from
+    10k to 1M bench/review.py measured how much more they showed, not what the database
+    held."""
+    tenfolds = math.log10(max(observations, 10_000) / 10_000)
+    return min(MAX_DAYS, round(MIN_DAYS * (1 + 2 * tenfolds)))
 
 
 OBSERVATIONS_PER_WALK = 30
