@@ -1,5 +1,6 @@
 """The JSON API v1, through the test client, with real photos from the corpus."""
 
+import hashlib
 import io
 import json
 import re
@@ -372,6 +373,8 @@ def test_put_photo_stores_it_with_201_and_its_facts(phone, declared, db):
     assert data["taken_at"].startswith("2008-10-22T16:28")
     assert data["url"].startswith("/photos/") and data["thumb_url"].startswith("/photos/")
     assert count(db, "photos") == 1
+    (sha256,) = db.execute("SELECT sha256 FROM photos WHERE id = ?", [photo_id]).fetchone()
+    assert sha256 == hashlib.sha256(DSCN0010.read_bytes()).hexdigest()  # of the bytes as sent
 
 
 def test_photo_far_from_the_walk_warns_and_does_not_move_the_observation(phone, walk, db):
