@@ -9,8 +9,11 @@ Run from the project root (`make bench` runs it too):
 
 `--burst` is the evening after a city's walks: 300 phones each emptying an outbox of 10
 observations with a photo at the same moment (`--phones 300 --observations 10`): every phone
-joins its walk first (as it did on the walk), then all start sending together, and the 5
-minutes are counted from then. The phones
+joins its walk first (as it did on the walk), then all get their signal back in the same
+instant, and the 5 minutes are counted from then. Each phone then waits a random moment of
+up to `--spread` seconds before it sends, as its outbox does on `online` (3 s, read from
+static/js/outbox.js); `--spread 0` has all 300 send their first observation in the same
+instant. The phones
 spread over loopback addresses 127.0.1.x, ten to an address, as phones on different networks
 are (one address for all would meet the per-address write limit, as it should). Its targets:
 every observation and photo stored exactly once within 5 minutes, observation PUT p95 under
@@ -147,6 +150,13 @@ def unit_worker_options(unit: str) -> str:
     command = (UNITS / unit).read_text().replace("\\\n", " ")
     found = re.findall(r"--(?:worker-class|threads) \S+", command)
     return " ".join(found)
+
+
+def outbox_spread() -> float:
+    """Seconds a phone's outbox waits at most, at random, when its signal returns before it
+    sends (ONLINE_SPREAD_MS in static/js/outbox.js)."""
+    found = re.search(r"ONLINE_SPREAD_MS = (\d+);", (ROOT / "static/js/outbox.js").read_text())
+    return int(found.group(1)) / 1000
 
 
 def unit_environment(unit: str, *names: str) -> dict[str, str]:
@@ -401,9 +411,12 @@ def phone(
     deadline: float,
     source: str = "",
     together: threading.Barrier | None = None,
+    spread: float = 0.0,
 ) -> None:
     """Join the walk, then send each observation and its photo, in order, as the outbox does.
-    With `together`, every phone joins first (on the walk) and all start sending at once."""
+    With `together`, every phone joins first (on the walk) and all get their signal back at
+    once; each then waits a random moment of up to `spread` seconds, as the outbox does on
+    `online`, and sends."""
     client = route.client(source=source)
     start = time.perf_counter()
     try:
@@ -417,6 +430,7 @@ def phone(
     client.close()  # offline on the walk: back in signal, the phone connects anew
     if together is not None:
         together.wait()
+        time.sleep(random.uniform(0, spread))
     for n, photo in enumerate(photos):
         if time.monotonic() > deadline:
             return
@@ -450,15 +464,17 @@ def phones_process(
     together,
     stored_queue,
     results,
+    spread: float = 0.0,
 ) -> None:
     """A process of its own for some of the phones, each on a thread of it: 300 phones on
     threads of one Python process took turns at its GIL to send, which no phone does (its
     wait was counted in its latency). Sends what it counted to `results` at the end."""
+    random.seed()  # each process its own dice, not a copy of the parent's
     stats, stored = Stats(), Announced(stored_queue)
     threads = [
         threading.Thread(
             target=phone,
-            args=(route, walk, number, photos, stats, stored, deadline, source, together),
+            args=(route, walk, number, photos, stats, stored, deadline, source, together, spread),
         )
         for number, photos, source in phones
     ]
@@ -739,6 +755,13 @@ def main() -> int:
     parser.add_argument("--max-seconds", type=float, default=900, help="stop phones after this")
     parser.add_argument("--logs", type=Path, help="a folder to copy the servers' logs to")
     parser.add_argument(
+        "--spread",
+        type=float,
+        default=outbox_spread(),
+        help="with --burst: the most a phone waits, at random, once its signal is back, before "
+        "it sends (default: as static/js/outbox.js waits on `online`); 0: all in the same instant",
+    )
+    parser.add_argument(
         "--phone-processes",
         type=int,
         default=4,
@@ -837,8 +860,9 @@ def main() -> int:
         else:
             print("photo pool: none (--photo-workers 0), the main pool serves the photos too")
         print(
-            f"{args.phones} phones x {args.observations} observations with a photo, "
-            f"{args.coordinators} coordinators browsing (think {args.think} s)..."
+            f"{args.phones} phones x {args.observations} observations with a photo"
+            + (f" (each starting within {args.spread:g} s of the burst)" if args.burst else "")
+            + f", {args.coordinators} coordinators browsing (think {args.think} s)..."
         )
         stats = Stats()
         attacks, health = Stats(), Stats()
@@ -900,6 +924,7 @@ def main() -> int:
                         together,
                         stored_queue,
                         results,
+                        args.spread,
                     ),
                 )
                 for n in range(processes)

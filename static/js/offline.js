@@ -86,7 +86,7 @@
   window.FieldwalkSync = { now: function () { checkStorage(); return sync(true); } };
 
   if (sendButton) sendButton.addEventListener('click', function () { sync(true); });
-  window.addEventListener('online', function () { sync(true); });
+  window.addEventListener('online', function () { outbox.spread().then(function () { sync(true); }); });
   document.addEventListener('visibilitychange', function () { if (document.visibilityState === 'visible') sync(false); });
   // A replay changes the outbox several times a second: refresh at once when idle, else once
   // after the running refresh and a second's pause, so the counter and the list keep up

@@ -460,9 +460,19 @@
     });
   }
 
+  // A crowd that gets its signal back together (a walk coming up from the metro, 300 phones
+  // after a city's evening of walks) would send in the same instant, and the first of their
+  // observations would wait for each other at the server. Sending when the signal returns
+  // (the page's `online`, the worker's background `sync`), each phone first waits a random
+  // moment of up to ONLINE_SPREAD_MS; the send button does not (bench/load.py --burst).
+  var ONLINE_SPREAD_MS = 3000;
+  function spread() {
+    return new Promise(function (resolve) { setTimeout(resolve, Math.random() * ONLINE_SPREAD_MS); });
+  }
+
   global.FieldwalkOutbox = {
     add: add, all: all, get: get, photoData: photoData, remove: remove, counts: counts, replay: replay, retry: retry,
-    resendAsNew: resendAsNew, discardPhoto: discardPhoto, uuid: uuid,
+    resendAsNew: resendAsNew, discardPhoto: discardPhoto, uuid: uuid, spread: spread,
     onChange: function (fn) { listeners.push(fn); },
     judge: judge
   };

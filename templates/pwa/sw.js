@@ -95,7 +95,7 @@ self.addEventListener('fetch', (event) => {
 self.addEventListener('sync', (event) => {
   if (event.tag !== 'fieldwalk-outbox') return;
   // Rejecting makes the browser retry later, with its own back-off.
-  event.waitUntil(self.FieldwalkOutbox.replay({ from: 'sync' }).then((result) => {
+  event.waitUntil(self.FieldwalkOutbox.spread().then(() => self.FieldwalkOutbox.replay({ from: 'sync' })).then((result) => {
     if (result.retry) throw new Error('outbox: will retry');
   }));
 });

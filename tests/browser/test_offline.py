@@ -542,3 +542,33 @@ def test_server_killed_mid_sync_and_restarted_still_gets_everything_exactly_once
         phones.close()
         if server.process.poll() is None:
             server.kill()
+
+
+def test_back_in_signal_a_phone_waits_a_random_moment_before_it_sends(phone, walk, app):
+    """A crowd that gets its signal back together would send in the same instant: on
+    `online` (and the worker's background sync) the replay starts after a random wait of up to
+    3 s (static/js/outbox.js's spread). With the dice at their highest the wait is the whole
+    3 s (timers never fire early, so a slow machine cannot fail this), at their lowest none;
+    and a phone back online still delivers everything."""
+    phone.expect_console_error(NETWORK_ERRORS)
+    page = phone()
+    join(page, walk)
+    waited = page.evaluate(
+        """async () => {
+            const waited = [];
+            for (const dice of [0.99, 0]) {
+                Math.random = () => dice;
+                const start = performance.now();
+                await FieldwalkOutbox.spread();
+                waited.push(performance.now() - start);
+            }
+            return waited;
+        }"""
+    )
+    assert waited[0] >= 0.99 * 3000 - 5 and waited[1] < 1000, waited
+    net = Network(page.context)
+    net.go_offline()
+    record(page, "Trasig lampa i tunneln", [CANON])
+    net.go_online()
+    wait_until(lambda: outbox_size(page) == 0, message="the outbox to empty")
+    assert counts(app.config["DATABASE_PATH"]) == (1, 1)
