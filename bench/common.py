@@ -132,6 +132,18 @@ def free_port() -> int:
 UNCHECKED_TLS = unchecked_tls()  # the front's throwaway certificate
 
 
+def nice_group(pid: int, nice: int, what: str) -> None:
+    """Lower the share of the CPU of a process in a session of its own, not only its threads'
+    among themselves: with the kernel's autogroups (on here) a niceness or scheduling policy
+    only ranks a group's own threads, and the group itself competes with the others at equal
+    weight. So the group is niced too, as systemd's CPUWeight= does for a unit's cgroup
+    (docs/systemd/fieldwalk-photos.service and fieldwalk-blur.service set both)."""
+    try:
+        Path(f"/proc/{pid}/autogroup").write_text(str(nice))
+    except OSError as error:
+        print(f"could not nice {what}'s autogroup ({error}); its own priority alone")
+
+
 class Server:
     """gunicorn serving `app:app` on 127.0.0.1, in its own process group, logs to files."""
 
@@ -178,7 +190,7 @@ class Server:
                 self.command, cwd=ROOT, env=env, start_new_session=True, stdout=out, stderr=err
             )
         if self.nice:
-            self._nice_group()
+            nice_group(self.process.pid, self.nice, "the photo pool")
         deadline = time.monotonic() + timeout
         while not self.healthy():
             if self.process.poll() is not None:
@@ -187,19 +199,6 @@ class Server:
                 self.stop()
                 raise RuntimeError(f"gunicorn did not answer /healthz:\n{self.stderr()[-3000:]}")
             time.sleep(0.2)
-
-    def _nice_group(self) -> None:
-        """Lower the whole pool's share of the CPU, not only its threads' among themselves.
-
-        The pool runs in a session of its own, and with the kernel's autogroups (on here)
-        a niceness only ranks a group's own threads: the group itself competes with the
-        others at equal weight. So the group is niced too, as systemd's CPUWeight= does for
-        a unit's cgroup (docs/systemd/fieldwalk-photos.service sets both)."""
-        group = Path(f"/proc/{self.process.pid}/autogroup")
-        try:
-            group.write_text(str(self.nice))
-        except OSError as error:
-            print(f"could not nice the photo pool's autogroup ({error}); Nice= alone")
 
     def healthy(self) -> bool:
         try:

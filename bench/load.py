@@ -107,6 +107,7 @@ from common import (
     load_average,
     new_id,
     new_instance,
+    nice_group,
     observation_body,
     percentile,
     png_bomb,
@@ -184,8 +185,7 @@ def blur_service(instance: Path, log: Path) -> Iterator[subprocess.Popen]:
             stdout=subprocess.DEVNULL,
             stderr=err,
         )
-    with contextlib.suppress(OSError):
-        Path(f"/proc/{process.pid}/autogroup").write_text("19")
+    nice_group(process.pid, 19, "the blur service")
     try:
         yield process
     finally:

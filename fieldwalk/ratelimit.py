@@ -108,8 +108,8 @@ def enforce_all(limits: list[tuple[str, int, int]], kind: str | None = None) -> 
     over = []
     db = counters()
     for key, limit, per_seconds in limits:
-        window_end = (int(at // per_seconds) + 1) * per_seconds
-        if _count(db, key, window_end, at) > limit:
+        count, window_end = count_hit(db, key, per_seconds, at)
+        if count > limit:
             over.append(window_end)
     if over:
         raise RateLimited(max(1, math.ceil(max(over) - at)), kind)

@@ -12,9 +12,9 @@ also catches whatever a restart left half done. A photo is claimed before the wo
 processes never blur the same one twice.
 
 As deployed (docs/systemd/fieldwalk-blur.service) the service does it all, at idle priority
-(SCHED_IDLE: only on cores nothing else wants): after a city's evening of walks the faces of 3,000 photos are some two hours
-of one core, and on a thread in each pool they took the cores the uploads, the observations
-and the pages were waiting for (bench/load.py --burst).
+(SCHED_IDLE: only on cores nothing else wants): after a city's evening of walks the faces of
+3,000 photos are some two hours of one core, and on a thread in each pool they took the
+cores the uploads, the observations and the pages were waiting for (bench/load.py --burst).
 """
 
 from __future__ import annotations
