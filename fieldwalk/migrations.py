@@ -1004,18 +1004,23 @@ def m035_task_first_observed(db: Database) -> None:
         db.execute(statement)
 
 
-@migrations()
-def m036_map_cells_in_boxes(db: Database) -> None:
-    # The map's running counts on two grid levels (fieldwalk/dashboard/mapcells.py): the fine
-    # one down to a street at zoom 18, so panning and zooming the unfiltered map reads the
-    # cells in the box rather than every point in it. Dropped and built again as the module
-    # says, from the rows.
+def _map_cells_again(db: Database) -> None:
+    """Drop the map's cells and their triggers and build them again as mapcells.py says."""
     for statement in mapcells.drop_statements():
         db.execute(statement)
     db.execute(mapcells.DDL)
     for statement in mapcells.trigger_statements():
         db.execute(statement)
     mapcells.rebuild_map_cells(db)
+
+
+@migrations()
+def m036_map_cells_in_boxes(db: Database) -> None:
+    # The map's running counts on two grid levels (fieldwalk/dashboard/mapcells.py): the fine
+    # one down to a street at zoom 18, so panning and zooming the unfiltered map reads the
+    # cells in the box rather than every point in it. Dropped and built again as the module
+    # says, from the rows.
+    _map_cells_again(db)
 
 
 @migrations()
@@ -1034,3 +1039,11 @@ def m038_rate_limits_own_file(db: Database) -> None:
     # counting each resident's write here took turns at the write lock with the records.
     # Counts of windows that end within minutes: nothing to carry over.
     db.execute("DROP TABLE IF EXISTS rate_limits")
+
+
+@migrations()
+def m039_map_cells_per_zoom(db: Database) -> None:
+    # The map's running counts on the grid of every zoom from a city's to a few houses'
+    # (fieldwalk/dashboard/mapcells.py), so a box of the unfiltered map reads the cells it
+    # sends rather than every finer cell in it. Dropped and built again from the rows.
+    _map_cells_again(db)

@@ -20,7 +20,8 @@ from conftest import (
 
 from fieldwalk.auth import create_user
 from fieldwalk.clock import now
-from fieldwalk.dashboard.mapdata import CELL_PX, FIT_PX, MAX_CELLS, View, cell_size
+from fieldwalk.dashboard.mapcells import CELL_PX, grid
+from fieldwalk.dashboard.mapdata import FIT_PX, MAX_CELLS, View, grid_zoom
 from fieldwalk.dashboard.views import PAGE_SIZE
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.parties.model import insert_party
@@ -550,9 +551,9 @@ def test_the_grid_never_has_more_cells_than_the_cap():
         ((17.88, 59.35, 17.88, 59.35), 22),
         ((17.7, 59.2, 18.2, 59.5), None),
     ]:
-        height, width = cell_size(View(box, zoom), None)
+        height, width = grid(grid_zoom(View(box, zoom), None))
         west, south, east, north = box
         assert ((east - west) / width + 2) * ((north - south) / height + 2) <= MAX_CELLS
     # Without a zoom, the grid is the one that draws the box about a screen across.
-    height, width = cell_size(View(None, None), (17.7, 59.2, 18.2, 59.5))
+    height, width = grid(grid_zoom(View(None, None), (17.7, 59.2, 18.2, 59.5)))
     assert 0.5 / width == pytest.approx(FIT_PX / CELL_PX, rel=1)

@@ -1,6 +1,7 @@
-"""The whole district's map from the fine grid of running counts (fieldwalk/dashboard/mapcells.py):
-the cells equal a recount after every kind of write, and the map's clusters made from them
-hold every point, where the points are, as the clusters made from the points do."""
+"""The unfiltered map from the running counts per cell of each zoom's grid
+(fieldwalk/dashboard/mapcells.py): the cells equal a recount after every kind of write, the
+map's clusters made from them are the clusters made from the points, and a box reads its own
+cells whatever else the database holds."""
 
 import random
 import uuid
@@ -8,7 +9,7 @@ import uuid
 import pytest
 from conftest import login, make_user
 
-from fieldwalk.dashboard.mapcells import FINE_DEGREES, LEVELS, MIN_RATIO, rebuild_map_cells
+from fieldwalk.dashboard.mapcells import LEVELS, clusters_from_cells, code, grid, rebuild_map_cells
 
 
 def cells(db) -> dict[tuple, tuple]:
@@ -52,6 +53,12 @@ def add_task(db, lat, lon, priority="normal") -> int:
 
 def city_point(rng):
     return 59.25 + rng.random() * 0.15, 17.8 + rng.random() * 0.3
+
+
+def inflate(db) -> None:
+    """Make every cell hold 100 times its points, where they are: a map read from the cells
+    shows it."""
+    db.execute("UPDATE map_cells SET n = n * 100, sum_lat = sum_lat * 100, sum_lon = sum_lon * 100")
 
 
 def test_cells_follow_every_write(db):
@@ -109,7 +116,21 @@ def city(db):
     return points
 
 
-def test_whole_district_clusters_from_cells_hold_every_point_where_it_is(app, client, db, city):
+def clusters(answer) -> list[tuple]:
+    """An answer's clusters as (count, urgent, lat, lon), sorted."""
+    c = answer["clusters"]
+    return sorted(zip(c["count"], c["urgent"], c["lat"], c["lon"], strict=True))
+
+
+def assert_same_clusters(fast, exact) -> None:
+    """The same clusters, but for the last unit (1e-5 degree) of a mean summed in another
+    order."""
+    assert len(clusters(fast)) == len(clusters(exact))
+    for a, b in zip(clusters(fast), clusters(exact), strict=True):
+        assert a[:2] == b[:2] and abs(a[2] - b[2]) <= 1 and abs(a[3] - b[3]) <= 1
+
+
+def test_whole_district_clusters_from_cells_are_the_clusters_of_the_points(app, client, db, city):
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 50
     fast = client.get("/dashboard/map.json").get_json()
@@ -117,36 +138,37 @@ def test_whole_district_clusters_from_cells_hold_every_point_where_it_is(app, cl
     exact = client.get("/dashboard/map.json?from=2000-01-01").get_json()
     assert fast["mode"] == exact["mode"] == "clusters"
     assert fast["count"] == exact["count"] == 500
-    assert fast["cell"] == exact["cell"] and fast["cell"][0] >= MIN_RATIO * FINE_DEGREES
-    assert fast["extent"] == exact["extent"]
-    for answer in (fast, exact):
-        clusters = answer["clusters"]
-        assert sum(clusters["count"]) == 500 and sum(clusters["urgent"]) == 40 + 25
-        # Each cluster sits at the mean of its points: together, the mean of every point.
-        scale = answer["scale"]
-        mean_lat = sum(la * n for la, n in zip(clusters["lat"], clusters["count"], strict=True))
-        assert mean_lat / 500 / scale == pytest.approx(sum(p[0] for p in city) / 500, abs=1e-5)
-    # Cell by cell the two agree but for points within a fine cell of an edge.
-    moved = sum(
-        abs(a - b)
-        for a, b in zip(
-            sorted(fast["clusters"]["count"]), sorted(exact["clusters"]["count"]), strict=False
-        )
-    )
-    assert abs(len(fast["clusters"]["count"]) - len(exact["clusters"]["count"])) <= 10
-    assert moved <= 100
+    assert fast["cell"] == exact["cell"] and fast["extent"] == exact["extent"]
+    assert sum(fast["clusters"]["count"]) == 500 and sum(fast["clusters"]["urgent"]) == 40 + 25
+    assert_same_clusters(fast, exact)
+    # Together the clusters sit at the mean of every point.
+    c, scale = fast["clusters"], fast["scale"]
+    mean_lat = sum(la * n for la, n in zip(c["lat"], c["count"], strict=True)) / 500 / scale
+    assert mean_lat == pytest.approx(sum(p[0] for p in city) / 500, abs=1e-5)
 
 
 def test_filtered_maps_still_read_the_points(app, client, db, city):
     """Filters are answered from the rows: cells know neither category nor time."""
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 50
-    db.execute("UPDATE map_cells SET n = n * 100")  # a wrong grid would show
+    inflate(db)
     assert client.get("/dashboard/map.json").get_json()["count"] != 500
     assert client.get("/dashboard/map.json?category=lighting").get_json()["count"] == 400
-    # A box at zoom 19 asks for a grid finer than the finest cells: the points answer.
-    boxed = client.get("/dashboard/map.json?bbox=17.7,59.2,18.2,59.5&zoom=19").get_json()
-    assert sum(boxed["clusters"]["count"]) == 500
+    # Coarser than the first level's grid, its cells are grouped: every point, once.
+    wide = client.get("/dashboard/map.json?bbox=16.0,58.0,20.0,61.0&zoom=7").get_json()
+    assert wide["count"] == 50000 and wide["cell"] == list(grid(7))
+
+
+def test_finer_than_the_last_level_the_points_answer(app, client, db, street):
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 100
+    inflate(db)
+    west, south, east, north = 17.8100, 59.3740, 17.8125, 59.3749
+    inside = sum(south <= la <= north and west <= lo <= east for la, lo in street)
+    answer = client.get(f"/dashboard/map.json?bbox={west},{south},{east},{north}&zoom=21")
+    data = answer.get_json()
+    assert data["mode"] == "clusters" and data["count"] == inside > 100
+    assert data["cell"] == list(grid(LEVELS[-1] + 1))  # zoom 21 over this box: too many cells
 
 
 @pytest.fixture
@@ -164,10 +186,8 @@ def street(db):
     return points
 
 
-@pytest.mark.parametrize("zoom", [14, 16, 18])
-def test_a_box_of_the_unfiltered_map_is_clustered_from_the_cells_where_the_points_are(
-    app, client, db, street, zoom
-):
+@pytest.mark.parametrize("zoom", [12, 14, 16, 18, 19])
+def test_a_box_of_the_unfiltered_map_is_the_clusters_of_its_points(app, client, db, street, zoom):
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 100
     box = "17.8090,59.3735,17.8160,59.3765"
@@ -175,22 +195,44 @@ def test_a_box_of_the_unfiltered_map_is_clustered_from_the_cells_where_the_point
     # A filter that keeps every row makes the same question read every point.
     exact = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}&from=2000-01-01").get_json()
     assert fast["mode"] == exact["mode"] == "clusters"
-    assert fast["cell"] == exact["cell"]
-    level = next(i for i, d in enumerate(LEVELS) if fast["cell"][0] >= MIN_RATIO * d)
-    assert level == (0 if zoom < 16 else 1)
-    for answer in (fast, exact):
-        clusters = answer["clusters"]
-        assert sum(clusters["count"]) == answer["count"] == 1200
-        assert sum(clusters["urgent"]) == 100 + 50
-        scale = answer["scale"]
-        mean = sum(la * n for la, n in zip(clusters["lat"], clusters["count"], strict=True))
-        assert mean / 1200 / scale == pytest.approx(sum(p[0] for p in street) / 1200, abs=1e-5)
-    # Each cell goes whole to one cluster: at most a cell's points sit beside where they are.
-    assert len(fast["clusters"]["count"]) == pytest.approx(len(exact["clusters"]["count"]), rel=0.3)
+    assert fast["cell"] == exact["cell"] == list(grid(zoom))
+    assert fast["count"] == exact["count"] == 1200
+    assert sum(fast["clusters"]["urgent"]) == 100 + 50
+    assert_same_clusters(fast, exact)
     # The cells read are the box's: a point outside it is not counted.
     add_observation(db, 59.3800, 17.8300)
     again = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}").get_json()
     assert again["count"] == 1200
+
+
+def steps(db, *args) -> int:
+    """SQLite's virtual machine steps (in thousands) that clusters_from_cells takes."""
+    counted = [0]
+
+    def count():
+        counted[0] += 1
+
+    db.conn.set_progress_handler(count, 1000)
+    try:
+        clusters_from_cells(db, ("observations", "tasks"), *args)
+    finally:
+        db.conn.set_progress_handler(None, 1000)
+    return counted[0]
+
+
+def test_a_box_costs_its_own_cells_whatever_else_the_rows_hold(db, street):
+    """The street at zoom 18 reads the same cells with 20,000 more observations to its east
+    and west, in the same rows of the grid, and as many more elsewhere."""
+    box = (17.8090, 59.3735, 17.8160, 59.3765)
+    before = steps(db, 18, 100_000, box)
+    shown = clusters_from_cells(db, ("observations", "tasks"), 18, 100_000, box)
+    rng = random.Random(3)
+    for _i in range(10_000):
+        lat = 59.3735 + rng.random() * 0.0030
+        add_observation(db, lat, rng.choice([17.70, 17.95]) + rng.random() * 0.1)
+        add_observation(db, 59.20 + rng.random() * 0.15, 18.0 + rng.random() * 0.2)
+    assert clusters_from_cells(db, ("observations", "tasks"), 18, 100_000, box) == shown
+    assert steps(db, 18, 100_000, box) <= before * 1.1 + 1
 
 
 def test_a_box_with_few_points_sends_them_whole(app, client, db, street):
@@ -201,8 +243,11 @@ def test_a_box_with_few_points_sends_them_whole(app, client, db, street):
 
 
 def test_recount_rebuilds_the_map_cells(db, runner, city):
-    db.execute("DELETE FROM map_cells WHERE kind = 1")
+    db.execute("DELETE FROM map_cells WHERE kind % 2 = 1")
     result = runner.invoke(args=["recount"])
     assert result.exit_code == 0, result.output
     assert "map_cells: rebuilt" in result.output
-    assert db.execute("SELECT sum(n) FROM map_cells WHERE kind < 2").fetchone()[0] == 500
+    for zoom in LEVELS:
+        kinds = (code("observations", zoom), code("tasks", zoom))
+        total = db.execute("SELECT sum(n) FROM map_cells WHERE kind IN (?, ?)", kinds)
+        assert total.fetchone()[0] == 500

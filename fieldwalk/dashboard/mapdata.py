@@ -6,13 +6,13 @@ The map asks with the list's filters plus the visible box and zoom
 the filters select, as if the box were the points' own extent; without a zoom the grid is
 the one that draws that box about `FIT_PX` pixels across. Up to `MAP_POINTS_AT_MOST` points
 in the box come as themselves (`"mode": "points"`: per kind, parallel arrays of lat, lon, id
-and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on a grid of cells
-about `CELL_PX` pixels wide at that zoom (GROUP BY on the cell) and gives each cell its count,
-how many of them are urgent and a representative position (the mean of its points). The grid
-never has more than `MAX_CELLS` cells over the box, so an answer stays under about 100 KB
-before compression, whatever the database holds. Without filters (the dashboard's first
-view, and every pan and zoom of it down to a street), the clusters come from running counts
-per grid cell (`mapcells.py`) instead of from every point.
+and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on the zoom's grid
+(`mapcells.grid`, cells `CELL_PX` pixels wide; GROUP BY on the cell) and gives each cell its
+count, how many of them are urgent and a representative position (the mean of its points).
+The grid never has more than `MAX_CELLS` cells over the box, so an answer stays under about
+100 KB before compression, whatever the database holds. Without filters (the dashboard's
+first view, and every pan and zoom of it down to a few houses), the clusters are the running
+counts per cell of the same grid (`mapcells.py`), not a count of every point.
 """
 
 import json
@@ -31,12 +31,6 @@ from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
 # Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
 # is what SQLite does fastest, and the numbers are short.
 SCALE = 100_000
-
-
-CELL_PX = 64
-
-
-TILE_PX = 256
 
 
 MAX_CELLS = 2000
@@ -162,21 +156,23 @@ def fit_zoom(box, shrink: float) -> int:
     span = max(east - west, (north - south) / shrink)
     if span <= 0:
         return 18
-    return max(0, min(18, math.floor(math.log2(FIT_PX * 360 / (TILE_PX * span)))))
+    return max(0, min(18, math.floor(math.log2(FIT_PX * 360 / (mapcells.TILE_PX * span)))))
 
 
-def cell_size(view: View, extent) -> tuple[float, float]:
-    """A grid cell's height and width in degrees: CELL_PX pixels at the zoom, grown until the
-    box holds at most MAX_CELLS of them."""
+def grid_zoom(view: View, extent) -> int:
+    """The zoom whose grid (`mapcells.grid`) clusters the map: the view's (else the one that
+    draws the box FIT_PX pixels across), coarser until the box holds at most MAX_CELLS of its
+    cells (zoom 0's grid holds the world in 16)."""
     box = view.box or extent
     west, south, east, north = box
     shrink = max(math.cos(math.radians((south + north) / 2)), 0.01)
     zoom = view.zoom if view.zoom is not None else fit_zoom(box, shrink)
-    width = CELL_PX * 360 / (TILE_PX * 2**zoom)
-    height = width * shrink
-    while ((east - west) / width + 2) * ((north - south) / height + 2) > MAX_CELLS:
-        width, height = width * 1.25, height * 1.25
-    return height, width
+    while zoom > 0:
+        height, width = mapcells.grid(zoom)
+        if ((east - west) / width + 2) * ((north - south) / height + 2) <= MAX_CELLS:
+            break
+        zoom -= 1
+    return zoom
 
 
 def _points(db: Database, arms: dict, today: str) -> dict:
@@ -213,7 +209,7 @@ def _clusters(db: Database, arms: dict, height: float, width: float) -> list[tup
     cells: dict[int, list] = {}
     for alias, sql, params in arms.values():
         rows = db.execute(
-            f"""SELECT CAST(({alias}.lat + 90) / ? AS INTEGER) * 1000000
+            f"""SELECT CAST(({alias}.lat + 90) / ? AS INTEGER) * {mapcells.MULTIPLIER}
                        + CAST(({alias}.lon + 180) / ? AS INTEGER) AS cell,
                        count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]})
                 {sql} GROUP BY cell""",  # noqa: S608 - fixed fragments
@@ -252,11 +248,10 @@ def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most
         if mapcells.counted_points(db, kinds) <= points_at_most:
             return None
         extent = mapcells.extent(db, kinds)
-    height, width = cell_size(view, extent)
-    level = mapcells.level_for(height, width)
-    if level is None:
+    zoom = grid_zoom(view, extent)
+    if zoom > mapcells.LEVELS[-1]:
         return None
-    cells = mapcells.clusters_from_cells(db, kinds, height, width, SCALE, level, view.box)
+    cells = mapcells.clusters_from_cells(db, kinds, zoom, SCALE, view.box)
     total = sum(cell[2] for cell in cells)
     if total <= points_at_most:
         return None
@@ -267,7 +262,7 @@ def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most
         "count": total,
         "extent": extent,
     }
-    return _clusters_json(head, cells, height, width)
+    return _clusters_json(head, cells, *mapcells.grid(zoom))
 
 
 def map_answer(
@@ -309,5 +304,5 @@ def map_answer(
             values = parts.get(kind) or (None,) * 4
             chunks.append(f',"{kind}":{{{_arrays(("lat", "lon", "id", "code"), values)}}}')
         return "".join(chunks) + "}"
-    height, width = cell_size(view, extent)
+    height, width = mapcells.grid(grid_zoom(view, extent))
     return _clusters_json(head, _clusters(db, arms, height, width), height, width)
