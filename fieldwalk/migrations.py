@@ -1047,3 +1047,11 @@ def m039_map_cells_per_zoom(db: Database) -> None:
     # (fieldwalk/dashboard/mapcells.py), so a box of the unfiltered map reads the cells it
     # sends rather than every finer cell in it. Dropped and built again from the rows.
     _map_cells_again(db)
+
+
+@migrations()
+def m040_tasks_done_year(db: Database) -> None:
+    # The year pages' median days to done per place and party: an index of the days per
+    # Stockholm year (fieldwalk/tasks/durations.py), so a year's median walks that year's
+    # fixes instead of reading them all into Python.
+    db.execute(durations.DONE_YEAR_INDEX)

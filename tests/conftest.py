@@ -296,6 +296,22 @@ class Collector:
         return [m["message"] for m in self.messages if address in m["rcpt"]]
 
 
+def sqlite_steps(db, call) -> int:
+    """The thousands of steps SQLite's virtual machine takes on `db`'s connection during
+    `call()`: what a query reads, counted the same on a quiet machine and a loaded one."""
+    counted = [0]
+
+    def count():
+        counted[0] += 1
+
+    db.conn.set_progress_handler(count, 1000)
+    try:
+        call()
+    finally:
+        db.conn.set_progress_handler(None, 1000)
+    return counted[0]
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

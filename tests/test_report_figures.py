@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import make_event, make_place
+from conftest import make_event, make_place, sqlite_steps
 
 from fieldwalk.events.model import count_events_by_period
 from fieldwalk.parties.model import insert_party, list_parties
@@ -257,17 +257,24 @@ def test_days_to_done_and_their_median_per_party_equal_the_rows(db, history):
             count, median = medians[party_id]
             assert count == len(days)
             assert median == pytest.approx(statistics.median(days), abs=1e-6)
-        year = done_by_party(db, [place_id], "2025-01-01T00:00:00Z", "2026-01-01T00:00:00Z")
-        in_year = {t["party_id"] for t in mine if "2025" <= t["done_at"] < "2026"}
-        assert set(year.get(place_id, {})) == in_year
-        for party_id, entry in year.get(place_id, {}).items():
-            days = [
-                _days(db, t)
-                for t in mine
-                if t["party_id"] == party_id and "2025" <= t["done_at"] < "2026"
-            ]
-            assert entry["done"] == len(days)
-            assert entry["median_days"] == pytest.approx(statistics.median(days), abs=1e-6)
+        # A Stockholm year and its first months (one year's walk), a UTC year (two years',
+        # sorted), and half a year from the summer of one to that of the next.
+        for period in (
+            *year_periods(2025, datetime(2025, 9, 30, 12, tzinfo=UTC)),
+            Period(datetime(2025, 1, 1, tzinfo=UTC), datetime(2026, 1, 1, tzinfo=UTC)),
+            Period(local_midnight(date(2025, 7, 1)), local_midnight(date(2026, 7, 1))),
+        ):
+            start, end = period.start_utc, period.end_utc
+            done = done_by_party(db, [place_id], period).get(place_id, {})
+            assert set(done) == {t["party_id"] for t in mine if start <= t["done_at"] < end}
+            for party_id, entry in done.items():
+                days = [
+                    _days(db, t)
+                    for t in mine
+                    if t["party_id"] == party_id and start <= t["done_at"] < end
+                ]
+                assert entry["done"] == len(days)
+                assert entry["median_days"] == pytest.approx(statistics.median(days), abs=1e-6)
 
 
 def test_the_medians_walk_the_index_of_the_days(db, history):
@@ -283,6 +290,32 @@ def test_the_medians_walk_the_index_of_the_days(db, history):
         )
     )
     assert "tasks_done_days" in plan and "TEMP B-TREE" not in plan
+
+
+def test_a_years_medians_walk_that_year_whatever_history_the_place_has(db):
+    """The year page's fixes per party cost the year's fixes: four more years of them at the
+    same place and party leave the SQLite steps of the year's figures as they were."""
+    place_id, party_id = make_place(db), insert_party(db, "Parkförvaltningen")
+    rng = random.Random(4)
+
+    def add_fixes(year: int, n: int) -> None:
+        for _ in range(n):
+            created = datetime(year, 1, 1, tzinfo=UTC) + timedelta(days=rng.uniform(0, 300))
+            done = created + timedelta(days=rng.uniform(0, 60))
+            db.execute(
+                """INSERT INTO tasks (place_id, party_id, measure, state, priority, created_at,
+                       updated_at, done_at) VALUES (?, ?, 'Åtgärd', 'done', 'normal', ?, ?, ?)""",
+                [place_id, party_id, _at(created), _at(created), _at(done)],
+            )
+
+    add_fixes(2026, 400)
+    period = year_periods(2026, datetime(2026, 12, 4, tzinfo=UTC))[0]
+    figures = done_by_party(db, [place_id], period)
+    before = sqlite_steps(db, lambda: done_by_party(db, [place_id], period))
+    for year in (2021, 2022, 2023, 2024):
+        add_fixes(year, 2000)
+    assert done_by_party(db, [place_id], period) == figures
+    assert sqlite_steps(db, lambda: done_by_party(db, [place_id], period)) <= before * 1.1 + 1
 
 
 def test_the_dashboards_unfiltered_counts_equal_the_rows(db, history):

@@ -74,7 +74,7 @@ def fixes_done_by_party(
 ) -> dict[int, list[dict]]:
     """Per place, a line per party with fixes done in any period: `done` and `median_days`
     (None when none) for each period, by party name (no party last)."""
-    per_period = [done_by_party(db, place_ids, p.start_utc, p.end_utc) for p in periods]
+    per_period = [done_by_party(db, place_ids, p) for p in periods]
     found: dict[int, list[dict]] = {}
     for place_id in place_ids:
         parties: dict = {}
