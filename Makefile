@@ -101,4 +101,4 @@ clean:
 messages: $(VENV)/.run-installed
 	$(VENV)/bin/pybabel extract -F babel.cfg -k _l -k lazy_gettext --ignore-dirs='.venv .git instance tests' \
 		--no-location --sort-output --project fieldwalk -o fieldwalk/translations/messages.pot .
-	$(VENV)/bin/pybabel update --no-fuzzy-matching -i fieldwalk/translations/messages.pot -d fieldwalk/translations
+	$(VENV)/bin/pybabel update --no-fuzzy-matching --ignore-obsolete -i fieldwalk/translations/messages.pot -d fieldwalk/translations

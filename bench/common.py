@@ -22,6 +22,7 @@ import statistics
 import struct
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import uuid
@@ -144,6 +145,20 @@ def nice_group(pid: int, nice: int, what: str) -> None:
         print(f"could not nice {what}'s autogroup ({error}); its own priority alone")
 
 
+def exit_on_sigterm() -> None:
+    """Make SIGTERM (kill, timeout) end the bench through its `finally` blocks and context
+    managers, as Ctrl-C does, so the servers it started are stopped and not left running."""
+    if (
+        threading.current_thread() is threading.main_thread()
+        and signal.getsignal(signal.SIGTERM) == signal.SIG_DFL
+    ):
+        signal.signal(signal.SIGTERM, _terminated)
+
+
+def _terminated(signum, _frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 class Server:
     """gunicorn serving `app:app` on 127.0.0.1, in its own process group, logs to files."""
 
@@ -184,6 +199,7 @@ class Server:
 
     def start(self, timeout: float = 60) -> None:
         """Start gunicorn and wait until /healthz answers 200."""
+        exit_on_sigterm()
         env = dict(os.environ, FIELDWALK_INSTANCE=str(self.instance), **self.env)
         with open(self.stdout_path, "ab") as out, open(self.stderr_path, "ab") as err:
             self.process = subprocess.Popen(

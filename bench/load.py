@@ -475,6 +475,7 @@ def phones_process(
         threading.Thread(
             target=phone,
             args=(route, walk, number, photos, stats, stored, deadline, source, together, spread),
+            daemon=True,
         )
         for number, photos, source in phones
     ]
@@ -926,6 +927,7 @@ def main() -> int:
                         results,
                         args.spread,
                     ),
+                    daemon=True,  # ended with the bench, stopped from outside or not
                 )
                 for n in range(processes)
             ]
@@ -934,12 +936,13 @@ def main() -> int:
                 process.start()
             phones_done_event = threading.Event()
             collector = threading.Thread(
-                target=collect_stored, args=(stored_queue, stored, phones_done_event)
+                target=collect_stored, args=(stored_queue, stored, phones_done_event), daemon=True
             )
             browsers = [
                 threading.Thread(
                     target=coordinator,
                     args=(route, user, walk, stats, stored, done, args.think),
+                    daemon=True,
                 )
                 for user in users
             ]
@@ -947,6 +950,7 @@ def main() -> int:
                 threading.Thread(
                     target=attacker,
                     args=(route, attack_walk, i, hostile, attacks, done, made),
+                    daemon=True,
                 )
                 for i in range(args.attackers)
             ]
@@ -956,7 +960,9 @@ def main() -> int:
                 pools_health.append(("GET /healthz, photo pool", photo_server.port))
             watchers = [
                 threading.Thread(
-                    target=watch_health, args=(port, kind, health, done, args.health_every)
+                    target=watch_health,
+                    args=(port, kind, health, done, args.health_every),
+                    daemon=True,
                 )
                 for kind, port in pools_health
             ]
