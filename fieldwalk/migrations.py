@@ -1055,3 +1055,22 @@ def m040_tasks_done_year(db: Database) -> None:
     # Stockholm year (fieldwalk/tasks/durations.py), so a year's median walks that year's
     # fixes instead of reading them all into Python.
     db.execute(durations.DONE_YEAR_INDEX)
+
+
+@migrations()
+def m041_filtered_map_indexes(db: Database) -> None:
+    # A filtered map (fieldwalk/dashboard/mapdata.py) counts the points the filter keeps per
+    # cell: by category and by date these indexes now hold all a cluster needs (the position
+    # and urgency), so the count reads them alone rather than each point's row.
+    _run(
+        db,
+        """
+        DROP INDEX observations_category_position;
+        CREATE INDEX observations_category_position ON observations(category, lat, lon,
+            urgent, observed_at, id);
+        DROP INDEX observations_observed;
+        CREATE INDEX observations_observed ON observations(observed_at, lat, lon, urgent);
+        DROP INDEX tasks_created;
+        CREATE INDEX tasks_created ON tasks(created_at, lat, lon, priority);
+        """,
+    )

@@ -239,3 +239,34 @@ def test_recount_rebuilds_the_map_cells(db, runner, city):
         kinds = (code("observations", zoom), code("tasks", zoom))
         total = db.execute("SELECT sum(n) FROM map_cells WHERE kind IN (?, ?)", kinds)
         assert total.fetchone()[0] == 500
+
+
+def test_a_filtered_map_without_a_box_is_the_points_grouped_on_the_grid_that_fits_them(
+    app, client, db, street
+):
+    """Counted once on the finest grid and gathered into the one that fits the extent: the
+    clusters are what grouping every point on that grid gives, here in Python."""
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 100
+    answer = client.get("/dashboard/map.json?from=2000-01-01").get_json()
+    lats, lons = [p[0] for p in street], [p[1] for p in street]
+    assert answer["extent"] == [min(lons), min(lats), max(lons), max(lats)]
+    height, width = answer["cell"]
+    assert (height, width) in [grid(zoom) for zoom in range(10, 19)]
+    grouped: dict[tuple, list] = {}
+    for lat, lon in street:
+        into = grouped.setdefault((int((lat + 90) / height), int((lon + 180) / width)), [])
+        into.append((lat, lon))
+    expected = sorted(
+        (
+            len(points),
+            round(sum(p[0] for p in points) / len(points) * answer["scale"]),
+            round(sum(p[1] for p in points) / len(points) * answer["scale"]),
+        )
+        for points in grouped.values()
+    )
+    c = answer["clusters"]
+    got = sorted(zip(c["count"], c["lat"], c["lon"], strict=True))
+    assert len(got) == len(expected) > 1
+    for a, b in zip(got, expected, strict=True):
+        assert a[0] == b[0] and abs(a[1] - b[1]) <= 1 and abs(a[2] - b[2]) <= 1

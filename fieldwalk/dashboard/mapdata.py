@@ -39,6 +39,12 @@ MAX_CELLS = 2000
 MAX_ZOOM = 22
 
 
+# The closest zoom that fits a box (a single spot's): a filtered map without a box counts its
+# points on this zoom's grid (cells of about 20 m here), then gathers them into the grid that
+# fits their extent, which is never finer.
+FIT_MAX_ZOOM = 18
+
+
 FIT_PX = 1024
 
 
@@ -151,12 +157,14 @@ def _more_than(db: Database, arms: dict, limit: int) -> bool:
 
 
 def fit_zoom(box, shrink: float) -> int:
-    """The zoom that draws `box` about FIT_PX pixels across (18 for a single spot)."""
+    """The zoom that draws `box` about FIT_PX pixels across (FIT_MAX_ZOOM for a single spot)."""
     west, south, east, north = box
     span = max(east - west, (north - south) / shrink)
     if span <= 0:
-        return 18
-    return max(0, min(18, math.floor(math.log2(FIT_PX * 360 / (mapcells.TILE_PX * span)))))
+        return FIT_MAX_ZOOM
+    return max(
+        0, min(FIT_MAX_ZOOM, math.floor(math.log2(FIT_PX * 360 / (mapcells.TILE_PX * span))))
+    )
 
 
 def grid_zoom(view: View, extent) -> int:
@@ -202,28 +210,61 @@ def _points(db: Database, arms: dict, today: str) -> dict:
 URGENT = {"o": "o.urgent", "t": "(t.priority = 'urgent')"}
 
 
-def _clusters(db: Database, arms: dict, height: float, width: float) -> list[tuple]:
-    """The points counted per grid cell, each kind grouped by SQLite on one integer cell key
-    (faster to sort than two), the kinds merged here: (lat, lon, count, urgent) per cell, the
-    position the mean of the cell's points, in 1e-5 degrees."""
+def _sums(db: Database, arms: dict, zoom: int, bounds: bool = False) -> dict[int, list]:
+    """The points counted per cell of the zoom's grid, each kind grouped by SQLite on one
+    integer cell key (faster to sort than two), the kinds merged here: per cell key, [count,
+    sum of latitudes, sum of longitudes, urgent] and with `bounds` the cell's points' west,
+    south, east and north after them."""
+    height, width = mapcells.grid(zoom)
     cells: dict[int, list] = {}
     for alias, sql, params in arms.values():
+        ends = (
+            f", min({alias}.lon), min({alias}.lat), max({alias}.lon), max({alias}.lat)"
+            if bounds
+            else ""
+        )
         rows = db.execute(
             f"""SELECT CAST(({alias}.lat + 90) / ? AS INTEGER) * {mapcells.MULTIPLIER}
                        + CAST(({alias}.lon + 180) / ? AS INTEGER) AS cell,
-                       count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]})
+                       count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]}) {ends}
                 {sql} GROUP BY cell""",  # noqa: S608 - fixed fragments
             [height, width, *params],
         )
-        for cell, count, lat, lon, urgent in rows:
-            into = cells.setdefault(cell, [0, 0.0, 0.0, 0])
-            into[0] += count
-            into[1] += lat
-            into[2] += lon
-            into[3] += urgent
+        for cell, *values in rows:
+            into = cells.get(cell)
+            if into is None:
+                cells[cell] = values
+                continue
+            for i in range(4):
+                into[i] += values[i]
+            if bounds:
+                into[4:] = [*map(min, into[4:6], values[4:6]), *map(max, into[6:], values[6:])]
+    return cells
+
+
+def _coarser(cells: dict[int, list], zoom: int, coarse: int) -> dict[int, list]:
+    """Cells of a zoom's grid gathered into the cells of a coarser zoom's grid: each coarse
+    cell is 2 ** (zoom - coarse) fine ones across, so the clusters are what grouping the
+    points on the coarse grid gives."""
+    shift, multiplier = 2 ** (zoom - coarse), mapcells.MULTIPLIER
+    found: dict[int, list] = {}
+    for cell, (count, lat, lon, urgent, *_bounds) in cells.items():
+        row, column = divmod(cell, multiplier)
+        key = row // shift * multiplier + column // shift
+        into = found.setdefault(key, [0, 0.0, 0.0, 0])
+        into[0] += count
+        into[1] += lat
+        into[2] += lon
+        into[3] += urgent
+    return found
+
+
+def _clusters(cells: dict[int, list]) -> list[tuple]:
+    """(lat, lon, count, urgent) per cell, the position the mean of the cell's points, in
+    1e-5 degrees."""
     return [
         (round(lat / count * SCALE), round(lon / count * SCALE), count, urgent)
-        for count, lat, lon, urgent in cells.values()
+        for count, lat, lon, urgent, *_bounds in cells.values()
     ]
 
 
@@ -284,12 +325,26 @@ def map_answer(
         answer = _from_cells(db, tuple(arms), view, points_at_most)
         if answer is not None:
             return answer
-    if view.box is None or not _more_than(db, arms, points_at_most):
-        # Without a box the grid is sized to the points' extent, so it is read first; with
-        # one, few points are read whole and many are counted in one pass below.
-        total, extent = _census(db, arms)
+    many = _more_than(db, arms, points_at_most)
+    if not many:
+        total, extent = _census(db, arms)  # few points: read whole, with their extent
+    elif view.box is not None:
+        zoom = grid_zoom(view, None)
+        cells, total, extent = _sums(db, arms, zoom), points_at_most + 1, None
     else:
-        total, extent = points_at_most + 1, None
+        # Without a box the grid is the one that fits the points' extent: every point is
+        # counted once on the finest such grid with its cell's bounds, which give the
+        # extent, and the cells are gathered into the fitting grid.
+        cells = _sums(db, arms, FIT_MAX_ZOOM, bounds=True)
+        total = sum(cell[0] for cell in cells.values())
+        extent = [
+            min(cell[4] for cell in cells.values()),
+            min(cell[5] for cell in cells.values()),
+            max(cell[6] for cell in cells.values()),
+            max(cell[7] for cell in cells.values()),
+        ]
+        zoom = grid_zoom(view, extent)
+        cells = _coarser(cells, FIT_MAX_ZOOM, zoom)
     head = {
         "scale": SCALE,
         "categories": list(CATEGORIES),
@@ -297,12 +352,11 @@ def map_answer(
         "count": total,
         "extent": extent,
     }
-    if total <= points_at_most:
+    if not many:
         parts = _points(db, arms, today)
         chunks = [json.dumps({**head, "mode": "points"})[:-1]]
         for kind in ("observations", "tasks"):
             values = parts.get(kind) or (None,) * 4
             chunks.append(f',"{kind}":{{{_arrays(("lat", "lon", "id", "code"), values)}}}')
         return "".join(chunks) + "}"
-    height, width = mapcells.grid(grid_zoom(view, extent))
-    return _clusters_json(head, _clusters(db, arms, height, width), height, width)
+    return _clusters_json(head, _clusters(cells), *mapcells.grid(zoom))
