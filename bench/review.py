@@ -21,6 +21,11 @@ on the wire (the body as sent, compressed when it was); and beside them the serv
 per request (user + system of gunicorn's processes, read from /proc over the runs). `/healthz`,
 measured the same way in the same run, is the baseline: what any request costs here.
 
+The map is asked unfiltered (the whole district, the busiest place's box at zoom 16, a
+street at zoom 18) and, as after a filter change, without a box but filtered: by a category,
+by this year, by the busiest place, by the tasks still open (a filter on the other kind of
+row, through the links).
+
 Then, per endpoint, the growth from the smallest size to the largest. Targets (issue 18):
 every page and map answer p95 under 150 ms (the annual follow-up's year pages, one place and
 the whole district: under 300 ms, issue 13), every map answer under 200 KB on the wire, at
@@ -137,6 +142,7 @@ def prepare(size: int) -> dict:
         # About what a phone shows at zoom 18: a street, 300 by 600 m.
         "street_box": f"{lon - 0.0026:.5f},{lat - 0.0014:.5f},{lon + 0.0026:.5f},{lat + 0.0014:.5f}",
         "counts": counts,
+        "year": datetime.now(UTC).year,
     }
 
 
@@ -158,6 +164,11 @@ def endpoints(facts: dict) -> list[tuple[str, str, str]]:
             "map.json, bbox one street, zoom 18",
             f"/dashboard/map.json?bbox={facts['street_box']}&zoom=18",
         ),
+        # A filter change asks again without a box: the filters people use most.
+        ("map", "map.json, filter: one category", "/dashboard/map.json?category=lighting"),
+        ("map", "map.json, filter: this year", f"/dashboard/map.json?from={facts['year']}-01-01"),
+        ("map", "map.json, filter: busiest place", f"/dashboard/map.json?place={place}"),
+        ("map", "map.json, filter: open tasks", "/dashboard/map.json?state=open"),
         ("page", "week page (lägesbild)", "/reports/week"),
         ("page", "busiest place page", f"/places/{place}"),
         ("year", "year page, busiest place", f"/reports/year/places/{place}"),

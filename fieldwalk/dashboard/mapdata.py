@@ -124,38 +124,6 @@ def _arms(f: Filters, view: View, today: str, tz: ZoneInfo) -> dict[str, tuple]:
     return arms
 
 
-def _census(db: Database, arms: dict) -> tuple[int, list[float] | None]:
-    """How many points the arms hold, and their extent [west, south, east, north]."""
-    total, extent = 0, None
-    for alias, sql, params in arms.values():
-        row = db.execute(
-            f"SELECT count(*), min({alias}.lon), min({alias}.lat), max({alias}.lon),"  # noqa: S608 - fixed fragments
-            f" max({alias}.lat) {sql}",
-            params,
-        ).fetchone()
-        if row[0]:
-            total += row[0]
-            extent = _widen(extent, list(row[1:]))
-    return total, extent
-
-
-def _widen(extent: list[float] | None, box: list[float]) -> list[float]:
-    if extent is None:
-        return box
-    return [*map(min, extent[:2], box[:2]), *map(max, extent[2:], box[2:])]
-
-
-def _more_than(db: Database, arms: dict, limit: int) -> bool:
-    """Whether the arms hold more than `limit` points: stops reading at limit + 1."""
-    seen = 0
-    for _alias, sql, params in arms.values():
-        row = db.execute(f"SELECT count(*) FROM (SELECT 1 {sql} LIMIT ?)", [*params, limit + 1])  # noqa: S608
-        seen += row.fetchone()[0]
-        if seen > limit:
-            return True
-    return False
-
-
 def fit_zoom(box, shrink: float) -> int:
     """The zoom that draws `box` about FIT_PX pixels across (FIT_MAX_ZOOM for a single spot)."""
     west, south, east, north = box
@@ -210,23 +178,18 @@ def _points(db: Database, arms: dict, today: str) -> dict:
 URGENT = {"o": "o.urgent", "t": "(t.priority = 'urgent')"}
 
 
-def _sums(db: Database, arms: dict, zoom: int, bounds: bool = False) -> dict[int, list]:
+def _sums(db: Database, arms: dict, zoom: int) -> dict[int, list]:
     """The points counted per cell of the zoom's grid, each kind grouped by SQLite on one
     integer cell key (faster to sort than two), the kinds merged here: per cell key, [count,
-    sum of latitudes, sum of longitudes, urgent] and with `bounds` the cell's points' west,
-    south, east and north after them."""
+    sum of latitudes, sum of longitudes, urgent, west, south, east, north]."""
     height, width = mapcells.grid(zoom)
     cells: dict[int, list] = {}
     for alias, sql, params in arms.values():
-        ends = (
-            f", min({alias}.lon), min({alias}.lat), max({alias}.lon), max({alias}.lat)"
-            if bounds
-            else ""
-        )
+        ends = f"min({alias}.lon), min({alias}.lat), max({alias}.lon), max({alias}.lat)"
         rows = db.execute(
             f"""SELECT CAST(({alias}.lat + 90) / ? AS INTEGER) * {mapcells.MULTIPLIER}
                        + CAST(({alias}.lon + 180) / ? AS INTEGER) AS cell,
-                       count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]}) {ends}
+                       count(*), sum({alias}.lat), sum({alias}.lon), sum({URGENT[alias]}), {ends}
                 {sql} GROUP BY cell""",  # noqa: S608 - fixed fragments
             [height, width, *params],
         )
@@ -237,9 +200,16 @@ def _sums(db: Database, arms: dict, zoom: int, bounds: bool = False) -> dict[int
                 continue
             for i in range(4):
                 into[i] += values[i]
-            if bounds:
-                into[4:] = [*map(min, into[4:6], values[4:6]), *map(max, into[6:], values[6:])]
+            into[4:] = [*map(min, into[4:6], values[4:6]), *map(max, into[6:], values[6:])]
     return cells
+
+
+def _extent(cells: dict[int, list]) -> list[float] | None:
+    """[west, south, east, north] of the points counted in `cells` (with their bounds)."""
+    if not cells:
+        return None
+    bounds = list(zip(*(cell[4:] for cell in cells.values()), strict=True))
+    return [min(bounds[0]), min(bounds[1]), max(bounds[2]), max(bounds[3])]
 
 
 def _coarser(cells: dict[int, list], zoom: int, coarse: int) -> dict[int, list]:
@@ -325,24 +295,15 @@ def map_answer(
         answer = _from_cells(db, tuple(arms), view, points_at_most)
         if answer is not None:
             return answer
-    many = _more_than(db, arms, points_at_most)
-    if not many:
-        total, extent = _census(db, arms)  # few points: read whole, with their extent
-    elif view.box is not None:
-        zoom = grid_zoom(view, None)
-        cells, total, extent = _sums(db, arms, zoom), points_at_most + 1, None
-    else:
-        # Without a box the grid is the one that fits the points' extent: every point is
-        # counted once on the finest such grid with its cell's bounds, which give the
-        # extent, and the cells are gathered into the fitting grid.
-        cells = _sums(db, arms, FIT_MAX_ZOOM, bounds=True)
-        total = sum(cell[0] for cell in cells.values())
-        extent = [
-            min(cell[4] for cell in cells.values()),
-            min(cell[5] for cell in cells.values()),
-            max(cell[6] for cell in cells.values()),
-            max(cell[7] for cell in cells.values()),
-        ]
+    # Every point the filters keep is counted once, per cell with the cell's bounds: on the
+    # box's grid, or without a box on the finest grid that fits one, to be gathered into the
+    # grid that fits the points' extent. Few points are then read again, whole.
+    zoom = FIT_MAX_ZOOM if view.box is None else grid_zoom(view, None)
+    cells = _sums(db, arms, zoom)
+    total = sum(cell[0] for cell in cells.values())
+    many = total > points_at_most
+    extent = _extent(cells) if view.box is None or not many else None
+    if many and view.box is None:
         zoom = grid_zoom(view, extent)
         cells = _coarser(cells, FIT_MAX_ZOOM, zoom)
     head = {
