@@ -20,6 +20,7 @@ from conftest import (
 
 from fieldwalk.auth import create_user
 from fieldwalk.clock import now
+from fieldwalk.dashboard import mapdata
 from fieldwalk.dashboard.mapcells import CELL_PX, grid
 from fieldwalk.dashboard.mapdata import FIT_PX, MAX_CELLS, View, grid_zoom
 from fieldwalk.dashboard.views import PAGE_SIZE
@@ -515,6 +516,24 @@ def test_filters_still_apply_to_points_and_clusters(app, client, coordinator, di
     assert data["mode"] == "clusters" and sum(data["clusters"]["count"]) == 2
     urgent = client.get("/dashboard/map.json?urgent=1&kind=observations").get_json()
     assert urgent["count"] == 1 and urgent["mode"] == "points"
+
+
+@pytest.mark.parametrize(
+    "query",
+    ["category=lighting", "state=open", "party={p1}", "overdue=1", "state=sent&category=lighting"],
+)
+def test_a_box_with_few_rows_checks_the_other_kind_row_by_row_with_the_same_answer(
+    app, client, coordinator, district, query
+):
+    """A box holding few rows checks a filter on the other kind through each row's links
+    (EXISTS) instead of listing the district's linked rows (IN): the points are the same."""
+    query = f"bbox=-180,-90,180,90&zoom=10&{query_for(district, query)}"
+    app.config["MAP_POINTS_AT_MOST"] = 100
+    listed = mapped(client, district, query)
+    assert listed
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mapdata, "NARROW_ROWS", 0)
+        assert mapped(client, district, query) == listed
 
 
 BAD_VIEWS = [

@@ -267,9 +267,10 @@ def _shared_conditions(f: Filters, alias: str, tz: ZoneInfo) -> tuple[list[str],
 
 
 def observation_where(
-    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False
+    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False, narrow: bool = False
 ) -> tuple[str, list] | None:
-    """The WHERE clause (table alias `o`) for the observations the filters select."""
+    """The WHERE clause (table alias `o`) for the observations the filters select (`narrow`:
+    the caller cuts the rows down to a few thousand besides, as `Filters.narrow` does)."""
     if f.kind == "tasks":
         return None
     o = "+o" if ordered else "o"
@@ -296,7 +297,7 @@ def observation_where(
         where.append("NOT EXISTS (SELECT 1 FROM task_observations y WHERE y.observation_id = o.id)")
     if task_where:
         joined = " AND ".join(task_where)
-        if f.narrow:
+        if narrow or f.narrow:
             where.append(
                 "EXISTS (SELECT 1 FROM task_observations y CROSS JOIN tasks z ON z.id = y.task_id"  # noqa: S608 - fixed fragments
                 f" WHERE y.observation_id = o.id AND {joined})"
@@ -311,9 +312,10 @@ def observation_where(
 
 
 def task_where(
-    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False
+    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False, narrow: bool = False
 ) -> tuple[str, list] | None:
-    """The WHERE clause (table alias `t`) for the tasks the filters select."""
+    """The WHERE clause (table alias `t`) for the tasks the filters select (`narrow` as for
+    observation_where)."""
     if f.kind == "observations" or f.state == UNTASKED:
         return None
     t = "+t" if ordered else "t"
@@ -331,7 +333,7 @@ def task_where(
     where += task_conditions
     params += task_params
     if f.category:
-        if f.narrow:
+        if narrow or f.narrow:
             # CROSS JOIN fixes the order: this task's links first, never every observation
             # of the category for each task.
             where.append(

@@ -39,6 +39,10 @@ MAX_CELLS = 2000
 MAX_ZOOM = 22
 
 
+# A box with at most this many rows is narrow (`_few_in_box`).
+NARROW_ROWS = 20_000
+
+
 # The closest zoom that fits a box (a single spot's): a filtered map without a box counts its
 # points on this zoom's grid (cells of about 20 m here), then gathers them into the grid that
 # fits their extent, which is never finer.
@@ -105,12 +109,15 @@ def parse_box(text: str) -> tuple[float, float, float, float] | None:
     return west, south, east, north
 
 
-def _arms(f: Filters, view: View, today: str, tz: ZoneInfo) -> dict[str, tuple]:
-    """Per kind: its alias, `FROM ... WHERE ...` (positioned, filtered, in the box) and params."""
+def _arms(
+    f: Filters, view: View, today: str, tz: ZoneInfo, narrow: bool = False
+) -> dict[str, tuple]:
+    """Per kind: its alias, `FROM ... WHERE ...` (positioned, filtered, in the box) and params
+    (`narrow`: the box holds few rows, see `_few_in_box`)."""
     arms = {}
     for kind, table, alias, where in (
-        ("observations", "observations", "o", observation_where(f, today, tz)),
-        ("tasks", "tasks", "t", task_where(f, today, tz)),
+        ("observations", "observations", "o", observation_where(f, today, tz, narrow=narrow)),
+        ("tasks", "tasks", "t", task_where(f, today, tz, narrow=narrow)),
     ):
         if where is None:
             continue
@@ -122,6 +129,18 @@ def _arms(f: Filters, view: View, today: str, tz: ZoneInfo) -> dict[str, tuple]:
             params += [south, north, west, east]
         arms[kind] = (alias, sql, params)
     return arms
+
+
+def _few_in_box(db: Database, f: Filters, view: View) -> bool:
+    """Whether a filtered map's box holds at most NARROW_ROWS rows of either kind, from the
+    running counts per cell (its own zoom's, down to the last level's): then a filter on
+    the other kind is checked row by row through the links, rather than by listing every
+    linked row the filter keeps in the whole district."""
+    if view.box is None or f.unfiltered:
+        return False
+    zoom = min(grid_zoom(view, None), mapcells.LEVELS[-1])
+    cells = mapcells.clusters_from_cells(db, tuple(mapcells.KINDS), zoom, SCALE, view.box)
+    return sum(cell[2] for cell in cells) <= NARROW_ROWS
 
 
 def fit_zoom(box, shrink: float) -> int:
@@ -290,7 +309,7 @@ def map_answer(
     size); `/dashboard/observations/<rowid>` leads to one. Clusters: `cell` (its height and
     width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
     """
-    arms = _arms(f, view, today, tz)
+    arms = _arms(f, view, today, tz, _few_in_box(db, f, view))
     if f.unfiltered:
         answer = _from_cells(db, tuple(arms), view, points_at_most)
         if answer is not None:
