@@ -302,7 +302,7 @@ def map_answer(
 
     Always: `scale`, `categories`, `states`, `mode`, `count` (points in the box) and `extent`
     ([west, south, east, north] of those points; null when there are none, and for clusters
-    in a box, where it would cost another pass). Points: per kind, parallel arrays
+    in a box, where the map keeps its view). Points: per kind, parallel arrays
     of lat, lon, id and code. An observation's code is its category's index times 4, plus 1
     when urgent and 2 when it works well; a task's is its state's index times 4, plus 1 when
     urgent and 2 when overdue. Observations are named by rowid (their UUIDs would triple the
