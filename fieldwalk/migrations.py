@@ -1074,3 +1074,18 @@ def m041_filtered_map_indexes(db: Database) -> None:
         CREATE INDEX tasks_created ON tasks(created_at, lat, lon, priority);
         """,
     )
+
+
+@migrations()
+def m042_task_map_indexes(db: Database) -> None:
+    # The map of tasks filtered by state (the open ones, most often) or by party: these hold
+    # the position and priority too, so the count per cell reads them alone (m041's reason).
+    _run(
+        db,
+        """
+        DROP INDEX tasks_state_due;
+        CREATE INDEX tasks_state_due ON tasks(state, due_date, lat, lon, priority);
+        DROP INDEX tasks_party_state;
+        CREATE INDEX tasks_party_state ON tasks(party_id, state, lat, lon, priority);
+        """,
+    )
