@@ -944,11 +944,8 @@ def m032_map_cells(db: Database) -> None:
     # The whole district's map (fieldwalk/dashboard/mapcells.py): counts and position sums per
     # kind and fine grid cell, kept by triggers, which the unfiltered map groups instead of
     # every point; and an index per kind with the longitude first, so the points' extent is
-    # read from index edges (latitude has m014's).
-    db.execute(mapcells.DDL)
-    for statement in mapcells.trigger_statements():
-        db.execute(statement)
-    mapcells.rebuild_map_cells(db)
+    # read from index edges (latitude has m014's). The cells are m043's now: it builds them as
+    # mapcells.py says, on a new database too.
     _run(
         db,
         """
@@ -1004,23 +1001,14 @@ def m035_task_first_observed(db: Database) -> None:
         db.execute(statement)
 
 
-def _map_cells_again(db: Database) -> None:
-    """Drop the map's cells and their triggers and build them again as mapcells.py says."""
-    for statement in mapcells.drop_statements():
-        db.execute(statement)
-    db.execute(mapcells.DDL)
-    for statement in mapcells.trigger_statements():
-        db.execute(statement)
-    mapcells.rebuild_map_cells(db)
-
-
 @migrations()
 def m036_map_cells_in_boxes(db: Database) -> None:
     # The map's running counts on two grid levels (fieldwalk/dashboard/mapcells.py): the fine
     # one down to a street at zoom 18, so panning and zooming the unfiltered map reads the
     # cells in the box rather than every point in it. Dropped and built again as the module
     # says, from the rows.
-    _map_cells_again(db)
+    # Built by m043 since, as mapcells.py says; a new database builds them there once.
+    del db
 
 
 @migrations()
@@ -1046,7 +1034,8 @@ def m039_map_cells_per_zoom(db: Database) -> None:
     # The map's running counts on the grid of every zoom from a city's to a few houses'
     # (fieldwalk/dashboard/mapcells.py), so a box of the unfiltered map reads the cells it
     # sends rather than every finer cell in it. Dropped and built again from the rows.
-    _map_cells_again(db)
+    # Built by m043 since, as mapcells.py says; a new database builds them there once.
+    del db
 
 
 @migrations()
@@ -1089,3 +1078,15 @@ def m042_task_map_indexes(db: Database) -> None:
         CREATE INDEX tasks_party_state ON tasks(party_id, state, lat, lon, priority);
         """,
     )
+
+
+@migrations()
+def m043_map_facets(db: Database) -> None:
+    # The map filtered by a category, a task state (or the open ones) or a place from running
+    # counts too (fieldwalk/dashboard/mapcells.py): the cells per facet, the links' copies of
+    # their observation's category and task's state, and the counts across the links. The
+    # links' first-observed trigger (m035) now fires only when a link is moved, not when its
+    # copies change.
+    db.execute("DROP TRIGGER IF EXISTS tasks_first_observed_relink")
+    db.execute(durations.FIRST_OBSERVED_TRIGGERS[2])
+    mapcells.build(db)

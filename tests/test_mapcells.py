@@ -1,13 +1,13 @@
-"""The unfiltered map from the running counts per cell of each zoom's grid
-(fieldwalk/dashboard/mapcells.py): the cells equal a recount after every kind of write, the
-map's clusters made from them are the clusters made from the points, and a box reads its own
-cells whatever else the database holds."""
+"""The map from the running counts per cell of each zoom's grid, of every row and of each facet
+(fieldwalk/dashboard/mapcells.py): the cells, the links' copies and the counts across the links
+equal a recount after every kind of write, the map's clusters made from them are the clusters
+made from the points, and a box reads its own cells whatever else the database holds."""
 
 import random
 import uuid
 
 import pytest
-from conftest import login, make_user, sqlite_steps
+from conftest import login, make_place, make_user, sqlite_steps
 
 from fieldwalk.dashboard.mapcells import LEVELS, clusters_from_cells, code, grid, rebuild_map_cells
 
@@ -24,12 +24,30 @@ def cells(db) -> dict[tuple, tuple]:
     }
 
 
+def kept(db) -> tuple:
+    """The cells, the counts across the links and the links' copies, comparable."""
+    return (
+        cells(db),
+        {
+            tuple(r[:3]) + (round(r[3] or 0, 6), round(r[4] or 0, 6), r[5])
+            for table in ("task_categories", "observation_states")
+            for r in db.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
+        },
+        set(
+            db.execute(
+                "SELECT task_id, observation_id, category, task_state FROM task_observations"
+            )
+        ),
+    )
+
+
 def assert_cells_exact(db) -> None:
-    kept = cells(db)
+    before = kept(db)
     db.execute("BEGIN")
     rebuild_map_cells(db)
-    assert cells(db) == kept
+    after = kept(db)
     db.execute("ROLLBACK")
+    assert after == before
 
 
 def add_observation(db, lat, lon, urgent=False) -> str:
@@ -62,42 +80,127 @@ def inflate(db) -> None:
 
 
 def test_cells_follow_every_write(db):
+    """Rows, links, categories, states, places and positions change at random; after each
+    round the cells and counts kept by the triggers equal a recount from the rows."""
     rng = random.Random(32)
-    for _i in range(200):
-        kind = rng.choice(["o+", "o+", "t+", "o~", "t~", "o-", "t-", "nowhere"])
-        lat, lon = city_point(rng)
-        if kind == "o+":
-            add_observation(db, lat, lon, rng.random() < 0.3)
-        elif kind == "t+":
-            add_task(db, lat, lon, rng.choice(["normal", "urgent"]))
-        elif kind == "nowhere":
-            add_observation(db, None, None)
-        elif kind == "o~":
-            column, value = rng.choice([("lat", lat), ("lon", lon), ("urgent", 1), ("lat", None)])
-            db.execute(
-                f"""UPDATE observations SET {column} = ?
-                    WHERE rowid = (SELECT rowid FROM observations ORDER BY random() LIMIT 1)""",  # noqa: S608
-                [value],
-            )
-            db.execute("UPDATE observations SET lon = NULL WHERE lat IS NULL")
-            db.execute(
-                "UPDATE observations SET lat = 59.3, lon = 17.9 WHERE lat IS NULL AND id LIKE 'a%'"
-            )
-        elif kind == "t~":
-            column, value = rng.choice([("lat", lat), ("lon", lon), ("priority", "urgent")])
-            db.execute(
-                f"""UPDATE tasks SET {column} = ?
-                    WHERE id = (SELECT id FROM tasks ORDER BY random() LIMIT 1)""",  # noqa: S608
-                [value],
-            )
-        elif kind == "o-":
-            db.execute(
-                "DELETE FROM observations WHERE rowid = (SELECT rowid FROM observations LIMIT 1)"
-            )
-        else:
-            db.execute("DELETE FROM tasks WHERE id = (SELECT id FROM tasks LIMIT 1)")
+    places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
+    categories, states = ["lighting", "vegetation", "graffiti"], ["proposed", "sent", "done"]
+
+    def some(table: str, key: str):
+        row = db.execute(f"SELECT {key} FROM {table} ORDER BY random() LIMIT 1").fetchone()  # noqa: S608
+        return None if row is None else row[0]
+
+    seen = [0, 0, 0]
+    for _round in range(12):
+        for _i in range(40):
+            kind = rng.choice(
+                ["o+", "o+", "t+", "t+", "link+", "link+", "link-", "relink", "o~", "t~",
+                 "cat~", "state~", "place~", "o-", "t-", "nowhere"]
+            )  # fmt: skip
+            lat, lon = city_point(rng)
+            task, observation = some("tasks", "id"), some("observations", "id")
+            if rng.random() < 0.5:  # a linked pair: what the counts across the links hold
+                task = some("task_observations", "task_id") or task
+                observation = some("task_observations", "observation_id") or observation
+            if kind == "o+":
+                observation = add_observation(db, lat, lon, rng.random() < 0.3)
+                db.execute(
+                    "UPDATE observations SET category = ?, place_id = ? WHERE id = ?",
+                    [rng.choice(categories), rng.choice(places), observation],
+                )
+            elif kind == "t+":
+                task = add_task(db, lat, lon, rng.choice(["normal", "urgent"]))
+                db.execute(
+                    "UPDATE tasks SET state = ?, place_id = ? WHERE id = ?",
+                    [rng.choice(states), rng.choice(places), task],
+                )
+            elif kind == "nowhere":
+                add_observation(db, None, None)
+            elif kind == "link+" and task and observation:
+                db.execute(
+                    "INSERT OR IGNORE INTO task_observations (task_id, observation_id)"
+                    " VALUES (?, ?)",
+                    [task, observation],
+                )
+            elif kind == "link-":
+                db.execute(
+                    """DELETE FROM task_observations WHERE rowid =
+                       (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)"""
+                )
+            elif kind == "relink" and task:
+                db.execute(
+                    """UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid =
+                       (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)""",
+                    [task],
+                )
+            elif kind == "o~" and observation:
+                column, value = rng.choice(
+                    [("lat", lat), ("lon", lon), ("urgent", 1), ("lat", None)]
+                )
+                db.execute(
+                    f"UPDATE observations SET {column} = ? WHERE id = ?",  # noqa: S608
+                    [value, observation],
+                )
+                db.execute("UPDATE observations SET lon = NULL WHERE lat IS NULL")
+            elif kind == "t~" and task:
+                column, value = rng.choice([("lat", lat), ("lon", lon), ("priority", "urgent")])
+                db.execute(f"UPDATE tasks SET {column} = ? WHERE id = ?", [value, task])  # noqa: S608
+            elif kind == "cat~" and observation:
+                db.execute(
+                    "UPDATE observations SET category = ? WHERE id = ?",
+                    [rng.choice(categories), observation],
+                )
+            elif kind == "state~" and task:
+                db.execute("UPDATE tasks SET state = ? WHERE id = ?", [rng.choice(states), task])
+            elif kind == "place~":
+                table, key = rng.choice([("observations", observation), ("tasks", task)])
+                db.execute(
+                    f"UPDATE {table} SET place_id = ? WHERE id = ?",  # noqa: S608
+                    [rng.choice(places), key],
+                )
+            elif kind == "o-" and observation:
+                db.execute("DELETE FROM observations WHERE id = ?", [observation])
+            elif kind == "t-" and task:
+                db.execute("DELETE FROM tasks WHERE id = ?", [task])
+        assert_cells_exact(db)
+        row = db.execute(
+            """SELECT (SELECT count(*) FROM task_categories),
+                      (SELECT count(*) FROM observation_states),
+                      (SELECT count(DISTINCT kind / 64) FROM map_cells)"""
+        ).fetchone()
+        seen = [max(a, b) for a, b in zip(seen, row, strict=True)]
+    assert seen[0] >= 3 and seen[1] >= 3 and seen[2] > 8, seen  # every kind of count was kept
+
+
+def test_a_linked_row_moves_in_the_facets_it_has_through_its_links(db):
+    """A task in a category's facet (through its link) and an observation in a state's move
+    there when their position or urgency changes, and leave when the link goes."""
+    observation, task = add_observation(db, 59.30, 17.90), add_task(db, 59.31, 17.91)
+    db.execute("UPDATE tasks SET state = 'sent' WHERE id = ?", [task])
+    db.execute(
+        "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+        [task, observation],
+    )
     assert_cells_exact(db)
-    assert db.execute("SELECT count(*) FROM map_cells").fetchone()[0] > 20
+    assert db.execute("SELECT count(*) FROM observation_states").fetchone()[0] == 2  # sent, open
+    for statement in (
+        "UPDATE tasks SET lon = 17.95 WHERE id = ?",
+        "UPDATE tasks SET lat = 59.35, priority = 'urgent' WHERE id = ?",
+    ):
+        db.execute(statement, [task])
+        assert_cells_exact(db)
+    for statement in (
+        "UPDATE observations SET lon = 17.85 WHERE id = ?",
+        "UPDATE observations SET lat = 59.28, urgent = 1 WHERE id = ?",
+        "UPDATE observations SET category = 'graffiti' WHERE id = ?",
+    ):
+        db.execute(statement, [observation])
+        assert_cells_exact(db)
+    db.execute("UPDATE tasks SET state = 'done' WHERE id = ?", [task])
+    assert_cells_exact(db)
+    db.execute("DELETE FROM task_observations WHERE task_id = ?", [task])
+    assert_cells_exact(db)
+    assert db.execute("SELECT count(*) FROM task_categories").fetchone()[0] == 0
 
 
 @pytest.fixture
@@ -147,16 +250,92 @@ def test_whole_district_clusters_from_cells_are_the_clusters_of_the_points(app, 
     assert mean_lat == pytest.approx(sum(p[0] for p in city) / 500, abs=1e-5)
 
 
-def test_filtered_maps_still_read_the_points(app, client, db, city):
-    """Filters are answered from the rows: cells know neither category nor time."""
+def test_other_filters_still_read_the_points(app, client, db, city):
+    """A filter the cells have no facet for (a date, two filters at once) is answered from
+    the rows; one they have is answered from its cells."""
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 50
     inflate(db)
     assert client.get("/dashboard/map.json").get_json()["count"] != 500
-    assert client.get("/dashboard/map.json?category=lighting").get_json()["count"] == 400
+    assert client.get("/dashboard/map.json?category=lighting").get_json()["count"] == 40000
+    assert client.get("/dashboard/map.json?from=2000-01-01").get_json()["count"] == 500
+    both = "/dashboard/map.json?category=lighting&state=proposed"
+    assert client.get(both).get_json()["count"] == 0  # no links: no proposed lighting
     # Coarser than the first level's grid, its cells are grouped: every point, once.
     wide = client.get("/dashboard/map.json?bbox=16.0,58.0,20.0,61.0&zoom=7").get_json()
     assert wide["count"] == 50000 and wide["cell"] == list(grid(7))
+
+
+@pytest.fixture
+def linked_city(db):
+    """300 observations of three categories and 100 tasks in three states, in two places and
+    none, 150 links between them, some urgent."""
+    rng = random.Random(11)
+    places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
+    observations, tasks = [], []
+    for i in range(300):
+        observation = add_observation(db, *city_point(rng), urgent=i % 7 == 0)
+        db.execute(
+            "UPDATE observations SET category = ?, place_id = ? WHERE id = ?",
+            [rng.choice(["lighting", "graffiti", "paths"]), rng.choice(places), observation],
+        )
+        observations.append(observation)
+    for i in range(100):
+        task = add_task(db, *city_point(rng), "urgent" if i % 5 == 0 else "normal")
+        db.execute(
+            "UPDATE tasks SET state = ?, place_id = ? WHERE id = ?",
+            [rng.choice(["proposed", "sent", "done"]), rng.choice(places), task],
+        )
+        tasks.append(task)
+    for _i in range(150):
+        db.execute(
+            "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+            [rng.choice(tasks), rng.choice(observations)],
+        )
+    return places
+
+
+FACET_QUERIES = [
+    "category=lighting",
+    "category=graffiti&kind=tasks",
+    "state=sent",
+    "state=open",
+    "state=done&kind=observations",
+    "place={place}",
+    "place={place}&kind=tasks",
+]
+
+
+@pytest.mark.parametrize("query", FACET_QUERIES)
+@pytest.mark.parametrize("zoom", [11, 14])
+def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
+    app, client, db, linked_city, query, zoom
+):
+    """The same question with a filter that keeps every row besides is answered from the
+    rows: the facet's cells give the same clusters, in a box and without one."""
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 10
+    query = query.format(place=linked_city[0])
+    box = f"bbox=17.7,59.2,18.2,59.5&zoom={zoom}"
+    fast = client.get(f"/dashboard/map.json?{query}&{box}").get_json()
+    exact = client.get(f"/dashboard/map.json?{query}&{box}&from=2000-01-01").get_json()
+    assert fast["mode"] == exact["mode"] == "clusters"
+    assert fast["count"] == exact["count"] > 10
+    assert_same_clusters(fast, exact)
+    whole = client.get(f"/dashboard/map.json?{query}").get_json()
+    rows = client.get(f"/dashboard/map.json?{query}&from=2000-01-01").get_json()
+    assert whole["count"] == rows["count"] == exact["count"]
+    # The facet's extent is its finest cells' means: within a cell of the points' own.
+    height, width = grid(LEVELS[-1])
+    for a, b, step in zip(whole["extent"], rows["extent"], [width, height] * 2, strict=True):
+        assert abs(a - b) <= step
+
+
+def test_a_map_filtered_by_a_facet_reads_its_cells(app, client, db, linked_city):
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 10
+    inflate(db)
+    assert client.get("/dashboard/map.json?state=open").get_json()["count"] > 1000
 
 
 def test_finer_than_the_last_level_the_points_answer(app, client, db, street):

@@ -43,7 +43,10 @@ def add_task(db, place_id, party_id, state, observations, done_at=None) -> int:
         [place_id, party_id, state, done_at],
     ).lastrowid
     for observation_id in observations:
-        db.execute("INSERT INTO task_observations VALUES (?, ?)", [task_id, observation_id])
+        db.execute(
+            "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+            [task_id, observation_id],
+        )
     return task_id
 
 

@@ -57,7 +57,10 @@ def add_task(db, walk, party_id, measure, observations, state="proposed") -> int
         [walk["id"], walk["place_id"], party_id, measure, state],
     ).lastrowid
     for observation in observations:
-        db.execute("INSERT INTO task_observations VALUES (?, ?)", [task_id, observation["id"]])
+        db.execute(
+            "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+            [task_id, observation["id"]],
+        )
     return task_id
 
 

@@ -12,14 +12,28 @@ its points) and how many are urgent. Triggers keep it in the writer's transactio
 an update of the position or urgency, delete); `rebuild_map_cells` recounts it (`flask --app
 app recount`).
 
-The unfiltered map (what every dashboard view sends first, and what panning and zooming it
-asks) is then the cells of its zoom in the box: one index range per row of the grid, so an
+Besides every row (facet 0), the cells count the rows of each *facet*, a filter the map is
+often asked with alone (`facet_of`): a category, a task state or the open ones, a place. An
+observation counts in its category's and place's facets and a task in its state's and place's,
+but the filters also reach across the links: a task counts in the category of any observation
+it fixes, an observation in the state of any task that fixes it. So the links keep a copy of
+their observation's category and their task's state (`task_observations.category`,
+`.task_state`), from which triggers count each task's links per category (`task_categories`)
+and each observation's per task state (`observation_states`, with the pseudo-state `open`);
+a row of those tables exists while the count is above zero, holds a copy of the row's
+position and is what puts the row in the facet's cells.
+
+The map (what every dashboard view sends first, and what panning and zooming it asks, alone
+or with one such filter) is then the cells of its zoom in the box: one index range per row of the grid, so an
 answer reads the clusters it sends and no others, whatever the database holds. A cell counts
 when its mean lies in the box. Coarser than the first level, that level's cells are grouped
 by where their mean falls; finer than the last, the points answer.
 """
 
 from sqlite_utils import Database
+
+from fieldwalk.categories import CATEGORIES
+from fieldwalk.tasks.states import OPEN_STATES, STATES
 
 CELL_PX = 64
 TILE_PX = 256
@@ -28,12 +42,84 @@ LEVELS = range(10, 20)
 # under MULTIPLIER at every zoom the map asks (4 * 2**22 columns at zoom 22).
 MULTIPLIER = 2**25
 KINDS = {"observations": (0, "({row}.urgent != 0)"), "tasks": (1, "({row}.priority = 'urgent')")}
+# The `kind` column: facet * FACET_STEP + zoom * 2 + the kind's index (facet 0: every row).
+FACET_STEP = 64
+OPEN = "open"  # the facet of the open task states together
+PLACE_FACETS = 1024  # a place's facet is this plus its id
+
+
+def _case(column: str, values, first: int) -> str:
+    """SQL giving each of `values` its facet (first + its index); NULL for any other value."""
+    cases = " ".join(f"WHEN '{value}' THEN {first + i}" for i, value in enumerate(values))
+    return f"(CASE {column} {cases} END)"
+
+
+def category_facet_sql(column: str) -> str:
+    return _case(column, CATEGORIES, 1)
+
+
+def state_facet_sql(column: str) -> str:
+    """A task state's facet, and `open`'s (the pseudo-state of observation_states)."""
+    return _case(column, (*STATES, OPEN), FACET_STEP)
+
+
+def facet_of(category: str | None = None, state: str | None = None, place: int | None = None):
+    """The facet of one filter (a category, a task state or `open`, a place), or None."""
+    if category is not None:
+        return 1 + list(CATEGORIES).index(category)
+    if state is not None:
+        return FACET_STEP + (*STATES, OPEN).index(state)
+    if place is not None:
+        return PLACE_FACETS + place
+    return None
+
+
+# Per kind, the facets a row is in by its own columns (SQL of a row `{row}`; NULL: none).
+OWN_FACETS = {
+    "observations": (
+        "0",
+        category_facet_sql("{row}.category"),
+        f"{PLACE_FACETS} + {{row}}.place_id",
+    ),
+    "tasks": (
+        "0",
+        state_facet_sql("{row}.state"),
+        f"(CASE WHEN {{row}}.state IN ({', '.join(repr(s) for s in OPEN_STATES)})"
+        f" THEN {facet_of(state=OPEN)} END)",
+        f"{PLACE_FACETS} + {{row}}.place_id",
+    ),
+}
+WATCHED = {
+    "observations": ("lat", "lon", "urgent", "category", "place_id"),
+    "tasks": ("lat", "lon", "priority", "state", "place_id"),
+}
+# The facets a row is in through its links: the table that counts them, its key column, the
+# column the facet comes from, and the kind of row it puts in the facet.
+CROSS = {
+    "task_categories": ("task_id", "category", "tasks", category_facet_sql("{row}.category")),
+    "observation_states": (
+        "observation_id",
+        "state",
+        "observations",
+        state_facet_sql("{row}.state"),
+    ),
+}
 
 DDL = """CREATE TABLE map_cells (
     kind INTEGER NOT NULL, cell INTEGER NOT NULL, n INTEGER NOT NULL,
     sum_lat REAL NOT NULL, sum_lon REAL NOT NULL, urgent INTEGER NOT NULL,
     PRIMARY KEY (kind, cell)
 ) WITHOUT ROWID"""
+CROSS_DDL = (
+    """CREATE TABLE task_categories (
+        task_id INTEGER NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, PRIMARY KEY (task_id, category)
+    ) WITHOUT ROWID""",
+    """CREATE TABLE observation_states (
+        observation_id TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, PRIMARY KEY (observation_id, state)
+    ) WITHOUT ROWID""",
+)
 
 
 def grid(zoom: int) -> tuple[float, float]:
@@ -62,80 +148,292 @@ def _cell(row: str, zoom: int) -> str:
     )
 
 
-def trigger_statements() -> list[str]:
-    """The CREATE TRIGGER statements keeping `map_cells` (a migration runs them)."""
-    statements = []
-    for table, (_kind, urgent) in KINDS.items():
-
-        def add(row: str, table=table, urgent=urgent) -> str:
-            return "".join(
-                f"""INSERT INTO map_cells (kind, cell, n, sum_lat, sum_lon, urgent)
-                SELECT {code(table, zoom)}, {_cell(row, zoom)}, 1, {row}.lat, {row}.lon,
-                    {urgent.format(row=row)}
-                WHERE {row}.lat IS NOT NULL AND {row}.lon IS NOT NULL
-                ON CONFLICT (kind, cell) DO UPDATE SET n = n + 1,
-                    sum_lat = sum_lat + excluded.sum_lat, sum_lon = sum_lon + excluded.sum_lon,
-                    urgent = urgent + excluded.urgent;"""
-                for zoom in LEVELS
-            )
-
-        def take(row: str, table=table, urgent=urgent) -> str:
-            statements = []
-            for zoom in LEVELS:
-                where = f"kind = {code(table, zoom)} AND cell = {_cell(row, zoom)}"
-                statements.append(
-                    f"""UPDATE map_cells SET n = n - 1, sum_lat = sum_lat - {row}.lat,
-                    sum_lon = sum_lon - {row}.lon, urgent = urgent - {urgent.format(row=row)}
-                WHERE {where} AND {row}.lat IS NOT NULL AND {row}.lon IS NOT NULL;
-                DELETE FROM map_cells WHERE {where} AND n = 0;"""  # noqa: S608 - constants
-                )
-            return "".join(statements)
-
-        watched = ("lat", "lon", "urgent" if table == "observations" else "priority")
-        changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
-        statements += [
-            f"CREATE TRIGGER {table}_map_cells_insert AFTER INSERT ON {table} BEGIN"
-            f" {add('NEW')} END",
-            f"CREATE TRIGGER {table}_map_cells_delete AFTER DELETE ON {table} BEGIN"
-            f" {take('OLD')} END",
-            f"""CREATE TRIGGER {table}_map_cells_update AFTER UPDATE OF {", ".join(watched)}
-                ON {table} WHEN {changed} BEGIN {take("OLD")} {add("NEW")} END""",
-        ]
-    return statements
+def _kind_sql(kind: str, zoom: int, facet: str) -> str:
+    return f"({facet}) * {FACET_STEP} + {code(kind, zoom)}"
 
 
-def drop_statements() -> list[str]:
-    """DROP statements for the triggers and the table (a migration that changes the grids
-    drops them and builds them again as this module says)."""
+# The levels as rows, for one statement that counts a row at every level: a level's cell is
+# the same division as `_cell`'s (90.0 over a power of two, computed exactly either way).
+_LEVEL_ROWS = " UNION ALL ".join(f"SELECT {zoom} AS zoom" for zoom in LEVELS)
+
+
+def _cells_of(kind: str, row: str, facets) -> str:
+    """SQL listing (kind, cell) of row `row` (NEW, OLD) at every level in each of `facets`."""
+    index = KINDS[kind][0]
+    facet_rows = " UNION ALL ".join(f"SELECT {facet} AS facet" for facet in facets)
+    return f"""SELECT f.facet * {FACET_STEP} + {index} + {len(KINDS)} * z.zoom AS kind,
+            CAST(({row}.lat + 90) / (90.0 / (1 << (z.zoom + 1))) AS INTEGER) * {MULTIPLIER}
+            + CAST(({row}.lon + 180) / (90.0 / (1 << z.zoom)) AS INTEGER) AS cell
+        FROM ({_LEVEL_ROWS}) z, ({facet_rows}) f
+        WHERE f.facet IS NOT NULL AND {row}.lat IS NOT NULL AND {row}.lon IS NOT NULL"""  # noqa: S608
+
+
+def _add(kind: str, row: str, facets, urgent: str) -> str:
+    """A statement that counts row `row` in its cells of each of `facets` (SQL)."""
+    return f"""INSERT INTO map_cells (kind, cell, n, sum_lat, sum_lon, urgent)
+        SELECT kind, cell, 1, {row}.lat, {row}.lon, {urgent} FROM ({_cells_of(kind, row, facets)})
+        WHERE true ON CONFLICT (kind, cell) DO UPDATE SET n = n + 1,
+            sum_lat = sum_lat + excluded.sum_lat, sum_lon = sum_lon + excluded.sum_lon,
+            urgent = urgent + excluded.urgent;"""  # noqa: S608
+
+
+def _take(kind: str, row: str, facets, urgent: str) -> str:
+    """Statements that take row `row` out of its cells of each of `facets`."""
+    cells = _cells_of(kind, row, facets)
+    return f"""UPDATE map_cells SET n = n - 1, sum_lat = sum_lat - {row}.lat,
+            sum_lon = sum_lon - {row}.lon, urgent = urgent - {urgent}
+        WHERE (kind, cell) IN ({cells});
+        DELETE FROM map_cells WHERE (kind, cell) IN ({cells}) AND n = 0;"""  # noqa: S608
+
+
+def _changed(columns) -> str:
+    return " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in columns)
+
+
+def _own_triggers(table: str) -> list[str]:
+    """A row in its cells of every row (facet 0) and of its own facets."""
+    urgent = KINDS[table][1]
+
+    def add(row: str) -> str:
+        facets = [f.format(row=row) for f in OWN_FACETS[table]]
+        return _add(table, row, facets, urgent.format(row=row))
+
+    def take(row: str) -> str:
+        facets = [f.format(row=row) for f in OWN_FACETS[table]]
+        return _take(table, row, facets, urgent.format(row=row))
+
+    watched = WATCHED[table]
     return [
-        *(
-            f"DROP TRIGGER IF EXISTS {t}_map_cells_{w}"
-            for t in KINDS
-            for w in ("insert", "delete", "update")
-        ),
-        "DROP TABLE IF EXISTS map_cells",
+        f"CREATE TRIGGER {table}_map_cells_insert AFTER INSERT ON {table} BEGIN {add('NEW')} END",
+        f"CREATE TRIGGER {table}_map_cells_delete AFTER DELETE ON {table} BEGIN {take('OLD')} END",
+        f"""CREATE TRIGGER {table}_map_cells_update AFTER UPDATE OF {", ".join(watched)}
+            ON {table} WHEN {_changed(watched)} BEGIN {take("OLD")} {add("NEW")} END""",
     ]
 
 
+def _cross_triggers(table: str) -> list[str]:
+    """A row in the cells of a facet it is in through its links, while `table` holds it."""
+    _key, _column, kind, facet = CROSS[table]
+
+    def add(row: str) -> str:
+        return _add(kind, row, [facet.format(row=row)], f"{row}.urgent")
+
+    def take(row: str) -> str:
+        return _take(kind, row, [facet.format(row=row)], f"{row}.urgent")
+
+    moved = ("lat", "lon", "urgent")
+    return [
+        f"CREATE TRIGGER {table}_cells_insert AFTER INSERT ON {table} BEGIN {add('NEW')} END",
+        f"CREATE TRIGGER {table}_cells_delete AFTER DELETE ON {table} BEGIN {take('OLD')} END",
+        f"""CREATE TRIGGER {table}_cells_update AFTER UPDATE OF {", ".join(moved)} ON {table}
+            WHEN {_changed(moved)} BEGIN {take("OLD")} {add("NEW")} END""",
+    ]
+
+
+_OPEN_SQL = ", ".join(f"'{state}'" for state in OPEN_STATES)
+
+
+def _uncount(row: str) -> str:
+    """Statements that take the link `row` out of its task's category count and its
+    observation's state count (and `open`), by the link's copies."""
+    return f"""UPDATE task_categories SET n = n - 1
+                WHERE task_id = {row}.task_id AND category = {row}.category;
+            DELETE FROM task_categories
+                WHERE task_id = {row}.task_id AND category = {row}.category AND n = 0;
+            UPDATE observation_states SET n = n - 1 WHERE observation_id = {row}.observation_id
+                AND (state = {row}.task_state OR (state = '{OPEN}'
+                    AND {row}.task_state IN ({_OPEN_SQL})));
+            DELETE FROM observation_states WHERE observation_id = {row}.observation_id AND n = 0;"""  # noqa: S608
+
+
+_COPIES = """UPDATE task_observations SET
+        category = (SELECT category FROM observations WHERE id = NEW.observation_id),
+        task_state = (SELECT state FROM tasks WHERE id = NEW.task_id)
+    WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;"""
+
+
+def _link_triggers() -> list[str]:
+    """The links' copies of their observation's category and task's state, and the counts
+    made from them. A copy set from NULL counts the link; one set to NULL does not (a relink
+    takes the old pair out first, then fills the copies again)."""
+    return [
+        f"CREATE TRIGGER task_observations_copies AFTER INSERT ON task_observations BEGIN"
+        f" {_COPIES} END",
+        """CREATE TRIGGER task_observations_category AFTER UPDATE OF category
+            ON task_observations WHEN OLD.category IS NOT NEW.category
+                AND NEW.category IS NOT NULL AND OLD.task_id = NEW.task_id
+            BEGIN
+            UPDATE task_categories SET n = n - 1
+                WHERE task_id = OLD.task_id AND category = OLD.category;
+            DELETE FROM task_categories
+                WHERE task_id = OLD.task_id AND category = OLD.category AND n = 0;
+            INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
+                SELECT NEW.task_id, NEW.category, 1, t.lat, t.lon, t.priority = 'urgent'
+                FROM tasks t WHERE t.id = NEW.task_id
+                ON CONFLICT (task_id, category) DO UPDATE SET n = n + 1;
+            END""",
+        f"""CREATE TRIGGER task_observations_task_state AFTER UPDATE OF task_state
+            ON task_observations WHEN OLD.task_state IS NOT NEW.task_state
+                AND NEW.task_state IS NOT NULL AND OLD.observation_id = NEW.observation_id
+            BEGIN
+            UPDATE observation_states SET n = n - 1 WHERE observation_id = OLD.observation_id
+                AND (state = OLD.task_state OR (state = '{OPEN}'
+                    AND OLD.task_state IN ({_OPEN_SQL})));
+            INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+                SELECT NEW.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0
+                FROM observations o, (SELECT NEW.task_state AS state UNION ALL SELECT '{OPEN}'
+                    WHERE NEW.task_state IN ({_OPEN_SQL})) s
+                WHERE o.id = NEW.observation_id
+                ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;
+            DELETE FROM observation_states WHERE observation_id = OLD.observation_id AND n = 0;
+            END""",  # noqa: S608 - constants
+        f"""CREATE TRIGGER task_observations_relink AFTER UPDATE OF task_id, observation_id
+            ON task_observations
+            WHEN OLD.task_id IS NOT NEW.task_id OR OLD.observation_id IS NOT NEW.observation_id
+            BEGIN {_uncount("OLD")}
+            UPDATE task_observations SET category = NULL, task_state = NULL
+                WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;
+            {_COPIES} END""",  # noqa: S608 - constants
+        f"CREATE TRIGGER task_observations_uncount AFTER DELETE ON task_observations BEGIN"
+        f" {_uncount('OLD')} END",
+        # The rows' own changes reach the links' copies and the counts' positions.
+        """CREATE TRIGGER observations_links_category AFTER UPDATE OF category ON observations
+            WHEN OLD.category IS NOT NEW.category BEGIN
+            UPDATE task_observations SET category = NEW.category WHERE observation_id = NEW.id;
+            END""",
+        """CREATE TRIGGER tasks_links_state AFTER UPDATE OF state ON tasks
+            WHEN OLD.state IS NOT NEW.state BEGIN
+            UPDATE task_observations SET task_state = NEW.state WHERE task_id = NEW.id;
+            END""",
+        """CREATE TRIGGER observations_states_moved AFTER UPDATE OF lat, lon, urgent
+            ON observations WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
+                OR OLD.urgent IS NOT NEW.urgent BEGIN
+            UPDATE observation_states SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0
+                WHERE observation_id = NEW.id;
+            END""",
+        """CREATE TRIGGER tasks_categories_moved AFTER UPDATE OF lat, lon, priority ON tasks
+            WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
+                OR OLD.priority IS NOT NEW.priority BEGIN
+            UPDATE task_categories SET lat = NEW.lat, lon = NEW.lon,
+                urgent = NEW.priority = 'urgent' WHERE task_id = NEW.id;
+            END""",
+    ]
+
+
+TRIGGER_NAMES = (
+    *(f"{t}_map_cells_{w}" for t in KINDS for w in ("insert", "delete", "update")),
+    *(f"{t}_cells_{w}" for t in CROSS for w in ("insert", "delete", "update")),
+    "task_observations_copies",
+    "task_observations_category",
+    "task_observations_task_state",
+    "task_observations_relink",
+    "task_observations_uncount",
+    "observations_links_category",
+    "tasks_links_state",
+    "observations_states_moved",
+    "tasks_categories_moved",
+)
+
+
+def trigger_statements() -> list[str]:
+    """The CREATE TRIGGER statements keeping `map_cells` and the counts of the facets that
+    reach across the links (a migration runs them)."""
+    return [
+        *_own_triggers("observations"),
+        *_own_triggers("tasks"),
+        *_cross_triggers("task_categories"),
+        *_cross_triggers("observation_states"),
+        *_link_triggers(),
+    ]
+
+
+def drop_statements() -> list[str]:
+    """DROP statements for the triggers, the cells and the counts across the links."""
+    return [
+        *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
+        "DROP TABLE IF EXISTS map_cells",
+        *(f"DROP TABLE IF EXISTS {table}" for table in CROSS),
+    ]
+
+
+def build(db: Database) -> None:
+    """Drop the cells, their triggers and counts, and build them all again from the rows as
+    this module says (each migration that changes them calls this; the links' copies are
+    added where they are missing)."""
+    for statement in drop_statements():
+        db.execute(statement)
+    columns = {row[1] for row in db.execute("PRAGMA table_info(task_observations)")}
+    for column in ("category", "task_state"):
+        if column not in columns:
+            db.execute(f"ALTER TABLE task_observations ADD COLUMN {column} TEXT")
+    for statement in (DDL, *CROSS_DDL, *trigger_statements()):
+        db.execute(statement)
+    rebuild_map_cells(db)
+
+
+def _insert_cells(kind: str, source: str, facet: str, urgent: str, zoom: int) -> str:
+    return f"""INSERT INTO map_cells (kind, cell, n, sum_lat, sum_lon, urgent)
+        SELECT {_kind_sql(kind, zoom, facet.format(row="r"))} AS k, {_cell("r", zoom)} AS c,
+               count(*), sum(r.lat), sum(r.lon), sum({urgent.format(row="r")})
+        FROM {source} r
+        WHERE r.lat IS NOT NULL AND r.lon IS NOT NULL AND k IS NOT NULL GROUP BY k, c"""  # noqa: S608
+
+
 def rebuild_map_cells(db: Database) -> int:
-    """Recount `map_cells` from the rows (in the caller's transaction); return its rows."""
+    """Recount `map_cells`, the links' copies and the facet counts across the links from the
+    rows (in the caller's transaction), each straight from SQL of its own (the triggers that
+    fire on the way are overwritten); return the cells' rows."""
+    db.execute(
+        """UPDATE task_observations SET
+               category = (SELECT category FROM observations WHERE id = observation_id),
+               task_state = (SELECT state FROM tasks WHERE id = task_id)"""
+    )
+    db.execute("DELETE FROM task_categories")
+    db.execute("DELETE FROM observation_states")
+    db.execute(
+        """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
+           SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent'
+           FROM task_observations l JOIN tasks t ON t.id = l.task_id
+           WHERE l.category IS NOT NULL GROUP BY l.task_id, l.category"""
+    )
+    for state, where in (("l.task_state", "IS NOT NULL"), (f"'{OPEN}'", f"IN ({_OPEN_SQL})")):
+        db.execute(
+            f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+                SELECT l.observation_id, {state} AS s, count(*), o.lat, o.lon, o.urgent != 0
+                FROM task_observations l JOIN observations o ON o.id = l.observation_id
+                WHERE l.task_state {where} GROUP BY l.observation_id, s"""  # noqa: S608
+        )
     db.execute("DELETE FROM map_cells")
-    for table, (_kind, urgent) in KINDS.items():
+    for table in KINDS:
+        for facet in OWN_FACETS[table]:
+            for zoom in LEVELS:
+                db.execute(_insert_cells(table, table, facet, KINDS[table][1], zoom))
+    for table, (_key, _column, kind, facet) in CROSS.items():
         for zoom in LEVELS:
-            db.execute(
-                f"""INSERT INTO map_cells (kind, cell, n, sum_lat, sum_lon, urgent)
-                    SELECT {code(table, zoom)}, {_cell("r", zoom)} AS c, count(*),
-                           sum(r.lat), sum(r.lon), sum({urgent.format(row="r")})
-                    FROM {table} r WHERE r.lat IS NOT NULL AND r.lon IS NOT NULL GROUP BY c"""  # noqa: S608
-            )
+            db.execute(_insert_cells(kind, table, facet, "{row}.urgent", zoom))
     return db.execute("SELECT count(*) FROM map_cells").fetchone()[0]
 
 
-def counted_points(db: Database, kinds: tuple[str, ...]) -> int:
-    """How many positioned rows of these kinds there are, from the first level's cells."""
-    codes = ", ".join(str(code(k, LEVELS[0])) for k in kinds)
+def _codes(kinds: tuple[str, ...], zoom: int, facet: int) -> str:
+    return ", ".join(str(facet * FACET_STEP + code(k, zoom)) for k in kinds)
+
+
+def counted_points(db: Database, kinds: tuple[str, ...], facet: int = 0) -> int:
+    """How many positioned rows of these kinds there are (in a facet), from the first level's
+    cells."""
+    codes = _codes(kinds, LEVELS[0], facet)
     sql = f"SELECT coalesce(sum(n), 0) FROM map_cells WHERE kind IN ({codes})"  # noqa: S608
     return db.execute(sql).fetchone()[0]
+
+
+def facet_extent(db: Database, kinds: tuple[str, ...], facet: int) -> list[float] | None:
+    """[west, south, east, north] of a facet's rows as the means of its cells at the last
+    level (a few metres inside the points' own extent at most)."""
+    row = db.execute(
+        f"""SELECT min(sum_lon / n), min(sum_lat / n), max(sum_lon / n), max(sum_lat / n)
+            FROM map_cells WHERE kind IN ({_codes(kinds, LEVELS[-1], facet)})"""  # noqa: S608
+    ).fetchone()
+    return None if row[0] is None else list(row)
 
 
 def extent(db: Database, kinds: tuple[str, ...]) -> list[float] | None:
@@ -165,6 +463,7 @@ def clusters_from_cells(
     zoom: int,
     scale: int,
     box: tuple[float, float, float, float] | None = None,
+    facet: int = 0,
 ) -> list[tuple]:
     """(lat, lon, count, urgent) per cell of the zoom's grid, positioned at the mean of its
     points in 1/scale degrees; in `box` (west, south, east, north), when given, the cells
@@ -173,7 +472,7 @@ def clusters_from_cells(
     level = max(zoom, LEVELS[0])
     if level not in LEVELS:
         raise ValueError(f"no cells finer than zoom {LEVELS[-1]}")
-    codes = ", ".join(str(code(k, level)) for k in kinds)
+    codes = _codes(kinds, level, facet)
     height, width = _sides(zoom)
     group = (
         "cell"

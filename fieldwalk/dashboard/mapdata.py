@@ -11,13 +11,15 @@ and code); more come as clusters (`"mode": "clusters"`): SQLite groups them on t
 count, how many of them are urgent and a representative position (the mean of its points).
 The grid never has more than `MAX_CELLS` cells over the box, so an answer stays under about
 100 KB before compression, whatever the database holds. Without filters (the dashboard's
-first view, and every pan and zoom of it down to a few houses), the clusters are the running
-counts per cell of the same grid (`mapcells.py`), not a count of every point.
+first view, and every pan and zoom of it down to a few houses), or with one filter the cells
+keep apart (a category, a task state or the open ones, a place: `_facet`), the clusters are
+the running counts per cell of the same grid (`mapcells.py`), not a count of every point.
+Any other filter counts the points it keeps, in one pass.
 """
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -25,7 +27,7 @@ from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.dashboard import mapcells
-from fieldwalk.dashboard.filters import Filters, observation_where, task_where
+from fieldwalk.dashboard.filters import UNTASKED, Filters, observation_where, task_where
 from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
 
 # Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
@@ -268,20 +270,32 @@ def _clusters_json(head: dict, cells: list[tuple], height: float, width: float) 
     return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
 
 
-def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most: int):
-    """The unfiltered map, clustered from the running counts per grid cell (mapcells.py):
-    the whole district without a box, else the cells whose mean lies in the box. None when
-    few enough points to send whole, or when the grid asked for is finer than the cells
+def _facet(f: Filters) -> int | None:
+    """The facet whose cells answer `f` (mapcells.py): 0 with no filter, that of a category,
+    a task state (or the open ones) or a place asked alone; None for anything else."""
+    alone = replace(f, kind="all", category=None, state=None, place=None) == Filters()
+    asked = [value for value in (f.category, f.state, f.place) if value is not None]
+    if not alone or len(asked) > 1 or f.state == UNTASKED:
+        return None
+    return mapcells.facet_of(f.category, f.state, f.place) if asked else 0
+
+
+def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most: int, facet: int):
+    """The map from the running counts per cell (mapcells.py) of every row (facet 0) or of a
+    facet: the whole district without a box, else the cells whose mean lies in the box. None
+    when few enough points to send whole, or when the grid asked for is finer than the cells
     allow: the caller then reads the points."""
     extent = None
     if view.box is None:
-        if mapcells.counted_points(db, kinds) <= points_at_most:
+        if mapcells.counted_points(db, kinds, facet) <= points_at_most:
             return None
-        extent = mapcells.extent(db, kinds)
+        extent = (
+            mapcells.extent(db, kinds) if facet == 0 else mapcells.facet_extent(db, kinds, facet)
+        )
     zoom = grid_zoom(view, extent)
     if zoom > mapcells.LEVELS[-1]:
         return None
-    cells = mapcells.clusters_from_cells(db, kinds, zoom, SCALE, view.box)
+    cells = mapcells.clusters_from_cells(db, kinds, zoom, SCALE, view.box, facet)
     total = sum(cell[2] for cell in cells)
     if total <= points_at_most:
         return None
@@ -310,8 +324,9 @@ def map_answer(
     width in degrees) and `clusters`, parallel arrays of lat, lon, count and urgent.
     """
     arms = _arms(f, view, today, tz, _few_in_box(db, f, view))
-    if f.unfiltered:
-        answer = _from_cells(db, tuple(arms), view, points_at_most)
+    facet = _facet(f)
+    if facet is not None and arms:
+        answer = _from_cells(db, tuple(arms), view, points_at_most, facet)
         if answer is not None:
             return answer
     # Every point the filters keep is counted once, per cell with the cell's bounds: on the

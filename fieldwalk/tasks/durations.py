@@ -35,7 +35,8 @@ FIRST_OBSERVED_TRIGGERS = (
         BEGIN {_refresh("NEW.task_id")} END""",
     f"""CREATE TRIGGER tasks_first_observed_unlink AFTER DELETE ON task_observations
         BEGIN {_refresh("OLD.task_id")} END""",
-    f"""CREATE TRIGGER tasks_first_observed_relink AFTER UPDATE ON task_observations
+    f"""CREATE TRIGGER tasks_first_observed_relink
+        AFTER UPDATE OF task_id, observation_id ON task_observations
         BEGIN {_refresh("OLD.task_id")} {_refresh("NEW.task_id")} END""",
     f"""CREATE TRIGGER tasks_first_observed_moved AFTER UPDATE OF observed_at ON observations
         WHEN OLD.observed_at IS NOT NEW.observed_at BEGIN
