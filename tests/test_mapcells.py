@@ -9,7 +9,14 @@ import uuid
 import pytest
 from conftest import login, make_place, make_user, sqlite_steps
 
-from fieldwalk.dashboard.mapcells import LEVELS, clusters_from_cells, code, grid, rebuild_map_cells
+from fieldwalk.dashboard.mapcells import (
+    EXTENT_LEVEL,
+    LEVELS,
+    clusters_from_cells,
+    code,
+    grid,
+    rebuild_map_cells,
+)
 
 
 def cells(db) -> dict[tuple, tuple]:
@@ -325,8 +332,8 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
     whole = client.get(f"/dashboard/map.json?{query}").get_json()
     rows = client.get(f"/dashboard/map.json?{query}&from=2000-01-01").get_json()
     assert whole["count"] == rows["count"] == exact["count"]
-    # The facet's extent is its finest cells' means: within a cell of the points' own.
-    height, width = grid(LEVELS[-1])
+    # The facet's extent is its cells' means: within a cell of the points' own.
+    height, width = grid(EXTENT_LEVEL)
     for a, b, step in zip(whole["extent"], rows["extent"], [width, height] * 2, strict=True):
         assert abs(a - b) <= step
 

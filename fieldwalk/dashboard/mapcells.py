@@ -426,12 +426,17 @@ def counted_points(db: Database, kinds: tuple[str, ...], facet: int = 0) -> int:
     return db.execute(sql).fetchone()[0]
 
 
+# The level whose cells' means give a facet's extent: cells of about 80 by 40 m here, a few
+# hundred in a district, where the last level's are tens of thousands.
+EXTENT_LEVEL = 16
+
+
 def facet_extent(db: Database, kinds: tuple[str, ...], facet: int) -> list[float] | None:
-    """[west, south, east, north] of a facet's rows as the means of its cells at the last
-    level (a few metres inside the points' own extent at most)."""
+    """[west, south, east, north] of a facet's rows as the means of its cells at
+    EXTENT_LEVEL: inside the points' own extent by less than a cell."""
     row = db.execute(
         f"""SELECT min(sum_lon / n), min(sum_lat / n), max(sum_lon / n), max(sum_lat / n)
-            FROM map_cells WHERE kind IN ({_codes(kinds, LEVELS[-1], facet)})"""  # noqa: S608
+            FROM map_cells WHERE kind IN ({_codes(kinds, EXTENT_LEVEL, facet)})"""  # noqa: S608
     ).fetchone()
     return None if row[0] is None else list(row)
 
