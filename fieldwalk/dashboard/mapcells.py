@@ -24,16 +24,16 @@ a row of those tables exists while the count is above zero, holds a copy of the 
 position and is what puts the row in the facet's cells.
 
 The map (what every dashboard view sends first, and what panning and zooming it asks, alone
-or with one such filter) is then the cells of its zoom in the box: one index range per row of the grid, so an
-answer reads the clusters it sends and no others, whatever the database holds. A cell counts
-when its mean lies in the box. Coarser than the first level, that level's cells are grouped
-by where their mean falls; finer than the last, the points answer.
+or with one such filter) is then the cells of its zoom in the box: one index range per row
+of the grid, so an answer reads the clusters it sends and no others, whatever the database
+holds. A cell counts when its mean lies in the box. Coarser than the first level, that
+level's cells are grouped by where their mean falls; finer than the last, the points answer.
 """
 
 from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
-from fieldwalk.tasks.states import OPEN_STATES, STATES
+from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
 
 CELL_PX = 64
 TILE_PX = 256
@@ -84,8 +84,7 @@ OWN_FACETS = {
     "tasks": (
         "0",
         state_facet_sql("{row}.state"),
-        f"(CASE WHEN {{row}}.state IN ({', '.join(repr(s) for s in OPEN_STATES)})"
-        f" THEN {facet_of(state=OPEN)} END)",
+        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) THEN {facet_of(state=OPEN)} END)",
         f"{PLACE_FACETS} + {{row}}.place_id",
     ),
 }
@@ -93,16 +92,11 @@ WATCHED = {
     "observations": ("lat", "lon", "urgent", "category", "place_id"),
     "tasks": ("lat", "lon", "priority", "state", "place_id"),
 }
-# The facets a row is in through its links: the table that counts them, its key column, the
-# column the facet comes from, and the kind of row it puts in the facet.
+# The facets a row is in through its links: per table that counts them, the kind of row it
+# puts in a facet and the facet (SQL of its row `{row}`).
 CROSS = {
-    "task_categories": ("task_id", "category", "tasks", category_facet_sql("{row}.category")),
-    "observation_states": (
-        "observation_id",
-        "state",
-        "observations",
-        state_facet_sql("{row}.state"),
-    ),
+    "task_categories": ("tasks", category_facet_sql("{row}.category")),
+    "observation_states": ("observations", state_facet_sql("{row}.state")),
 }
 
 DDL = """CREATE TABLE map_cells (
@@ -213,7 +207,7 @@ def _own_triggers(table: str) -> list[str]:
 
 def _cross_triggers(table: str) -> list[str]:
     """A row in the cells of a facet it is in through its links, while `table` holds it."""
-    _key, _column, kind, facet = CROSS[table]
+    kind, facet = CROSS[table]
 
     def add(row: str) -> str:
         return _add(kind, row, [facet.format(row=row)], f"{row}.urgent")
@@ -230,9 +224,6 @@ def _cross_triggers(table: str) -> list[str]:
     ]
 
 
-_OPEN_SQL = ", ".join(f"'{state}'" for state in OPEN_STATES)
-
-
 def _uncount(row: str) -> str:
     """Statements that take the link `row` out of its task's category count and its
     observation's state count (and `open`), by the link's copies."""
@@ -242,7 +233,7 @@ def _uncount(row: str) -> str:
                 WHERE task_id = {row}.task_id AND category = {row}.category AND n = 0;
             UPDATE observation_states SET n = n - 1 WHERE observation_id = {row}.observation_id
                 AND (state = {row}.task_state OR (state = '{OPEN}'
-                    AND {row}.task_state IN ({_OPEN_SQL})));
+                    AND {row}.task_state IN ({OPEN_STATES_SQL})));
             DELETE FROM observation_states WHERE observation_id = {row}.observation_id AND n = 0;"""  # noqa: S608
 
 
@@ -278,11 +269,11 @@ def _link_triggers() -> list[str]:
             BEGIN
             UPDATE observation_states SET n = n - 1 WHERE observation_id = OLD.observation_id
                 AND (state = OLD.task_state OR (state = '{OPEN}'
-                    AND OLD.task_state IN ({_OPEN_SQL})));
+                    AND OLD.task_state IN ({OPEN_STATES_SQL})));
             INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
                 SELECT NEW.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0
                 FROM observations o, (SELECT NEW.task_state AS state UNION ALL SELECT '{OPEN}'
-                    WHERE NEW.task_state IN ({_OPEN_SQL})) s
+                    WHERE NEW.task_state IN ({OPEN_STATES_SQL})) s
                 WHERE o.id = NEW.observation_id
                 ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;
             DELETE FROM observation_states WHERE observation_id = OLD.observation_id AND n = 0;
@@ -396,7 +387,7 @@ def rebuild_map_cells(db: Database) -> int:
            FROM task_observations l JOIN tasks t ON t.id = l.task_id
            WHERE l.category IS NOT NULL GROUP BY l.task_id, l.category"""
     )
-    for state, where in (("l.task_state", "IS NOT NULL"), (f"'{OPEN}'", f"IN ({_OPEN_SQL})")):
+    for state, where in (("l.task_state", "IS NOT NULL"), (f"'{OPEN}'", f"IN ({OPEN_STATES_SQL})")):
         db.execute(
             f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
                 SELECT l.observation_id, {state} AS s, count(*), o.lat, o.lon, o.urgent != 0
@@ -408,7 +399,7 @@ def rebuild_map_cells(db: Database) -> int:
         for facet in OWN_FACETS[table]:
             for zoom in LEVELS:
                 db.execute(_insert_cells(table, table, facet, KINDS[table][1], zoom))
-    for table, (_key, _column, kind, facet) in CROSS.items():
+    for table, (kind, facet) in CROSS.items():
         for zoom in LEVELS:
             db.execute(_insert_cells(kind, table, facet, "{row}.urgent", zoom))
     return db.execute("SELECT count(*) FROM map_cells").fetchone()[0]
