@@ -224,17 +224,45 @@ def _cross_triggers(table: str) -> list[str]:
     ]
 
 
+def _uncount_category(row: str) -> str:
+    return f"""UPDATE task_categories SET n = n - 1
+            WHERE task_id = {row}.task_id AND category = {row}.category;
+        DELETE FROM task_categories
+            WHERE task_id = {row}.task_id AND category = {row}.category AND n = 0;"""  # noqa: S608
+
+
+def _count_category(row: str) -> str:
+    return f"""INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
+            SELECT {row}.task_id, {row}.category, 1, t.lat, t.lon, t.priority = 'urgent'
+            FROM tasks t WHERE t.id = {row}.task_id
+            ON CONFLICT (task_id, category) DO UPDATE SET n = n + 1;"""  # noqa: S608
+
+
+def _uncount_state(row: str) -> str:
+    """Down by one, the link's state and `open` when it is one (rows at zero stay until
+    `_prune_states`, so a move between two open states does not take it out of `open`)."""
+    return f"""UPDATE observation_states SET n = n - 1
+        WHERE observation_id = {row}.observation_id AND (state = {row}.task_state
+            OR (state = '{OPEN}' AND {row}.task_state IN ({OPEN_STATES_SQL})));"""  # noqa: S608
+
+
+def _count_state(row: str) -> str:
+    return f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+            SELECT {row}.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0
+            FROM observations o, (SELECT {row}.task_state AS state UNION ALL SELECT '{OPEN}'
+                WHERE {row}.task_state IN ({OPEN_STATES_SQL})) s
+            WHERE o.id = {row}.observation_id
+            ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;"""  # noqa: S608
+
+
+def _prune_states(row: str) -> str:
+    return f"DELETE FROM observation_states WHERE observation_id = {row}.observation_id AND n = 0;"  # noqa: S608
+
+
 def _uncount(row: str) -> str:
     """Statements that take the link `row` out of its task's category count and its
     observation's state count (and `open`), by the link's copies."""
-    return f"""UPDATE task_categories SET n = n - 1
-                WHERE task_id = {row}.task_id AND category = {row}.category;
-            DELETE FROM task_categories
-                WHERE task_id = {row}.task_id AND category = {row}.category AND n = 0;
-            UPDATE observation_states SET n = n - 1 WHERE observation_id = {row}.observation_id
-                AND (state = {row}.task_state OR (state = '{OPEN}'
-                    AND {row}.task_state IN ({OPEN_STATES_SQL})));
-            DELETE FROM observation_states WHERE observation_id = {row}.observation_id AND n = 0;"""  # noqa: S608
+    return _uncount_category(row) + _uncount_state(row) + _prune_states(row)
 
 
 _COPIES = """UPDATE task_observations SET
@@ -250,34 +278,14 @@ def _link_triggers() -> list[str]:
     return [
         f"CREATE TRIGGER task_observations_copies AFTER INSERT ON task_observations BEGIN"
         f" {_COPIES} END",
-        """CREATE TRIGGER task_observations_category AFTER UPDATE OF category
+        f"""CREATE TRIGGER task_observations_category AFTER UPDATE OF category
             ON task_observations WHEN OLD.category IS NOT NEW.category
                 AND NEW.category IS NOT NULL AND OLD.task_id = NEW.task_id
-            BEGIN
-            UPDATE task_categories SET n = n - 1
-                WHERE task_id = OLD.task_id AND category = OLD.category;
-            DELETE FROM task_categories
-                WHERE task_id = OLD.task_id AND category = OLD.category AND n = 0;
-            INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
-                SELECT NEW.task_id, NEW.category, 1, t.lat, t.lon, t.priority = 'urgent'
-                FROM tasks t WHERE t.id = NEW.task_id
-                ON CONFLICT (task_id, category) DO UPDATE SET n = n + 1;
-            END""",
+            BEGIN {_uncount_category("OLD")} {_count_category("NEW")} END""",
         f"""CREATE TRIGGER task_observations_task_state AFTER UPDATE OF task_state
             ON task_observations WHEN OLD.task_state IS NOT NEW.task_state
                 AND NEW.task_state IS NOT NULL AND OLD.observation_id = NEW.observation_id
-            BEGIN
-            UPDATE observation_states SET n = n - 1 WHERE observation_id = OLD.observation_id
-                AND (state = OLD.task_state OR (state = '{OPEN}'
-                    AND OLD.task_state IN ({OPEN_STATES_SQL})));
-            INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
-                SELECT NEW.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0
-                FROM observations o, (SELECT NEW.task_state AS state UNION ALL SELECT '{OPEN}'
-                    WHERE NEW.task_state IN ({OPEN_STATES_SQL})) s
-                WHERE o.id = NEW.observation_id
-                ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;
-            DELETE FROM observation_states WHERE observation_id = OLD.observation_id AND n = 0;
-            END""",  # noqa: S608 - constants
+            BEGIN {_uncount_state("OLD")} {_count_state("NEW")} {_prune_states("OLD")} END""",
         f"""CREATE TRIGGER task_observations_relink AFTER UPDATE OF task_id, observation_id
             ON task_observations
             WHEN OLD.task_id IS NOT NEW.task_id OR OLD.observation_id IS NOT NEW.observation_id
