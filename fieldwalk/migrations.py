@@ -1086,7 +1086,15 @@ def m043_map_facets(db: Database) -> None:
     # counts too (fieldwalk/dashboard/mapcells.py): the cells per facet, the links' copies of
     # their observation's category and task's state, and the counts across the links. The
     # links' first-observed trigger (m035) now fires only when a link is moved, not when its
-    # copies change.
+    # copies change (the copies come with the cells, m044).
     db.execute("DROP TRIGGER IF EXISTS tasks_first_observed_relink")
     db.execute(durations.FIRST_OBSERVED_TRIGGERS[2])
+    # The cells are built by m044 since, with the months; a new database builds them once.
+
+
+@migrations()
+def m044_map_month_facets(db: Database) -> None:
+    # The map's facets (m043) and the Stockholm months (an observation's by when it was
+    # observed, a task's by when it was opened), so a map filtered by dates reads the whole
+    # months' cells and only the days at the ends from the rows. Built again from the rows.
     mapcells.build(db)

@@ -5,10 +5,12 @@ made from the points, and a box reads its own cells whatever else the database h
 
 import random
 import uuid
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from conftest import login, make_place, make_user, sqlite_steps
 
+from fieldwalk.dashboard import mapdata
 from fieldwalk.dashboard.mapcells import (
     EXTENT_LEVEL,
     LEVELS,
@@ -102,7 +104,7 @@ def test_cells_follow_every_write(db):
         for _i in range(40):
             kind = rng.choice(
                 ["o+", "o+", "t+", "t+", "link+", "link+", "link-", "relink", "o~", "t~",
-                 "cat~", "state~", "place~", "o-", "t-", "nowhere"]
+                 "cat~", "state~", "place~", "when~", "o-", "t-", "nowhere"]
             )  # fmt: skip
             lat, lon = city_point(rng)
             task, observation = some("tasks", "id"), some("observations", "id")
@@ -164,6 +166,14 @@ def test_cells_follow_every_write(db):
                 db.execute(
                     f"UPDATE {table} SET place_id = ? WHERE id = ?",  # noqa: S608
                     [rng.choice(places), key],
+                )
+            elif kind == "when~":
+                table, column, key = rng.choice(
+                    [("observations", "observed_at", observation), ("tasks", "created_at", task)]
+                )
+                db.execute(
+                    f"UPDATE {table} SET {column} = ? WHERE id = ?",  # noqa: S608
+                    [moment(rng), key],
                 )
             elif kind == "o-" and observation:
                 db.execute("DELETE FROM observations WHERE id = ?", [observation])
@@ -245,7 +255,7 @@ def test_whole_district_clusters_from_cells_are_the_clusters_of_the_points(app, 
     app.config["MAP_POINTS_AT_MOST"] = 50
     fast = client.get("/dashboard/map.json").get_json()
     # The same question with a filter that keeps every row is answered from the points.
-    exact = client.get("/dashboard/map.json?from=2000-01-01").get_json()
+    exact = client.get("/dashboard/map.json?to=2100-12-31").get_json()
     assert fast["mode"] == exact["mode"] == "clusters"
     assert fast["count"] == exact["count"] == 500
     assert fast["cell"] == exact["cell"] and fast["extent"] == exact["extent"]
@@ -265,12 +275,20 @@ def test_other_filters_still_read_the_points(app, client, db, city):
     inflate(db)
     assert client.get("/dashboard/map.json").get_json()["count"] != 500
     assert client.get("/dashboard/map.json?category=lighting").get_json()["count"] == 40000
-    assert client.get("/dashboard/map.json?from=2000-01-01").get_json()["count"] == 500
+    assert client.get("/dashboard/map.json?to=2100-12-31").get_json()["count"] == 500
     both = "/dashboard/map.json?category=lighting&state=proposed"
     assert client.get(both).get_json()["count"] == 0  # no links: no proposed lighting
     # Coarser than the first level's grid, its cells are grouped: every point, once.
     wide = client.get("/dashboard/map.json?bbox=16.0,58.0,20.0,61.0&zoom=7").get_json()
     assert wide["count"] == 50000 and wide["cell"] == list(grid(7))
+
+
+def moment(rng) -> str:
+    """A UTC time in 2025 or 2026 up to now, some within an hour of a Stockholm midnight."""
+    day = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 700))
+    return (day + timedelta(minutes=rng.choice([-61, -59, 1, rng.randrange(0, 1440)]))).strftime(
+        "%Y-%m-%dT%H:%M:%SZ"
+    )
 
 
 @pytest.fixture
@@ -283,15 +301,17 @@ def linked_city(db):
     for i in range(300):
         observation = add_observation(db, *city_point(rng), urgent=i % 7 == 0)
         db.execute(
-            "UPDATE observations SET category = ?, place_id = ? WHERE id = ?",
-            [rng.choice(["lighting", "graffiti", "paths"]), rng.choice(places), observation],
-        )
+            """UPDATE observations SET category = ?, place_id = ?, observed_at = ?
+               WHERE id = ?""",
+            [rng.choice(["lighting", "graffiti", "paths"]), rng.choice(places), moment(rng),
+             observation],
+        )  # fmt: skip
         observations.append(observation)
     for i in range(100):
         task = add_task(db, *city_point(rng), "urgent" if i % 5 == 0 else "normal")
         db.execute(
-            "UPDATE tasks SET state = ?, place_id = ? WHERE id = ?",
-            [rng.choice(["proposed", "sent", "done"]), rng.choice(places), task],
+            "UPDATE tasks SET state = ?, place_id = ?, created_at = ? WHERE id = ?",
+            [rng.choice(["proposed", "sent", "done"]), rng.choice(places), moment(rng), task],
         )
         tasks.append(task)
     for _i in range(150):
@@ -325,12 +345,12 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
     query = query.format(place=linked_city[0])
     box = f"bbox=17.7,59.2,18.2,59.5&zoom={zoom}"
     fast = client.get(f"/dashboard/map.json?{query}&{box}").get_json()
-    exact = client.get(f"/dashboard/map.json?{query}&{box}&from=2000-01-01").get_json()
+    exact = client.get(f"/dashboard/map.json?{query}&{box}&to=2100-12-31").get_json()
     assert fast["mode"] == exact["mode"] == "clusters"
     assert fast["count"] == exact["count"] > 10
     assert_same_clusters(fast, exact)
     whole = client.get(f"/dashboard/map.json?{query}").get_json()
-    rows = client.get(f"/dashboard/map.json?{query}&from=2000-01-01").get_json()
+    rows = client.get(f"/dashboard/map.json?{query}&to=2100-12-31").get_json()
     assert whole["count"] == rows["count"] == exact["count"]
     # The facet's extent is its cells' means: within a cell of the points' own.
     height, width = grid(EXTENT_LEVEL)
@@ -379,7 +399,7 @@ def test_a_box_of_the_unfiltered_map_is_the_clusters_of_its_points(app, client, 
     box = "17.8090,59.3735,17.8160,59.3765"
     fast = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}").get_json()
     # A filter that keeps every row makes the same question read every point.
-    exact = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}&from=2000-01-01").get_json()
+    exact = client.get(f"/dashboard/map.json?bbox={box}&zoom={zoom}&to=2100-12-31").get_json()
     assert fast["mode"] == exact["mode"] == "clusters"
     assert fast["cell"] == exact["cell"] == list(grid(zoom))
     assert fast["count"] == exact["count"] == 1200
@@ -434,7 +454,7 @@ def test_a_filtered_map_without_a_box_is_the_points_grouped_on_the_grid_that_fit
     clusters are what grouping every point on that grid gives, here in Python."""
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 100
-    answer = client.get("/dashboard/map.json?from=2000-01-01").get_json()
+    answer = client.get("/dashboard/map.json?to=2100-12-31").get_json()
     lats, lons = [p[0] for p in street], [p[1] for p in street]
     assert answer["extent"] == [min(lons), min(lats), max(lons), max(lats)]
     height, width = answer["cell"]
@@ -456,3 +476,47 @@ def test_a_filtered_map_without_a_box_is_the_points_grouped_on_the_grid_that_fit
     assert len(got) == len(expected) > 1
     for a, b in zip(got, expected, strict=True):
         assert a[0] == b[0] and abs(a[1] - b[1]) <= 1 and abs(a[2] - b[2]) <= 1
+
+
+DATE_SPANS = [
+    "from=2025-03-01&to=2025-08-31",
+    "from=2025-03-15&to=2026-02-10",
+    "from=2025-01-10",
+    "from=2026-11-01",
+    "from=2025-06-01&to=2025-06-30&kind=tasks",
+    "from=2025-06-02&to=2026-07-01&kind=observations",
+]
+
+
+@pytest.mark.parametrize("query", DATE_SPANS)
+@pytest.mark.parametrize("box", [None, "bbox=17.7,59.2,18.2,59.5&zoom=12"])
+def test_a_map_filtered_by_dates_is_the_clusters_of_the_rows_it_keeps(
+    app, client, db, linked_city, query, box
+):
+    """Whole months from their facets' cells, the days at each end from the rows: the same
+    clusters as counting every row the dates keep."""
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 10
+    url = f"/dashboard/map.json?{query}" + (f"&{box}" if box else "")
+    fast = client.get(url).get_json()
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(mapdata, "_month_span", lambda *_args: None)
+        exact = client.get(url).get_json()
+    assert fast["count"] == exact["count"]
+    if fast["mode"] == "points":
+        assert exact["mode"] == "points"
+        return
+    assert fast["cell"] == exact["cell"] or box is None
+    if fast["cell"] == exact["cell"]:
+        assert_same_clusters(fast, exact)
+    if box is None:
+        height, width = grid(EXTENT_LEVEL)
+        for a, b, step in zip(fast["extent"], exact["extent"], [width, height] * 2, strict=True):
+            assert abs(a - b) <= step
+
+
+def test_a_map_filtered_by_dates_reads_the_months_cells(app, client, db, linked_city):
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 10
+    inflate(db)
+    assert client.get("/dashboard/map.json?from=2025-01-01").get_json()["count"] == 40000

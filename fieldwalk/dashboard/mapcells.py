@@ -33,6 +33,7 @@ level's cells are grouped by where their mean falls; finer than the last, the po
 from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
+from fieldwalk.reports.totals import stockholm_local_sql
 from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
 
 CELL_PX = 64
@@ -46,6 +47,7 @@ KINDS = {"observations": (0, "({row}.urgent != 0)"), "tasks": (1, "({row}.priori
 FACET_STEP = 64
 OPEN = "open"  # the facet of the open task states together
 PLACE_FACETS = 1024  # a place's facet is this plus its id
+MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since January 2000
 
 
 def _case(column: str, values, first: int) -> str:
@@ -74,23 +76,40 @@ def facet_of(category: str | None = None, state: str | None = None, place: int |
     return None
 
 
-# Per kind, the facets a row is in by its own columns (SQL of a row `{row}`; NULL: none).
+def month_facet(year: int, month: int) -> int:
+    return MONTH_FACETS + (year - 2000) * 12 + month - 1
+
+
+def month_facet_sql(column: str) -> str:
+    """The facet of the Stockholm month of a UTC `*_at` value (the reports' local time)."""
+    local = stockholm_local_sql(column)
+    return (
+        f"({MONTH_FACETS} + (CAST(substr({local}, 1, 4) AS INTEGER) - 2000) * 12"
+        f" + CAST(substr({local}, 6, 2) AS INTEGER) - 1)"
+    )
+
+
+# Per kind, the facets a row is in by its own columns (SQL of a row `{row}`; NULL: none): an
+# observation in its month by when it was observed, a task by when it was opened (the date
+# filters' times, fieldwalk/dashboard/filters.py's WHEN).
 OWN_FACETS = {
     "observations": (
         "0",
         category_facet_sql("{row}.category"),
         f"{PLACE_FACETS} + {{row}}.place_id",
+        month_facet_sql("{row}.observed_at"),
     ),
     "tasks": (
         "0",
         state_facet_sql("{row}.state"),
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) THEN {facet_of(state=OPEN)} END)",
         f"{PLACE_FACETS} + {{row}}.place_id",
+        month_facet_sql("{row}.created_at"),
     ),
 }
 WATCHED = {
-    "observations": ("lat", "lon", "urgent", "category", "place_id"),
-    "tasks": ("lat", "lon", "priority", "state", "place_id"),
+    "observations": ("lat", "lon", "urgent", "category", "place_id", "observed_at"),
+    "tasks": ("lat", "lon", "priority", "state", "place_id", "created_at"),
 }
 # The facets a row is in through its links: per table that counts them, the kind of row it
 # puts in a facet and the facet (SQL of its row `{row}`).
@@ -430,12 +449,13 @@ def counted_points(db: Database, kinds: tuple[str, ...], facet: int = 0) -> int:
 EXTENT_LEVEL = 16
 
 
-def facet_extent(db: Database, kinds: tuple[str, ...], facet: int) -> list[float] | None:
-    """[west, south, east, north] of a facet's rows as the means of its cells at
+def facet_extent(db: Database, kinds: tuple[str, ...], facets) -> list[float] | None:
+    """[west, south, east, north] of the rows in `facets` as the means of their cells at
     EXTENT_LEVEL: inside the points' own extent by less than a cell."""
+    codes = ", ".join(_codes(kinds, EXTENT_LEVEL, facet) for facet in facets)
     row = db.execute(
         f"""SELECT min(sum_lon / n), min(sum_lat / n), max(sum_lon / n), max(sum_lat / n)
-            FROM map_cells WHERE kind IN ({_codes(kinds, EXTENT_LEVEL, facet)})"""  # noqa: S608
+            FROM map_cells WHERE kind IN ({codes})"""  # noqa: S608
     ).fetchone()
     return None if row[0] is None else list(row)
 
@@ -461,22 +481,22 @@ def extent(db: Database, kinds: tuple[str, ...]) -> list[float] | None:
     return found
 
 
-def clusters_from_cells(
+def cell_sums(
     db: Database,
     kinds: tuple[str, ...],
     zoom: int,
-    scale: int,
     box: tuple[float, float, float, float] | None = None,
-    facet: int = 0,
-) -> list[tuple]:
-    """(lat, lon, count, urgent) per cell of the zoom's grid, positioned at the mean of its
-    points in 1/scale degrees; in `box` (west, south, east, north), when given, the cells
-    whose mean lies in it. Read from the zoom's own level, or grouped from the first level's
-    cells below it; a zoom finer than the last level is the caller's to read from points."""
+    facets=(0,),
+) -> dict[int, list]:
+    """Per cell of the zoom's grid, [count, sum of latitudes, sum of longitudes, urgent] of
+    the rows in any of `facets` (each row is in one of them at most); in `box` (west, south,
+    east, north), when given, the cells whose mean lies in it. Read from the zoom's own level,
+    or grouped from the first level's cells below it; a zoom finer than the last level is the
+    caller's to read from points."""
     level = max(zoom, LEVELS[0])
     if level not in LEVELS:
         raise ValueError(f"no cells finer than zoom {LEVELS[-1]}")
-    codes = _codes(kinds, level, facet)
+    codes = ", ".join(_codes(kinds, level, facet) for facet in facets)
     height, width = _sides(zoom)
     group = (
         "cell"
@@ -498,8 +518,20 @@ def clusters_from_cells(
                 AND cell BETWEEN rows.r * {MULTIPLIER} + ? AND rows.r * {MULTIPLIER} + ?
             WHERE sum_lat / n BETWEEN ? AND ? AND sum_lon / n BETWEEN ? AND ? GROUP BY g"""  # noqa: S608
         params = [*rows, *columns, south, north, west, east]
-    found = db.execute(sql, params)
+    return {cell: list(sums) for cell, *sums in db.execute(sql, params)}
+
+
+def clusters_from_cells(
+    db: Database,
+    kinds: tuple[str, ...],
+    zoom: int,
+    scale: int,
+    box: tuple[float, float, float, float] | None = None,
+    facet: int = 0,
+) -> list[tuple]:
+    """(lat, lon, count, urgent) per cell of `cell_sums`, positioned at the mean of its
+    points in 1/scale degrees."""
     return [
         (round(lat / count * scale), round(lon / count * scale), count, urgent)
-        for _cell, count, lat, lon, urgent in found
+        for count, lat, lon, urgent in cell_sums(db, kinds, zoom, box, (facet,)).values()
     ]

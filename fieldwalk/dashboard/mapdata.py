@@ -20,6 +20,7 @@ Any other filter counts the points it keeps, in one pass.
 import json
 import math
 from dataclasses import dataclass, replace
+from datetime import date, timedelta
 from zoneinfo import ZoneInfo
 
 from flask_babel import gettext as _
@@ -28,6 +29,7 @@ from sqlite_utils import Database
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.dashboard import mapcells
 from fieldwalk.dashboard.filters import UNTASKED, Filters, observation_where, task_where
+from fieldwalk.reports.periods import STOCKHOLM, next_month
 from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
 
 # Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
@@ -215,14 +217,20 @@ def _sums(db: Database, arms: dict, zoom: int) -> dict[int, list]:
             [height, width, *params],
         )
         for cell, *values in rows:
-            into = cells.get(cell)
-            if into is None:
-                cells[cell] = values
-                continue
-            for i in range(4):
-                into[i] += values[i]
-            into[4:] = [*map(min, into[4:6], values[4:6]), *map(max, into[6:], values[6:])]
+            _merge(cells, cell, values)
     return cells
+
+
+def _merge(cells: dict[int, list], cell: int, values: list) -> None:
+    """Count a cell's [count, sum of latitudes, sum of longitudes, urgent, west, south, east,
+    north] into `cells`."""
+    into = cells.get(cell)
+    if into is None:
+        cells[cell] = values
+        return
+    for i in range(4):
+        into[i] += values[i]
+    into[4:] = _wider(into[4:], values[4:])
 
 
 def _extent(cells: dict[int, list]) -> list[float] | None:
@@ -290,7 +298,7 @@ def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most
         if mapcells.counted_points(db, kinds, facet) <= points_at_most:
             return None
         extent = (
-            mapcells.extent(db, kinds) if facet == 0 else mapcells.facet_extent(db, kinds, facet)
+            mapcells.extent(db, kinds) if facet == 0 else mapcells.facet_extent(db, kinds, (facet,))
         )
     zoom = grid_zoom(view, extent)
     if zoom > mapcells.LEVELS[-1]:
@@ -307,6 +315,90 @@ def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most
         "extent": extent,
     }
     return _clusters_json(head, cells, *mapcells.grid(zoom))
+
+
+def _month_span(f: Filters, today: date) -> tuple[list[int], list[Filters]] | None:
+    """For a filter on dates alone from a start (to an end, or to now): the facets of the
+    whole Stockholm months in it, and the filters of what is left at its ends, to read from
+    the rows (after the current month, when no end is given: nothing, unless clocks were
+    wrong). None for any other filter, or a span without a whole month."""
+    if f.date_from is None or replace(f, kind="all", date_from=None, date_to=None) != Filters():
+        return None
+    first = f.date_from if f.date_from.day == 1 else next_month(f.date_from.replace(day=1))
+    end = f.date_to + timedelta(days=1) if f.date_to else next_month(today.replace(day=1))
+    last = end.replace(day=1)
+    if first >= last:
+        return None
+    facets, month = [], first
+    while month < last:
+        facets.append(mapcells.month_facet(month.year, month.month))
+        month = next_month(month)
+    ends = []
+    if f.date_from < first:
+        ends.append(replace(f, date_to=first - timedelta(days=1)))
+    if f.date_to is None or last <= f.date_to:
+        ends.append(replace(f, date_from=last))
+    return facets, ends
+
+
+def _add_sums(into: dict[int, list], more: dict[int, list]) -> dict[int, list]:
+    """Cell sums of the same grid added together (the bounds of `into` are not kept)."""
+    for cell, (count, lat, lon, urgent, *_bounds) in more.items():
+        sums = into.setdefault(cell, [0, 0.0, 0.0, 0])
+        sums[0] += count
+        sums[1] += lat
+        sums[2] += lon
+        sums[3] += urgent
+    return into
+
+
+def _by_months(
+    db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
+) -> str | None:
+    """A map filtered by dates alone: the whole months from their facets' cells, what is
+    left at the ends from the rows, on the same grid. None when the filter is not one, the
+    points are few or the grid is finer than the cells: the caller then reads the rows."""
+    span = _month_span(f, date.fromisoformat(today)) if tz.key == STOCKHOLM.key else None
+    if span is None:
+        return None
+    facets, ends = span
+    kinds = tuple(kind for kind in mapcells.KINDS if f.kind in ("all", kind))
+    if view.box is not None:
+        zoom, extent = grid_zoom(view, None), None
+        if zoom > mapcells.LEVELS[-1]:
+            return None
+        sums = mapcells.cell_sums(db, kinds, zoom, view.box, facets)
+        for part in ends:
+            _add_sums(sums, _sums(db, _arms(part, view, today, tz), zoom))
+    else:
+        rows: dict[int, list] = {}
+        for part in ends:
+            for cell, values in _sums(db, _arms(part, view, today, tz), FIT_MAX_ZOOM).items():
+                _merge(rows, cell, values)
+        extent = _extent(rows)
+        cells_extent = mapcells.facet_extent(db, kinds, facets)
+        if cells_extent is not None:
+            extent = cells_extent if extent is None else _wider(extent, cells_extent)
+        if extent is None:
+            return None
+        zoom = grid_zoom(view, extent)
+        sums = mapcells.cell_sums(db, kinds, zoom, None, facets)
+        _add_sums(sums, _coarser(rows, FIT_MAX_ZOOM, zoom))
+    total = sum(cell[0] for cell in sums.values())
+    if total <= points_at_most:
+        return None
+    head = {
+        "scale": SCALE,
+        "categories": list(CATEGORIES),
+        "states": list(STATES),
+        "count": total,
+        "extent": extent,
+    }
+    return _clusters_json(head, _clusters(sums), *mapcells.grid(zoom))
+
+
+def _wider(a: list[float], b: list[float]) -> list[float]:
+    return [*map(min, a[:2], b[:2]), *map(max, a[2:], b[2:])]
 
 
 def map_answer(
@@ -329,6 +421,9 @@ def map_answer(
         answer = _from_cells(db, tuple(arms), view, points_at_most, facet)
         if answer is not None:
             return answer
+    answer = _by_months(db, f, view, today, tz, points_at_most)
+    if answer is not None:
+        return answer
     # Every point the filters keep is counted once, per cell with the cell's bounds: on the
     # box's grid, or without a box on the finest grid that fits one, to be gathered into the
     # grid that fits the points' extent. Few points are then read again, whole.
