@@ -28,9 +28,19 @@ from sqlite_utils import Database
 
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.dashboard import mapcells
-from fieldwalk.dashboard.filters import UNTASKED, Filters, observation_where, task_where
+from fieldwalk.dashboard.filters import (
+    UNTASKED,
+    WHEN,
+    Filters,
+    observation_where,
+    task_where,
+)
 from fieldwalk.reports.periods import STOCKHOLM, next_month
 from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
+
+# Each kind's table alias in the SQL (filters.WHEN names their times by it).
+ALIASES = {"observations": "o", "tasks": "t"}
+
 
 # Positions travel as integers in units of 1e-5 degree (about a metre): formatting integers
 # is what SQLite does fastest, and the numbers are short.
@@ -119,13 +129,14 @@ def _arms(
     """Per kind: its alias, `FROM ... WHERE ...` (positioned, filtered, in the box) and params
     (`narrow`: the box holds few rows, see `_few_in_box`)."""
     arms = {}
-    for kind, table, alias, where in (
-        ("observations", "observations", "o", observation_where(f, today, tz, narrow=narrow)),
-        ("tasks", "tasks", "t", task_where(f, today, tz, narrow=narrow)),
+    for kind, where in (
+        ("observations", observation_where(f, today, tz, narrow=narrow)),
+        ("tasks", task_where(f, today, tz, narrow=narrow)),
     ):
         if where is None:
             continue
-        sql = f"FROM {table} {alias} WHERE {alias}.lat IS NOT NULL AND {where[0]}"
+        alias = ALIASES[kind]
+        sql = f"FROM {kind} {alias} WHERE {alias}.lat IS NOT NULL AND {where[0]}"
         params = list(where[1])
         if view.box is not None:
             west, south, east, north = view.box
@@ -341,6 +352,17 @@ def _month_span(f: Filters, today: date) -> tuple[list[int], list[Filters]] | No
     return facets, ends
 
 
+def _latest(db: Database, kinds: tuple[str, ...]) -> date | None:
+    """The last UTC day any row of these kinds happened on (from the edge of an index): the
+    days after it hold nothing, whatever a filter's rows would cost to read."""
+    days = [
+        db.execute(f"SELECT max({WHEN[ALIASES[kind]]}) FROM {kind}").fetchone()[0]  # noqa: S608
+        for kind in kinds
+    ]
+    days = [day for day in days if day]
+    return date.fromisoformat(max(days)[:10]) + timedelta(days=1) if days else None
+
+
 def _add_sums(into: dict[int, list], more: dict[int, list]) -> dict[int, list]:
     """Cell sums of the same grid added together (the bounds of `into` are not kept)."""
     for cell, (count, lat, lon, urgent, *_bounds) in more.items():
@@ -363,6 +385,8 @@ def _by_months(
         return None
     facets, ends = span
     kinds = tuple(kind for kind in mapcells.KINDS if f.kind in ("all", kind))
+    latest = _latest(db, kinds)
+    ends = [part for part in ends if latest is not None and part.date_from <= latest]
     if view.box is not None:
         zoom, extent = grid_zoom(view, None), None
         if zoom > mapcells.LEVELS[-1]:
