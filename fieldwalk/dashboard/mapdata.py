@@ -233,15 +233,15 @@ def _sums(db: Database, arms: dict, zoom: int) -> dict[int, list]:
 
 
 def _merge(cells: dict[int, list], cell: int, values: list) -> None:
-    """Count a cell's [count, sum of latitudes, sum of longitudes, urgent, west, south, east,
-    north] into `cells`."""
+    """Count a cell's [count, sum of latitudes, sum of longitudes, urgent] and, when both
+    have them, its bounds [west, south, east, north] into `cells`."""
     into = cells.get(cell)
     if into is None:
-        cells[cell] = values
+        cells[cell] = list(values)
         return
     for i in range(4):
         into[i] += values[i]
-    into[4:] = _wider(into[4:], values[4:])
+    into[4:] = _wider(into[4:], values[4:]) if into[4:] and values[4:] else []
 
 
 def _extent(cells: dict[int, list]) -> list[float] | None:
@@ -258,14 +258,9 @@ def _coarser(cells: dict[int, list], zoom: int, coarse: int) -> dict[int, list]:
     points on the coarse grid gives."""
     shift, multiplier = 2 ** (zoom - coarse), mapcells.MULTIPLIER
     found: dict[int, list] = {}
-    for cell, (count, lat, lon, urgent, *_bounds) in cells.items():
+    for cell, values in cells.items():
         row, column = divmod(cell, multiplier)
-        key = row // shift * multiplier + column // shift
-        into = found.setdefault(key, [0, 0.0, 0.0, 0])
-        into[0] += count
-        into[1] += lat
-        into[2] += lon
-        into[3] += urgent
+        _merge(found, row // shift * multiplier + column // shift, values[:4])
     return found
 
 
@@ -318,13 +313,7 @@ def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most
     total = sum(cell[2] for cell in cells)
     if total <= points_at_most:
         return None
-    head = {
-        "scale": SCALE,
-        "categories": list(CATEGORIES),
-        "states": list(STATES),
-        "count": total,
-        "extent": extent,
-    }
+    head = _head(total, extent)
     return _clusters_json(head, cells, *mapcells.grid(zoom))
 
 
@@ -363,17 +352,6 @@ def _latest(db: Database, kinds: tuple[str, ...]) -> date | None:
     return date.fromisoformat(max(days)[:10]) + timedelta(days=1) if days else None
 
 
-def _add_sums(into: dict[int, list], more: dict[int, list]) -> dict[int, list]:
-    """Cell sums of the same grid added together (the bounds of `into` are not kept)."""
-    for cell, (count, lat, lon, urgent, *_bounds) in more.items():
-        sums = into.setdefault(cell, [0, 0.0, 0.0, 0])
-        sums[0] += count
-        sums[1] += lat
-        sums[2] += lon
-        sums[3] += urgent
-    return into
-
-
 def _by_months(
     db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
 ) -> str | None:
@@ -393,7 +371,8 @@ def _by_months(
             return None
         sums = mapcells.cell_sums(db, kinds, zoom, view.box, facets)
         for part in ends:
-            _add_sums(sums, _sums(db, _arms(part, view, today, tz), zoom))
+            for cell, values in _sums(db, _arms(part, view, today, tz), zoom).items():
+                _merge(sums, cell, values[:4])
     else:
         rows: dict[int, list] = {}
         for part in ends:
@@ -407,18 +386,24 @@ def _by_months(
             return None
         zoom = grid_zoom(view, extent)
         sums = mapcells.cell_sums(db, kinds, zoom, None, facets)
-        _add_sums(sums, _coarser(rows, FIT_MAX_ZOOM, zoom))
+        for cell, values in _coarser(rows, FIT_MAX_ZOOM, zoom).items():
+            _merge(sums, cell, values)
     total = sum(cell[0] for cell in sums.values())
     if total <= points_at_most:
         return None
-    head = {
+    head = _head(total, extent)
+    return _clusters_json(head, _clusters(sums), *mapcells.grid(zoom))
+
+
+def _head(total: int, extent: list[float] | None) -> dict:
+    """What every answer starts with (see `map_answer`)."""
+    return {
         "scale": SCALE,
         "categories": list(CATEGORIES),
         "states": list(STATES),
         "count": total,
         "extent": extent,
     }
-    return _clusters_json(head, _clusters(sums), *mapcells.grid(zoom))
 
 
 def _wider(a: list[float], b: list[float]) -> list[float]:
@@ -459,13 +444,7 @@ def map_answer(
     if many and view.box is None:
         zoom = grid_zoom(view, extent)
         cells = _coarser(cells, FIT_MAX_ZOOM, zoom)
-    head = {
-        "scale": SCALE,
-        "categories": list(CATEGORIES),
-        "states": list(STATES),
-        "count": total,
-        "extent": extent,
-    }
+    head = _head(total, extent)
     if not many:
         parts = _points(db, arms, today)
         chunks = [json.dumps({**head, "mode": "points"})[:-1]]
