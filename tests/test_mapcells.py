@@ -250,6 +250,14 @@ def assert_same_clusters(fast, exact) -> None:
         assert a[:2] == b[:2] and abs(a[2] - b[2]) <= 1 and abs(a[3] - b[3]) <= 1
 
 
+def assert_extent_within_a_cell(fast, exact) -> None:
+    """Each end of the extent from the cells (their means at EXTENT_LEVEL) within a cell of
+    that level of the points' own."""
+    height, width = grid(EXTENT_LEVEL)
+    for a, b, step in zip(fast["extent"], exact["extent"], [width, height] * 2, strict=True):
+        assert abs(a - b) <= step
+
+
 def test_whole_district_clusters_from_cells_are_the_clusters_of_the_points(app, client, db, city):
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 50
@@ -353,9 +361,7 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
     rows = client.get(f"/dashboard/map.json?{query}&to=2100-12-31").get_json()
     assert whole["count"] == rows["count"] == exact["count"]
     # The facet's extent is its cells' means: within a cell of the points' own.
-    height, width = grid(EXTENT_LEVEL)
-    for a, b, step in zip(whole["extent"], rows["extent"], [width, height] * 2, strict=True):
-        assert abs(a - b) <= step
+    assert_extent_within_a_cell(whole, rows)
 
 
 def test_a_map_filtered_by_a_facet_reads_its_cells(app, client, db, linked_city):
@@ -510,9 +516,7 @@ def test_a_map_filtered_by_dates_is_the_clusters_of_the_rows_it_keeps(
     if fast["cell"] == exact["cell"]:
         assert_same_clusters(fast, exact)
     if box is None:
-        height, width = grid(EXTENT_LEVEL)
-        for a, b, step in zip(fast["extent"], exact["extent"], [width, height] * 2, strict=True):
-            assert abs(a - b) <= step
+        assert_extent_within_a_cell(fast, exact)
 
 
 def test_a_map_filtered_by_dates_reads_the_months_cells(app, client, db, linked_city):
