@@ -116,6 +116,7 @@ from common import (
     seed_user,
     seed_walk,
 )
+from units import unit_environment, unit_nice, unit_worker_options, unit_workers
 
 from fieldwalk.devtools.nginx import (
     SITE,
@@ -131,26 +132,7 @@ TARGET_HEALTH_MAX_MS = 1000
 BURST_PHONES, BURST_OBSERVATIONS, PHONES_PER_ADDRESS = 300, 10, 10
 TARGET_BURST_SECONDS, TARGET_PAGES_P95_MS = 300, 500
 ATTEMPTS = 3
-UNITS = ROOT / "docs" / "systemd"
 PAGES = "GET /"  # the coordinators' requests are the kinds that start with it
-
-
-def unit_workers(unit: str) -> int:
-    """The `--workers` a systemd unit in docs/systemd gives gunicorn: the deployed layout."""
-    return int(re.search(r"--workers (\d+)", (UNITS / unit).read_text()).group(1))
-
-
-def unit_nice(unit: str) -> int:
-    """The `Nice=` a systemd unit in docs/systemd runs its service with (0 when none)."""
-    found = re.search(r"^Nice=(-?\d+)", (UNITS / unit).read_text(), re.M)
-    return int(found.group(1)) if found else 0
-
-
-def unit_worker_options(unit: str) -> str:
-    """The worker class and threads a systemd unit in docs/systemd gives gunicorn, if any."""
-    command = (UNITS / unit).read_text().replace("\\\n", " ")
-    found = re.findall(r"--(?:worker-class|threads) \S+", command)
-    return " ".join(found)
 
 
 def outbox_spread() -> float:
@@ -158,12 +140,6 @@ def outbox_spread() -> float:
     sends (ONLINE_SPREAD_MS in static/js/outbox.js)."""
     found = re.search(r"ONLINE_SPREAD_MS = (\d+);", (ROOT / "static/js/outbox.js").read_text())
     return int(found.group(1)) / 1000
-
-
-def unit_environment(unit: str, *names: str) -> dict[str, str]:
-    """The `Environment=` values a systemd unit in docs/systemd sets, of the names given."""
-    found = re.findall(r"^Environment=(\w+)=(.*)$", (UNITS / unit).read_text(), re.M)
-    return {name: value for name, value in found if name in names}
 
 
 @contextlib.contextmanager
@@ -855,9 +831,16 @@ def main() -> int:
                 photo_args,
                 "gunicorn-photos",
                 nice=args.photo_nice,
-                env=behind,
+                # glibc's malloc settings as the unit's (read as the process starts)
+                env=behind | unit_environment("fieldwalk-photos.service", "GLIBC_TUNABLES"),
             )
             print(f"photo pool: {' '.join(photo_server.command).replace(sys.executable, 'python')}")
+            print(
+                f"photo pool's malloc: {photo_server.env.get('GLIBC_TUNABLES', 'glibc defaults')}"
+            )
+            print(
+                f"photo pool's malloc: {photo_server.env.get('GLIBC_TUNABLES', 'glibc defaults')}"
+            )
         else:
             print("photo pool: none (--photo-workers 0), the main pool serves the photos too")
         print(

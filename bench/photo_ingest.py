@@ -2,19 +2,28 @@
 
 Run from the project root:
 
-    .venv/bin/python bench/photo_ingest.py [--repeat 7]
+    .venv/bin/python bench/photo_ingest.py [--repeat 7] [--rounds 3]
 
 It builds the test photo in memory (4000x3000, quality 90, EXIF orientation 6 and a GPS
-position near 59.36 N 17.87 E), then times three pipelines `--repeat` times each, taking
-turns after one warm-up run, and prints the medians of wall time and of CPU time (user +
-system of the whole process, every thread counted), their ratios and peak memory, with the
+position near 59.36 N 17.87 E), then times three pipelines, each in a fresh process of its
+own (the JPEG is piped to `--child NAME`), as a pool worker takes photo after photo: one
+unmeasured run, then `--repeat` runs; `--rounds` such processes per pipeline, taking turns.
+In one shared process a pipeline's frees would decide whether the next one's buffers come
+from the heap or fault in afresh (thousands of page faults, the figures depending on the
+order); the page faults per run are printed. The processes get the photo pool's malloc
+settings (GLIBC_TUNABLES in docs/systemd/fieldwalk-photos.service), as deployed;
+`--glibc-defaults` leaves glibc's defaults, for comparison. It prints the medians of wall time and of CPU
+time (user + system of the whole process, every thread counted), their ratios and peak
+memory, with the
 targets marked PASS or FAIL. The targets are judged on CPU time, which other busy processes
 on the machine hardly change (wall time is shown beside it). It always exits 0: it reports
 figures, it is not a test. ingest spreads its work over up to 4 threads; the floor gets the
 same threads (its display is encoded on a worker while the thumbnail is made, as ingest
 does); naive uses one. The machine's load average is printed first.
 
-- project: `fieldwalk.photos.ingest(data)` with its defaults (display 1600, thumb 400).
+- project: `fieldwalk.photos.ingest(data)` with its defaults (display 1600, thumb 400):
+           draft() to a 2000x1500 decode, libvips's Lanczos-3 to the display, reduce(4) to
+           the thumbnail (fieldwalk/photos/pipeline.py, resample.py).
 - naive:   what a first version would do: full decode, ImageOps.exif_transpose, resize to
            a 1600 long edge with LANCZOS, thumbnail(400) of the full image, two JPEG saves.
 - floor:   the least work any correct pipeline must do: open, draft() to the same DCT
@@ -30,9 +39,9 @@ detector's recall (by kind of face) and false positives on the labelled set of r
 (fieldwalk/devtools/faceset.py; sources and licences in tests/data/faces/README.md).
 `--no-faces` skips this part.
 
-Peak memory is measured in a fresh process per pipeline (the JPEG is piped to
-`--child NAME`): the growth of the resident-set high-water mark over one run, since Pillow
-keeps pixels in C buffers that tracemalloc does not see, and tracemalloc's peak besides.
+Peak memory is measured on each process's first run: the growth of the resident-set
+high-water mark over it, since Pillow and libvips keep pixels in C buffers that
+tracemalloc does not see, and tracemalloc's peak besides.
 """
 
 from __future__ import annotations
@@ -55,6 +64,8 @@ from PIL import Image, ImageChops, ImageDraw, ImageFilter, ImageOps, ImageStat
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from units import unit_environment  # noqa: E402  (bench/ is the script's own folder)
+
 from fieldwalk.devtools import faceset  # noqa: E402  (after the path fix)
 from fieldwalk.photos import faces, public  # noqa: E402
 from fieldwalk.photos import pipeline as photos  # noqa: E402  (after the path fix, so it runs from a clone)
@@ -63,6 +74,7 @@ WIDTH, HEIGHT = 4000, 3000
 DISPLAY_EDGE, THUMB_EDGE, QUALITY = 1600, 400, 82
 TARGET_SPEEDUP = 3.0  # naive / project must be at least this
 TARGET_OVER_FLOOR = 1.5  # project / floor must be at most this
+PHOTO_UNIT = "fieldwalk-photos.service"  # the pool whose processes ingest photos
 
 
 def make_phone_jpeg() -> bytes:
@@ -142,44 +154,86 @@ def _peak_rss_mib() -> float:
     return peak / 2**20 if sys.platform == "darwin" else peak / 2**10  # bytes vs KiB
 
 
-def child_memory(name: str) -> None:
-    """In a fresh process: run one pipeline once on stdin's JPEG; print its peak memory."""
+def child(name: str, runs: int) -> None:
+    """In a fresh process, as a pool worker takes photo after photo: run one pipeline on
+    stdin's JPEG once (its peak memory), then `runs` times (wall, CPU, page faults); print
+    them as JSON."""
     data = sys.stdin.buffer.read()
-    run = PIPELINES[name]
+    # On a thread of its own, as a request thread of the photo pool's gthread workers.
+    thread = ThreadPoolExecutor(1)
+
+    def run(data: bytes):
+        return thread.submit(PIPELINES[name], data).result()
+
     before = _peak_rss_mib()
     tracemalloc.start()
     run(data)
     _, traced_peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
-    print(json.dumps({"rss_growth": _peak_rss_mib() - before, "traced": traced_peak / 2**20}))
-
-
-def measure(data: bytes, repeat: int) -> dict[str, dict]:
-    """Median wall times, the pipelines taking turns so a passing load hits them alike;
-    then each one's peak memory from a fresh process."""
-    outputs = {name: run(data) for name, run in PIPELINES.items()}  # warm-up, and sizes
-    times: dict[str, list[float]] = {name: [] for name in PIPELINES}
-    cpu: dict[str, list[float]] = {name: [] for name in PIPELINES}
-    for _ in range(repeat):
-        for name, run in PIPELINES.items():
-            start, start_cpu = time.perf_counter(), time.process_time()
-            run(data)
-            cpu[name].append(time.process_time() - start_cpu)
-            times[name].append(time.perf_counter() - start)
-    results = {}
-    for name, (display, thumb) in outputs.items():
-        child = subprocess.run(
-            [sys.executable, __file__, "--child", name], input=data, capture_output=True, check=True
+    rss_growth = _peak_rss_mib() - before
+    walls, cpus, faults = [], [], []
+    for _ in range(runs):
+        start_faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        start, start_cpu = time.perf_counter(), time.process_time()
+        run(data)
+        cpus.append(time.process_time() - start_cpu)
+        walls.append(time.perf_counter() - start)
+        faults.append(resource.getrusage(resource.RUSAGE_SELF).ru_minflt - start_faults)
+    print(
+        json.dumps(
+            {
+                "rss_growth": rss_growth,
+                "traced": traced_peak / 2**20,
+                "walls": walls,
+                "cpus": cpus,
+                "faults": faults,
+            }
         )
-        memory = json.loads(child.stdout)
+    )
+
+
+def malloc_environment(glibc_defaults: bool) -> dict[str, str]:
+    """The environment of a pipeline's process: glibc's malloc settings as the photo pool's
+    unit gives them (GLIBC_TUNABLES), or glibc's defaults."""
+    env = {k: v for k, v in os.environ.items() if k != "GLIBC_TUNABLES"}
+    return env if glibc_defaults else env | unit_environment(PHOTO_UNIT, "GLIBC_TUNABLES")
+
+
+def measure(data: bytes, repeat: int, rounds: int, glibc_defaults: bool) -> dict[str, dict]:
+    """Each pipeline in fresh processes: `rounds` rounds, the pipelines taking turns so a
+    passing load hits them alike, `repeat` runs each. In one process, a pipeline's frees
+    would decide whether the next one's buffers come from the heap or fault in afresh
+    (thousands of page faults, the figures then depending on their order)."""
+    samples: dict[str, dict[str, list]] = {
+        name: {"walls": [], "cpus": [], "faults": [], "rss": [], "traced": []} for name in PIPELINES
+    }
+    for _ in range(rounds):
+        for name in PIPELINES:
+            done = subprocess.run(
+                [sys.executable, __file__, "--child", name, "--repeat", str(repeat)],
+                input=data,
+                capture_output=True,
+                check=True,
+                env=malloc_environment(glibc_defaults),
+            )
+            got = json.loads(done.stdout)
+            for key in ("walls", "cpus", "faults"):
+                samples[name][key] += got[key]
+            samples[name]["rss"].append(got["rss_growth"])
+            samples[name]["traced"].append(got["traced"])
+    results = {}
+    for name, run in PIPELINES.items():
+        display, thumb = run(data)
         with Image.open(io.BytesIO(display)) as d, Image.open(io.BytesIO(thumb)) as t:
             sizes = f"{d.width}x{d.height} / {t.width}x{t.height}"
+        got = samples[name]
         results[name] = {
-            "median_ms": statistics.median(times[name]) * 1000,
-            "min_ms": min(times[name]) * 1000,
-            "cpu_ms": statistics.median(cpu[name]) * 1000,
-            "rss_mib": memory["rss_growth"],
-            "traced_mib": memory["traced"],
+            "median_ms": statistics.median(got["walls"]) * 1000,
+            "min_ms": min(got["walls"]) * 1000,
+            "cpu_ms": statistics.median(got["cpus"]) * 1000,
+            "faults": statistics.median(got["faults"]),
+            "rss_mib": statistics.median(got["rss"]),
+            "traced_mib": statistics.median(got["traced"]),
             "sizes": sizes,
         }
     return results
@@ -209,9 +263,15 @@ def main() -> int:
     parser.add_argument("--repeat", type=int, default=7)
     parser.add_argument("--child", choices=PIPELINES, help=argparse.SUPPRESS)
     parser.add_argument("--no-faces", action="store_true", help="skip the face-blur figures")
+    parser.add_argument("--rounds", type=int, default=3, help="fresh processes per pipeline")
+    parser.add_argument(
+        "--glibc-defaults",
+        action="store_true",
+        help="glibc's malloc defaults in the pipelines' processes, not the photo pool's",
+    )
     args = parser.parse_args()
     if args.child:
-        child_memory(args.child)
+        child(args.child, args.repeat)
         return 0
 
     data = make_phone_jpeg()
@@ -223,21 +283,28 @@ def main() -> int:
     print(f"gps read back by ingest: {photos.ingest(data).gps}")
     load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
     print(f"cpus ingest may use: {photos._WORKERS}; load average: {load}")
-    print(f"repeat: {args.repeat}, median shown\n")
-
-    results = measure(data, args.repeat)
     print(
-        f"{'pipeline':<9} {'wall ms':>8} {'min ms':>8} {'CPU ms':>8} {'peak RSS +MiB':>14} "
-        f"{'traced MiB':>11}  display / thumb"
+        f"{args.rounds} rounds of a fresh process per pipeline, {args.repeat} runs each"
+        " after one unmeasured run; medians shown\n"
+    )
+
+    print(
+        f"malloc: {malloc_environment(args.glibc_defaults).get('GLIBC_TUNABLES', 'glibc defaults')}"
+    )
+    results = measure(data, args.repeat, args.rounds, args.glibc_defaults)
+    print(
+        f"{'pipeline':<9} {'wall ms':>8} {'min ms':>8} {'CPU ms':>8} {'faults':>7} "
+        f"{'peak RSS +MiB':>14} {'traced MiB':>11}  display / thumb"
     )
     for name, r in results.items():
         print(
             f"{name:<9} {r['median_ms']:>8.1f} {r['min_ms']:>8.1f} {r['cpu_ms']:>8.1f} "
-            f"{r['rss_mib']:>14.1f} {r['traced_mib']:>11.1f}  {r['sizes']}"
+            f"{r['faults']:>7.0f} {r['rss_mib']:>14.1f} {r['traced_mib']:>11.1f}  {r['sizes']}"
         )
     print(
-        "peak RSS +MiB: growth of the resident-set high-water mark over one run in a fresh\n"
-        "process (pixels live in Pillow's C buffers); traced: Python allocations only."
+        "faults: page faults per run (median); peak RSS +MiB: growth of the resident-set\n"
+        "high-water mark over one run in a fresh process (pixels live in Pillow's C buffers);\n"
+        "traced: Python allocations only."
     )
 
     project, naive = run_project(data), run_naive(data)

@@ -45,6 +45,8 @@ UNIT = ROOT / "docs" / "systemd" / "fieldwalk.service"
 PHOTO_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-photos.service"
 EXPORT_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-exports.service"
 BLUR_UNIT = ROOT / "docs" / "systemd" / "fieldwalk-blur.service"
+# glibc's malloc settings for the photo pool (docs/systemd/fieldwalk-photos.service says why)
+PHOTO_MALLOC = "glibc.malloc.arena_max=2:glibc.malloc.mmap_threshold=33554432:glibc.malloc.trim_threshold=134217728"
 DEPLOY = ROOT / "docs" / "deploy.md"
 LOG_FIELDS = {"time", "method", "path", "status", "duration_ms", "user", "remote_addr"}
 
@@ -481,8 +483,8 @@ def test_nginx_config_and_systemd_units_agree_with_each_other_and_the_app(app):
 
 def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_main_unit():
     """Same user, instance, environment and hardening; its own port, workers (threaded:
-    gthread), control socket folder and a lower priority (Nice=10, CPUWeight=10); started after, and
-    stopped, restarted and reloaded with, the main unit."""
+    gthread), control socket folder, malloc settings and a lower priority (Nice=10,
+    CPUWeight=10); started after, and stopped, restarted and reloaded with, the main unit."""
     main, photos = _unit_settings(UNIT.read_text()), _unit_settings(PHOTO_UNIT.read_text())
     differing = {name for name in main.keys() | photos.keys() if main.get(name) != photos.get(name)}
     assert differing == {
@@ -500,6 +502,7 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
     assert set(main["Environment"]) ^ set(photos["Environment"]) == {
         "XDG_RUNTIME_DIR=/run/fieldwalk",
         "XDG_RUNTIME_DIR=/run/fieldwalk-photos",
+        f"GLIBC_TUNABLES={PHOTO_MALLOC}",
     }
     assert main["RuntimeDirectory"] == ["fieldwalk"]
     assert photos["RuntimeDirectory"] == ["fieldwalk-photos"]
@@ -513,10 +516,30 @@ def test_the_photo_unit_is_the_main_unit_but_for_its_pool_and_its_tie_to_the_mai
     assert same[0] == same[1]
 
 
+def test_glibc_takes_the_photo_units_malloc_settings():
+    """glibc ignores a tunable it does not know, or out of its range, without a word: its
+    loader lists what it took. Two arenas, blocks up to 32 MiB kept in the heap, given back
+    beyond 128 MiB free."""
+    loader = Path("/lib64/ld-linux-x86-64.so.2")
+    if not loader.exists():
+        pytest.skip("glibc's x86-64 loader is not here")
+    listed = subprocess.run(
+        [str(loader), "--list-tunables"],
+        env={"GLIBC_TUNABLES": PHOTO_MALLOC},
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    taken = dict(re.findall(r"^glibc\.malloc\.(\w+): (0x[0-9a-f]+)", listed, re.M))
+    assert int(taken["arena_max"], 16) == 2
+    assert int(taken["mmap_threshold"], 16) == 32 * 2**20
+    assert int(taken["trim_threshold"], 16) == 128 * 2**20
+
+
 def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_threads():
     """The export pool is tied to the main unit like the photo pool; it differs in its port,
-    its control socket folder and its workers and threads (threads keep gunicorn's heartbeat
-    going while an export streams)."""
+    its control socket folder, its workers and threads (threads keep gunicorn's heartbeat
+    going while an export streams) and glibc's malloc defaults (it holds no pixels)."""
     photos, exports = (
         _unit_settings(PHOTO_UNIT.read_text()),
         _unit_settings(EXPORT_UNIT.read_text()),
@@ -533,6 +556,7 @@ def test_the_export_unit_is_the_photo_unit_but_for_its_pool_and_threads():
     assert set(photos["Environment"]) ^ set(exports["Environment"]) == {
         "XDG_RUNTIME_DIR=/run/fieldwalk-photos",
         "XDG_RUNTIME_DIR=/run/fieldwalk-exports",
+        f"GLIBC_TUNABLES={PHOTO_MALLOC}",
     }
     assert "--worker-class gthread --threads 4" in exports["ExecStart"][0]
     strip = r"--workers \d+ --bind \S+(\s+--worker-class gthread --threads \d+)?"

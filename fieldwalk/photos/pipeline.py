@@ -20,6 +20,7 @@ import numpy as np
 from PIL import Image
 
 from fieldwalk.photos import decode as photo_decode
+from fieldwalk.photos import resample
 
 try:
     from PIL import ImageCms
@@ -79,10 +80,10 @@ _MAX_SEGMENTS = 1024
 # EXIF never legitimately needs more; the cap bounds exifread's work on hostile input.
 _MAX_EXIF_BYTES = 256 * 1024
 _DATE_RE = re.compile(r"(\d{4})[:-](\d{2})[:-](\d{2})[ T](\d{2}):(\d{2}):(\d{2})")
-# Once draft() has done the big reduction, resampling is the largest cost: it is spread over
-# a few cores. The last <= 2x is a reduction, where Pillow's HAMMING filter (made for
-# downscaling) costs what BILINEAR does, about half of BICUBIC, and keeps edges as crisp as
-# LANCZOS (bench/photo_ingest.py prints the edge energy of each against LANCZOS).
+# Once draft() has done the big reduction, resampling is the largest cost. A flat image
+# (_FLAT_MODES) is resized by libvips (_shrink); an image flattened band by band (16-bit,
+# alpha, palette, HEIF) by Pillow with its HAMMING filter, which costs what BILINEAR does
+# and keeps edges about as crisp as LANCZOS.
 _FILTER = Image.Resampling.HAMMING
 _WORKERS = min(4, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else 1)
 
@@ -147,7 +148,7 @@ def ingest(
         _check_decode_cost(data, fmt, size, display_edge, max_decode_bytes)
     gps, taken_at, orientation = _read_metadata(data, fmt)
     try:
-        # Pillow's resampler and its JPEG encoder release the GIL: the display is turned and
+        # Pillow's JPEG encoder and libvips release the GIL: the display is turned and
         # encoded on a worker while this thread makes the thumbnail from the same reduced
         # pixels. (The upload's hash is the store's: fieldwalk/photos/attach.py.)
         with ThreadPoolExecutor(_WORKERS) as pool:
@@ -164,7 +165,7 @@ def ingest(
             display = pool.submit(_upright_jpeg, reduced, turn, quality)
             # A 4x reduction: reduce() averages each 4x4 block (box filter, nearly free), which
             # keeps more of the edges than reduce(2) plus a resample (bench/photo_ingest.py).
-            small = _shrink(reduced, thumb_edge, 1.0, pool)
+            small = _shrink(reduced, thumb_edge, 1.0)
             # A photo already within thumb_edge is not enlarged. Copy it then: the worker
             # is saving that very object, and Pillow's save is not safe to share.
             thumb, _, _ = _upright_jpeg(small.copy() if small is reduced else small, turn, quality)
@@ -222,7 +223,7 @@ def _decode(
                 _FILTER,
                 pool,
             )
-    rgb = _to_srgb(_shrink(flat, edge, 2.0, pool), icc)
+    rgb = _to_srgb(_shrink(flat, edge, 2.0), icc)
     rgb.info.clear()  # nothing (EXIF, XMP, ICC, comment) must reach the encoder
     # pillow-heif applies the container's rotation (irot/imir) while decoding and resets
     # the EXIF orientation to 1, so HEIF pixels are already upright: never turn them twice.
@@ -300,33 +301,21 @@ def _flatten(im: Image.Image) -> Image.Image:
     return im.convert("RGB")
 
 
-def _shrink(im: Image.Image, edge: int, reducing_gap: float, pool) -> Image.Image:
-    """Resize so the long edge is at most `edge` (never enlarge), in parallel strips if large.
+def _shrink(im: Image.Image, edge: int, reducing_gap: float) -> Image.Image:
+    """Resize so the long edge is at most `edge` (never enlarge).
 
-    Pillow releases the GIL while resampling, and a strip resized from a `box` reads the
-    source rows around its box: the strips join, bit for bit, into one whole resize done
-    vertical pass first (Pillow's order for a box; whole images go horizontal first).
+    As Pillow's `reducing_gap`: whole blocks are first averaged while the image is over
+    `reducing_gap` times the size asked (reduce(), a box filter, nearly free), then libvips's
+    Lanczos-3 (fieldwalk/photos/resample.py) makes the exact size from what is left.
     """
     long_edge = max(im.size)
     if long_edge <= edge:
         return im
     w, h = max(1, round(im.width * edge / long_edge)), max(1, round(im.height * edge / long_edge))
-    strips = min(_WORKERS, h // 256)
-    if strips < 2:
-        return im.resize((w, h), _FILTER, reducing_gap=reducing_gap)
-    cuts = [round(i * h / strips) for i in range(strips + 1)]
-    scale = im.height / h
-
-    def strip(i: int) -> Image.Image:
-        box = (0, cuts[i] * scale, im.width, cuts[i + 1] * scale)
-        return im.resize((w, cuts[i + 1] - cuts[i]), _FILTER, box=box, reducing_gap=reducing_gap)
-
-    futures = [pool.submit(strip, i) for i in range(1, strips)]
-    parts = [strip(0)] + [f.result() for f in futures]  # this thread does its share too
-    out = Image.new(im.mode, (w, h))
-    for top, part in zip(cuts, parts, strict=False):
-        out.paste(part, (0, top))
-    return out
+    factor = (int(im.width / w / reducing_gap) or 1, int(im.height / h / reducing_gap) or 1)
+    if factor != (1, 1):
+        im = im.reduce(factor)
+    return im if im.size == (w, h) else resample.resize(im, (w, h))
 
 
 def _to_srgb(im: Image.Image, icc: bytes | None) -> Image.Image:
