@@ -148,9 +148,9 @@ def ingest(
         _check_decode_cost(data, fmt, size, display_edge, max_decode_bytes)
     gps, taken_at, orientation = _read_metadata(data, fmt)
     try:
-        # Pillow's JPEG encoder and libvips release the GIL: the display is turned and
-        # encoded on a worker while this thread makes the thumbnail from the same reduced
-        # pixels. (The upload's hash is the store's: fieldwalk/photos/attach.py.)
+        # Pillow's JPEG encoder releases the GIL: the display is turned and encoded on a
+        # worker while this thread makes the thumbnail from the same reduced pixels. (The
+        # upload's hash is the store's: fieldwalk/photos/attach.py.)
         with ThreadPoolExecutor(_WORKERS) as pool:
             reduced, turn = _decode(
                 data,
