@@ -6,12 +6,15 @@ One older than an hour is such a leftover: no upload takes that long. A younger 
 upload in flight, and must be left alone, whoever is cleaning.
 """
 
+import json
 import os
 import time
+from datetime import datetime
 from pathlib import Path
 
 from fieldwalk import create_app
-from fieldwalk.photos.files import TEMP_PREFIX
+from fieldwalk.clock import STOCKHOLM
+from fieldwalk.photos.files import TEMP_PREFIX, check_photos
 
 HOUR = 3600
 
@@ -61,3 +64,38 @@ def test_check_photos_fix_removes_stale_temp_files_and_leaves_uploads_in_flight(
     assert runner.invoke(args=["check-photos"]).output.strip() == (
         "0 orphan file(s), 0 missing file(s)."
     )
+
+
+def test_seed_load_gives_observations_photos_stored_as_uploads_are(app, runner, db):
+    """`seed-load --photos N`: N observations declare one photo each, stored with its files,
+    its own bytes, and the observation's position and Stockholm time in its EXIF; a second
+    run gives photos only to observations that had none."""
+    args = ["seed-load", "--observations", "40", "--walks", "2", "--events-per-day", "0"]
+    result = runner.invoke(args=[*args, "--photos", "3"])
+    assert result.exit_code == 0, result.output
+    assert "and 3 photos" in result.output
+    rows = db.execute(
+        """SELECT p.*, o.photo_ids, o.lat, o.lon, o.observed_at FROM photos p
+           JOIN observations o ON o.id = p.observation_id"""
+    ).fetchall()
+    assert len(rows) == 3 and len({row["sha256"] for row in rows}) == 3
+    photo_dir = Path(app.config["PHOTO_PATH"])
+    for row in rows:
+        assert json.loads(row["photo_ids"]) == [row["id"]]
+        assert abs(row["gps_lat"] - row["lat"]) < 0.0005
+        assert abs(row["gps_lon"] - row["lon"]) < 0.0005
+        observed = datetime.fromisoformat(row["observed_at"].replace("Z", "+00:00"))
+        assert row["taken_at"] == observed.astimezone(STOCKHOLM).replace(tzinfo=None).isoformat()
+        for column in ("file", "thumb_file"):
+            assert (photo_dir / row[column]).is_file()
+    assert check_photos(db, photo_dir) == {"orphans": [], "missing": []}
+    assert (
+        db.execute("SELECT count(*) FROM photos WHERE public_file IS NOT NULL").fetchone()[0] == 0
+    )
+
+    again = runner.invoke(args=[*args, "--append", "--seed", "2", "--photos", "5"])
+    assert again.exit_code == 0, again.output
+    per_observation = db.execute(
+        "SELECT count(*) FROM photos GROUP BY observation_id HAVING count(*) > 1"
+    ).fetchall()
+    assert db.execute("SELECT count(*) FROM photos").fetchone()[0] == 8 and not per_observation

@@ -6,7 +6,9 @@ a year for 10,000, three for 100,000, five for a million), written with executem
 few big transactions (rows are plain tuples, made by a
 seeded random generator, so two runs with the same seed give the same database). It uses the
 places already there (`seed-demo`'s) or, when there are none, inserts the demo district's
-polygons itself. Not for a real server: the rows are fiction.
+polygons itself. With `--photos N`, N of the observations get a made-up photo each, stored
+as an upload is (fieldwalk/devtools/loadphotos.py). Not for a real server: the rows are
+fiction.
 """
 
 import json
@@ -14,6 +16,7 @@ import math
 import random
 import uuid
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 
 import click
 from flask import Flask, current_app
@@ -25,7 +28,9 @@ from fieldwalk.db import connect, transaction
 from fieldwalk.devtools.common import point_in
 from fieldwalk.devtools.demo import PLACES
 from fieldwalk.devtools.demo_events import load_events
+from fieldwalk.devtools.loadphotos import seed_photos
 from fieldwalk.parties.model import insert_party
+from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.places.model import insert_place
 from fieldwalk.tasks.cases import case_year
 from fieldwalk.tasks.states import (
@@ -390,6 +395,12 @@ def with_case_numbers(db: Database, task_rows: list[tuple]) -> list[tuple]:
 @click.option("--seed", default=1, show_default=True, help="Random seed: same seed, same rows.")
 @click.option("--append", is_flag=True, help="Add to a database that has observations already.")
 @click.option("--days", default=None, type=int, help="How far back (default: grows with N).")
+@click.option(
+    "--photos",
+    default=0,
+    show_default=True,
+    help="How many observations get a made-up photo (about 45 ms each).",
+)
 @with_appcontext
 def seed_load_command(
     observations: int,
@@ -399,6 +410,7 @@ def seed_load_command(
     seed: int,
     append: bool,
     days: int | None,
+    photos: int,
 ) -> None:
     """Fill the database with made-up observations, tasks and walks, for benchmarks.
 
@@ -423,12 +435,21 @@ def seed_load_command(
             events_per_day=events_per_day,
             days=days,
         )
+        counts["photos"] = seed_photos(
+            db,
+            Path(current_app.config["PHOTO_PATH"]),
+            PhotoSettings.from_config(current_app.config),
+            photos,
+            seed,
+            progress=lambda n: click.echo(f"{n} photos stored..."),
+        )
     finally:
         db.close()
     took = time.perf_counter() - started
     click.echo(
         f"Added {counts['observations']} observations, {counts['tasks']} tasks, "
-        f"{counts['walks']} walks and {counts['events']} events in {took:.1f} s."
+        f"{counts['walks']} walks, {counts['events']} events and {counts['photos']} photos "
+        f"in {took:.1f} s."
     )
 
 
