@@ -303,8 +303,8 @@ def main() -> int:
         )
     print(
         "faults: page faults per run (median); peak RSS +MiB: growth of the resident-set\n"
-        "high-water mark over one run in a fresh process (pixels live in Pillow's C buffers);\n"
-        "traced: Python allocations only."
+        "high-water mark over a process's first run (pixels live in Pillow's and libvips's\n"
+        "C buffers); traced: Python allocations only."
     )
 
     project, naive = run_project(data), run_naive(data)
