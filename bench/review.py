@@ -128,6 +128,10 @@ def prepare(size: int) -> dict:
                WHERE place_id = ? AND lat IS NOT NULL""",
             [place["id"]],
         ).fetchone()
+        party = db.execute(
+            """SELECT party_id FROM tasks WHERE party_id IS NOT NULL
+               GROUP BY party_id ORDER BY count(*) DESC LIMIT 1"""
+        ).fetchone()[0]
         counts = {
             table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
             for table in ("observations", "tasks", "walks", "places")
@@ -138,6 +142,7 @@ def prepare(size: int) -> dict:
     return {
         "place": place["id"],
         "place_n": place["n"],
+        "party": party,
         "place_box": f"{west:.5f},{south:.5f},{east:.5f},{north:.5f}",
         # About what a phone shows at zoom 18: a street, 300 by 600 m.
         "street_box": f"{lon - 0.0026:.5f},{lat - 0.0014:.5f},{lon + 0.0026:.5f},{lat + 0.0014:.5f}",
@@ -169,6 +174,17 @@ def endpoints(facts: dict) -> list[tuple[str, str, str]]:
         ("map", "map.json, filter: this year", f"/dashboard/map.json?from={facts['year']}-01-01"),
         ("map", "map.json, filter: busiest place", f"/dashboard/map.json?place={place}"),
         ("map", "map.json, filter: open tasks", "/dashboard/map.json?state=open"),
+        # Filters the running counts have no cells of their own for, or two at once: these
+        # count the rows they keep (mapdata.py), so they grow with the database.
+        ("map", "map.json, filter: not yet a task", "/dashboard/map.json?state=untasked"),
+        ("map", "map.json, filter: overdue", "/dashboard/map.json?overdue=1"),
+        ("map", "map.json, filter: busiest party", f"/dashboard/map.json?party={facts['party']}"),
+        ("map", "map.json, filter: text", "/dashboard/map.json?q=lampa"),
+        (
+            "map",
+            "map.json, filter: category and open",
+            "/dashboard/map.json?category=lighting&state=open",
+        ),
         ("page", "week page (lägesbild)", "/reports/week"),
         ("page", "busiest place page", f"/places/{place}"),
         ("year", "year page, busiest place", f"/reports/year/places/{place}"),
