@@ -199,7 +199,9 @@ def test_a_linked_row_moves_in_the_facets_it_has_through_its_links(db):
         [task, observation],
     )
     assert_cells_exact(db)
-    assert db.execute("SELECT count(*) FROM observation_states").fetchone()[0] == 2  # sent, open
+    assert (
+        db.execute("SELECT count(*) FROM observation_states").fetchone()[0] == 3
+    )  # sent, open, tasked
     for statement in (
         "UPDATE tasks SET lon = 17.95 WHERE id = ?",
         "UPDATE tasks SET lat = 59.35, priority = 'urgent' WHERE id = ?",
@@ -338,6 +340,8 @@ FACET_QUERIES = [
     "state=done&kind=observations",
     "place={place}",
     "place={place}&kind=tasks",
+    "state=untasked",
+    "state=untasked&kind=observations",
 ]
 
 
@@ -369,6 +373,10 @@ def test_a_map_filtered_by_a_facet_reads_its_cells(app, client, db, linked_city)
     app.config["MAP_POINTS_AT_MOST"] = 10
     inflate(db)
     assert client.get("/dashboard/map.json?state=open").get_json()["count"] > 1000
+    # Every observation's cells less those of the observations with a task.
+    assert client.get("/dashboard/map.json?state=untasked").get_json()["count"] > 1000
+    box = "bbox=17.7,59.2,18.2,59.5&zoom=12"
+    assert client.get(f"/dashboard/map.json?state=untasked&{box}").get_json()["count"] > 1000
 
 
 def test_finer_than_the_last_level_the_points_answer(app, client, db, street):

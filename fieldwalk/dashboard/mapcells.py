@@ -46,6 +46,7 @@ KINDS = {"observations": (0, "({row}.urgent != 0)"), "tasks": (1, "({row}.priori
 # The `kind` column: facet * FACET_STEP + zoom * 2 + the kind's index (facet 0: every row).
 FACET_STEP = 64
 OPEN = "open"  # the facet of the open task states together
+TASKED = "tasked"  # the facet of the observations with a task in any state
 PLACE_FACETS = 1024  # a place's facet is this plus its id
 MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since January 2000
 
@@ -61,8 +62,9 @@ def category_facet_sql(column: str) -> str:
 
 
 def state_facet_sql(column: str) -> str:
-    """A task state's facet, and `open`'s (the pseudo-state of observation_states)."""
-    return _case(column, (*STATES, OPEN), FACET_STEP)
+    """A task state's facet, and those of `open` and `tasked` (pseudo-states of
+    observation_states)."""
+    return _case(column, (*STATES, OPEN, TASKED), FACET_STEP)
 
 
 def facet_of(category: str | None = None, state: str | None = None, place: int | None = None):
@@ -70,7 +72,7 @@ def facet_of(category: str | None = None, state: str | None = None, place: int |
     if category is not None:
         return 1 + list(CATEGORIES).index(category)
     if state is not None:
-        return FACET_STEP + (*STATES, OPEN).index(state)
+        return FACET_STEP + (*STATES, OPEN, TASKED).index(state)
     if place is not None:
         return PLACE_FACETS + place
     return None
@@ -258,18 +260,21 @@ def _count_category(row: str) -> str:
 
 
 def _uncount_state(row: str) -> str:
-    """Down by one, the link's state and `open` when it is one (rows at zero stay until
-    `_prune_states`, so a move between two open states does not take it out of `open`)."""
+    """Down by one, the link's state, `open` when it is one, and `tasked` (rows at zero stay
+    until `_prune_states`, so a move between two open states does not take it out of `open`,
+    nor any move out of `tasked`)."""
     return f"""UPDATE observation_states SET n = n - 1
         WHERE observation_id = {row}.observation_id AND (state = {row}.task_state
-            OR (state = '{OPEN}' AND {row}.task_state IN ({OPEN_STATES_SQL})));"""  # noqa: S608
+            OR (state = '{OPEN}' AND {row}.task_state IN ({OPEN_STATES_SQL}))
+            OR (state = '{TASKED}' AND {row}.task_state IS NOT NULL));"""  # noqa: S608
 
 
 def _count_state(row: str) -> str:
     return f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
             SELECT {row}.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0
             FROM observations o, (SELECT {row}.task_state AS state UNION ALL SELECT '{OPEN}'
-                WHERE {row}.task_state IN ({OPEN_STATES_SQL})) s
+                WHERE {row}.task_state IN ({OPEN_STATES_SQL})
+                UNION ALL SELECT '{TASKED}' WHERE {row}.task_state IS NOT NULL) s
             WHERE o.id = {row}.observation_id
             ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;"""  # noqa: S608
 
@@ -414,7 +419,11 @@ def rebuild_map_cells(db: Database) -> int:
            FROM task_observations l JOIN tasks t ON t.id = l.task_id
            WHERE l.category IS NOT NULL GROUP BY l.task_id, l.category"""
     )
-    for state, where in (("l.task_state", "IS NOT NULL"), (f"'{OPEN}'", f"IN ({OPEN_STATES_SQL})")):
+    for state, where in (
+        ("l.task_state", "IS NOT NULL"),
+        (f"'{OPEN}'", f"IN ({OPEN_STATES_SQL})"),
+        (f"'{TASKED}'", "IS NOT NULL"),
+    ):
         db.execute(
             f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
                 SELECT l.observation_id, {state} AS s, count(*), o.lat, o.lon, o.urgent != 0
@@ -436,12 +445,16 @@ def _codes(kinds: tuple[str, ...], zoom: int, facet: int) -> str:
     return ", ".join(str(facet * FACET_STEP + code(k, zoom)) for k in kinds)
 
 
-def counted_points(db: Database, kinds: tuple[str, ...], facet: int = 0) -> int:
-    """How many positioned rows of these kinds there are (in a facet), from the first level's
-    cells."""
-    codes = _codes(kinds, LEVELS[0], facet)
-    sql = f"SELECT coalesce(sum(n), 0) FROM map_cells WHERE kind IN ({codes})"  # noqa: S608
-    return db.execute(sql).fetchone()[0]
+def counted_points(db: Database, kinds: tuple[str, ...], facet: int = 0, minus=()) -> int:
+    """How many positioned rows of these kinds there are (in a facet, less those in the
+    facets `minus`), from the first level's cells."""
+
+    def count(facet: int) -> int:
+        codes = _codes(kinds, LEVELS[0], facet)
+        sql = f"SELECT coalesce(sum(n), 0) FROM map_cells WHERE kind IN ({codes})"  # noqa: S608
+        return db.execute(sql).fetchone()[0]
+
+    return count(facet) - sum(count(taken) for taken in minus)
 
 
 # The level whose cells' means give a facet's extent: cells of about 80 by 40 m here, a few
@@ -449,9 +462,18 @@ def counted_points(db: Database, kinds: tuple[str, ...], facet: int = 0) -> int:
 EXTENT_LEVEL = 16
 
 
-def facet_extent(db: Database, kinds: tuple[str, ...], facets) -> list[float] | None:
-    """[west, south, east, north] of the rows in `facets` as the means of their cells at
-    EXTENT_LEVEL: inside the points' own extent by less than a cell."""
+def facet_extent(db: Database, kinds: tuple[str, ...], facets, minus=()) -> list[float] | None:
+    """[west, south, east, north] of the rows in `facets` (less those in `minus`) as the
+    means of their cells at EXTENT_LEVEL: inside the points' own extent by less than a cell."""
+    if minus:
+        means = [
+            (lon / n, lat / n)
+            for n, lat, lon, _ in cell_sums(db, kinds, EXTENT_LEVEL, None, facets, minus).values()
+        ]
+        if not means:
+            return None
+        lons, lats = zip(*means, strict=True)
+        return [min(lons), min(lats), max(lons), max(lats)]
     codes = ", ".join(_codes(kinds, EXTENT_LEVEL, facet) for facet in facets)
     row = db.execute(
         f"""SELECT min(sum_lon / n), min(sum_lat / n), max(sum_lon / n), max(sum_lat / n)
@@ -487,12 +509,15 @@ def cell_sums(
     zoom: int,
     box: tuple[float, float, float, float] | None = None,
     facets=(0,),
+    minus=(),
 ) -> dict[int, list]:
     """Per cell of the zoom's grid, [count, sum of latitudes, sum of longitudes, urgent] of
-    the rows in any of `facets` (each row is in one of them at most); in `box` (west, south,
-    east, north), when given, the cells whose mean lies in it. Read from the zoom's own level,
-    or grouped from the first level's cells below it; a zoom finer than the last level is the
-    caller's to read from points."""
+    the rows in any of `facets` (each row is in one of them at most), less those in any of
+    `minus` (rows that are in `facets` too); in `box` (west, south, east, north), when given,
+    the cells whose mean lies in it. Read from the zoom's own level, or grouped from the
+    first level's cells below it; a zoom finer than the last level is the caller's to read
+    from points. With `minus`, each cell of the level is taken from first, and placed by
+    what is left."""
     level = max(zoom, LEVELS[0])
     if level not in LEVELS:
         raise ValueError(f"no cells finer than zoom {LEVELS[-1]}")
@@ -505,17 +530,52 @@ def cell_sums(
                  + CAST((sum_lon / n + 180) / {width} AS INTEGER)"""
     )
     select = f"SELECT {group} AS g, sum(n), sum(sum_lat), sum(sum_lon), sum(urgent)"
+    if minus:
+        return _cell_sums_less(db, kinds, level, box, codes, minus, select)
     if box is None:
         sql, params = f"{select} FROM map_cells WHERE kind IN ({codes}) GROUP BY g", []  # noqa: S608
     else:
         # One range of keys per row of the grid in the box: the cells in it and no others.
         west, south, east, north = box
-        cell_height, cell_width = grid(level)
-        rows = (int((south + 90) / cell_height), int((north + 90) / cell_height))
-        columns = (int((west + 180) / cell_width), int((east + 180) / cell_width))
+        rows, columns = _box_rows(level, box)
         sql = f"""WITH RECURSIVE rows(r) AS (SELECT ? UNION ALL SELECT r + 1 FROM rows WHERE r < ?)
             {select} FROM rows JOIN map_cells ON kind IN ({codes})
                 AND cell BETWEEN rows.r * {MULTIPLIER} + ? AND rows.r * {MULTIPLIER} + ?
+            WHERE sum_lat / n BETWEEN ? AND ? AND sum_lon / n BETWEEN ? AND ? GROUP BY g"""  # noqa: S608
+        params = [*rows, *columns, south, north, west, east]
+    return {cell: list(sums) for cell, *sums in db.execute(sql, params)}
+
+
+def _box_rows(level: int, box) -> tuple[list, list]:
+    """The rows and columns of the level's grid a box (west, south, east, north) spans."""
+    west, south, east, north = box
+    cell_height, cell_width = grid(level)
+    rows = [int((south + 90) / cell_height), int((north + 90) / cell_height)]
+    columns = [int((west + 180) / cell_width), int((east + 180) / cell_width)]
+    return rows, columns
+
+
+def _cell_sums_less(db, kinds, level: int, box, codes: str, minus, select: str) -> dict:
+    """cell_sums with `minus`: per cell of the level, the facets' sums less those of `minus`
+    (cells left empty dropped), then grouped and boxed by what is left."""
+    taken = ", ".join(_codes(kinds, level, facet) for facet in minus)
+    sign = f"(CASE WHEN kind IN ({taken}) THEN -1 ELSE 1 END)"
+    sums = ", ".join(
+        f"sum({sign} * {column}) AS {column}" for column in ("n", "sum_lat", "sum_lon", "urgent")
+    )
+    left = f"GROUP BY cell HAVING sum({sign} * n) > 0"
+    if box is None:
+        sql = f"""WITH d AS (SELECT cell, {sums} FROM map_cells
+                WHERE kind IN ({codes}, {taken}) {left})
+            {select} FROM d GROUP BY g"""  # noqa: S608
+        params = []
+    else:
+        west, south, east, north = box
+        rows, columns = _box_rows(level, box)
+        sql = f"""WITH RECURSIVE rows(r) AS (SELECT ? UNION ALL SELECT r + 1 FROM rows WHERE r < ?),
+            d AS (SELECT cell, {sums} FROM rows JOIN map_cells ON kind IN ({codes}, {taken})
+                AND cell BETWEEN rows.r * {MULTIPLIER} + ? AND rows.r * {MULTIPLIER} + ? {left})
+            {select} FROM d
             WHERE sum_lat / n BETWEEN ? AND ? AND sum_lon / n BETWEEN ? AND ? GROUP BY g"""  # noqa: S608
         params = [*rows, *columns, south, north, west, east]
     return {cell: list(sums) for cell, *sums in db.execute(sql, params)}
@@ -528,10 +588,11 @@ def clusters_from_cells(
     scale: int,
     box: tuple[float, float, float, float] | None = None,
     facet: int = 0,
+    minus=(),
 ) -> list[tuple]:
     """(lat, lon, count, urgent) per cell of `cell_sums`, positioned at the mean of its
     points in 1/scale degrees."""
     return [
         (round(lat / count * scale), round(lon / count * scale), count, urgent)
-        for count, lat, lon, urgent in cell_sums(db, kinds, zoom, box, (facet,)).values()
+        for count, lat, lon, urgent in cell_sums(db, kinds, zoom, box, (facet,), minus).values()
     ]

@@ -12,8 +12,9 @@ count, how many of them are urgent and a representative position (the mean of it
 The grid never has more than `MAX_CELLS` cells over the box, so an answer stays under about
 100 KB before compression, whatever the database holds. Without filters (the dashboard's
 first view, and every pan and zoom of it down to a few houses), or with one filter the cells
-keep apart (a category, a task state or the open ones, a place: `_facet`), the clusters are
-the running counts per cell of the same grid (`mapcells.py`), not a count of every point.
+keep apart (a category, a task state or the open ones, a place: `_facet`; the observations
+with no task are every observation's less those with one), the clusters are the running
+counts per cell of the same grid (`mapcells.py`), not a count of every point.
 Any other filter counts the points it keeps, in one pass.
 """
 
@@ -284,32 +285,45 @@ def _clusters_json(head: dict, cells: list[tuple], height: float, width: float) 
     return json.dumps(head)[:-1] + f',"clusters":{{{arrays}}}}}'
 
 
-def _facet(f: Filters) -> int | None:
-    """The facet whose cells answer `f` (mapcells.py): 0 with no filter, that of a category,
-    a task state (or the open ones) or a place asked alone; None for anything else."""
+def _facet(f: Filters) -> tuple[int, tuple[int, ...]] | None:
+    """The facet whose cells answer `f` (mapcells.py), and those whose cells are taken from
+    it: 0 with no filter, that of a category, a task state (or the open ones) or a place asked
+    alone; for the observations with no task, every row's less those with a task (`tasked`);
+    None for anything else."""
     alone = replace(f, kind="all", category=None, state=None, place=None) == Filters()
     asked = [value for value in (f.category, f.state, f.place) if value is not None]
-    if not alone or len(asked) > 1 or f.state == UNTASKED:
+    if not alone or len(asked) > 1:
         return None
-    return mapcells.facet_of(f.category, f.state, f.place) if asked else 0
+    if f.state == UNTASKED:
+        return 0, (mapcells.facet_of(state=mapcells.TASKED),)
+    return (mapcells.facet_of(f.category, f.state, f.place) if asked else 0), ()
 
 
-def _from_cells(db: Database, kinds: tuple[str, ...], view: View, points_at_most: int, facet: int):
+def _from_cells(
+    db: Database,
+    kinds: tuple[str, ...],
+    view: View,
+    points_at_most: int,
+    facet: int,
+    minus: tuple[int, ...] = (),
+):
     """The map from the running counts per cell (mapcells.py) of every row (facet 0) or of a
-    facet: the whole district without a box, else the cells whose mean lies in the box. None
-    when few enough points to send whole, or when the grid asked for is finer than the cells
-    allow: the caller then reads the points."""
+    facet, less the rows of the facets `minus`: the whole district without a box, else the
+    cells whose mean lies in the box. None when few enough points to send whole, or when the
+    grid asked for is finer than the cells allow: the caller then reads the points."""
     extent = None
     if view.box is None:
-        if mapcells.counted_points(db, kinds, facet) <= points_at_most:
+        if mapcells.counted_points(db, kinds, facet, minus) <= points_at_most:
             return None
         extent = (
-            mapcells.extent(db, kinds) if facet == 0 else mapcells.facet_extent(db, kinds, (facet,))
+            mapcells.extent(db, kinds)
+            if (facet, minus) == (0, ())
+            else mapcells.facet_extent(db, kinds, (facet,), minus)
         )
     zoom = grid_zoom(view, extent)
     if zoom > mapcells.LEVELS[-1]:
         return None
-    cells = mapcells.clusters_from_cells(db, kinds, zoom, SCALE, view.box, facet)
+    cells = mapcells.clusters_from_cells(db, kinds, zoom, SCALE, view.box, facet, minus)
     total = sum(cell[2] for cell in cells)
     if total <= points_at_most:
         return None
@@ -427,7 +441,7 @@ def map_answer(
     arms = _arms(f, view, today, tz, _few_in_box(db, f, view))
     facet = _facet(f)
     if facet is not None and arms:
-        answer = _from_cells(db, tuple(arms), view, points_at_most, facet)
+        answer = _from_cells(db, tuple(arms), view, points_at_most, *facet)
         if answer is not None:
             return answer
     answer = _by_months(db, f, view, today, tz, points_at_most)
