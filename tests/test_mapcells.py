@@ -19,6 +19,7 @@ from fieldwalk.dashboard.mapcells import (
     grid,
     rebuild_map_cells,
 )
+from fieldwalk.parties.model import insert_party
 
 
 def cells(db) -> dict[tuple, tuple]:
@@ -44,7 +45,8 @@ def kept(db) -> tuple:
         },
         set(
             db.execute(
-                "SELECT task_id, observation_id, category, task_state FROM task_observations"
+                "SELECT task_id, observation_id, category, task_state, task_party"
+                " FROM task_observations"
             )
         ),
     )
@@ -94,17 +96,25 @@ def test_cells_follow_every_write(db):
     rng = random.Random(32)
     places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
     categories, states = ["lighting", "vegetation", "graffiti"], ["proposed", "sent", "done"]
+    parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret"), None]
 
     def some(table: str, key: str):
-        row = db.execute(f"SELECT {key} FROM {table} ORDER BY random() LIMIT 1").fetchone()  # noqa: S608
-        return None if row is None else row[0]
+        """A row's `key` picked by the seeded generator (SQLite's random() is not seeded)."""
+        count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+        if not count:
+            return None
+        sql = f"SELECT {key} FROM {table} ORDER BY rowid LIMIT 1 OFFSET ?"  # noqa: S608
+        return db.execute(sql, [rng.randrange(count)]).fetchone()[0]
+
+    def some_link():
+        return some("task_observations", "rowid")
 
     seen = [0, 0, 0]
     for _round in range(12):
         for _i in range(40):
             kind = rng.choice(
                 ["o+", "o+", "t+", "t+", "link+", "link+", "link-", "relink", "o~", "t~",
-                 "cat~", "state~", "place~", "when~", "o-", "t-", "nowhere"]
+                 "cat~", "state~", "place~", "party~", "when~", "o-", "t-", "nowhere"]
             )  # fmt: skip
             lat, lon = city_point(rng)
             task, observation = some("tasks", "id"), some("observations", "id")
@@ -132,15 +142,11 @@ def test_cells_follow_every_write(db):
                     [task, observation],
                 )
             elif kind == "link-":
-                db.execute(
-                    """DELETE FROM task_observations WHERE rowid =
-                       (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)"""
-                )
+                db.execute("DELETE FROM task_observations WHERE rowid = ?", [some_link()])
             elif kind == "relink" and task:
                 db.execute(
-                    """UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid =
-                       (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)""",
-                    [task],
+                    "UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid = ?",
+                    [task, some_link()],
                 )
             elif kind == "o~" and observation:
                 column, value = rng.choice(
@@ -161,6 +167,10 @@ def test_cells_follow_every_write(db):
                 )
             elif kind == "state~" and task:
                 db.execute("UPDATE tasks SET state = ? WHERE id = ?", [rng.choice(states), task])
+            elif kind == "party~" and task:
+                db.execute(
+                    "UPDATE tasks SET party_id = ? WHERE id = ?", [rng.choice(parties), task]
+                )
             elif kind == "place~":
                 table, key = rng.choice([("observations", observation), ("tasks", task)])
                 db.execute(
@@ -199,9 +209,8 @@ def test_a_linked_row_moves_in_the_facets_it_has_through_its_links(db):
         [task, observation],
     )
     assert_cells_exact(db)
-    assert (
-        db.execute("SELECT count(*) FROM observation_states").fetchone()[0] == 3
-    )  # sent, open, tasked
+    # sent, open, tasked, no party
+    assert db.execute("SELECT count(*) FROM observation_states").fetchone()[0] == 4
     for statement in (
         "UPDATE tasks SET lon = 17.95 WHERE id = ?",
         "UPDATE tasks SET lat = 59.35, priority = 'urgent' WHERE id = ?",
@@ -216,6 +225,8 @@ def test_a_linked_row_moves_in_the_facets_it_has_through_its_links(db):
         db.execute(statement, [observation])
         assert_cells_exact(db)
     db.execute("UPDATE tasks SET state = 'done' WHERE id = ?", [task])
+    assert_cells_exact(db)
+    db.execute("UPDATE tasks SET party_id = ? WHERE id = ?", [insert_party(db, "Ägaren"), task])
     assert_cells_exact(db)
     db.execute("DELETE FROM task_observations WHERE task_id = ?", [task])
     assert_cells_exact(db)
@@ -307,6 +318,7 @@ def linked_city(db):
     none, 150 links between them, some urgent."""
     rng = random.Random(11)
     places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
+    parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret"), None]
     observations, tasks = [], []
     for i in range(300):
         observation = add_observation(db, *city_point(rng), urgent=i % 7 == 0)
@@ -320,8 +332,14 @@ def linked_city(db):
     for i in range(100):
         task = add_task(db, *city_point(rng), "urgent" if i % 5 == 0 else "normal")
         db.execute(
-            "UPDATE tasks SET state = ?, place_id = ?, created_at = ? WHERE id = ?",
-            [rng.choice(["proposed", "sent", "done"]), rng.choice(places), moment(rng), task],
+            "UPDATE tasks SET state = ?, place_id = ?, created_at = ?, party_id = ? WHERE id = ?",
+            [
+                rng.choice(["proposed", "sent", "done"]),
+                rng.choice(places),
+                moment(rng),
+                rng.choice(parties),
+                task,
+            ],
         )
         tasks.append(task)
     for _i in range(150):
@@ -330,6 +348,10 @@ def linked_city(db):
             [rng.choice(tasks), rng.choice(observations)],
         )
     return places
+
+
+def linked_parties(db) -> list[int]:
+    return [row[0] for row in db.execute("SELECT id FROM parties ORDER BY id")]
 
 
 FACET_QUERIES = [
@@ -342,6 +364,9 @@ FACET_QUERIES = [
     "place={place}&kind=tasks",
     "state=untasked",
     "state=untasked&kind=observations",
+    "party={party}",
+    "party={party}&kind=observations",
+    "party=none",
 ]
 
 
@@ -354,7 +379,7 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
     rows: the facet's cells give the same clusters, in a box and without one."""
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 10
-    query = query.format(place=linked_city[0])
+    query = query.format(place=linked_city[0], party=linked_parties(db)[0])
     box = f"bbox=17.7,59.2,18.2,59.5&zoom={zoom}"
     fast = client.get(f"/dashboard/map.json?{query}&{box}").get_json()
     exact = client.get(f"/dashboard/map.json?{query}&{box}&to=2100-12-31").get_json()

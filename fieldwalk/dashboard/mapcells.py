@@ -49,6 +49,8 @@ OPEN = "open"  # the facet of the open task states together
 TASKED = "tasked"  # the facet of the observations with a task in any state
 PLACE_FACETS = 1024  # a place's facet is this plus its id
 MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since January 2000
+PARTY_FACETS = 2**23  # a party's facet is this plus its id; plus 0: tasks with no party
+PARTY = "party:"  # observation_states' pseudo-state of a party (its id; 0: none) of its tasks
 
 
 def _case(column: str, values, first: int) -> str:
@@ -67,8 +69,16 @@ def state_facet_sql(column: str) -> str:
     return _case(column, (*STATES, OPEN, TASKED), FACET_STEP)
 
 
-def facet_of(category: str | None = None, state: str | None = None, place: int | None = None):
-    """The facet of one filter (a category, a task state or `open`, a place), or None."""
+def facet_of(
+    category: str | None = None,
+    state: str | None = None,
+    place: int | None = None,
+    party: int | str | None = None,
+):
+    """The facet of one filter (a category, a task state or `open`, a place, a party or
+    "none"), or None."""
+    if party is not None:
+        return PARTY_FACETS + (party if isinstance(party, int) else 0)
     if category is not None:
         return 1 + list(CATEGORIES).index(category)
     if state is not None:
@@ -76,6 +86,15 @@ def facet_of(category: str | None = None, state: str | None = None, place: int |
     if place is not None:
         return PLACE_FACETS + place
     return None
+
+
+def observation_state_facet_sql(column: str) -> str:
+    """The facet of a pseudo-state of observation_states: a task state's, `open`'s,
+    `tasked`'s or a party's."""
+    party = f"{PARTY_FACETS} + CAST(substr({column}, {len(PARTY) + 1}) AS INTEGER)"
+    return (
+        f"coalesce({state_facet_sql(column)}, CASE WHEN {column} LIKE '{PARTY}%' THEN {party} END)"
+    )
 
 
 def month_facet(year: int, month: int) -> int:
@@ -107,17 +126,18 @@ OWN_FACETS = {
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) THEN {facet_of(state=OPEN)} END)",
         f"{PLACE_FACETS} + {{row}}.place_id",
         month_facet_sql("{row}.created_at"),
+        f"{PARTY_FACETS} + coalesce({{row}}.party_id, 0)",
     ),
 }
 WATCHED = {
     "observations": ("lat", "lon", "urgent", "category", "place_id", "observed_at"),
-    "tasks": ("lat", "lon", "priority", "state", "place_id", "created_at"),
+    "tasks": ("lat", "lon", "priority", "state", "place_id", "created_at", "party_id"),
 }
 # The facets a row is in through its links: per table that counts them, the kind of row it
 # puts in a facet and the facet (SQL of its row `{row}`).
 CROSS = {
     "task_categories": ("tasks", category_facet_sql("{row}.category")),
-    "observation_states": ("observations", state_facet_sql("{row}.state")),
+    "observation_states": ("observations", observation_state_facet_sql("{row}.state")),
 }
 
 DDL = """CREATE TABLE map_cells (
@@ -283,16 +303,33 @@ def _prune_states(row: str) -> str:
     return f"DELETE FROM observation_states WHERE observation_id = {row}.observation_id AND n = 0;"  # noqa: S608
 
 
+def _uncount_party(row: str) -> str:
+    return f"""UPDATE observation_states SET n = n - 1
+        WHERE observation_id = {row}.observation_id AND state = '{PARTY}' || {row}.task_party;"""  # noqa: S608
+
+
+def _count_party(row: str) -> str:
+    return f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+            SELECT {row}.observation_id, '{PARTY}' || {row}.task_party, 1, o.lat, o.lon,
+                o.urgent != 0
+            FROM observations o WHERE o.id = {row}.observation_id
+            ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;"""  # noqa: S608
+
+
 def _uncount(row: str) -> str:
     """Statements that take the link `row` out of its task's category count and its
-    observation's state count (and `open`), by the link's copies."""
-    return _uncount_category(row) + _uncount_state(row) + _prune_states(row)
+    observation's state counts (`open`, `tasked` and its task's party too), by the link's
+    copies."""
+    return _uncount_category(row) + _uncount_state(row) + _uncount_party(row) + _prune_states(row)
 
 
-_COPIES = """UPDATE task_observations SET
+# A task's party as the links copy it: its id, 0 for none (NULL: not copied yet).
+_PARTY_COPY = "coalesce(party_id, 0)"
+_COPIES = f"""UPDATE task_observations SET
         category = (SELECT category FROM observations WHERE id = NEW.observation_id),
-        task_state = (SELECT state FROM tasks WHERE id = NEW.task_id)
-    WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;"""
+        task_state = (SELECT state FROM tasks WHERE id = NEW.task_id),
+        task_party = (SELECT {_PARTY_COPY} FROM tasks WHERE id = NEW.task_id)
+    WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;"""  # noqa: S608
 
 
 def _link_triggers() -> list[str]:
@@ -310,11 +347,15 @@ def _link_triggers() -> list[str]:
             ON task_observations WHEN OLD.task_state IS NOT NEW.task_state
                 AND NEW.task_state IS NOT NULL AND OLD.observation_id = NEW.observation_id
             BEGIN {_uncount_state("OLD")} {_count_state("NEW")} {_prune_states("OLD")} END""",
+        f"""CREATE TRIGGER task_observations_task_party AFTER UPDATE OF task_party
+            ON task_observations WHEN OLD.task_party IS NOT NEW.task_party
+                AND NEW.task_party IS NOT NULL AND OLD.observation_id = NEW.observation_id
+            BEGIN {_uncount_party("OLD")} {_count_party("NEW")} {_prune_states("OLD")} END""",
         f"""CREATE TRIGGER task_observations_relink AFTER UPDATE OF task_id, observation_id
             ON task_observations
             WHEN OLD.task_id IS NOT NEW.task_id OR OLD.observation_id IS NOT NEW.observation_id
             BEGIN {_uncount("OLD")}
-            UPDATE task_observations SET category = NULL, task_state = NULL
+            UPDATE task_observations SET category = NULL, task_state = NULL, task_party = NULL
                 WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;
             {_COPIES} END""",  # noqa: S608 - constants
         f"CREATE TRIGGER task_observations_uncount AFTER DELETE ON task_observations BEGIN"
@@ -327,6 +368,11 @@ def _link_triggers() -> list[str]:
         """CREATE TRIGGER tasks_links_state AFTER UPDATE OF state ON tasks
             WHEN OLD.state IS NOT NEW.state BEGIN
             UPDATE task_observations SET task_state = NEW.state WHERE task_id = NEW.id;
+            END""",
+        """CREATE TRIGGER tasks_links_party AFTER UPDATE OF party_id ON tasks
+            WHEN OLD.party_id IS NOT NEW.party_id BEGIN
+            UPDATE task_observations SET task_party = coalesce(NEW.party_id, 0)
+                WHERE task_id = NEW.id;
             END""",
         """CREATE TRIGGER observations_states_moved AFTER UPDATE OF lat, lon, urgent
             ON observations WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
@@ -349,10 +395,12 @@ TRIGGER_NAMES = (
     "task_observations_copies",
     "task_observations_category",
     "task_observations_task_state",
+    "task_observations_task_party",
     "task_observations_relink",
     "task_observations_uncount",
     "observations_links_category",
     "tasks_links_state",
+    "tasks_links_party",
     "observations_states_moved",
     "tasks_categories_moved",
 )
@@ -386,9 +434,9 @@ def build(db: Database) -> None:
     for statement in drop_statements():
         db.execute(statement)
     columns = {row[1] for row in db.execute("PRAGMA table_info(task_observations)")}
-    for column in ("category", "task_state"):
+    for column, kind in (("category", "TEXT"), ("task_state", "TEXT"), ("task_party", "INTEGER")):
         if column not in columns:
-            db.execute(f"ALTER TABLE task_observations ADD COLUMN {column} TEXT")
+            db.execute(f"ALTER TABLE task_observations ADD COLUMN {column} {kind}")
     for statement in (DDL, *CROSS_DDL, *trigger_statements()):
         db.execute(statement)
     rebuild_map_cells(db)
@@ -409,7 +457,8 @@ def rebuild_map_cells(db: Database) -> int:
     db.execute(
         """UPDATE task_observations SET
                category = (SELECT category FROM observations WHERE id = observation_id),
-               task_state = (SELECT state FROM tasks WHERE id = task_id)"""
+               task_state = (SELECT state FROM tasks WHERE id = task_id),
+               task_party = (SELECT coalesce(party_id, 0) FROM tasks WHERE id = task_id)"""
     )
     db.execute("DELETE FROM task_categories")
     db.execute("DELETE FROM observation_states")
@@ -430,6 +479,13 @@ def rebuild_map_cells(db: Database) -> int:
                 FROM task_observations l JOIN observations o ON o.id = l.observation_id
                 WHERE l.task_state {where} GROUP BY l.observation_id, s"""  # noqa: S608
         )
+    db.execute(
+        f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+            SELECT l.observation_id, '{PARTY}' || l.task_party AS s, count(*), o.lat, o.lon,
+                o.urgent != 0
+            FROM task_observations l JOIN observations o ON o.id = l.observation_id
+            WHERE l.task_party IS NOT NULL GROUP BY l.observation_id, s"""  # noqa: S608
+    )
     db.execute("DELETE FROM map_cells")
     for table in KINDS:
         for facet in OWN_FACETS[table]:
