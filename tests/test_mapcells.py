@@ -3,14 +3,17 @@
 equal a recount after every kind of write, the map's clusters made from them are the clusters
 made from the points, and a box reads its own cells whatever else the database holds."""
 
+import json
 import random
 import uuid
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 from conftest import login, make_place, make_user, sqlite_steps
 
 from fieldwalk.dashboard import mapdata
+from fieldwalk.dashboard.filters import Filters
 from fieldwalk.dashboard.mapcells import (
     EXTENT_LEVEL,
     LEVELS,
@@ -49,6 +52,10 @@ def kept(db) -> tuple:
                 " FROM task_observations"
             )
         ),
+        {
+            (r[0], r[1], round(r[2] or 0, 6), round(r[3] or 0, 6), r[4])
+            for r in db.execute("SELECT * FROM observation_due").fetchall()
+        },
     )
 
 
@@ -109,12 +116,12 @@ def test_cells_follow_every_write(db):
     def some_link():
         return some("task_observations", "rowid")
 
-    seen = [0, 0, 0]
+    seen = [0, 0, 0, 0]
     for _round in range(12):
         for _i in range(40):
             kind = rng.choice(
                 ["o+", "o+", "t+", "t+", "link+", "link+", "link-", "relink", "o~", "t~",
-                 "cat~", "state~", "place~", "party~", "when~", "o-", "t-", "nowhere"]
+                 "cat~", "state~", "place~", "party~", "due~", "when~", "o-", "t-", "nowhere"]
             )  # fmt: skip
             lat, lon = city_point(rng)
             task, observation = some("tasks", "id"), some("observations", "id")
@@ -130,8 +137,8 @@ def test_cells_follow_every_write(db):
             elif kind == "t+":
                 task = add_task(db, lat, lon, rng.choice(["normal", "urgent"]))
                 db.execute(
-                    "UPDATE tasks SET state = ?, place_id = ? WHERE id = ?",
-                    [rng.choice(states), rng.choice(places), task],
+                    "UPDATE tasks SET state = ?, place_id = ?, due_date = ? WHERE id = ?",
+                    [rng.choice(states), rng.choice(places), due(rng), task],
                 )
             elif kind == "nowhere":
                 add_observation(db, None, None)
@@ -167,6 +174,8 @@ def test_cells_follow_every_write(db):
                 )
             elif kind == "state~" and task:
                 db.execute("UPDATE tasks SET state = ? WHERE id = ?", [rng.choice(states), task])
+            elif kind == "due~" and task:
+                db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [due(rng), task])
             elif kind == "party~" and task:
                 db.execute(
                     "UPDATE tasks SET party_id = ? WHERE id = ?", [rng.choice(parties), task]
@@ -193,10 +202,12 @@ def test_cells_follow_every_write(db):
         row = db.execute(
             """SELECT (SELECT count(*) FROM task_categories),
                       (SELECT count(*) FROM observation_states),
-                      (SELECT count(DISTINCT kind / 64) FROM map_cells)"""
+                      (SELECT count(DISTINCT kind / 64) FROM map_cells),
+                      (SELECT count(*) FROM observation_due)"""
         ).fetchone()
         seen = [max(a, b) for a, b in zip(seen, row, strict=True)]
-    assert seen[0] >= 3 and seen[1] >= 3 and seen[2] > 8, seen  # every kind of count was kept
+    # every kind of count was kept
+    assert seen[0] >= 3 and seen[1] >= 3 and seen[2] > 8 and seen[3] >= 1, seen
 
 
 def test_a_linked_row_moves_in_the_facets_it_has_through_its_links(db):
@@ -231,6 +242,54 @@ def test_a_linked_row_moves_in_the_facets_it_has_through_its_links(db):
     db.execute("DELETE FROM task_observations WHERE task_id = ?", [task])
     assert_cells_exact(db)
     assert db.execute("SELECT count(*) FROM task_categories").fetchone()[0] == 0
+
+
+def test_an_observation_is_due_when_its_first_open_task_is(db):
+    """observation_due holds the earliest due date of an observation's open tasks, and
+    follows links, states, due dates, moves and deletes (the cells with it)."""
+    observation = add_observation(db, 59.30, 17.90)
+    first, second = add_task(db, 59.31, 17.91), add_task(db, 59.32, 17.92)
+    db.execute("UPDATE tasks SET due_date = '2026-03-01' WHERE id = ?", [first])
+    db.execute("UPDATE tasks SET due_date = '2026-05-01', state = 'sent' WHERE id = ?", [second])
+
+    def due() -> str | None:
+        row = db.execute("SELECT due FROM observation_due WHERE observation_id = ?", [observation])
+        found = row.fetchone()
+        return found and found[0]
+
+    for task in (second, first):
+        db.execute(
+            "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+            [task, observation],
+        )
+    assert due() == "2026-03-01"
+    steps = [
+        ("UPDATE tasks SET state = 'done' WHERE id = ?", first, "2026-05-01"),
+        ("UPDATE tasks SET due_date = '2026-02-01' WHERE id = ?", first, "2026-05-01"),
+        ("UPDATE tasks SET state = 'accepted' WHERE id = ?", first, "2026-02-01"),
+        ("UPDATE tasks SET due_date = NULL WHERE id = ?", first, "2026-05-01"),
+        ("UPDATE observations SET lat = 59.28, urgent = 1 WHERE id = ?", observation, "2026-05-01"),
+        ("DELETE FROM task_observations WHERE task_id = ?", second, None),
+        ("UPDATE tasks SET due_date = '2026-04-01' WHERE id = ?", first, "2026-04-01"),
+        (
+            "UPDATE task_observations SET task_id = ? WHERE task_id = ?",
+            (second, first),
+            "2026-05-01",
+        ),
+        ("DELETE FROM tasks WHERE id = ?", second, None),
+    ]
+    for sql, params, expected in steps:
+        db.execute(sql, list(params) if isinstance(params, tuple) else [params])
+        assert due() == expected, sql
+        assert_cells_exact(db)
+    db.execute(
+        "INSERT INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+        [first, observation],
+    )
+    assert due() == "2026-04-01"
+    db.execute("DELETE FROM observations WHERE id = ?", [observation])
+    assert due() is None
+    assert_cells_exact(db)
 
 
 @pytest.fixture
@@ -304,6 +363,13 @@ def test_other_filters_still_read_the_points(app, client, db, city):
     assert wide["count"] == 50000 and wide["cell"] == list(grid(7))
 
 
+def due(rng) -> str | None:
+    """A due date within a year and a half of today either way, or none."""
+    if rng.random() < 0.1:
+        return None
+    return (datetime.now(UTC).date() + timedelta(days=rng.randrange(-500, 500))).isoformat()
+
+
 def moment(rng) -> str:
     """A UTC time in 2025 or 2026 up to now, some within an hour of a Stockholm midnight."""
     day = datetime(2025, 1, 1, tzinfo=UTC) + timedelta(days=rng.randrange(0, 700))
@@ -332,12 +398,14 @@ def linked_city(db):
     for i in range(100):
         task = add_task(db, *city_point(rng), "urgent" if i % 5 == 0 else "normal")
         db.execute(
-            "UPDATE tasks SET state = ?, place_id = ?, created_at = ?, party_id = ? WHERE id = ?",
+            """UPDATE tasks SET state = ?, place_id = ?, created_at = ?, party_id = ?, due_date = ?
+               WHERE id = ?""",
             [
                 rng.choice(["proposed", "sent", "done"]),
                 rng.choice(places),
                 moment(rng),
                 rng.choice(parties),
+                due(rng),
                 task,
             ],
         )
@@ -367,6 +435,9 @@ FACET_QUERIES = [
     "party={party}",
     "party={party}&kind=observations",
     "party=none",
+    "overdue=1",
+    "overdue=1&kind=observations",
+    "overdue=1&kind=tasks",
 ]
 
 
@@ -393,11 +464,41 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
     assert_extent_within_a_cell(whole, rows)
 
 
+@pytest.mark.parametrize("kind", ["all", "observations", "tasks"])
+@pytest.mark.parametrize("box", [None, (17.7, 59.2, 18.2, 59.5)])
+def test_overdue_is_its_due_months_cells_and_this_months_rows(db, linked_city, kind, box):
+    """On a day in the middle of a month, with tasks due around it: what is overdue from the
+    whole months' cells and this month's days before today from the rows equals the rows
+    counted alone, in a box and without one."""
+    rng = random.Random(5)
+    today, tz = "2026-06-15", ZoneInfo("Europe/Stockholm")
+    for (task,) in db.execute("SELECT id FROM tasks").fetchall():
+        day = date(2026, 6, 15) + timedelta(days=rng.randrange(-60, 20))
+        db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [day.isoformat(), task])
+    this_month = db.execute(
+        """SELECT count(*) FROM tasks WHERE due_date BETWEEN '2026-06-01' AND '2026-06-14'
+           AND state IN ('proposed', 'sent')"""
+    ).fetchone()[0]
+    assert this_month >= 5  # the rows' part is tried
+    view = mapdata.View(box=box, zoom=None if box is None else 12)
+    f = Filters(overdue=True, kind=kind)
+    fast = json.loads(mapdata.map_answer(db, f, view, today, tz, 10))
+    rows = Filters(overdue=True, kind=kind, date_to=date(2100, 12, 31))
+    exact = json.loads(mapdata.map_answer(db, rows, view, today, tz, 10))
+    assert fast["mode"] == exact["mode"] == "clusters"
+    assert fast["count"] == exact["count"] > 10
+    assert_same_clusters(fast, exact)
+    if box is None:
+        assert_extent_within_a_cell(fast, exact)
+
+
 def test_a_map_filtered_by_a_facet_reads_its_cells(app, client, db, linked_city):
     login(client, make_user(db, "coordinator"))
     app.config["MAP_POINTS_AT_MOST"] = 10
     inflate(db)
     assert client.get("/dashboard/map.json?state=open").get_json()["count"] > 1000
+    # The whole months' cells of what is overdue, and this month's rows.
+    assert client.get("/dashboard/map.json?overdue=1").get_json()["count"] > 1000
     # Every observation's cells less those of the observations with a task.
     assert client.get("/dashboard/map.json?state=untasked").get_json()["count"] > 1000
     box = "bbox=17.7,59.2,18.2,59.5&zoom=12"

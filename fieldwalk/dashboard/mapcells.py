@@ -50,6 +50,7 @@ TASKED = "tasked"  # the facet of the observations with a task in any state
 PLACE_FACETS = 1024  # a place's facet is this plus its id
 MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since January 2000
 PARTY_FACETS = 2**23  # a party's facet is this plus its id; plus 0: tasks with no party
+DUE_FACETS = 2**22  # open tasks due in a month: this plus its months since January 2000
 PARTY = "party:"  # observation_states' pseudo-state of a party (its id; 0: none) of its tasks
 
 
@@ -97,6 +98,18 @@ def observation_state_facet_sql(column: str) -> str:
     )
 
 
+def due_month_facet(year: int, month: int) -> int:
+    return DUE_FACETS + (year - 2000) * 12 + month - 1
+
+
+def due_month_facet_sql(column: str) -> str:
+    """The facet of the month of a due date (YYYY-MM-DD, the district's calendar)."""
+    return (
+        f"({DUE_FACETS} + (CAST(substr({column}, 1, 4) AS INTEGER) - 2000) * 12"
+        f" + CAST(substr({column}, 6, 2) AS INTEGER) - 1)"
+    )
+
+
 def month_facet(year: int, month: int) -> int:
     return MONTH_FACETS + (year - 2000) * 12 + month - 1
 
@@ -127,17 +140,30 @@ OWN_FACETS = {
         f"{PLACE_FACETS} + {{row}}.place_id",
         month_facet_sql("{row}.created_at"),
         f"{PARTY_FACETS} + coalesce({{row}}.party_id, 0)",
+        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
+        f" THEN {due_month_facet_sql('{row}.due_date')} END)",
     ),
 }
 WATCHED = {
     "observations": ("lat", "lon", "urgent", "category", "place_id", "observed_at"),
-    "tasks": ("lat", "lon", "priority", "state", "place_id", "created_at", "party_id"),
+    "tasks": (
+        "lat",
+        "lon",
+        "priority",
+        "state",
+        "place_id",
+        "created_at",
+        "party_id",
+        "due_date",
+    ),
 }
 # The facets a row is in through its links: per table that counts them, the kind of row it
 # puts in a facet and the facet (SQL of its row `{row}`).
 CROSS = {
     "task_categories": ("tasks", category_facet_sql("{row}.category")),
     "observation_states": ("observations", observation_state_facet_sql("{row}.state")),
+    # An observation is overdue when its open task due first is: by that due date's month.
+    "observation_due": ("observations", due_month_facet_sql("{row}.due")),
 }
 
 DDL = """CREATE TABLE map_cells (
@@ -154,6 +180,11 @@ CROSS_DDL = (
         observation_id TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
         lat REAL, lon REAL, urgent INTEGER NOT NULL, PRIMARY KEY (observation_id, state)
     ) WITHOUT ROWID""",
+    """CREATE TABLE observation_due (
+        observation_id TEXT NOT NULL PRIMARY KEY, due TEXT NOT NULL,
+        lat REAL, lon REAL, urgent INTEGER NOT NULL
+    ) WITHOUT ROWID""",
+    "CREATE INDEX observation_due_due ON observation_due(due, lat, lon, urgent)",
 )
 
 
@@ -332,6 +363,41 @@ _COPIES = f"""UPDATE task_observations SET
     WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;"""  # noqa: S608
 
 
+def _due_again(ids: str) -> str:
+    """Statements that work out again when the open tasks of the observations `ids` (SQL
+    giving their ids) are first due: the earliest due date of their open linked tasks, or
+    no row."""
+    return f"""DELETE FROM observation_due WHERE observation_id IN ({ids});
+        INSERT INTO observation_due (observation_id, due, lat, lon, urgent)
+            SELECT y.observation_id, min(z.due_date), o.lat, o.lon, o.urgent != 0
+            FROM task_observations y JOIN tasks z ON z.id = y.task_id
+                JOIN observations o ON o.id = y.observation_id
+            WHERE y.observation_id IN ({ids}) AND z.state IN ({OPEN_STATES_SQL})
+                AND z.due_date IS NOT NULL
+            GROUP BY y.observation_id;"""  # noqa: S608
+
+
+def _due_triggers() -> list[str]:
+    """observation_due follows the links and their tasks' states and due dates."""
+    return [
+        "CREATE TRIGGER task_observations_due_insert AFTER INSERT ON task_observations BEGIN"
+        f" {_due_again('NEW.observation_id')} END",
+        "CREATE TRIGGER task_observations_due_delete AFTER DELETE ON task_observations BEGIN"
+        f" {_due_again('OLD.observation_id')} END",
+        f"""CREATE TRIGGER task_observations_due_relink AFTER UPDATE OF task_id, observation_id
+            ON task_observations
+            WHEN OLD.task_id IS NOT NEW.task_id OR OLD.observation_id IS NOT NEW.observation_id
+            BEGIN {_due_again("OLD.observation_id, NEW.observation_id")} END""",
+        f"""CREATE TRIGGER tasks_due AFTER UPDATE OF state, due_date ON tasks
+            WHEN OLD.state IS NOT NEW.state OR OLD.due_date IS NOT NEW.due_date BEGIN
+            {_due_again("SELECT observation_id FROM task_observations WHERE task_id = NEW.id")}
+            END""",  # noqa: S608 - constants
+        # A deleted observation's links go with it, maybe while it is still there to read.
+        """CREATE TRIGGER observations_due_delete AFTER DELETE ON observations BEGIN
+            DELETE FROM observation_due WHERE observation_id = OLD.id; END""",
+    ]
+
+
 def _link_triggers() -> list[str]:
     """The links' copies of their observation's category and task's state, and the counts
     made from them. A copy set from NULL counts the link; one set to NULL does not (a relink
@@ -379,6 +445,8 @@ def _link_triggers() -> list[str]:
                 OR OLD.urgent IS NOT NEW.urgent BEGIN
             UPDATE observation_states SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0
                 WHERE observation_id = NEW.id;
+            UPDATE observation_due SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0
+                WHERE observation_id = NEW.id;
             END""",
         """CREATE TRIGGER tasks_categories_moved AFTER UPDATE OF lat, lon, priority ON tasks
             WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
@@ -401,6 +469,11 @@ TRIGGER_NAMES = (
     "observations_links_category",
     "tasks_links_state",
     "tasks_links_party",
+    "task_observations_due_insert",
+    "task_observations_due_delete",
+    "task_observations_due_relink",
+    "tasks_due",
+    "observations_due_delete",
     "observations_states_moved",
     "tasks_categories_moved",
 )
@@ -414,7 +487,9 @@ def trigger_statements() -> list[str]:
         *_own_triggers("tasks"),
         *_cross_triggers("task_categories"),
         *_cross_triggers("observation_states"),
+        *_cross_triggers("observation_due"),
         *_link_triggers(),
+        *_due_triggers(),
     ]
 
 
@@ -462,6 +537,7 @@ def rebuild_map_cells(db: Database) -> int:
     )
     db.execute("DELETE FROM task_categories")
     db.execute("DELETE FROM observation_states")
+    db.execute("DELETE FROM observation_due")
     db.execute(
         """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
            SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent'
@@ -485,6 +561,14 @@ def rebuild_map_cells(db: Database) -> int:
                 o.urgent != 0
             FROM task_observations l JOIN observations o ON o.id = l.observation_id
             WHERE l.task_party IS NOT NULL GROUP BY l.observation_id, s"""  # noqa: S608
+    )
+    db.execute(
+        f"""INSERT INTO observation_due (observation_id, due, lat, lon, urgent)
+            SELECT l.observation_id, min(t.due_date), o.lat, o.lon, o.urgent != 0
+            FROM task_observations l JOIN tasks t ON t.id = l.task_id
+                JOIN observations o ON o.id = l.observation_id
+            WHERE t.state IN ({OPEN_STATES_SQL}) AND t.due_date IS NOT NULL
+            GROUP BY l.observation_id"""  # noqa: S608
     )
     db.execute("DELETE FROM map_cells")
     for table in KINDS:

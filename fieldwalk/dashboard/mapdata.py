@@ -37,7 +37,7 @@ from fieldwalk.dashboard.filters import (
     task_where,
 )
 from fieldwalk.reports.periods import STOCKHOLM, next_month
-from fieldwalk.tasks.states import OPEN_STATES_SQL, STATES
+from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
 
 # Each kind's table alias in the SQL (filters.WHEN names their times by it).
 ALIASES = {"observations": "o", "tasks": "t"}
@@ -379,27 +379,98 @@ def _by_months(
     kinds = tuple(kind for kind in mapcells.KINDS if f.kind in ("all", kind))
     latest = _latest(db, kinds)
     ends = [part for part in ends if latest is not None and part.date_from <= latest]
+    parts = [_arms(part, view, today, tz) for part in ends]
+    return _cells_and_rows(db, kinds, view, facets, parts, points_at_most)
+
+
+def _due_months(db: Database, today: str) -> tuple[list[int], str] | None:
+    """The facets of the whole months of due dates before this one, from the month the first
+    open task is due in, and the first day of this month (from it until today, what is
+    overdue is read from the rows). None when no open task has a due date."""
+    firsts = [
+        db.execute(
+            "SELECT min(due_date) FROM tasks WHERE state = ? AND due_date IS NOT NULL", [state]
+        ).fetchone()[0]
+        for state in OPEN_STATES
+    ]  # one per state: each the edge of the (state, due_date) index
+    firsts = [day for day in firsts if day]
+    if not firsts:
+        return None
+    month = date.fromisoformat(min(firsts)).replace(day=1)
+    this_month = date.fromisoformat(today).replace(day=1)
+    facets = []
+    while month < this_month:
+        facets.append(mapcells.due_month_facet(month.year, month.month))
+        month = next_month(month)
+    return facets, this_month.isoformat()
+
+
+def _by_due_months(
+    db: Database, f: Filters, view: View, today: str, points_at_most: int
+) -> str | None:
+    """A map of what is overdue, alone: the open tasks, and the observations whose open
+    task due first is, by the month they are due in (mapcells.py: an observation's first
+    due date is in observation_due), from the whole months' cells before this one, and from
+    the rows for this month's days before today. None as for `_by_months`."""
+    if not f.overdue or replace(f, kind="all", overdue=False) != Filters():
+        return None
+    months = _due_months(db, today)
+    if months is None:
+        return None
+    facets, month_start = months
+    kinds = tuple(kind for kind in mapcells.KINDS if f.kind in ("all", kind))
+    parts = {
+        "observations": ("o", "FROM observation_due o WHERE o.due >= ? AND o.due < ?"),
+        "tasks": (
+            "t",
+            f"FROM tasks t WHERE t.state IN ({OPEN_STATES_SQL})"
+            " AND t.due_date >= ? AND t.due_date < ?",
+        ),
+    }
+    arms = {}
+    for kind in kinds:
+        alias, sql = parts[kind]
+        sql, params = f"{sql} AND {alias}.lat IS NOT NULL", [month_start, today]
+        if view.box is not None:
+            west, south, east, north = view.box
+            sql += f" AND {alias}.lat BETWEEN ? AND ? AND {alias}.lon BETWEEN ? AND ?"
+            params += [south, north, west, east]
+        arms[kind] = (alias, sql, params)
+    return _cells_and_rows(db, kinds, view, facets, [arms], points_at_most)
+
+
+def _cells_and_rows(
+    db: Database,
+    kinds: tuple[str, ...],
+    view: View,
+    facets: list[int],
+    parts: list[dict],
+    points_at_most: int,
+) -> str | None:
+    """The map from the cells of `facets` and what the `parts` (arms, as `_arms` makes them
+    for the view) keep of the rows, on the same grid. None when the points are few or the
+    grid is finer than the cells: the caller then reads the rows."""
     if view.box is not None:
         zoom, extent = grid_zoom(view, None), None
         if zoom > mapcells.LEVELS[-1]:
             return None
-        sums = mapcells.cell_sums(db, kinds, zoom, view.box, facets)
-        for part in ends:
-            for cell, values in _sums(db, _arms(part, view, today, tz), zoom).items():
+        sums = mapcells.cell_sums(db, kinds, zoom, view.box, facets) if facets else {}
+        for arms in parts:
+            for cell, values in _sums(db, arms, zoom).items():
                 _merge(sums, cell, values[:4])
     else:
         rows: dict[int, list] = {}
-        for part in ends:
-            for cell, values in _sums(db, _arms(part, view, today, tz), FIT_MAX_ZOOM).items():
+        for arms in parts:
+            for cell, values in _sums(db, arms, FIT_MAX_ZOOM).items():
                 _merge(rows, cell, values)
         extent = _extent(rows)
-        cells_extent = mapcells.facet_extent(db, kinds, facets)
+        cells_extent = mapcells.facet_extent(db, kinds, facets) if facets else None
         if cells_extent is not None:
             extent = cells_extent if extent is None else _wider(extent, cells_extent)
         if extent is None:
             return None
         zoom = grid_zoom(view, extent)
-        sums = mapcells.cell_sums(db, kinds, zoom, None, facets)
+        sums = mapcells.cell_sums(db, kinds, zoom, None, facets) if facets else {}
         for cell, values in _coarser(rows, FIT_MAX_ZOOM, zoom).items():
             _merge(sums, cell, values)
     total = sum(cell[0] for cell in sums.values())
@@ -444,7 +515,9 @@ def map_answer(
         answer = _from_cells(db, tuple(arms), view, points_at_most, *facet)
         if answer is not None:
             return answer
-    answer = _by_months(db, f, view, today, tz, points_at_most)
+    answer = _by_months(db, f, view, today, tz, points_at_most) or _by_due_months(
+        db, f, view, today, points_at_most
+    )
     if answer is not None:
         return answer
     # Every point the filters keep is counted once, per cell with the cell's bounds: on the
