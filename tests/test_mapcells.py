@@ -42,7 +42,7 @@ def kept(db) -> tuple:
     return (
         cells(db),
         {
-            tuple(r[:3]) + (round(r[3] or 0, 6), round(r[4] or 0, 6), r[5])
+            tuple(r[:3]) + (round(r[3] or 0, 6), round(r[4] or 0, 6), *r[5:])
             for table in ("task_categories", "observation_states")
             for r in db.execute(f"SELECT * FROM {table}").fetchall()  # noqa: S608
         },
@@ -438,6 +438,11 @@ FACET_QUERIES = [
     "overdue=1",
     "overdue=1&kind=observations",
     "overdue=1&kind=tasks",
+    "category=lighting&state=open",
+    "category=graffiti&state=sent",
+    "category=lighting&state=open&kind=tasks",
+    "category=paths&state=proposed&kind=observations",
+    "category=lighting&state=untasked",
 ]
 
 

@@ -51,6 +51,10 @@ PLACE_FACETS = 1024  # a place's facet is this plus its id
 MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since January 2000
 PARTY_FACETS = 2**23  # a party's facet is this plus its id; plus 0: tasks with no party
 DUE_FACETS = 2**22  # open tasks due in a month: this plus its months since January 2000
+# A task state's (or `open`'s, `tasked`'s) with a category: this plus the state's index times
+# PAIR_STEP plus the category's (both as in the facets of each alone).
+PAIR_FACETS = 2**21
+PAIR_STEP = 64
 PARTY = "party:"  # observation_states' pseudo-state of a party (its id; 0: none) of its tasks
 
 
@@ -77,7 +81,10 @@ def facet_of(
     party: int | str | None = None,
 ):
     """The facet of one filter (a category, a task state or `open`, a place, a party or
-    "none"), or None."""
+    "none"), or of a task state (or `open`, `tasked`) with a category; or None."""
+    if category is not None and state is not None:
+        states = (*STATES, OPEN, TASKED)
+        return PAIR_FACETS + states.index(state) * PAIR_STEP + list(CATEGORIES).index(category)
     if party is not None:
         return PARTY_FACETS + (party if isinstance(party, int) else 0)
     if category is not None:
@@ -87,6 +94,15 @@ def facet_of(
     if place is not None:
         return PLACE_FACETS + place
     return None
+
+
+def pair_facet_sql(state: str, category: str) -> str:
+    """The facet of a task state (or `open`, `tasked`) with a category; NULL when either has
+    none."""
+    return (
+        f"({PAIR_FACETS} + ({state_facet_sql(state)} - {FACET_STEP}) * {PAIR_STEP}"
+        f" + {category_facet_sql(category)} - 1)"
+    )
 
 
 def observation_state_facet_sql(column: str) -> str:
@@ -158,12 +174,34 @@ WATCHED = {
     ),
 }
 # The facets a row is in through its links: per table that counts them, the kind of row it
-# puts in a facet and the facet (SQL of its row `{row}`).
+# puts in a facet, the facets (SQL of its row `{row}`) and the columns that move it.
 CROSS = {
-    "task_categories": ("tasks", category_facet_sql("{row}.category")),
-    "observation_states": ("observations", observation_state_facet_sql("{row}.state")),
+    # A task by the categories of its observations; with its state and `open` when it is.
+    "task_categories": (
+        "tasks",
+        (
+            category_facet_sql("{row}.category"),
+            pair_facet_sql("{row}.state", "{row}.category"),
+            f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
+            f" THEN {pair_facet_sql(repr(OPEN), '{row}.category')} END)",
+        ),
+        ("lat", "lon", "urgent", "state"),
+    ),
+    # An observation by its tasks' states (`open`, `tasked`, parties); with its category.
+    "observation_states": (
+        "observations",
+        (
+            observation_state_facet_sql("{row}.state"),
+            pair_facet_sql("{row}.state", "{row}.category"),
+        ),
+        ("lat", "lon", "urgent", "category"),
+    ),
     # An observation is overdue when its open task due first is: by that due date's month.
-    "observation_due": ("observations", due_month_facet_sql("{row}.due")),
+    "observation_due": (
+        "observations",
+        (due_month_facet_sql("{row}.due"),),
+        ("lat", "lon", "urgent"),
+    ),
 }
 
 DDL = """CREATE TABLE map_cells (
@@ -174,11 +212,13 @@ DDL = """CREATE TABLE map_cells (
 CROSS_DDL = (
     """CREATE TABLE task_categories (
         task_id INTEGER NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
-        lat REAL, lon REAL, urgent INTEGER NOT NULL, PRIMARY KEY (task_id, category)
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, state TEXT,
+        PRIMARY KEY (task_id, category)
     ) WITHOUT ROWID""",
     """CREATE TABLE observation_states (
         observation_id TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
-        lat REAL, lon REAL, urgent INTEGER NOT NULL, PRIMARY KEY (observation_id, state)
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, category TEXT,
+        PRIMARY KEY (observation_id, state)
     ) WITHOUT ROWID""",
     """CREATE TABLE observation_due (
         observation_id TEXT NOT NULL PRIMARY KEY, due TEXT NOT NULL,
@@ -279,15 +319,14 @@ def _own_triggers(table: str) -> list[str]:
 
 def _cross_triggers(table: str) -> list[str]:
     """A row in the cells of a facet it is in through its links, while `table` holds it."""
-    kind, facet = CROSS[table]
+    kind, facets, moved = CROSS[table]
 
     def add(row: str) -> str:
-        return _add(kind, row, [facet.format(row=row)], f"{row}.urgent")
+        return _add(kind, row, [facet.format(row=row) for facet in facets], f"{row}.urgent")
 
     def take(row: str) -> str:
-        return _take(kind, row, [facet.format(row=row)], f"{row}.urgent")
+        return _take(kind, row, [facet.format(row=row) for facet in facets], f"{row}.urgent")
 
-    moved = ("lat", "lon", "urgent")
     return [
         f"CREATE TRIGGER {table}_cells_insert AFTER INSERT ON {table} BEGIN {add('NEW')} END",
         f"CREATE TRIGGER {table}_cells_delete AFTER DELETE ON {table} BEGIN {take('OLD')} END",
@@ -304,8 +343,9 @@ def _uncount_category(row: str) -> str:
 
 
 def _count_category(row: str) -> str:
-    return f"""INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
-            SELECT {row}.task_id, {row}.category, 1, t.lat, t.lon, t.priority = 'urgent'
+    return f"""INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state)
+            SELECT {row}.task_id, {row}.category, 1, t.lat, t.lon, t.priority = 'urgent',
+                t.state
             FROM tasks t WHERE t.id = {row}.task_id
             ON CONFLICT (task_id, category) DO UPDATE SET n = n + 1;"""  # noqa: S608
 
@@ -321,8 +361,9 @@ def _uncount_state(row: str) -> str:
 
 
 def _count_state(row: str) -> str:
-    return f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
-            SELECT {row}.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0
+    return f"""INSERT INTO observation_states
+                (observation_id, state, n, lat, lon, urgent, category)
+            SELECT {row}.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0, o.category
             FROM observations o, (SELECT {row}.task_state AS state UNION ALL SELECT '{OPEN}'
                 WHERE {row}.task_state IN ({OPEN_STATES_SQL})
                 UNION ALL SELECT '{TASKED}' WHERE {row}.task_state IS NOT NULL) s
@@ -340,9 +381,10 @@ def _uncount_party(row: str) -> str:
 
 
 def _count_party(row: str) -> str:
-    return f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+    return f"""INSERT INTO observation_states
+                (observation_id, state, n, lat, lon, urgent, category)
             SELECT {row}.observation_id, '{PARTY}' || {row}.task_party, 1, o.lat, o.lon,
-                o.urgent != 0
+                o.urgent != 0, o.category
             FROM observations o WHERE o.id = {row}.observation_id
             ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;"""  # noqa: S608
 
@@ -440,19 +482,19 @@ def _link_triggers() -> list[str]:
             UPDATE task_observations SET task_party = coalesce(NEW.party_id, 0)
                 WHERE task_id = NEW.id;
             END""",
-        """CREATE TRIGGER observations_states_moved AFTER UPDATE OF lat, lon, urgent
+        """CREATE TRIGGER observations_states_moved AFTER UPDATE OF lat, lon, urgent, category
             ON observations WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
-                OR OLD.urgent IS NOT NEW.urgent BEGIN
-            UPDATE observation_states SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0
-                WHERE observation_id = NEW.id;
+                OR OLD.urgent IS NOT NEW.urgent OR OLD.category IS NOT NEW.category BEGIN
+            UPDATE observation_states SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0,
+                category = NEW.category WHERE observation_id = NEW.id;
             UPDATE observation_due SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0
                 WHERE observation_id = NEW.id;
             END""",
-        """CREATE TRIGGER tasks_categories_moved AFTER UPDATE OF lat, lon, priority ON tasks
-            WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
-                OR OLD.priority IS NOT NEW.priority BEGIN
+        """CREATE TRIGGER tasks_categories_moved AFTER UPDATE OF lat, lon, priority, state
+            ON tasks WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
+                OR OLD.priority IS NOT NEW.priority OR OLD.state IS NOT NEW.state BEGIN
             UPDATE task_categories SET lat = NEW.lat, lon = NEW.lon,
-                urgent = NEW.priority = 'urgent' WHERE task_id = NEW.id;
+                urgent = NEW.priority = 'urgent', state = NEW.state WHERE task_id = NEW.id;
             END""",
     ]
 
@@ -539,8 +581,8 @@ def rebuild_map_cells(db: Database) -> int:
     db.execute("DELETE FROM observation_states")
     db.execute("DELETE FROM observation_due")
     db.execute(
-        """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent)
-           SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent'
+        """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state)
+           SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent', t.state
            FROM task_observations l JOIN tasks t ON t.id = l.task_id
            WHERE l.category IS NOT NULL GROUP BY l.task_id, l.category"""
     )
@@ -550,15 +592,18 @@ def rebuild_map_cells(db: Database) -> int:
         (f"'{TASKED}'", "IS NOT NULL"),
     ):
         db.execute(
-            f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
-                SELECT l.observation_id, {state} AS s, count(*), o.lat, o.lon, o.urgent != 0
+            f"""INSERT INTO observation_states
+                    (observation_id, state, n, lat, lon, urgent, category)
+                SELECT l.observation_id, {state} AS s, count(*), o.lat, o.lon, o.urgent != 0,
+                    o.category
                 FROM task_observations l JOIN observations o ON o.id = l.observation_id
                 WHERE l.task_state {where} GROUP BY l.observation_id, s"""  # noqa: S608
         )
     db.execute(
-        f"""INSERT INTO observation_states (observation_id, state, n, lat, lon, urgent)
+        f"""INSERT INTO observation_states
+                (observation_id, state, n, lat, lon, urgent, category)
             SELECT l.observation_id, '{PARTY}' || l.task_party AS s, count(*), o.lat, o.lon,
-                o.urgent != 0
+                o.urgent != 0, o.category
             FROM task_observations l JOIN observations o ON o.id = l.observation_id
             WHERE l.task_party IS NOT NULL GROUP BY l.observation_id, s"""  # noqa: S608
     )
@@ -575,9 +620,10 @@ def rebuild_map_cells(db: Database) -> int:
         for facet in OWN_FACETS[table]:
             for zoom in LEVELS:
                 db.execute(_insert_cells(table, table, facet, KINDS[table][1], zoom))
-    for table, (kind, facet) in CROSS.items():
-        for zoom in LEVELS:
-            db.execute(_insert_cells(kind, table, facet, "{row}.urgent", zoom))
+    for table, (kind, facets, _moved) in CROSS.items():
+        for facet in facets:
+            for zoom in LEVELS:
+                db.execute(_insert_cells(kind, table, facet, "{row}.urgent", zoom))
     return db.execute("SELECT count(*) FROM map_cells").fetchone()[0]
 
 
