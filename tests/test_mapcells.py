@@ -443,6 +443,11 @@ FACET_QUERIES = [
     "category=lighting&state=open&kind=tasks",
     "category=paths&state=proposed&kind=observations",
     "category=lighting&state=untasked",
+    "place={place}&state=open",
+    "place={place}&category=lighting",
+    "place={place}&state=sent&kind=observations",
+    "place={place}&category=graffiti&kind=tasks",
+    "place={place}&state=untasked",
 ]
 
 
@@ -502,6 +507,9 @@ def test_a_map_filtered_by_a_facet_reads_its_cells(app, client, db, linked_city)
     app.config["MAP_POINTS_AT_MOST"] = 10
     inflate(db)
     assert client.get("/dashboard/map.json?state=open").get_json()["count"] > 1000
+    # Two filters the cells keep together.
+    for pair in ("category=lighting&state=open", f"place={linked_city[0]}&state=open"):
+        assert client.get(f"/dashboard/map.json?{pair}").get_json()["count"] > 1000
     # The whole months' cells of what is overdue, and this month's rows.
     assert client.get("/dashboard/map.json?overdue=1").get_json()["count"] > 1000
     # Every observation's cells less those of the observations with a task.

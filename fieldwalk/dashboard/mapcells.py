@@ -55,6 +55,10 @@ DUE_FACETS = 2**22  # open tasks due in a month: this plus its months since Janu
 # PAIR_STEP plus the category's (both as in the facets of each alone).
 PAIR_FACETS = 2**21
 PAIR_STEP = 64
+# A place with a category or a task state (or `open`, `tasked`): this plus the place's id
+# times PLACE_STEP plus the category's index, or PAIR_STEP plus the state's.
+PLACE_PAIR_FACETS = 2**25
+PLACE_STEP = 2 * PAIR_STEP
 PARTY = "party:"  # observation_states' pseudo-state of a party (its id; 0: none) of its tasks
 
 
@@ -82,8 +86,12 @@ def facet_of(
 ):
     """The facet of one filter (a category, a task state or `open`, a place, a party or
     "none"), or of a task state (or `open`, `tasked`) with a category; or None."""
+    states = (*STATES, OPEN, TASKED)
+    if place is not None and category is not None:
+        return PLACE_PAIR_FACETS + place * PLACE_STEP + list(CATEGORIES).index(category)
+    if place is not None and state is not None:
+        return PLACE_PAIR_FACETS + place * PLACE_STEP + PAIR_STEP + states.index(state)
     if category is not None and state is not None:
-        states = (*STATES, OPEN, TASKED)
         return PAIR_FACETS + states.index(state) * PAIR_STEP + list(CATEGORIES).index(category)
     if party is not None:
         return PARTY_FACETS + (party if isinstance(party, int) else 0)
@@ -102,6 +110,20 @@ def pair_facet_sql(state: str, category: str) -> str:
     return (
         f"({PAIR_FACETS} + ({state_facet_sql(state)} - {FACET_STEP}) * {PAIR_STEP}"
         f" + {category_facet_sql(category)} - 1)"
+    )
+
+
+def place_category_facet_sql(place: str, category: str) -> str:
+    """The facet of a place with a category; NULL when either is missing."""
+    return f"({PLACE_PAIR_FACETS} + {place} * {PLACE_STEP} + {category_facet_sql(category)} - 1)"
+
+
+def place_state_facet_sql(place: str, state: str) -> str:
+    """The facet of a place with a task state (or `open`, `tasked`); NULL when either is
+    missing."""
+    return (
+        f"({PLACE_PAIR_FACETS} + {place} * {PLACE_STEP} + {PAIR_STEP}"
+        f" + {state_facet_sql(state)} - {FACET_STEP})"
     )
 
 
@@ -148,6 +170,7 @@ OWN_FACETS = {
         category_facet_sql("{row}.category"),
         f"{PLACE_FACETS} + {{row}}.place_id",
         month_facet_sql("{row}.observed_at"),
+        place_category_facet_sql("{row}.place_id", "{row}.category"),
     ),
     "tasks": (
         "0",
@@ -158,6 +181,9 @@ OWN_FACETS = {
         f"{PARTY_FACETS} + coalesce({{row}}.party_id, 0)",
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
         f" THEN {due_month_facet_sql('{row}.due_date')} END)",
+        place_state_facet_sql("{row}.place_id", "{row}.state"),
+        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
+        f" THEN {place_state_facet_sql('{row}.place_id', repr(OPEN))} END)",
     ),
 }
 WATCHED = {
@@ -184,8 +210,9 @@ CROSS = {
             pair_facet_sql("{row}.state", "{row}.category"),
             f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
             f" THEN {pair_facet_sql(repr(OPEN), '{row}.category')} END)",
+            place_category_facet_sql("{row}.place", "{row}.category"),
         ),
-        ("lat", "lon", "urgent", "state"),
+        ("lat", "lon", "urgent", "state", "place"),
     ),
     # An observation by its tasks' states (`open`, `tasked`, parties); with its category.
     "observation_states": (
@@ -193,8 +220,9 @@ CROSS = {
         (
             observation_state_facet_sql("{row}.state"),
             pair_facet_sql("{row}.state", "{row}.category"),
+            place_state_facet_sql("{row}.place", "{row}.state"),
         ),
-        ("lat", "lon", "urgent", "category"),
+        ("lat", "lon", "urgent", "category", "place"),
     ),
     # An observation is overdue when its open task due first is: by that due date's month.
     "observation_due": (
@@ -212,12 +240,12 @@ DDL = """CREATE TABLE map_cells (
 CROSS_DDL = (
     """CREATE TABLE task_categories (
         task_id INTEGER NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
-        lat REAL, lon REAL, urgent INTEGER NOT NULL, state TEXT,
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, state TEXT, place INTEGER,
         PRIMARY KEY (task_id, category)
     ) WITHOUT ROWID""",
     """CREATE TABLE observation_states (
         observation_id TEXT NOT NULL, state TEXT NOT NULL, n INTEGER NOT NULL,
-        lat REAL, lon REAL, urgent INTEGER NOT NULL, category TEXT,
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, category TEXT, place INTEGER,
         PRIMARY KEY (observation_id, state)
     ) WITHOUT ROWID""",
     """CREATE TABLE observation_due (
@@ -343,9 +371,9 @@ def _uncount_category(row: str) -> str:
 
 
 def _count_category(row: str) -> str:
-    return f"""INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state)
+    return f"""INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state, place)
             SELECT {row}.task_id, {row}.category, 1, t.lat, t.lon, t.priority = 'urgent',
-                t.state
+                t.state, t.place_id
             FROM tasks t WHERE t.id = {row}.task_id
             ON CONFLICT (task_id, category) DO UPDATE SET n = n + 1;"""  # noqa: S608
 
@@ -362,8 +390,9 @@ def _uncount_state(row: str) -> str:
 
 def _count_state(row: str) -> str:
     return f"""INSERT INTO observation_states
-                (observation_id, state, n, lat, lon, urgent, category)
-            SELECT {row}.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0, o.category
+                (observation_id, state, n, lat, lon, urgent, category, place)
+            SELECT {row}.observation_id, s.state, 1, o.lat, o.lon, o.urgent != 0, o.category,
+                o.place_id
             FROM observations o, (SELECT {row}.task_state AS state UNION ALL SELECT '{OPEN}'
                 WHERE {row}.task_state IN ({OPEN_STATES_SQL})
                 UNION ALL SELECT '{TASKED}' WHERE {row}.task_state IS NOT NULL) s
@@ -382,9 +411,9 @@ def _uncount_party(row: str) -> str:
 
 def _count_party(row: str) -> str:
     return f"""INSERT INTO observation_states
-                (observation_id, state, n, lat, lon, urgent, category)
+                (observation_id, state, n, lat, lon, urgent, category, place)
             SELECT {row}.observation_id, '{PARTY}' || {row}.task_party, 1, o.lat, o.lon,
-                o.urgent != 0, o.category
+                o.urgent != 0, o.category, o.place_id
             FROM observations o WHERE o.id = {row}.observation_id
             ON CONFLICT (observation_id, state) DO UPDATE SET n = n + 1;"""  # noqa: S608
 
@@ -482,19 +511,23 @@ def _link_triggers() -> list[str]:
             UPDATE task_observations SET task_party = coalesce(NEW.party_id, 0)
                 WHERE task_id = NEW.id;
             END""",
-        """CREATE TRIGGER observations_states_moved AFTER UPDATE OF lat, lon, urgent, category
-            ON observations WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
-                OR OLD.urgent IS NOT NEW.urgent OR OLD.category IS NOT NEW.category BEGIN
+        """CREATE TRIGGER observations_states_moved
+            AFTER UPDATE OF lat, lon, urgent, category, place_id ON observations
+            WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon OR OLD.urgent IS NOT NEW.urgent
+                OR OLD.category IS NOT NEW.category OR OLD.place_id IS NOT NEW.place_id BEGIN
             UPDATE observation_states SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0,
-                category = NEW.category WHERE observation_id = NEW.id;
+                category = NEW.category, place = NEW.place_id WHERE observation_id = NEW.id;
             UPDATE observation_due SET lat = NEW.lat, lon = NEW.lon, urgent = NEW.urgent != 0
                 WHERE observation_id = NEW.id;
             END""",
-        """CREATE TRIGGER tasks_categories_moved AFTER UPDATE OF lat, lon, priority, state
-            ON tasks WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
-                OR OLD.priority IS NOT NEW.priority OR OLD.state IS NOT NEW.state BEGIN
+        """CREATE TRIGGER tasks_categories_moved
+            AFTER UPDATE OF lat, lon, priority, state, place_id ON tasks
+            WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
+                OR OLD.priority IS NOT NEW.priority OR OLD.state IS NOT NEW.state
+                OR OLD.place_id IS NOT NEW.place_id BEGIN
             UPDATE task_categories SET lat = NEW.lat, lon = NEW.lon,
-                urgent = NEW.priority = 'urgent', state = NEW.state WHERE task_id = NEW.id;
+                urgent = NEW.priority = 'urgent', state = NEW.state, place = NEW.place_id
+                WHERE task_id = NEW.id;
             END""",
     ]
 
@@ -581,8 +614,9 @@ def rebuild_map_cells(db: Database) -> int:
     db.execute("DELETE FROM observation_states")
     db.execute("DELETE FROM observation_due")
     db.execute(
-        """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state)
-           SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent', t.state
+        """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state, place)
+           SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent', t.state,
+               t.place_id
            FROM task_observations l JOIN tasks t ON t.id = l.task_id
            WHERE l.category IS NOT NULL GROUP BY l.task_id, l.category"""
     )
@@ -593,17 +627,17 @@ def rebuild_map_cells(db: Database) -> int:
     ):
         db.execute(
             f"""INSERT INTO observation_states
-                    (observation_id, state, n, lat, lon, urgent, category)
+                    (observation_id, state, n, lat, lon, urgent, category, place)
                 SELECT l.observation_id, {state} AS s, count(*), o.lat, o.lon, o.urgent != 0,
-                    o.category
+                    o.category, o.place_id
                 FROM task_observations l JOIN observations o ON o.id = l.observation_id
                 WHERE l.task_state {where} GROUP BY l.observation_id, s"""  # noqa: S608
         )
     db.execute(
         f"""INSERT INTO observation_states
-                (observation_id, state, n, lat, lon, urgent, category)
+                (observation_id, state, n, lat, lon, urgent, category, place)
             SELECT l.observation_id, '{PARTY}' || l.task_party AS s, count(*), o.lat, o.lon,
-                o.urgent != 0, o.category
+                o.urgent != 0, o.category, o.place_id
             FROM task_observations l JOIN observations o ON o.id = l.observation_id
             WHERE l.task_party IS NOT NULL GROUP BY l.observation_id, s"""  # noqa: S608
     )

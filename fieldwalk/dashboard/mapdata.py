@@ -12,10 +12,10 @@ count, how many of them are urgent and a representative position (the mean of it
 The grid never has more than `MAX_CELLS` cells over the box, so an answer stays under about
 100 KB before compression, whatever the database holds. Without filters (the dashboard's
 first view, and every pan and zoom of it down to a few houses), or with one filter the cells
-keep apart (a category, a task state or the open ones, a place, a party, a category with a
-state: `_facet`; the observations with no task are every observation's less those with one),
-the clusters are the running counts per cell of the same grid (`mapcells.py`), not a count
-of every point.
+keep apart (a category, a task state or the open ones, a place, a party, or two of a
+category, a state and a place: `_facet`; the observations with no task are every
+observation's less those with one), the clusters are the running counts per cell of the same
+grid (`mapcells.py`), not a count of every point.
 Any other filter counts the points it keeps, in one pass.
 """
 
@@ -289,18 +289,22 @@ def _clusters_json(head: dict, cells: list[tuple], height: float, width: float) 
 def _facet(f: Filters) -> tuple[int, tuple[int, ...]] | None:
     """The facet whose cells answer `f` (mapcells.py), and those whose cells are taken from
     it: 0 with no filter, that of a category, a task state (or the open ones), a place or a
-    party (or none) asked alone, or of a category with a task state; for the observations
-    with no task, every row's (or the category's) less those with a task (`tasked`); None
-    for anything else."""
+    party (or none) asked alone, or of two of a category, a task state and a place; for the
+    observations with no task, every row's (or the category's, the place's) less those with
+    a task (`tasked`); None for anything else."""
     alone = replace(f, kind="all", category=None, state=None, place=None, party=None)
     asked = [value for value in (f.category, f.state, f.place, f.party) if value is not None]
     if alone != Filters():
         return None
-    if asked == [f.category, f.state]:  # a category with a task state: their pair's facet
-        if f.state == UNTASKED:
-            tasked = mapcells.facet_of(category=f.category, state=mapcells.TASKED)
-            return mapcells.facet_of(category=f.category), (tasked,)
-        return mapcells.facet_of(category=f.category, state=f.state), ()
+    if len(asked) == 2 and f.party is None:  # two of a category, a state and a place
+        pair = {"category": f.category, "place": f.place}
+        one = {k: v for k, v in pair.items() if v is not None}
+        if f.state is None:
+            return mapcells.facet_of(**pair), ()
+        if f.state == UNTASKED:  # the category's or place's, less those with a task
+            tasked = mapcells.facet_of(**one, state=mapcells.TASKED)
+            return mapcells.facet_of(**one), (tasked,)
+        return mapcells.facet_of(**one, state=f.state), ()
     if len(asked) > 1:
         return None
     if f.state == UNTASKED:
