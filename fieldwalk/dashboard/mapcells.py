@@ -13,18 +13,26 @@ an update of the position or urgency, delete); `rebuild_map_cells` recounts it (
 app recount`).
 
 Besides every row (facet 0), the cells count the rows of each *facet*, a filter the map is
-often asked with alone (`facet_of`): a category, a task state or the open ones, a place. An
-observation counts in its category's and place's facets and a task in its state's and place's,
-but the filters also reach across the links: a task counts in the category of any observation
-it fixes, an observation in the state of any task that fixes it. So the links keep a copy of
-their observation's category and their task's state (`task_observations.category`,
-`.task_state`), from which triggers count each task's links per category (`task_categories`)
-and each observation's per task state (`observation_states`, with the pseudo-state `open`);
-a row of those tables exists while the count is above zero, holds a copy of the row's
-position and is what puts the row in the facet's cells.
+often asked with alone or as a pair (`facet_of`): a category, a task state or the open ones,
+a place, a party (or none), a Stockholm month (when observed, when opened), the month open
+tasks are due in, and two of a category, a task state and a place. An observation counts in
+its category's, place's and month's facets and a task in its state's, place's, party's and
+months', but the filters also reach across the links: a task counts in the category of any
+observation it fixes, an observation in the state and party of any task that fixes it. So
+the links keep a copy of their observation's category and their task's state and party
+(`task_observations.category`, `.task_state`, `.task_party`), from which triggers count each
+task's links per category (`task_categories`, with copies of the task's state and place) and
+each observation's per task state (`observation_states`, with the pseudo-states `open`,
+`tasked` and `party:<id>`, and copies of the observation's category and place); a row of
+those tables exists while the count is above zero, holds a copy of the row's position and is
+what puts the row in the facets' cells. An observation is overdue when its open task due
+first is: `observation_due` holds that date (worked out again when a link, or a linked
+task's state or due date, changes). A facet can also be taken from another, cell by cell
+(`cell_sums`' `minus`): the observations with no task are every observation less those
+`tasked`.
 
 The map (what every dashboard view sends first, and what panning and zooming it asks, alone
-or with one such filter) is then the cells of its zoom in the box: one index range per row
+or with such a filter) is then the cells of its zoom in the box: one index range per row
 of the grid, so an answer reads the clusters it sends and no others, whatever the database
 holds. A cell counts when its mean lies in the box. Coarser than the first level, that
 level's cells are grouped by where their mean falls; finer than the last, the points answer.
@@ -425,12 +433,16 @@ def _uncount(row: str) -> str:
     return _uncount_category(row) + _uncount_state(row) + _uncount_party(row) + _prune_states(row)
 
 
-# A task's party as the links copy it: its id, 0 for none (NULL: not copied yet).
-_PARTY_COPY = "coalesce(party_id, 0)"
+def _party_copy(task: str) -> str:
+    """A task's party as the links copy it (`task`: its row's prefix): its id, 0 for none
+    (NULL in a link: not copied yet)."""
+    return f"coalesce({task}party_id, 0)"
+
+
 _COPIES = f"""UPDATE task_observations SET
         category = (SELECT category FROM observations WHERE id = NEW.observation_id),
         task_state = (SELECT state FROM tasks WHERE id = NEW.task_id),
-        task_party = (SELECT {_PARTY_COPY} FROM tasks WHERE id = NEW.task_id)
+        task_party = (SELECT {_party_copy("")} FROM tasks WHERE id = NEW.task_id)
     WHERE task_id = NEW.task_id AND observation_id = NEW.observation_id;"""  # noqa: S608
 
 
@@ -506,11 +518,11 @@ def _link_triggers() -> list[str]:
             WHEN OLD.state IS NOT NEW.state BEGIN
             UPDATE task_observations SET task_state = NEW.state WHERE task_id = NEW.id;
             END""",
-        """CREATE TRIGGER tasks_links_party AFTER UPDATE OF party_id ON tasks
+        f"""CREATE TRIGGER tasks_links_party AFTER UPDATE OF party_id ON tasks
             WHEN OLD.party_id IS NOT NEW.party_id BEGIN
-            UPDATE task_observations SET task_party = coalesce(NEW.party_id, 0)
+            UPDATE task_observations SET task_party = {_party_copy("NEW.")}
                 WHERE task_id = NEW.id;
-            END""",
+            END""",  # noqa: S608 - constants
         """CREATE TRIGGER observations_states_moved
             AFTER UPDATE OF lat, lon, urgent, category, place_id ON observations
             WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon OR OLD.urgent IS NOT NEW.urgent
@@ -605,10 +617,10 @@ def rebuild_map_cells(db: Database) -> int:
     rows (in the caller's transaction), each straight from SQL of its own (the triggers that
     fire on the way are overwritten); return the cells' rows."""
     db.execute(
-        """UPDATE task_observations SET
+        f"""UPDATE task_observations SET
                category = (SELECT category FROM observations WHERE id = observation_id),
                task_state = (SELECT state FROM tasks WHERE id = task_id),
-               task_party = (SELECT coalesce(party_id, 0) FROM tasks WHERE id = task_id)"""
+               task_party = (SELECT {_party_copy("")} FROM tasks WHERE id = task_id)"""  # noqa: S608
     )
     db.execute("DELETE FROM task_categories")
     db.execute("DELETE FROM observation_states")
