@@ -1007,7 +1007,7 @@ def m036_map_cells_in_boxes(db: Database) -> None:
     # one down to a street at zoom 18, so panning and zooming the unfiltered map reads the
     # cells in the box rather than every point in it. Dropped and built again as the module
     # says, from the rows.
-    # Built by m049 since, as mapcells.py says; a new database builds them there once.
+    # Built by m050 since, as mapcells.py says; a new database builds them there once.
     del db
 
 
@@ -1034,7 +1034,7 @@ def m039_map_cells_per_zoom(db: Database) -> None:
     # The map's running counts on the grid of every zoom from a city's to a few houses'
     # (fieldwalk/dashboard/mapcells.py), so a box of the unfiltered map reads the cells it
     # sends rather than every finer cell in it. Dropped and built again from the rows.
-    # Built by m049 since, as mapcells.py says; a new database builds them there once.
+    # Built by m050 since, as mapcells.py says; a new database builds them there once.
     del db
 
 
@@ -1089,14 +1089,14 @@ def m043_map_facets(db: Database) -> None:
     # copies change (the copies come with the cells, m044).
     db.execute("DROP TRIGGER IF EXISTS tasks_first_observed_relink")
     db.execute(durations.FIRST_OBSERVED_TRIGGERS[2])
-    # The cells are built by m049 since; a new database builds them once.
+    # The cells are built by m050 since; a new database builds them once.
 
 
 @migrations()
 def m044_map_month_facets(db: Database) -> None:
     # The map's facets (m043) and the Stockholm months (an observation's by when it was
     # observed, a task's by when it was opened), so a map filtered by dates reads the whole
-    # months' cells and only the days at the ends from the rows. Built by m049 since; a new
+    # months' cells and only the days at the ends from the rows. Built by m050 since; a new
     # database builds them there once.
     del db
 
@@ -1105,7 +1105,7 @@ def m044_map_month_facets(db: Database) -> None:
 def m045_map_tasked_observations(db: Database) -> None:
     # observation_states also counts each observation's links whatever their state
     # (`tasked`), so the map of the observations with no task is every observation's cells
-    # less those (mapdata._facet). Built by m049 since; a new database builds them there
+    # less those (mapdata._facet). Built by m050 since; a new database builds them there
     # once.
     del db
 
@@ -1114,7 +1114,7 @@ def m045_map_tasked_observations(db: Database) -> None:
 def m046_map_party_facets(db: Database) -> None:
     # Each party's facet (and that of the tasks with none): its tasks by their own party, the
     # observations through the links (a copy of the task's party on each link, counted in
-    # observation_states as `party:<id>`). Built by m049 since; a new database builds them
+    # observation_states as `party:<id>`). Built by m050 since; a new database builds them
     # there once.
     del db
 
@@ -1123,7 +1123,7 @@ def m046_map_party_facets(db: Database) -> None:
 def m047_map_due_months(db: Database) -> None:
     # Open tasks by the month they are due in, and observations by that of their open task
     # due first (observation_due), so a map of what is overdue reads the whole months' cells
-    # and only this month's days from the rows. Built by m049 since, with a category and a
+    # and only this month's days from the rows. Built by m050 since, with a category and a
     # state together; a new database builds them there once.
     del db
 
@@ -1133,7 +1133,7 @@ def m048_map_category_state_pairs(db: Database) -> None:
     # A task state (or the open ones, or having a task) with a category: a task through its
     # observations' categories, an observation through its tasks' states, each counted row
     # keeping a copy of the other (task_categories.state, observation_states.category).
-    # Built by m049 since, with a place and a category or state; a new database builds them
+    # Built by m050 since, with a place and a category or state; a new database builds them
     # there once.
     del db
 
@@ -1141,6 +1141,14 @@ def m048_map_category_state_pairs(db: Database) -> None:
 @migrations()
 def m049_map_place_pairs(db: Database) -> None:
     # A place with a category or a task state: a row by its own place, and through its links
-    # by a copy of it (task_categories.place, observation_states.place). Built again from the
-    # rows.
+    # by a copy of it (task_categories.place, observation_states.place). Built by m050
+    # since, with a month and a category; a new database builds them there once.
+    del db
+
+
+@migrations()
+def m050_map_month_categories(db: Database) -> None:
+    # A Stockholm month with a category: an observation by when it was observed and its own
+    # category, a task by when it was opened (a copy, task_categories.created) and its
+    # observations' categories. Built again from the rows.
     mapcells.build(db)

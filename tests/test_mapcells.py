@@ -638,6 +638,9 @@ DATE_SPANS = [
     "from=2026-11-01",
     "from=2025-06-01&to=2025-06-30&kind=tasks",
     "from=2025-06-02&to=2026-07-01&kind=observations",
+    "from=2025-03-15&to=2026-02-10&category=lighting",
+    "from=2025-01-10&category=graffiti&kind=tasks",
+    "from=2025-06-02&to=2026-07-01&category=paths&kind=observations",
 ]
 
 
@@ -671,3 +674,6 @@ def test_a_map_filtered_by_dates_reads_the_months_cells(app, client, db, linked_
     app.config["MAP_POINTS_AT_MOST"] = 10
     inflate(db)
     assert client.get("/dashboard/map.json?from=2025-01-01").get_json()["count"] == 40000
+    # With a category: the months' cells of that category.
+    lighting = client.get("/dashboard/map.json?from=2025-01-01&category=lighting").get_json()
+    assert lighting["count"] > 1000

@@ -14,14 +14,15 @@ app recount`).
 
 Besides every row (facet 0), the cells count the rows of each *facet*, a filter the map is
 often asked with alone or as a pair (`facet_of`): a category, a task state or the open ones,
-a place, a party (or none), a Stockholm month (when observed, when opened), the month open
-tasks are due in, and two of a category, a task state and a place. An observation counts in
+a place, a party (or none), a Stockholm month (when observed, when opened) alone or with a
+category, the month open tasks are due in, and two of a category, a task state and a place. An observation counts in
 its category's, place's and month's facets and a task in its state's, place's, party's and
 months', but the filters also reach across the links: a task counts in the category of any
 observation it fixes, an observation in the state and party of any task that fixes it. So
 the links keep a copy of their observation's category and their task's state and party
 (`task_observations.category`, `.task_state`, `.task_party`), from which triggers count each
-task's links per category (`task_categories`, with copies of the task's state and place) and
+task's links per category (`task_categories`, with copies of the task's state, place and
+opening) and
 each observation's per task state (`observation_states`, with the pseudo-states `open`,
 `tasked` and `party:<id>`, and copies of the observation's category and place); a row of
 those tables exists while the count is above zero, holds a copy of the row's position and is
@@ -67,6 +68,9 @@ PAIR_STEP = 64
 # times PLACE_STEP plus the category's index, or PAIR_STEP plus the state's.
 PLACE_PAIR_FACETS = 2**25
 PLACE_STEP = 2 * PAIR_STEP
+# A Stockholm month with a category: this plus the month's index (as in month_facet) times
+# PAIR_STEP plus the category's.
+MONTH_PAIR_FACETS = 2**26
 PARTY = "party:"  # observation_states' pseudo-state of a party (its id; 0: none) of its tasks
 
 
@@ -160,12 +164,31 @@ def month_facet(year: int, month: int) -> int:
     return MONTH_FACETS + (year - 2000) * 12 + month - 1
 
 
-def month_facet_sql(column: str) -> str:
-    """The facet of the Stockholm month of a UTC `*_at` value (the reports' local time)."""
+def _month_index_sql(column: str) -> str:
+    """The Stockholm month of a UTC `*_at` value (the reports' local time), as months since
+    January 2000."""
     local = stockholm_local_sql(column)
     return (
-        f"({MONTH_FACETS} + (CAST(substr({local}, 1, 4) AS INTEGER) - 2000) * 12"
+        f"((CAST(substr({local}, 1, 4) AS INTEGER) - 2000) * 12"
         f" + CAST(substr({local}, 6, 2) AS INTEGER) - 1)"
+    )
+
+
+def month_facet_sql(column: str) -> str:
+    """The facet of the Stockholm month of a UTC `*_at` value."""
+    return f"({MONTH_FACETS} + {_month_index_sql(column)})"
+
+
+def month_category_facet(year: int, month: int, category: str) -> int:
+    index = (year - 2000) * 12 + month - 1
+    return MONTH_PAIR_FACETS + index * PAIR_STEP + list(CATEGORIES).index(category)
+
+
+def month_category_facet_sql(column: str, category: str) -> str:
+    """The facet of the Stockholm month of a UTC `*_at` value with a category."""
+    return (
+        f"({MONTH_PAIR_FACETS} + {_month_index_sql(column)} * {PAIR_STEP}"
+        f" + {category_facet_sql(category)} - 1)"
     )
 
 
@@ -179,6 +202,7 @@ OWN_FACETS = {
         f"{PLACE_FACETS} + {{row}}.place_id",
         month_facet_sql("{row}.observed_at"),
         place_category_facet_sql("{row}.place_id", "{row}.category"),
+        month_category_facet_sql("{row}.observed_at", "{row}.category"),
     ),
     "tasks": (
         "0",
@@ -219,8 +243,9 @@ CROSS = {
             f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
             f" THEN {pair_facet_sql(repr(OPEN), '{row}.category')} END)",
             place_category_facet_sql("{row}.place", "{row}.category"),
+            month_category_facet_sql("{row}.created", "{row}.category"),
         ),
-        ("lat", "lon", "urgent", "state", "place"),
+        ("lat", "lon", "urgent", "state", "place", "created"),
     ),
     # An observation by its tasks' states (`open`, `tasked`, parties); with its category.
     "observation_states": (
@@ -248,7 +273,7 @@ DDL = """CREATE TABLE map_cells (
 CROSS_DDL = (
     """CREATE TABLE task_categories (
         task_id INTEGER NOT NULL, category TEXT NOT NULL, n INTEGER NOT NULL,
-        lat REAL, lon REAL, urgent INTEGER NOT NULL, state TEXT, place INTEGER,
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, state TEXT, place INTEGER, created TEXT,
         PRIMARY KEY (task_id, category)
     ) WITHOUT ROWID""",
     """CREATE TABLE observation_states (
@@ -379,9 +404,10 @@ def _uncount_category(row: str) -> str:
 
 
 def _count_category(row: str) -> str:
-    return f"""INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state, place)
+    return f"""INSERT INTO task_categories
+                (task_id, category, n, lat, lon, urgent, state, place, created)
             SELECT {row}.task_id, {row}.category, 1, t.lat, t.lon, t.priority = 'urgent',
-                t.state, t.place_id
+                t.state, t.place_id, t.created_at
             FROM tasks t WHERE t.id = {row}.task_id
             ON CONFLICT (task_id, category) DO UPDATE SET n = n + 1;"""  # noqa: S608
 
@@ -533,13 +559,14 @@ def _link_triggers() -> list[str]:
                 WHERE observation_id = NEW.id;
             END""",
         """CREATE TRIGGER tasks_categories_moved
-            AFTER UPDATE OF lat, lon, priority, state, place_id ON tasks
+            AFTER UPDATE OF lat, lon, priority, state, place_id, created_at ON tasks
             WHEN OLD.lat IS NOT NEW.lat OR OLD.lon IS NOT NEW.lon
                 OR OLD.priority IS NOT NEW.priority OR OLD.state IS NOT NEW.state
-                OR OLD.place_id IS NOT NEW.place_id BEGIN
+                OR OLD.place_id IS NOT NEW.place_id OR OLD.created_at IS NOT NEW.created_at
+            BEGIN
             UPDATE task_categories SET lat = NEW.lat, lon = NEW.lon,
-                urgent = NEW.priority = 'urgent', state = NEW.state, place = NEW.place_id
-                WHERE task_id = NEW.id;
+                urgent = NEW.priority = 'urgent', state = NEW.state, place = NEW.place_id,
+                created = NEW.created_at WHERE task_id = NEW.id;
             END""",
     ]
 
@@ -626,9 +653,10 @@ def rebuild_map_cells(db: Database) -> int:
     db.execute("DELETE FROM observation_states")
     db.execute("DELETE FROM observation_due")
     db.execute(
-        """INSERT INTO task_categories (task_id, category, n, lat, lon, urgent, state, place)
+        """INSERT INTO task_categories
+               (task_id, category, n, lat, lon, urgent, state, place, created)
            SELECT l.task_id, l.category, count(*), t.lat, t.lon, t.priority = 'urgent', t.state,
-               t.place_id
+               t.place_id, t.created_at
            FROM task_observations l JOIN tasks t ON t.id = l.task_id
            WHERE l.category IS NOT NULL GROUP BY l.task_id, l.category"""
     )

@@ -345,11 +345,13 @@ def _from_cells(
 
 
 def _month_span(f: Filters, today: date) -> tuple[list[int], list[Filters]] | None:
-    """For a filter on dates alone from a start (to an end, or to now): the facets of the
-    whole Stockholm months in it, and the filters of what is left at its ends, to read from
-    the rows (after the current month, when no end is given: nothing, unless clocks were
-    wrong). None for any other filter, or a span without a whole month."""
-    if f.date_from is None or replace(f, kind="all", date_from=None, date_to=None) != Filters():
+    """For a filter on dates alone (or with a category) from a start (to an end, or to now):
+    the facets of the whole Stockholm months in it (with the category), and the filters of
+    what is left at its ends, to read from the rows (after the current month, when no end is
+    given: nothing, unless clocks were wrong). None for any other filter, or a span without
+    a whole month."""
+    others = replace(f, kind="all", date_from=None, date_to=None, category=None)
+    if f.date_from is None or others != Filters():
         return None
     first = f.date_from if f.date_from.day == 1 else next_month(f.date_from.replace(day=1))
     end = f.date_to + timedelta(days=1) if f.date_to else next_month(today.replace(day=1))
@@ -358,7 +360,11 @@ def _month_span(f: Filters, today: date) -> tuple[list[int], list[Filters]] | No
         return None
     facets, month = [], first
     while month < last:
-        facets.append(mapcells.month_facet(month.year, month.month))
+        facets.append(
+            mapcells.month_category_facet(month.year, month.month, f.category)
+            if f.category
+            else mapcells.month_facet(month.year, month.month)
+        )
         month = next_month(month)
     ends = []
     if f.date_from < first:
@@ -382,9 +388,10 @@ def _latest(db: Database, kinds: tuple[str, ...]) -> date | None:
 def _by_months(
     db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
 ) -> str | None:
-    """A map filtered by dates alone: the whole months from their facets' cells, what is
-    left at the ends from the rows, on the same grid. None when the filter is not one, the
-    points are few or the grid is finer than the cells: the caller then reads the rows."""
+    """A map filtered by dates alone (or with a category): the whole months from their
+    facets' cells, what is left at the ends from the rows, on the same grid. None when the
+    filter is not one, the points are few or the grid is finer than the cells: the caller
+    then reads the rows."""
     span = _month_span(f, date.fromisoformat(today)) if tz.key == STOCKHOLM.key else None
     if span is None:
         return None
