@@ -20,6 +20,7 @@ import fcntl
 import os
 import sqlite3
 import threading
+import time
 import weakref
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -49,7 +50,7 @@ _writers_files: dict[tuple[int, str], int | None] = {}
 def prepare_connection(conn: sqlite3.Connection, durable: bool = True) -> None:
     """Set the pragmas every fieldwalk connection needs."""
     conn.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    conn.execute("PRAGMA journal_mode = WAL")
+    _write_ahead(conn)
     # FULL: once a phone has been told "stored", a power cut must not undo it. NORMAL, for
     # what may lose its last moments to a power cut (counters), does not wait for the disk
     # at each commit; in WAL mode it never corrupts the file.
@@ -80,6 +81,23 @@ class Connection(sqlite3.Connection):
         """Close every cursor still alive: their statements end and release the snapshot."""
         for cursor in list(self.cursors):
             cursor.close()
+
+
+def _write_ahead(conn: sqlite3.Connection) -> None:
+    """Put the file in WAL mode, which it keeps once set. The first connections to a new file
+    race to set it, and the switch takes a lock SQLite's busy handler does not wait for
+    ("database is locked" at once): a connection that loses tries again until the busy
+    timeout, as for any other lock."""
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            if conn.execute("PRAGMA journal_mode").fetchone()[0] != "wal":
+                conn.execute("PRAGMA journal_mode = WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.002)
 
 
 def connect(path: str | Path, durable: bool = True) -> Database:

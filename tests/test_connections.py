@@ -186,3 +186,30 @@ def test_writers_of_two_processes_take_turns_instead_of_retrying_in_sqlite(app, 
     first.close()
     assert result == b"stored"
     assert db.execute("SELECT count(*) FROM places").fetchone()[0] == 3
+
+
+def test_the_first_connections_to_a_new_file_all_open_it(tmp_path):
+    """Sixteen threads open a new database file at once, 300 times: switching it to WAL
+    takes a lock SQLite's busy handler does not wait for, so without trying again some of
+    them got "database is locked" (the rate limits' own file, on a server's first requests)."""
+    failures = []
+    for round_ in range(300):
+        path = tmp_path / f"new-{round_}.db"
+        start = threading.Barrier(16)
+
+        def open_it(path=path, start=start) -> None:
+            start.wait()
+            try:
+                db = connect(path, durable=False)
+            except sqlite3.OperationalError as error:
+                failures.append(str(error))
+                return
+            assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+            db.conn.close()
+
+        threads = [threading.Thread(target=open_it) for _ in range(16)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+    assert failures == []
