@@ -140,12 +140,17 @@ def _arms(
         alias = ALIASES[kind]
         sql = f"FROM {kind} {alias} WHERE {alias}.lat IS NOT NULL AND {where[0]}"
         params = list(where[1])
-        if view.box is not None:
-            west, south, east, north = view.box
-            sql += f" AND {alias}.lat BETWEEN ? AND ? AND {alias}.lon BETWEEN ? AND ?"
-            params += [south, north, west, east]
-        arms[kind] = (alias, sql, params)
+        arms[kind] = _boxed(alias, sql, params, view)
     return arms
+
+
+def _boxed(alias: str, sql: str, params: list, view: View) -> tuple[str, str, list]:
+    """An arm (alias, `FROM ... WHERE ...`, params), kept to the view's box when it has one."""
+    if view.box is not None:
+        west, south, east, north = view.box
+        sql += f" AND {alias}.lat BETWEEN ? AND ? AND {alias}.lon BETWEEN ? AND ?"
+        params = [*params, south, north, west, east]
+    return alias, sql, params
 
 
 def _few_in_box(db: Database, f: Filters, view: View) -> bool:
@@ -451,11 +456,7 @@ def _by_due_months(
     for kind in kinds:
         alias, sql = parts[kind]
         sql, params = f"{sql} AND {alias}.lat IS NOT NULL", [month_start, today]
-        if view.box is not None:
-            west, south, east, north = view.box
-            sql += f" AND {alias}.lat BETWEEN ? AND ? AND {alias}.lon BETWEEN ? AND ?"
-            params += [south, north, west, east]
-        arms[kind] = (alias, sql, params)
+        arms[kind] = _boxed(alias, sql, params, view)
     return _cells_and_rows(db, kinds, view, facets, [arms], points_at_most)
 
 
