@@ -14,7 +14,8 @@ axe = Axe()
 
 
 def assert_accessible(page: Page) -> None:
-    """axe-core finds no violations on the page as it is now."""
+    """axe-core finds no violations on the page as it is now (once loaded)."""
+    page.wait_for_load_state("load")
     results = axe.run(page)
     assert results.violations_count == 0, results.generate_report()
 
