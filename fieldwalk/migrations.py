@@ -9,7 +9,7 @@ import json
 from sqlite_utils import Database
 from sqlite_utils.migrations import Migrations
 
-from fieldwalk import clock
+from fieldwalk import clock, textsearch
 from fieldwalk.dashboard import mapcells
 from fieldwalk.reports import totals
 from fieldwalk.tasks import durations
@@ -1152,3 +1152,10 @@ def m050_map_month_categories(db: Database) -> None:
     # category, a task by when it was opened (a copy, task_categories.created) and its
     # observations' categories. Built again from the rows.
     mapcells.build(db)
+
+
+@migrations()
+def m051_text_search(db: Database) -> None:
+    # Text search from a trigram index whose keys say where each row lies (textsearch.py),
+    # built from the rows.
+    textsearch.rebuild(db)

@@ -392,28 +392,61 @@ def english(app):
 
 
 def add_observation_row(
-    db, place_id, observed_at, *, created_at=None, feeling=None, category="lighting"
+    db,
+    place_id,
+    observed_at,
+    *,
+    created_at=None,
+    feeling=None,
+    category="lighting",
+    description="",
+    lat=None,
+    lon=None,
+    urgent=False,
 ) -> str:
     """An observation row observed at `observed_at` (received at `created_at`, the same when
     not given), as a hand-built report figure needs: no walk, no photo."""
     observation_id = str(uuid.uuid4())
     db.execute(
-        """INSERT INTO observations (id, place_id, category, feeling, description, body_hash,
-               created_at, updated_at, observed_at) VALUES (?, ?, ?, ?, '', 'test', ?, ?, ?)""",
-        [observation_id, place_id, category, feeling, created_at or observed_at,
-         created_at or observed_at, observed_at],
+        """INSERT INTO observations (id, place_id, category, feeling, description, lat, lon,
+               urgent, body_hash, created_at, updated_at, observed_at)
+           VALUES (?, ?, ?, ?, ?, ?, ?, ?, 'test', ?, ?, ?)""",
+        [observation_id, place_id, category, feeling, description, lat, lon, int(urgent),
+         created_at or observed_at, created_at or observed_at, observed_at],
     )  # fmt: skip
     return observation_id
 
 
 def add_task_row(
-    db, place_id, state, created_at, *, done_at=None, party_id=None, observation_ids=()
+    db,
+    place_id,
+    state,
+    created_at,
+    *,
+    done_at=None,
+    party_id=None,
+    observation_ids=(),
+    measure=None,
+    lat=None,
+    lon=None,
+    priority="normal",
 ) -> int:
     """A task row with the given times (a report's history), linked to its observations."""
     task_id = db.execute(
-        """INSERT INTO tasks (place_id, party_id, measure, state, priority, created_at,
-               updated_at, done_at) VALUES (?, ?, ?, ?, 'normal', ?, ?, ?)""",
-        [place_id, party_id, f"Åtgärd {state}", state, created_at, created_at, done_at],
+        """INSERT INTO tasks (place_id, party_id, measure, state, priority, lat, lon,
+               created_at, updated_at, done_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+        [
+            place_id,
+            party_id,
+            measure if measure is not None else f"Åtgärd {state}",
+            state,
+            priority,
+            lat,
+            lon,
+            created_at,
+            created_at,
+            done_at,
+        ],
     ).lastrowid
     for observation_id in observation_ids:
         db.execute(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 from flask import current_app
 from flask_babel import gettext as _
 
+from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.ids import parse_id
 from fieldwalk.tasks.cases import parse_case
@@ -211,15 +212,20 @@ def utc_bound(day: date, tz: ZoneInfo) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def like_pattern(text: str) -> str:
-    """`text` anywhere in a column, for LIKE ... ESCAPE '\\'."""
-    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
-
-
-def _case(f: Filters) -> tuple[int, int] | None:
+def case_named(f: Filters) -> tuple[int, int] | None:
     """The (year, number) of the case number the text search names, if it names one."""
     return parse_case(f.q, current_app.config.get("CASE_PREFIX", "")) if f.q else None
+
+
+def text_alone(f: Filters) -> bool:
+    """Whether `f` is a text search (no case number, long enough for the text index) and no
+    other filter but the kind."""
+    return (
+        bool(f.q)
+        and replace(f, kind="all", q="") == Filters()
+        and textsearch.searchable(f.q)
+        and case_named(f) is None
+    )
 
 
 def _in(values: tuple[str, ...]) -> str:
@@ -267,10 +273,18 @@ def _shared_conditions(f: Filters, alias: str, tz: ZoneInfo) -> tuple[list[str],
 
 
 def observation_where(
-    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False, narrow: bool = False
+    f: Filters,
+    today: str,
+    tz: ZoneInfo,
+    ordered: bool = False,
+    narrow: bool = False,
+    box=None,
+    scan: bool = False,
 ) -> tuple[str, list] | None:
     """The WHERE clause (table alias `o`) for the observations the filters select (`narrow`:
-    the caller cuts the rows down to a few thousand besides, as `Filters.narrow` does)."""
+    the caller cuts the rows down to a few thousand besides, as `Filters.narrow` does; `box`:
+    the caller keeps to a map's box, where the text search then looks first; `scan`: the
+    text search reads the rows, as `textsearch.condition` says)."""
     if f.kind == "tasks":
         return None
     o = "+o" if ordered else "o"
@@ -280,18 +294,20 @@ def observation_where(
         params.append(f.category)
     if f.urgent:
         where.append(f"{o}.urgent = 1")
-    case = _case(f)
+    case = case_named(f)
     if case:
         # A case number finds the observations its task fixes, besides any text match.
+        text, text_params = textsearch.condition("observations", "o", f.q, box, scan)
         where.append(
-            "(o.description LIKE ? ESCAPE '\\' OR o.id IN (SELECT y.observation_id"
+            f"({text} OR o.id IN (SELECT y.observation_id"  # noqa: S608 - fixed fragments
             " FROM task_observations y JOIN tasks z ON z.id = y.task_id"
             " WHERE z.case_year = ? AND z.case_seq = ?))"
         )
-        params += [like_pattern(f.q), *case]
+        params += [*text_params, *case]
     elif f.q:
-        where.append("o.description LIKE ? ESCAPE '\\'")
-        params.append(like_pattern(f.q))
+        text, text_params = textsearch.condition("observations", "o", f.q, box, scan)
+        where.append(text)
+        params += text_params
     task_where, task_params = _task_conditions(f, "z", today)
     if f.state == UNTASKED:
         where.append("NOT EXISTS (SELECT 1 FROM task_observations y WHERE y.observation_id = o.id)")
@@ -312,23 +328,31 @@ def observation_where(
 
 
 def task_where(
-    f: Filters, today: str, tz: ZoneInfo, ordered: bool = False, narrow: bool = False
+    f: Filters,
+    today: str,
+    tz: ZoneInfo,
+    ordered: bool = False,
+    narrow: bool = False,
+    box=None,
+    scan: bool = False,
 ) -> tuple[str, list] | None:
-    """The WHERE clause (table alias `t`) for the tasks the filters select (`narrow` as for
-    observation_where)."""
+    """The WHERE clause (table alias `t`) for the tasks the filters select (`narrow`, `box`
+    and `scan` as for observation_where)."""
     if f.kind == "observations" or f.state == UNTASKED:
         return None
     t = "+t" if ordered else "t"
     where, params = _shared_conditions(f, "t", tz)
     if f.urgent:
         where.append(f"{t}.priority = 'urgent'")
-    case = _case(f)
+    case = case_named(f)
     if case:
-        where.append("((t.case_year = ? AND t.case_seq = ?) OR t.measure LIKE ? ESCAPE '\\')")
-        params += [*case, like_pattern(f.q)]
+        text, text_params = textsearch.condition("tasks", "t", f.q, box, scan)
+        where.append(f"((t.case_year = ? AND t.case_seq = ?) OR {text})")
+        params += [*case, *text_params]
     elif f.q:
-        where.append("t.measure LIKE ? ESCAPE '\\'")
-        params.append(like_pattern(f.q))
+        text, text_params = textsearch.condition("tasks", "t", f.q, box, scan)
+        where.append(text)
+        params += text_params
     task_conditions, task_params = _task_conditions(f, t, today)
     where += task_conditions
     params += task_params

@@ -15,7 +15,8 @@ first view, and every pan and zoom of it down to a few houses), or with one filt
 keep apart (a category, a task state or the open ones, a place, a party, or two of a
 category, a state and a place: `_facet`; the observations with no task are every
 observation's less those with one), the clusters are the running counts per cell of the same
-grid (`mapcells.py`), not a count of every point.
+grid (`mapcells.py`), not a count of every point. A text search alone counts its hits per
+cell from the keys of the text index (`textsearch.py`), which say where each row lies.
 Any other filter counts the points it keeps, in one pass.
 """
 
@@ -28,6 +29,7 @@ from zoneinfo import ZoneInfo
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
+from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.dashboard import mapcells
 from fieldwalk.dashboard.filters import (
@@ -36,6 +38,7 @@ from fieldwalk.dashboard.filters import (
     Filters,
     observation_where,
     task_where,
+    text_alone,
 )
 from fieldwalk.reports.periods import STOCKHOLM, next_month
 from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
@@ -132,8 +135,8 @@ def _arms(
     (`narrow`: the box holds few rows, see `_few_in_box`)."""
     arms = {}
     for kind, where in (
-        ("observations", observation_where(f, today, tz, narrow=narrow)),
-        ("tasks", task_where(f, today, tz, narrow=narrow)),
+        ("observations", observation_where(f, today, tz, narrow=narrow, box=view.box)),
+        ("tasks", task_where(f, today, tz, narrow=narrow, box=view.box)),
     ):
         if where is None:
             continue
@@ -460,6 +463,45 @@ def _by_due_months(
     return _cells_and_rows(db, kinds, view, facets, [arms], points_at_most)
 
 
+def _by_text(
+    db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
+) -> str | None:
+    """A map filtered by text alone: its hits counted per cell from the keys of the text
+    index (textsearch.py), on the box's grid, or without a box on the finest grid that fits
+    one, gathered into the grid that fits their extent (the cells' means, as a facet's); the
+    rows of a full step from the rows. None for any other filter (a case number, a text too
+    short for the index), when the points are few or the grid is finer than the keys say:
+    the caller then reads the rows."""
+    if not text_alone(f):
+        return None
+    zoom = FIT_MAX_ZOOM if view.box is None else grid_zoom(view, None)
+    if zoom > textsearch.FINEST_ZOOM:
+        return None
+    sums: dict[int, list] = {}
+    for kind in mapcells.KINDS:
+        if f.kind not in ("all", kind):
+            continue
+        found = textsearch.cell_sums(db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER)
+        alias = ALIASES[kind]
+        full, params = textsearch.overflow_condition(kind, alias, f.q)
+        sql = f"FROM {kind} {alias} WHERE {alias}.lat IS NOT NULL AND {full}"
+        for cell, values in _sums(db, {kind: _boxed(alias, sql, params, view)}, zoom).items():
+            _merge(found, cell, values[:4])
+        for cell, values in found.items():
+            _merge(sums, cell, values[:4])
+    total = sum(cell[0] for cell in sums.values())
+    if total <= points_at_most:
+        return None
+    extent = None
+    if view.box is None:
+        means = [(lon / n, lat / n) for n, lat, lon, *_rest in sums.values()]
+        lons, lats = zip(*means, strict=True)
+        extent = [min(lons), min(lats), max(lons), max(lats)]
+        zoom, fine = grid_zoom(view, extent), zoom
+        sums = _coarser(sums, fine, zoom)
+    return _clusters_json(_head(total, extent), _clusters(sums), *mapcells.grid(zoom))
+
+
 def _cells_and_rows(
     db: Database,
     kinds: tuple[str, ...],
@@ -536,8 +578,10 @@ def map_answer(
         answer = _from_cells(db, tuple(arms), view, points_at_most, *facet)
         if answer is not None:
             return answer
-    answer = _by_months(db, f, view, today, tz, points_at_most) or _by_due_months(
-        db, f, view, today, points_at_most
+    answer = (
+        _by_months(db, f, view, today, tz, points_at_most)
+        or _by_due_months(db, f, view, today, points_at_most)
+        or _by_text(db, f, view, today, tz, points_at_most)
     )
     if answer is not None:
         return answer

@@ -17,6 +17,7 @@ from flask import Blueprint, Flask, Response, abort, current_app, g, redirect, r
 from flask_babel import gettext as _
 from sqlite_utils import Database
 
+from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES, category_label
 from fieldwalk.dashboard.filters import (
     OPEN,
@@ -31,6 +32,7 @@ from fieldwalk.dashboard.filters import (
     parse_filters,
     parse_page,
     task_where,
+    text_alone,
 )
 from fieldwalk.dashboard.mapdata import map_answer, parse_view
 from fieldwalk.db import get_db
@@ -56,6 +58,11 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     if f.unfiltered:
         every = counted_rows(db)
         return {kind: every[kind] if f.kind in ("all", kind) else 0 for kind in counts}
+    if text_alone(f):  # each row has one key in the text index
+        return {
+            kind: textsearch.count(db, kind, f.q) if f.kind in ("all", kind) else 0
+            for kind in counts
+        }
     for kind, table, alias, where in (
         ("observations", "observations", "o", observation_where(f, today, tz)),
         ("tasks", "tasks", "t", task_where(f, today, tz)),
@@ -66,18 +73,43 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     return counts
 
 
+# A text search's page is read newest first, row by row, when its hits are dense enough that
+# the page fills within this many rows of a kind; else its hits come from the text index.
+TEXT_SCAN_ROWS = 20_000
+
+
+def _text_scans(db: Database, f: Filters, depth: int, counts: dict | None) -> dict[str, bool]:
+    """Per kind, whether the list reads rows for the text search (`depth`: the rows up to
+    the page's end; `counts`: count_matches')."""
+    if not f.q or counts is None:
+        return {"observations": False, "tasks": False}
+    every = counted_rows(db)
+    return {
+        kind: counts[kind] > 0 and depth * every[kind] <= TEXT_SCAN_ROWS * counts[kind]
+        for kind in ("observations", "tasks")
+    }
+
+
 def list_page(
-    db: Database, f: Filters, page: int, today: str, tz: ZoneInfo, size: int = PAGE_SIZE
+    db: Database,
+    f: Filters,
+    page: int,
+    today: str,
+    tz: ZoneInfo,
+    size: int = PAGE_SIZE,
+    counts: dict | None = None,
 ) -> list[dict]:
-    """One page of the selected observations and tasks together, newest first.
+    """One page of the selected observations and tasks together, newest first (`counts`:
+    what count_matches said, for a text search's way of reading).
 
     The page is picked on (kind, key, when: an observation's observed time, a task's
     opening) alone, merged from two index scans; then
     the 50 rows' details are read in one query per kind.
     """
     arms, params = [], []
-    observations = observation_where(f, today, tz, ordered=True)
-    tasks = task_where(f, today, tz, ordered=True)
+    scans = _text_scans(db, f, page * size, counts)
+    observations = observation_where(f, today, tz, ordered=True, scan=scans["observations"])
+    tasks = task_where(f, today, tz, ordered=True, scan=scans["tasks"])
     if observations is not None:
         arms.append(
             "SELECT 'o' AS kind, o.rowid AS key, o.observed_at AS at"  # noqa: S608 - fixed fragments
@@ -261,7 +293,7 @@ def index():
     today = local_today(tz)
     counts = count_matches(db, filters, today, tz)
     total = counts["observations"] + counts["tasks"]
-    items = list_page(db, filters, page, today, tz)
+    items = list_page(db, filters, page, today, tz, counts=counts)
     add_duplicate_hints(db, [i for i in items if i["kind"] == "observation"])
     present(items, tz)
     return render(

@@ -267,7 +267,8 @@ def instance_contents(db_path: Path, photo_dir: Path) -> list[str]:
             conn = open_sqlite(db_path, "rw")
             try:
                 counts = _row_counts(conn)
-                # An R*Tree keeps its empty root node in a shadow table of its own: not data.
+                # An R*Tree keeps its empty root node, an FTS5 table its structure and
+                # settings, in shadow tables of their own: not data.
                 virtual = conn.execute(
                     "SELECT name FROM sqlite_master WHERE sql LIKE 'CREATE VIRTUAL TABLE%'"
                 ).fetchall()
@@ -275,7 +276,7 @@ def instance_contents(db_path: Path, photo_dir: Path) -> list[str]:
                 conn.close()
             counts.pop("_sqlite_migrations", None)
             for (name,) in virtual:
-                for shadow in ("node", "parent", "rowid"):
+                for shadow in ("node", "parent", "rowid", "data", "idx", "config", "docsize"):
                     counts.pop(f"{name}_{shadow}", None)
             rows = sum(counts.values())
         except sqlite3.Error:

@@ -6,6 +6,7 @@ import click
 from flask import Flask, current_app
 from flask.cli import with_appcontext
 
+from fieldwalk import textsearch
 from fieldwalk.dashboard.mapcells import rebuild_map_cells
 from fieldwalk.db import connect, transaction
 from fieldwalk.reports.totals import TABLES, differences, recount, snapshot
@@ -19,8 +20,8 @@ class _Undo(Exception):
 @click.option("--check", is_flag=True, help="Only say whether the totals are right.")
 @with_appcontext
 def recount_command(check: bool) -> None:
-    """Rebuild the running totals (observations, events, tasks) and the map's cell counts
-    from the stored rows.
+    """Rebuild the running totals (observations, events, tasks), the map's cell counts and
+    the text search's index from the stored rows.
 
     With --check nothing changes; the exit status is 1 when a total was wrong.
 
@@ -36,6 +37,7 @@ def recount_command(check: bool) -> None:
             after = snapshot(db)
             wrong = differences(before, after)
             cells = rebuild_map_cells(db)
+            indexed = textsearch.rebuild(db)
             if check:
                 raise _Undo
     finally:
@@ -46,6 +48,7 @@ def recount_command(check: bool) -> None:
         click.echo(f"{table}: {state}{size}")
     if not check:
         click.echo(f"map_cells: rebuilt, {cells} row(s)")
+        click.echo(f"text index: rebuilt, {indexed} row(s)")
     if check and wrong:
         raise SystemExit(1)
 

@@ -12,6 +12,7 @@ from datetime import date
 
 from sqlite_utils import Database
 
+from fieldwalk import textsearch
 from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
@@ -404,9 +405,9 @@ def list_tasks(
         where.append("tasks.case_year = ? AND tasks.case_seq = ?")
         params += list(case)
     if text:
-        escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        where.append("tasks.measure LIKE ? ESCAPE '\\'")
-        params.append(f"%{escaped}%")
+        condition, text_params = textsearch.condition("tasks", "tasks", text)
+        where.append(condition)
+        params += text_params
     if without_party:
         where.append("tasks.party_id IS NULL")
     if without_walk:

@@ -1,0 +1,270 @@
+"""Text search in observations' descriptions and tasks' measures: a substring anywhere, in
+any case (å finds Å, as a Swedish reader expects), answered from a trigram index (SQLite's
+FTS5 `trigram` tokenizer) so that a search costs what it finds, not what the database holds.
+
+Each kind has a contentless FTS5 table (`observation_text`, `task_text`: the words are not
+stored twice) whose rowid is a *key* that says where the row lies, and a table of keys
+(`observation_text_keys`, `task_text_keys`: key, row) that ties each key to its row (an
+observation's rowid, a task's id). A positioned row's key is its latitude and longitude in
+2**22 steps of the globe each (about 5 m here), whether it is urgent, and a number that
+tells the rows of one step apart:
+
+    latitude step << 41 | longitude step << 19 | urgent << 18 | number (up to 2**18 - 1)
+
+A row with no position has minus its row as key; a step that already holds 2**18 rows of one
+urgency (never met, but possible) gives the next one `OVERFLOW` minus its row, and the map
+reads those from the rows. The map's grid at zoom z (`mapcells.grid`) is z + 2 bits of each
+step, so the map counts a search's hits per cell from the keys alone (`cell_sums`), in the
+lanes of keys its box covers, without reading a row.
+
+Triggers keep both tables in the writer's transaction (an insert; an update of the text,
+the position or the urgency; a delete); `rebuild` builds them from the rows (a migration,
+`flask --app app recount`). A trigram needs three characters: a shorter search reads the
+rows with LIKE, once per case of its letters.
+"""
+
+from itertools import product
+
+from sqlite_utils import Database
+
+STEPS = 2**22
+LAT_SHIFT, LON_SHIFT, URGENT_SHIFT = 41, 19, 18
+NUMBERS = 2**18
+OVERFLOW = -(2**62)
+# A grid of zoom z has z + 2 bits of a step (mapcells.grid: 180 / 2**(z + 2) degrees of
+# latitude, 360 / 2**(z + 2) of longitude), so finer than this zoom the keys cannot say.
+FINEST_ZOOM = 20
+SHORTEST = 3
+
+# Per kind: the table's alias-free row key, its text, its urgency (an SQL expression on the
+# row `{row}`).
+KINDS = {
+    "observations": ("rowid", "description", "({row}.urgent != 0)"),
+    "tasks": ("id", "measure", "({row}.priority = 'urgent')"),
+}
+FTS = {"observations": "observation_text", "tasks": "task_text"}
+
+
+def _keys(kind: str) -> str:
+    return f"{FTS[kind]}_keys"
+
+
+def _step(value: str, offset: int, span: int) -> str:
+    return f"min(CAST(({value} + {offset}) / {span}.0 * {STEPS} AS INTEGER), {STEPS - 1})"
+
+
+def _base(row: str, urgent: str) -> str:
+    """A positioned row's key with number 0."""
+    return (
+        f"(({_step(f'{row}.lat', 90, 180)} << {LAT_SHIFT})"
+        f" | ({_step(f'{row}.lon', 180, 360)} << {LON_SHIFT})"
+        f" | ({urgent.format(row=row)} << {URGENT_SHIFT}))"
+    )
+
+
+def _new_key(kind: str, row: str) -> str:
+    """SQL for the key of the row `row` (NEW in a trigger): the step's next free number."""
+    key_column, _text, urgent = KINDS[kind]
+    base = _base(row, urgent)
+    return f"""(CASE WHEN {row}.lat IS NULL OR {row}.lon IS NULL THEN -{row}.{key_column}
+        ELSE (SELECT CASE WHEN max(k.key) IS NULL THEN {base}
+                          WHEN max(k.key) < {base} + {NUMBERS - 1} THEN max(k.key) + 1
+                          ELSE {OVERFLOW} - {row}.{key_column} END
+              FROM {_keys(kind)} k WHERE k.key BETWEEN {base} AND {base} + {NUMBERS - 1})
+        END)"""  # noqa: S608 - fixed fragments
+
+
+def _add(kind: str, row: str) -> str:
+    key_column, text, _urgent = KINDS[kind]
+    return f"""INSERT INTO {_keys(kind)} (key, row) VALUES ({_new_key(kind, row)}, {row}.{key_column});
+        INSERT INTO {FTS[kind]} (rowid, body)
+            SELECT key, {row}.{text} FROM {_keys(kind)} WHERE row = {row}.{key_column};"""  # noqa: S608
+
+
+def _take(kind: str, row: str) -> str:
+    key_column, text, _urgent = KINDS[kind]
+    return f"""INSERT INTO {FTS[kind]} ({FTS[kind]}, rowid, body)
+            SELECT 'delete', key, {row}.{text} FROM {_keys(kind)} WHERE row = {row}.{key_column};
+        DELETE FROM {_keys(kind)} WHERE row = {row}.{key_column};"""  # noqa: S608
+
+
+def _statements(kind: str) -> list[str]:
+    table, fts, keys = kind, FTS[kind], _keys(kind)
+    _key, text, urgent = KINDS[kind]
+    watched = (text, "lat", "lon")
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
+    changed += f" OR {urgent.format(row='OLD')} IS NOT {urgent.format(row='NEW')}"
+    urgent_column = "urgent" if kind == "observations" else "priority"
+    return [
+        f"CREATE TABLE {keys} (key INTEGER PRIMARY KEY, row INTEGER NOT NULL UNIQUE)",
+        f"CREATE VIRTUAL TABLE {fts} USING fts5(body, content='', tokenize='trigram')",
+        f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN {_add(kind, 'NEW')} END",
+        f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN {_take(kind, 'OLD')} END",
+        f"""CREATE TRIGGER {fts}_update
+            AFTER UPDATE OF {", ".join((*watched, urgent_column))} ON {table}
+            WHEN {changed} BEGIN {_take(kind, "OLD")} {_add(kind, "NEW")} END""",
+    ]
+
+
+def drop_statements() -> list[str]:
+    return [
+        statement
+        for kind in KINDS
+        for statement in (
+            *(
+                f"DROP TRIGGER IF EXISTS {FTS[kind]}_{event}"
+                for event in ("insert", "delete", "update")
+            ),
+            f"DROP TABLE IF EXISTS {FTS[kind]}",
+            f"DROP TABLE IF EXISTS {_keys(kind)}",
+        )
+    ]
+
+
+def rebuild(db: Database) -> int:
+    """Drop the index, its keys and triggers and build them again from the rows (in the
+    caller's transaction); return the rows indexed."""
+    for statement in drop_statements():
+        db.execute(statement)
+    for kind in KINDS:
+        for statement in _statements(kind):
+            db.execute(statement)
+    indexed = 0
+    for kind, (key_column, text, urgent) in KINDS.items():
+        base = _base("r", urgent)
+        # The numbers of one step's rows in order; the step's rows past its last number go
+        # where the trigger puts them.
+        db.execute(
+            f"""INSERT INTO {_keys(kind)} (key, row)
+                SELECT CASE WHEN base IS NULL THEN -row
+                            WHEN number < {NUMBERS} THEN base + number
+                            ELSE {OVERFLOW} - row END, row
+                FROM (SELECT r.{key_column} AS row,
+                             CASE WHEN r.lat IS NOT NULL AND r.lon IS NOT NULL THEN {base} END
+                                 AS base,
+                             row_number() OVER (PARTITION BY
+                                 CASE WHEN r.lat IS NOT NULL AND r.lon IS NOT NULL THEN {base}
+                                 END ORDER BY r.{key_column}) - 1 AS number
+                      FROM {kind} r)"""  # noqa: S608
+        )
+        indexed += db.execute(
+            f"""INSERT INTO {FTS[kind]} (rowid, body)
+                SELECT k.key, r.{text} FROM {_keys(kind)} k JOIN {kind} r
+                ON r.{key_column} = k.row"""  # noqa: S608
+        ).rowcount
+    return indexed
+
+
+def searchable(text: str) -> bool:
+    """Whether `text` is long enough for the trigram index (else `condition` reads rows)."""
+    return len(text) >= SHORTEST
+
+
+def phrase(text: str) -> str:
+    """`text` as an FTS5 phrase: every character literal (a trigram phrase is a substring)."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _like(text: str) -> str:
+    escaped = text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def _cases(text: str) -> list[str]:
+    """`text` in every case of its letters beyond ASCII (LIKE folds only ASCII's)."""
+    options = [
+        {c} if c.isascii() else {c, *(v for v in (c.lower(), c.upper()) if len(v) == 1)}
+        for c in text
+    ]
+    return sorted({"".join(chars) for chars in product(*options)})
+
+
+def key_range(box: tuple[float, float, float, float] | None) -> tuple[int, int] | None:
+    """The keys of the lanes of latitude steps a box (west, south, east, north) covers."""
+    if box is None:
+        return None
+    _west, south, _east, north = box
+    low, high = (_lat_step(south), _lat_step(north))
+    return low << LAT_SHIFT, ((high + 1) << LAT_SHIFT) - 1
+
+
+def _lat_step(lat: float) -> int:
+    return max(0, min(STEPS - 1, int((lat + 90) / 180.0 * STEPS)))
+
+
+def _lon_step(lon: float) -> int:
+    return max(0, min(STEPS - 1, int((lon + 180) / 360.0 * STEPS)))
+
+
+def hits(kind: str, text: str, box=None, positioned: bool = False) -> tuple[str, list]:
+    """SQL selecting the keys whose text holds `text` (searchable): within the box's lanes
+    when given, else only those of positioned rows when asked."""
+    sql = f"SELECT rowid FROM {FTS[kind]} WHERE {FTS[kind]} MATCH ?"  # noqa: S608
+    params: list = [phrase(text)]
+    lanes = key_range(box)
+    if lanes is not None:
+        sql += " AND rowid BETWEEN ? AND ?"
+        params += list(lanes)
+    elif positioned:
+        sql += " AND rowid >= 0"
+    return sql, params
+
+
+def condition(kind: str, alias: str, text: str, box=None, scan: bool = False) -> tuple[str, list]:
+    """A WHERE condition on the rows (table alias `alias`) whose text holds `text`: from the
+    index (only the keys in the box's lanes, when given), or with LIKE for a short text and
+    when asked to `scan` (a caller that reads rows in an order of its own until a page is
+    full: its hits are dense enough that reading them all from the index costs more). LIKE
+    is tried in each case of the letters beyond ASCII (it folds ASCII's itself), so it keeps
+    the rows the index keeps, for the letters of Swedish and the other Latin alphabets."""
+    key_column, column, _urgent = KINDS[kind]
+    if scan or not searchable(text):
+        cases = _cases(text)
+        sql = " OR ".join(f"{alias}.{column} LIKE ? ESCAPE '\\'" for _ in cases)
+        return f"({sql})", [_like(case) for case in cases]
+    sql, params = hits(kind, text, box)
+    return (
+        f"{alias}.{key_column} IN (SELECT k.row FROM {_keys(kind)} k WHERE k.key IN ({sql}))",  # noqa: S608
+        params,
+    )
+
+
+def count(db: Database, kind: str, text: str) -> int:
+    """How many rows hold `text` (searchable), from the index alone."""
+    sql, params = hits(kind, text)
+    return db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
+
+
+def cell_sums(db: Database, kind: str, text: str, zoom: int, box, multiplier: int) -> dict:
+    """The positioned rows whose text holds `text` (searchable), in the box's steps, counted
+    per cell of the zoom's grid (at most FINEST_ZOOM) from their keys: per cell key (row
+    times `multiplier` plus column), [count, sum of latitudes, sum of longitudes, urgent],
+    each position the middle of its step (within 3 m of the point's). The rows of full
+    steps are not among them (`overflow_condition`)."""
+    shift = FINEST_ZOOM - zoom
+    lat, lon = f"(rowid >> {LAT_SHIFT})", f"((rowid >> {LON_SHIFT}) & {STEPS - 1})"
+    sql, params = hits(kind, text, box, positioned=True)
+    if box is not None:
+        sql += f" AND {lon} BETWEEN ? AND ?"
+        params += [_lon_step(box[0]), _lon_step(box[2])]
+    select = sql.replace(
+        "SELECT rowid",
+        f"SELECT ({lat} >> {shift}) * {multiplier} + ({lon} >> {shift}) AS cell, count(*),"
+        f" sum({lat}), sum({lon}), sum((rowid >> {URGENT_SHIFT}) & 1)",
+        1,
+    )
+    lat_step, lon_step = 180 / STEPS, 360 / STEPS
+    return {
+        cell: [n, (lats + n / 2) * lat_step - 90 * n, (lons + n / 2) * lon_step - 180 * n, urgent]
+        for cell, n, lats, lons, urgent in db.execute(f"{select} GROUP BY cell", params)
+    }
+
+
+def overflow_condition(kind: str, alias: str, text: str) -> tuple[str, list]:
+    """A WHERE condition on the rows of full steps whose text holds `text` (searchable)."""
+    key_column = KINDS[kind][0]
+    sql = (
+        f"{alias}.{key_column} IN (SELECT k.row FROM {_keys(kind)} k WHERE k.key IN"  # noqa: S608
+        f" (SELECT rowid FROM {FTS[kind]} WHERE {FTS[kind]} MATCH ? AND rowid < ?))"
+    )
+    return sql, [phrase(text), OVERFLOW + 1]

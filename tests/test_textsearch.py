@@ -1,0 +1,310 @@
+"""Text search from the trigram index (fieldwalk/textsearch.py): it finds a piece of text in
+any case, keeps the rows it should after every kind of write (and equals a rebuild), the list
+reads the same rows from the index or from the rows, and the map's clusters made from the
+index's keys are the clusters of the rows it keeps."""
+
+import json
+import random
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+from conftest import add_observation_row, add_task_row, login, make_place, make_user
+
+from fieldwalk import textsearch
+from fieldwalk.dashboard import mapdata, views
+from fieldwalk.dashboard.filters import Filters
+
+WORDS = ["Trasig gatlampa", "Buskar skymmer sikten", "Klotter på ÖVERGIVEN kiosk",
+         "gångvägen är mörk", "Ingen belysning", "Lampa VID Åkermyntans centrum",
+         'Skylt med "citat" och 50% rabatt_kod', ""]  # fmt: skip
+QUERIES = ["lampa", "LAMPA", "övergiven", "ÖVERGIVEN", "gång", "GÅNG", "lampa vid",
+           "åkermyntan", '"citat"', "50%", "t_k", "zzz", "å", "Å", "vi", "%"]  # fmt: skip
+TEXT = {"observations": ("rowid", "description"), "tasks": ("id", "measure")}
+
+
+def found(db, kind: str, query: str, scan: bool = False) -> set[int]:
+    """The rows the search keeps, by its own condition."""
+    key, _column = TEXT[kind]
+    condition, params = textsearch.condition(kind, "r", query, scan=scan)
+    sql = f"SELECT r.{key} FROM {kind} r WHERE {condition}"  # noqa: S608
+    return {row[0] for row in db.execute(sql, params)}
+
+
+def holding(db, kind: str, query: str) -> set[int]:
+    """The rows whose text holds `query` in any case, by Python."""
+    key, column = TEXT[kind]
+    rows = db.execute(f"SELECT {key}, {column} FROM {kind}").fetchall()  # noqa: S608
+    return {row for row, text in rows if query.lower() in text.lower()}
+
+
+def keys(db, kind: str) -> dict[int, tuple]:
+    """Per row, what its key says: (latitude step, longitude step, urgent), or None for a
+    row with no position."""
+    said = {}
+    for key, row in db.execute(f"SELECT key, row FROM {kind.rstrip('s')}_text_keys"):  # noqa: S608
+        if key < 0:
+            assert key in (-row, textsearch.OVERFLOW - row)
+            said[row] = None if key == -row else "full"
+        else:
+            steps = (key >> 41, (key >> 19) & (2**22 - 1), (key >> 18) & 1)
+            said[row] = steps
+    return said
+
+
+def positions(db, kind: str) -> dict[int, tuple | None]:
+    key, _column = TEXT[kind]
+    urgent = "urgent != 0" if kind == "observations" else "priority = 'urgent'"
+    rows = db.execute(f"SELECT {key}, lat, lon, {urgent} FROM {kind}").fetchall()  # noqa: S608
+    return {
+        row: None
+        if lat is None or lon is None
+        else (int((lat + 90) / 180 * 2**22), int((lon + 180) / 360 * 2**22), int(is_urgent))
+        for row, lat, lon, is_urgent in rows
+    }
+
+
+def assert_index_exact(db) -> None:
+    """Every row has one key that says where it lies, every search keeps the rows whose
+    text holds it (from the index and from the rows alike), and a rebuild says the same."""
+    for kind in TEXT:
+        said = keys(db, kind)
+        assert said == positions(db, kind)
+        for query in QUERIES:
+            assert found(db, kind, query) == found(db, kind, query, scan=True)
+            assert found(db, kind, query) == holding(db, kind, query), query
+    before = {(kind, q): found(db, kind, q) for kind in TEXT for q in QUERIES}
+    db.execute("BEGIN")
+    textsearch.rebuild(db)
+    after = {(kind, q): found(db, kind, q) for kind in TEXT for q in QUERIES}
+    rebuilt = {kind: keys(db, kind) for kind in TEXT}
+    db.execute("ROLLBACK")
+    assert after == before
+    assert rebuilt == {kind: keys(db, kind) for kind in TEXT}
+    for table in textsearch.FTS.values():
+        db.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 0)")  # noqa: S608
+
+
+def city_point(rng) -> tuple[float, float]:
+    return 59.25 + rng.random() * 0.15, 17.8 + rng.random() * 0.3
+
+
+def test_a_search_finds_a_piece_of_text_in_any_case(db):
+    rows = [add_observation_row(db, None, "2026-11-02T10:00:00Z", description=w) for w in WORDS]
+    rowid = {
+        db.execute("SELECT rowid FROM observations WHERE id = ?", [r]).fetchone()[0]: w
+        for r, w in zip(rows, WORDS, strict=True)
+    }
+
+    def texts(query):
+        return {rowid[row] for row in found(db, "observations", query)}
+
+    assert texts("gatlampa") == {"Trasig gatlampa"}
+    assert texts("LAMPA vid") == {"Lampa VID Åkermyntans centrum"}
+    assert texts("åkermyntans") == texts("ÅKERMYNTANS") == {"Lampa VID Åkermyntans centrum"}
+    assert texts("övergiven") == {"Klotter på ÖVERGIVEN kiosk"}
+    assert texts('"citat"') == texts("50%") == texts("t_k") == {WORDS[6]}
+    assert texts("rabatt%") == texts("t_x") == set()  # no wildcards
+    # Shorter than a trigram: from the rows, in any case all the same.
+    assert texts("Å") == texts("å") == {WORDS[2], WORDS[3], WORDS[5]}
+    assert texts("%") == {WORDS[6]}
+    assert_index_exact(db)
+
+
+def test_the_index_follows_every_write(db):
+    """Rows are added, written over, moved (to no position and back), made urgent and
+    deleted at random; after each round the index keeps what the rows say."""
+    rng = random.Random(51)
+    place = make_place(db)
+
+    def some(kind: str):
+        key = TEXT[kind][0]
+        rows = [r[0] for r in db.execute(f"SELECT {key} FROM {kind} ORDER BY {key}")]  # noqa: S608
+        return rng.choice(rows) if rows else None
+
+    for _round in range(8):
+        for _i in range(30):
+            lat, lon = city_point(rng) if rng.random() < 0.8 else (None, None)
+            if rng.random() < 0.2:  # many at one spot
+                lat, lon = 59.3601, 17.8702
+            word = rng.choice(WORDS)
+            action = rng.choice(["o+", "o+", "t+", "t+", "text", "move", "urgent", "o-", "t-"])
+            observation, task = some("observations"), some("tasks")
+            if action == "o+":
+                add_observation_row(
+                    db, place, "2026-11-02T10:00:00Z", description=word, lat=lat, lon=lon,
+                    urgent=rng.random() < 0.3,
+                )  # fmt: skip
+            elif action == "t+":
+                add_task_row(
+                    db, place, "proposed", "2026-11-02T10:00:00Z", measure=word, lat=lat,
+                    lon=lon, priority=rng.choice(["normal", "urgent"]),
+                )  # fmt: skip
+            elif action == "text" and observation and task:
+                db.execute(
+                    "UPDATE observations SET description = ? WHERE rowid = ?", [word, observation]
+                )
+                db.execute("UPDATE tasks SET measure = ? WHERE id = ?", [word, task])
+            elif action == "move" and observation and task:
+                db.execute(
+                    "UPDATE observations SET lat = ?, lon = ? WHERE rowid = ?",
+                    [lat, lon, observation],
+                )
+                db.execute("UPDATE tasks SET lat = ?, lon = ? WHERE id = ?", [lat, lon, task])
+            elif action == "urgent" and observation and task:
+                db.execute(
+                    "UPDATE observations SET urgent = 1 - urgent WHERE rowid = ?", [observation]
+                )
+                db.execute(
+                    """UPDATE tasks SET priority = CASE priority WHEN 'urgent' THEN 'normal'
+                       ELSE 'urgent' END WHERE id = ?""", [task],
+                )  # fmt: skip
+            elif action == "o-" and observation:
+                db.execute("DELETE FROM observations WHERE rowid = ?", [observation])
+            elif action == "t-" and task:
+                db.execute("DELETE FROM tasks WHERE id = ?", [task])
+        assert_index_exact(db)
+    assert db.execute("SELECT count(*) FROM observations").fetchone()[0] > 20
+
+
+def test_a_full_step_gives_its_next_rows_to_the_rows(app, db, monkeypatch):
+    """A step holds so many rows of one urgency (here 3) before the next go past it; the map
+    counts them from the rows, and a rebuild gives them the same keys."""
+    monkeypatch.setattr(textsearch, "NUMBERS", 3)
+    textsearch.rebuild(db)
+    for _i in range(5):
+        add_observation_row(
+            db, None, "2026-11-02T10:00:00Z", description="Trasig lampa", lat=59.36, lon=17.87
+        )
+    assert sorted(keys(db, "observations").values(), key=str).count("full") == 2
+    for box in (None, (17.8, 59.3, 17.9, 59.4)):
+        view = mapdata.View(box=box, zoom=None if box is None else 14)
+        with app.app_context():
+            answer = mapdata.map_answer(
+                db, Filters(q="lampa"), view, "2026-11-02", ZoneInfo("Europe/Stockholm"), 0
+            )
+        assert json.loads(answer)["clusters"]["count"] == [5]
+    before = keys(db, "observations")
+    textsearch.rebuild(db)
+    assert keys(db, "observations") == before
+
+
+@pytest.fixture
+def worded_city(db):
+    """300 observations and 150 tasks over the city, a third of them about a lamp."""
+    rng = random.Random(8)
+    place = make_place(db)
+    for i in range(300):
+        lat, lon = city_point(rng)
+        add_observation_row(
+            db, place, "2026-11-02T10:00:00Z", description=rng.choice(WORDS), lat=lat, lon=lon,
+            urgent=i % 5 == 0,
+        )  # fmt: skip
+    for i in range(150):
+        lat, lon = city_point(rng)
+        add_task_row(
+            db, place, "proposed", "2026-11-02T10:00:00Z", measure=rng.choice(WORDS), lat=lat,
+            lon=lon, priority="urgent" if i % 4 == 0 else "normal",
+        )  # fmt: skip
+    return place
+
+
+def assert_clusters_alike(fast: dict, exact: dict) -> None:
+    """The same clusters (count and urgent), each mean within a step of the index (about
+    5 m) of the points' own."""
+    a, b = fast["clusters"], exact["clusters"]
+    left = sorted(zip(a["count"], a["urgent"], a["lat"], a["lon"], strict=True))
+    right = sorted(zip(b["count"], b["urgent"], b["lat"], b["lon"], strict=True))
+    assert len(left) == len(right)
+    for cluster in left:
+        match = next(
+            c for c in right
+            if c[:2] == cluster[:2] and abs(c[2] - cluster[2]) <= 3 and abs(c[3] - cluster[3]) <= 5
+        )  # fmt: skip
+        right.remove(match)
+
+
+@pytest.mark.parametrize("kind", ["all", "observations", "tasks"])
+@pytest.mark.parametrize("zoom", [None, 11, 14])
+def test_a_map_searched_by_text_is_the_clusters_of_the_rows_it_keeps(
+    app, client, db, worded_city, kind, zoom
+):
+    """The same search with a filter that keeps every row besides is answered from the rows:
+    the index's keys give the same clusters, in a box and without one."""
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 10
+    box = "" if zoom is None else f"&bbox=17.7,59.2,18.2,59.5&zoom={zoom}"
+    fast = client.get(f"/dashboard/map.json?q=LAMPA&kind={kind}{box}").get_json()
+    exact = client.get(f"/dashboard/map.json?q=LAMPA&kind={kind}{box}&to=2100-12-31").get_json()
+    assert fast["mode"] == exact["mode"] == "clusters"
+    assert fast["count"] == exact["count"] > 10
+    assert_clusters_alike(fast, exact)
+    if zoom is None:  # the extent: the cells' means, within a cell of the points' own
+        height, width = exact["cell"]
+        for i, (mine, theirs) in enumerate(zip(fast["extent"], exact["extent"], strict=True)):
+            assert abs(mine - theirs) <= (width if i % 2 == 0 else height)
+
+
+def test_a_map_searched_by_text_reads_the_index(app, client, db, worded_city):
+    """With the rows' texts changed behind the index's back, the map still says what the
+    index holds: it did not read the rows."""
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 10
+    before = client.get("/dashboard/map.json?q=lampa").get_json()["count"]
+    db.execute("DROP TRIGGER observation_text_update")
+    db.execute("UPDATE observations SET description = ''")
+    assert client.get("/dashboard/map.json?q=lampa").get_json()["count"] == before
+    assert holding(db, "observations", "lampa") == set()
+    assert before > len(holding(db, "tasks", "lampa"))
+
+
+@pytest.mark.parametrize("scan_rows", [0, 10**9])
+def test_the_list_pages_through_a_search_from_the_index_or_the_rows_alike(
+    app, client, db, monkeypatch, scan_rows
+):
+    """Newest first, page by page, with the count from the index: the same whether the list
+    reads the index's hits (never scanning) or the rows in order (always)."""
+    monkeypatch.setattr(views, "TEXT_SCAN_ROWS", scan_rows)
+    place = make_place(db)
+    start = datetime(2026, 3, 1, 18, tzinfo=UTC)
+    expected = []
+    for i in range(130):
+        word = "Trasig GATLAMPA" if i % 3 else "Buskar skymmer"
+        when = (start + timedelta(hours=7 * i)).strftime("%Y-%m-%dT%H:%M:%SZ")
+        add_observation_row(db, place, when, description=f"{word} nr {i:03d}")
+        if i % 3:
+            expected.append(f"{word} nr {i:03d}")
+    add_task_row(db, place, "proposed", "2026-01-02T10:00:00Z", measure="Byt gatlampan")
+    login(client, make_user(db, "coordinator"))
+    pages = [
+        client.get(f"/dashboard?q=gatlampa&kind=observations&page={page}").get_data(as_text=True)
+        for page in (1, 2)
+    ]
+    assert [sum(text in html for html in pages) for text in expected] == [1] * 86
+    assert all(text in pages[0] for text in expected[-50:])
+    tz, f = ZoneInfo("UTC"), Filters(q="gatlampa")
+    with app.app_context():
+        counts = views.count_matches(db, f, "2026-12-05", tz)
+        first = views.list_page(db, f, 1, "2026-12-05", tz, counts=counts)
+        last = views.list_page(db, f, 2, "2026-12-05", tz, counts=counts)
+    assert counts == {"observations": 86, "tasks": 1}
+    assert [item["description"] for item in first] == expected[::-1][:50]
+    assert [item["description"] for item in last[:-1]] == expected[::-1][50:]
+    assert last[-1]["kind"] == "task"
+
+
+def test_the_task_list_searches_measures_in_any_case(client, db):
+    add_task_row(db, None, "sent", "2026-11-02T10:00:00Z", measure="Beskär buskarna vid Åbacken")
+    add_task_row(db, None, "sent", "2026-11-02T10:00:00Z", measure="Byt lampan")
+    login(client, make_user(db, "coordinator"))
+    html = client.get("/tasks?q=ÅBACKEN&list=all").get_data(as_text=True)
+    assert "Beskär buskarna vid Åbacken" in html and "Byt lampan" not in html
+
+
+def test_recount_rebuilds_the_text_index(db, runner, worded_city):
+    db.execute("DELETE FROM observation_text_keys")
+    db.execute("INSERT INTO task_text (task_text) VALUES ('delete-all')")
+    result = runner.invoke(args=["recount"])
+    assert result.exit_code == 0, result.output
+    assert "text index: rebuilt, 450 row(s)" in result.output
+    assert_index_exact(db)
