@@ -12,7 +12,7 @@ from sqlite_utils.migrations import Migrations
 from fieldwalk import clock, textsearch
 from fieldwalk.dashboard import mapcells
 from fieldwalk.reports import totals
-from fieldwalk.tasks import durations
+from fieldwalk.tasks import durations, untasked
 from fieldwalk.tasks.cases import case_year
 
 migrations = Migrations("fieldwalk")
@@ -1159,3 +1159,19 @@ def m051_text_search(db: Database) -> None:
     # Text search from a trigram index whose keys say where each row lies (textsearch.py),
     # built from the rows.
     textsearch.rebuild(db)
+
+
+@migrations()
+def m052_task_list_order(db: Database) -> None:
+    # The task list's order (tasks/model.py TASK_ORDER), so that a page is read off an index.
+    db.execute(
+        """CREATE INDEX tasks_list_order ON tasks((CASE priority WHEN 'urgent' THEN 0
+               WHEN 'high' THEN 1 WHEN 'normal' THEN 2 ELSE 3 END), due_date IS NULL, due_date,
+               id)"""
+    )
+
+
+@migrations()
+def m053_observations_without_task(db: Database) -> None:
+    # The observations triage lists, kept by triggers (tasks/untasked.py).
+    untasked.rebuild(db)

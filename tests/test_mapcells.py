@@ -23,6 +23,7 @@ from fieldwalk.dashboard.mapcells import (
     rebuild_map_cells,
 )
 from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.untasked import UNTASKED
 
 
 def cells(db) -> dict[tuple, tuple]:
@@ -99,7 +100,8 @@ def inflate(db) -> None:
 
 def test_cells_follow_every_write(db):
     """Rows, links, categories, states, places and positions change at random; after each
-    round the cells and counts kept by the triggers equal a recount from the rows."""
+    round the cells and counts kept by the triggers equal a recount from the rows, and so
+    do the observations without a task."""
     rng = random.Random(32)
     places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
     categories, states = ["lighting", "vegetation", "graffiti"], ["proposed", "sent", "done"]
@@ -150,15 +152,17 @@ def test_cells_follow_every_write(db):
                 )
             elif kind == "link-":
                 db.execute("DELETE FROM task_observations WHERE rowid = ?", [some_link()])
-            elif kind == "relink" and task:
+            elif kind == "relink" and task and observation:
+                column, value = rng.choice([("task_id", task), ("observation_id", observation)])
                 db.execute(
-                    "UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid = ?",
-                    [task, some_link()],
+                    f"UPDATE OR IGNORE task_observations SET {column} = ? WHERE rowid = ?",  # noqa: S608
+                    [value, some_link()],
                 )
             elif kind == "o~" and observation:
                 column, value = rng.choice(
-                    [("lat", lat), ("lon", lon), ("urgent", 1), ("lat", None)]
-                )
+                    [("lat", lat), ("lon", lon), ("urgent", 1), ("lat", None),
+                     ("works_well", rng.choice([0, 1]))]
+                )  # fmt: skip
                 db.execute(
                     f"UPDATE observations SET {column} = ? WHERE id = ?",  # noqa: S608
                     [value, observation],
@@ -199,6 +203,10 @@ def test_cells_follow_every_write(db):
             elif kind == "t-" and task:
                 db.execute("DELETE FROM tasks WHERE id = ?", [task])
         assert_cells_exact(db)
+        # Triage's observations without a task (tasks/untasked.py) follow the same writes.
+        kept_untasked = {tuple(r) for r in db.execute("SELECT * FROM observation_untasked")}
+        sql = f"SELECT o.id, o.observed_at FROM observations o WHERE {UNTASKED}"  # noqa: S608
+        assert kept_untasked == {tuple(r) for r in db.execute(sql)}
         row = db.execute(
             """SELECT (SELECT count(*) FROM task_categories),
                       (SELECT count(*) FROM observation_states),
@@ -591,9 +599,12 @@ def test_a_box_with_few_points_sends_them_whole(app, client, db, street):
 
 def test_recount_rebuilds_the_map_cells(db, runner, city):
     db.execute("DELETE FROM map_cells WHERE kind % 2 = 1")
+    db.execute("DELETE FROM observation_untasked")
     result = runner.invoke(args=["recount"])
     assert result.exit_code == 0, result.output
     assert "map_cells: rebuilt" in result.output
+    assert "observations without a task: rebuilt, 400 row(s)" in result.output
+    assert db.execute("SELECT count(*) FROM observation_untasked").fetchone()[0] == 400
     for zoom in LEVELS:
         kinds = (code("observations", zoom), code("tasks", zoom))
         total = db.execute("SELECT sum(n) FROM map_cells WHERE kind IN (?, ?)", kinds)

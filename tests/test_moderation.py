@@ -8,6 +8,7 @@ import uuid
 import pytest
 from conftest import (
     PHOTOS,
+    add_observation_row,
     approve_public,
     blur_all,
     csrf_token,
@@ -19,7 +20,11 @@ from conftest import (
 )
 from test_links import STAFF, make_task
 
-from fieldwalk.observations.moderation import PRIVATE, count_waiting_for_review
+from fieldwalk.observations.moderation import (
+    PRIVATE,
+    count_waiting_for_review,
+    waiting_for_review,
+)
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos import squares
 from fieldwalk.tasks.links import create_party_link
@@ -237,3 +242,29 @@ def test_review_needs_a_decision_and_staff(app, site):
     refused = resident.post(path, data={"csrf_token": site["csrf"], "decision": "approved"})
     assert refused.status_code in (401, 403, 404)
     assert SECRET_TEXT not in public_pages(app, site)["status"]
+
+
+def test_the_review_list_merges_both_kinds_of_waiting_oldest_first(db):
+    """Never reviewed with a text, and approved with a photo that came since: one list in
+    time order, read a page at a time; the count stops at what it was asked to count."""
+    waiting = []
+    for day in range(1, 8):
+        observation = add_observation_row(
+            db, None, f"2026-03-{day:02d}T10:00:00Z", description="" if day == 3 else "Text"
+        )
+        if day in (2, 5):  # approved, then a photo arrived
+            db.execute(
+                "UPDATE observations SET public_review = 'approved' WHERE id = ?", [observation]
+            )
+            db.execute(
+                """INSERT INTO photos (id, observation_id, sha256, file, thumb_file, width,
+                       height, bytes, source_format, created_at)
+                   VALUES (?, ?, 'x', 'f.jpg', 't.jpg', 1, 1, 1, 'jpeg', '2026-03-09T10:00:00Z')""",
+                [str(uuid.uuid4()), observation],
+            )
+        if day != 3:  # nothing to withhold
+            waiting.append(observation)
+    assert [o["id"] for o in waiting_for_review(db)] == waiting
+    assert [o["id"] for o in waiting_for_review(db, limit=3, offset=2)] == waiting[2:5]
+    assert count_waiting_for_review(db) == 6
+    assert count_waiting_for_review(db, at_most=4) == 5

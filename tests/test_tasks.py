@@ -15,6 +15,7 @@ from conftest import (
     PHOTO_SETTINGS,
     PHOTOS,
     RACKSTA,
+    add_task_row,
     blur_all,
     csrf_token,
     join,
@@ -819,3 +820,67 @@ def test_staff_task_list_filters_open_and_done(client, world):
     open_ids = re.findall(r'data-task-id="(\d+)"', page(client.get("/tasks")))
     done_ids = re.findall(r'data-task-id="(\d+)"', page(client.get("/tasks?list=done")))
     assert open_ids == [str(open_task)] and done_ids == [str(done_task)]
+
+
+# --- the list of every task, a page at a time ----------------------------------------------
+
+
+def test_the_task_list_is_read_a_page_at_a_time_most_urgent_and_soonest_due_first(client, world):
+    """A city's open tasks make many pages: each holds 50 in the list's order, the count
+    says how many in all."""
+    db = world.db
+    for i in range(118):
+        task = add_task_row(
+            db, None, "sent", "2026-11-02T10:00:00Z", measure=f"Åtgärd nr {i:03d}",
+            priority="urgent" if i % 10 == 0 else "normal",
+        )  # fmt: skip
+        db.execute(
+            "UPDATE tasks SET due_date = ? WHERE id = ?",
+            [None if i % 7 == 0 else f"2027-01-{i % 28 + 1:02d}", task],
+        )
+    order = [
+        r[0]
+        for r in db.execute(
+            """SELECT id FROM tasks WHERE state IN ('proposed', 'sent', 'accepted',
+               'in_progress') ORDER BY priority != 'urgent', due_date IS NULL, due_date, id"""
+        )
+    ]
+    sign_in(client, world, "coordinator")
+    shown = []
+    for number in (1, 2, 3):
+        html = page(client.get(f"/tasks?page={number}"))
+        assert f"{len(order)} tasks · page {number} of 3" in html
+        shown += [int(t) for t in re.findall(r'href="/tasks/(\d+)"', html)]
+        assert ('rel="next"' in html) == (number < 3) and ('rel="prev"' in html) == (number > 1)
+    assert list(dict.fromkeys(shown)) == order
+    assert client.get("/tasks?page=0").status_code == 400
+
+
+def test_a_search_of_a_letter_or_two_is_refused_with_a_message(client, world):
+    world.task()
+    sign_in(client, world, "coordinator")
+    response = client.get("/tasks?q=ab&list=all")
+    assert response.status_code == 400
+    assert "Search with at least 3 characters." in page(response)
+    response = client.get("/dashboard?q=ab")
+    assert response.status_code == 400 and "At least 3 characters." in page(response)
+    response = client.get("/dashboard/map.json?q=ab")
+    assert response.status_code == 400 and "At least 3 characters" in response.get_json()["message"]
+    swedish = client.get("/tasks?q=ab", headers={"Accept-Language": "sv"})
+    assert "Sök med minst 3 tecken." in page(swedish)
+
+
+def test_triage_shows_the_most_urgent_waiting_tasks_and_how_many_wait(app, client, world):
+    """Tasks without a party first, then those a party did not take, the most urgent first:
+    the first few of them, and the number waiting in all."""
+    app.config["TRIAGE_PAGE_SIZE"] = 3
+    db = world.db
+    normal = [world.task(party=None, override_reason="Oklart") for _i in range(2)]
+    urgent = world.task(party=None, override_reason="Oklart")
+    db.execute("UPDATE tasks SET priority = 'urgent' WHERE id = ?", [urgent])
+    refused = add_task_row(db, None, "not_ours", "2026-11-02T10:00:00Z")
+    sign_in(client, world, "coordinator")
+    html = page(client.get("/tasks/triage"))
+    shown = [int(t) for t in re.findall(r'id="triage-task-(\d+)"', html)]
+    assert shown == [urgent, *normal] and refused not in shown
+    assert "The 3 most urgent of 4; the next come up as these are routed." in html

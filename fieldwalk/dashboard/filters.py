@@ -143,6 +143,8 @@ def parse_filters(args) -> tuple[Filters, dict[str, str]]:
     if text("q"):
         if len(text("q")) > MAX_TEXT or "\x00" in text("q"):
             errors["q"] = _("At most %(n)d characters.", n=MAX_TEXT)
+        elif not textsearch.searchable(text("q")):  # a letter or two finds nearly everything
+            errors["q"] = _("At least %(n)d characters.", n=textsearch.SHORTEST)
         else:
             values["q"] = text("q")
     return Filters(**values), errors

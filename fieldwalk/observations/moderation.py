@@ -23,13 +23,16 @@ DECISIONS = (APPROVED, PRIVATE)
 
 
 # Waiting for review: never reviewed and with something to withhold (a text or a photo), or
-# approved while a photo arrived since.
-WAITING = """(
-    (o.public_review IS NULL AND (o.description != ''
-        OR EXISTS (SELECT 1 FROM photos p WHERE p.observation_id = o.id)))
-    OR (o.public_review = 'approved' AND EXISTS (SELECT 1 FROM photos p
-        WHERE p.observation_id = o.id AND p.approved_at IS NULL))
-)"""
+# approved while a photo arrived since. Each part is read in time order off the index on
+# (public_review, observed_at).
+NEVER_REVIEWED = """o.public_review IS NULL AND (o.description != ''
+        OR EXISTS (SELECT 1 FROM photos p WHERE p.observation_id = o.id))"""
+NEW_PHOTO = """o.public_review = 'approved' AND EXISTS (SELECT 1 FROM photos p
+        WHERE p.observation_id = o.id AND p.approved_at IS NULL)"""
+WAITING = f"(({NEVER_REVIEWED}) OR ({NEW_PHOTO}))"
+
+# The count of what waits is exact up to this many, then "more than" (a page shows the oldest).
+COUNT_AT_MOST = 1000
 
 
 def is_approved(observation: dict) -> bool:
@@ -72,21 +75,42 @@ def review(
 
 
 def waiting_for_review(db: Database, limit: int = -1, offset: int = 0) -> list[dict]:
-    """Observations whose text or photos wait for staff's review, oldest first."""
+    """Observations whose text or photos wait for staff's review, oldest first: the page is
+    picked from each part's rows up to its end, then its details are read."""
+    end = -1 if limit < 0 else limit + offset
+    parts = " UNION ALL ".join(
+        f"""SELECT * FROM (SELECT o.id, o.observed_at FROM observations o WHERE {part}
+               ORDER BY o.observed_at, o.id LIMIT ?)"""  # noqa: S608 - fixed fragments
+        for part in (NEVER_REVIEWED, NEW_PHOTO)
+    )
+    picked = [
+        row[0]
+        for row in db.execute(
+            f"{parts} ORDER BY observed_at, id LIMIT ? OFFSET ?", [end, end, limit, offset]
+        )
+    ]
+    if not picked:
+        return []
     rows = db.execute(
         f"""SELECT o.*, places.name AS place_name, walks.title AS walk_title,
                    (SELECT count(*) FROM photos p WHERE p.observation_id = o.id) AS photo_count
             FROM observations o LEFT JOIN places ON places.id = o.place_id
             LEFT JOIN walks ON walks.id = o.walk_id
-            WHERE {WAITING} ORDER BY o.observed_at, o.id LIMIT ? OFFSET ?""",  # noqa: S608
-        [limit, offset],
+            WHERE o.id IN ({",".join("?" * len(picked))})""",  # noqa: S608
+        picked,
     )
-    return [dict(r) for r in rows]
+    by_id = {row["id"]: dict(row) for row in rows}
+    return [by_id[observation_id] for observation_id in picked]
 
 
-def count_waiting_for_review(db: Database) -> int:
-    """How many observations wait for staff's review."""
+def count_waiting_for_review(db: Database, at_most: int = COUNT_AT_MOST) -> int:
+    """How many observations wait for staff's review, counted up to `at_most` + 1 (more
+    than `at_most`: there are more)."""
     (count,) = db.execute(
-        f"SELECT count(*) FROM observations o WHERE {WAITING}"  # noqa: S608 (a constant)
+        f"""SELECT count(*) FROM (
+                SELECT * FROM (SELECT 1 FROM observations o WHERE {NEVER_REVIEWED} LIMIT ?)
+                UNION ALL
+                SELECT * FROM (SELECT 1 FROM observations o WHERE {NEW_PHOTO} LIMIT ?))""",  # noqa: S608
+        [at_most + 1, at_most + 1],
     ).fetchone()
-    return count
+    return min(count, at_most + 1)

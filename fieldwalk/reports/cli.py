@@ -10,6 +10,7 @@ from fieldwalk import textsearch
 from fieldwalk.dashboard.mapcells import rebuild_map_cells
 from fieldwalk.db import connect, transaction
 from fieldwalk.reports.totals import TABLES, differences, recount, snapshot
+from fieldwalk.tasks import untasked
 
 
 class _Undo(Exception):
@@ -20,8 +21,8 @@ class _Undo(Exception):
 @click.option("--check", is_flag=True, help="Only say whether the totals are right.")
 @with_appcontext
 def recount_command(check: bool) -> None:
-    """Rebuild the running totals (observations, events, tasks), the map's cell counts and
-    the text search's index from the stored rows.
+    """Rebuild the running totals (observations, events, tasks), the map's cell counts, the
+    text search's index and triage's observations without a task from the stored rows.
 
     With --check nothing changes; the exit status is 1 when a total was wrong.
 
@@ -38,6 +39,7 @@ def recount_command(check: bool) -> None:
             wrong = differences(before, after)
             cells = rebuild_map_cells(db)
             indexed = textsearch.rebuild(db)
+            waiting = untasked.rebuild(db)
             if check:
                 raise _Undo
     finally:
@@ -49,6 +51,7 @@ def recount_command(check: bool) -> None:
     if not check:
         click.echo(f"map_cells: rebuilt, {cells} row(s)")
         click.echo(f"text index: rebuilt, {indexed} row(s)")
+        click.echo(f"observations without a task: rebuilt, {waiting} row(s)")
     if check and wrong:
         raise SystemExit(1)
 

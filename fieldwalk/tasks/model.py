@@ -384,8 +384,13 @@ def tasks_for_observation(db: Database, observation_id: str) -> list[dict]:
     return [dict(r) for r in rows]
 
 
-def list_tasks(
-    db: Database,
+# Most urgent first, then by due date (none last), then as opened; the index
+# tasks_list_order holds the same expressions, so a page is read off it.
+TASK_ORDER = """CASE tasks.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1
+               WHEN 'normal' THEN 2 ELSE 3 END, tasks.due_date IS NULL, tasks.due_date, tasks.id"""
+
+
+def _task_where(
     *,
     party_id: int | None = None,
     walk_id: int | None = None,
@@ -394,13 +399,16 @@ def list_tasks(
     without_walk: bool = False,
     case: tuple[int, int] | None = None,
     text: str = "",
-) -> list[dict]:
-    """Tasks filtered by party, walk and state, most urgent and oldest due first.
-
-    `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
-    number) the task with that case number; `text` the tasks whose measure holds it.
-    """
+    ids: list[int] | None = None,
+    ordered: bool = False,
+) -> tuple[str, list]:
+    """The WHERE clause (or "") and params for list_tasks' filters (`ordered`: the state is
+    left out of the indexes, as on its own it keeps too many rows to beat reading them in
+    the list's order)."""
     where, params = [], []
+    if ids is not None:
+        where.append(f"tasks.id IN ({','.join('?' * len(ids))})")
+        params += list(ids)
     if case is not None:
         where.append("tasks.case_year = ? AND tasks.case_seq = ?")
         params += list(case)
@@ -419,19 +427,42 @@ def list_tasks(
         where.append("tasks.walk_id = ?")
         params.append(walk_id)
     if states:
-        where.append(f"tasks.state IN ({','.join('?' * len(states))})")
+        where.append(f"{'+' if ordered else ''}tasks.state IN ({','.join('?' * len(states))})")
         params += list(states)
-    sql = """SELECT tasks.*, parties.name AS party_name, places.name AS place_name,
+    return (" WHERE " + " AND ".join(where) if where else ""), params
+
+
+def count_tasks(db: Database, **filters) -> int:
+    """How many tasks list_tasks' filters keep."""
+    where, params = _task_where(**filters)
+    return db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()[0]  # noqa: S608
+
+
+def list_tasks(db: Database, *, limit: int | None = None, offset: int = 0, **filters) -> list[dict]:
+    """Tasks filtered by party, walk and state, most urgent and oldest due first (`limit`
+    and `offset`: a page of them).
+
+    `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
+    number) the task with that case number; `text` the tasks whose measure holds it; `ids`
+    those tasks. A page is picked on the order alone, then its rows' details are read.
+    """
+    where, params = _task_where(ordered=True, **filters)
+    details = """SELECT tasks.*, parties.name AS party_name, places.name AS place_name,
                     (SELECT p.thumb_file FROM task_observations t JOIN photos p
                        ON p.observation_id = t.observation_id WHERE t.task_id = tasks.id
                        ORDER BY p.created_at LIMIT 1) AS first_thumb
              FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
              LEFT JOIN places ON places.id = tasks.place_id"""
-    if where:
-        sql += " WHERE " + " AND ".join(where)
-    sql += """ ORDER BY CASE tasks.priority WHEN 'urgent' THEN 0 WHEN 'high' THEN 1
-               WHEN 'normal' THEN 2 ELSE 3 END, tasks.due_date IS NULL, tasks.due_date, tasks.id"""
-    return [dict(r) for r in db.execute(sql, params)]
+    if limit is None:
+        sql = f"{details}{where} ORDER BY {TASK_ORDER}"
+        return [dict(r) for r in db.execute(sql, params)]
+    sql = f"SELECT tasks.id FROM tasks{where} ORDER BY {TASK_ORDER} LIMIT ? OFFSET ?"  # noqa: S608
+    picked = [row[0] for row in db.execute(sql, [*params, limit, offset])]
+    if not picked:
+        return []
+    rows = db.execute(f"{details} WHERE tasks.id IN ({','.join('?' * len(picked))})", picked)
+    by_id = {row["id"]: dict(row) for row in rows}
+    return [by_id[task_id] for task_id in picked]
 
 
 def task_observations(db: Database, task_id: int) -> list[dict]:
@@ -466,33 +497,30 @@ def related_tasks(db: Database, walk_id: int | None, place_id: int | None) -> li
 
 
 # Observations of problems (not what works well) that no task fixes yet.
-UNTASKED = """o.works_well = 0
-    AND NOT EXISTS (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)"""
-
-
 def observations_without_task(
     db: Database, walk_id: int | None = None, limit: int = -1, offset: int = 0
 ) -> list[dict]:
     """Observations no task fixes yet, oldest first; `limit` of them from `offset` (all by
-    default)."""
-    sql = f"""SELECT o.*, places.name AS place_name, walks.title AS walk_title,
-                     (SELECT thumb_file FROM photos WHERE observation_id = o.id
-                      ORDER BY created_at LIMIT 1) AS first_thumb
-              FROM observations o LEFT JOIN places ON places.id = o.place_id
-              LEFT JOIN walks ON walks.id = o.walk_id
-              WHERE {UNTASKED}"""  # noqa: S608 (a constant)
-    params: list = []
-    if walk_id is not None:
-        sql += " AND o.walk_id = ?"
-        params.append(walk_id)
-    sql += " ORDER BY o.observed_at, o.id LIMIT ? OFFSET ?"
-    return [dict(r) for r in db.execute(sql, [*params, limit, offset])]
+    default), read off `observation_untasked` (tasks/untasked.py)."""
+    columns = """o.*, places.name AS place_name, walks.title AS walk_title,
+                 (SELECT thumb_file FROM photos WHERE observation_id = o.id
+                  ORDER BY created_at LIMIT 1) AS first_thumb"""
+    names = """LEFT JOIN places ON places.id = o.place_id
+               LEFT JOIN walks ON walks.id = o.walk_id"""
+    if walk_id is None:  # off the table's order
+        sql = f"""SELECT {columns} FROM observation_untasked u
+                  CROSS JOIN observations o ON o.id = u.observation_id {names}
+                  ORDER BY u.observed_at, u.observation_id LIMIT ? OFFSET ?"""  # noqa: S608
+        return [dict(r) for r in db.execute(sql, [limit, offset])]
+    sql = f"""SELECT {columns} FROM observations o
+              JOIN observation_untasked u ON u.observation_id = o.id {names}
+              WHERE o.walk_id = ? ORDER BY o.observed_at, o.id LIMIT ? OFFSET ?"""  # noqa: S608
+    return [dict(r) for r in db.execute(sql, [walk_id, limit, offset])]
 
 
 def count_observations_without_task(db: Database) -> int:
     """How many observations no task fixes yet."""
-    sql = f"SELECT count(*) FROM observations o WHERE {UNTASKED}"  # noqa: S608 (a constant)
-    return db.execute(sql).fetchone()[0]
+    return db.execute("SELECT count(*) FROM observation_untasked").fetchone()[0]
 
 
 def list_engineers(db: Database) -> list[dict]:

@@ -67,8 +67,7 @@ def _groups(db: Database, party: dict, tasks: list[dict], external) -> list[dict
 
 def _with_place(db: Database, task_ids: list[int]) -> list[dict]:
     """Tasks as `list_tasks` gives them (party and place names), in the order given."""
-    wanted = set(task_ids)
-    rows = {t["id"]: t for t in list_tasks(db, states=WITH_PARTY) if t["id"] in wanted}
+    rows = {t["id"]: t for t in list_tasks(db, states=WITH_PARTY, ids=task_ids)}
     return [rows[i] for i in task_ids if i in rows]
 
 

@@ -15,7 +15,11 @@ from fieldwalk.i18n import safe_next
 from fieldwalk.ids import parse_uuid
 from fieldwalk.observations.duplicates import add_duplicate_hints
 from fieldwalk.observations.model import get_observation
-from fieldwalk.observations.moderation import count_waiting_for_review, waiting_for_review
+from fieldwalk.observations.moderation import (
+    COUNT_AT_MOST,
+    count_waiting_for_review,
+    waiting_for_review,
+)
 from fieldwalk.open311.channel import channel_party_ids
 from fieldwalk.open311.party_views import post_now, tell_parties_now
 from fieldwalk.parties.model import list_parties
@@ -26,6 +30,7 @@ from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_
 from fieldwalk.tasks.access import observation_suggestion, parse_int, task_actor, user_actor
 from fieldwalk.tasks.model import (
     count_observations_without_task,
+    count_tasks,
     insert_task,
     link_observation,
     list_engineers,
@@ -265,9 +270,15 @@ def send(walk_id: int):
 def triage():
     """Coordinators' triage: tasks without a party, tasks answered "not ours", untasked observations."""
     db = get_db()
-    waiting = list_tasks(db, states=(PROPOSED,), without_party=True) + list_tasks(
-        db, states=(NOT_OURS,)
-    )
+    size = current_app.config["TRIAGE_PAGE_SIZE"]
+    # The first few waiting, most urgent first: those without a party, then those a party
+    # answered "not ours"; the rest come up as these are routed.
+    queues = ({"states": (PROPOSED,), "without_party": True}, {"states": (NOT_OURS,)})
+    waiting: list[dict] = []
+    for queue in queues:
+        if len(waiting) < size:
+            waiting += list_tasks(db, limit=size - len(waiting), **queue)
+    waiting_total = sum(count_tasks(db, **queue) for queue in queues)
     for task in waiting:
         observations = task_observations(db, task["id"])
         task["suggestion"] = (
@@ -280,7 +291,6 @@ def triage():
     page = parse_page(request.args)
     if page is None:
         abort(400)
-    size = current_app.config["TRIAGE_PAGE_SIZE"]
     total = count_observations_without_task(db)
     untasked = observations_without_task(db, limit=size, offset=(page - 1) * size)
     for observation in untasked:
@@ -296,7 +306,9 @@ def triage():
         "tasks/triage.html",
         review=review,
         review_total=count_waiting_for_review(db),
+        review_at_most=COUNT_AT_MOST,
         waiting=waiting,
+        waiting_total=waiting_total,
         untasked=untasked,
         untasked_total=total,
         page_number=page,

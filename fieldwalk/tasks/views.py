@@ -6,11 +6,15 @@ field. Every action is a plain POST form carrying the task's version, so it work
 JavaScript and a stale page gets a conflict (409), never a silent overwrite.
 """
 
+import math
 import uuid
 from pathlib import Path
 
 from flask import Blueprint, Flask, abort, current_app, redirect, request, url_for
+from flask_babel import gettext as _
 
+from fieldwalk import textsearch
+from fieldwalk.dashboard.filters import parse_page
 from fieldwalk.db import get_db, transaction
 from fieldwalk.i18n import safe_next
 from fieldwalk.open311.channel import request_for_task
@@ -37,6 +41,7 @@ from fieldwalk.tasks.cases import format_case
 from fieldwalk.tasks.conversation import EDITORS, list_comments
 from fieldwalk.tasks.mine import due_label
 from fieldwalk.tasks.model import (
+    count_tasks,
     get_task,
     list_engineers,
     list_tasks,
@@ -258,19 +263,40 @@ def act(task_id: int, action: str):
     return redirect(safe_next(form.get("next"), target), code=303)
 
 
+# Tasks on a page of the list.
+PAGE_SIZE = 50
+
+
 @bp.get("/tasks")
 @role_required(*STAFF_ROLES)
 def index():
-    """Every task, open ones first; coordinators also reach triage from here."""
+    """Every task, open ones first, a page at a time; coordinators also reach triage from
+    here."""
     which = request.args.get("list", "open")
     states = LISTS.get(which)
     q = request.args.get("q", "").strip()[:200]
     case = case_search(q) if q else None
+    page = parse_page(request.args)
+    error = None
+    if page is None:
+        error, page = _("Choose a page number."), 1
+    if q and not case and not textsearch.searchable(q):
+        error = _("Search with at least %(n)d characters.", n=textsearch.SHORTEST)
+        q = ""
+    db = get_db()
+    filters = {"states": states, "case": case, "text": "" if case else q}
+    total = count_tasks(db, **filters)
+    offset = (page - 1) * PAGE_SIZE
     return render(
         "tasks/index.html",
-        tasks=list_tasks(get_db(), states=states, case=case, text="" if case else q),
+        status=400 if error else 200,
+        tasks=list_tasks(db, limit=PAGE_SIZE, offset=offset, **filters),
+        total=total,
+        page_number=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
+        error=error,
         which=which if states else "all",
-        q=q,
+        q=request.args.get("q", "").strip()[:200],
         case_example=format_case(current_app.config["CASE_PREFIX"], 2026, 42),
     )
 
