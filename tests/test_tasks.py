@@ -608,6 +608,32 @@ def test_my_tasks_are_nearest_first_when_the_phone_gives_its_position(client, wo
     assert 'id="tasks-map"' in html
 
 
+def test_my_tasks_come_a_page_at_a_time_nearest_first(client, world):
+    """A party's open tasks in a city are thousands: the phone gets the 25 nearest, the map
+    shows those, and the next page the next."""
+    db = world.db
+    party = db.execute("SELECT party_id FROM tasks WHERE id = ?", [world.task("sent")]).fetchone()[
+        0
+    ]
+    for i in range(29):  # ever farther east of the phone
+        add_task_row(
+            db, None, "sent", "2026-11-02T10:00:00Z", measure=f"Uppdrag {i}",
+            party_id=party, lat=PHONE[0], lon=PHONE[1] + 0.001 * (i + 1),
+        )  # fmt: skip
+    order = [
+        r[0]
+        for r in db.execute("SELECT id FROM tasks WHERE measure LIKE 'Uppdrag %' ORDER BY lon, id")
+    ]
+    sign_in(client, world, "engineer")
+    near = f"sort=near&lat={PHONE[0]}&lon={PHONE[1]}"
+    first = page(client.get(f"/tasks/mine?{near}"))
+    shown = [int(i) for i in re.findall(r'data-task-id="(\d+)"', first)]
+    assert len(shown) == 25 and shown[1:] == order[:24]
+    assert "30 tasks · page 1 of 2" in first and first.count('"url": "/tasks/') == 25
+    second = page(client.get(f"/tasks/mine?{near}&page=2"))
+    assert [int(i) for i in re.findall(r'data-task-id="(\d+)"', second)] == order[24:]
+
+
 def test_my_tasks_by_due_date_highlights_the_overdue(client, world):
     later = world.task("sent", measure="Senare", due_date="2099-01-01")
     overdue = world.task("sent", measure="Försenad", due_date="2020-01-01")

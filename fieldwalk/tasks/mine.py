@@ -13,16 +13,21 @@ from flask_babel import format_date, format_decimal, to_user_timezone
 from flask_babel import gettext as _
 
 from fieldwalk import geo
+from fieldwalk.dashboard.filters import parse_page
 from fieldwalk.db import get_db
 from fieldwalk.render import render
 from fieldwalk.security import ENGINEER, role_required
-from fieldwalk.tasks.model import list_tasks
+from fieldwalk.tasks.model import count_tasks, list_tasks
 from fieldwalk.tasks.states import WITH_PARTY
 
 bp = Blueprint("mytasks", __name__)
 
 
 SORTS = ("near", "due")
+
+
+# Tasks on a page of the list (the map shows those).
+PAGE_SIZE = 25
 
 
 def parse_position(lat: str | None, lon: str | None) -> tuple[float, float] | None:
@@ -38,21 +43,15 @@ def parse_position(lat: str | None, lon: str | None) -> tuple[float, float] | No
     return position
 
 
-def order_tasks(tasks: list[dict], position: tuple[float, float] | None, sort: str) -> list[dict]:
-    """Give each task its `distance_m` (None without a position) and order the list.
-
-    Nearest first when the position is known and asked for; else by due date (tasks without
-    one last), the most urgent first among equals.
-    """
+def with_distances(tasks: list[dict], position: tuple[float, float] | None) -> list[dict]:
+    """Give each task its `distance_m` from `position` (None without one)."""
     for task in tasks:
         task["distance_m"] = (
             geo.haversine_m(position[0], position[1], task["lat"], task["lon"])
             if position and task["lat"] is not None
             else None
         )
-    if sort == "near" and position:
-        return sorted(tasks, key=lambda t: (t["distance_m"] is None, t["distance_m"] or 0, t["id"]))
-    return sorted(tasks, key=lambda t: (t["due_date"] is None, t["due_date"] or "", t["id"]))
+    return tasks
 
 
 def distance_label(metres: float | None) -> str:
@@ -81,9 +80,27 @@ def mine():
     sort = request.args.get("sort", "near")
     sort = sort if sort in SORTS else "near"
     position = parse_position(request.args.get("lat"), request.args.get("lon"))
+    page = parse_page(request.args) or 1
     party_id = g.user["party_id"]
-    tasks = list_tasks(get_db(), party_id=party_id, states=WITH_PARTY) if party_id else []
-    tasks = order_tasks(tasks, position, sort)
+    db = get_db()
+    # Nearest first when the position is known and asked for; else by due date (tasks
+    # without one last). A party's open tasks in a city are thousands: a page at a time.
+    near = position if sort == "near" else None
+    filters = {"party_id": party_id, "states": WITH_PARTY}
+    total = count_tasks(db, **filters) if party_id else 0
+    tasks = (
+        list_tasks(
+            db,
+            near=near,
+            by_due=near is None,
+            limit=PAGE_SIZE,
+            offset=(page - 1) * PAGE_SIZE,
+            **filters,
+        )
+        if party_id
+        else []
+    )
+    tasks = with_distances(tasks, position)
     points = [
         {
             "id": t["id"],
@@ -98,6 +115,9 @@ def mine():
     return render(
         "tasks/mine.html",
         tasks=tasks,
+        total=total,
+        page_number=page,
+        pages=max(1, math.ceil(total / PAGE_SIZE)),
         sort=sort,
         position=position,
         points=points,

@@ -8,6 +8,7 @@ to the audit log (who, when, from, to, note).
 """
 
 import json
+import math
 from datetime import date
 
 from sqlite_utils import Database
@@ -438,15 +439,37 @@ def count_tasks(db: Database, **filters) -> int:
     return db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()[0]  # noqa: S608
 
 
-def list_tasks(db: Database, *, limit: int | None = None, offset: int = 0, **filters) -> list[dict]:
-    """Tasks filtered by party, walk and state, most urgent and oldest due first (`limit`
-    and `offset`: a page of them).
+def _order(near: tuple[float, float] | None, by_due: bool) -> tuple[str, list]:
+    """ORDER BY terms and params: nearest to `near` first (those with no position last), by
+    due date alone (none last), or TASK_ORDER."""
+    if near is not None:
+        lat, lon = near
+        shrink = math.cos(math.radians(lat))  # a degree of longitude, in degrees of latitude
+        distance = "(tasks.lat - ?) * (tasks.lat - ?) + (tasks.lon - ?) * (tasks.lon - ?) * ?"
+        return f"tasks.lat IS NULL, {distance}, tasks.id", [lat, lat, lon, lon, shrink**2]
+    if by_due:
+        return "tasks.due_date IS NULL, tasks.due_date, tasks.id", []
+    return TASK_ORDER, []
+
+
+def list_tasks(
+    db: Database,
+    *,
+    limit: int | None = None,
+    offset: int = 0,
+    near: tuple[float, float] | None = None,
+    by_due: bool = False,
+    **filters,
+) -> list[dict]:
+    """Tasks filtered by party, walk and state, most urgent and oldest due first, or
+    nearest to `near` first, or `by_due` date alone (`limit` and `offset`: a page of them).
 
     `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
     number) the task with that case number; `text` the tasks whose measure holds it; `ids`
     those tasks. A page is picked on the order alone, then its rows' details are read.
     """
-    where, params = _task_where(ordered=True, **filters)
+    order, order_params = _order(near, by_due)
+    where, params = _task_where(ordered=near is None and not by_due, **filters)
     details = """SELECT tasks.*, parties.name AS party_name, places.name AS place_name,
                     (SELECT p.thumb_file FROM task_observations t JOIN photos p
                        ON p.observation_id = t.observation_id WHERE t.task_id = tasks.id
@@ -454,10 +477,10 @@ def list_tasks(db: Database, *, limit: int | None = None, offset: int = 0, **fil
              FROM tasks LEFT JOIN parties ON parties.id = tasks.party_id
              LEFT JOIN places ON places.id = tasks.place_id"""
     if limit is None:
-        sql = f"{details}{where} ORDER BY {TASK_ORDER}"
-        return [dict(r) for r in db.execute(sql, params)]
-    sql = f"SELECT tasks.id FROM tasks{where} ORDER BY {TASK_ORDER} LIMIT ? OFFSET ?"  # noqa: S608
-    picked = [row[0] for row in db.execute(sql, [*params, limit, offset])]
+        sql = f"{details}{where} ORDER BY {order}"
+        return [dict(r) for r in db.execute(sql, [*params, *order_params])]
+    sql = f"SELECT tasks.id FROM tasks{where} ORDER BY {order} LIMIT ? OFFSET ?"  # noqa: S608
+    picked = [row[0] for row in db.execute(sql, [*params, *order_params, limit, offset])]
     if not picked:
         return []
     rows = db.execute(f"{details} WHERE tasks.id IN ({','.join('?' * len(picked))})", picked)

@@ -10,6 +10,7 @@
     navigator.geolocation.getCurrentPosition(function (position) {
       var url = new URL(window.location.href);
       url.searchParams.set('sort', 'near');
+      url.searchParams.delete('page');  // the nearest are on the first page
       url.searchParams.set('lat', position.coords.latitude.toFixed(5));
       url.searchParams.set('lon', position.coords.longitude.toFixed(5));
       window.location.replace(url.toString());  // no extra history entry for the same list
