@@ -185,6 +185,10 @@ def endpoints(facts: dict) -> list[tuple[str, str, str]]:
             "map.json, filter: category and open",
             "/dashboard/map.json?category=lighting&state=open",
         ),
+        # A text search's hits grow with the database; it counts them from the text index.
+        ("page", "dashboard, text search", "/dashboard?q=lampa"),
+        ("page", "task list, open tasks", "/tasks"),
+        ("page", "triage", "/tasks/triage"),
         ("page", "week page (lägesbild)", "/reports/week"),
         ("page", "busiest place page", f"/places/{place}"),
         ("year", "year page, busiest place", f"/reports/year/places/{place}"),
