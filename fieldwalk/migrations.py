@@ -1175,3 +1175,9 @@ def m052_task_list_order(db: Database) -> None:
 def m053_observations_without_task(db: Database) -> None:
     # The observations triage lists, kept by triggers (tasks/untasked.py).
     untasked.rebuild(db)
+
+
+@migrations()
+def m054_observations_without_task_counted(db: Database) -> None:
+    # How many observations wait for a task, kept by triggers (tasks/untasked.py).
+    untasked.rebuild(db)

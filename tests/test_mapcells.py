@@ -23,6 +23,7 @@ from fieldwalk.dashboard.mapcells import (
     rebuild_map_cells,
 )
 from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks import untasked
 from fieldwalk.tasks.untasked import UNTASKED
 
 
@@ -207,6 +208,7 @@ def test_cells_follow_every_write(db):
         kept_untasked = {tuple(r) for r in db.execute("SELECT * FROM observation_untasked")}
         sql = f"SELECT o.id, o.observed_at FROM observations o WHERE {UNTASKED}"  # noqa: S608
         assert kept_untasked == {tuple(r) for r in db.execute(sql)}
+        assert untasked.count(db) == len(kept_untasked)
         row = db.execute(
             """SELECT (SELECT count(*) FROM task_categories),
                       (SELECT count(*) FROM observation_states),

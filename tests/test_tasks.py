@@ -29,6 +29,7 @@ from fieldwalk.auth import create_user
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks import model as task_model
 from fieldwalk.tasks.model import (
     get_task,
     insert_task,
@@ -851,9 +852,13 @@ def test_staff_task_list_filters_open_and_done(client, world):
 # --- the list of every task, a page at a time ----------------------------------------------
 
 
-def test_the_task_list_is_read_a_page_at_a_time_most_urgent_and_soonest_due_first(client, world):
+@pytest.mark.parametrize("dense_rows", [0, 10**6])
+def test_the_task_list_is_read_a_page_at_a_time_most_urgent_and_soonest_due_first(
+    client, world, monkeypatch, dense_rows
+):
     """A city's open tasks make many pages: each holds 50 in the list's order, the count
     says how many in all."""
+    monkeypatch.setattr(task_model, "DENSE_ROWS", dense_rows)
     db = world.db
     for i in range(118):
         task = add_task_row(
@@ -896,9 +901,14 @@ def test_a_search_of_a_letter_or_two_is_refused_with_a_message(client, world):
     assert "Sök med minst 3 tecken." in page(swedish)
 
 
-def test_triage_shows_the_most_urgent_waiting_tasks_and_how_many_wait(app, client, world):
+@pytest.mark.parametrize("dense_rows", [0, 10**6])
+def test_triage_shows_the_most_urgent_waiting_tasks_and_how_many_wait(
+    app, client, world, monkeypatch, dense_rows
+):
     """Tasks without a party first, then those a party did not take, the most urgent first:
-    the first few of them, and the number waiting in all."""
+    the first few of them, and the number waiting in all (read off the list's order, or off
+    the filter's index and sorted)."""
+    monkeypatch.setattr(task_model, "DENSE_ROWS", dense_rows)
     app.config["TRIAGE_PAGE_SIZE"] = 3
     db = world.db
     normal = [world.task(party=None, override_reason="Oklart") for _i in range(2)]

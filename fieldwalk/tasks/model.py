@@ -18,6 +18,7 @@ from fieldwalk.clock import now
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import get_party
 from fieldwalk.places.model import get_place
+from fieldwalk.tasks import untasked
 from fieldwalk.tasks.cases import case_year
 from fieldwalk.tasks.notices import REOPENED_REASON, SENT_REASON, queue_notice
 from fieldwalk.tasks.states import (
@@ -402,11 +403,13 @@ def _task_where(
     text: str = "",
     ids: list[int] | None = None,
     ordered: bool = False,
+    dense: bool = False,
 ) -> tuple[str, list]:
     """The WHERE clause (or "") and params for list_tasks' filters (`ordered`: the state is
     left out of the indexes, as on its own it keeps too many rows to beat reading them in
-    the list's order)."""
+    the list's order; `dense`: so are the party and the walk, as for DENSE_ROWS)."""
     where, params = [], []
+    plus = "+" if ordered and dense else ""
     if ids is not None:
         where.append(f"tasks.id IN ({','.join('?' * len(ids))})")
         params += list(ids)
@@ -418,14 +421,14 @@ def _task_where(
         where.append(condition)
         params += text_params
     if without_party:
-        where.append("tasks.party_id IS NULL")
+        where.append(f"{plus}tasks.party_id IS NULL")
     if without_walk:
-        where.append("tasks.walk_id IS NULL")
+        where.append(f"{plus}tasks.walk_id IS NULL")
     if party_id is not None:
-        where.append("tasks.party_id = ?")
+        where.append(f"{plus}tasks.party_id = ?")
         params.append(party_id)
     if walk_id is not None:
-        where.append("tasks.walk_id = ?")
+        where.append(f"{plus}tasks.walk_id = ?")
         params.append(walk_id)
     if states:
         where.append(f"{'+' if ordered else ''}tasks.state IN ({','.join('?' * len(states))})")
@@ -437,6 +440,11 @@ def count_tasks(db: Database, **filters) -> int:
     """How many tasks list_tasks' filters keep."""
     where, params = _task_where(**filters)
     return db.execute(f"SELECT count(*) FROM tasks{where}", params).fetchone()[0]  # noqa: S608
+
+
+# A filter that keeps more tasks than this has a page read off the list's order, each row
+# checked, rather than all its rows read off the filter's own index and sorted.
+DENSE_ROWS = 1000
 
 
 def _order(near: tuple[float, float] | None, by_due: bool) -> tuple[str, list]:
@@ -459,17 +467,20 @@ def list_tasks(
     offset: int = 0,
     near: tuple[float, float] | None = None,
     by_due: bool = False,
+    kept: int | None = None,
     **filters,
 ) -> list[dict]:
     """Tasks filtered by party, walk and state, most urgent and oldest due first, or
-    nearest to `near` first, or `by_due` date alone (`limit` and `offset`: a page of them).
+    nearest to `near` first, or `by_due` date alone (`limit` and `offset`: a page of them;
+    `kept`: how many the filters keep, when the caller counted them, see DENSE_ROWS).
 
     `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
     number) the task with that case number; `text` the tasks whose measure holds it; `ids`
     those tasks. A page is picked on the order alone, then its rows' details are read.
     """
     order, order_params = _order(near, by_due)
-    where, params = _task_where(ordered=near is None and not by_due, **filters)
+    dense = kept is not None and kept > DENSE_ROWS
+    where, params = _task_where(ordered=near is None and not by_due, dense=dense, **filters)
     details = """SELECT tasks.*, parties.name AS party_name, places.name AS place_name,
                     (SELECT p.thumb_file FROM task_observations t JOIN photos p
                        ON p.observation_id = t.observation_id WHERE t.task_id = tasks.id
@@ -542,8 +553,8 @@ def observations_without_task(
 
 
 def count_observations_without_task(db: Database) -> int:
-    """How many observations no task fixes yet."""
-    return db.execute("SELECT count(*) FROM observation_untasked").fetchone()[0]
+    """How many observations no task fixes yet (a count kept by triggers)."""
+    return untasked.count(db)
 
 
 def list_engineers(db: Database) -> list[dict]:

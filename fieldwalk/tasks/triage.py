@@ -275,10 +275,12 @@ def triage():
     # answered "not ours"; the rest come up as these are routed.
     queues = ({"states": (PROPOSED,), "without_party": True}, {"states": (NOT_OURS,)})
     waiting: list[dict] = []
+    waiting_total = 0
     for queue in queues:
+        kept = count_tasks(db, **queue)
+        waiting_total += kept
         if len(waiting) < size:
-            waiting += list_tasks(db, limit=size - len(waiting), **queue)
-    waiting_total = sum(count_tasks(db, **queue) for queue in queues)
+            waiting += list_tasks(db, limit=size - len(waiting), kept=kept, **queue)
     for task in waiting:
         observations = task_observations(db, task["id"])
         task["suggestion"] = (

@@ -3,8 +3,9 @@ triage works through, oldest first.
 
 `observation_untasked` holds them (id and observed time, in that order in an index), kept by
 triggers in the writer's transaction: an observation added, deleted or changed (what works
-well, its time); a link to a task added, deleted or moved. Triage then reads a page and the
-count from it, not from every observation and its links. `rebuild` fills it from the rows (a
+well, its time); a link to a task added, deleted or moved. `observation_untasked_count`
+keeps how many (triggers on the table itself). Triage then reads a page and the count from
+them, not from every observation and its links. `rebuild` fills it from the rows (a
 migration, `flask --app app recount`).
 """
 
@@ -15,6 +16,8 @@ UNTASKED = """o.works_well = 0
     AND NOT EXISTS (SELECT 1 FROM task_observations t WHERE t.observation_id = o.id)"""
 
 TRIGGERS = (
+    "observation_untasked_count_up",
+    "observation_untasked_count_down",
     "observation_untasked_insert",
     "observation_untasked_delete",
     "observation_untasked_update",
@@ -36,7 +39,7 @@ def _take(observation_id: str) -> str:
 
 
 def statements() -> list[str]:
-    """The table, its order and the triggers that keep it."""
+    """The table, its order and the triggers that keep it (its count: `count_statements`)."""
     return [
         """CREATE TABLE observation_untasked (
             observation_id TEXT PRIMARY KEY, observed_at TEXT
@@ -59,15 +62,36 @@ def statements() -> list[str]:
     ]
 
 
+def count_statements() -> list[str]:
+    """The count, from the rows there are, and the triggers that keep it."""
+    return [
+        """CREATE TABLE observation_untasked_count AS
+           SELECT count(*) AS n FROM observation_untasked""",
+        """CREATE TRIGGER observation_untasked_count_up AFTER INSERT ON observation_untasked
+           BEGIN UPDATE observation_untasked_count SET n = n + 1; END""",
+        """CREATE TRIGGER observation_untasked_count_down AFTER DELETE ON observation_untasked
+           BEGIN UPDATE observation_untasked_count SET n = n - 1; END""",
+    ]
+
+
 def rebuild(db: Database) -> int:
-    """Drop the table and its triggers and build them again from the rows (in the caller's
-    transaction); return how many observations wait for a task."""
+    """Drop the table, its count and their triggers and build them again from the rows (in
+    the caller's transaction); return how many observations wait for a task."""
     for name in TRIGGERS:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     db.execute("DROP TABLE IF EXISTS observation_untasked")
+    db.execute("DROP TABLE IF EXISTS observation_untasked_count")
     for statement in statements():
         db.execute(statement)
-    return db.execute(
+    db.execute(
         f"""INSERT INTO observation_untasked (observation_id, observed_at)
             SELECT o.id, o.observed_at FROM observations o WHERE {UNTASKED}"""  # noqa: S608
-    ).rowcount
+    )
+    for statement in count_statements():
+        db.execute(statement)
+    return count(db)
+
+
+def count(db: Database) -> int:
+    """How many observations wait for a task."""
+    return db.execute("SELECT n FROM observation_untasked_count").fetchone()[0]

@@ -290,7 +290,7 @@ def index():
     return render(
         "tasks/index.html",
         status=400 if error else 200,
-        tasks=list_tasks(db, limit=PAGE_SIZE, offset=offset, **filters),
+        tasks=list_tasks(db, limit=PAGE_SIZE, offset=offset, kept=total, **filters),
         total=total,
         page_number=page,
         pages=max(1, math.ceil(total / PAGE_SIZE)),
