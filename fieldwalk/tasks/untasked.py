@@ -63,14 +63,18 @@ def statements() -> list[str]:
 
 
 def count_statements() -> list[str]:
-    """The count, from the rows there are, and the triggers that keep it."""
+    """The count, from the rows there are, and the triggers that keep it: one row while
+    there are any (an empty instance holds no row, as for every running total)."""
     return [
-        """CREATE TABLE observation_untasked_count AS
-           SELECT count(*) AS n FROM observation_untasked""",
+        "CREATE TABLE observation_untasked_count (one INTEGER PRIMARY KEY, n INTEGER NOT NULL)",
+        """INSERT INTO observation_untasked_count (one, n)
+           SELECT 1, count(*) FROM observation_untasked HAVING count(*) > 0""",
         """CREATE TRIGGER observation_untasked_count_up AFTER INSERT ON observation_untasked
-           BEGIN UPDATE observation_untasked_count SET n = n + 1; END""",
+           BEGIN INSERT INTO observation_untasked_count (one, n) VALUES (1, 1)
+               ON CONFLICT (one) DO UPDATE SET n = n + 1; END""",
         """CREATE TRIGGER observation_untasked_count_down AFTER DELETE ON observation_untasked
-           BEGIN UPDATE observation_untasked_count SET n = n - 1; END""",
+           BEGIN UPDATE observation_untasked_count SET n = n - 1;
+               DELETE FROM observation_untasked_count WHERE n = 0; END""",
     ]
 
 
@@ -94,4 +98,4 @@ def rebuild(db: Database) -> int:
 
 def count(db: Database) -> int:
     """How many observations wait for a task."""
-    return db.execute("SELECT n FROM observation_untasked_count").fetchone()[0]
+    return db.execute("SELECT coalesce(sum(n), 0) FROM observation_untasked_count").fetchone()[0]
