@@ -19,8 +19,9 @@ lanes of keys its box covers, without reading a row.
 
 Triggers keep both tables in the writer's transaction (an insert; an update of the text,
 the position or the urgency; a delete); `rebuild` builds them from the rows (a migration,
-`flask --app app recount`). A trigram needs three characters: a shorter search reads the
-rows with LIKE, once per case of its letters.
+`flask --app app recount`). A trigram needs three characters (the search forms ask for that
+many): a shorter text, and a caller that reads rows in an order of its own until its page is
+full, are matched with LIKE instead, once per case of the letters.
 """
 
 from itertools import product
