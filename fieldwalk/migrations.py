@@ -1181,3 +1181,9 @@ def m053_observations_without_task(db: Database) -> None:
 def m054_observations_without_task_counted(db: Database) -> None:
     # How many observations wait for a task, kept by triggers (tasks/untasked.py).
     untasked.rebuild(db)
+
+
+@migrations()
+def m055_tasks_by_party_and_sending(db: Database) -> None:
+    # A party's record reads the tasks sent to it in a period, not every task it ever had.
+    db.execute("CREATE INDEX tasks_party_sent ON tasks(party_id, sent_at)")

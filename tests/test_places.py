@@ -134,6 +134,16 @@ def test_place_page_shows_polygon_walks_tasks_per_party_and_trend(client, db, pl
     assert '<th scope="row">2026-10</th><td>7</td><td>4</td>' in html.replace("\n", "")
 
 
+def test_the_place_list_counts_each_places_open_tasks(client, db, place_with_tasks):
+    """From the running totals: proposed, sent, accepted and in progress count; done, not
+    ours and the rest do not; another place's tasks are its own."""
+    login(client, make_staff(db, "coordinator"))
+    html = client.get("/places", headers=EN).get_data(as_text=True)
+    counts = re.findall(r"(\d+) open tasks?", html)
+    names = re.findall(r'<a href="/places/\d+">([^<]+)</a>', html)
+    assert dict(zip(names, counts, strict=True)) == {"Hässelby": "0", "Råcksta": "2"}
+
+
 def test_walk_leaders_see_places_but_cannot_add_or_redraw_them(client, db):
     place_id = make_place(db)
     token = login(client, make_staff(db, "walk_leader"))

@@ -16,12 +16,13 @@ CLOSED_STATES = (DONE, VERIFIED, WONT_FIX, DUPLICATE)  # answered "not ours" is 
 
 
 def list_place_summaries(db: Database) -> list[dict]:
-    """Every place by name, with its number of walks and of open tasks."""
+    """Every place by name, with its number of walks and of open tasks (from the running
+    totals per place, party and state)."""
     rows = db.execute(
         """SELECT places.*,
                   (SELECT count(*) FROM walks WHERE walks.place_id = places.id) AS walk_count,
-                  (SELECT count(*) FROM tasks WHERE tasks.place_id = places.id
-                   AND state IN (?, ?, ?, ?)) AS open_tasks
+                  (SELECT coalesce(sum(tasks), 0) FROM task_state_totals
+                   WHERE place_id = places.id AND state IN (?, ?, ?, ?)) AS open_tasks
            FROM places ORDER BY name""",
         OPEN_STATES,
     )
