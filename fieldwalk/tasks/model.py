@@ -402,6 +402,7 @@ def _task_where(
     case: tuple[int, int] | None = None,
     text: str = "",
     ids: list[int] | None = None,
+    due_before: str | None = None,
     ordered: bool = False,
     dense: bool = False,
 ) -> tuple[str, list]:
@@ -430,6 +431,9 @@ def _task_where(
     if walk_id is not None:
         where.append(f"{plus}tasks.walk_id = ?")
         params.append(walk_id)
+    if due_before is not None:
+        where.append("tasks.due_date < ?")
+        params.append(due_before)
     if states:
         where.append(f"{'+' if ordered else ''}tasks.state IN ({','.join('?' * len(states))})")
         params += list(states)
@@ -476,7 +480,8 @@ def list_tasks(
 
     `without_walk` keeps the tasks on observations made outside a walk; `case` (year,
     number) the task with that case number; `text` the tasks whose measure holds it; `ids`
-    those tasks. A page is picked on the order alone, then its rows' details are read.
+    those tasks; `due_before` those due before that day. A page is picked on the order
+    alone, then its rows' details are read.
     """
     order, order_params = _order(near, by_due)
     dense = kept is not None and kept > DENSE_ROWS

@@ -210,9 +210,7 @@ def send_party_link(
 def overdue_tasks(db: Database, today: str) -> list[dict]:
     """Tasks with a party, still open with it, whose due date is before `today`."""
     return [
-        t
-        for t in list_tasks(db, states=WITH_PARTY)
-        if t["party_id"] is not None and t["due_date"] and t["due_date"] < today
+        t for t in list_tasks(db, states=WITH_PARTY, due_before=today) if t["party_id"] is not None
     ]
 
 
