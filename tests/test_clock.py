@@ -4,7 +4,7 @@ observed one (when the person was there), the received one stays for the audit."
 import csv
 import io
 import uuid
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
@@ -157,7 +157,7 @@ def test_an_observation_without_a_phone_time_takes_its_photos_time(app, db, walk
 def test_a_plausible_photo_time_dates_an_observation_the_phone_gave_no_time(db, walk):
     received = datetime.now(UTC).replace(microsecond=0)
     local_photo_time = received.astimezone(clock.STOCKHOLM).replace(tzinfo=None)
-    earlier = local_photo_time.replace(minute=(local_photo_time.minute + 59) % 60)
+    earlier = local_photo_time - timedelta(minutes=1)  # not minute 59 of the hour when it is :00
     observed, source = clock.observed_time(clock.stamp(received), None, earlier.isoformat())
     assert source == clock.PHOTO
     assert observed <= clock.stamp(received)
