@@ -1,7 +1,8 @@
 """Text search from the trigram index (fieldwalk/textsearch.py): it finds a piece of text in
-any case, keeps the rows it should after every kind of write (and equals a rebuild), the list
-reads the same rows from the index or from the rows, and the map's clusters made from the
-index's keys are the clusters of the rows it keeps."""
+any case, keeps the rows it should after every kind of write (and equals a rebuild), its keys'
+copies of the rows' filter columns follow every write too, the list reads the same rows from
+the index or from the rows, and the map's clusters and the counts made from the index's keys
+(with or without other filters) are those of the rows it keeps."""
 
 import json
 import random
@@ -13,7 +14,9 @@ from conftest import add_observation_row, add_task_row, login, make_place, make_
 
 from fieldwalk import textsearch
 from fieldwalk.dashboard import mapdata, views
-from fieldwalk.dashboard.filters import Filters
+from fieldwalk.dashboard.filters import Filters, parse_filters
+from fieldwalk.parties.model import insert_party
+from fieldwalk.tasks.states import STATES
 
 WORDS = ["Trasig gatlampa", "Buskar skymmer sikten", "Klotter på ÖVERGIVEN kiosk",
          "gångvägen är mörk", "Ingen belysning", "Lampa VID Åkermyntans centrum",
@@ -64,12 +67,39 @@ def positions(db, kind: str) -> dict[int, tuple | None]:
     }
 
 
+def copies(db, kind: str) -> dict[int, tuple]:
+    """Per row, what its key's row copies of it (textsearch.COPIES, and an observation's
+    states)."""
+    columns = ", ".join(textsearch.COPIES[kind]) + (", states" if kind == "observations" else "")
+    table = f"{kind.rstrip('s')}_text_keys"
+    return {row[0]: tuple(row[1:]) for row in db.execute(f"SELECT row, {columns} FROM {table}")}  # noqa: S608
+
+
+def copies_of_rows(db, kind: str) -> dict[int, tuple]:
+    """The same, worked out here from the rows and the links."""
+    key = TEXT[kind][0]
+    columns = ", ".join(textsearch.COPIES[kind])
+    rows = db.execute(f"SELECT {key}, {columns} FROM {kind}").fetchall()  # noqa: S608
+    if kind == "tasks":
+        return {row[0]: tuple(row[1:]) for row in rows}
+    states: dict[str, int] = {}
+    for observation, state in db.execute(
+        """SELECT y.observation_id, t.state FROM task_observations y
+           JOIN tasks t ON t.id = y.task_id"""
+    ):
+        states[observation] = states.get(observation, 0) | 1 << STATES.index(state)
+    ids = dict(db.execute("SELECT rowid, id FROM observations").fetchall())
+    return {row[0]: (*row[1:], states.get(ids[row[0]], 0)) for row in rows}
+
+
 def assert_index_exact(db) -> None:
-    """Every row has one key that says where it lies, every search keeps the rows whose
-    text holds it (from the index and from the rows alike), and a rebuild says the same."""
+    """Every row has one key that says where it lies and copies what its filters ask, every
+    search keeps the rows whose text holds it (from the index and from the rows alike), and
+    a rebuild says the same."""
     for kind in TEXT:
         said = keys(db, kind)
         assert said == positions(db, kind)
+        assert copies(db, kind) == copies_of_rows(db, kind)
         for query in QUERIES:
             assert found(db, kind, query) == found(db, kind, query, scan=True)
             assert found(db, kind, query) == holding(db, kind, query), query
@@ -77,10 +107,10 @@ def assert_index_exact(db) -> None:
     db.execute("BEGIN")
     textsearch.rebuild(db)
     after = {(kind, q): found(db, kind, q) for kind in TEXT for q in QUERIES}
-    rebuilt = {kind: keys(db, kind) for kind in TEXT}
+    rebuilt = {kind: (keys(db, kind), copies(db, kind)) for kind in TEXT}
     db.execute("ROLLBACK")
     assert after == before
-    assert rebuilt == {kind: keys(db, kind) for kind in TEXT}
+    assert rebuilt == {kind: (keys(db, kind), copies(db, kind)) for kind in TEXT}
     for table in textsearch.FTS.values():
         db.execute(f"INSERT INTO {table} ({table}, rank) VALUES ('integrity-check', 0)")  # noqa: S608
 
@@ -112,10 +142,13 @@ def test_a_search_finds_a_piece_of_text_in_any_case(db):
 
 
 def test_the_index_follows_every_write(db):
-    """Rows are added, written over, moved (to no position and back), made urgent and
+    """Rows are added, written over, moved (to no position and back), made urgent, given
+    another category, place, time, state, party or due date, linked and unlinked, and
     deleted at random; after each round the index keeps what the rows say."""
     rng = random.Random(51)
     place = make_place(db)
+    other_place = make_place(db, slug="vallingby", name="Vällingby")
+    parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret")]
 
     def some(kind: str):
         key = TEXT[kind][0]
@@ -123,12 +156,15 @@ def test_the_index_follows_every_write(db):
         return rng.choice(rows) if rows else None
 
     for _round in range(8):
-        for _i in range(30):
+        for _i in range(60):
             lat, lon = city_point(rng) if rng.random() < 0.8 else (None, None)
             if rng.random() < 0.2:  # many at one spot
                 lat, lon = 59.3601, 17.8702
             word = rng.choice(WORDS)
-            action = rng.choice(["o+", "o+", "t+", "t+", "text", "move", "urgent", "o-", "t-"])
+            action = rng.choice(
+                ["o+", "o+", "o+", "t+", "t+", "text", "move", "urgent", "o-", "t-", "link", "link",
+                 "unlink", "state", "state", "party", "facts"]
+            )  # fmt: skip
             observation, task = some("observations"), some("tasks")
             if action == "o+":
                 add_observation_row(
@@ -159,12 +195,43 @@ def test_the_index_follows_every_write(db):
                     """UPDATE tasks SET priority = CASE priority WHEN 'urgent' THEN 'normal'
                        ELSE 'urgent' END WHERE id = ?""", [task],
                 )  # fmt: skip
+            elif action == "link" and observation and task:
+                db.execute(
+                    """INSERT OR IGNORE INTO task_observations (task_id, observation_id)
+                       SELECT ?, id FROM observations WHERE rowid = ?""",
+                    [task, observation],
+                )
+            elif action == "unlink":
+                db.execute(
+                    """DELETE FROM task_observations WHERE rowid =
+                       (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)"""
+                )
+            elif action == "state" and task:
+                db.execute("UPDATE tasks SET state = ? WHERE id = ?", [rng.choice(STATES), task])
+            elif action == "party" and task:
+                db.execute(
+                    "UPDATE tasks SET party_id = ?, due_date = ? WHERE id = ?",
+                    [rng.choice([None, *parties]), rng.choice([None, "2026-11-20"]), task],
+                )
+            elif action == "facts" and observation and task:
+                db.execute(
+                    """UPDATE observations SET category = ?, place_id = ?, observed_at = ?
+                       WHERE rowid = ?""",
+                    [rng.choice(["lighting", "graffiti"]), rng.choice([place, other_place]),
+                     rng.choice(["2026-10-01T08:00:00Z", "2026-11-03T19:30:00Z"]), observation],
+                )  # fmt: skip
+                db.execute(
+                    "UPDATE tasks SET place_id = ?, created_at = ? WHERE id = ?",
+                    [rng.choice([place, other_place, None]), "2026-11-04T07:00:00Z", task],
+                )
             elif action == "o-" and observation:
                 db.execute("DELETE FROM observations WHERE rowid = ?", [observation])
             elif action == "t-" and task:
                 db.execute("DELETE FROM tasks WHERE id = ?", [task])
         assert_index_exact(db)
     assert db.execute("SELECT count(*) FROM observations").fetchone()[0] > 20
+    linked = "SELECT count(DISTINCT states) FROM observation_text_keys WHERE states != 0"
+    assert db.execute(linked).fetchone()[0] > 3
 
 
 def test_a_full_step_gives_its_next_rows_to_the_rows(app, db, monkeypatch):
@@ -308,3 +375,87 @@ def test_recount_rebuilds_the_text_index(db, runner, worded_city):
     assert result.exit_code == 0, result.output
     assert "text index: rebuilt, 450 row(s)" in result.output
     assert_index_exact(db)
+
+
+@pytest.fixture
+def linked_city(db):
+    """400 observations of several categories, places and months and 200 tasks in every
+    state, some with a party and a due date, each fixing one or two of them; about a third
+    of each about a lamp. Returns the places and the parties."""
+    rng = random.Random(56)
+    places = [make_place(db), make_place(db, slug="vallingby", name="Vällingby")]
+    parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret")]
+    observations = []
+    for i in range(400):
+        lat, lon = city_point(rng)
+        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
+        observations.append(
+            add_observation_row(
+                db, rng.choice(places), when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                category=rng.choice(["lighting", "graffiti", "vegetation"]),
+                description=rng.choice(WORDS), lat=lat, lon=lon, urgent=i % 5 == 0,
+            )
+        )  # fmt: skip
+    for i in range(200):
+        lat, lon = city_point(rng)
+        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
+        task = add_task_row(
+            db, rng.choice(places), rng.choice(STATES), when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+            measure=rng.choice(WORDS), lat=lat, lon=lon, party_id=rng.choice([None, *parties]),
+            observation_ids=rng.sample(observations, rng.choice([1, 1, 2])),
+            priority="urgent" if i % 4 == 0 else "normal",
+        )  # fmt: skip
+        due = rng.choice([None, "2026-10-01", "2026-12-20"])
+        db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [due, task])
+    return places, parties
+
+
+def filtered_searches(places, parties) -> list[str]:
+    return [
+        "category=graffiti", "category=lighting&kind=tasks", "state=open", "state=done",
+        "state=untasked", f"place={places[1]}", "from=2026-04-01&to=2026-06-30", "urgent=1",
+        f"category=vegetation&state=open&place={places[0]}", f"party={parties[0]}&kind=tasks",
+        "overdue=1&kind=tasks", f"party={parties[1]}", "overdue=1",
+    ]  # fmt: skip
+
+
+def searched(search: str) -> Filters:
+    """The filters of a query string, with the text "lampa"."""
+    f, errors = parse_filters({"q": "lampa", **dict(p.split("=") for p in search.split("&"))})
+    assert not errors
+    return f
+
+
+def test_a_search_with_filters_counts_from_the_index_what_the_rows_say(
+    app, client, db, linked_city, monkeypatch
+):
+    """A text search with any filter besides: the map's clusters and the dashboard's count
+    from the index's keys and their copies are those read from the rows (the same answers
+    with the index's way turned off); filters the copies do not hold (an observation's
+    tasks' party, being overdue) are read from the rows."""
+    login(client, make_user(db, "coordinator"))
+    app.config["MAP_POINTS_AT_MOST"] = 5
+    searches = filtered_searches(*linked_city)
+    tz = ZoneInfo("Europe/Stockholm")
+    fast, fast_counts, indexed = {}, {}, set()
+    for search in searches:
+        fast[search] = client.get(f"/dashboard/map.json?q=lampa&{search}").get_json()
+    with app.test_request_context():
+        for search in searches:
+            f = searched(search)
+            fast_counts[search] = views.count_matches(db, f, "2026-12-05", tz)
+            if views.indexed_text(f, "2026-12-05", tz) is not None:
+                indexed.add(search)
+    monkeypatch.setattr(mapdata, "indexed_text", lambda *_args: None)
+    monkeypatch.setattr(views, "indexed_text", lambda *_args: None)
+    for search in searches:
+        exact = client.get(f"/dashboard/map.json?q=lampa&{search}").get_json()
+        assert fast[search]["count"] == exact["count"] > 0, search
+        if exact["mode"] == "clusters":
+            assert_clusters_alike(fast[search], exact)
+    with app.test_request_context():
+        for search in searches:
+            counts = views.count_matches(db, searched(search), "2026-12-05", tz)
+            assert fast_counts[search] == counts, search
+    # All but those with an observation's party or being overdue came from the index.
+    assert len(indexed) == len(searches) - 2

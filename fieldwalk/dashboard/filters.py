@@ -230,6 +230,64 @@ def text_alone(f: Filters) -> bool:
     )
 
 
+def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, list] | None:
+    """For a text search with other filters: the conditions of all but the text on the
+    copies the text index's keys hold of each row (textsearch.COPIES, the same columns under
+    the row's own alias), so the search reads the index, not its hits' rows; None when one
+    needs the rows (a case number; an observation's tasks' party, or being overdue)."""
+    if case_named(f) is not None:
+        return None
+    if kind == "observations":
+        if f.party is not None or f.overdue:
+            return None
+        where, params = _shared_conditions(f, "o", tz)
+        if f.category:
+            where.append("o.category = ?")
+            params.append(f.category)
+        if f.urgent:
+            where.append("o.urgent = 1")
+        if f.state == UNTASKED:
+            where.append("o.states = 0")
+        elif f.state:
+            bits = textsearch.OPEN_BITS if f.state == OPEN else textsearch.state_bit(f.state)
+            where.append(f"o.states & {bits} != 0")
+        return " AND ".join(where) or "1", params
+    where, params = _shared_conditions(f, "t", tz)
+    if f.urgent:
+        where.append("t.priority = 'urgent'")
+    task_conditions, task_params = _task_conditions(f, "t", today)
+    where += task_conditions
+    params += task_params
+    if f.category:
+        # The task's links per category, kept by triggers (dashboard/mapcells.py).
+        where.append(
+            "EXISTS (SELECT 1 FROM task_categories c WHERE c.task_id = t.row AND c.category = ?)"
+        )
+        params.append(f.category)
+    return " AND ".join(where) or "1", params
+
+
+def indexed_text(f: Filters, today: str, tz: ZoneInfo) -> dict[str, tuple | None] | None:
+    """For a text search the text index answers whole: per kind the filters select, the
+    condition on its keys' copies (`copied_where`; None for a text alone). None when it is
+    no such search (no text, a text too short for the index, a case number, a filter that
+    needs the rows)."""
+    if not f.q or not textsearch.searchable(f.q) or case_named(f) is not None:
+        return None
+    alone = text_alone(f)
+    found = {}
+    for kind, arm in (
+        ("observations", observation_where(f, today, tz)),
+        ("tasks", task_where(f, today, tz)),
+    ):
+        if arm is None:
+            continue
+        found[kind] = None if alone else copied_where(f, kind, today, tz)
+        if not alone and found[kind] is None:
+            return None
+    return found
+
+
 def _in(values: tuple[str, ...]) -> str:
     return "(" + ", ".join("?" * len(values)) + ")"
 

@@ -15,8 +15,9 @@ first view, and every pan and zoom of it down to a few houses), or with one filt
 keep apart (a category, a task state or the open ones, a place, a party, or two of a
 category, a state and a place: `_facet`; the observations with no task are every
 observation's less those with one), the clusters are the running counts per cell of the same
-grid (`mapcells.py`), not a count of every point. A text search alone counts its hits per
-cell from the keys of the text index (`textsearch.py`), which say where each row lies.
+grid (`mapcells.py`), not a count of every point. A text search (alone, or with filters the
+text index's keys hold copies of) counts its hits per cell from the keys of the text index
+(`textsearch.py`), which say where each row lies.
 Any other filter counts the points it keeps, in one pass.
 """
 
@@ -36,9 +37,9 @@ from fieldwalk.dashboard.filters import (
     UNTASKED,
     WHEN,
     Filters,
+    indexed_text,
     observation_where,
     task_where,
-    text_alone,
 )
 from fieldwalk.reports.periods import STOCKHOLM, next_month
 from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
@@ -466,27 +467,31 @@ def _by_due_months(
 def _by_text(
     db: Database, f: Filters, view: View, today: str, tz: ZoneInfo, points_at_most: int
 ) -> str | None:
-    """A map filtered by text alone: its hits counted per cell from the keys of the text
-    index (textsearch.py), on the box's grid, or without a box on the finest grid that fits
-    one, gathered into the grid that fits their extent (the cells' means, as a facet's); the
-    rows of a full step from the rows. None for any other filter (a case number, a text too
-    short for the index), when the points are few or the grid is finer than the keys say:
+    """A map filtered by text (alone, or with filters the text index's keys hold copies for,
+    `indexed_text`): its hits counted per cell from the keys (textsearch.py), on the box's
+    grid, or without a box on the finest grid that fits one, gathered into the grid that
+    fits their extent (the cells' means, as a facet's); the rows of a full step from the
+    rows. None for any other filter (a case number, a text too short for the index, a filter
+    that needs the rows), when the points are few or the grid is finer than the keys say:
     the caller then reads the rows."""
-    if not text_alone(f):
+    indexed = indexed_text(f, today, tz)
+    if indexed is None:
         return None
     zoom = FIT_MAX_ZOOM if view.box is None else grid_zoom(view, None)
     if zoom > textsearch.FINEST_ZOOM:
         return None
     sums: dict[int, list] = {}
-    for kind in mapcells.KINDS:
-        if f.kind not in ("all", kind):
-            continue
-        found = textsearch.cell_sums(db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER)
-        alias = ALIASES[kind]
-        full, params = textsearch.overflow_condition(kind, alias, f.q)
-        sql = f"FROM {kind} {alias} WHERE {alias}.lat IS NOT NULL AND {full}"
-        for cell, values in _sums(db, {kind: _boxed(alias, sql, params, view)}, zoom).items():
-            _merge(found, cell, values[:4])
+    arms = _arms(f, View(), today, tz)  # the box is kept below: a full step's keys lie outside
+    for kind, where in indexed.items():
+        found = textsearch.cell_sums(
+            db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where
+        )
+        if textsearch.overflowed(db, kind):
+            alias, sql, params = arms[kind]
+            full, full_params = textsearch.overflow_condition(kind, alias, f.q)
+            full_arm = _boxed(alias, f"{sql} AND {full}", [*params, *full_params], view)
+            for cell, values in _sums(db, {kind: full_arm}, zoom).items():
+                _merge(found, cell, values[:4])
         for cell, values in found.items():
             _merge(sums, cell, values[:4])
     total = sum(cell[0] for cell in sums.values())

@@ -26,13 +26,13 @@ from fieldwalk.dashboard.filters import (
     Filters,
     error_text,
     field_labels,
+    indexed_text,
     local_today,
     local_zone,
     observation_where,
     parse_filters,
     parse_page,
     task_where,
-    text_alone,
 )
 from fieldwalk.dashboard.mapdata import map_answer, parse_view
 from fieldwalk.db import get_db
@@ -58,9 +58,10 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     if f.unfiltered:
         every = counted_rows(db)
         return {kind: every[kind] if f.kind in ("all", kind) else 0 for kind in counts}
-    if text_alone(f):  # each row has one key in the text index
+    indexed = indexed_text(f, today, tz)
+    if indexed is not None:  # each row has one key in the text index
         return {
-            kind: textsearch.count(db, kind, f.q) if f.kind in ("all", kind) else 0
+            kind: textsearch.count(db, kind, f.q, indexed[kind]) if kind in indexed else 0
             for kind in counts
         }
     for kind, table, alias, where in (
