@@ -1194,3 +1194,11 @@ def m056_text_search_copies(db: Database) -> None:
     # The text index's keys copy what the dashboard's filters ask of a row (textsearch.py),
     # so that a search with filters reads the index, not its hits' rows. Built again.
     textsearch.rebuild(db)
+
+
+@migrations()
+def m057_map_due_years(db: Database) -> None:
+    # Open tasks by the year they are due in besides the month (mapcells.py), so what is
+    # overdue is a few years' and this year's months' cells, however long the history.
+    # Built again from the rows.
+    mapcells.build(db)

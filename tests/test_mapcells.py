@@ -487,13 +487,14 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
 @pytest.mark.parametrize("kind", ["all", "observations", "tasks"])
 @pytest.mark.parametrize("box", [None, (17.7, 59.2, 18.2, 59.5)])
 def test_overdue_is_its_due_months_cells_and_this_months_rows(db, linked_city, kind, box):
-    """On a day in the middle of a month, with tasks due around it: what is overdue from the
-    whole months' cells and this month's days before today from the rows equals the rows
-    counted alone, in a box and without one."""
+    """On a day in the middle of a month, with tasks due around it and years before: what is
+    overdue from the whole years' and this year's whole months' cells and this month's days
+    before today from the rows equals the rows counted alone, in a box and without one."""
     rng = random.Random(5)
     today, tz = "2026-06-15", ZoneInfo("Europe/Stockholm")
     for (task,) in db.execute("SELECT id FROM tasks").fetchall():
-        day = date(2026, 6, 15) + timedelta(days=rng.randrange(-60, 20))
+        back = rng.choice([60, 60, 900])
+        day = date(2026, 6, 15) + timedelta(days=rng.randrange(-back, 20))
         db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [day.isoformat(), task])
     this_month = db.execute(
         """SELECT count(*) FROM tasks WHERE due_date BETWEEN '2026-06-01' AND '2026-06-14'

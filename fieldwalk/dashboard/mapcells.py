@@ -15,7 +15,7 @@ app recount`).
 Besides every row (facet 0), the cells count the rows of each *facet*, a filter the map is
 often asked with alone or as a pair (`facet_of`): a category, a task state or the open ones,
 a place, a party (or none), a Stockholm month (when observed, when opened) alone or with a
-category, the month open tasks are due in, and two of a category, a task state and a place. An observation counts in
+category, the month and the year open tasks are due in, and two of a category, a task state and a place. An observation counts in
 its category's, place's and month's facets and a task in its state's, place's, party's and
 months', but the filters also reach across the links: a task counts in the category of any
 observation it fixes, an observation in the state and party of any task that fixes it. So
@@ -60,6 +60,7 @@ PLACE_FACETS = 1024  # a place's facet is this plus its id
 MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since January 2000
 PARTY_FACETS = 2**23  # a party's facet is this plus its id; plus 0: tasks with no party
 DUE_FACETS = 2**22  # open tasks due in a month: this plus its months since January 2000
+DUE_YEAR_FACETS = DUE_FACETS + 2**21  # due in a year: this plus its years since 2000
 # A task state's (or `open`'s, `tasked`'s) with a category: this plus the state's index times
 # PAIR_STEP plus the category's (both as in the facets of each alone).
 PAIR_FACETS = 2**21
@@ -160,6 +161,15 @@ def due_month_facet_sql(column: str) -> str:
     )
 
 
+def due_year_facet(year: int) -> int:
+    return DUE_YEAR_FACETS + year - 2000
+
+
+def due_year_facet_sql(column: str) -> str:
+    """The facet of the year of a due date (YYYY-MM-DD)."""
+    return f"({DUE_YEAR_FACETS} + CAST(substr({column}, 1, 4) AS INTEGER) - 2000)"
+
+
 def month_facet(year: int, month: int) -> int:
     return MONTH_FACETS + (year - 2000) * 12 + month - 1
 
@@ -213,6 +223,8 @@ OWN_FACETS = {
         f"{PARTY_FACETS} + coalesce({{row}}.party_id, 0)",
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
         f" THEN {due_month_facet_sql('{row}.due_date')} END)",
+        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
+        f" THEN {due_year_facet_sql('{row}.due_date')} END)",
         place_state_facet_sql("{row}.place_id", "{row}.state"),
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
         f" THEN {place_state_facet_sql('{row}.place_id', repr(OPEN))} END)",
@@ -260,7 +272,7 @@ CROSS = {
     # An observation is overdue when its open task due first is: by that due date's month.
     "observation_due": (
         "observations",
-        (due_month_facet_sql("{row}.due"),),
+        (due_month_facet_sql("{row}.due"), due_year_facet_sql("{row}.due")),
         ("lat", "lon", "urgent"),
     ),
 }

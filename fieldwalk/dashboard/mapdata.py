@@ -413,9 +413,10 @@ def _by_months(
 
 
 def _due_months(db: Database, today: str) -> tuple[list[int], str] | None:
-    """The facets of the whole months of due dates before this one, from the month the first
-    open task is due in, and the first day of this month (from it until today, what is
-    overdue is read from the rows). None when no open task has a due date."""
+    """The facets of the whole years of due dates before this one, from the year the first
+    open task is due in, and of this year's whole months before this one (so their number
+    does not grow with the years behind), and the first day of this month (from it until
+    today, what is overdue is read from the rows). None when no open task has a due date."""
     firsts = [
         db.execute(
             "SELECT min(due_date) FROM tasks WHERE state = ? AND due_date IS NOT NULL", [state]
@@ -425,9 +426,10 @@ def _due_months(db: Database, today: str) -> tuple[list[int], str] | None:
     firsts = [day for day in firsts if day]
     if not firsts:
         return None
-    month = date.fromisoformat(min(firsts)).replace(day=1)
+    first = date.fromisoformat(min(firsts))
     this_month = date.fromisoformat(today).replace(day=1)
-    facets = []
+    facets = [mapcells.due_year_facet(year) for year in range(first.year, this_month.year)]
+    month = max(first.replace(day=1), this_month.replace(month=1))
     while month < this_month:
         facets.append(mapcells.due_month_facet(month.year, month.month))
         month = next_month(month)
@@ -438,9 +440,10 @@ def _by_due_months(
     db: Database, f: Filters, view: View, today: str, points_at_most: int
 ) -> str | None:
     """A map of what is overdue, alone: the open tasks, and the observations whose open
-    task due first is, by the month they are due in (mapcells.py: an observation's first
-    due date is in observation_due), from the whole months' cells before this one, and from
-    the rows for this month's days before today. None as for `_by_months`."""
+    task due first is, by the year and month they are due in (mapcells.py: an observation's
+    first due date is in observation_due), from the whole years' cells before this one and
+    this year's whole months' before this one, and from the rows for this month's days
+    before today. None as for `_by_months`."""
     if not f.overdue or replace(f, kind="all", overdue=False) != Filters():
         return None
     months = _due_months(db, today)
