@@ -1200,5 +1200,11 @@ def m056_text_search_copies(db: Database) -> None:
 def m057_map_due_years(db: Database) -> None:
     # Open tasks by the year they are due in besides the month (mapcells.py), so what is
     # overdue is a few years' and this year's months' cells, however long the history.
-    # Built again from the rows.
-    mapcells.build(db)
+    # Only the new facets are counted from the rows.
+    mapcells.add_facets(
+        db,
+        {
+            "tasks": (mapcells.TASK_DUE_YEAR,),
+            "observation_due": (mapcells.OBSERVATION_DUE_YEAR,),
+        },
+    )

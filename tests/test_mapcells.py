@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from conftest import login, make_place, make_user, sqlite_steps
 
-from fieldwalk.dashboard import mapdata
+from fieldwalk.dashboard import mapcells, mapdata
 from fieldwalk.dashboard.filters import Filters
 from fieldwalk.dashboard.mapcells import (
     EXTENT_LEVEL,
@@ -598,6 +598,22 @@ def test_a_box_with_few_points_sends_them_whole(app, client, db, street):
     app.config["MAP_POINTS_AT_MOST"] = 100
     answer = client.get("/dashboard/map.json?bbox=17.8100,59.3740,17.8105,59.3742&zoom=18")
     assert answer.get_json()["mode"] == "points"
+
+
+def test_a_migration_adds_a_facets_cells_as_a_rebuild_would(db, linked_city):
+    """m057 counts only the facets it adds (the years open tasks are due in): the cells and
+    the triggers are then what building everything again gives, and stay so on writes."""
+    db.execute("UPDATE tasks SET due_date = '2025-03-0' || (id % 9 + 1) WHERE id % 2 = 0")
+    years = mapcells.due_year_facet(2000) * mapcells.FACET_STEP
+    added = {
+        "tasks": (mapcells.TASK_DUE_YEAR,),
+        "observation_due": (mapcells.OBSERVATION_DUE_YEAR,),
+    }
+    db.execute("DELETE FROM map_cells WHERE kind BETWEEN ? AND ?", [years, years + 10**6])
+    assert mapcells.add_facets(db, added) > 0
+    assert_cells_exact(db)
+    db.execute("UPDATE tasks SET due_date = '2024-11-30', state = 'sent' WHERE id % 3 = 0")
+    assert_cells_exact(db)
 
 
 def test_recount_rebuilds_the_map_cells(db, runner, city):

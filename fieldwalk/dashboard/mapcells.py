@@ -202,6 +202,14 @@ def month_category_facet_sql(column: str, category: str) -> str:
     )
 
 
+# The year an open task is due in, and an observation's first due date (m057 adds them).
+TASK_DUE_YEAR = (
+    f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
+    f" THEN {due_year_facet_sql('{row}.due_date')} END)"
+)
+OBSERVATION_DUE_YEAR = due_year_facet_sql("{row}.due")
+
+
 # Per kind, the facets a row is in by its own columns (SQL of a row `{row}`; NULL: none): an
 # observation in its month by when it was observed, a task by when it was opened (the date
 # filters' times, fieldwalk/dashboard/filters.py's WHEN).
@@ -223,8 +231,7 @@ OWN_FACETS = {
         f"{PARTY_FACETS} + coalesce({{row}}.party_id, 0)",
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
         f" THEN {due_month_facet_sql('{row}.due_date')} END)",
-        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
-        f" THEN {due_year_facet_sql('{row}.due_date')} END)",
+        TASK_DUE_YEAR,
         place_state_facet_sql("{row}.place_id", "{row}.state"),
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
         f" THEN {place_state_facet_sql('{row}.place_id', repr(OPEN))} END)",
@@ -272,7 +279,7 @@ CROSS = {
     # An observation is overdue when its open task due first is: by that due date's month.
     "observation_due": (
         "observations",
-        (due_month_facet_sql("{row}.due"), due_year_facet_sql("{row}.due")),
+        (due_month_facet_sql("{row}.due"), OBSERVATION_DUE_YEAR),
         ("lat", "lon", "urgent"),
     ),
 }
@@ -641,6 +648,24 @@ def build(db: Database) -> None:
     for statement in (DDL, *CROSS_DDL, *trigger_statements()):
         db.execute(statement)
     rebuild_map_cells(db)
+
+
+def add_facets(db: Database, added: dict[str, tuple[str, ...]]) -> int:
+    """Replace the triggers with this module's and count the cells of the facets `added`
+    (per table, own or across the links, facets of its OWN_FACETS or CROSS) from the rows:
+    for a migration that adds facets, instead of building everything again. Returns the
+    cells added."""
+    for name in TRIGGER_NAMES:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    for statement in trigger_statements():
+        db.execute(statement)
+    before = db.execute("SELECT count(*) FROM map_cells").fetchone()[0]
+    for table, facets in added.items():
+        kind, urgent = (table, KINDS[table][1]) if table in KINDS else (CROSS[table][0], None)
+        for facet in facets:
+            for zoom in LEVELS:
+                db.execute(_insert_cells(kind, table, facet, urgent or "{row}.urgent", zoom))
+    return db.execute("SELECT count(*) FROM map_cells").fetchone()[0] - before
 
 
 def _insert_cells(kind: str, source: str, facet: str, urgent: str, zoom: int) -> str:
