@@ -18,15 +18,16 @@ step, so the map counts a search's hits per cell from the keys alone (`cell_sums
 lanes of keys its box covers, without reading a row.
 
 The table of keys also holds a copy of what the dashboard's filters ask of a row (`COPIES`:
-an observation's category, place, walk, time and urgency, and `states`, one bit per state
-of the tasks that fix it, none for one with no task; a task's state, priority, party, due
-date, place, walk and opening), so that a search with filters reads the index and its keys
-(`hits`' `where`), not its hits' rows.
+an observation's category, place, walk, time and urgency; a task's state, priority, party,
+due date, place, walk and opening) and of its linked rows (`LINKED`: the states, first open
+due date and parties of an observation's tasks; the categories of a task's observations),
+so that a search with filters reads the index and its keys (`hits`' `where`), not its hits'
+rows.
 
 Triggers keep both tables in the writer's transaction (an insert; an update of the text,
 the position or the urgency, or of a copy; a delete; a link between a task and an
-observation made or undone, a task's state changed); `rebuild` builds them from the rows (a
-migration, `flask --app app recount`). A trigram needs three characters (the search forms ask for that
+observation made, undone or moved; a linked row's copied column changed); `rebuild` builds
+them from the rows (a migration, `flask --app app recount`). A trigram needs three characters (the search forms ask for that
 many): a shorter text, and a caller that reads rows in an order of its own until its page is
 full, are matched with LIKE instead, once per case of the letters.
 """
@@ -35,7 +36,8 @@ from itertools import product
 
 from sqlite_utils import Database
 
-from fieldwalk.tasks.states import OPEN_STATES, STATES
+from fieldwalk.categories import CATEGORIES
+from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
 
 STEPS = 2**22
 LAT_SHIFT, LON_SHIFT, URGENT_SHIFT = 41, 19, 18
@@ -60,8 +62,32 @@ COPIES = {
     "tasks": ("state", "priority", "party_id", "due_date", "place_id", "walk_id", "created_at"),
 }
 ALIASES = {"observations": "o", "tasks": "t"}
-# An observation's `states`: bit i for its tasks in STATES[i] (OTHER_STATE for any other).
-OTHER_STATE = len(STATES)
+# Per kind: what its key's row holds of the rows linked to it (task_observations), each an
+# aggregate over those links (`y`) and their rows (`x` an observation, `z` a task):
+# an observation's `states` (bit i for its tasks in STATES[i], OTHER for any other; 0: no
+# task), `due` (the first due date of its open tasks) and `parties` (",3,0," for tasks of
+# party 3 and of none; NULL: no task); a task's `categories` (bit i for its observations in
+# CATEGORIES[i]).
+OTHER = 31
+
+
+def _bit(column: str, values) -> str:
+    cases = " ".join(f"WHEN '{value}' THEN {i}" for i, value in enumerate(values))
+    return f"(1 << CASE {column} {cases} ELSE {OTHER} END)"
+
+
+LINKED = {
+    "observations": {
+        "states": f"coalesce(sum(DISTINCT {_bit('z.state', STATES)}), 0)",
+        "due": f"min(CASE WHEN z.state IN ({OPEN_STATES_SQL}) THEN z.due_date END)",
+        "parties": "',' || group_concat(DISTINCT coalesce(z.party_id, 0)) || ','",
+    },
+    "tasks": {"categories": f"coalesce(sum(DISTINCT {_bit('x.category', CATEGORIES)}), 0)"},
+}
+# Those that are 0, not NULL, for a row with no link.
+COUNTED = ("states", "categories")
+# The link's column that names a row of each kind (by its `id`).
+LINK = {"observations": "observation_id", "tasks": "task_id"}
 OPEN_BITS = sum(1 << STATES.index(state) for state in OPEN_STATES)
 
 
@@ -69,17 +95,16 @@ def state_bit(state: str) -> int:
     return 1 << STATES.index(state)
 
 
-_BIT = (
-    "(1 << CASE z.state "
-    + " ".join(f"WHEN '{state}' THEN {i}" for i, state in enumerate(STATES))
-    + f" ELSE {OTHER_STATE} END)"
-)
+def category_bit(category: str) -> int:
+    return 1 << list(CATEGORIES).index(category)
 
 
-def _states(observation_id: str) -> str:
-    """SQL for the `states` of the observation `observation_id` (an SQL expression)."""
-    return f"""(SELECT coalesce(sum(DISTINCT {_BIT}), 0) FROM task_observations y
-        JOIN tasks z ON z.id = y.task_id WHERE y.observation_id = {observation_id})"""  # noqa: S608
+def _linked(kind: str, link_id: str) -> str:
+    """SQL for the row of LINKED[kind]'s values of the row the links name `link_id` (an
+    observation's id, a task's id)."""
+    return f"""(SELECT {", ".join(LINKED[kind].values())} FROM task_observations y
+        JOIN tasks z ON z.id = y.task_id JOIN observations x ON x.id = y.observation_id
+        WHERE y.{LINK[kind]} = {link_id})"""  # noqa: S608 - fixed fragments
 
 
 def _keys(kind: str) -> str:
@@ -115,10 +140,9 @@ def _add(kind: str, row: str) -> str:
     key_column, text, _urgent = KINDS[kind]
     columns = ", ".join(COPIES[kind])
     values = ", ".join(f"{row}.{column}" for column in COPIES[kind])
-    if kind == "observations":
-        columns, values = f"{columns}, states", f"{values}, {_states(f'{row}.id')}"
     return f"""INSERT INTO {_keys(kind)} (key, row, {columns})
             VALUES ({_new_key(kind, row)}, {row}.{key_column}, {values});
+        {_set_linked(kind, f"{row}.id")}
         INSERT INTO {FTS[kind]} (rowid, body)
             SELECT key, {row}.{text} FROM {_keys(kind)} WHERE row = {row}.{key_column};"""  # noqa: S608
 
@@ -138,10 +162,10 @@ def _statements(kind: str) -> list[str]:
     changed += f" OR {urgent.format(row='OLD')} IS NOT {urgent.format(row='NEW')}"
     urgent_column = "urgent" if kind == "observations" else "priority"
     copies = COPIES[kind]
-    states = ", states INTEGER NOT NULL DEFAULT 0" if kind == "observations" else ""
-    statements = [
+    linked = ", ".join(f"{c} DEFAULT 0" if c in COUNTED else c for c in LINKED[kind])
+    return [
         f"""CREATE TABLE {keys} (key INTEGER PRIMARY KEY, row INTEGER NOT NULL UNIQUE,
-            {", ".join(copies)}{states})""",
+            {", ".join(copies)}, {linked})""",
         f"CREATE VIRTUAL TABLE {fts} USING fts5(body, content='', tokenize='trigram')",
         f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN {_add(kind, 'NEW')} END",
         f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN {_take(kind, 'OLD')} END",
@@ -153,39 +177,61 @@ def _statements(kind: str) -> list[str]:
             UPDATE {keys} SET {", ".join(f"{c} = NEW.{c}" for c in copies)}
                 WHERE row = NEW.{KINDS[kind][0]};
             END""",  # noqa: S608 - fixed fragments
+        # What the other kind's linked rows hold of this one (a task's state, due date and
+        # party; an observation's category).
+        f"""CREATE TRIGGER {fts}_linked AFTER UPDATE OF {", ".join(MOVES_LINKED[kind])}
+            ON {table} WHEN {" OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in MOVES_LINKED[kind])}
+            BEGIN {_set_linked_of(kind)} END""",
     ]
-    if kind == "observations":
-        statements += _state_triggers()
-    return statements
 
 
-def _set_states(observation_id: str) -> str:
-    keys = _keys("observations")
-    return f"""UPDATE {keys} SET states = {_states(observation_id)}
-        WHERE row = (SELECT rowid FROM observations WHERE id = {observation_id});"""  # noqa: S608
+# The columns of each kind that the other kind's rows hold through their links.
+MOVES_LINKED = {"observations": ("category",), "tasks": ("state", "due_date", "party_id")}
 
 
-STATE_TRIGGERS = ("link", "unlink", "relink", "task_state")
+def _set_linked(kind: str, link_id: str) -> str:
+    """Work out again LINKED[kind] of the row the links name `link_id`."""
+    keys, key_column = _keys(kind), KINDS[kind][0]
+    rowid = f"(SELECT rowid FROM {kind} WHERE id = {link_id})"  # noqa: S608 - fixed fragments
+    row = link_id if key_column == "id" else rowid
+    return f"""UPDATE {keys} SET ({", ".join(LINKED[kind])}) = {_linked(kind, link_id)}
+        WHERE row = {row};"""  # noqa: S608 - fixed fragments
 
 
-def _state_triggers() -> list[str]:
-    """Triggers keeping each observation's `states`: a link made, undone or moved (a task's
-    deletion undoes its links), a linked task's state changed."""
-    fts, keys = FTS["observations"], _keys("observations")
+def _set_linked_of(kind: str) -> str:
+    """Work out again LINKED of the other kind's rows linked to NEW (a row of `kind`)."""
+    other = "tasks" if kind == "observations" else "observations"
+    mine, theirs = LINK[kind], LINK[other]
+    keys = _keys(other)
+    if other == "observations":
+        link_id = f"(SELECT id FROM observations WHERE rowid = {keys}.row)"  # noqa: S608
+        rows = f"""(SELECT x.rowid FROM task_observations y
+            JOIN observations x ON x.id = y.observation_id WHERE y.{mine} = NEW.id)"""  # noqa: S608
+    else:
+        link_id = f"{keys}.row"
+        rows = f"(SELECT y.{theirs} FROM task_observations y WHERE y.{mine} = NEW.id)"  # noqa: S608
+    return f"""UPDATE {keys} SET ({", ".join(LINKED[other])}) = {_linked(other, link_id)}
+        WHERE row IN {rows};"""  # noqa: S608 - fixed fragments
+
+
+LINK_TRIGGERS = ("link", "unlink", "relink")
+
+
+def _link_triggers() -> list[str]:
+    """Triggers keeping LINKED of both rows of a link made, undone or moved (a row's
+    deletion undoes its links)."""
+    fts = FTS["observations"]
+
+    def both(row: str) -> str:
+        return _set_linked("observations", f"{row}.observation_id") + _set_linked(
+            "tasks", f"{row}.task_id"
+        )
+
     return [
-        f"""CREATE TRIGGER {fts}_link AFTER INSERT ON task_observations BEGIN
-            {_set_states("NEW.observation_id")} END""",
-        f"""CREATE TRIGGER {fts}_unlink AFTER DELETE ON task_observations BEGIN
-            {_set_states("OLD.observation_id")} END""",
+        f"CREATE TRIGGER {fts}_link AFTER INSERT ON task_observations BEGIN {both('NEW')} END",
+        f"CREATE TRIGGER {fts}_unlink AFTER DELETE ON task_observations BEGIN {both('OLD')} END",
         f"""CREATE TRIGGER {fts}_relink AFTER UPDATE OF task_id, observation_id
-            ON task_observations BEGIN
-            {_set_states("OLD.observation_id")} {_set_states("NEW.observation_id")} END""",
-        f"""CREATE TRIGGER {fts}_task_state AFTER UPDATE OF state ON tasks
-            WHEN OLD.state IS NOT NEW.state BEGIN
-            UPDATE {keys} SET states = {_states(f"(SELECT id FROM observations WHERE rowid = {keys}.row)")}
-                WHERE row IN (SELECT o.rowid FROM task_observations y
-                    JOIN observations o ON o.id = y.observation_id WHERE y.task_id = NEW.id);
-            END""",  # noqa: S608 - fixed fragments
+            ON task_observations BEGIN {both("OLD")} {both("NEW")} END""",
     ]
 
 
@@ -196,7 +242,7 @@ def drop_statements() -> list[str]:
         for statement in (
             *(
                 f"DROP TRIGGER IF EXISTS {FTS[kind]}_{event}"
-                for event in ("insert", "delete", "update", "copies", *STATE_TRIGGERS)
+                for event in ("insert", "delete", "update", "copies", "linked", *LINK_TRIGGERS)
             ),
             f"DROP TABLE IF EXISTS {FTS[kind]}",
             f"DROP TABLE IF EXISTS {_keys(kind)}",
@@ -212,6 +258,8 @@ def rebuild(db: Database) -> int:
     for kind in KINDS:
         for statement in _statements(kind):
             db.execute(statement)
+    for statement in _link_triggers():
+        db.execute(statement)
     indexed = 0
     for kind, (key_column, text, urgent) in KINDS.items():
         base = _base("r", urgent)
@@ -236,13 +284,16 @@ def rebuild(db: Database) -> int:
                 SELECT k.key, r.{text} FROM {_keys(kind)} k JOIN {kind} r
                 ON r.{key_column} = k.row"""  # noqa: S608
         ).rowcount
-    db.execute(
-        f"""UPDATE {_keys("observations")} SET states = s.bits
-            FROM (SELECT o.rowid AS row, sum(DISTINCT {_BIT}) AS bits
-                  FROM task_observations y JOIN tasks z ON z.id = y.task_id
-                  JOIN observations o ON o.id = y.observation_id GROUP BY o.rowid) s
-            WHERE s.row = {_keys("observations")}.row"""  # noqa: S608
-    )
+    for kind, mine in LINK.items():
+        row = "y.task_id" if kind == "tasks" else "x.rowid"
+        db.execute(
+            f"""UPDATE {_keys(kind)} SET ({", ".join(LINKED[kind])}) = ({", ".join(f"s.{c}" for c in LINKED[kind])})
+                FROM (SELECT {row} AS row,
+                        {", ".join(f"{sql} AS {c}" for c, sql in LINKED[kind].items())}
+                      FROM task_observations y JOIN tasks z ON z.id = y.task_id
+                      JOIN observations x ON x.id = y.observation_id GROUP BY y.{mine}) s
+                WHERE s.row = {_keys(kind)}.row"""  # noqa: S608
+        )
     return indexed
 
 

@@ -231,14 +231,16 @@ def text_alone(f: Filters) -> bool:
 
 
 def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, list] | None:
-    """For a text search with other filters: the conditions of all but the text on the
-    copies the text index's keys hold of each row (textsearch.COPIES, the same columns under
-    the row's own alias), so the search reads the index, not its hits' rows; None when one
-    needs the rows (a case number; an observation's tasks' party, or being overdue)."""
+    """For a text search with other filters: the conditions of all but the text on what the
+    text index's keys hold of each row (textsearch.COPIES, under the row's own alias, and
+    textsearch.LINKED), so the search reads the index, not its hits' rows; None when one
+    needs the rows (a case number; for observations, two conditions on their tasks at once,
+    which one task must meet together)."""
     if case_named(f) is not None:
         return None
     if kind == "observations":
-        if f.party is not None or f.overdue:
+        on_tasks = [f.state not in (None, UNTASKED), f.party is not None, f.overdue]
+        if sum(on_tasks) > 1:
             return None
         where, params = _shared_conditions(f, "o", tz)
         if f.category:
@@ -251,6 +253,12 @@ def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, 
         elif f.state:
             bits = textsearch.OPEN_BITS if f.state == OPEN else textsearch.state_bit(f.state)
             where.append(f"o.states & {bits} != 0")
+        if f.party is not None:
+            where.append("instr(o.parties, ?) > 0")
+            params.append(f",{0 if f.party == NO_PARTY else f.party},")
+        if f.overdue:
+            where.append("o.due < ?")
+            params.append(today)
         return " AND ".join(where) or "1", params
     where, params = _shared_conditions(f, "t", tz)
     if f.urgent:
@@ -259,11 +267,7 @@ def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, 
     where += task_conditions
     params += task_params
     if f.category:
-        # The task's links per category, kept by triggers (dashboard/mapcells.py).
-        where.append(
-            "EXISTS (SELECT 1 FROM task_categories c WHERE c.task_id = t.row AND c.category = ?)"
-        )
-        params.append(f.category)
+        where.append(f"t.categories & {textsearch.category_bit(f.category)} != 0")
     return " AND ".join(where) or "1", params
 
 
