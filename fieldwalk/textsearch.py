@@ -339,21 +339,26 @@ def _lon_step(lon: float) -> int:
 
 
 def hits(
-    kind: str, text: str, box=None, positioned: bool = False, where: tuple | None = None
+    kind: str,
+    text: str,
+    box=None,
+    positioned: bool = False,
+    where: tuple | None = None,
+    columns: str | None = None,
 ) -> tuple[str, list]:
     """SQL selecting the keys (as `key`) whose text holds `text` (searchable): within the
     box's lanes when given, else only those of positioned rows when asked; with `where`, a
-    condition and its params on the copies in the keys' rows (alias ALIASES[kind]), only
-    those whose copies meet it."""
+    condition and its params on what the keys' rows hold (alias ALIASES[kind]), only those
+    that meet it; with `columns`, those of the keys' rows instead of the key."""
     fts = FTS[kind]
-    if where is None:
+    if where is None and columns is None:
         column = "rowid"
         sql = f"SELECT rowid AS key FROM {fts} WHERE {fts} MATCH ?"  # noqa: S608
     else:
         column, alias = "f.rowid", ALIASES[kind]
         sql = (
-            f"SELECT f.rowid AS key FROM {fts} f CROSS JOIN {_keys(kind)} {alias}"  # noqa: S608
-            f" ON {alias}.key = f.rowid WHERE {fts} MATCH ?"
+            f"SELECT {columns or 'f.rowid AS key'} FROM {fts} f"  # noqa: S608
+            f" CROSS JOIN {_keys(kind)} {alias} ON {alias}.key = f.rowid WHERE {fts} MATCH ?"
         )
     params: list = [phrase(text)]
     lanes = key_range(box)
@@ -392,6 +397,13 @@ def count(db: Database, kind: str, text: str, where: tuple | None = None) -> int
     `hits`), from the index and its keys alone."""
     sql, params = hits(kind, text, where=where)
     return db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
+
+
+def count_rows(db: Database, kind: str, where: tuple) -> int:
+    """How many rows have copies that meet `where` (as in `hits`), whatever their text:
+    one read of the keys' rows, a narrow table of every row."""
+    sql = f"SELECT count(*) FROM {_keys(kind)} {ALIASES[kind]} WHERE {where[0]}"  # noqa: S608
+    return db.execute(sql, where[1]).fetchone()[0]
 
 
 def cell_sums(

@@ -356,7 +356,7 @@ def test_the_list_pages_through_a_search_from_the_index_or_the_rows_alike(
 ):
     """Newest first, page by page, with the count from the index: the same whether the list
     reads the index's hits (never scanning) or the rows in order (always)."""
-    monkeypatch.setattr(views, "TEXT_SCAN_ROWS", scan_rows)
+    monkeypatch.setattr(views, "DENSE_ROWS", scan_rows)
     place = make_place(db)
     start = datetime(2026, 3, 1, 18, tzinfo=UTC)
     expected = []
@@ -486,3 +486,41 @@ def test_a_search_with_filters_counts_from_the_index_what_the_rows_say(
             assert fast_counts[search] == counts, search
     # All but the one with two conditions on an observation's tasks came from the index.
     assert set(searches) - indexed == {searches[-1]}
+
+
+@pytest.mark.parametrize("dense_rows", [0, 10**9])
+def test_a_filter_across_the_links_counts_and_lists_from_the_keys_what_the_rows_say(
+    app, db, linked_city, monkeypatch, dense_rows
+):
+    """Without a text: a filter on the other kind of row (an observation's tasks' state,
+    party or being overdue, a task's observations' category) is counted from what the text
+    index's keys hold, and the list reads its page row by row (dense) or from the linked
+    rows listed once (sparse): the counts and pages are those of the rows."""
+    tz = STOCKHOLM
+    today = local_today(tz)
+    searches = [s for s in filtered_searches(*linked_city) if "q=" not in s]
+
+    def answers():
+        found = {}
+        with app.test_request_context():
+            for search in searches:
+                f, errors = parse_filters(dict(p.split("=") for p in search.split("&")))
+                assert not errors
+                counts = views.count_matches(db, f, today, tz)
+                pages = [
+                    [(item["kind"], item["key"]) for item in views.list_page(
+                        db, f, page, today, tz, size=20, counts=counts
+                    )]
+                    for page in (1, 2)
+                ]  # fmt: skip
+                found[search] = (counts, pages)
+        return found
+
+    monkeypatch.setattr(views, "DENSE_ROWS", dense_rows)
+    fast = answers()
+    monkeypatch.setattr(views, "copied_where", lambda *_args: None)
+    monkeypatch.setattr(views, "DENSE_ROWS", 0)
+    exact = answers()
+    for search in searches:
+        assert fast[search] == exact[search], search
+        assert sum(fast[search][0].values()) > 0 and fast[search][1][0], search

@@ -271,6 +271,15 @@ def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, 
     return " AND ".join(where) or "1", params
 
 
+def across_links(f: Filters, kind: str) -> bool:
+    """Whether `f` filters rows of `kind` by the other kind's rows linked to them (an
+    observation by its tasks' state, party or being overdue, or having none; a task by its
+    observations' category)."""
+    if kind == "observations":
+        return f.state is not None or f.party is not None or f.overdue
+    return f.category is not None
+
+
 def indexed_text(f: Filters, today: str, tz: ZoneInfo) -> dict[str, tuple | None] | None:
     """For a text search the text index answers whole: per kind the filters select, the
     condition on its keys' copies (`copied_where`; None for a text alone). None when it is

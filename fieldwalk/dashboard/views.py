@@ -24,6 +24,8 @@ from fieldwalk.dashboard.filters import (
     STATE_CHOICES,
     UNTASKED,
     Filters,
+    across_links,
+    copied_where,
     error_text,
     field_labels,
     indexed_text,
@@ -68,25 +70,36 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
         ("observations", "observations", "o", observation_where(f, today, tz)),
         ("tasks", "tasks", "t", task_where(f, today, tz)),
     ):
-        if where is not None:
-            sql = f"SELECT count(*) FROM {table} {alias} WHERE {where[0]}"  # noqa: S608
-            counts[kind] = db.execute(sql, where[1]).fetchone()[0]
+        if where is None:
+            continue
+        if not f.q and not f.narrow and across_links(f, kind):
+            # A filter on the other kind, over the whole district: from what the text
+            # index's keys hold of every row and its links, one narrow table read once,
+            # not every linked row the filter keeps.
+            copied = copied_where(f, kind, today, tz)
+            if copied is not None:
+                counts[kind] = textsearch.count_rows(db, kind, copied)
+                continue
+        sql = f"SELECT count(*) FROM {table} {alias} WHERE {where[0]}"  # noqa: S608
+        counts[kind] = db.execute(sql, where[1]).fetchone()[0]
     return counts
 
 
-# A text search's page is read newest first, row by row, when its hits are dense enough that
-# the page fills within this many rows of a kind; else its hits come from the text index.
-TEXT_SCAN_ROWS = 20_000
+# A filtered page is read newest first, row by row, when what the filters keep is dense
+# enough that the page fills within this many rows of a kind: a text search then reads the
+# rows' texts (else its hits come from the text index), a filter on the other kind is then
+# checked row by row through the links (else the linked rows it keeps are listed once).
+DENSE_ROWS = 20_000
 
 
-def _text_scans(db: Database, f: Filters, depth: int, counts: dict | None) -> dict[str, bool]:
-    """Per kind, whether the list reads rows for the text search (`depth`: the rows up to
-    the page's end; `counts`: count_matches')."""
-    if not f.q or counts is None:
+def _dense(db: Database, f: Filters, depth: int, counts: dict | None) -> dict[str, bool]:
+    """Per kind, whether the list reads rows in order until its page is full (`depth`: the
+    rows up to the page's end; `counts`: count_matches')."""
+    if counts is None or f.unfiltered:
         return {"observations": False, "tasks": False}
     every = counted_rows(db)
     return {
-        kind: counts[kind] > 0 and depth * every[kind] <= TEXT_SCAN_ROWS * counts[kind]
+        kind: counts[kind] > 0 and depth * every[kind] <= DENSE_ROWS * counts[kind]
         for kind in ("observations", "tasks")
     }
 
@@ -108,21 +121,31 @@ def list_page(
     the 50 rows' details are read in one query per kind.
     """
     arms, params = [], []
-    scans = _text_scans(db, f, page * size, counts)
-    observations = observation_where(f, today, tz, ordered=True, scan=scans["observations"])
-    tasks = task_where(f, today, tz, ordered=True, scan=scans["tasks"])
-    if observations is not None:
+    dense = _dense(db, f, page * size, counts)
+    scans = {kind: bool(f.q) and dense[kind] for kind in dense}
+    indexed = indexed_text(f, today, tz) or {}
+    wheres = {
+        "observations": observation_where(
+            f, today, tz, ordered=True, narrow=dense["observations"], scan=scans["observations"]
+        ),
+        "tasks": task_where(f, today, tz, ordered=True, narrow=dense["tasks"], scan=scans["tasks"]),
+    }
+    for kind, letter, when in (("observations", "o", "observed_at"), ("tasks", "t", "created_at")):
+        if wheres[kind] is None or (counts is not None and counts[kind] == 0):
+            continue
+        if kind in indexed and not scans[kind]:
+            # Few hits: picked from the index and what its keys hold (their time too).
+            columns = f"'{letter}' AS kind, {letter}.row AS key, {letter}.{when} AS at"
+            sql, where_params = textsearch.hits(kind, f.q, where=indexed[kind], columns=columns)
+            arms.append(sql)
+            params += where_params
+            continue
+        key = "o.rowid" if kind == "observations" else "t.id"
         arms.append(
-            "SELECT 'o' AS kind, o.rowid AS key, o.observed_at AS at"  # noqa: S608 - fixed fragments
-            f" FROM observations o WHERE {observations[0]}"
+            f"SELECT '{letter}' AS kind, {key} AS key, {letter}.{when} AS at"  # noqa: S608 - fixed fragments
+            f" FROM {kind} {letter} WHERE {wheres[kind][0]}"
         )
-        params += observations[1]
-    if tasks is not None:
-        arms.append(
-            "SELECT 't' AS kind, t.id AS key, t.created_at AS at"  # noqa: S608 - fixed fragments
-            f" FROM tasks t WHERE {tasks[0]}"
-        )
-        params += tasks[1]
+        params += wheres[kind][1]
     if not arms:
         return []
     sql = " UNION ALL ".join(arms) + " ORDER BY at DESC, key DESC LIMIT ? OFFSET ?"
