@@ -38,6 +38,7 @@ from fieldwalk.tasks.model import (
     transition,
 )
 from fieldwalk.tasks.states import COORDINATOR, Actor
+from fieldwalk.tasks.words import case_label
 from fieldwalk.zones.model import insert_zone
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
@@ -444,6 +445,53 @@ def test_duplicate_points_at_a_task_of_the_same_walk(client, world):
     assert response.status_code == 303
     assert get_task(world.db, copy)["duplicate_of"] == original
     assert f'href="/tasks/{original}"' in page(client.get(f"/tasks/{copy}"))
+
+
+def test_the_forms_offer_the_nearest_tasks_and_take_any_other_by_its_case_number(client, world):
+    """A place with more tasks than a form lists: the duplicate and link forms offer the
+    RELATED_AT_MOST nearest; another of the same walk or place is named by its case number,
+    one elsewhere (or a case number that is none) is refused beside the field."""
+    at_most = task_model.RELATED_AT_MOST
+    farther = []
+    for i in range(at_most + 3):  # each 11 m farther north than the one before
+        spot = world.observe(f"Lampa nr {i}", NEAR[0] + 0.0001 * (i + 1), NEAR[1])
+        farther.append(world.task(observation=spot, measure=f"Byt lampa nr {i}"))
+    copy = world.task(measure="Lampan igen")
+    other_place = make_place(world.db, slug="vallingby", name="Vällingby")
+    other_walk = make_walk(world.db, other_place, None, title="Annan vandring")
+    elsewhere = world.task(observation=world.observe("Annan", *NEAR, walk=other_walk))
+    token = sign_in(client, world, "coordinator")
+    html = page(client.get(f"/tasks/{copy}"))
+    select = html.split('id="duplicate-of"')[1].split("</select>")[0]
+    offered = [int(v) for v in re.findall(r'<option value="(\d+)">', select)]
+    assert offered == farther[:at_most]  # nearest first, the copy itself not among them
+    with world.app.test_request_context():
+        case = {t: case_label(get_task(world.db, t)) for t in (farther[-1], elsewhere)}
+    for named in (case[elsewhere], "HV-9999-0001", "lampan"):
+        response = post_action(
+            client, token, copy, "duplicate", world.db, duplicate_of=farther[0],
+            duplicate_case=named,
+        )  # fmt: skip
+        assert response.status_code == 400, named
+        assert "Choose the original task" in page(response)
+        assert get_task(world.db, copy)["state"] == "proposed"
+    response = post_action(
+        client, token, copy, "duplicate", world.db, duplicate_of=farther[0],
+        duplicate_case=case[farther[-1]].lower(),
+    )  # fmt: skip
+    assert response.status_code == 303
+    assert get_task(world.db, copy)["duplicate_of"] == farther[-1]
+    # The link form: the nearest, and any other of the walk or place by its case number.
+    second = world.observe("Samma lampa igen", *NEAR)
+    html = page(client.get(f"/observations/{second}"))
+    select = html.split('id="link-task-id"')[1].split("</select>")[0]
+    assert len(re.findall(r'<option value="(\d+)">', select)) == at_most
+    url = f"/observations/{second}/tasks/link"
+    refused = client.post(url, data={"csrf_token": token, "task_case": case[elsewhere]})
+    assert refused.status_code == 400
+    response = client.post(url, data={"csrf_token": token, "task_case": case[farther[-1]]})
+    assert response.status_code == 303
+    assert [t["id"] for t in tasks_for_observation(world.db, second)] == [farther[-1]]
 
 
 def test_a_step_that_needs_a_note_without_one_is_400_with_the_message_beside_it(client, world):

@@ -524,15 +524,62 @@ def task_observations(db: Database, task_id: int) -> list[dict]:
     return observations
 
 
-def related_tasks(db: Database, walk_id: int | None, place_id: int | None) -> list[dict]:
-    """Tasks from the same walk or place (the ones a duplicate or a link may point to)."""
+# How many tasks a form offers to point a duplicate or a link at: the nearest ones; any
+# other of the same walk or place is named by its case number.
+RELATED_AT_MOST = 30
+
+
+def related_tasks(
+    db: Database,
+    walk_id: int | None,
+    place_id: int | None,
+    near: tuple[float, float] | None = None,
+    limit: int = RELATED_AT_MOST,
+    without: tuple[int, ...] = (),
+) -> list[dict]:
+    """Tasks from the same walk or place (the ones a duplicate or a link may point to), not
+    those `without` nor duplicates themselves: the `limit` nearest to `near` (lat, lon)
+    first, those without a position last, else the newest first."""
+    marks = ", ".join("?" * len(without))
+    sql = f"""SELECT tasks.*, parties.name AS party_name FROM tasks
+        LEFT JOIN parties ON parties.id = tasks.party_id
+        WHERE (tasks.walk_id = ? OR tasks.place_id = ?) AND tasks.state != 'duplicate'
+            AND tasks.id NOT IN ({marks})"""  # noqa: S608
+    params: list = [walk_id, place_id, *without]
+    if near is None:
+        rows = db.execute(f"{sql} ORDER BY tasks.id DESC LIMIT ?", [*params, limit])
+        return [dict(r) for r in rows]
+    shrink = math.cos(math.radians(near[0])) ** 2
+    distance = "(tasks.lat - ?) * (tasks.lat - ?) + (tasks.lon - ?) * (tasks.lon - ?) * ?"
     rows = db.execute(
-        """SELECT tasks.*, parties.name AS party_name FROM tasks
-           LEFT JOIN parties ON parties.id = tasks.party_id
-           WHERE (tasks.walk_id = ? OR tasks.place_id = ?) ORDER BY tasks.id""",
-        [walk_id, place_id],
+        f"{sql} ORDER BY tasks.lat IS NULL, {distance}, tasks.id DESC LIMIT ?",
+        [*params, near[0], near[0], near[1], near[1], shrink, limit],
     )
     return [dict(r) for r in rows]
+
+
+def related_task(
+    db: Database,
+    walk_id: int | None,
+    place_id: int | None,
+    task_id: int | None,
+    case: tuple[int, int] | None = None,
+) -> dict | None:
+    """The task of the same walk or place (not a duplicate itself) a form points at: by its
+    case number (year, number) when one is given, else by `task_id`; None when none is."""
+    if case is not None:
+        row = db.execute(
+            "SELECT id FROM tasks WHERE case_year = ? AND case_seq = ?", list(case)
+        ).fetchone()
+        task_id = row[0] if row else None
+    if task_id is None:
+        return None
+    row = db.execute(
+        """SELECT tasks.* FROM tasks WHERE id = ? AND (walk_id = ? OR place_id = ?)
+           AND state != 'duplicate'""",
+        [task_id, walk_id, place_id],
+    ).fetchone()
+    return dict(row) if row else None
 
 
 # Observations of problems (not what works well) that no task fixes yet.

@@ -28,6 +28,7 @@ from fieldwalk.render import fail, render
 from fieldwalk.residents.news import tell_residents
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, login_required, role_required
 from fieldwalk.tasks.access import observation_suggestion, parse_int, task_actor, user_actor
+from fieldwalk.tasks.cases import parse_case
 from fieldwalk.tasks.model import (
     count_observations_without_task,
     count_tasks,
@@ -36,6 +37,7 @@ from fieldwalk.tasks.model import (
     list_engineers,
     list_tasks,
     observations_without_task,
+    related_task,
     related_tasks,
     send_walk_tasks,
     task_observations,
@@ -103,15 +105,14 @@ def create_form_context(observation: dict, values: dict | None = None) -> dict:
 
 
 def link_candidates(observation: dict) -> list[dict]:
-    """Tasks of the same walk or place this observation may join: not already its own, and
-    only tasks this person may change (a walk leader, those of walks they manage)."""
+    """The nearest tasks of the same walk or place this observation may join: not already
+    its own, and only tasks this person may change (a walk leader, those of walks they
+    manage)."""
     db = get_db()
-    own = {task["id"] for task in tasks_for_observation(db, observation["id"])}
-    return [
-        task
-        for task in related_tasks(db, observation["walk_id"], observation["place_id"])
-        if task["id"] not in own and task_actor(task).kinds
-    ]
+    own = tuple(task["id"] for task in tasks_for_observation(db, observation["id"]))
+    near = (observation["lat"], observation["lon"]) if observation["lat"] is not None else None
+    related = related_tasks(db, observation["walk_id"], observation["place_id"], near, without=own)
+    return [task for task in related if task_actor(task).kinds]
 
 
 def observation_task_panel(observation: dict) -> dict:
@@ -203,12 +204,26 @@ def create(observation_id: str):
 def link(observation_id: str):
     """Point this observation at an existing task of the same walk or place."""
     observation = _observation_or_404(observation_id)
-    task_id = parse_int(request.form.get("task_id"))
-    candidates = {t["id"] for t in create_form_context(observation)["link_candidates"]}
-    if task_id not in candidates:
+    db = get_db()
+    case_text = (request.form.get("task_case") or "").strip()
+    case = parse_case(case_text, current_app.config.get("CASE_PREFIX", ""))
+    task = (
+        None
+        if case_text and case is None
+        else related_task(
+            db,
+            observation["walk_id"],
+            observation["place_id"],
+            parse_int(request.form.get("task_id")),
+            case,
+        )
+    )
+    own = {t["id"] for t in tasks_for_observation(db, observation["id"])}
+    if task is None or task["id"] in own or not task_actor(task).kinds:
         fail(400, _("Choose a task from the same walk or place."))
+    task_id = task["id"]
     actor = planner()
-    link_observation(get_db(), task_id, observation["id"], actor)
+    link_observation(db, task_id, observation["id"], actor)
     return redirect(url_for("capture.show", observation_id=observation["id"]), code=303)
 
 

@@ -37,7 +37,7 @@ from fieldwalk.tasks.access import (
     parse_int,
     task_actor,
 )
-from fieldwalk.tasks.cases import format_case
+from fieldwalk.tasks.cases import format_case, parse_case
 from fieldwalk.tasks.conversation import EDITORS, list_comments
 from fieldwalk.tasks.mine import due_label
 from fieldwalk.tasks.model import (
@@ -45,6 +45,7 @@ from fieldwalk.tasks.model import (
     get_task,
     list_engineers,
     list_tasks,
+    related_task,
     related_tasks,
     task_history,
     task_observations,
@@ -130,6 +131,7 @@ def task_page(
     }
     if "duplicate" in actions:
         context["duplicate_candidates"] = _duplicate_candidates(task)
+        context["case_example"] = format_case(current_app.config["CASE_PREFIX"], 2026, 42)
     if "reroute" in actions:
         context["parties"] = list_parties(db)
         if observations:
@@ -163,11 +165,18 @@ def _value(db, field: str, value) -> str:
 
 
 def _duplicate_candidates(task: dict) -> list[dict]:
-    return [
-        t
-        for t in related_tasks(get_db(), task["walk_id"], task["place_id"])
-        if t["id"] != task["id"] and t["state"] != "duplicate"
-    ]
+    """The tasks the duplicate form offers: the nearest of the same walk or place."""
+    near = (task["lat"], task["lon"]) if task["lat"] is not None else None
+    db = get_db()
+    return related_tasks(db, task["walk_id"], task["place_id"], near, without=(task["id"],))
+
+
+def _named_case(text: str | None) -> tuple[int, int] | None:
+    """The (year, number) a form's case-number field names; TaskError when it names none."""
+    case = parse_case(text or "", current_app.config.get("CASE_PREFIX", ""))
+    if case is None:
+        raise TaskError("duplicate_of")
+    return case
 
 
 @bp.get("/tasks/<int:task_id>")
@@ -209,10 +218,17 @@ def act(task_id: int, action: str):
         with transaction(db):
             options = {"note": form.get("note"), "has_photo": bool(data)}
             if action == "duplicate":
-                original = parse_int(form.get("duplicate_of"))
-                if original not in {t["id"] for t in _duplicate_candidates(task)}:
+                case_text = (form.get("duplicate_case") or "").strip()
+                original = related_task(
+                    db,
+                    task["walk_id"],
+                    task["place_id"],
+                    parse_int(form.get("duplicate_of")),
+                    _named_case(case_text) if case_text else None,
+                )
+                if original is None or original["id"] == task["id"]:
                     raise TaskError("duplicate_of")
-                options["duplicate_of"] = original
+                options["duplicate_of"] = original["id"]
             if action == "reroute":
                 options["party_id"] = parse_int(form.get("party_id"))
                 observations = task_observations(db, task_id)
