@@ -24,7 +24,9 @@ measured the same way in the same run, is the baseline: what any request costs h
 The map is asked unfiltered (the whole district, the busiest place's box at zoom 16, a
 street at zoom 18) and, as after a filter change, without a box but filtered: by a category,
 by this year, by the busiest place, by the tasks still open (a filter on the other kind of
-row, through the links).
+row, through the links), and by a text with a category or the open tasks. The dashboard's
+list is asked filtered too (a category, the open tasks, overdue, not yet a task, a text with
+a category), and a task of the busiest place (its duplicate form lists the nearest tasks).
 
 Then, per endpoint, the growth from the smallest size to the largest. Targets (issue 18):
 every page and map answer p95 under 150 ms (the annual follow-up's year pages, one place and
@@ -132,6 +134,10 @@ def prepare(size: int) -> dict:
             """SELECT party_id FROM tasks WHERE party_id IS NOT NULL
                GROUP BY party_id ORDER BY count(*) DESC LIMIT 1"""
         ).fetchone()[0]
+        task = db.execute(
+            """SELECT max(id) FROM tasks WHERE place_id = ? AND state IN ('proposed', 'sent')""",
+            [place["id"]],
+        ).fetchone()[0]
         counts = {
             table: db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
             for table in ("observations", "tasks", "walks", "places")
@@ -143,6 +149,7 @@ def prepare(size: int) -> dict:
         "place": place["id"],
         "place_n": place["n"],
         "party": party,
+        "task": task,
         "place_box": f"{west:.5f},{south:.5f},{east:.5f},{north:.5f}",
         # About what a phone shows at zoom 18: a street, 300 by 600 m.
         "street_box": f"{lon - 0.0026:.5f},{lat - 0.0014:.5f},{lon + 0.0026:.5f},{lat + 0.0014:.5f}",
@@ -185,8 +192,24 @@ def endpoints(facts: dict) -> list[tuple[str, str, str]]:
             "map.json, filter: category and open",
             "/dashboard/map.json?category=lighting&state=open",
         ),
+        # A text search with another filter: from the text index and what its keys hold.
+        (
+            "map",
+            "map.json, filter: text and category",
+            "/dashboard/map.json?q=lampa&category=lighting",
+        ),
+        ("map", "map.json, filter: text and open", "/dashboard/map.json?q=lampa&state=open"),
         # A text search's hits grow with the database; it counts them from the text index.
         ("page", "dashboard, text search", "/dashboard?q=lampa"),
+        ("page", "dashboard, text and category", "/dashboard?q=lampa&category=lighting"),
+        # The list beside the map, filtered as the map above: a filter on the other kind of
+        # row is counted from the text index's keys, its page read in order.
+        ("page", "dashboard, filter: one category", "/dashboard?category=lighting"),
+        ("page", "dashboard, filter: open tasks", "/dashboard?state=open"),
+        ("page", "dashboard, filter: overdue", "/dashboard?overdue=1"),
+        ("page", "dashboard, filter: not yet a task", "/dashboard?state=untasked"),
+        # A task of the busiest place: its duplicate form offers the nearest tasks.
+        ("page", "task page, busiest place", f"/tasks/{facts['task']}"),
         ("page", "task list, open tasks", "/tasks"),
         ("page", "triage", "/tasks/triage"),
         ("page", "week page (lägesbild)", "/reports/week"),
