@@ -1208,3 +1208,10 @@ def m057_map_due_years(db: Database) -> None:
             "observation_due": (mapcells.OBSERVATION_DUE_YEAR,),
         },
     )
+
+
+@migrations()
+def m058_link_totals(db: Database) -> None:
+    # How many observations each state of their tasks holds, and tasks each category of
+    # their observations (mapcells.py), so the dashboard counts such a filter from a row.
+    mapcells.build_link_totals(db)

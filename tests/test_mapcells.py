@@ -58,6 +58,7 @@ def kept(db) -> tuple:
             (r[0], r[1], round(r[2] or 0, 6), round(r[3] or 0, 6), r[4])
             for r in db.execute("SELECT * FROM observation_due").fetchall()
         },
+        {(r[0], r[1]): r[2] for r in db.execute("SELECT * FROM link_totals WHERE n != 0")},
     )
 
 

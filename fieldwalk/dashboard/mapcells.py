@@ -631,6 +631,7 @@ def drop_statements() -> list[str]:
     return [
         *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
         "DROP TABLE IF EXISTS map_cells",
+        "DROP TABLE IF EXISTS link_totals",
         *(f"DROP TABLE IF EXISTS {table}" for table in CROSS),
     ]
 
@@ -648,6 +649,64 @@ def build(db: Database) -> None:
     for statement in (DDL, *CROSS_DDL, *trigger_statements()):
         db.execute(statement)
     rebuild_map_cells(db)
+    build_link_totals(db)
+
+
+# How many rows each facet across the links holds, whatever their position: per pseudo-state
+# of observation_states (its observations: of a state, open, tasked, a party's) and per
+# category of task_categories (its tasks). Triggers on those tables keep it (a row there is
+# one observation or task in that facet once a statement is done, its rows at zero pruned).
+LINK_TOTALS_DDL = """CREATE TABLE link_totals (
+    kind TEXT NOT NULL, facet TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (kind, facet)
+) WITHOUT ROWID"""
+LINK_TOTALS = {
+    "observation_states": ("observations", "state"),
+    "task_categories": ("tasks", "category"),
+}
+
+
+def _link_total_triggers() -> list[str]:
+    statements = []
+    for table, (kind, column) in LINK_TOTALS.items():
+        statements += [
+            f"""CREATE TRIGGER {table}_totals_insert AFTER INSERT ON {table} BEGIN
+                INSERT INTO link_totals (kind, facet, n) VALUES ('{kind}', NEW.{column}, 1)
+                ON CONFLICT (kind, facet) DO UPDATE SET n = n + 1; END""",  # noqa: S608
+            f"""CREATE TRIGGER {table}_totals_delete AFTER DELETE ON {table} BEGIN
+                UPDATE link_totals SET n = n - 1 WHERE kind = '{kind}' AND facet = OLD.{column};
+                END""",  # noqa: S608
+        ]
+    return statements
+
+
+def build_link_totals(db: Database) -> None:
+    """Make `link_totals` and its triggers (again) and count it from the tables across the
+    links (a migration; `build` after it makes those tables again)."""
+    for table in LINK_TOTALS:
+        for event in ("insert", "delete"):
+            db.execute(f"DROP TRIGGER IF EXISTS {table}_totals_{event}")
+    db.execute("DROP TABLE IF EXISTS link_totals")
+    db.execute(LINK_TOTALS_DDL)
+    for statement in _link_total_triggers():
+        db.execute(statement)
+    recount_link_totals(db)
+
+
+def recount_link_totals(db: Database) -> None:
+    db.execute("DELETE FROM link_totals")
+    for table, (kind, column) in LINK_TOTALS.items():
+        db.execute(
+            f"""INSERT INTO link_totals (kind, facet, n)
+                SELECT '{kind}', {column}, count(*) FROM {table} GROUP BY {column}"""  # noqa: S608
+        )
+
+
+def link_total(db: Database, kind: str, facet: str) -> int:
+    """How many rows of `kind` are in a facet across the links (`LINK_TOTALS`)."""
+    row = db.execute(
+        "SELECT n FROM link_totals WHERE kind = ? AND facet = ?", [kind, facet]
+    ).fetchone()
+    return row[0] if row else 0
 
 
 def add_facets(db: Database, added: dict[str, tuple[str, ...]]) -> int:
@@ -735,6 +794,8 @@ def rebuild_map_cells(db: Database) -> int:
         for facet in facets:
             for zoom in LEVELS:
                 db.execute(_insert_cells(kind, table, facet, "{row}.urgent", zoom))
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'link_totals'").fetchone():
+        recount_link_totals(db)
     return db.execute("SELECT count(*) FROM map_cells").fetchone()[0]
 
 

@@ -10,6 +10,7 @@ counts per grid cell when many, so an answer stays small however many the distri
 
 import json
 import math
+from dataclasses import replace
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
@@ -20,6 +21,7 @@ from sqlite_utils import Database
 from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES, category_label
 from fieldwalk.dashboard.filters import (
+    NO_PARTY,
     OPEN,
     STATE_CHOICES,
     UNTASKED,
@@ -36,6 +38,7 @@ from fieldwalk.dashboard.filters import (
     parse_page,
     task_where,
 )
+from fieldwalk.dashboard.mapcells import PARTY, TASKED, link_total
 from fieldwalk.dashboard.mapdata import map_answer, parse_view
 from fieldwalk.db import get_db
 from fieldwalk.ids import MAX_ROW_ID
@@ -44,7 +47,7 @@ from fieldwalk.parties.model import list_parties
 from fieldwalk.render import render
 from fieldwalk.reports.totals import counted_rows
 from fieldwalk.security import MANAGER_ROLES, STAFF_ROLES, role_required
-from fieldwalk.tasks.states import OPEN_STATES_SQL
+from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
 from fieldwalk.tasks.words import PRIORITY_LABELS, STATE_LABELS, case_label
 
 bp = Blueprint("dashboard", __name__)
@@ -60,6 +63,9 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     if f.unfiltered:
         every = counted_rows(db)
         return {kind: every[kind] if f.kind in ("all", kind) else 0 for kind in counts}
+    counted = _counted(db, f, today)
+    if counted is not None:
+        return counted
     indexed = indexed_text(f, today, tz)
     if indexed is not None:  # each row has one key in the text index
         return {
@@ -82,6 +88,58 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
                 continue
         sql = f"SELECT count(*) FROM {table} {alias} WHERE {where[0]}"  # noqa: S608
         counts[kind] = db.execute(sql, where[1]).fetchone()[0]
+    return counts
+
+
+def _counted(db: Database, f: Filters, today: str) -> dict[str, int] | None:
+    """The counts of a filter the running totals hold, asked alone (besides the kind): a
+    category, a task state (the open ones, none), a party (none), being overdue. None for
+    any other filter."""
+    alone = replace(f, kind="all", category=None, state=None, party=None, overdue=False)
+    asked = [f.category is not None, f.state is not None, f.party is not None, f.overdue]
+    if alone != Filters() or sum(asked) != 1:
+        return None
+    party = None if f.party is None else 0 if f.party == NO_PARTY else f.party
+    counts = {"observations": 0, "tasks": 0}
+    if f.kind != "tasks":
+        if f.category is not None:
+            counts["observations"] = db.execute(
+                """SELECT (SELECT coalesce(sum(observations), 0) FROM observation_totals
+                           WHERE span = 'month' AND category = ?)
+                        + (SELECT count(*) FROM observations
+                           WHERE observed_at IS NULL AND category = ?)""",
+                [f.category, f.category],
+            ).fetchone()[0]
+        elif f.state == UNTASKED:
+            tasked = link_total(db, "observations", TASKED)
+            counts["observations"] = counted_rows(db)["observations"] - tasked
+        elif f.state is not None:
+            counts["observations"] = link_total(db, "observations", f.state)
+        elif party is not None:
+            counts["observations"] = link_total(db, "observations", f"{PARTY}{party}")
+        else:  # an observation is overdue when its open task due first is
+            counts["observations"] = db.execute(
+                "SELECT count(*) FROM observation_due WHERE due < ?", [today]
+            ).fetchone()[0]
+    if f.kind != "observations" and f.state != UNTASKED:
+        if f.category is not None:
+            counts["tasks"] = link_total(db, "tasks", f.category)
+        elif f.overdue:
+            counts["tasks"] = db.execute(
+                f"""SELECT count(*) FROM tasks WHERE state IN ({OPEN_STATES_SQL})
+                    AND due_date < ?""",  # noqa: S608 - constants
+                [today],
+            ).fetchone()[0]
+        else:
+            states = OPEN_STATES if f.state == OPEN else (f.state,) if f.state else STATES
+            marks = ", ".join("?" * len(states))
+            where, params = f"state IN ({marks})", list(states)
+            if party is not None:
+                where, params = f"{where} AND party_id = ?", [*params, party]
+            counts["tasks"] = db.execute(
+                f"SELECT coalesce(sum(tasks), 0) FROM task_state_totals WHERE {where}",  # noqa: S608
+                params,
+            ).fetchone()[0]
     return counts
 
 
