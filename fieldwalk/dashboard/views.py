@@ -107,7 +107,7 @@ def _counted(db: Database, f: Filters, today: str) -> dict[str, int] | None:
                 """SELECT (SELECT coalesce(sum(observations), 0) FROM observation_totals
                            WHERE span = 'month' AND category = ?)
                         + (SELECT count(*) FROM observations
-                           WHERE observed_at IS NULL AND category = ?)""",
+                           WHERE observed_at IS NULL AND +category = ?)""",
                 [f.category, f.category],
             ).fetchone()[0]
         elif f.state == UNTASKED:
