@@ -338,6 +338,23 @@ def _lon_step(lon: float) -> int:
     return max(0, min(STEPS - 1, int((lon + 180) / 360.0 * STEPS)))
 
 
+def in_box(kind: str, box, where: tuple) -> tuple[str, list]:
+    """SQL selecting the rows (as `row`) of the positioned rows in a box (west, south, east,
+    north; the steps it touches) whose copies meet `where` (as in `hits`), whatever their
+    text: one range of keys per latitude step, so it reads the keys in the box and no
+    others (a row of a full step is not among them)."""
+    west, south, east, north = box
+    alias = ALIASES[kind]
+    sql = f"""WITH RECURSIVE lanes(step) AS (SELECT ? UNION ALL SELECT step + 1 FROM lanes
+            WHERE step < ?)
+        SELECT {alias}.row AS row FROM lanes CROSS JOIN {_keys(kind)} {alias}
+        ON {alias}.key BETWEEN (step << {LAT_SHIFT}) | (? << {LON_SHIFT})
+            AND (step << {LAT_SHIFT}) | ((? + 1) << {LON_SHIFT}) - 1
+        WHERE {where[0]}"""  # noqa: S608 - fixed fragments
+    steps = [_lat_step(south), _lat_step(north), _lon_step(west), _lon_step(east)]
+    return sql, [*steps, *where[1]]
+
+
 def hits(
     kind: str,
     text: str,

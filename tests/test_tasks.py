@@ -5,6 +5,8 @@ Real logins through the login form, real CSRF tokens, a real SQLite file and rea
 """
 
 import io
+import math
+import random
 import re
 import uuid
 from pathlib import Path
@@ -25,6 +27,7 @@ from conftest import (
 )
 from PIL import Image
 
+from fieldwalk import textsearch
 from fieldwalk.auth import create_user
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.record import record_photo
@@ -492,6 +495,90 @@ def test_the_forms_offer_the_nearest_tasks_and_take_any_other_by_its_case_number
     response = client.post(url, data={"csrf_token": token, "task_case": case[farther[-1]]})
     assert response.status_code == 303
     assert [t["id"] for t in tasks_for_observation(world.db, second)] == [farther[-1]]
+
+
+def test_the_nearest_tasks_are_those_a_full_sort_gives(db):
+    """Tasks clustered at a spot, spread over its quarter and over the city, some without a
+    position, some of another place or duplicates: the nearest found box by box off the
+    text index's keys are the nearest of a sort of them all, from a crowded spot, a quiet
+    one and one far from every task."""
+    rng = random.Random(18)
+    place = make_place(db)
+    other = make_place(db, slug="vallingby", name="Vällingby")
+    for _i in range(400):
+        spread = rng.choice([0.0005, 0.003, 0.05])
+        lat, lon = 59.36 + rng.uniform(-spread, spread), 17.87 + rng.uniform(-spread, spread) * 2
+        if rng.random() < 0.05:
+            lat = lon = None
+        state = rng.choice(["proposed", "sent", "done", "duplicate"])
+        add_task_row(db, rng.choice([place, place, other]), state, "2026-11-02T10:00:00Z",
+                     lat=lat, lon=lon)  # fmt: skip
+    rows = [dict(r) for r in db.execute("SELECT * FROM tasks WHERE place_id = ?", [place])]
+    for near in ((59.36, 17.87), (59.3615, 17.8740), (59.50, 18.20)):
+        shrink = math.cos(math.radians(near[0])) ** 2
+
+        def key(task, near=near, shrink=shrink):
+            if task["lat"] is None:
+                return (1, 0, -task["id"])
+            far = (task["lat"] - near[0]) ** 2 + (task["lon"] - near[1]) ** 2 * shrink
+            return (0, far, -task["id"])
+
+        mine = sorted((t for t in rows if t["state"] != "duplicate"), key=key)
+        for limit in (5, 30):
+            found = task_model.related_tasks(db, None, place, near, limit=limit)
+            assert [t["id"] for t in found] == [t["id"] for t in mine[:limit]], (near, limit)
+    # A box's corners are farther than the middle of its edges: 30 tasks in the first box's
+    # corners, one just past its northern edge, nearer than all of them.
+    spot, span = (59.30, 17.70), task_model.NEAR_BOX_DEGREES[0]
+    width = span / math.cos(math.radians(spot[0]))
+    corners = [
+        add_task_row(
+            db,
+            place,
+            "sent",
+            "2026-11-02T10:00:00Z",
+            lat=spot[0] + dy * span * 0.95,
+            lon=spot[1] + dx * width * 0.95,
+        )  # fmt: skip
+        for dy, dx in ((1, 1), (1, -1), (-1, 1), (-1, -1)) * 8
+    ]
+    past = add_task_row(db, place, "sent", "2026-11-02T10:00:00Z", lat=spot[0] + span * 1.05,
+                        lon=spot[1])  # fmt: skip
+    found = [t["id"] for t in task_model.related_tasks(db, None, place, spot, limit=30)]
+    assert found[0] == past and set(found[1:]) <= set(corners)
+
+
+def test_a_box_of_the_text_index_keys_holds_the_rows_in_it(db):
+    """The keys in a box, one range per latitude step: the positioned tasks whose steps lie
+    in the box's, and no others."""
+    rng = random.Random(19)
+    place = make_place(db)
+    for _i in range(300):
+        add_task_row(db, place, "sent", "2026-11-02T10:00:00Z",
+                     lat=59.30 + rng.random() * 0.02, lon=17.80 + rng.random() * 0.04)  # fmt: skip
+    steps = 2**22
+
+    def step(value, offset, whole):
+        return int((value + offset) / whole * steps)
+
+    rows = db.execute("SELECT id, lat, lon FROM tasks").fetchall()
+    for _i in range(20):
+        south, west = 59.30 + rng.random() * 0.015, 17.80 + rng.random() * 0.03
+        box = (
+            west,
+            south,
+            west + 0.006 + rng.random() * 0.01,
+            south + 0.003 + rng.random() * 0.005,
+        )
+        sql, params = textsearch.in_box("tasks", box, ("1", []))
+        found = {row[0] for row in db.execute(sql, params)}
+        lats, lons = (step(box[1], 90, 180), step(box[3], 90, 180)), (
+            step(box[0], 180, 360), step(box[2], 180, 360))  # fmt: skip
+        assert found == {
+            task for task, lat, lon in rows
+            if lats[0] <= step(lat, 90, 180) <= lats[1] and lons[0] <= step(lon, 180, 360) <= lons[1]
+        }  # fmt: skip
+        assert found
 
 
 def test_a_step_that_needs_a_note_without_one_is_400_with_the_message_beside_it(client, world):

@@ -541,21 +541,49 @@ def related_tasks(
     those `without` nor duplicates themselves: the `limit` nearest to `near` (lat, lon)
     first, those without a position last, else the newest first."""
     marks = ", ".join("?" * len(without))
-    sql = f"""SELECT tasks.*, parties.name AS party_name FROM tasks
+    # `unary` "+" keeps the walk's and place's indexes out (a box's keys pick the rows).
+    related = """SELECT tasks.*, parties.name AS party_name FROM tasks
         LEFT JOIN parties ON parties.id = tasks.party_id
-        WHERE (tasks.walk_id = ? OR tasks.place_id = ?) AND tasks.state != 'duplicate'
-            AND tasks.id NOT IN ({marks})"""  # noqa: S608
+        WHERE ({unary}tasks.walk_id = ? OR {unary}tasks.place_id = ?)
+            AND tasks.state != 'duplicate' AND tasks.id NOT IN ({marks})"""
+    sql = related.format(unary="", marks=marks)
     params: list = [walk_id, place_id, *without]
     if near is None:
         rows = db.execute(f"{sql} ORDER BY tasks.id DESC LIMIT ?", [*params, limit])
         return [dict(r) for r in rows]
     shrink = math.cos(math.radians(near[0])) ** 2
     distance = "(tasks.lat - ?) * (tasks.lat - ?) + (tasks.lon - ?) * (tasks.lon - ?) * ?"
+    order = [near[0], near[0], near[1], near[1], shrink]
+    # First the tasks in growing boxes around the spot, read off the text index's keys (they
+    # say where each task lies, and copy its walk, place and state): when a box holds enough
+    # and the farthest is nearer than its edge, they are the nearest of all.
+    copies = ("(t.walk_id = ? OR t.place_id = ?) AND t.state != 'duplicate'", [walk_id, place_id])
+    for span in NEAR_BOX_DEGREES:
+        width = span / math.sqrt(shrink)
+        box = (near[1] - width, near[0] - span, near[1] + width, near[0] + span)
+        boxed, boxed_params = textsearch.in_box("tasks", box, copies)
+        rows = [
+            dict(r)
+            for r in db.execute(
+                f"{related.format(unary='+', marks=marks)} AND tasks.id IN ({boxed})"
+                f" ORDER BY {distance}, tasks.id DESC LIMIT ?",
+                [*params, *boxed_params, *order, limit],
+            )
+        ]
+        if len(rows) == limit and all(
+            (r["lat"] - near[0]) ** 2 + (r["lon"] - near[1]) ** 2 * shrink <= span**2 for r in rows
+        ):
+            return rows
     rows = db.execute(
         f"{sql} ORDER BY tasks.lat IS NULL, {distance}, tasks.id DESC LIMIT ?",
-        [*params, near[0], near[0], near[1], near[1], shrink, limit],
+        [*params, *order, limit],
     )
     return [dict(r) for r in rows]
+
+
+# Half the heights of the boxes `related_tasks` looks in first, in degrees of latitude
+# (about 100 m and 1 km).
+NEAR_BOX_DEGREES = (0.0009, 0.009)
 
 
 def related_task(
