@@ -280,6 +280,16 @@ def across_links(f: Filters, kind: str) -> bool:
     return f.category is not None
 
 
+def selected_kinds(f: Filters) -> tuple[str, ...]:
+    """The kinds of row the filters can select: not the other kind's when one is asked,
+    no task among the observations with no task."""
+    return tuple(
+        kind
+        for kind in ("observations", "tasks")
+        if f.kind in ("all", kind) and not (kind == "tasks" and f.state == UNTASKED)
+    )
+
+
 def indexed_text(f: Filters, today: str, tz: ZoneInfo) -> dict[str, tuple | None] | None:
     """For a text search the text index answers whole: per kind the filters select, the
     condition on its keys' copies (`copied_where`; None for a text alone). None when it is
@@ -289,12 +299,7 @@ def indexed_text(f: Filters, today: str, tz: ZoneInfo) -> dict[str, tuple | None
         return None
     alone = text_alone(f)
     found = {}
-    for kind, arm in (
-        ("observations", observation_where(f, today, tz)),
-        ("tasks", task_where(f, today, tz)),
-    ):
-        if arm is None:
-            continue
+    for kind in selected_kinds(f):
         found[kind] = None if alone else copied_where(f, kind, today, tz)
         if not alone and found[kind] is None:
             return None
@@ -358,7 +363,7 @@ def observation_where(
     the caller cuts the rows down to a few thousand besides, as `Filters.narrow` does; `box`:
     the caller keeps to a map's box, where the text search then looks first; `scan`: the
     text search reads the rows, as `textsearch.condition` says)."""
-    if f.kind == "tasks":
+    if "observations" not in selected_kinds(f):
         return None
     o = "+o" if ordered else "o"
     where, params = _shared_conditions(f, "o", tz)
@@ -411,7 +416,7 @@ def task_where(
 ) -> tuple[str, list] | None:
     """The WHERE clause (table alias `t`) for the tasks the filters select (`narrow`, `box`
     and `scan` as for observation_where)."""
-    if f.kind == "observations" or f.state == UNTASKED:
+    if "tasks" not in selected_kinds(f):
         return None
     t = "+t" if ordered else "t"
     where, params = _shared_conditions(f, "t", tz)

@@ -484,13 +484,13 @@ def _by_text(
     if zoom > textsearch.FINEST_ZOOM:
         return None
     sums: dict[int, list] = {}
-    arms = _arms(f, View(), today, tz)  # the box is kept below: a full step's keys lie outside
     for kind, where in indexed.items():
         found = textsearch.cell_sums(
             db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where
         )
         if textsearch.overflowed(db, kind):
-            alias, sql, params = arms[kind]
+            # Boxed below: a full step's keys lie outside the box's lanes.
+            alias, sql, params = _arms(f, View(), today, tz)[kind]
             full, full_params = textsearch.overflow_condition(kind, alias, f.q)
             full_arm = _boxed(alias, f"{sql} AND {full}", [*params, *full_params], view)
             for cell, values in _sums(db, {kind: full_arm}, zoom).items():
