@@ -9,13 +9,16 @@ import math
 import os
 import re
 import shlex
+import shutil
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
+from contextlib import closing
 from email.policy import default as default_policy
 from pathlib import Path
 
@@ -64,10 +67,28 @@ def east_of_racksta(metres: float) -> tuple[float, float]:
     return lat, 17.889 + metres / (math.cos(math.radians(lat)) * EARTH_RADIUS_M * math.pi / 180)
 
 
+@pytest.fixture(scope="session")
+def migrated(tmp_path_factory) -> Path:
+    """A database file with every migration applied, made once per test process.
+
+    Each test's app starts from a copy of it: migrating a new file for each of three thousand
+    tests cost about 0,14 s each, a minute and a half of the suite's wall time. The
+    migrations themselves are tested from an empty file in test_migrations.py.
+    """
+    instance = tmp_path_factory.mktemp("migrated") / "instance"
+    path = Path(create_app({"TESTING": True, "INSTANCE": str(instance)}).config["DATABASE_PATH"])
+    with closing(sqlite3.connect(path)) as conn:
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # everything in the file itself
+    return path
+
+
 @pytest.fixture
-def app(tmp_path):
+def app(tmp_path, migrated):
     """An app whose instance folder (database, photos, secret) lives in a temp dir."""
-    yield create_app({"TESTING": True, "INSTANCE": str(tmp_path / "instance")})
+    instance = tmp_path / "instance"
+    instance.mkdir(exist_ok=True)
+    shutil.copyfile(migrated, instance / migrated.name)
+    yield create_app({"TESTING": True, "INSTANCE": str(instance)})
 
 
 @pytest.fixture

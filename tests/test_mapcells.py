@@ -22,6 +22,7 @@ from fieldwalk.dashboard.mapcells import (
     grid,
     rebuild_map_cells,
 )
+from fieldwalk.db import transaction
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks import untasked
 from fieldwalk.tasks.untasked import UNTASKED
@@ -306,16 +307,17 @@ def test_an_observation_is_due_when_its_first_open_task_is(db):
 @pytest.fixture
 def city(db):
     """400 observations and 100 tasks spread over the city, some urgent."""
-    rng = random.Random(7)
-    points = []
-    for i in range(400):
-        lat, lon = city_point(rng)
-        add_observation(db, lat, lon, urgent=i % 10 == 0)
-        points.append((lat, lon))
-    for i in range(100):
-        lat, lon = city_point(rng)
-        add_task(db, lat, lon, "urgent" if i % 4 == 0 else "normal")
-        points.append((lat, lon))
+    with transaction(db):  # one commit, not one per row (the triggers run the same)
+        rng = random.Random(7)
+        points = []
+        for i in range(400):
+            lat, lon = city_point(rng)
+            add_observation(db, lat, lon, urgent=i % 10 == 0)
+            points.append((lat, lon))
+        for i in range(100):
+            lat, lon = city_point(rng)
+            add_task(db, lat, lon, "urgent" if i % 4 == 0 else "normal")
+            points.append((lat, lon))
     return points
 
 
@@ -393,39 +395,40 @@ def moment(rng) -> str:
 def linked_city(db):
     """300 observations of three categories and 100 tasks in three states, in two places and
     none, 150 links between them, some urgent."""
-    rng = random.Random(11)
-    places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
-    parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret"), None]
-    observations, tasks = [], []
-    for i in range(300):
-        observation = add_observation(db, *city_point(rng), urgent=i % 7 == 0)
-        db.execute(
-            """UPDATE observations SET category = ?, place_id = ?, observed_at = ?
-               WHERE id = ?""",
-            [rng.choice(["lighting", "graffiti", "paths"]), rng.choice(places), moment(rng),
-             observation],
-        )  # fmt: skip
-        observations.append(observation)
-    for i in range(100):
-        task = add_task(db, *city_point(rng), "urgent" if i % 5 == 0 else "normal")
-        db.execute(
-            """UPDATE tasks SET state = ?, place_id = ?, created_at = ?, party_id = ?, due_date = ?
-               WHERE id = ?""",
-            [
-                rng.choice(["proposed", "sent", "done"]),
-                rng.choice(places),
-                moment(rng),
-                rng.choice(parties),
-                due(rng),
-                task,
-            ],
-        )
-        tasks.append(task)
-    for _i in range(150):
-        db.execute(
-            "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
-            [rng.choice(tasks), rng.choice(observations)],
-        )
+    with transaction(db):  # one commit, not one per row (the triggers run the same)
+        rng = random.Random(11)
+        places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
+        parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret"), None]
+        observations, tasks = [], []
+        for i in range(300):
+            observation = add_observation(db, *city_point(rng), urgent=i % 7 == 0)
+            db.execute(
+                """UPDATE observations SET category = ?, place_id = ?, observed_at = ?
+                   WHERE id = ?""",
+                [rng.choice(["lighting", "graffiti", "paths"]), rng.choice(places), moment(rng),
+                 observation],
+            )  # fmt: skip
+            observations.append(observation)
+        for i in range(100):
+            task = add_task(db, *city_point(rng), "urgent" if i % 5 == 0 else "normal")
+            db.execute(
+                """UPDATE tasks SET state = ?, place_id = ?, created_at = ?, party_id = ?, due_date = ?
+                   WHERE id = ?""",
+                [
+                    rng.choice(["proposed", "sent", "done"]),
+                    rng.choice(places),
+                    moment(rng),
+                    rng.choice(parties),
+                    due(rng),
+                    task,
+                ],
+            )
+            tasks.append(task)
+        for _i in range(150):
+            db.execute(
+                "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+                [rng.choice(tasks), rng.choice(observations)],
+            )
     return places
 
 
@@ -545,15 +548,16 @@ def test_finer_than_the_last_level_the_points_answer(app, client, db, street):
 @pytest.fixture
 def street(db):
     """1,000 observations and 200 tasks in a 300 by 200 metre block, some urgent."""
-    rng = random.Random(18)
-    points = []
-    for i in range(1200):
-        lat, lon = 59.3740 + rng.random() * 0.0018, 17.8100 + rng.random() * 0.0050
-        if i < 1000:
-            add_observation(db, lat, lon, urgent=i % 10 == 0)
-        else:
-            add_task(db, lat, lon, "urgent" if i % 4 == 0 else "normal")
-        points.append((lat, lon))
+    with transaction(db):  # one commit, not one per row (the triggers run the same)
+        rng = random.Random(18)
+        points = []
+        for i in range(1200):
+            lat, lon = 59.3740 + rng.random() * 0.0018, 17.8100 + rng.random() * 0.0050
+            if i < 1000:
+                add_observation(db, lat, lon, urgent=i % 10 == 0)
+            else:
+                add_task(db, lat, lon, "urgent" if i % 4 == 0 else "normal")
+            points.append((lat, lon))
     return points
 
 

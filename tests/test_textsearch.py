@@ -16,6 +16,7 @@ from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES
 from fieldwalk.dashboard import mapdata, views
 from fieldwalk.dashboard.filters import Filters, local_today, parse_filters
+from fieldwalk.db import transaction
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.states import OPEN_STATES, STATES
 
@@ -219,10 +220,9 @@ def test_the_index_follows_every_write(db):
                     [task, observation],
                 )
             elif action == "unlink":
-                db.execute(
-                    """DELETE FROM task_observations WHERE rowid =
-                       (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)"""
-                )
+                links = [r[0] for r in db.execute("SELECT rowid FROM task_observations ORDER BY 1")]
+                if links:  # picked by the seeded generator: every run writes the same
+                    db.execute("DELETE FROM task_observations WHERE rowid = ?", [rng.choice(links)])
             elif action == "state" and task:
                 db.execute("UPDATE tasks SET state = ? WHERE id = ?", [rng.choice(STATES), task])
             elif action == "party" and task:
@@ -284,20 +284,21 @@ def test_a_full_step_gives_its_next_rows_to_the_rows(app, db, monkeypatch):
 @pytest.fixture
 def worded_city(db):
     """300 observations and 150 tasks over the city, a third of them about a lamp."""
-    rng = random.Random(8)
-    place = make_place(db)
-    for i in range(300):
-        lat, lon = city_point(rng)
-        add_observation_row(
-            db, place, "2026-11-02T10:00:00Z", description=rng.choice(WORDS), lat=lat, lon=lon,
-            urgent=i % 5 == 0,
-        )  # fmt: skip
-    for i in range(150):
-        lat, lon = city_point(rng)
-        add_task_row(
-            db, place, "proposed", "2026-11-02T10:00:00Z", measure=rng.choice(WORDS), lat=lat,
-            lon=lon, priority="urgent" if i % 4 == 0 else "normal",
-        )  # fmt: skip
+    with transaction(db):  # one commit, not one per row (the triggers run the same)
+        rng = random.Random(8)
+        place = make_place(db)
+        for i in range(300):
+            lat, lon = city_point(rng)
+            add_observation_row(
+                db, place, "2026-11-02T10:00:00Z", description=rng.choice(WORDS), lat=lat, lon=lon,
+                urgent=i % 5 == 0,
+            )  # fmt: skip
+        for i in range(150):
+            lat, lon = city_point(rng)
+            add_task_row(
+                db, place, "proposed", "2026-11-02T10:00:00Z", measure=rng.choice(WORDS), lat=lat,
+                lon=lon, priority="urgent" if i % 4 == 0 else "normal",
+            )  # fmt: skip
     return place
 
 
@@ -407,31 +408,32 @@ def linked_city(db):
     """400 observations of several categories, places and months and 200 tasks in every
     state, some with a party and a due date, each fixing one or two of them; about a third
     of each about a lamp. Returns the places and the parties."""
-    rng = random.Random(56)
-    places = [make_place(db), make_place(db, slug="vallingby", name="Vällingby")]
-    parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret")]
-    observations = []
-    for i in range(400):
-        lat, lon = city_point(rng)
-        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
-        observations.append(
-            add_observation_row(
-                db, rng.choice(places), when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-                category=rng.choice(["lighting", "graffiti", "vegetation"]),
-                description=rng.choice(WORDS), lat=lat, lon=lon, urgent=i % 5 == 0,
-            )
-        )  # fmt: skip
-    for i in range(200):
-        lat, lon = city_point(rng)
-        when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
-        task = add_task_row(
-            db, rng.choice(places), rng.choice(STATES), when.strftime("%Y-%m-%dT%H:%M:%SZ"),
-            measure=rng.choice(WORDS), lat=lat, lon=lon, party_id=rng.choice([None, *parties]),
-            observation_ids=rng.sample(observations, rng.choice([1, 1, 2])),
-            priority="urgent" if i % 4 == 0 else "normal",
-        )  # fmt: skip
-        due = rng.choice([None, "2026-10-01", local_today(STOCKHOLM), "2099-12-20"])
-        db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [due, task])
+    with transaction(db):  # one commit, not one per row (the triggers run the same)
+        rng = random.Random(56)
+        places = [make_place(db), make_place(db, slug="vallingby", name="Vällingby")]
+        parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret")]
+        observations = []
+        for i in range(400):
+            lat, lon = city_point(rng)
+            when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
+            observations.append(
+                add_observation_row(
+                    db, rng.choice(places), when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                    category=rng.choice(["lighting", "graffiti", "vegetation"]),
+                    description=rng.choice(WORDS), lat=lat, lon=lon, urgent=i % 5 == 0,
+                )
+            )  # fmt: skip
+        for i in range(200):
+            lat, lon = city_point(rng)
+            when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
+            task = add_task_row(
+                db, rng.choice(places), rng.choice(STATES), when.strftime("%Y-%m-%dT%H:%M:%SZ"),
+                measure=rng.choice(WORDS), lat=lat, lon=lon, party_id=rng.choice([None, *parties]),
+                observation_ids=rng.sample(observations, rng.choice([1, 1, 2])),
+                priority="urgent" if i % 4 == 0 else "normal",
+            )  # fmt: skip
+            due = rng.choice([None, "2026-10-01", local_today(STOCKHOLM), "2099-12-20"])
+            db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [due, task])
     return places, parties
 
 
