@@ -25,6 +25,7 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
+from jinja2.bccache import Bucket, BytecodeCache
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
@@ -82,13 +83,54 @@ def migrated(tmp_path_factory) -> Path:
     return path
 
 
+def build_once(migrated: Path, tmp_path_factory, fill) -> tuple[Path, object]:
+    """A copy of the migrated database with what `fill(db)` writes (for a module's many
+    tests that each need the same few hundred rows), and what `fill` returned."""
+    path = tmp_path_factory.mktemp("built") / migrated.name
+    shutil.copyfile(migrated, path)
+    conn = connect(path)
+    try:
+        value = fill(conn)
+        conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    finally:
+        conn.close()
+    return path, value
+
+
+def restore(db, path: Path) -> None:
+    """Make the test's database hold what the file at `path` holds (SQLite's backup: safe
+    with the app's other connections open)."""
+    with closing(sqlite3.connect(path)) as source:
+        source.backup(db.conn)
+
+
+class CompiledTemplates(BytecodeCache):
+    """Templates compiled once per test process, not again by each test's new app (the
+    bucket's key holds the source's checksum: an edited template is compiled again)."""
+
+    def __init__(self):
+        self.code: dict[str, bytes] = {}
+
+    def load_bytecode(self, bucket: Bucket) -> None:
+        if bucket.key in self.code:
+            bucket.bytecode_from_string(self.code[bucket.key])
+
+    def dump_bytecode(self, bucket: Bucket) -> None:
+        self.code[bucket.key] = bucket.bytecode_to_string()
+
+
+COMPILED_TEMPLATES = CompiledTemplates()
+
+
 @pytest.fixture
 def app(tmp_path, migrated):
     """An app whose instance folder (database, photos, secret) lives in a temp dir."""
     instance = tmp_path / "instance"
     instance.mkdir(exist_ok=True)
     shutil.copyfile(migrated, instance / migrated.name)
-    yield create_app({"TESTING": True, "INSTANCE": str(instance)})
+    app = create_app({"TESTING": True, "INSTANCE": str(instance)})
+    app.jinja_env.bytecode_cache = COMPILED_TEMPLATES
+    yield app
 
 
 @pytest.fixture
@@ -113,9 +155,17 @@ def make_place(db, slug="racksta", name="Råcksta", geometry=None, **kwargs) -> 
     return insert_place(db, slug, name, geometry or RACKSTA, **kwargs)
 
 
-def make_user(db, role="coordinator", email=None, name="", password=PASSWORD) -> dict:
+def make_user(
+    db, role="coordinator", email=None, name="", password=PASSWORD, real_hash=False
+) -> dict:
+    """A staff user who logs in with `password`. PASSWORD is stored under FAST_HASH unless
+    `real_hash`: the app's own scrypt costs 0,1 s a hash and a login, a third of the suite's
+    time when every test paid it."""
     email = email or f"{role}@example.se"
-    user_id = create_user(db, email, role, name, password)
+    fast = password == PASSWORD and not real_hash
+    user_id = create_user(db, email, role, name, None if fast else password)
+    if fast:
+        set_fast_password(db, user_id)
     return {"id": user_id, "email": email, "role": role, "password": password}
 
 

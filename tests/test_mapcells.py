@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import login, make_place, make_user, sqlite_steps
+from conftest import build_once, login, make_place, make_user, restore, sqlite_steps
 
 from fieldwalk.dashboard import mapcells, mapdata
 from fieldwalk.dashboard.filters import Filters
@@ -391,10 +391,9 @@ def moment(rng) -> str:
     )
 
 
-@pytest.fixture
-def linked_city(db):
+def fill_linked_city(db) -> list:
     """300 observations of three categories and 100 tasks in three states, in two places and
-    none, 150 links between them, some urgent."""
+    none, 150 links between them, some urgent; the places."""
     with transaction(db):  # one commit, not one per row (the triggers run the same)
         rng = random.Random(11)
         places = [make_place(db), make_place(db, "vallingby", "Vällingby"), None]
@@ -429,6 +428,19 @@ def linked_city(db):
                 "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
                 [rng.choice(tasks), rng.choice(observations)],
             )
+    return places
+
+
+@pytest.fixture(scope="module")
+def linked_city_file(migrated, tmp_path_factory):
+    return build_once(migrated, tmp_path_factory, fill_linked_city)
+
+
+@pytest.fixture
+def linked_city(db, linked_city_file):
+    """The linked city (fill_linked_city) in the test's database; its places."""
+    path, places = linked_city_file
+    restore(db, path)
     return places
 
 

@@ -489,7 +489,7 @@ def test_concurrent_wrong_passwords_are_checked_no_more_often_than_the_limit(app
     The user has a real (scrypt) hash, so each check takes long enough for the attempts to
     overlap; counting and checking the limit is one write, so they cannot all pass it.
     """
-    user = make_user(db, "coordinator", "scrypt@example.se")
+    user = make_user(db, "coordinator", "scrypt@example.se", real_hash=True)
     clients = [from_address(app, "203.0.113.9") for _ in range(12)]
     tokens = [csrf_token(c, "/login") for c in clients]
     start = threading.Barrier(len(clients))
@@ -517,7 +517,7 @@ def test_concurrent_wrong_passwords_are_checked_no_more_often_than_the_limit(app
 
 
 def test_passwords_are_stored_hashed(db):
-    user = make_user(db, "coordinator")  # the real default hash
+    user = make_user(db, "coordinator", real_hash=True)  # the real default hash
     (stored,) = db.execute("SELECT password_hash FROM users WHERE id = ?", [user["id"]]).fetchone()
     assert PASSWORD not in stored
     assert stored.startswith(("scrypt:", "pbkdf2:"))
