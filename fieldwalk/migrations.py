@@ -1215,3 +1215,10 @@ def m058_link_totals(db: Database) -> None:
     # How many observations each state of their tasks holds, and tasks each category of
     # their observations (mapcells.py), so the dashboard counts such a filter from a row.
     mapcells.build_link_totals(db)
+
+
+@migrations()
+def m059_due_totals(db: Database) -> None:
+    # How many open tasks (and observations by their first) are due each day (mapcells.py),
+    # so the dashboard counts what is overdue from a few thousand days, not every such row.
+    mapcells.build_due_totals(db)

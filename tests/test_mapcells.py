@@ -41,7 +41,8 @@ def cells(db) -> dict[tuple, tuple]:
 
 
 def kept(db) -> tuple:
-    """The cells, the counts across the links and the links' copies, comparable."""
+    """The cells, the counts across the links and by due day, and the links' copies,
+    comparable."""
     return (
         cells(db),
         {
@@ -60,6 +61,7 @@ def kept(db) -> tuple:
             for r in db.execute("SELECT * FROM observation_due").fetchall()
         },
         {(r[0], r[1]): r[2] for r in db.execute("SELECT * FROM link_totals WHERE n != 0")},
+        {(r[0], r[1]): r[2] for r in db.execute("SELECT * FROM due_totals WHERE n != 0")},
     )
 
 

@@ -632,6 +632,8 @@ def drop_statements() -> list[str]:
         *(f"DROP TRIGGER IF EXISTS {name}" for name in TRIGGER_NAMES),
         "DROP TABLE IF EXISTS map_cells",
         "DROP TABLE IF EXISTS link_totals",
+        *(f"DROP TRIGGER IF EXISTS {name}" for name in DUE_TOTAL_TRIGGERS),
+        "DROP TABLE IF EXISTS due_totals",
         *(f"DROP TABLE IF EXISTS {table}" for table in CROSS),
     ]
 
@@ -650,6 +652,7 @@ def build(db: Database) -> None:
         db.execute(statement)
     rebuild_map_cells(db)
     build_link_totals(db)
+    build_due_totals(db)
 
 
 # How many rows each facet across the links holds, whatever their position: per pseudo-state
@@ -699,6 +702,72 @@ def recount_link_totals(db: Database) -> None:
             f"""INSERT INTO link_totals (kind, facet, n)
                 SELECT '{kind}', {column}, count(*) FROM {table} GROUP BY {column}"""  # noqa: S608
         )
+
+
+# How many open tasks are due each day, and observations whose open task due first is
+# (observation_due): what is overdue today is the sum of the days before it, a few thousand
+# rows at most over the years, not every overdue row. Triggers keep it like link_totals.
+DUE_TOTALS_DDL = """CREATE TABLE due_totals (
+    kind TEXT NOT NULL, due TEXT NOT NULL, n INTEGER NOT NULL, PRIMARY KEY (kind, due)
+) WITHOUT ROWID"""
+_DUE_ADD = """INSERT INTO due_totals (kind, due, n) SELECT '{kind}', {due}, 1 WHERE {when}
+    ON CONFLICT (kind, due) DO UPDATE SET n = n + 1;"""
+_DUE_TAKE = "UPDATE due_totals SET n = n - 1 WHERE kind = '{kind}' AND due = {due} AND {when};"
+_TASK_DUE = f"{{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
+
+
+def _due_trigger(event: str, table: str, kind: str, column: str, when: str) -> str:
+    """A trigger body that takes the old row's day off and adds the new row's (each when
+    `when`, said of {row}, holds for it): an insert only adds, a delete only takes."""
+    steps = []
+    if event != "INSERT":
+        steps.append(_DUE_TAKE.format(kind=kind, due=f"OLD.{column}", when=when.format(row="OLD")))
+    if event != "DELETE":
+        steps.append(_DUE_ADD.format(kind=kind, due=f"NEW.{column}", when=when.format(row="NEW")))
+    return f"AFTER {event} ON {table} BEGIN {' '.join(steps)} END"
+
+
+DUE_TOTAL_TRIGGERS = {
+    f"{table}_due_totals_{event.split()[0].lower()}": _due_trigger(event, table, kind, column, when)
+    for table, kind, column, when, update in (
+        ("tasks", "tasks", "due_date", _TASK_DUE, "UPDATE OF state, due_date"),
+        ("observation_due", "observations", "due", "{row}.due IS NOT NULL", "UPDATE OF due"),
+    )
+    for event in ("INSERT", "DELETE", update)
+}
+
+
+def build_due_totals(db: Database) -> None:
+    """Make `due_totals` and its triggers (again) and count it from the rows (a migration;
+    `build` calls it after making observation_due again)."""
+    for name in DUE_TOTAL_TRIGGERS:
+        db.execute(f"DROP TRIGGER IF EXISTS {name}")
+    db.execute("DROP TABLE IF EXISTS due_totals")
+    db.execute(DUE_TOTALS_DDL)
+    for name, body in DUE_TOTAL_TRIGGERS.items():
+        db.execute(f"CREATE TRIGGER {name} {body}")
+    recount_due_totals(db)
+
+
+def recount_due_totals(db: Database) -> None:
+    db.execute("DELETE FROM due_totals")
+    db.execute(
+        f"""INSERT INTO due_totals (kind, due, n)
+            SELECT 'tasks', due_date, count(*) FROM tasks WHERE {_TASK_DUE.format(row="tasks")}
+            GROUP BY due_date"""  # noqa: S608
+    )
+    db.execute(
+        """INSERT INTO due_totals (kind, due, n) SELECT 'observations', due, count(*)
+           FROM observation_due WHERE due IS NOT NULL GROUP BY due"""
+    )
+
+
+def due_before(db: Database, kind: str, day: str) -> int:
+    """How many rows of `kind` are overdue on `day`: open tasks due before it, observations
+    whose open task due first is."""
+    return db.execute(
+        "SELECT coalesce(sum(n), 0) FROM due_totals WHERE kind = ? AND due < ?", [kind, day]
+    ).fetchone()[0]
 
 
 def link_total(db: Database, kind: str, facet: str) -> int:
@@ -796,6 +865,8 @@ def rebuild_map_cells(db: Database) -> int:
                 db.execute(_insert_cells(kind, table, facet, "{row}.urgent", zoom))
     if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'link_totals'").fetchone():
         recount_link_totals(db)
+    if db.execute("SELECT 1 FROM sqlite_master WHERE name = 'due_totals'").fetchone():
+        recount_due_totals(db)
     return db.execute("SELECT count(*) FROM map_cells").fetchone()[0]
 
 

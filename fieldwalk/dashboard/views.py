@@ -38,7 +38,7 @@ from fieldwalk.dashboard.filters import (
     parse_page,
     task_where,
 )
-from fieldwalk.dashboard.mapcells import PARTY, TASKED, link_total
+from fieldwalk.dashboard.mapcells import PARTY, TASKED, due_before, link_total
 from fieldwalk.dashboard.mapdata import map_answer, parse_view
 from fieldwalk.db import get_db
 from fieldwalk.ids import MAX_ROW_ID
@@ -118,18 +118,12 @@ def _counted(db: Database, f: Filters, today: str) -> dict[str, int] | None:
         elif party is not None:
             counts["observations"] = link_total(db, "observations", f"{PARTY}{party}")
         else:  # an observation is overdue when its open task due first is
-            counts["observations"] = db.execute(
-                "SELECT count(*) FROM observation_due WHERE due < ?", [today]
-            ).fetchone()[0]
+            counts["observations"] = due_before(db, "observations", today)
     if f.kind != "observations" and f.state != UNTASKED:
         if f.category is not None:
             counts["tasks"] = link_total(db, "tasks", f.category)
         elif f.overdue:
-            counts["tasks"] = db.execute(
-                f"""SELECT count(*) FROM tasks WHERE state IN ({OPEN_STATES_SQL})
-                    AND due_date < ?""",  # noqa: S608 - constants
-                [today],
-            ).fetchone()[0]
+            counts["tasks"] = due_before(db, "tasks", today)
         else:
             states = OPEN_STATES if f.state == OPEN else (f.state,) if f.state else STATES
             marks = ", ".join("?" * len(states))

@@ -582,8 +582,10 @@ def related_tasks(
 
 
 # Half the heights of the boxes `related_tasks` looks in first, in degrees of latitude
-# (about 100 m and 1 km).
-NEAR_BOX_DEGREES = (0.0009, 0.009)
+# (about 11 m, 33 m, 100 m, 330 m and 1 km): each three times the last, so where tasks are
+# dense the box that answers holds about nine times what the one too small held, not the
+# thousand tasks of a 100 m box in a busy square.
+NEAR_BOX_DEGREES = (0.0001, 0.0003, 0.0009, 0.003, 0.009)
 
 
 def related_task(
