@@ -22,7 +22,8 @@ from fieldwalk.dashboard.mapcells import (
     grid,
     rebuild_map_cells,
 )
-from fieldwalk.db import transaction
+from fieldwalk.db import connect, transaction
+from fieldwalk.migrations import migrations
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks import untasked
 from fieldwalk.tasks.untasked import UNTASKED
@@ -728,3 +729,33 @@ def test_a_map_filtered_by_dates_reads_the_months_cells(app, client, db, linked_
     # With a category: the months' cells of that category.
     lighting = client.get("/dashboard/map.json?from=2025-01-01&category=lighting").get_json()
     assert lighting["count"] > 1000
+
+
+@pytest.mark.parametrize(
+    "stop", ["m050_map_month_categories", "m057_map_due_years", "m059_due_totals"]
+)
+def test_an_older_database_upgrades_with_each_row_counted_once(tmp_path, stop):
+    """Rows written by an older version (before the migrations that build the map's cells
+    and totals and add to them), then every migration at once: the cells and totals are
+    what a recount makes (m057 once counted its facets a second time after m050's build)."""
+    db = connect(tmp_path / "old.db")
+    with transaction(db):
+        migrations.apply(db, stop_before=stop)
+    rng = random.Random(3)
+    observations = [add_observation(db, *city_point(rng), urgent=i % 3 == 0) for i in range(40)]
+    for _i in range(20):
+        task = add_task(db, *city_point(rng))
+        db.execute(
+            "UPDATE tasks SET state = ?, due_date = ? WHERE id = ?",
+            [rng.choice(["sent", "proposed", "done"]), rng.choice([None, "2024-05-01", "2026-03-01"]),
+             task],
+        )  # fmt: skip
+        db.execute(
+            "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
+            [task, rng.choice(observations)],
+        )
+    with transaction(db):
+        migrations.apply(db)
+    assert db.execute("SELECT count(*) FROM due_totals WHERE n > 0").fetchone()[0] >= 2
+    assert_cells_exact(db)
+    db.close()

@@ -781,8 +781,9 @@ def link_total(db: Database, kind: str, facet: str) -> int:
 def add_facets(db: Database, added: dict[str, tuple[str, ...]]) -> int:
     """Replace the triggers with this module's and count the cells of the facets `added`
     (per table, own or across the links, facets of its OWN_FACETS or CROSS) from the rows:
-    for a migration that adds facets, instead of building everything again. Returns the
-    cells added."""
+    for a migration that adds facets, instead of building everything again. A facet's cells
+    already there are counted again, not twice (a database upgraded from before `build`
+    first ran has them from it, built as this module says now). Returns the cells added."""
     for name in TRIGGER_NAMES:
         db.execute(f"DROP TRIGGER IF EXISTS {name}")
     for statement in trigger_statements():
@@ -792,6 +793,10 @@ def add_facets(db: Database, added: dict[str, tuple[str, ...]]) -> int:
         kind, urgent = (table, KINDS[table][1]) if table in KINDS else (CROSS[table][0], None)
         for facet in facets:
             for zoom in LEVELS:
+                db.execute(
+                    f"""DELETE FROM map_cells WHERE kind IN (SELECT DISTINCT
+                        {_kind_sql(kind, zoom, facet.format(row="r"))} FROM {table} r)"""  # noqa: S608
+                )
                 db.execute(_insert_cells(kind, table, facet, urgent or "{row}.urgent", zoom))
     return db.execute("SELECT count(*) FROM map_cells").fetchone()[0] - before
 
