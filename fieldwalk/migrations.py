@@ -1222,3 +1222,11 @@ def m059_due_totals(db: Database) -> None:
     # How many open tasks (and observations by their first) are due each day (mapcells.py),
     # so the dashboard counts what is overdue from a few thousand days, not every such row.
     mapcells.build_due_totals(db)
+
+
+@migrations()
+def m060_observation_due_observed(db: Database) -> None:
+    # When each observation with an open task due was observed (mapcells.py), so the
+    # dashboard lists the overdue ones newest first off an index, not every observation's
+    # links.
+    mapcells.add_due_observed(db)

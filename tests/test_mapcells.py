@@ -58,7 +58,7 @@ def kept(db) -> tuple:
             )
         ),
         {
-            (r[0], r[1], round(r[2] or 0, 6), round(r[3] or 0, 6), r[4])
+            (r[0], r[1], round(r[2] or 0, 6), round(r[3] or 0, 6), r[4], r[5])
             for r in db.execute("SELECT * FROM observation_due").fetchall()
         },
         {(r[0], r[1]): r[2] for r in db.execute("SELECT * FROM link_totals WHERE n != 0")},
@@ -284,6 +284,11 @@ def test_an_observation_is_due_when_its_first_open_task_is(db):
         ("UPDATE tasks SET state = 'accepted' WHERE id = ?", first, "2026-02-01"),
         ("UPDATE tasks SET due_date = NULL WHERE id = ?", first, "2026-05-01"),
         ("UPDATE observations SET lat = 59.28, urgent = 1 WHERE id = ?", observation, "2026-05-01"),
+        (
+            "UPDATE observations SET observed_at = '2026-01-02T08:00:00Z' WHERE id = ?",
+            observation,
+            "2026-05-01",
+        ),  # copied, for the list of what is overdue (assert_cells_exact)
         ("DELETE FROM task_observations WHERE task_id = ?", second, None),
         ("UPDATE tasks SET due_date = '2026-04-01' WHERE id = ?", first, "2026-04-01"),
         (

@@ -219,6 +219,11 @@ def case_named(f: Filters) -> tuple[int, int] | None:
     return parse_case(f.q, current_app.config.get("CASE_PREFIX", "")) if f.q else None
 
 
+def overdue_alone(f: Filters) -> bool:
+    """Whether `f` asks for what is overdue and nothing else but the kind."""
+    return f.overdue and replace(f, kind="all", overdue=False) == Filters()
+
+
 def text_alone(f: Filters) -> bool:
     """Whether `f` is a text search (no case number, long enough for the text index) and no
     other filter but the kind."""

@@ -284,6 +284,11 @@ CROSS = {
     ),
 }
 
+# The overdue observations newest first (the dashboard's list filtered by overdue alone):
+# observation_due copies when each was observed.
+OBSERVATION_DUE_OBSERVED = (
+    "CREATE INDEX IF NOT EXISTS observation_due_observed ON observation_due(observed, due)"
+)
 DDL = """CREATE TABLE map_cells (
     kind INTEGER NOT NULL, cell INTEGER NOT NULL, n INTEGER NOT NULL,
     sum_lat REAL NOT NULL, sum_lon REAL NOT NULL, urgent INTEGER NOT NULL,
@@ -302,9 +307,10 @@ CROSS_DDL = (
     ) WITHOUT ROWID""",
     """CREATE TABLE observation_due (
         observation_id TEXT NOT NULL PRIMARY KEY, due TEXT NOT NULL,
-        lat REAL, lon REAL, urgent INTEGER NOT NULL
+        lat REAL, lon REAL, urgent INTEGER NOT NULL, observed TEXT
     ) WITHOUT ROWID""",
     "CREATE INDEX observation_due_due ON observation_due(due, lat, lon, urgent)",
+    OBSERVATION_DUE_OBSERVED,
 )
 
 
@@ -496,8 +502,9 @@ def _due_again(ids: str) -> str:
     giving their ids) are first due: the earliest due date of their open linked tasks, or
     no row."""
     return f"""DELETE FROM observation_due WHERE observation_id IN ({ids});
-        INSERT INTO observation_due (observation_id, due, lat, lon, urgent)
-            SELECT y.observation_id, min(z.due_date), o.lat, o.lon, o.urgent != 0
+        INSERT INTO observation_due (observation_id, due, lat, lon, urgent, observed)
+            SELECT y.observation_id, min(z.due_date), o.lat, o.lon, o.urgent != 0,
+                o.observed_at
             FROM task_observations y JOIN tasks z ON z.id = y.task_id
                 JOIN observations o ON o.id = y.observation_id
             WHERE y.observation_id IN ({ids}) AND z.state IN ({OPEN_STATES_SQL})
@@ -523,6 +530,10 @@ def _due_triggers() -> list[str]:
         # A deleted observation's links go with it, maybe while it is still there to read.
         """CREATE TRIGGER observations_due_delete AFTER DELETE ON observations BEGIN
             DELETE FROM observation_due WHERE observation_id = OLD.id; END""",
+        """CREATE TRIGGER observations_due_observed AFTER UPDATE OF observed_at ON observations
+            WHEN OLD.observed_at IS NOT NEW.observed_at BEGIN
+            UPDATE observation_due SET observed = NEW.observed_at WHERE observation_id = NEW.id;
+            END""",
     ]
 
 
@@ -607,6 +618,7 @@ TRIGGER_NAMES = (
     "task_observations_due_relink",
     "tasks_due",
     "observations_due_delete",
+    "observations_due_observed",
     "observations_states_moved",
     "tasks_categories_moved",
 )
@@ -778,6 +790,19 @@ def link_total(db: Database, kind: str, facet: str) -> int:
     return row[0] if row else 0
 
 
+def add_due_observed(db: Database) -> None:
+    """Give observation_due its copy of when each observation was observed, its index and
+    the trigger that keeps it (a migration; a database built since has them)."""
+    if "observed" not in {row[1] for row in db.execute("PRAGMA table_info(observation_due)")}:
+        db.execute("ALTER TABLE observation_due ADD COLUMN observed TEXT")
+        db.execute(
+            """UPDATE observation_due SET observed =
+                   (SELECT observed_at FROM observations WHERE id = observation_id)"""
+        )
+    db.execute(OBSERVATION_DUE_OBSERVED)
+    add_facets(db, {})
+
+
 def add_facets(db: Database, added: dict[str, tuple[str, ...]]) -> int:
     """Replace the triggers with this module's and count the cells of the facets `added`
     (per table, own or across the links, facets of its OWN_FACETS or CROSS) from the rows:
@@ -852,8 +877,8 @@ def rebuild_map_cells(db: Database) -> int:
             WHERE l.task_party IS NOT NULL GROUP BY l.observation_id, s"""  # noqa: S608
     )
     db.execute(
-        f"""INSERT INTO observation_due (observation_id, due, lat, lon, urgent)
-            SELECT l.observation_id, min(t.due_date), o.lat, o.lon, o.urgent != 0
+        f"""INSERT INTO observation_due (observation_id, due, lat, lon, urgent, observed)
+            SELECT l.observation_id, min(t.due_date), o.lat, o.lon, o.urgent != 0, o.observed_at
             FROM task_observations l JOIN tasks t ON t.id = l.task_id
                 JOIN observations o ON o.id = l.observation_id
             WHERE t.state IN ({OPEN_STATES_SQL}) AND t.due_date IS NOT NULL

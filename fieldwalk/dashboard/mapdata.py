@@ -39,6 +39,7 @@ from fieldwalk.dashboard.filters import (
     Filters,
     indexed_text,
     observation_where,
+    overdue_alone,
     task_where,
 )
 from fieldwalk.reports.periods import STOCKHOLM, next_month
@@ -444,7 +445,7 @@ def _by_due_months(
     first due date is in observation_due), from the whole years' cells before this one and
     this year's whole months' before this one, and from the rows for this month's days
     before today. None as for `_by_months`."""
-    if not f.overdue or replace(f, kind="all", overdue=False) != Filters():
+    if not overdue_alone(f):
         return None
     months = _due_months(db, today)
     if months is None:

@@ -34,6 +34,7 @@ from fieldwalk.dashboard.filters import (
     local_today,
     local_zone,
     observation_where,
+    overdue_alone,
     parse_filters,
     parse_page,
     task_where,
@@ -184,6 +185,15 @@ def list_page(
     }
     for kind, letter, when in (("observations", "o", "observed_at"), ("tasks", "t", "created_at")):
         if wheres[kind] is None or (counts is not None and counts[kind] == 0):
+            continue
+        if kind == "observations" and overdue_alone(f):
+            # Those whose open task due first is due before today, newest first off the
+            # copy of when each was observed (mapcells.py), not every observation's links.
+            arms.append(
+                "SELECT 'o' AS kind, o.rowid AS key, d.observed AS at FROM observation_due d"
+                " CROSS JOIN observations o ON o.id = d.observation_id WHERE d.due < ?"
+            )
+            params.append(today)
             continue
         if kind in indexed and not scans[kind]:
             # Few hits: picked from the index and what its keys hold (their time too).
