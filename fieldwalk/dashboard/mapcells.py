@@ -28,7 +28,8 @@ each observation's per task state (`observation_states`, with the pseudo-states 
 those tables exists while the count is above zero, holds a copy of the row's position and is
 what puts the row in the facets' cells. An observation is overdue when its open task due
 first is: `observation_due` holds that date (worked out again when a link, or a linked
-task's state or due date, changes). A facet can also be taken from another, cell by cell
+task's state or due date, changes) and when the observation was observed (its list, newest
+first); `due_totals` counts per due day the open tasks and those observations. A facet can also be taken from another, cell by cell
 (`cell_sums`' `minus`): the observations with no task are every observation less those
 `tasked`.
 
