@@ -83,6 +83,16 @@ def migrated(tmp_path_factory) -> Path:
     return path
 
 
+def some_row(db, rng, table: str, key: str = "rowid"):
+    """A row's `key` of `table` picked by the seeded generator `rng`, or None when it has no
+    rows (SQLite's random() is not seeded: a random test's failure would not replay)."""
+    count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
+    if not count:
+        return None
+    sql = f"SELECT {key} FROM {table} ORDER BY rowid LIMIT 1 OFFSET ?"  # noqa: S608
+    return db.execute(sql, [rng.randrange(count)]).fetchone()[0]
+
+
 def build_once(migrated: Path, tmp_path_factory, fill) -> tuple[Path, object]:
     """A copy of the migrated database with what `fill(db)` writes (for a module's many
     tests that each need the same few hundred rows), and what `fill` returned."""

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import build_once, login, make_place, make_user, restore, sqlite_steps
+from conftest import build_once, login, make_place, make_user, restore, some_row, sqlite_steps
 
 from fieldwalk.dashboard import mapcells, mapdata
 from fieldwalk.dashboard.filters import Filters
@@ -114,12 +114,7 @@ def test_cells_follow_every_write(db):
     parties = [insert_party(db, "Parkingenjörerna"), insert_party(db, "Trafikkontoret"), None]
 
     def some(table: str, key: str):
-        """A row's `key` picked by the seeded generator (SQLite's random() is not seeded)."""
-        count = db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
-        if not count:
-            return None
-        sql = f"SELECT {key} FROM {table} ORDER BY rowid LIMIT 1 OFFSET ?"  # noqa: S608
-        return db.execute(sql, [rng.randrange(count)]).fetchone()[0]
+        return some_row(db, rng, table, key)
 
     def some_link():
         return some("task_observations", "rowid")

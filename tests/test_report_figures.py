@@ -13,7 +13,7 @@ import uuid
 from datetime import UTC, date, datetime, timedelta
 
 import pytest
-from conftest import make_event, make_place, sqlite_steps
+from conftest import make_event, make_place, some_row, sqlite_steps
 
 from fieldwalk.events.model import count_events_by_period
 from fieldwalk.parties.model import insert_party, list_parties
@@ -95,14 +95,13 @@ def history(db):
             )
         elif kind == "unlink":
             db.execute(
-                """DELETE FROM task_observations WHERE rowid =
-                   (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)"""
+                "DELETE FROM task_observations WHERE rowid = ?",
+                [some_row(db, rng, "task_observations")],
             )
         elif kind == "relink":
             db.execute(
-                """UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid =
-                   (SELECT rowid FROM task_observations ORDER BY random() LIMIT 1)""",
-                [rng.choice(tasks)],
+                "UPDATE OR IGNORE task_observations SET task_id = ? WHERE rowid = ?",
+                [rng.choice(tasks), some_row(db, rng, "task_observations")],
             )
         elif kind == "delete-obs":
             db.execute("DELETE FROM observations WHERE id = ?", [rng.choice(observations)])

@@ -10,7 +10,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import add_observation_row, add_task_row, login, make_place, make_user
+from conftest import add_observation_row, add_task_row, login, make_place, make_user, some_row
 
 from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES
@@ -220,9 +220,8 @@ def test_the_index_follows_every_write(db):
                     [task, observation],
                 )
             elif action == "unlink":
-                links = [r[0] for r in db.execute("SELECT rowid FROM task_observations ORDER BY 1")]
-                if links:  # picked by the seeded generator: every run writes the same
-                    db.execute("DELETE FROM task_observations WHERE rowid = ?", [rng.choice(links)])
+                link = some_row(db, rng, "task_observations")
+                db.execute("DELETE FROM task_observations WHERE rowid = ?", [link])
             elif action == "state" and task:
                 db.execute("UPDATE tasks SET state = ? WHERE id = ?", [rng.choice(STATES), task])
             elif action == "party" and task:

@@ -12,7 +12,7 @@ import uuid
 from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
-from conftest import login, make_event, make_place, make_staff
+from conftest import login, make_event, make_place, make_staff, some_row
 
 from fieldwalk.clock import STOCKHOLM
 from fieldwalk.devtools.loadgen import history_days
@@ -280,11 +280,13 @@ def test_a_random_sequence_of_writes_keeps_the_totals_exact(db, places):
             )  # fmt: skip
             db.execute(
                 f"""UPDATE observations SET {column} = ?
-                    WHERE rowid = (SELECT rowid FROM observations ORDER BY random() LIMIT 1)""",  # noqa: S608 - a column of the list above
-                [value],
+                    WHERE rowid = ?""",  # noqa: S608 - a column of the list above
+                [value, some_row(db, rng, "observations")],
             )
         elif kind == "obs-":
-            row = db.execute("SELECT * FROM observations ORDER BY random() LIMIT 1").fetchone()
+            row = db.execute(
+                "SELECT * FROM observations WHERE rowid = ?", [some_row(db, rng, "observations")]
+            ).fetchone()
             if row:
                 deleted.append(dict(row))
                 db.execute("DELETE FROM observations WHERE id = ?", [row["id"]])
@@ -304,13 +306,11 @@ def test_a_random_sequence_of_writes_keeps_the_totals_exact(db, places):
             )  # fmt: skip
             db.execute(
                 f"""UPDATE events SET {column} = ?
-                    WHERE id = (SELECT id FROM events ORDER BY random() LIMIT 1)""",  # noqa: S608 - a column of the list above
-                [value],
+                    WHERE id = ?""",  # noqa: S608 - a column of the list above
+                [value, some_row(db, rng, "events", "id")],
             )
         elif kind == "ev-":
-            db.execute(
-                "DELETE FROM events WHERE id = (SELECT id FROM events ORDER BY random() LIMIT 1)"
-            )
+            db.execute("DELETE FROM events WHERE id = ?", [some_row(db, rng, "events", "id")])
         elif kind == "task+":
             at = moment()
             db.execute(
@@ -329,13 +329,11 @@ def test_a_random_sequence_of_writes_keeps_the_totals_exact(db, places):
             )  # fmt: skip
             db.execute(
                 f"""UPDATE tasks SET {column} = ?
-                    WHERE id = (SELECT id FROM tasks ORDER BY random() LIMIT 1)""",  # noqa: S608 - a column of the list above
-                [value],
+                    WHERE id = ?""",  # noqa: S608 - a column of the list above
+                [value, some_row(db, rng, "tasks", "id")],
             )
         elif kind == "task-":
-            db.execute(
-                "DELETE FROM tasks WHERE id = (SELECT id FROM tasks ORDER BY random() LIMIT 1)"
-            )
+            db.execute("DELETE FROM tasks WHERE id = ?", [some_row(db, rng, "tasks", "id")])
         if step % 10 == 0:
             assert snapshot(db) == expected(db), f"after step {step} ({kind})"
     assert_exact(db)
