@@ -732,7 +732,13 @@ def test_a_map_filtered_by_dates_reads_the_months_cells(app, client, db, linked_
 
 
 @pytest.mark.parametrize(
-    "stop", ["m050_map_month_categories", "m057_map_due_years", "m059_due_totals"]
+    "stop",
+    [
+        "m050_map_month_categories",
+        "m057_map_due_years",
+        "m059_due_totals",
+        "m060_observation_due_observed",
+    ],
 )
 def test_an_older_database_upgrades_with_each_row_counted_once(tmp_path, stop):
     """Rows written by an older version (before the migrations that build the map's cells
@@ -754,8 +760,15 @@ def test_an_older_database_upgrades_with_each_row_counted_once(tmp_path, stop):
             "INSERT OR IGNORE INTO task_observations (task_id, observation_id) VALUES (?, ?)",
             [task, rng.choice(observations)],
         )
+    if stop == "m060_observation_due_observed":  # observation_due as it was before m060
+        db.execute("DROP TRIGGER observations_due_observed")
+        db.execute("DROP INDEX observation_due_observed")
+        db.execute("ALTER TABLE observation_due DROP COLUMN observed")
     with transaction(db):
         migrations.apply(db)
     assert db.execute("SELECT count(*) FROM due_totals WHERE n > 0").fetchone()[0] >= 2
+    assert db.execute("SELECT count(*) FROM observation_due WHERE observed IS NOT NULL").fetchone()[
+        0
+    ]
     assert_cells_exact(db)
     db.close()
