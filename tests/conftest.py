@@ -72,9 +72,9 @@ def east_of_racksta(metres: float) -> tuple[float, float]:
 def migrated(tmp_path_factory) -> Path:
     """A database file with every migration applied, made once per test process.
 
-    Each test's app starts from a copy of it: migrating a new file for each of three thousand
-    tests cost about 0,14 s each, a minute and a half of the suite's wall time. The
-    migrations themselves are tested from an empty file in test_migrations.py.
+    Each test's app starts from a copy of it: migrating a new file cost 0,14 s for each of
+    three thousand tests. The migrations themselves are tested from an empty file
+    (test_migrations.py) and from older databases with rows (test_mapcells.py).
     """
     instance = tmp_path_factory.mktemp("migrated") / "instance"
     path = Path(create_app({"TESTING": True, "INSTANCE": str(instance)}).config["DATABASE_PATH"])
@@ -169,8 +169,8 @@ def make_user(
     db, role="coordinator", email=None, name="", password=PASSWORD, real_hash=False
 ) -> dict:
     """A staff user who logs in with `password`. PASSWORD is stored under FAST_HASH unless
-    `real_hash`: the app's own scrypt costs 0,1 s a hash and a login, a third of the suite's
-    time when every test paid it."""
+    `real_hash`: the app's own scrypt costs 0,1 s a hash and a login (a third of
+    test_dashboard.py's time when every test paid it)."""
     email = email or f"{role}@example.se"
     fast = password == PASSWORD and not real_hash
     user_id = create_user(db, email, role, name, None if fast else password)
