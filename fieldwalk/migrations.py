@@ -1230,3 +1230,10 @@ def m060_observation_due_observed(db: Database) -> None:
     # dashboard lists the overdue ones newest first off an index, not every observation's
     # links.
     mapcells.add_due_observed(db)
+
+
+@migrations()
+def m061_text_keys_category(db: Database) -> None:
+    # An observation's key in the text index holds its category (textsearch.py), so the map
+    # of a text search with a category counts the hits' keys without reading their rows.
+    textsearch.rebuild(db)

@@ -6,16 +6,17 @@ Each kind has a contentless FTS5 table (`observation_text`, `task_text`: the wor
 stored twice) whose rowid is a *key* that says where the row lies, and a table of keys
 (`observation_text_keys`, `task_text_keys`: key, row) that ties each key to its row (an
 observation's rowid, a task's id). A positioned row's key is its latitude and longitude in
-2**22 steps of the globe each (about 5 m here), whether it is urgent, and a number that
-tells the rows of one step apart:
+2**22 steps of the globe each (about 5 m here), whether it is urgent, an observation's
+category (`category_code`; 0 for a task), and a number that tells the rows of one step apart:
 
-    latitude step << 41 | longitude step << 19 | urgent << 18 | number (up to 2**18 - 1)
+    latitude step << 41 | longitude step << 19 | urgent << 18 | category << 14 | number
 
-A row with no position has minus its row as key; a step that already holds 2**18 rows of one
-urgency (never met, but possible) gives the next one `OVERFLOW` minus its row, and the map
-reads those from the rows. The map's grid at zoom z (`mapcells.grid`) is z + 2 bits of each
-step, so the map counts a search's hits per cell from the keys alone (`cell_sums`), in the
-lanes of keys its box covers, without reading a row.
+A row with no position has minus its row as key; a step that already holds 2**14 rows of one
+urgency and category (never met, but possible) gives the next one `OVERFLOW` minus its row,
+and the map reads those from the rows. The map's grid at zoom z (`mapcells.grid`) is z + 2
+bits of each step, so the map counts a search's hits per cell from the keys alone
+(`cell_sums`, an observation's category too), in the lanes of keys its box covers, without
+reading a row.
 
 The table of keys also holds a copy of what the dashboard's filters ask of a row (`COPIES`:
 an observation's category, place, walk, time and urgency; a task's state, priority, party,
@@ -40,8 +41,9 @@ from fieldwalk.categories import CATEGORIES
 from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
 
 STEPS = 2**22
-LAT_SHIFT, LON_SHIFT, URGENT_SHIFT = 41, 19, 18
-NUMBERS = 2**18
+LAT_SHIFT, LON_SHIFT, URGENT_SHIFT, CATEGORY_SHIFT = 41, 19, 18, 14
+NUMBERS = 2**14
+CATEGORY_CODES = 2**4  # 0 for none, 1 + the category's place in CATEGORIES
 OVERFLOW = -(2**62)
 # A grid of zoom z has z + 2 bits of a step (mapcells.grid: 180 / 2**(z + 2) degrees of
 # latitude, 360 / 2**(z + 2) of longitude), so finer than this zoom the keys cannot say.
@@ -99,6 +101,22 @@ def category_bit(category: str) -> int:
     return 1 << list(CATEGORIES).index(category)
 
 
+def category_code(category: str) -> int:
+    """An observation's category as its key holds it (`CATEGORY_SHIFT`)."""
+    return 1 + list(CATEGORIES).index(category)
+
+
+assert len(CATEGORIES) < CATEGORY_CODES, "the key's category bits hold no more"
+# Per kind: SQL of a row `{row}`'s category code in its key (a task's categories are its
+# observations', through the links: none in its key).
+CODES = {
+    "observations": "(CASE {row}.category "
+    + " ".join(f"WHEN '{c}' THEN {category_code(c)}" for c in CATEGORIES)
+    + " ELSE 0 END)",
+    "tasks": "0",
+}
+
+
 def _linked(kind: str, link_id: str) -> str:
     """SQL for the row of LINKED[kind]'s values of the row the links name `link_id` (an
     observation's id, a task's id)."""
@@ -115,19 +133,21 @@ def _step(value: str, offset: int, span: int) -> str:
     return f"min(CAST(({value} + {offset}) / {span}.0 * {STEPS} AS INTEGER), {STEPS - 1})"
 
 
-def _base(row: str, urgent: str) -> str:
+def _base(kind: str, row: str) -> str:
     """A positioned row's key with number 0."""
+    urgent = KINDS[kind][2]
     return (
         f"(({_step(f'{row}.lat', 90, 180)} << {LAT_SHIFT})"
         f" | ({_step(f'{row}.lon', 180, 360)} << {LON_SHIFT})"
-        f" | ({urgent.format(row=row)} << {URGENT_SHIFT}))"
+        f" | ({urgent.format(row=row)} << {URGENT_SHIFT})"
+        f" | ({CODES[kind].format(row=row)} << {CATEGORY_SHIFT}))"
     )
 
 
 def _new_key(kind: str, row: str) -> str:
     """SQL for the key of the row `row` (NEW in a trigger): the step's next free number."""
-    key_column, _text, urgent = KINDS[kind]
-    base = _base(row, urgent)
+    key_column = KINDS[kind][0]
+    base = _base(kind, row)
     return f"""(CASE WHEN {row}.lat IS NULL OR {row}.lon IS NULL THEN -{row}.{key_column}
         ELSE (SELECT CASE WHEN max(k.key) IS NULL THEN {base}
                           WHEN max(k.key) < {base} + {NUMBERS - 1} THEN max(k.key) + 1
@@ -157,7 +177,7 @@ def _take(kind: str, row: str) -> str:
 def _statements(kind: str) -> list[str]:
     table, fts, keys = kind, FTS[kind], _keys(kind)
     _key, text, urgent = KINDS[kind]
-    watched = (text, "lat", "lon")
+    watched = (text, "lat", "lon", *(("category",) if kind == "observations" else ()))
     changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
     changed += f" OR {urgent.format(row='OLD')} IS NOT {urgent.format(row='NEW')}"
     urgent_column = "urgent" if kind == "observations" else "priority"
@@ -261,8 +281,8 @@ def rebuild(db: Database) -> int:
     for statement in _link_triggers():
         db.execute(statement)
     indexed = 0
-    for kind, (key_column, text, urgent) in KINDS.items():
-        base = _base("r", urgent)
+    for kind, (key_column, text, _urgent) in KINDS.items():
+        base = _base(kind, "r")
         # The numbers of one step's rows in order; the step's rows past its last number go
         # where the trigger puts them.
         copies = ", ".join(COPIES[kind])
@@ -409,11 +429,34 @@ def condition(kind: str, alias: str, text: str, box=None, scan: bool = False) ->
     )
 
 
-def count(db: Database, kind: str, text: str, where: tuple | None = None) -> int:
+def count(
+    db: Database, kind: str, text: str, where: tuple | None = None, category: str | None = None
+) -> int:
     """How many rows hold `text` (searchable) and have copies that meet `where` (as in
-    `hits`), from the index and its keys alone."""
+    `hits`) and, for observations, are of `category` when given, from the index and its keys
+    alone: the category of a positioned row from its key's bits, of any other (a negative
+    key) from its key's row."""
     sql, params = hits(kind, text, where=where)
-    return db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
+    if category is None:
+        return db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
+    code = f"(key >> {CATEGORY_SHIFT}) & {CATEGORY_CODES - 1}"
+    alias = ALIASES[kind]
+    others, other_params = hits(
+        kind,
+        text,
+        where=(
+            f"{where[0] if where else '1'} AND {alias}.category = ?",
+            [
+                *(where[1] if where else []),
+                category,
+            ],
+        ),
+    )
+    return db.execute(
+        f"""SELECT (SELECT count(*) FROM ({sql}) WHERE key >= 0 AND {code} = ?)
+                 + (SELECT count(*) FROM ({others}) WHERE key < 0)""",  # noqa: S608
+        [*params, category_code(category), *other_params],
+    ).fetchone()[0]
 
 
 def count_rows(db: Database, kind: str, where: tuple) -> int:
@@ -424,10 +467,18 @@ def count_rows(db: Database, kind: str, where: tuple) -> int:
 
 
 def cell_sums(
-    db: Database, kind: str, text: str, zoom: int, box, multiplier: int, where=None
+    db: Database,
+    kind: str,
+    text: str,
+    zoom: int,
+    box,
+    multiplier: int,
+    where=None,
+    category: str | None = None,
 ) -> dict:
-    """The positioned rows whose text holds `text` (searchable) and whose copies meet `where`
-    (as in `hits`), in the box's steps, counted
+    """The positioned rows whose text holds `text` (searchable), whose copies meet `where`
+    (as in `hits`) and, for observations, of `category` when given (from their keys' bits),
+    in the box's steps, counted
     per cell of the zoom's grid (at most FINEST_ZOOM) from their keys: per cell key (row
     times `multiplier` plus column), [count, sum of latitudes, sum of longitudes, urgent],
     each position the middle of its step (within 3 m of the point's). The rows of full
@@ -439,9 +490,15 @@ def cell_sums(
         f"SELECT ({lat} >> {shift}) * {multiplier} + ({lon} >> {shift}) AS cell, count(*),"  # noqa: S608
         f" sum({lat}), sum({lon}), sum((key >> {URGENT_SHIFT}) & 1) FROM ({sql})"
     )
+    conditions = []
     if box is not None:
-        select += f" WHERE {lon} BETWEEN ? AND ?"
+        conditions.append(f"{lon} BETWEEN ? AND ?")
         params += [_lon_step(box[0]), _lon_step(box[2])]
+    if category is not None:
+        conditions.append(f"(key >> {CATEGORY_SHIFT}) & {CATEGORY_CODES - 1} = ?")
+        params.append(category_code(category))
+    if conditions:
+        select += " WHERE " + " AND ".join(conditions)
     lat_step, lon_step = 180 / STEPS, 360 / STEPS
     return {
         cell: [n, (lats + n / 2) * lat_step - 90 * n, (lons + n / 2) * lon_step - 180 * n, urgent]

@@ -44,15 +44,15 @@ def holding(db, kind: str, query: str) -> set[int]:
 
 
 def keys(db, kind: str) -> dict[int, tuple]:
-    """Per row, what its key says: (latitude step, longitude step, urgent), or None for a
-    row with no position."""
+    """Per row, what its key says: (latitude step, longitude step, urgent, category code),
+    or None for a row with no position."""
     said = {}
     for key, row in db.execute(f"SELECT key, row FROM {kind.rstrip('s')}_text_keys"):  # noqa: S608
         if key < 0:
             assert key in (-row, textsearch.OVERFLOW - row)
             said[row] = None if key == -row else "full"
         else:
-            steps = (key >> 41, (key >> 19) & (2**22 - 1), (key >> 18) & 1)
+            steps = (key >> 41, (key >> 19) & (2**22 - 1), (key >> 18) & 1, (key >> 14) & 15)
             said[row] = steps
     return said
 
@@ -60,12 +60,19 @@ def keys(db, kind: str) -> dict[int, tuple]:
 def positions(db, kind: str) -> dict[int, tuple | None]:
     key, _column = TEXT[kind]
     urgent = "urgent != 0" if kind == "observations" else "priority = 'urgent'"
-    rows = db.execute(f"SELECT {key}, lat, lon, {urgent} FROM {kind}").fetchall()  # noqa: S608
+    category = "category" if kind == "observations" else "NULL"
+    sql = f"SELECT {key}, lat, lon, {urgent}, {category} FROM {kind}"  # noqa: S608
+    codes = {name: 1 + i for i, name in enumerate(CATEGORIES)}  # a task's key has none
     return {
         row: None
         if lat is None or lon is None
-        else (int((lat + 90) / 180 * 2**22), int((lon + 180) / 360 * 2**22), int(is_urgent))
-        for row, lat, lon, is_urgent in rows
+        else (
+            int((lat + 90) / 180 * 2**22),
+            int((lon + 180) / 360 * 2**22),
+            int(is_urgent),
+            codes.get(category, 0),
+        )
+        for row, lat, lon, is_urgent, category in db.execute(sql)
     }
 
 
@@ -404,9 +411,10 @@ def test_recount_rebuilds_the_text_index(db, runner, worded_city):
 
 @pytest.fixture
 def linked_city(db):
-    """400 observations of several categories, places and months and 200 tasks in every
-    state, some with a party and a due date, each fixing one or two of them; about a third
-    of each about a lamp. Returns the places and the parties."""
+    """400 observations of several categories, places and months (a tenth with no
+    position) and 200 tasks in every state, some with a party and a due date, each fixing one
+    or two of them; about a third of each about a lamp. Returns the places and the
+    parties."""
     with transaction(db):  # one commit, not one per row (the triggers run the same)
         rng = random.Random(56)
         places = [make_place(db), make_place(db, slug="vallingby", name="Vällingby")]
@@ -414,6 +422,8 @@ def linked_city(db):
         observations = []
         for i in range(400):
             lat, lon = city_point(rng)
+            if i % 10 == 3:  # a tenth with no position: a key of their own
+                lat = lon = None
             when = datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=rng.randrange(24 * 330))
             observations.append(
                 add_observation_row(

@@ -276,6 +276,13 @@ def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, 
     return " AND ".join(where) or "1", params
 
 
+def indexed_but_category(f: Filters, today: str, tz: ZoneInfo) -> dict | None:
+    """`indexed_text` of the filters but a category, when one is asked (else None): an
+    observation's key in the text index holds its category (textsearch.category_code), so a
+    search reads it there, not from the keys' rows."""
+    return indexed_text(replace(f, category=None), today, tz) if f.category else None
+
+
 def across_links(f: Filters, kind: str) -> bool:
     """Whether `f` filters rows of `kind` by the other kind's rows linked to them (an
     observation by its tasks' state, party or being overdue, or having none; a task by its

@@ -37,6 +37,7 @@ from fieldwalk.dashboard.filters import (
     UNTASKED,
     WHEN,
     Filters,
+    indexed_but_category,
     indexed_text,
     observation_where,
     overdue_alone,
@@ -485,9 +486,15 @@ def _by_text(
     if zoom > textsearch.FINEST_ZOOM:
         return None
     sums: dict[int, list] = {}
+    # An observation's category is in its key's bits: asked of them, not of the keys' rows
+    # (with no other filter, the hits are not joined to their rows at all).
+    keyed = indexed_but_category(f, today, tz)
     for kind, where in indexed.items():
+        category = None
+        if keyed is not None and kind == "observations":
+            category, where = f.category, keyed[kind]
         found = textsearch.cell_sums(
-            db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where
+            db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where, category=category
         )
         if textsearch.overflowed(db, kind):
             # Boxed below: a full step's keys lie outside the box's lanes.

@@ -30,6 +30,7 @@ from fieldwalk.dashboard.filters import (
     copied_where,
     error_text,
     field_labels,
+    indexed_but_category,
     indexed_text,
     local_today,
     local_zone,
@@ -69,10 +70,13 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
         return counted
     indexed = indexed_text(f, today, tz)
     if indexed is not None:  # each row has one key in the text index
-        return {
-            kind: textsearch.count(db, kind, f.q, indexed[kind]) if kind in indexed else 0
-            for kind in counts
-        }
+        keyed = indexed_but_category(f, today, tz)
+        for kind in indexed:
+            if keyed is not None and kind == "observations":  # the category from the key
+                counts[kind] = textsearch.count(db, kind, f.q, keyed[kind], f.category)
+            else:
+                counts[kind] = textsearch.count(db, kind, f.q, indexed[kind])
+        return counts
     for kind, table, alias, where in (
         ("observations", "observations", "o", observation_where(f, today, tz)),
         ("tasks", "tasks", "t", task_where(f, today, tz)),
