@@ -107,6 +107,8 @@ def category_code(category: str) -> int:
 
 
 assert len(CATEGORIES) < CATEGORY_CODES, "the key's category bits hold no more"
+# The category code a positioned row's key `key` holds (SQL).
+KEY_CATEGORY = f"((key >> {CATEGORY_SHIFT}) & {CATEGORY_CODES - 1})"
 # Per kind: SQL of a row `{row}`'s category code in its key (a task's categories are its
 # observations', through the links: none in its key).
 CODES = {
@@ -439,7 +441,6 @@ def count(
     sql, params = hits(kind, text, where=where)
     if category is None:
         return db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
-    code = f"(key >> {CATEGORY_SHIFT}) & {CATEGORY_CODES - 1}"
     alias = ALIASES[kind]
     others, other_params = hits(
         kind,
@@ -453,7 +454,7 @@ def count(
         ),
     )
     return db.execute(
-        f"""SELECT (SELECT count(*) FROM ({sql}) WHERE key >= 0 AND {code} = ?)
+        f"""SELECT (SELECT count(*) FROM ({sql}) WHERE key >= 0 AND {KEY_CATEGORY} = ?)
                  + (SELECT count(*) FROM ({others}) WHERE key < 0)""",  # noqa: S608
         [*params, category_code(category), *other_params],
     ).fetchone()[0]
@@ -495,7 +496,7 @@ def cell_sums(
         conditions.append(f"{lon} BETWEEN ? AND ?")
         params += [_lon_step(box[0]), _lon_step(box[2])]
     if category is not None:
-        conditions.append(f"(key >> {CATEGORY_SHIFT}) & {CATEGORY_CODES - 1} = ?")
+        conditions.append(f"{KEY_CATEGORY} = ?")
         params.append(category_code(category))
     if conditions:
         select += " WHERE " + " AND ".join(conditions)

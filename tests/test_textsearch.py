@@ -484,7 +484,8 @@ def test_a_search_with_filters_counts_from_the_index_what_the_rows_say(
             fast_counts[search] = views.count_matches(db, f, local_today(tz), tz)
             if views.indexed_text(f, local_today(tz), tz) is not None:
                 indexed.add(search)
-    monkeypatch.setattr(mapdata, "indexed_text", lambda *_args: None)
+    monkeypatch.setattr(mapdata, "indexed_with_category", lambda *_args: None)
+    monkeypatch.setattr(views, "indexed_with_category", lambda *_args: None)
     monkeypatch.setattr(views, "indexed_text", lambda *_args: None)
     for search in searches:
         exact = client.get(f"/dashboard/map.json?q=lampa&{search}").get_json()

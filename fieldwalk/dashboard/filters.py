@@ -276,11 +276,23 @@ def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, 
     return " AND ".join(where) or "1", params
 
 
-def indexed_but_category(f: Filters, today: str, tz: ZoneInfo) -> dict | None:
-    """`indexed_text` of the filters but a category, when one is asked (else None): an
-    observation's key in the text index holds its category (textsearch.category_code), so a
-    search reads it there, not from the keys' rows."""
-    return indexed_text(replace(f, category=None), today, tz) if f.category else None
+def indexed_with_category(
+    f: Filters, today: str, tz: ZoneInfo
+) -> dict[str, tuple[tuple | None, str | None]] | None:
+    """`indexed_text` per kind with the category its keys' bits answer: an observation's key
+    in the text index holds its category (textsearch.category_code), so its condition on the
+    keys' rows leaves the category out and the category comes beside it (None: none asked,
+    or a task, whose categories are its observations')."""
+    indexed = indexed_text(f, today, tz)
+    if indexed is None:
+        return None
+    keyed = indexed_text(replace(f, category=None), today, tz) if f.category else None
+    return {
+        kind: (keyed[kind], f.category)
+        if keyed is not None and kind == "observations"
+        else (where, None)
+        for kind, where in indexed.items()
+    }
 
 
 def across_links(f: Filters, kind: str) -> bool:

@@ -37,8 +37,7 @@ from fieldwalk.dashboard.filters import (
     UNTASKED,
     WHEN,
     Filters,
-    indexed_but_category,
-    indexed_text,
+    indexed_with_category,
     observation_where,
     overdue_alone,
     task_where,
@@ -479,20 +478,16 @@ def _by_text(
     rows. None for any other filter (a case number, a text too short for the index, a filter
     that needs the rows), when the points are few or the grid is finer than the keys say:
     the caller then reads the rows."""
-    indexed = indexed_text(f, today, tz)
+    # An observation's category is asked of its key's bits, not of the keys' rows (with no
+    # other filter, the hits are not joined to their rows at all).
+    indexed = indexed_with_category(f, today, tz)
     if indexed is None:
         return None
     zoom = FIT_MAX_ZOOM if view.box is None else grid_zoom(view, None)
     if zoom > textsearch.FINEST_ZOOM:
         return None
     sums: dict[int, list] = {}
-    # An observation's category is in its key's bits: asked of them, not of the keys' rows
-    # (with no other filter, the hits are not joined to their rows at all).
-    keyed = indexed_but_category(f, today, tz)
-    for kind, where in indexed.items():
-        category = None
-        if keyed is not None and kind == "observations":
-            category, where = f.category, keyed[kind]
+    for kind, (where, category) in indexed.items():
         found = textsearch.cell_sums(
             db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where, category=category
         )

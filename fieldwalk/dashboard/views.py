@@ -30,8 +30,8 @@ from fieldwalk.dashboard.filters import (
     copied_where,
     error_text,
     field_labels,
-    indexed_but_category,
     indexed_text,
+    indexed_with_category,
     local_today,
     local_zone,
     observation_where,
@@ -68,14 +68,10 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     counted = _counted(db, f, today)
     if counted is not None:
         return counted
-    indexed = indexed_text(f, today, tz)
+    indexed = indexed_with_category(f, today, tz)
     if indexed is not None:  # each row has one key in the text index
-        keyed = indexed_but_category(f, today, tz)
-        for kind in indexed:
-            if keyed is not None and kind == "observations":  # the category from the key
-                counts[kind] = textsearch.count(db, kind, f.q, keyed[kind], f.category)
-            else:
-                counts[kind] = textsearch.count(db, kind, f.q, indexed[kind])
+        for kind, (where, category) in indexed.items():
+            counts[kind] = textsearch.count(db, kind, f.q, where, category)
         return counts
     for kind, table, alias, where in (
         ("observations", "observations", "o", observation_where(f, today, tz)),
