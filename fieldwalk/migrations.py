@@ -1237,3 +1237,17 @@ def m061_text_keys_category(db: Database) -> None:
     # An observation's key in the text index holds its category (textsearch.py), so the map
     # of a text search with a category counts the hits' keys without reading their rows.
     textsearch.rebuild(db)
+
+
+@migrations()
+def m062_map_due_days(db: Database) -> None:
+    # Open tasks (and observations by their first) by the day they are due on besides the
+    # month and year (mapcells.py), so the map of what is overdue is cells alone: it read
+    # this month's days from the rows, more of them each day of the month.
+    mapcells.add_facets(
+        db,
+        {
+            "tasks": (mapcells.TASK_DUE_DAY,),
+            "observation_due": (mapcells.OBSERVATION_DUE_DAY,),
+        },
+    )

@@ -505,24 +505,36 @@ def test_a_map_filtered_by_a_facet_is_the_clusters_of_the_rows_it_keeps(
 
 @pytest.mark.parametrize("kind", ["all", "observations", "tasks"])
 @pytest.mark.parametrize("box", [None, (17.7, 59.2, 18.2, 59.5)])
-def test_overdue_is_its_due_months_cells_and_this_months_rows(db, linked_city, kind, box):
-    """On a day in the middle of a month, with tasks due around it and years before: what is
-    overdue from the whole years' and this year's whole months' cells and this month's days
-    before today from the rows equals the rows counted alone, in a box and without one."""
+@pytest.mark.parametrize("backs", [(60, 60, 900), (5,)], ids=["years", "this month"])
+def test_overdue_is_the_cells_of_its_due_years_months_and_days(db, linked_city, kind, box, backs):
+    """On a day in the middle of a month, with tasks due around it and years before (or
+    none due before this month's 10th): what is overdue from the cells of the whole years',
+    this year's whole months' and this month's days before today equals the rows counted
+    alone, in a box and without one."""
     rng = random.Random(5)
     today, tz = "2026-06-15", ZoneInfo("Europe/Stockholm")
     for (task,) in db.execute("SELECT id FROM tasks").fetchall():
-        back = rng.choice([60, 60, 900])
+        back = rng.choice(backs)
         day = date(2026, 6, 15) + timedelta(days=rng.randrange(-back, 20))
         db.execute("UPDATE tasks SET due_date = ? WHERE id = ?", [day.isoformat(), task])
+    # Open tasks due on this month's first day, the day before today and today (not overdue).
+    for day in ("2026-06-01", "2026-06-14", "2026-06-15")[len(backs) == 1 :]:
+        db.execute(
+            """UPDATE tasks SET due_date = ? WHERE id IN (SELECT id FROM tasks
+                   WHERE state IN ('proposed', 'sent')
+                   AND due_date NOT BETWEEN '2026-06-01' AND '2026-06-15' LIMIT 3)""",
+            [day],
+        )
     this_month = db.execute(
-        """SELECT count(*) FROM tasks WHERE due_date BETWEEN '2026-06-01' AND '2026-06-14'
-           AND state IN ('proposed', 'sent')"""
+        """SELECT count(DISTINCT due_date) FROM tasks WHERE due_date IN
+           ('2026-06-01', '2026-06-14', '2026-06-15') AND state IN ('proposed', 'sent')"""
     ).fetchone()[0]
-    assert this_month >= 5  # the rows' part is tried
+    assert this_month == 3 - (len(backs) == 1)  # the days' part is tried at its ends
     view = mapdata.View(box=box, zoom=None if box is None else 12)
     f = Filters(overdue=True, kind=kind)
-    fast = json.loads(mapdata.map_answer(db, f, view, today, tz, 10))
+    answer = mapdata.map_answer(db, f, view, today, tz, 10)
+    assert answer == mapdata._by_due_months(db, f, view, today, 10)  # from the cells
+    fast = json.loads(answer)
     rows = Filters(overdue=True, kind=kind, date_to=date(2100, 12, 31))
     exact = json.loads(mapdata.map_answer(db, rows, view, today, tz, 10))
     assert fast["mode"] == exact["mode"] == "clusters"
@@ -540,7 +552,7 @@ def test_a_map_filtered_by_a_facet_reads_its_cells(app, client, db, linked_city)
     # Two filters the cells keep together.
     for pair in ("category=lighting&state=open", f"place={linked_city[0]}&state=open"):
         assert client.get(f"/dashboard/map.json?{pair}").get_json()["count"] > 1000
-    # The whole months' cells of what is overdue, and this month's rows.
+    # The cells of the years, months and days of what is overdue.
     assert client.get("/dashboard/map.json?overdue=1").get_json()["count"] > 1000
     # Every observation's cells less those of the observations with a task.
     assert client.get("/dashboard/map.json?state=untasked").get_json()["count"] > 1000
@@ -622,16 +634,30 @@ def test_a_box_with_few_points_sends_them_whole(app, client, db, street):
     assert answer.get_json()["mode"] == "points"
 
 
-def test_a_migration_adds_a_facets_cells_as_a_rebuild_would(db, linked_city):
-    """m057 counts only the facets it adds (the years open tasks are due in): the cells and
-    the triggers are then what building everything again gives, and stay so on writes."""
+@pytest.mark.parametrize(
+    ("first", "added"),
+    [
+        (
+            mapcells.due_year_facet(2000),
+            {
+                "tasks": (mapcells.TASK_DUE_YEAR,),
+                "observation_due": (mapcells.OBSERVATION_DUE_YEAR,),
+            },
+        ),
+        (
+            mapcells.DUE_DAY_FACETS,
+            {"tasks": (mapcells.TASK_DUE_DAY,), "observation_due": (mapcells.OBSERVATION_DUE_DAY,)},
+        ),
+    ],
+    ids=["m057 due years", "m062 due days"],
+)
+def test_a_migration_adds_a_facets_cells_as_a_rebuild_would(db, linked_city, first, added):
+    """A migration that adds facets (the years, the days open tasks are due on) counts only
+    them: the cells and the triggers are then what building everything again gives, and stay
+    so on writes."""
     db.execute("UPDATE tasks SET due_date = '2025-03-0' || (id % 9 + 1) WHERE id % 2 = 0")
-    years = mapcells.due_year_facet(2000) * mapcells.FACET_STEP
-    added = {
-        "tasks": (mapcells.TASK_DUE_YEAR,),
-        "observation_due": (mapcells.OBSERVATION_DUE_YEAR,),
-    }
-    db.execute("DELETE FROM map_cells WHERE kind BETWEEN ? AND ?", [years, years + 10**6])
+    low = first * mapcells.FACET_STEP
+    db.execute("DELETE FROM map_cells WHERE kind BETWEEN ? AND ?", [low, low + 10**6])
     assert mapcells.add_facets(db, added) > 0
     assert_cells_exact(db)
     db.execute("UPDATE tasks SET due_date = '2024-11-30', state = 'sent' WHERE id % 3 = 0")
@@ -738,6 +764,7 @@ def test_a_map_filtered_by_dates_reads_the_months_cells(app, client, db, linked_
         "m057_map_due_years",
         "m059_due_totals",
         "m060_observation_due_observed",
+        "m062_map_due_days",
     ],
 )
 def test_an_older_database_upgrades_with_each_row_counted_once(tmp_path, stop):

@@ -15,21 +15,21 @@ app recount`).
 Besides every row (facet 0), the cells count the rows of each *facet*, a filter the map is
 often asked with alone or as a pair (`facet_of`): a category, a task state or the open ones,
 a place, a party (or none), a Stockholm month (when observed, when opened) alone or with a
-category, the month and the year open tasks are due in, and two of a category, a task state and a place. An observation counts in
-its category's, place's and month's facets and a task in its state's, place's, party's and
-months', but the filters also reach across the links: a task counts in the category of any
-observation it fixes, an observation in the state and party of any task that fixes it. So
-the links keep a copy of their observation's category and their task's state and party
-(`task_observations.category`, `.task_state`, `.task_party`), from which triggers count each
-task's links per category (`task_categories`, with copies of the task's state, place and
-opening) and
-each observation's per task state (`observation_states`, with the pseudo-states `open`,
-`tasked` and `party:<id>`, and copies of the observation's category and place); a row of
-those tables exists while the count is above zero, holds a copy of the row's position and is
-what puts the row in the facets' cells. An observation is overdue when its open task due
-first is: `observation_due` holds that date (worked out again when a link, or a linked
-task's state or due date, changes) and when the observation was observed (its list, newest
-first); `due_totals` counts per due day the open tasks and those observations. A facet can also be taken from another, cell by cell
+category, the day, month and year open tasks are due on, and two of a category, a task state
+and a place. An observation counts in its category's, place's and month's facets and a task
+in its state's, place's, party's and months', but the filters also reach across the links: a
+task counts in the category of any observation it fixes, an observation in the state and
+party of any task that fixes it. So the links keep a copy of their observation's category
+and their task's state and party (`task_observations.category`, `.task_state`,
+`.task_party`), from which triggers count each task's links per category (`task_categories`,
+with copies of the task's state, place and opening) and each observation's per task state
+(`observation_states`, with the pseudo-states `open`, `tasked` and `party:<id>`, and copies
+of the observation's category and place); a row of those tables exists while the count is
+above zero, holds a copy of the row's position and is what puts the row in the facets'
+cells. An observation is overdue when its open task due first is: `observation_due` holds
+that date (worked out again when a link, or a linked task's state or due date, changes) and
+when the observation was observed (its list, newest first); `due_totals` counts per due day
+the open tasks and those observations. A facet can also be taken from another, cell by cell
 (`cell_sums`' `minus`): the observations with no task are every observation less those
 `tasked`.
 
@@ -39,6 +39,8 @@ of the grid, so an answer reads the clusters it sends and no others, whatever th
 holds. A cell counts when its mean lies in the box. Coarser than the first level, that
 level's cells are grouped by where their mean falls; finer than the last, the points answer.
 """
+
+from datetime import date
 
 from sqlite_utils import Database
 
@@ -62,6 +64,7 @@ MONTH_FACETS = 2**24  # a Stockholm month's facet is this plus its months since 
 PARTY_FACETS = 2**23  # a party's facet is this plus its id; plus 0: tasks with no party
 DUE_FACETS = 2**22  # open tasks due in a month: this plus its months since January 2000
 DUE_YEAR_FACETS = DUE_FACETS + 2**21  # due in a year: this plus its years since 2000
+DUE_DAY_FACETS = DUE_YEAR_FACETS + 2**20  # due on a day: this plus its days since 2000-01-01
 # A task state's (or `open`'s, `tasked`'s) with a category: this plus the state's index times
 # PAIR_STEP plus the category's (both as in the facets of each alone).
 PAIR_FACETS = 2**21
@@ -73,6 +76,8 @@ PLACE_STEP = 2 * PAIR_STEP
 # A Stockholm month with a category: this plus the month's index (as in month_facet) times
 # PAIR_STEP plus the category's.
 MONTH_PAIR_FACETS = 2**26
+EPOCH = date(2000, 1, 1)
+EPOCH_JULIAN = 2451544  # CAST(julianday('2000-01-01') AS INTEGER)
 PARTY = "party:"  # observation_states' pseudo-state of a party (its id; 0: none) of its tasks
 
 
@@ -171,6 +176,15 @@ def due_year_facet_sql(column: str) -> str:
     return f"({DUE_YEAR_FACETS} + CAST(substr({column}, 1, 4) AS INTEGER) - 2000)"
 
 
+def due_day_facet(day: date) -> int:
+    return DUE_DAY_FACETS + (day - EPOCH).days
+
+
+def due_day_facet_sql(column: str) -> str:
+    """The facet of a due date's day (YYYY-MM-DD; julianday is a day's noon less 0,5)."""
+    return f"({DUE_DAY_FACETS} + CAST(julianday({column}) AS INTEGER) - {EPOCH_JULIAN})"
+
+
 def month_facet(year: int, month: int) -> int:
     return MONTH_FACETS + (year - 2000) * 12 + month - 1
 
@@ -203,12 +217,20 @@ def month_category_facet_sql(column: str, category: str) -> str:
     )
 
 
-# The year an open task is due in, and an observation's first due date (m057 adds them).
-TASK_DUE_YEAR = (
-    f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
-    f" THEN {due_year_facet_sql('{row}.due_date')} END)"
-)
+def _open_due(facet_sql) -> str:
+    """The facet `facet_sql` gives an open task's due date; NULL for any other task."""
+    return (
+        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
+        f" THEN {facet_sql('{row}.due_date')} END)"
+    )
+
+
+# The year an open task is due in, and an observation's first due date (m057 adds them); the
+# day (m062).
+TASK_DUE_YEAR = _open_due(due_year_facet_sql)
 OBSERVATION_DUE_YEAR = due_year_facet_sql("{row}.due")
+TASK_DUE_DAY = _open_due(due_day_facet_sql)
+OBSERVATION_DUE_DAY = due_day_facet_sql("{row}.due")
 
 
 # Per kind, the facets a row is in by its own columns (SQL of a row `{row}`; NULL: none): an
@@ -230,9 +252,9 @@ OWN_FACETS = {
         f"{PLACE_FACETS} + {{row}}.place_id",
         month_facet_sql("{row}.created_at"),
         f"{PARTY_FACETS} + coalesce({{row}}.party_id, 0)",
-        f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL}) AND {{row}}.due_date IS NOT NULL"
-        f" THEN {due_month_facet_sql('{row}.due_date')} END)",
+        _open_due(due_month_facet_sql),
         TASK_DUE_YEAR,
+        TASK_DUE_DAY,
         place_state_facet_sql("{row}.place_id", "{row}.state"),
         f"(CASE WHEN {{row}}.state IN ({OPEN_STATES_SQL})"
         f" THEN {place_state_facet_sql('{row}.place_id', repr(OPEN))} END)",
@@ -280,7 +302,7 @@ CROSS = {
     # An observation is overdue when its open task due first is: by that due date's month.
     "observation_due": (
         "observations",
-        (due_month_facet_sql("{row}.due"), OBSERVATION_DUE_YEAR),
+        (due_month_facet_sql("{row}.due"), OBSERVATION_DUE_YEAR, OBSERVATION_DUE_DAY),
         ("lat", "lon", "urgent"),
     ),
 }

@@ -413,11 +413,11 @@ def _by_months(
     return _cells_and_rows(db, kinds, view, facets, parts, points_at_most)
 
 
-def _due_months(db: Database, today: str) -> tuple[list[int], str] | None:
-    """The facets of the whole years of due dates before this one, from the year the first
-    open task is due in, and of this year's whole months before this one (so their number
-    does not grow with the years behind), and the first day of this month (from it until
-    today, what is overdue is read from the rows). None when no open task has a due date."""
+def _due_facets(db: Database, today: str) -> list[int] | None:
+    """The facets of what is overdue on `today`: the whole years of due dates before this one,
+    from the year the first open task is due in, this year's whole months before this one and
+    this month's days before today (so their number does not grow with the years behind, nor
+    what each holds with the day of the month). None when no open task has a due date."""
     firsts = [
         db.execute(
             "SELECT min(due_date) FROM tasks WHERE state = ? AND due_date IS NOT NULL", [state]
@@ -427,45 +427,32 @@ def _due_months(db: Database, today: str) -> tuple[list[int], str] | None:
     firsts = [day for day in firsts if day]
     if not firsts:
         return None
-    first = date.fromisoformat(min(firsts))
-    this_month = date.fromisoformat(today).replace(day=1)
+    first, day = date.fromisoformat(min(firsts)), date.fromisoformat(today)
+    this_month = day.replace(day=1)
     facets = [mapcells.due_year_facet(year) for year in range(first.year, this_month.year)]
     month = max(first.replace(day=1), this_month.replace(month=1))
     while month < this_month:
         facets.append(mapcells.due_month_facet(month.year, month.month))
         month = next_month(month)
-    return facets, this_month.isoformat()
+    start = max(first, this_month)
+    facets += [mapcells.due_day_facet(start + timedelta(days=n)) for n in range((day - start).days)]
+    return facets
 
 
 def _by_due_months(
     db: Database, f: Filters, view: View, today: str, points_at_most: int
 ) -> str | None:
     """A map of what is overdue, alone: the open tasks, and the observations whose open
-    task due first is, by the year and month they are due in (mapcells.py: an observation's
-    first due date is in observation_due), from the whole years' cells before this one and
-    this year's whole months' before this one, and from the rows for this month's days
-    before today. None as for `_by_months`."""
+    task due first is, from the cells of the years, months and days they are due on
+    (`_due_facets`; mapcells.py: an observation's first due date is in observation_due).
+    None as for `_by_months`."""
     if not overdue_alone(f):
         return None
-    months = _due_months(db, today)
-    if months is None:
+    facets = _due_facets(db, today)
+    if facets is None:
         return None
-    facets, month_start = months
     kinds = tuple(kind for kind in mapcells.KINDS if f.kind in ("all", kind))
-    parts = {
-        "observations": ("o", "FROM observation_due o WHERE o.due >= ? AND o.due < ?"),
-        "tasks": (
-            "t",
-            f"FROM tasks t WHERE t.state IN ({OPEN_STATES_SQL})"
-            " AND t.due_date >= ? AND t.due_date < ?",
-        ),
-    }
-    arms = {}
-    for kind in kinds:
-        alias, sql = parts[kind]
-        sql, params = f"{sql} AND {alias}.lat IS NOT NULL", [month_start, today]
-        arms[kind] = _boxed(alias, sql, params, view)
-    return _cells_and_rows(db, kinds, view, facets, [arms], points_at_most)
+    return _cells_and_rows(db, kinds, view, facets, [], points_at_most)
 
 
 def _by_text(
