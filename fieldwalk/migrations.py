@@ -1251,3 +1251,10 @@ def m062_map_due_days(db: Database) -> None:
             "observation_due": (mapcells.OBSERVATION_DUE_DAY,),
         },
     )
+
+
+@migrations()
+def m063_text_index_merged(db: Database) -> None:
+    # The text index in one segment per kind (textsearch.merge_segments): m061's rebuild left
+    # a score, each read on every search.
+    textsearch.merge_segments(db)

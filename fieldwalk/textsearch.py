@@ -316,7 +316,16 @@ def rebuild(db: Database) -> int:
                       JOIN observations x ON x.id = y.observation_id GROUP BY y.{mine}) s
                 WHERE s.row = {_keys(kind)}.row"""  # noqa: S608
         )
+    merge_segments(db)
     return indexed
+
+
+def merge_segments(db: Database) -> None:
+    """Merge each index's segments into one (FTS5's `optimize`): a bulk insert leaves a score
+    of them, each asked on every search (at 1M a search's hits were read a third slower).
+    The index's own merging keeps their number low as rows are written one by one after."""
+    for fts in FTS.values():
+        db.execute(f"INSERT INTO {fts} ({fts}) VALUES ('optimize')")  # noqa: S608
 
 
 def searchable(text: str) -> bool:

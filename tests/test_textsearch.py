@@ -400,13 +400,23 @@ def test_the_task_list_searches_measures_in_any_case(client, db):
     assert "Beskär buskarna vid Åbacken" in html and "Byt lampan" not in html
 
 
+def segments(db, fts: str) -> int:
+    return db.execute(f"SELECT count(DISTINCT segid) FROM {fts}_idx").fetchone()[0]  # noqa: S608
+
+
 def test_recount_rebuilds_the_text_index(db, runner, worded_city):
+    for text in WORDS[:3]:  # a commit each: a segment each
+        with transaction(db):
+            add_observation_row(db, worded_city, "2026-11-03T10:00:00Z", description=text)
+    assert segments(db, "observation_text") > 1
     db.execute("DELETE FROM observation_text_keys")
     db.execute("INSERT INTO task_text (task_text) VALUES ('delete-all')")
     result = runner.invoke(args=["recount"])
     assert result.exit_code == 0, result.output
-    assert "text index: rebuilt, 450 row(s)" in result.output
+    assert "text index: rebuilt, 453 row(s)" in result.output
     assert_index_exact(db)
+    # Built in one segment per index, as a search reads fastest.
+    assert segments(db, "observation_text") == segments(db, "task_text") == 1
 
 
 @pytest.fixture
