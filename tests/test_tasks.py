@@ -315,6 +315,25 @@ def test_a_walk_leader_cannot_change_a_task_of_a_walk_they_do_not_manage_by_link
     assert response.status_code == 303
 
 
+def test_a_walk_leader_is_offered_their_own_walks_tasks_past_nearer_ones_of_others(client, world):
+    """The place holds more tasks of another leader's walk, nearer, than the link form
+    offers: the leader is offered the nearest they may link to (their own walk's), not an
+    empty list after the others are picked and dropped."""
+    others = make_walk(world.db, world.walk["place_id"], world.user("other_leader")["id"])
+    theirs = [
+        world.task(observation=world.observe(f"Annans lampa {i}", *NEAR, walk=others))
+        for i in range(task_model.RELATED_AT_MOST + 2)
+    ]
+    own = world.task(observation=world.observe("Vår lampa längre bort", *FAR))
+    second = world.observe("Samma lampa", *NEAR)
+    sign_in(client, world, "leader")
+    html = page(client.get(f"/observations/{second}"))
+    assert 'id="link-task-id"' in html
+    select = html.split('id="link-task-id"')[1]
+    offered = {int(i) for i in re.findall(r'<option value="(\d+)">', select.split("</select>")[0])}
+    assert offered == {own} and not offered & set(theirs)
+
+
 def test_a_walk_leader_who_does_not_manage_the_walk_cannot_create_tasks(client, world):
     token = sign_in(client, world, "other_leader")
     response = client.post(

@@ -536,18 +536,25 @@ def related_tasks(
     near: tuple[float, float] | None = None,
     limit: int = RELATED_AT_MOST,
     without: tuple[int, ...] = (),
+    walks_of: int | None = None,
 ) -> list[dict]:
     """Tasks from the same walk or place (the ones a duplicate or a link may point to), not
-    those `without` nor duplicates themselves: the `limit` nearest to `near` (lat, lon)
-    first, those without a position last, else the newest first."""
+    those `without` nor duplicates themselves, and when `walks_of` names a user, only those
+    of the walks that user made (what a walk leader may change): the `limit` nearest to
+    `near` (lat, lon) first, those without a position last, else the newest first."""
     marks = ", ".join("?" * len(without))
+    mine, mine_params = (
+        ("", [])
+        if walks_of is None
+        else (" AND {alias}.walk_id IN (SELECT id FROM walks WHERE created_by = ?)", [walks_of])
+    )
     # `unary` "+" keeps the walk's and place's indexes out (a box's keys pick the rows).
     related = """SELECT tasks.*, parties.name AS party_name FROM tasks
         LEFT JOIN parties ON parties.id = tasks.party_id
         WHERE ({unary}tasks.walk_id = ? OR {unary}tasks.place_id = ?)
-            AND tasks.state != 'duplicate' AND tasks.id NOT IN ({marks})"""
-    sql = related.format(unary="", marks=marks)
-    params: list = [walk_id, place_id, *without]
+            AND tasks.state != 'duplicate' AND tasks.id NOT IN ({marks}){mine}"""
+    sql = related.format(unary="", marks=marks, mine=mine.format(alias="tasks"))
+    params: list = [walk_id, place_id, *without, *mine_params]
     if near is None:
         rows = db.execute(f"{sql} ORDER BY tasks.id DESC LIMIT ?", [*params, limit])
         return [dict(r) for r in rows]
@@ -557,7 +564,10 @@ def related_tasks(
     # First the tasks in growing boxes around the spot, read off the text index's keys (they
     # say where each task lies, and copy its walk, place and state): when a box holds enough
     # and the farthest is nearer than its edge, they are the nearest of all.
-    copies = ("(t.walk_id = ? OR t.place_id = ?) AND t.state != 'duplicate'", [walk_id, place_id])
+    copies = (
+        "(t.walk_id = ? OR t.place_id = ?) AND t.state != 'duplicate'" + mine.format(alias="t"),
+        [walk_id, place_id, *mine_params],
+    )
     for span in NEAR_BOX_DEGREES:
         width = span / math.sqrt(shrink)
         box = (near[1] - width, near[0] - span, near[1] + width, near[0] + span)
@@ -565,7 +575,8 @@ def related_tasks(
         rows = [
             dict(r)
             for r in db.execute(
-                f"{related.format(unary='+', marks=marks)} AND tasks.id IN ({boxed})"
+                f"{related.format(unary='+', marks=marks, mine=mine.format(alias='tasks'))}"
+                f" AND tasks.id IN ({boxed})"
                 f" ORDER BY {distance}, tasks.id DESC LIMIT ?",
                 [*params, *boxed_params, *order, limit],
             )

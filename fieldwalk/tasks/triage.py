@@ -111,7 +111,11 @@ def link_candidates(observation: dict) -> list[dict]:
     db = get_db()
     own = tuple(task["id"] for task in tasks_for_observation(db, observation["id"]))
     near = (observation["lat"], observation["lon"]) if observation["lat"] is not None else None
-    related = related_tasks(db, observation["walk_id"], observation["place_id"], near, without=own)
+    # A walk leader may change the tasks of the walks they made: the nearest of those.
+    leader = None if g.user["role"] in MANAGER_ROLES else g.user["id"]
+    related = related_tasks(
+        db, observation["walk_id"], observation["place_id"], near, without=own, walks_of=leader
+    )
     return [task for task in related if task_actor(task).kinds]
 
 
