@@ -1258,3 +1258,11 @@ def m063_text_index_merged(db: Database) -> None:
     # The text index in one segment per kind (textsearch.merge_segments): m061's rebuild left
     # a score, each read on every search.
     textsearch.merge_segments(db)
+
+
+@migrations()
+def m064_text_keys_open(db: Database) -> None:
+    # A row's key in the text index says whether it is open (textsearch.py: a task in an open
+    # state, an observation with such a task), so a text search of the open ones counts its
+    # hits' keys without reading their rows.
+    textsearch.rebuild(db)

@@ -6,17 +6,21 @@ Each kind has a contentless FTS5 table (`observation_text`, `task_text`: the wor
 stored twice) whose rowid is a *key* that says where the row lies, and a table of keys
 (`observation_text_keys`, `task_text_keys`: key, row) that ties each key to its row (an
 observation's rowid, a task's id). A positioned row's key is its latitude and longitude in
-2**22 steps of the globe each (about 5 m here), whether it is urgent, an observation's
+2**22 steps of the globe each (about 5 m here), whether it is urgent, whether it is open (a
+task in an open state, an observation with such a task: `OPEN_SQL`), an observation's
 category (`category_code`; 0 for a task), and a number that tells the rows of one step apart:
 
-    latitude step << 41 | longitude step << 19 | urgent << 18 | category << 14 | number
+    latitude step << 41 | longitude step << 19 | urgent << 18 | open << 17 | category << 13
+        | number
 
-A row with no position has minus its row as key; a step that already holds 2**14 rows of one
-urgency and category (never met, but possible) gives the next one `OVERFLOW` minus its row,
-and the map reads those from the rows. The map's grid at zoom z (`mapcells.grid`) is z + 2
-bits of each step, so the map counts a search's hits per cell from the keys alone
-(`cell_sums`, an observation's category too), in the lanes of keys its box covers, without
-reading a row.
+A row with no position has minus its row as key; a step that already holds 2**13 rows of one
+urgency, openness and category (never met, but possible) gives the next one `OVERFLOW` minus
+its row, and the map reads those from the rows. The map's grid at zoom z (`mapcells.grid`)
+is z + 2 bits of each step, so the map counts a search's hits per cell from the keys alone
+(`cell_sums`, with the open ones or an observation's category asked: `Bits`), in the lanes of
+keys its box covers, without reading a row. A row's key changes with what it says: its
+position, urgency, category, and its openness (a task's state; for an observation, a link
+made or undone, or a linked task's state, which its key's row's `states` follow).
 
 The table of keys also holds a copy of what the dashboard's filters ask of a row (`COPIES`:
 an observation's category, place, walk, time and urgency; a task's state, priority, party,
@@ -33,6 +37,7 @@ many): a shorter text, and a caller that reads rows in an order of its own until
 full, are matched with LIKE instead, once per case of the letters.
 """
 
+from dataclasses import dataclass
 from itertools import product
 
 from sqlite_utils import Database
@@ -41,8 +46,8 @@ from fieldwalk.categories import CATEGORIES
 from fieldwalk.tasks.states import OPEN_STATES, OPEN_STATES_SQL, STATES
 
 STEPS = 2**22
-LAT_SHIFT, LON_SHIFT, URGENT_SHIFT, CATEGORY_SHIFT = 41, 19, 18, 14
-NUMBERS = 2**14
+LAT_SHIFT, LON_SHIFT, URGENT_SHIFT, OPEN_SHIFT, CATEGORY_SHIFT = 41, 19, 18, 17, 13
+NUMBERS = 2**13
 CATEGORY_CODES = 2**4  # 0 for none, 1 + the category's place in CATEGORIES
 OVERFLOW = -(2**62)
 # A grid of zoom z has z + 2 bits of a step (mapcells.grid: 180 / 2**(z + 2) degrees of
@@ -109,6 +114,15 @@ def category_code(category: str) -> int:
 assert len(CATEGORIES) < CATEGORY_CODES, "the key's category bits hold no more"
 # The category code a positioned row's key `key` holds (SQL).
 KEY_CATEGORY = f"((key >> {CATEGORY_SHIFT}) & {CATEGORY_CODES - 1})"
+# Whether a positioned row's key says it is open (SQL).
+KEY_OPEN = f"((key >> {OPEN_SHIFT}) & 1)"
+# Per kind: SQL of whether a row `{row}` is open, as its key says: a task in an open state, an
+# observation with such a task.
+OPEN_SQL = {
+    "observations": f"""EXISTS (SELECT 1 FROM task_observations y JOIN tasks z ON z.id = y.task_id
+        WHERE y.observation_id = {{row}}.id AND z.state IN ({OPEN_STATES_SQL}))""",  # noqa: S608
+    "tasks": f"({{row}}.state IN ({OPEN_STATES_SQL}))",
+}
 # Per kind: SQL of a row `{row}`'s category code in its key (a task's categories are its
 # observations', through the links: none in its key).
 CODES = {
@@ -142,6 +156,7 @@ def _base(kind: str, row: str) -> str:
         f"(({_step(f'{row}.lat', 90, 180)} << {LAT_SHIFT})"
         f" | ({_step(f'{row}.lon', 180, 360)} << {LON_SHIFT})"
         f" | ({urgent.format(row=row)} << {URGENT_SHIFT})"
+        f" | ({OPEN_SQL[kind].format(row=row)} << {OPEN_SHIFT})"
         f" | ({CODES[kind].format(row=row)} << {CATEGORY_SHIFT}))"
     )
 
@@ -164,9 +179,9 @@ def _add(kind: str, row: str) -> str:
     values = ", ".join(f"{row}.{column}" for column in COPIES[kind])
     return f"""INSERT INTO {_keys(kind)} (key, row, {columns})
             VALUES ({_new_key(kind, row)}, {row}.{key_column}, {values});
-        {_set_linked(kind, f"{row}.id")}
         INSERT INTO {FTS[kind]} (rowid, body)
-            SELECT key, {row}.{text} FROM {_keys(kind)} WHERE row = {row}.{key_column};"""  # noqa: S608
+            SELECT key, {row}.{text} FROM {_keys(kind)} WHERE row = {row}.{key_column};
+        {_set_linked(kind, f"{row}.id")}"""  # noqa: S608
 
 
 def _take(kind: str, row: str) -> str:
@@ -179,9 +194,15 @@ def _take(kind: str, row: str) -> str:
 def _statements(kind: str) -> list[str]:
     table, fts, keys = kind, FTS[kind], _keys(kind)
     _key, text, urgent = KINDS[kind]
-    watched = (text, "lat", "lon", *(("category",) if kind == "observations" else ()))
-    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched)
+    own = "category" if kind == "observations" else "state"  # in the key: a code, or open
+    watched = (text, "lat", "lon", own)
+    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched[:3])
     changed += f" OR {urgent.format(row='OLD')} IS NOT {urgent.format(row='NEW')}"
+    changed += (
+        " OR OLD.category IS NOT NEW.category"
+        if kind == "observations"
+        else f" OR {OPEN_SQL[kind].format(row='OLD')} IS NOT {OPEN_SQL[kind].format(row='NEW')}"
+    )
     urgent_column = "urgent" if kind == "observations" else "priority"
     copies = COPIES[kind]
     linked = ", ".join(f"{c} DEFAULT 0" if c in COUNTED else c for c in LINKED[kind])
@@ -204,7 +225,26 @@ def _statements(kind: str) -> list[str]:
         f"""CREATE TRIGGER {fts}_linked AFTER UPDATE OF {", ".join(MOVES_LINKED[kind])}
             ON {table} WHEN {" OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in MOVES_LINKED[kind])}
             BEGIN {_set_linked_of(kind)} END""",
+        *([_open_trigger()] if kind == "observations" else []),
     ]
+
+
+def _open_trigger() -> str:
+    """An observation's key anew when its key's row's `states` (its tasks', through the links)
+    say it is open and its key does not, or the other way round."""
+    fts, keys = FTS["observations"], _keys("observations")
+    text = KINDS["observations"][1]
+    return f"""CREATE TRIGGER {fts}_open AFTER UPDATE OF states ON {keys}
+        WHEN NEW.key >= 0 AND (NEW.states & {OPEN_BITS} != 0) != ((NEW.key >> {OPEN_SHIFT}) & 1)
+            AND EXISTS (SELECT 1 FROM observations WHERE rowid = NEW.row)
+        BEGIN
+            INSERT INTO {fts} ({fts}, rowid, body)
+                SELECT 'delete', NEW.key, o.{text} FROM observations o WHERE o.rowid = NEW.row;
+            UPDATE {keys} SET key = (SELECT {_new_key("observations", "o")} FROM observations o
+                WHERE o.rowid = NEW.row) WHERE row = NEW.row;
+            INSERT INTO {fts} (rowid, body) SELECT k.key, o.{text} FROM {keys} k
+                JOIN observations o ON o.rowid = k.row WHERE k.row = NEW.row;
+        END"""  # noqa: S608 - fixed fragments
 
 
 # The columns of each kind that the other kind's rows hold through their links.
@@ -264,7 +304,15 @@ def drop_statements() -> list[str]:
         for statement in (
             *(
                 f"DROP TRIGGER IF EXISTS {FTS[kind]}_{event}"
-                for event in ("insert", "delete", "update", "copies", "linked", *LINK_TRIGGERS)
+                for event in (
+                    "insert",
+                    "delete",
+                    "update",
+                    "copies",
+                    "linked",
+                    "open",
+                    *LINK_TRIGGERS,
+                )
             ),
             f"DROP TABLE IF EXISTS {FTS[kind]}",
             f"DROP TABLE IF EXISTS {_keys(kind)}",
@@ -440,32 +488,55 @@ def condition(kind: str, alias: str, text: str, box=None, scan: bool = False) ->
     )
 
 
-def count(
-    db: Database, kind: str, text: str, where: tuple | None = None, category: str | None = None
-) -> int:
-    """How many rows hold `text` (searchable) and have copies that meet `where` (as in
-    `hits`) and, for observations, are of `category` when given, from the index and its keys
-    alone: the category of a positioned row from its key's bits, of any other (a negative
-    key) from its key's row."""
+@dataclass(frozen=True)
+class Bits:
+    """What a search asks of its hits that a positioned row's key says besides where it lies:
+    an observation's `category`, being `open` (a task in an open state, an observation with
+    such a task)."""
+
+    category: str | None = None
+    open: bool = False
+
+    def conditions(self, kind: str) -> tuple[list[str], list, list[str], list]:
+        """SQL conditions with their params on a positioned row's key (`key`), and the same
+        on its key's row (alias ALIASES[kind]) for the others."""
+        alias = ALIASES[kind]
+        on_key, key_params, on_row, row_params = [], [], [], []
+        if self.category is not None:
+            on_key.append(f"{KEY_CATEGORY} = ?")
+            key_params.append(category_code(self.category))
+            on_row.append(f"{alias}.category = ?")
+            row_params.append(self.category)
+        if self.open:
+            on_key.append(f"{KEY_OPEN} = 1")
+            on_row.append(
+                f"{alias}.states & {OPEN_BITS} != 0"
+                if kind == "observations"
+                else f"{alias}.state IN ({OPEN_STATES_SQL})"
+            )
+        return on_key, key_params, on_row, row_params
+
+
+def count(db: Database, kind: str, text: str, where: tuple | None = None, bits=Bits()) -> int:
+    """How many rows hold `text` (searchable), have copies that meet `where` (as in `hits`)
+    and are what `bits` asks, from the index and its keys alone: a positioned row's bits
+    from its key, any other's (a negative key) from its key's row."""
     sql, params = hits(kind, text, where=where)
-    if category is None:
+    on_key, key_params, on_row, row_params = bits.conditions(kind)
+    if not on_key:
         return db.execute(f"SELECT count(*) FROM ({sql})", params).fetchone()[0]  # noqa: S608
-    alias = ALIASES[kind]
     others, other_params = hits(
         kind,
         text,
         where=(
-            f"{where[0] if where else '1'} AND {alias}.category = ?",
-            [
-                *(where[1] if where else []),
-                category,
-            ],
+            " AND ".join([where[0] if where else "1", *on_row]),
+            [*(where[1] if where else []), *row_params],
         ),
     )
     return db.execute(
-        f"""SELECT (SELECT count(*) FROM ({sql}) WHERE key >= 0 AND {KEY_CATEGORY} = ?)
+        f"""SELECT (SELECT count(*) FROM ({sql}) WHERE key >= 0 AND {" AND ".join(on_key)})
                  + (SELECT count(*) FROM ({others}) WHERE key < 0)""",  # noqa: S608
-        [*params, category_code(category), *other_params],
+        [*params, *key_params, *other_params],
     ).fetchone()[0]
 
 
@@ -484,11 +555,10 @@ def cell_sums(
     box,
     multiplier: int,
     where=None,
-    category: str | None = None,
+    bits=Bits(),
 ) -> dict:
     """The positioned rows whose text holds `text` (searchable), whose copies meet `where`
-    (as in `hits`) and, for observations, of `category` when given (from their keys' bits),
-    in the box's steps, counted
+    (as in `hits`) and that are what `bits` asks (from their keys), in the box's steps, counted
     per cell of the zoom's grid (at most FINEST_ZOOM) from their keys: per cell key (row
     times `multiplier` plus column), [count, sum of latitudes, sum of longitudes, urgent],
     each position the middle of its step (within 3 m of the point's). The rows of full
@@ -504,9 +574,9 @@ def cell_sums(
     if box is not None:
         conditions.append(f"{lon} BETWEEN ? AND ?")
         params += [_lon_step(box[0]), _lon_step(box[2])]
-    if category is not None:
-        conditions.append(f"{KEY_CATEGORY} = ?")
-        params.append(category_code(category))
+    on_key, key_params, _on_row, _row_params = bits.conditions(kind)
+    conditions += on_key
+    params += key_params
     if conditions:
         select += " WHERE " + " AND ".join(conditions)
     lat_step, lon_step = 180 / STEPS, 360 / STEPS

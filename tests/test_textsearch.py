@@ -44,23 +44,40 @@ def holding(db, kind: str, query: str) -> set[int]:
 
 
 def keys(db, kind: str) -> dict[int, tuple]:
-    """Per row, what its key says: (latitude step, longitude step, urgent, category code),
-    or None for a row with no position."""
+    """Per row, what its key says: (latitude step, longitude step, urgent, open, category
+    code), or None for a row with no position."""
     said = {}
     for key, row in db.execute(f"SELECT key, row FROM {kind.rstrip('s')}_text_keys"):  # noqa: S608
         if key < 0:
             assert key in (-row, textsearch.OVERFLOW - row)
             said[row] = None if key == -row else "full"
         else:
-            steps = (key >> 41, (key >> 19) & (2**22 - 1), (key >> 18) & 1, (key >> 14) & 15)
+            steps = (
+                key >> 41, (key >> 19) & (2**22 - 1), (key >> 18) & 1, (key >> 17) & 1,
+                (key >> 13) & 15,
+            )  # fmt: skip
             said[row] = steps
     return said
 
 
 def positions(db, kind: str) -> dict[int, tuple | None]:
+    """Per row, what its key should say, worked out here from the rows and the links."""
     key, _column = TEXT[kind]
     urgent = "urgent != 0" if kind == "observations" else "priority = 'urgent'"
     category = "category" if kind == "observations" else "NULL"
+    opened = {
+        row[0]
+        for row in db.execute(
+            f"""SELECT {"x.rowid" if kind == "observations" else "z.id"} FROM task_observations y
+                JOIN tasks z ON z.id = y.task_id JOIN observations x ON x.id = y.observation_id
+                WHERE z.state IN ({", ".join("?" * len(OPEN_STATES))})""",  # noqa: S608
+            OPEN_STATES,
+        )
+    }
+    if kind == "tasks":  # a task is open by its own state, linked or not
+        opened = {
+            row[0] for row in db.execute("SELECT id, state FROM tasks") if row[1] in OPEN_STATES
+        }
     sql = f"SELECT {key}, lat, lon, {urgent}, {category} FROM {kind}"  # noqa: S608
     codes = {name: 1 + i for i, name in enumerate(CATEGORIES)}  # a task's key has none
     return {
@@ -70,6 +87,7 @@ def positions(db, kind: str) -> dict[int, tuple | None]:
             int((lat + 90) / 180 * 2**22),
             int((lon + 180) / 360 * 2**22),
             int(is_urgent),
+            int(row in opened),
             codes.get(category, 0),
         )
         for row, lat, lon, is_urgent, category in db.execute(sql)
@@ -494,8 +512,8 @@ def test_a_search_with_filters_counts_from_the_index_what_the_rows_say(
             fast_counts[search] = views.count_matches(db, f, local_today(tz), tz)
             if views.indexed_text(f, local_today(tz), tz) is not None:
                 indexed.add(search)
-    monkeypatch.setattr(mapdata, "indexed_with_category", lambda *_args: None)
-    monkeypatch.setattr(views, "indexed_with_category", lambda *_args: None)
+    monkeypatch.setattr(mapdata, "indexed_with_bits", lambda *_args: None)
+    monkeypatch.setattr(views, "indexed_with_bits", lambda *_args: None)
     monkeypatch.setattr(views, "indexed_text", lambda *_args: None)
     for search in searches:
         exact = client.get(f"/dashboard/map.json?q=lampa&{search}").get_json()

@@ -276,23 +276,36 @@ def copied_where(f: Filters, kind: str, today: str, tz: ZoneInfo) -> tuple[str, 
     return " AND ".join(where) or "1", params
 
 
-def indexed_with_category(
+def indexed_with_bits(
     f: Filters, today: str, tz: ZoneInfo
-) -> dict[str, tuple[tuple | None, str | None]] | None:
-    """`indexed_text` per kind with the category its keys' bits answer: an observation's key
-    in the text index holds its category (textsearch.category_code), so its condition on the
-    keys' rows leaves the category out and the category comes beside it (None: none asked,
-    or a task, whose categories are its observations')."""
+) -> dict[str, tuple[tuple | None, textsearch.Bits]] | None:
+    """`indexed_text` per kind with what its keys' bits answer (textsearch.Bits): the open
+    ones (a task in an open state, an observation with such a task) and an observation's
+    category are asked of the keys, so the condition on the keys' rows leaves them out (a
+    task's categories are its observations': on its key's row)."""
     indexed = indexed_text(f, today, tz)
     if indexed is None:
         return None
-    keyed = indexed_text(replace(f, category=None), today, tz) if f.category else None
-    return {
-        kind: (keyed[kind], f.category)
-        if keyed is not None and kind == "observations"
-        else (where, None)
-        for kind, where in indexed.items()
-    }
+    found = {}
+    for kind, where in indexed.items():
+        bits = textsearch.Bits(
+            category=f.category if kind == "observations" else None, open=f.state == OPEN
+        )
+        keyed = (
+            indexed_text(
+                replace(
+                    f,
+                    category=None if bits.category else f.category,
+                    state=None if bits.open else f.state,
+                ),
+                today,
+                tz,
+            )
+            if bits != textsearch.Bits()
+            else None
+        )
+        found[kind] = (where, textsearch.Bits()) if keyed is None else (keyed[kind], bits)
+    return found
 
 
 def across_links(f: Filters, kind: str) -> bool:

@@ -37,7 +37,7 @@ from fieldwalk.dashboard.filters import (
     UNTASKED,
     WHEN,
     Filters,
-    indexed_with_category,
+    indexed_with_bits,
     observation_where,
     overdue_alone,
     task_where,
@@ -465,18 +465,18 @@ def _by_text(
     rows. None for any other filter (a case number, a text too short for the index, a filter
     that needs the rows), when the points are few or the grid is finer than the keys say:
     the caller then reads the rows."""
-    # An observation's category is asked of its key's bits, not of the keys' rows (with no
-    # other filter, the hits are not joined to their rows at all).
-    indexed = indexed_with_category(f, today, tz)
+    # What the keys' bits say (an observation's category, the open ones) is asked of them,
+    # not of the keys' rows (with no other filter, the hits are not joined to their rows).
+    indexed = indexed_with_bits(f, today, tz)
     if indexed is None:
         return None
     zoom = FIT_MAX_ZOOM if view.box is None else grid_zoom(view, None)
     if zoom > textsearch.FINEST_ZOOM:
         return None
     sums: dict[int, list] = {}
-    for kind, (where, category) in indexed.items():
+    for kind, (where, bits) in indexed.items():
         found = textsearch.cell_sums(
-            db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where, category=category
+            db, kind, f.q, zoom, view.box, mapcells.MULTIPLIER, where=where, bits=bits
         )
         if textsearch.overflowed(db, kind):
             # Boxed below: a full step's keys lie outside the box's lanes.

@@ -31,7 +31,7 @@ from fieldwalk.dashboard.filters import (
     error_text,
     field_labels,
     indexed_text,
-    indexed_with_category,
+    indexed_with_bits,
     local_today,
     local_zone,
     observation_where,
@@ -68,10 +68,10 @@ def count_matches(db: Database, f: Filters, today: str, tz: ZoneInfo) -> dict[st
     counted = _counted(db, f, today)
     if counted is not None:
         return counted
-    indexed = indexed_with_category(f, today, tz)
+    indexed = indexed_with_bits(f, today, tz)
     if indexed is not None:  # each row has one key in the text index
-        for kind, (where, category) in indexed.items():
-            counts[kind] = textsearch.count(db, kind, f.q, where, category)
+        for kind, (where, bits) in indexed.items():
+            counts[kind] = textsearch.count(db, kind, f.q, where, bits)
         return counts
     for kind, table, alias, where in (
         ("observations", "observations", "o", observation_where(f, today, tz)),
