@@ -133,6 +133,16 @@ CODES = {
 }
 
 
+# Per kind: what a row's key says of the row's own columns besides where it lies (SQL of a row
+# `{row}`), and those columns: the row gets a new key when one of them changes. (An
+# observation's openness is its tasks', through the links: `_open_trigger`.)
+KEYED = {
+    "observations": (KINDS["observations"][2], CODES["observations"]),
+    "tasks": (KINDS["tasks"][2], OPEN_SQL["tasks"]),
+}
+KEYED_COLUMNS = {"observations": ("urgent", "category"), "tasks": ("priority", "state")}
+
+
 def _linked(kind: str, link_id: str) -> str:
     """SQL for the row of LINKED[kind]'s values of the row the links name `link_id` (an
     observation's id, a task's id)."""
@@ -193,17 +203,14 @@ def _take(kind: str, row: str) -> str:
 
 def _statements(kind: str) -> list[str]:
     table, fts, keys = kind, FTS[kind], _keys(kind)
-    _key, text, urgent = KINDS[kind]
-    own = "category" if kind == "observations" else "state"  # in the key: a code, or open
-    watched = (text, "lat", "lon", own)
-    changed = " OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in watched[:3])
-    changed += f" OR {urgent.format(row='OLD')} IS NOT {urgent.format(row='NEW')}"
-    changed += (
-        " OR OLD.category IS NOT NEW.category"
-        if kind == "observations"
-        else f" OR {OPEN_SQL[kind].format(row='OLD')} IS NOT {OPEN_SQL[kind].format(row='NEW')}"
+    _key, text, _urgent = KINDS[kind]
+    watched = (text, "lat", "lon")
+    changed = " OR ".join(
+        [
+            *(f"OLD.{c} IS NOT NEW.{c}" for c in watched),
+            *(f"{s.format(row='OLD')} IS NOT {s.format(row='NEW')}" for s in KEYED[kind]),
+        ]
     )
-    urgent_column = "urgent" if kind == "observations" else "priority"
     copies = COPIES[kind]
     linked = ", ".join(f"{c} DEFAULT 0" if c in COUNTED else c for c in LINKED[kind])
     return [
@@ -213,7 +220,7 @@ def _statements(kind: str) -> list[str]:
         f"CREATE TRIGGER {fts}_insert AFTER INSERT ON {table} BEGIN {_add(kind, 'NEW')} END",
         f"CREATE TRIGGER {fts}_delete AFTER DELETE ON {table} BEGIN {_take(kind, 'OLD')} END",
         f"""CREATE TRIGGER {fts}_update
-            AFTER UPDATE OF {", ".join((*watched, urgent_column))} ON {table}
+            AFTER UPDATE OF {", ".join((*watched, *KEYED_COLUMNS[kind]))} ON {table}
             WHEN {changed} BEGIN {_take(kind, "OLD")} {_add(kind, "NEW")} END""",
         f"""CREATE TRIGGER {fts}_copies AFTER UPDATE OF {", ".join(copies)} ON {table}
             WHEN {" OR ".join(f"OLD.{c} IS NOT NEW.{c}" for c in copies)} BEGIN

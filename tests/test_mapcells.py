@@ -533,7 +533,7 @@ def test_overdue_is_the_cells_of_its_due_years_months_and_days(db, linked_city, 
     view = mapdata.View(box=box, zoom=None if box is None else 12)
     f = Filters(overdue=True, kind=kind)
     answer = mapdata.map_answer(db, f, view, today, tz, 10)
-    assert answer == mapdata._by_due_months(db, f, view, today, 10)  # from the cells
+    assert answer == mapdata._by_due_dates(db, f, view, today, 10)  # from the cells
     fast = json.loads(answer)
     rows = Filters(overdue=True, kind=kind, date_to=date(2100, 12, 31))
     exact = json.loads(mapdata.map_answer(db, rows, view, today, tz, 10))

@@ -439,7 +439,7 @@ def _due_facets(db: Database, today: str) -> list[int] | None:
     return facets
 
 
-def _by_due_months(
+def _by_due_dates(
     db: Database, f: Filters, view: View, today: str, points_at_most: int
 ) -> str | None:
     """A map of what is overdue, alone: the open tasks, and the observations whose open
@@ -578,7 +578,7 @@ def map_answer(
             return answer
     answer = (
         _by_months(db, f, view, today, tz, points_at_most)
-        or _by_due_months(db, f, view, today, points_at_most)
+        or _by_due_dates(db, f, view, today, points_at_most)
         or _by_text(db, f, view, today, tz, points_at_most)
     )
     if answer is not None:
