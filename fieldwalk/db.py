@@ -56,6 +56,10 @@ def prepare_connection(conn: sqlite3.Connection, durable: bool = True) -> None:
     # at each commit; in WAL mode it never corrupts the file.
     conn.execute(f"PRAGMA synchronous = {'FULL' if durable else 'NORMAL'}")
     conn.execute("PRAGMA foreign_keys = ON")
+    # What is deleted or written over (an erased text, a purged name) is overwritten with
+    # zeros in the file, not left in free space for anyone holding the file or a backup to
+    # read. Debian's SQLite is built with it on; not every build is.
+    conn.execute("PRAGMA secure_delete = ON")
 
 
 class Connection(sqlite3.Connection):

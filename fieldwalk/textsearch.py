@@ -375,12 +375,26 @@ def rebuild(db: Database) -> int:
     return indexed
 
 
-def merge_segments(db: Database) -> None:
-    """Merge each index's segments into one (FTS5's `optimize`): a bulk insert leaves a score
-    of them, each asked on every search (at 1M a search's hits were read a third slower).
-    The index's own merging keeps their number low as rows are written one by one after."""
-    for fts in FTS.values():
+def merge_segments(db: Database, indexes: list[str] | None = None) -> None:
+    """Merge each index's segments (or those of `indexes`) into one (FTS5's `optimize`): a
+    bulk insert leaves a score of them, each asked on every search (at 1M a search's hits
+    were read a third slower). The index's own merging keeps their number low as rows are
+    written one by one after."""
+    for fts in indexes if indexes is not None else FTS.values():
         db.execute(f"INSERT INTO {fts} ({fts}) VALUES ('optimize')")  # noqa: S608
+
+
+def written_since_merge(db: Database) -> list[str]:
+    """The indexes written since their last merge (more than one segment). A text changed,
+    erased or deleted since is still in their pages: FTS5 marks a row's words deleted in a
+    new segment and drops them from the old one only when the two are merged (the
+    `secure-delete` option that removes them at once came with SQLite 3.42). The daily purge
+    merges these, so what a person had erased cannot be read back from the index."""
+    return [
+        fts
+        for fts in FTS.values()
+        if db.execute(f"SELECT count(DISTINCT segid) FROM {fts}_idx").fetchone()[0] > 1  # noqa: S608
+    ]
 
 
 def searchable(text: str) -> bool:

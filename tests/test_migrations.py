@@ -6,7 +6,7 @@ import sqlite3
 import pytest
 
 from fieldwalk import create_app
-from fieldwalk.db import connect, migrate, transaction
+from fieldwalk.db import connect, migrate, prepare_connection, transaction
 
 TABLES = {
     "users": {"id", "email", "role", "password_hash", "session_epoch", "locked_at", "created_at"},
@@ -98,6 +98,13 @@ def test_connection_pragmas_wal_full_sync_foreign_keys_busy_timeout(fresh):
     assert fresh.execute("PRAGMA synchronous").fetchone()[0] == 2  # FULL
     assert fresh.execute("PRAGMA foreign_keys").fetchone()[0] == 1
     assert fresh.execute("PRAGMA busy_timeout").fetchone()[0] >= 1000
+
+
+def test_a_connection_zeroes_what_it_deletes_whatever_the_build_says():
+    conn = sqlite3.connect(":memory:")
+    conn.execute("PRAGMA secure_delete = OFF")  # as a build without SQLITE_SECURE_DELETE
+    prepare_connection(conn)
+    assert conn.execute("PRAGMA secure_delete").fetchone()[0] == 1
 
 
 def test_running_migrate_again_changes_nothing(fresh):

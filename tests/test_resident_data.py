@@ -138,6 +138,41 @@ def test_erasing_from_the_phone_needs_a_tick_then_removes_the_personal_parts(app
     assert rut.get("/me/data").status_code == 404, "the phone starts afresh"
 
 
+def index_pages(db) -> bytes:
+    return b"".join(r[0] for r in db.execute("SELECT block FROM observation_text_data"))
+
+
+def test_an_erased_text_cannot_be_read_back_from_the_files_after_the_nightly_purge(
+    app, db, runner, residents
+):
+    """The erased row is blank at once; the search index keeps the old words (as trigrams
+    with their places, enough to spell the text again) in its pages until a merge, and the
+    write-ahead log keeps the old pages: the purge ends both."""
+    # The trigrams of "tunneln" that no other text here has, as the pages spell them out
+    # (a term that shares its start with the one before it is stored by its end only).
+    trigrams = [t for t in (b"tun", b"unn", b"nne", b"eln") if t in index_pages(db)]
+    assert len(trigrams) >= 2
+    done = residents["rut"].post(
+        "/me/data/erase", data={"csrf_token": residents["rut_csrf"], "confirm": "1"}
+    )
+    assert done.status_code == 303
+    found = db.execute("SELECT rowid FROM observation_text WHERE observation_text MATCH 'tunneln'")
+    assert found.fetchall() == [], "no longer found"
+    assert all(t in index_pages(db) for t in trigrams), "but still in the index's pages"
+
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert not any(t in index_pages(db) for t in trigrams)
+    files = [p for p in Path(app.config["DATABASE_PATH"]).parent.iterdir() if p.is_file()]
+    assert any(p.name.endswith(".db") for p in files)
+    for path in files:
+        content = path.read_bytes()
+        for erased in ("Mörkt i tunneln", "Lampan vid porten", "Rut Resident"):
+            assert erased.encode() not in content, f"{erased!r} in {path.name}"
+    kept = db.execute("SELECT count(*) FROM observation_text WHERE observation_text MATCH 'egen'")
+    assert kept.fetchone()[0] == 1, "the others' texts are still found"
+
+
 def test_staff_find_the_person_hand_out_an_extract_and_erase_on_request(app, db, residents):
     staff = residents["staff"]
     status_url = f"https://example.se/status/{residents['rut_obs'][0]}"

@@ -188,10 +188,18 @@ def test_dry_run_changes_nothing_and_a_second_purge_finds_nothing(app, db, runne
     assert snapshot() == before
     assert dry["names"] and dry["devices"] and dry["photos"] and dry["audit_entries"]
     assert dry["follows"], "Rut's address is due (Sam's fix is still open)"
+    assert dry["search_index"] == ["observation_text", "task_text"], "written since built"
     done = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
     assert done == dry
     again = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
-    assert again == {"names": [], "follows": [], "devices": [], "photos": [], "audit_entries": 0}
+    assert again == {
+        "names": [],
+        "follows": [],
+        "devices": [],
+        "photos": [],
+        "audit_entries": 0,
+        "search_index": [],
+    }
 
 
 def test_the_purge_command_prints_what_it_removes(runner, timeline):
@@ -200,8 +208,10 @@ def test_the_purge_command_prints_what_it_removes(runner, timeline):
     assert "0 resident name(s) would be removed" in result.output
     assert "0 resident email address(es) would be removed" in result.output
     assert "0 photo(s) would be deleted" in result.output
+    assert "2 search index(es) would be merged" in result.output
     result = runner.invoke(args=["purge"])
     assert result.exit_code == 0 and "0 device key(s) were forgotten" in result.output
+    assert "2 search index(es) were merged" in result.output
 
 
 def follows(db) -> dict[str, dict]:

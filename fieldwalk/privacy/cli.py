@@ -47,6 +47,11 @@ def purge_command(dry_run: bool) -> None:
         f"{report['audit_entries']} history entr{'y' if report['audit_entries'] == 1 else 'ies'}"
         f" {verb} reduced to the role (older than {rules.audit_person_days} days)."
     )
+    merged = len(report["search_index"])
+    click.echo(
+        f"{merged} search index(es) {verb} merged, to drop the words of texts erased, changed"
+        " or deleted since the last purge."
+    )
     if dry_run:
         listed = (
             ("participant", report["names"]),
