@@ -120,6 +120,19 @@ def connect(path: str | Path, durable: bool = True) -> Database:
     return Database(conn, execute_plugins=False)
 
 
+def empty_write_ahead_log(db: Database, wait_ms: int = 2000) -> bool:
+    """Copy the write-ahead log into the file and truncate it to nothing, so the pages as they
+    were before (a text before its erasure) are not kept in it; whether that was done. It
+    waits for readers on an older snapshot (a long export) at most `wait_ms`, new writers
+    waiting meanwhile, then gives up: the next call will do it."""
+    db.execute(f"PRAGMA busy_timeout = {int(wait_ms)}")
+    try:
+        busy = db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+    finally:
+        db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+    return not busy
+
+
 @contextmanager
 def _writers_lock(path: str | None) -> Iterator[None]:
     """This process's turn at writing to the database: an exclusive flock on the file at

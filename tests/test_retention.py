@@ -14,6 +14,7 @@ import pytest
 from conftest import PHOTOS, join, make_place, make_staff, make_walk
 from test_links import STAFF, make_task
 
+from fieldwalk.db import connect
 from fieldwalk.parties.model import insert_party
 from fieldwalk.privacy.retention import Retention, purge
 from fieldwalk.residents.model import place_followup
@@ -190,6 +191,7 @@ def test_dry_run_changes_nothing_and_a_second_purge_finds_nothing(app, db, runne
     assert dry["follows"], "Rut's address is due (Sam's fix is still open)"
     assert dry["search_index"] == ["observation_text", "task_text"], "written since built"
     done = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
+    assert done.pop("log_emptied") is True
     assert done == dry
     again = purge(db, timeline["photo_dir"], RULES, at=later(4 * 365))
     assert again == {
@@ -199,6 +201,7 @@ def test_dry_run_changes_nothing_and_a_second_purge_finds_nothing(app, db, runne
         "photos": [],
         "audit_entries": 0,
         "search_index": [],
+        "log_emptied": True,
     }
 
 
@@ -212,6 +215,25 @@ def test_the_purge_command_prints_what_it_removes(runner, timeline):
     result = runner.invoke(args=["purge"])
     assert result.exit_code == 0 and "0 device key(s) were forgotten" in result.output
     assert "2 search index(es) were merged" in result.output
+    assert "not emptied" not in result.output
+
+
+def test_a_reader_on_an_old_snapshot_keeps_the_log_until_the_next_purge(app, db, runner):
+    """A long export reads the database as it was when it began: the log it reads from
+    cannot be truncated meanwhile. The purge waits a moment, says so, and does not hang."""
+    make_place(db)
+    reader = connect(app.config["DATABASE_PATH"])
+    reader.execute("BEGIN")
+    assert reader.execute("SELECT count(*) FROM places").fetchone()[0] == 1
+    make_place(db, slug="vallingby", name="Vällingby")
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0, result.output
+    assert "The write-ahead log was not emptied" in result.output
+    reader.execute("COMMIT")
+    reader.close()
+    result = runner.invoke(args=["purge"])
+    assert result.exit_code == 0 and "not emptied" not in result.output
+    assert Path(app.config["DATABASE_PATH"] + "-wal").stat().st_size == 0
 
 
 def follows(db) -> dict[str, dict]:

@@ -52,6 +52,11 @@ def purge_command(dry_run: bool) -> None:
         f"{merged} search index(es) {verb} merged, to drop the words of texts erased, changed"
         " or deleted since the last purge."
     )
+    if not dry_run and not report["log_emptied"]:
+        click.echo(
+            "The write-ahead log was not emptied (a reader held it, such as a long export):"
+            " the next purge will."
+        )
     if dry_run:
         listed = (
             ("participant", report["names"]),

@@ -28,7 +28,7 @@ from sqlite_utils import Database
 
 from fieldwalk import textsearch
 from fieldwalk.clock import stamp
-from fieldwalk.db import transaction
+from fieldwalk.db import empty_write_ahead_log, transaction
 from fieldwalk.mail import forget_recipients
 from fieldwalk.observations.model import get_observation
 from fieldwalk.observations.personal import (
@@ -125,11 +125,10 @@ def purge(
     with transaction(db):
         textsearch.merge_segments(db, report["search_index"])
     # The pages as they were before (a text before its erasure, the index before its merge)
-    # stay in the write-ahead log until it is written over; a checkpoint that truncates it
-    # ends them. Deleted content in the database file itself is zeroed as it is deleted
-    # (db.prepare_connection: secure_delete). Best effort: a reader that holds an old
-    # snapshot keeps the log until the next purge.
-    db.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchall()
+    # stay in the write-ahead log until it is written over: truncating it ends them. Deleted
+    # content in the database file itself is zeroed as it is deleted (db.prepare_connection:
+    # secure_delete).
+    report["log_emptied"] = empty_write_ahead_log(db)
     remove_unreferenced(db, photo_dir, files)
     return report
 
