@@ -35,6 +35,7 @@ from fieldwalk.db import connect
 from fieldwalk.devtools.faceset import labelled_set
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos import faces
+from fieldwalk.photos.files import check_photos
 from fieldwalk.photos.views import pending_image
 from fieldwalk.tasks.links import create_party_link
 from fieldwalk.tasks.model import send_walk_tasks
@@ -240,6 +241,61 @@ def test_the_apps_own_thread_blurs_a_new_photo_without_being_asked(tmp_path, por
             "SELECT public_file, faces FROM photos WHERE id = ?", [photo_id]
         ).fetchone()
         assert row["public_file"] and row["faces"] >= 3
+    finally:
+        db.close()
+
+
+# A process that recorded a photo (a command such as seed-demo, or a worker) and exits while
+# its own thread finds the photo's faces: exits the moment the thread has claimed it.
+EXIT_MID_PHOTO = """
+import sys, time
+from pathlib import Path
+sys.path.insert(0, sys.argv[2])
+from conftest import join, make_place, make_walk
+from test_face_blur import upload
+from fieldwalk import create_app
+from fieldwalk.db import connect
+app = create_app({"TESTING": True, "INSTANCE": sys.argv[1], "FACE_BLUR_IN_PROCESS": True})
+db = connect(app.config["DATABASE_PATH"])
+walk = make_walk(db, make_place(db))
+phone = app.test_client()
+_observation_id, photo_id = upload(phone, join(phone, walk), walk, Path(sys.argv[3]).read_bytes())
+claimed = "SELECT blur_started_at IS NOT NULL FROM photos WHERE id = ?"
+deadline = time.monotonic() + 60
+while not db.execute(claimed, [photo_id]).fetchone()[0] and time.monotonic() < deadline:
+    time.sleep(0.005)
+print(photo_id)
+"""
+
+
+def test_a_process_that_exits_while_its_thread_blurs_ends_cleanly_and_gives_the_photo_back(
+    tmp_path, portrait
+):
+    """The interpreter's end cut the daemon thread off mid-inference and onnxruntime aborted
+    the process (status 134): `make run`'s seed-demo, now and then. The process now
+    waits for the photo at hand, which is given back (or finished), and exits with 0."""
+    instance = tmp_path / "instance"
+    photo = tmp_path / "portrait.jpg"
+    photo.write_bytes(portrait[0])
+    done = subprocess.run(
+        [sys.executable, "-c", EXIT_MID_PHOTO, str(instance), str(ROOT / "tests"), str(photo)],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert "terminate called" not in done.stderr
+    app = create_app({"TESTING": True, "INSTANCE": str(instance)})
+    db = connect(app.config["DATABASE_PATH"])
+    try:
+        row = db.execute(
+            "SELECT public_file, blur_started_at FROM photos WHERE id = ?",
+            [done.stdout.split()[-1]],
+        ).fetchone()
+        assert row["public_file"] or row["blur_started_at"] is None, "finished or given back"
+        report = check_photos(db, Path(app.config["PHOTO_PATH"]))
+        assert report == {"orphans": [], "missing": []}, "no file written and never recorded"
     finally:
         db.close()
 

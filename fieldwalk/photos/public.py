@@ -19,6 +19,7 @@ cores the uploads, the observations and the pages were waiting for (bench/load.p
 
 from __future__ import annotations
 
+import atexit
 import io
 import logging
 import threading
@@ -144,7 +145,17 @@ def blur_pending(
 
 
 class BlurWorker:
-    """A thread that makes public copies whenever `wake` is called (and once a minute)."""
+    """A thread that makes public copies whenever `wake` is called (and once a minute).
+
+    The process waits for it when it exits (`stop`, run at exit): the photo at hand is given
+    back after its faces are found, and the rest are left for the next run. A daemon thread
+    cut off mid-inference by the interpreter's end aborted the whole process (onnxruntime:
+    "terminate called without an active exception", exit status 134): a gunicorn worker
+    restarting, and any command that records photos (`seed-demo`, so `make run`: seen once in
+    seven runs; `import-outbox`)."""
+
+    # How long an exiting process waits for the photo at hand (one photo's faces: ~2 s).
+    STOP_WAIT_S = 60
 
     def __init__(self, database_path: str | Path, photo_dir: str | Path, thumb_edge: int):
         self.database_path = database_path
@@ -152,15 +163,19 @@ class BlurWorker:
         self.thumb_edge = thumb_edge
         self._event = threading.Event()
         self._idle = threading.Event()
+        self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()
 
     def wake(self) -> None:
         """Ask for a run now (starting the thread on first use)."""
         with self._lock:
+            if self._stop.is_set():
+                return
             if self._thread is None:
                 self._thread = threading.Thread(target=self._run, name="blur", daemon=True)
                 self._thread.start()
+                atexit.register(self.stop)
         self._idle.clear()
         self._event.set()
 
@@ -168,14 +183,25 @@ class BlurWorker:
         """Wait until the worker has nothing left to do; False if it still had after `timeout`."""
         return self._idle.wait(timeout)
 
+    def stop(self) -> None:
+        """End the thread after the photo at hand (given back unfinished), and wait for it."""
+        with self._lock:
+            self._stop.set()
+            thread = self._thread
+        self._event.set()
+        if thread is not None:
+            thread.join(self.STOP_WAIT_S)
+
     def _run(self) -> None:
-        while True:
+        while not self._stop.is_set():
             self._event.wait(60)
             self._event.clear()
+            if self._stop.is_set():
+                break
             try:
                 db = connect(self.database_path)
                 try:
-                    blur_pending(db, self.photo_dir, self.thumb_edge)
+                    blur_pending(db, self.photo_dir, self.thumb_edge, stop=self._stop)
                 finally:
                     db.close()
             except Exception:  # a thread that dies would leave every later photo unblurred

@@ -200,7 +200,8 @@ def init_app(app: Flask) -> None:
         app.extensions["fieldwalk_blur"] = worker
         register(worker)
         # Whatever a restart, an import or the demo left unblurred is done once the server
-        # serves its first request (a command-line run never starts the thread).
+        # serves its first request. (A command that records photos starts the thread too,
+        # and waits for the photo at hand when it exits: BlurWorker.stop.)
         first = []
 
         @app.before_request
