@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from conftest import csrf_token, make_staff
+from conftest import csrf_token, login, make_staff
 
 from fieldwalk.parties.model import (
     add_contact,
@@ -22,20 +22,6 @@ SQUARE = {
         [[17.878, 59.354], [17.882, 59.354], [17.882, 59.356], [17.878, 59.356], [17.878, 59.354]]
     ],
 }
-
-
-def log_in(client, user: dict) -> str:
-    """Log in through the form (any role, engineers too); return a CSRF token for the session."""
-    response = client.post(
-        "/login",
-        data={
-            "email": user["email"],
-            "password": user["password"],
-            "csrf_token": csrf_token(client, "/login"),
-        },
-    )
-    assert response.status_code == 303
-    return csrf_token(client, "/login")
 
 
 def audit_entries(db, entity: str, action: str | None = None) -> list[dict]:
@@ -60,7 +46,7 @@ def party(db) -> int:
 @pytest.fixture
 def coordinator(client, db) -> str:
     """Log in as a coordinator; return a CSRF token."""
-    return log_in(client, make_staff(db, "coordinator"))
+    return login(client, make_staff(db, "coordinator"))
 
 
 def party_form(token: str, **values) -> dict:
@@ -356,7 +342,7 @@ def unchanged(db) -> tuple:
 
 @pytest.mark.parametrize("role", ["walk_leader", "engineer"])
 def test_other_staff_are_refused_every_party_route(client, db, party, contact, role):
-    token = log_in(client, make_staff(db, role, party_id=party if role == "engineer" else None))
+    token = login(client, make_staff(db, role, party_id=party if role == "engineer" else None))
     before = unchanged(db)
     for path in GETS:
         assert client.get(fill(path, party, contact)).status_code == 403, path
@@ -381,7 +367,7 @@ def test_anonymous_visitors_are_sent_to_login_and_cannot_post(client, db, party,
 
 @pytest.mark.parametrize("role", ["coordinator", "admin"])
 def test_coordinators_and_admins_may_use_every_party_route(client, db, party, contact, role):
-    token = log_in(client, make_staff(db, role))
+    token = login(client, make_staff(db, role))
     for path in GETS:
         assert client.get(fill(path, party, contact)).status_code == 200, path
     for path, values in POSTS:
@@ -399,11 +385,11 @@ def test_every_party_post_without_a_csrf_token_is_refused(client, db, coordinato
 
 
 def test_only_coordinators_and_admins_see_the_parties_and_zones_links(client, db):
-    log_in(client, make_staff(db, "walk_leader"))
+    login(client, make_staff(db, "walk_leader"))
     page = client.get("/").get_data(as_text=True)
     assert 'href="/parties"' not in page and 'href="/zones"' not in page
     client.post("/logout", data={"csrf_token": csrf_token(client, "/")})
-    log_in(client, make_staff(db, "coordinator"))
+    login(client, make_staff(db, "coordinator"))
     page = client.get("/").get_data(as_text=True)
     assert 'href="/parties"' in page and 'href="/zones"' in page
 

@@ -6,7 +6,7 @@ import re
 from html import unescape
 
 import pytest
-from conftest import csrf_token, make_staff
+from conftest import csrf_token, login, make_staff
 
 from fieldwalk import create_app, geo
 from fieldwalk.db import connect
@@ -32,20 +32,6 @@ STATIONS = {
         square(17.940, 59.370, 17.941, 59.371)["coordinates"],
     ],
 }
-
-
-def log_in(client, user: dict) -> str:
-    """Log in through the form (any role, engineers too); return a CSRF token for the session."""
-    response = client.post(
-        "/login",
-        data={
-            "email": user["email"],
-            "password": user["password"],
-            "csrf_token": csrf_token(client, "/login"),
-        },
-    )
-    assert response.status_code == 303
-    return csrf_token(client, "/login")
 
 
 def audit_entries(db, entity: str, action: str) -> list[dict]:
@@ -84,7 +70,7 @@ def park_zone(db, park_engineers) -> int:
 
 @pytest.fixture
 def coordinator(client, db) -> str:
-    return log_in(client, make_staff(db, "coordinator"))
+    return login(client, make_staff(db, "coordinator"))
 
 
 def zone_form(token: str, party_id: int, geometry: object = PROPERTY, **values) -> dict:
@@ -480,7 +466,7 @@ def test_an_exported_file_imports_into_a_fresh_app_as_the_same_zones(
     fresh_db = connect(fresh.config["DATABASE_PATH"])
     try:
         fresh_client = english_client(fresh)
-        token = log_in(fresh_client, make_staff(fresh_db, "admin"))
+        token = login(fresh_client, make_staff(fresh_db, "admin"))
         response = fresh_client.post(
             "/zones/import", data=upload(token, exported, create_parties="y")
         )
@@ -519,7 +505,7 @@ def zones_now(db) -> list[dict]:
 @pytest.mark.parametrize("role", ["walk_leader", "engineer"])
 def test_other_staff_are_refused_every_zone_route(client, db, park_engineers, park_zone, role):
     party = park_engineers if role == "engineer" else None
-    token = log_in(client, make_staff(db, role, party_id=party))
+    token = login(client, make_staff(db, role, party_id=party))
     before = zones_now(db)
     for path in GETS:
         assert client.get(path.format(zone=park_zone)).status_code == 403, path
@@ -548,7 +534,7 @@ def test_anonymous_visitors_are_sent_to_login_and_cannot_post(
 def test_coordinators_and_admins_may_use_every_zone_route(
     client, db, park_engineers, park_zone, role
 ):
-    token = log_in(client, make_staff(db, role))
+    token = login(client, make_staff(db, role))
     for path in GETS:
         assert client.get(path.format(zone=park_zone)).status_code == 200, path
     for path, values in posts(park_engineers):

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 from conftest import LiveServer, seed_demo
-from playwright.sync_api import BrowserContext, Page, sync_playwright
+from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 HERE = Path(__file__).parent
@@ -43,6 +43,37 @@ PHONE = {
     "permissions": ["geolocation"],
     "geolocation": POSITION,
 }
+
+
+def log_in(
+    page: Page,
+    user: dict,
+    landing: str | None = r"/$",
+    *,
+    password: str | None = None,
+    tap: bool = False,
+) -> None:
+    """Log in through the form as `user` (its "email" and "password") and wait until the
+    page it lands on (`landing`, a pattern of its URL; None: any page but the form) shows its
+    heading. With `password` (a wrong one) the form is only sent. `tap`: a finger's tap on
+    the button, as on a phone with touch, instead of a click."""
+    page.goto("/login")
+    page.locator("#email").fill(user["email"])
+    page.locator("#password").fill(password or user["password"])
+    button = page.locator("main form button")
+    if tap:
+        button.tap()
+    else:
+        button.click()
+    if password is not None:
+        return
+    if landing is None:
+        expect(page).not_to_have_url(re.compile(r"/login"))
+    else:
+        expect(page).to_have_url(re.compile(landing))
+    # The URL changes before the new document is parsed: its heading says it is there.
+    expect(page.locator("main h1").first).to_be_visible()
+
 
 # A 1x1 transparent PNG, served in place of every map tile.
 BLANK_TILE = base64.b64decode(

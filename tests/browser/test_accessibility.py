@@ -8,7 +8,7 @@ from axe_playwright_python.sync_playwright import Axe
 from conftest import make_place, make_user, make_walk
 from playwright.sync_api import Page, expect
 
-from .conftest import staff_pages
+from .conftest import log_in, staff_pages
 from .test_capture import CANON, choose_category, join
 
 axe = Axe()
@@ -38,15 +38,6 @@ def walk(db, coordinator):
         meeting_lon=17.8823,
         invitation_text="Välkommen! Vi går en timme.",
     )
-
-
-def log_in(page: Page, user: dict, password: str | None = None, landing: str = r"/$") -> None:
-    page.goto("/login")
-    page.locator("#email").fill(user["email"])
-    page.locator("#password").fill(password or user["password"])
-    page.locator("main form button").click()
-    if password is None:
-        expect(page).to_have_url(re.compile(landing))
 
 
 def record(page: Page, code: str = "lighting") -> None:

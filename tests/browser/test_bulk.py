@@ -12,6 +12,7 @@ from test_links import make_observation, make_task
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import get_task, tasks_for_observation
 
+from .conftest import log_in
 from .test_accessibility import assert_accessible
 from .test_engineer import no_sideways_scrolling
 
@@ -29,17 +30,9 @@ def desk(db):
     return {"park": park, "waiting": waiting, "untasked": untasked, "user": coordinator}
 
 
-def log_in(page, user) -> None:
-    page.goto("/login")
-    page.locator("#email").fill(user["email"])
-    page.locator("#password").fill(user["password"])
-    page.locator("main form button").tap()
-    expect(page).not_to_have_url(re.compile(r"/login"))
-
-
 def test_coordinator_assigns_several_rows_of_the_dashboard_list_at_once(phone, desk, db, smtp):
     page = phone()
-    log_in(page, desk["user"])
+    log_in(page, desk["user"], tap=True)
     page.goto("/dashboard")
     for task_id in desk["waiting"]:
         page.locator(f"#item-t-{task_id} .bulk-check input").check()
@@ -66,7 +59,7 @@ def test_coordinator_assigns_several_rows_of_the_dashboard_list_at_once(phone, d
 def test_a_refused_bulk_step_shows_why_beside_the_form_and_changes_nothing(phone, desk, db):
     phone.expect_console_error(r"status of 400")  # the refusal, answered as it should be
     page = phone()
-    log_in(page, desk["user"])
+    log_in(page, desk["user"], tap=True)
     page.goto("/dashboard")
     page.locator(f"#item-t-{desk['waiting'][0]} .bulk-check input").check()
     page.locator("#bulk-assign").tap()  # no party chosen
@@ -83,10 +76,7 @@ def test_triage_bulk_works_without_javascript(browser, live_server, desk, db):
     )  # fmt: skip
     try:
         page = context.new_page()
-        page.goto("/login")
-        page.locator("#email").fill(desk["user"]["email"])
-        page.locator("#password").fill(desk["user"]["password"])
-        page.locator("main form button").click()
+        log_in(page, desk["user"])
         page.goto("/tasks/triage")
         for task_id in desk["waiting"]:
             page.locator(f'input[name="task_ids"][value="{task_id}"]').check()

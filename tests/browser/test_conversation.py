@@ -9,6 +9,7 @@ from playwright.sync_api import expect
 
 from fieldwalk.tasks.conversation import list_comments
 
+from .conftest import log_in
 from .test_accessibility import assert_accessible
 from .test_engineer import no_sideways_scrolling, scene  # noqa: F401 (the fixture)
 
@@ -20,10 +21,7 @@ def test_engineer_comments_on_a_task_from_the_phone_and_the_coordinator_is_email
     smtp,
 ):
     page = phone()
-    page.goto("/login")
-    page.locator("#email").fill("eva@example.se")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button").tap()
+    log_in(page, {"email": "eva@example.se", "password": PASSWORD}, None, tap=True)
     # My tasks reloads itself once, nearest first, with the phone's position: tap after that.
     expect(page).to_have_url(re.compile(r"/tasks/mine\?sort=near&lat=[0-9.]+&lon=[0-9.]+$"))
     page.locator(f'#task-list li[data-task-id="{scene["task"]}"] a').tap()

@@ -14,7 +14,10 @@ from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.tasks.model import insert_task
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
+from .conftest import log_in
 from .test_accessibility import assert_accessible
+
+CORA = {"email": "cora@example.se", "password": PASSWORD}  # the coordinator of `district`
 
 VALLINGBY = {
     "type": "Polygon",
@@ -60,14 +63,6 @@ def district(db):
     return {"racksta": racksta, "vallingby": vallingby}
 
 
-def log_in(page: Page) -> None:
-    page.goto("/login")
-    page.locator("#email").fill("cora@example.se")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button").click()
-    expect(page).to_have_url(re.compile(r"/$"))
-
-
 def expect_view(page: Page, items: int) -> None:
     """The list shows `items` rows and the map has drawn the same number of markers."""
     expect(page.locator("#dashboard-list > li")).to_have_count(items)
@@ -80,7 +75,7 @@ def expect_view(page: Page, items: int) -> None:
 
 def test_coordinator_filters_to_one_place_and_category_and_the_map_agrees(phone, district):
     page = phone(**DESKTOP)
-    log_in(page)
+    log_in(page, CORA)
     page.goto("/dashboard")
     expect_view(page, 8)
 
@@ -118,7 +113,7 @@ def test_coordinator_filters_to_one_place_and_category_and_the_map_agrees(phone,
 
 def test_dashboard_is_accessible_with_the_map_and_a_filtered_list(phone, district):
     page = phone(**DESKTOP)
-    log_in(page)
+    log_in(page, CORA)
     page.goto(f"/dashboard?place={district['racksta']}")
     expect_view(page, 6)
     assert_accessible(page)
@@ -132,7 +127,7 @@ def test_many_points_are_drawn_as_clusters_that_zoom_in_to_points(app, phone, di
     their count; Enter zooms in on one until its points are few enough to be drawn."""
     app.config["MAP_POINTS_AT_MOST"] = 5
     page = phone(**DESKTOP)
-    log_in(page)
+    log_in(page, CORA)
     page.goto("/dashboard")
     expect(page.locator("#dashboard-list > li")).to_have_count(8)
     box = page.locator("#dashboard-map")
@@ -167,10 +162,7 @@ def test_without_javascript_the_filter_form_still_works(browser, live_server, di
     context = browser.new_context(base_url=live_server.url, java_script_enabled=False)
     try:
         page = context.new_page()
-        page.goto("/login")
-        page.locator("#email").fill("cora@example.se")
-        page.locator("#password").fill(PASSWORD)
-        page.locator("main form button").click()
+        log_in(page, CORA)
         page.goto("/dashboard")
         page.locator("#filter-place").select_option(str(district["vallingby"]))
         page.locator("#dashboard-filters button.primary").click()

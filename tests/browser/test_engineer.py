@@ -25,7 +25,7 @@ from fieldwalk.tasks.model import get_task, insert_task, transition
 from fieldwalk.tasks.states import COORDINATOR, Actor
 from fieldwalk.zones.model import insert_zone
 
-from .conftest import POSITION
+from .conftest import POSITION, log_in
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 
@@ -113,10 +113,7 @@ def no_sideways_scrolling(page: Page) -> None:
 
 def test_engineer_closes_the_nearest_task_with_an_after_photo_in_three_taps(phone, scene, db):
     page = phone()
-    page.goto("/login")
-    page.locator("#email").fill("eva@example.se")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button").tap()
+    log_in(page, {"email": "eva@example.se", "password": PASSWORD}, None, tap=True)
 
     # Landing on My tasks, the phone gives its position and the nearest task comes first.
     expect(page).to_have_url(re.compile(r"/tasks/mine\?sort=near&lat=59\.35512&lon=17\.88234$"))
@@ -164,10 +161,7 @@ def test_engineer_closes_the_nearest_task_with_an_after_photo_in_three_taps(phon
 
 def test_without_position_my_tasks_falls_back_to_due_date(phone, scene):
     page = phone(permissions=[])
-    page.goto("/login")
-    page.locator("#email").fill("eva@example.se")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button").tap()
+    log_in(page, {"email": "eva@example.se", "password": PASSWORD}, None, tap=True)
     expect(page).to_have_url(re.compile(r"/tasks/mine$"))
     # An sv-SE phone: "ordered by due date" in Swedish.
     expect(page.locator("#position-status")).to_have_text(re.compile("sista dag"))

@@ -10,7 +10,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 from pypdf import PdfReader
 
-from .test_accessibility import log_in
+from .conftest import log_in
 
 
 @pytest.fixture

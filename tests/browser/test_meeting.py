@@ -12,6 +12,7 @@ from playwright.sync_api import Page, expect
 from fieldwalk.parties.model import insert_party
 from fieldwalk.reports.periods import last_complete_week, week_period
 
+from .conftest import log_in
 from .test_accessibility import assert_accessible
 from .test_events import fits_the_screen, too_small
 
@@ -32,14 +33,6 @@ def place(db):
         moment = (start + timedelta(days=day, hours=19)).astimezone(UTC)
         make_event(db, place_id, occurred_at=moment, type=kind, source=source, lat=lat, lon=lon)
     return place_id
-
-
-def log_in(page: Page, user: dict, home: str) -> None:
-    page.goto("/login")
-    page.locator("#email").fill(user["email"])
-    page.locator("#password").fill(user["password"])
-    page.locator("main form button").click()
-    expect(page).to_have_url(re.compile(home))
 
 
 def tables_fit(page: Page) -> list[str]:

@@ -8,8 +8,7 @@ import re
 
 from playwright.sync_api import Page, expect
 
-from .conftest import staff_pages
-from .test_accessibility import log_in
+from .conftest import log_in, staff_pages
 
 
 def sideways(page: Page) -> int:

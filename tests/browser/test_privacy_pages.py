@@ -5,7 +5,8 @@ import re
 
 from playwright.sync_api import expect
 
-from .test_accessibility import assert_accessible, coordinator, log_in, record, walk  # noqa: F401
+from .conftest import log_in
+from .test_accessibility import assert_accessible, coordinator, record, walk  # noqa: F401
 from .test_capture import join
 
 

@@ -10,6 +10,8 @@ from PIL import Image
 from playwright.sync_api import expect
 from test_links import make_observation
 
+from .conftest import log_in
+
 
 def detail(path: Path, box) -> float:
     grey = np.asarray(Image.open(io.BytesIO(path.read_bytes())).convert("L").crop(box), float)
@@ -30,11 +32,7 @@ def test_coordinator_blurs_a_rectangle_with_a_finger(phone, app, db):
     assert detail(photo_dir / before["file"], inside) > 100
 
     page = phone()
-    page.goto("/login")
-    page.locator("#email").fill("sara@example.se")
-    page.locator("#password").fill(PASSWORD)
-    page.locator("main form button").tap()
-    page.wait_for_url(lambda url: "/login" not in url)
+    log_in(page, {"email": "sara@example.se", "password": PASSWORD}, None, tap=True)
     page.goto(f"/observations/{observation_id}")
     page.get_by_role("link", name="Sudda, vrid eller dölj").tap()
     expect(page.locator("#redact-hint")).to_be_visible()
