@@ -5,6 +5,7 @@ Helpers insert real rows through the domain functions (`make_place`, `make_user`
 """
 
 import email
+import io
 import math
 import os
 import re
@@ -12,20 +13,25 @@ import shlex
 import shutil
 import socket
 import sqlite3
+import struct
 import subprocess
 import sys
 import threading
 import time
 import urllib.request
 import uuid
+import zlib
 from contextlib import closing
 from email.policy import default as default_policy
 from pathlib import Path
 
+import numpy as np
 import pytest
 from aiosmtpd.controller import Controller
 from flask.testing import FlaskClient
 from jinja2.bccache import Bucket, BytecodeCache
+from PIL import Image
+from pypdf import PdfReader
 from werkzeug.security import generate_password_hash
 from werkzeug.serving import make_server
 
@@ -391,6 +397,46 @@ def sqlite_steps(db, call) -> int:
     finally:
         db.conn.set_progress_handler(None, 1000)
     return counted[0]
+
+
+def pdf_text(data: bytes) -> str:
+    """The text of a PDF, its whitespace made single spaces."""
+    reader = PdfReader(io.BytesIO(data))
+    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
+
+
+def png_chunk(kind: bytes, body: bytes) -> bytes:
+    """One PNG chunk: length, type, body and CRC."""
+    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
+
+
+def sharpness(image: Image.Image | bytes, box) -> float:
+    """How much fine detail a region (x0, y0, x1, y1) of an image (or an image file's bytes)
+    has: the variance of its Laplacian. A blurred region has little."""
+    if isinstance(image, bytes):
+        image = Image.open(io.BytesIO(image))
+    grey = np.asarray(image.convert("L").crop(box), dtype=np.float64)
+    lap = 4 * grey[1:-1, 1:-1] - grey[:-2, 1:-1] - grey[2:, 1:-1] - grey[1:-1, :-2] - grey[1:-1, 2:]
+    return float(lap.var())
+
+
+def error_text(html: str, field_id: str) -> str:
+    """The error message a form shows under the field `field_id`."""
+    match = re.search(rf'<p class="error" id="{field_id}-error">([^<]*)</p>', html)
+    assert match, f"no error message for {field_id}"
+    return match.group(1)
+
+
+def photo_files(app) -> set[str]:
+    """Every file in the app's photo folder, by its path inside it."""
+    root = Path(app.config["PHOTO_PATH"])
+    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
+
+
+def city_point(rng) -> tuple[float, float]:
+    """A position anywhere in Stockholm's western suburbs, drawn by `rng`."""
+    return 59.25 + rng.random() * 0.15, 17.8 + rng.random() * 0.3
 
 
 def free_port() -> int:

@@ -4,10 +4,9 @@ import io
 import re
 import uuid
 from datetime import datetime, timedelta
-from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, join, login, make_place, make_staff, make_walk
+from conftest import PHOTOS, error_text, join, login, make_place, make_staff, make_walk, photo_files
 from PIL import Image
 
 from fieldwalk.clock import STOCKHOLM, stamp
@@ -64,23 +63,9 @@ def count(db, table: str) -> int:
     return db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]  # noqa: S608
 
 
-def photo_files(app) -> list[Path]:
-    return [p for p in Path(app.config["PHOTO_PATH"]).rglob("*") if p.is_file()]
-
-
-def photo_files_named(app) -> set[str]:
-    return {str(p.relative_to(app.config["PHOTO_PATH"])) for p in photo_files(app)}
-
-
 def referenced(db) -> set[str]:
     """Every file the photo rows stand for, with their thumbnails' list squares."""
     return {f for row in db.execute("SELECT * FROM photos") for f in row_files(row)}
-
-
-def error_text(html: str, name: str) -> str:
-    match = re.search(rf'<p class="error" id="{name}-error">([^<]*)</p>', html)
-    assert match, f"no error message for {name}"
-    return match.group(1)
 
 
 # --- storing -----------------------------------------------------------------------------
@@ -108,7 +93,7 @@ def test_form_stores_observation_and_photos_in_one_go(app, client, db, walk, tok
     photos_rows = db.execute("SELECT * FROM photos ORDER BY created_at, id").fetchall()
     assert len(photos_rows) == 2
     assert {p["observation_id"] for p in photos_rows} == {observation_id}
-    assert photo_files_named(app) == referenced(db)  # every file belongs to a row
+    assert photo_files(app) == referenced(db)  # every file belongs to a row
     # Two displays (Canon's 100 px photo is its own thumb) and two list squares of each thumb.
     assert len(photo_files(app)) == 3 + 4
     saved = client.get(response.headers["Location"])
@@ -130,7 +115,7 @@ def test_double_submit_with_the_same_id_stores_once(app, client, db, walk, token
     assert (first.status_code, again.status_code) == (303, 303)
     assert count(db, "observations") == 1
     assert count(db, "photos") == 1
-    assert photo_files_named(app) == referenced(db)
+    assert photo_files(app) == referenced(db)
 
 
 def test_same_id_with_other_content_is_409_and_offers_a_new_id(client, db, walk, token):
@@ -161,7 +146,7 @@ def test_text_file_named_jpg_is_415_by_the_photos_field_and_nothing_is_stored(
     assert "Buskarna vid gångtunneln" in html  # the description is kept for the retry
     assert count(db, "observations") == 0
     assert count(db, "photos") == 0
-    assert photo_files(app) == []
+    assert photo_files(app) == set()
 
 
 def test_one_bad_photo_among_good_ones_stores_nothing(app, client, db, walk, token):
@@ -173,7 +158,7 @@ def test_one_bad_photo_among_good_ones_stores_nothing(app, client, db, walk, tok
     assert response.status_code == 422
     assert "andra.jpg" in error_text(response.get_data(as_text=True), "photos")
     assert count(db, "observations") == 0
-    assert photo_files(app) == []
+    assert photo_files(app) == set()
 
 
 def test_missing_category_is_400_by_the_field_and_nothing_is_stored(app, client, db, walk, token):
@@ -184,7 +169,7 @@ def test_missing_category_is_400_by_the_field_and_nothing_is_stored(app, client,
     assert error_text(html, "category")
     assert 'aria-describedby="category-error"' in html
     assert count(db, "observations") == 0
-    assert photo_files(app) == []
+    assert photo_files(app) == set()
 
 
 @pytest.mark.parametrize(
@@ -210,7 +195,7 @@ def test_too_large_photo_is_413_and_nothing_is_stored(app, client, db, walk, tok
     assert response.status_code == 413
     assert "stor.jpg" in error_text(response.get_data(as_text=True), "photos")
     assert count(db, "observations") == 0
-    assert photo_files(app) == []
+    assert photo_files(app) == set()
 
 
 def test_form_without_an_id_is_400(client, db, walk, token):

@@ -9,7 +9,6 @@ import io
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -18,7 +17,7 @@ import uuid
 from pathlib import Path
 
 import pytest
-from conftest import make_place, make_walk
+from conftest import free_port, make_place, make_walk
 from PIL import Image, ImageDraw
 
 from fieldwalk import create_app
@@ -30,12 +29,6 @@ PHONES = 4
 OBSERVATIONS_PER_PHONE = 10
 KILL_AFTER = 24  # confirmed answers, of 2 * PHONES * OBSERVATIONS_PER_PHONE
 POSITION = (59.35512, 17.88234)  # inside conftest's Råcksta
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 class Gunicorn:

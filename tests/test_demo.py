@@ -5,7 +5,7 @@ import stat
 from datetime import date
 from pathlib import Path
 
-from conftest import login, make_user
+from conftest import login, make_user, photo_files
 from conftest import seed_demo as seed
 
 from fieldwalk import geo
@@ -31,11 +31,6 @@ def table_counts(db) -> dict[str, int]:
         )
     ]
     return {t: db.execute(f"SELECT count(*) FROM [{t}]").fetchone()[0] for t in tables}  # noqa: S608
-
-
-def photo_files(app) -> set[str]:
-    root = Path(app.config["PHOTO_PATH"])
-    return {str(p.relative_to(root)) for p in root.rglob("*") if p.is_file()}
 
 
 def test_refuses_unless_demo_mode_is_on(app, runner, db):

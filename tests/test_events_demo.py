@@ -4,6 +4,8 @@ import json
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+from conftest import seed_demo
+
 from fieldwalk import geo
 from fieldwalk.clock import now
 from fieldwalk.devtools.demo import demo_uuid
@@ -11,13 +13,6 @@ from fieldwalk.devtools.loadgen import history_days
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
 SCENES = ("hasselby-strand", "hasselby-gard", "racksta", "vallingby-centrum")
-
-
-def seed_demo(app, runner):
-    app.config["DEMO"] = True
-    result = runner.invoke(args=["seed-demo"])
-    assert result.exit_code == 0, result.output
-    return result
 
 
 def test_demo_has_a_year_of_events_at_the_four_open_drug_scenes(app, runner, db):
@@ -95,7 +90,7 @@ def test_demo_events_point_at_the_walks_observations_and_seeding_again_adds_none
     ).fetchone()[0]
     assert police > 100  # the police enter their own events
     before = db.execute("SELECT count(*) FROM events").fetchone()[0]
-    again = seed_demo(app, runner)
+    again, _logins = seed_demo(app, runner)
     assert "(0 new rows)" in again.output
     assert db.execute("SELECT count(*) FROM events").fetchone()[0] == before
 

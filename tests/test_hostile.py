@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from conftest import join, make_place, make_walk
+from conftest import join, make_place, make_walk, png_chunk
 from PIL import Image
 from PIL.TiffImagePlugin import IFDRational
 from werkzeug.datastructures import FileStorage, MultiDict
@@ -56,10 +56,6 @@ def gps_exif(latitude, longitude) -> Image.Exif:
     gps[1], gps[2] = "N", tuple(IFDRational(*r) for r in latitude)
     gps[3], gps[4] = "E", tuple(IFDRational(*r) for r in longitude)
     return exif
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
 
 
 # PNG colour types, and the samples each pixel holds.

@@ -10,7 +10,16 @@ from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import build_once, login, make_place, make_user, restore, some_row, sqlite_steps
+from conftest import (
+    build_once,
+    city_point,
+    login,
+    make_place,
+    make_user,
+    restore,
+    some_row,
+    sqlite_steps,
+)
 
 from fieldwalk.dashboard import mapcells, mapdata
 from fieldwalk.dashboard.filters import Filters
@@ -92,10 +101,6 @@ def add_task(db, lat, lon, priority="normal") -> int:
            VALUES ('Åtgärd', ?, ?, ?, '2026-11-02T10:00:00Z', '2026-11-02T10:00:00Z')""",
         [priority, lat, lon],
     ).lastrowid
-
-
-def city_point(rng):
-    return 59.25 + rng.random() * 0.15, 17.8 + rng.random() * 0.3
 
 
 def inflate(db) -> None:

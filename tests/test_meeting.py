@@ -24,9 +24,9 @@ from conftest import (
     make_place,
     make_staff,
     make_walk,
+    pdf_text,
     table_row,
 )
-from pypdf import PdfReader
 
 from fieldwalk.devtools.demo import load_logins
 from fieldwalk.observations.model import put_observation, validate
@@ -75,11 +75,6 @@ def events(db):
         make_event(db, place, occurred_at=when, type=kind, source=source)
     make_event(db, None, occurred_at="2026-11-17T19:00:00Z", type="other", **OUTSIDE)
     return {"a": a, "b": b}
-
-
-def pdf_text(data: bytes) -> str:
-    reader = PdfReader(io.BytesIO(data))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 def coordinator_actor(user: dict) -> Actor:

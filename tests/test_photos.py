@@ -14,6 +14,7 @@ from pathlib import Path
 
 import exifread
 import pytest
+from conftest import png_chunk
 from PIL import Image, ImageChops, ImageDraw, ImageStat, TiffImagePlugin
 
 from fieldwalk import config
@@ -54,11 +55,6 @@ def encode(image: Image.Image, fmt: str, **params) -> bytes:
     out = io.BytesIO()
     image.save(out, fmt, **params)
     return out.getvalue()
-
-
-def png_chunk(kind: bytes, body: bytes) -> bytes:
-    crc = zlib.crc32(kind + body) & 0xFFFFFFFF
-    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", crc)
 
 
 def png_claiming(width: int, height: int) -> bytes:

@@ -17,6 +17,7 @@ from conftest import (
     make_place,
     make_staff,
     make_walk,
+    pdf_text,
 )
 from PIL import ImageFile
 from pypdf import PdfReader
@@ -109,11 +110,6 @@ def walk(app, db):
     add_task(db, walk, housing, "Klipp häcken längs gången", [second], "done")
     add_task(db, walk, None, "Sanera klottret", [third])
     return walk
-
-
-def pdf_text(data: bytes) -> str:
-    reader = PdfReader(io.BytesIO(data))
-    return " ".join(" ".join(page.extract_text() for page in reader.pages).split())
 
 
 def test_protocol_pdf_text_has_walk_place_roles_observations_and_fixes_by_party(client, db, walk):

@@ -10,7 +10,15 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
-from conftest import add_observation_row, add_task_row, login, make_place, make_user, some_row
+from conftest import (
+    add_observation_row,
+    add_task_row,
+    city_point,
+    login,
+    make_place,
+    make_user,
+    some_row,
+)
 
 from fieldwalk import textsearch
 from fieldwalk.categories import CATEGORIES
@@ -156,10 +164,6 @@ def assert_index_exact(db) -> None:
 
 
 STOCKHOLM = ZoneInfo("Europe/Stockholm")
-
-
-def city_point(rng) -> tuple[float, float]:
-    return 59.25 + rng.random() * 0.15, 17.8 + rng.random() * 0.3
 
 
 def test_a_search_finds_a_piece_of_text_in_any_case(db):

@@ -6,7 +6,7 @@ import uuid
 
 import pytest
 import segno
-from conftest import join, login, make_place, make_staff, make_walk
+from conftest import error_text, join, login, make_place, make_staff, make_walk
 
 ROUTE = {
     "type": "LineString",
@@ -42,12 +42,6 @@ def walk_form(place, token, **values) -> dict:
         "invitation_text": "Välkommen!",
         **values,
     }
-
-
-def error_text(html: str, field_id: str) -> str:
-    match = re.search(rf'<p class="error" id="{field_id}-error">([^<]*)</p>', html)
-    assert match, f"no error message for {field_id}"
-    return match.group(1)
 
 
 # --- planning ----------------------------------------------------------------------------
