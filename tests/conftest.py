@@ -294,6 +294,33 @@ def login(client, user: dict) -> str:
     return client.get("/api/v1/session").get_json()["csrf_token"]
 
 
+def record_on_form(
+    client,
+    walk: dict,
+    csrf: str,
+    description: str = "",
+    *,
+    category: str = "lighting",
+    photo: bytes | None = None,
+    **extra,
+) -> str:
+    """An observation sent through the capture form without JavaScript by the phone in
+    `client` (with one photo, given as a JPEG's bytes, and any `extra` fields); its id."""
+    observation_id = str(uuid.uuid4())
+    data = {
+        "id": observation_id,
+        "category": category,
+        "description": description,
+        "csrf_token": csrf,
+        **extra,
+    }
+    if photo is not None:
+        data["photos"] = (io.BytesIO(photo), "photo.jpg", "image/jpeg")
+    response = client.post(f"/walks/{walk['id']}/observations", data=data)
+    assert response.status_code == 303, response.get_data(as_text=True)
+    return observation_id
+
+
 def observation_body(walk_id=None, **values) -> dict:
     """A valid JSON API observation near Råcksta's square, as the outbox sends it."""
     return {

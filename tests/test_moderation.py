@@ -1,7 +1,6 @@
 """Public only after review: no text or photo of an observation reaches a public page before
 staff said "Visa publikt"; the resident sees their own in full; parties get the text."""
 
-import io
 import re
 import uuid
 
@@ -17,6 +16,7 @@ from conftest import (
     make_place,
     make_staff,
     make_walk,
+    record_on_form,
 )
 from test_links import STAFF, make_task
 
@@ -37,22 +37,6 @@ MEASURE = "Trim the hedge where he stands"
 PHOTO = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
 
 
-def record(client, walk, csrf, description=SECRET_TEXT, photo=True) -> str:
-    """A resident's observation with a photo, through the no-JavaScript capture form."""
-    observation_id = str(uuid.uuid4())
-    data = {
-        "id": observation_id,
-        "category": "vegetation",
-        "description": description,
-        "csrf_token": csrf,
-    }
-    if photo:
-        data["photos"] = (io.BytesIO(PHOTO), "hedge.jpg", "image/jpeg")
-    response = client.post(f"/walks/{walk['id']}/observations", data=data)
-    assert response.status_code == 303, response.get_data(as_text=True)
-    return observation_id
-
-
 @pytest.fixture
 def site(app, db):
     """A walk with a resident's observation (text and photo) and a task for it, sent."""
@@ -60,7 +44,9 @@ def site(app, db):
     walk = make_walk(db, make_place(db), created_by=coordinator["id"])
     resident = app.test_client()
     csrf = join(resident, walk, name="Rut Resident")
-    observation_id = record(resident, walk, csrf)
+    observation_id = record_on_form(
+        resident, walk, csrf, SECRET_TEXT, category="vegetation", photo=PHOTO
+    )
     party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
     task = make_task(db, observation_id, party, MEASURE)
     send_walk_tasks(db, walk["id"], STAFF)
@@ -216,7 +202,9 @@ def test_parties_get_the_text_without_waiting_for_review(app, db, site):
 def test_walk_page_never_shows_more_of_an_observation_than_its_own_page(app, db, site):
     walk = site["walk"]
     phone = site["resident"]
-    other = record(phone, walk, site["csrf"], description="Trasig lampa vid trappan", photo=True)
+    other = record_on_form(
+        phone, walk, site["csrf"], "Trasig lampa vid trappan", category="vegetation", photo=PHOTO
+    )
     approve_public(db, other)
     blur_all(app, db)
     stranger = app.test_client()

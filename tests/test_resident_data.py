@@ -4,12 +4,20 @@ erase its personal parts; staff do the same on a person's request, and it is log
 import io
 import json
 import re
-import uuid
 import zipfile
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, csrf_token, join, login, make_place, make_staff, make_walk
+from conftest import (
+    PHOTOS,
+    csrf_token,
+    join,
+    login,
+    make_place,
+    make_staff,
+    make_walk,
+    record_on_form,
+)
 from PIL import Image
 from test_links import STAFF
 
@@ -22,23 +30,6 @@ pytestmark = pytest.mark.usefixtures("english")
 PHOTO = (PHOTOS / "gps" / "DSCN0010.jpg").read_bytes()  # has GPS EXIF, which must not leave
 
 
-def record(client, walk, csrf, description, photo=PHOTO, **extra) -> str:
-    observation_id = str(uuid.uuid4())
-    response = client.post(
-        f"/walks/{walk['id']}/observations",
-        data={
-            "id": observation_id,
-            "category": "lighting",
-            "description": description,
-            "csrf_token": csrf,
-            "photos": (io.BytesIO(photo), "lampa.jpg", "image/jpeg"),
-            **extra,
-        },
-    )
-    assert response.status_code == 303
-    return observation_id
-
-
 @pytest.fixture
 def residents(app, db):
     coordinator = make_staff(db, "coordinator", email="samordnare@example.se", name="Sara")
@@ -47,11 +38,11 @@ def residents(app, db):
     rut_csrf = join(rut, walk, name="Rut Resident")
     sam_csrf = join(sam, walk, name="Sam Resident")
     rut_obs = [
-        record(rut, walk, rut_csrf, "Lampan vid porten är trasig"),
-        record(rut, walk, rut_csrf, "Mörkt i tunneln"),
+        record_on_form(rut, walk, rut_csrf, "Lampan vid porten är trasig", photo=PHOTO),
+        record_on_form(rut, walk, rut_csrf, "Mörkt i tunneln", photo=PHOTO),
     ]
     other = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
-    sam_obs = record(sam, walk, sam_csrf, "Sams egen text", photo=other)
+    sam_obs = record_on_form(sam, walk, sam_csrf, "Sams egen text", photo=other)
     staff = app.test_client()
     login(staff, coordinator)
     return {
@@ -219,8 +210,14 @@ def followed(app, db, residents):
     second = make_walk(db, make_place(db, slug="vallby", name="Vällby"), title="Vällbyvandring")
     join(rut, second, name="", follow="1", follow_email="rut@example.se")
     rut_first = residents["rut_obs"][0]
-    with_follow = record(
-        rut, walk, residents["rut_csrf"], "Trasig bänk", follow="1", follow_email="rut.b@example.se"
+    with_follow = record_on_form(
+        rut,
+        walk,
+        residents["rut_csrf"],
+        "Trasig bänk",
+        photo=PHOTO,
+        follow="1",
+        follow_email="rut.b@example.se",
     )
     party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
     task = insert_task(

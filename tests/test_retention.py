@@ -4,14 +4,12 @@ Everything is recorded now, through the real routes and domain functions; the pu
 run as of chosen days later (`at`), on either side of each limit.
 """
 
-import io
 import json
-import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, join, make_place, make_staff, make_walk
+from conftest import PHOTOS, join, make_place, make_staff, make_walk, record_on_form
 from test_links import STAFF, make_task
 
 from fieldwalk.db import connect
@@ -24,21 +22,6 @@ RULES = Retention()
 PHOTO = (PHOTOS / "camera" / "Canon_40D.jpg").read_bytes()
 
 
-def record(client, walk, csrf, description, photo=True, **extra) -> str:
-    observation_id = str(uuid.uuid4())
-    data = {
-        "id": observation_id,
-        "category": "lighting",
-        "description": description,
-        "csrf_token": csrf,
-        **extra,
-    }
-    if photo:
-        data["photos"] = (io.BytesIO(PHOTO), "lampa.jpg", "image/jpeg")
-    assert client.post(f"/walks/{walk['id']}/observations", data=data).status_code == 303
-    return observation_id
-
-
 @pytest.fixture
 def timeline(app, db):
     """Two residents on a walk: Rut's fix is closed today, Sam's is still open. Rut asked
@@ -48,9 +31,15 @@ def timeline(app, db):
     rut, sam = app.test_client(), app.test_client()
     rut_csrf = join(rut, walk, name="Rut Resident", follow="1", follow_email="rut@example.se")
     sam_csrf = join(sam, walk, name="Sam Resident")
-    closed_obs = record(rut, walk, rut_csrf, "Lampan är trasig")
-    open_obs = record(
-        sam, walk, sam_csrf, "Buskarna är höga", follow="1", follow_email="sam@example.se"
+    closed_obs = record_on_form(rut, walk, rut_csrf, "Lampan är trasig", photo=PHOTO)
+    open_obs = record_on_form(
+        sam,
+        walk,
+        sam_csrf,
+        "Buskarna är höga",
+        photo=PHOTO,
+        follow="1",
+        follow_email="sam@example.se",
     )
     party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
     closed_task = make_task(db, closed_obs, party, "Byt lampan")
@@ -247,12 +236,12 @@ def test_email_addresses_go_90_days_after_what_they_follow_is_closed(app, db, ti
     photo_dir, walk = timeline["photo_dir"], timeline["walk"]
     pia, ola = app.test_client(), app.test_client()
     pia_csrf = join(pia, walk, name="")
-    no_task = record(
-        pia, walk, pia_csrf, "Klotter", photo=False, follow="1", follow_email="pia@example.se"
+    no_task = record_on_form(
+        pia, walk, pia_csrf, "Klotter", follow="1", follow_email="pia@example.se"
     )
     ola_csrf = join(ola, walk, name="", follow="1", follow_email="ola@example.se")
-    ola_closed = record(ola, walk, ola_csrf, "Trasig bänk", photo=False)
-    ola_open = record(ola, walk, ola_csrf, "Mörk gång", photo=False)
+    ola_closed = record_on_form(ola, walk, ola_csrf, "Trasig bänk")
+    ola_open = record_on_form(ola, walk, ola_csrf, "Mörk gång")
     done_task = make_task(db, ola_closed, timeline["party"], "Laga bänken")
     open_task = make_task(db, ola_open, timeline["party"], "Sätt upp en lampa")
     send_walk_tasks(db, walk["id"], STAFF)

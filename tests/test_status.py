@@ -5,7 +5,16 @@ import re
 import uuid
 
 import pytest
-from conftest import approve_public, blur_all, join, login, make_place, make_user, make_walk
+from conftest import (
+    approve_public,
+    blur_all,
+    join,
+    login,
+    make_place,
+    make_user,
+    make_walk,
+    record_on_form,
+)
 from test_links import CANON, STAFF, make_observation, make_task, post_action
 
 from fieldwalk.parties.model import insert_party
@@ -22,22 +31,6 @@ STAFF_EMAIL = "zebulon.marchbanks@example.se"
 PRIVATE_NOTE = "Ring Zebulon på 070-555 12 34"
 
 
-def record(client, walk, csrf, description) -> str:
-    """Record an observation through the capture form, as the phone in `client`."""
-    observation_id = str(uuid.uuid4())
-    response = client.post(
-        f"/walks/{walk['id']}/observations",
-        data={
-            "id": observation_id,
-            "category": "vegetation",
-            "description": description,
-            "csrf_token": csrf,
-        },
-    )
-    assert response.status_code == 303, response.get_data(as_text=True)
-    return observation_id
-
-
 @pytest.fixture
 def reported(app, db):
     """A resident's observation with a fix the party marked done with an after-photo."""
@@ -45,7 +38,9 @@ def reported(app, db):
     walk = make_walk(db, make_place(db), created_by=coordinator["id"])
     resident = app.test_client()
     csrf = join(resident, walk, name=RESIDENT_NAME)
-    observation_id = record(resident, walk, csrf, "Buskarna skymmer gångvägen.")
+    observation_id = record_on_form(
+        resident, walk, csrf, "Buskarna skymmer gångvägen.", category="vegetation"
+    )
     party = insert_party(db, "Parkingenjörerna", "park", "park@example.se")
     done = make_task(db, observation_id, party, "Trim the bushes along the path")
     waiting = make_task(db, observation_id, party, "Add a lamp post")
