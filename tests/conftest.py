@@ -40,13 +40,15 @@ from fieldwalk.auth import create_token, create_user
 from fieldwalk.db import connect
 from fieldwalk.events.model import insert_event
 from fieldwalk.geo import EARTH_RADIUS_M
-from fieldwalk.observations.model import validate
+from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.observations.moderation import APPROVED, review
-from fieldwalk.observations.record import record_observation
+from fieldwalk.observations.record import record_observation, record_photo
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.attach import PhotoSettings
 from fieldwalk.photos.public import blur_pending, blur_photo
 from fieldwalk.places.model import insert_place
+from fieldwalk.tasks.model import get_task, insert_task, send_walk_tasks
+from fieldwalk.tasks.states import COORDINATOR, Actor
 from fieldwalk.walks.model import insert_walk
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -464,6 +466,89 @@ def photo_files(app) -> set[str]:
 def city_point(rng) -> tuple[float, float]:
     """A position anywhere in Stockholm's western suburbs, drawn by `rng`."""
     return 59.25 + rng.random() * 0.15, 17.8 + rng.random() * 0.3
+
+
+CANON = PHOTOS / "camera" / "Canon_40D.jpg"  # has EXIF (camera, date) that must not survive
+STAFF = Actor(kinds=(COORDINATOR,), user_id=None, label="test")
+
+
+def make_observation(
+    db,
+    walk,
+    description="Gatlyktan vid tunnelbanan är släckt.",
+    category="lighting",
+    photo: Path | None = None,
+    participant_id=None,
+    device_key_hash=None,
+    photo_dir: Path | None = None,
+) -> str:
+    """Store an observation (with one photo when given) on a walk; return its id."""
+    observation_id = str(uuid.uuid4())
+    photo_id = str(uuid.uuid4())
+    body = {
+        "category": category,
+        "description": description,
+        "walk_id": walk["id"],
+        "lat": 59.3551,
+        "lon": 17.8822,
+        "photos": [photo_id] if photo else [],
+    }
+    observation, _ = put_observation(
+        db,
+        observation_id,
+        validate(body, 2000, 12),
+        walk=walk,
+        participant_id=participant_id,
+        device_key_hash=device_key_hash,
+    )
+    if photo:
+        record_photo(db, photo_dir, observation, photo_id, photo.read_bytes(), PHOTO_SETTINGS)
+    return observation_id
+
+
+def make_task(db, observation_id, party_id, measure, due_date=None, priority="normal") -> int:
+    """A proposed task for an observation, routed to `party_id`."""
+    return insert_task(
+        db,
+        observation_ids=[observation_id],
+        measure=measure,
+        party_id=party_id,
+        suggestion={"party_id": party_id},
+        priority=priority,
+        due_date=due_date,
+        actor=STAFF,
+    )
+
+
+def make_sent_tasks(db, walk, party_id, measures, **task_values) -> list[int]:
+    """One observation and one task per measure for the party, sent; return the task ids."""
+    ids = [
+        make_task(
+            db, make_observation(db, walk, f"Observation for {m}"), party_id, m, **task_values
+        )
+        for m in measures
+    ]
+    send_walk_tasks(db, walk["id"], STAFF)
+    return ids
+
+
+def state(db, task_id) -> str:
+    """A task's state, as stored now."""
+    return get_task(db, task_id)["state"]
+
+
+def link_path(token: str) -> str:
+    """The page a party's signed link opens."""
+    return f"/l/{token}"
+
+
+def post_action(client, token, task_id, action, version, csrf=True, **fields):
+    """A step on a task, sent from the page a party's signed link opens (with the page's
+    CSRF token unless `csrf` is False)."""
+    data = {"action": action, "version": str(version), **fields}
+    if csrf:
+        data["csrf_token"] = csrf_token(client, link_path(token))
+    return client.post(f"/l/{token}/tasks/{task_id}", data=data, content_type="multipart/form-data")
 
 
 def free_port() -> int:

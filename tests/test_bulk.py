@@ -5,8 +5,16 @@ import re
 import uuid
 
 import pytest
-from conftest import login, mail_bodies, make_place, make_staff, make_walk
-from test_links import STAFF, make_observation, make_task
+from conftest import (
+    STAFF,
+    login,
+    mail_bodies,
+    make_observation,
+    make_place,
+    make_staff,
+    make_task,
+    make_walk,
+)
 
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import get_task, task_history, tasks_for_observation, transition

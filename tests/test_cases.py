@@ -9,8 +9,16 @@ import re
 import threading
 
 import pytest
-from conftest import login, mail_bodies, make_place, make_staff, make_walk
-from test_links import STAFF, make_observation, make_task
+from conftest import (
+    STAFF,
+    login,
+    mail_bodies,
+    make_observation,
+    make_place,
+    make_staff,
+    make_task,
+    make_walk,
+)
 
 from fieldwalk.db import connect
 from fieldwalk.migrations import migrations

@@ -8,8 +8,16 @@ the task shows the conversation, and each comment emails the other side (aiosmtp
 import re
 
 import pytest
-from conftest import login, mail_bodies, make_place, make_staff, make_walk
-from test_links import STAFF, make_observation, make_task
+from conftest import (
+    STAFF,
+    login,
+    mail_bodies,
+    make_observation,
+    make_place,
+    make_staff,
+    make_task,
+    make_walk,
+)
 
 from fieldwalk.parties.model import add_contact, insert_party
 from fieldwalk.tasks.conversation import list_comments

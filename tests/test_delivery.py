@@ -14,8 +14,17 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from conftest import free_port, login, mail_bodies, make_place, make_staff, make_walk
-from test_links import STAFF, make_observation, make_task
+from conftest import (
+    STAFF,
+    free_port,
+    login,
+    mail_bodies,
+    make_observation,
+    make_place,
+    make_staff,
+    make_task,
+    make_walk,
+)
 
 from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.open311.channel import request_for_task, save_channel

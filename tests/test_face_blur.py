@@ -18,17 +18,18 @@ from pathlib import Path
 import pytest
 from conftest import (
     ROOT,
+    STAFF,
     approve_public,
     blur_all,
     join,
     login,
     make_place,
     make_staff,
+    make_task,
     make_walk,
     sharpness,
 )
 from PIL import Image
-from test_links import STAFF, make_task
 
 from fieldwalk import create_app
 from fieldwalk.db import connect

@@ -1,110 +1,34 @@
 """Signed links for parties without accounts: what they open, what they refuse, what they grant.
 
-The helpers at the top insert real walks, observations and sent tasks through the domain
-functions; test_notify and test_status use them too.
+The helpers that insert real walks, observations and sent tasks through the domain functions
+(`make_observation`, `make_task`, `make_sent_tasks`) are in conftest.py, for every test file.
 """
 
 import io
 import re
-import uuid
 from pathlib import Path
 
 import pytest
 from conftest import (
-    PHOTO_SETTINGS,
-    PHOTOS,
+    CANON,
     csrf_token,
+    link_path,
     login,
     make_place,
+    make_sent_tasks,
     make_user,
     make_walk,
+    post_action,
+    state,
 )
 from PIL import Image
 
-from fieldwalk.observations.model import put_observation, validate
-from fieldwalk.observations.record import record_photo
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.links import create_party_link, sign_link
-from fieldwalk.tasks.model import get_task, insert_task, send_walk_tasks
-from fieldwalk.tasks.states import COORDINATOR, Actor
+from fieldwalk.tasks.model import get_task
 
 # These tests read English UI text; Swedish, the default, is tested in test_i18n.py.
 pytestmark = pytest.mark.usefixtures("english")
-
-CANON = PHOTOS / "camera" / "Canon_40D.jpg"  # has EXIF (camera, date) that must not survive
-STAFF = Actor(kinds=(COORDINATOR,), user_id=None, label="test")
-
-
-# --- helpers shared with test_notify and test_status --------------------------------------
-
-
-def make_observation(
-    db,
-    walk,
-    description="Gatlyktan vid tunnelbanan är släckt.",
-    category="lighting",
-    photo: Path | None = None,
-    participant_id=None,
-    device_key_hash=None,
-    photo_dir: Path | None = None,
-) -> str:
-    """Store an observation (with one photo when given) on a walk; return its id."""
-    observation_id = str(uuid.uuid4())
-    photo_id = str(uuid.uuid4())
-    body = {
-        "category": category,
-        "description": description,
-        "walk_id": walk["id"],
-        "lat": 59.3551,
-        "lon": 17.8822,
-        "photos": [photo_id] if photo else [],
-    }
-    observation, _ = put_observation(
-        db,
-        observation_id,
-        validate(body, 2000, 12),
-        walk=walk,
-        participant_id=participant_id,
-        device_key_hash=device_key_hash,
-    )
-    if photo:
-        record_photo(db, photo_dir, observation, photo_id, photo.read_bytes(), PHOTO_SETTINGS)
-    return observation_id
-
-
-def make_task(db, observation_id, party_id, measure, due_date=None, priority="normal") -> int:
-    """A proposed task for an observation, routed to `party_id`."""
-    return insert_task(
-        db,
-        observation_ids=[observation_id],
-        measure=measure,
-        party_id=party_id,
-        suggestion={"party_id": party_id},
-        priority=priority,
-        due_date=due_date,
-        actor=STAFF,
-    )
-
-
-def make_sent_tasks(db, walk, party_id, measures, **task_values) -> list[int]:
-    """One observation and one task per measure for the party, sent; return the task ids."""
-    ids = [
-        make_task(
-            db, make_observation(db, walk, f"Observation for {m}"), party_id, m, **task_values
-        )
-        for m in measures
-    ]
-    send_walk_tasks(db, walk["id"], STAFF)
-    return ids
-
-
-def state(db, task_id) -> str:
-    return get_task(db, task_id)["state"]
-
-
-def link_path(token: str) -> str:
-    return f"/l/{token}"
-
 
 # --- fixtures ------------------------------------------------------------------------------
 
@@ -132,13 +56,6 @@ def scene(app, db):
         "other_walk_tasks": other_walk_tasks,
         "token": token,
     }
-
-
-def post_action(client, token, task_id, action, version, csrf=True, **fields):
-    data = {"action": action, "version": str(version), **fields}
-    if csrf:
-        data["csrf_token"] = csrf_token(client, link_path(token))
-    return client.post(f"/l/{token}/tasks/{task_id}", data=data, content_type="multipart/form-data")
 
 
 # --- what a valid link opens ---------------------------------------------------------------

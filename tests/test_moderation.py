@@ -7,6 +7,7 @@ import uuid
 import pytest
 from conftest import (
     PHOTOS,
+    STAFF,
     add_observation_row,
     approve_public,
     blur_all,
@@ -15,10 +16,10 @@ from conftest import (
     login,
     make_place,
     make_staff,
+    make_task,
     make_walk,
     record_on_form,
 )
-from test_links import STAFF, make_task
 
 from fieldwalk.observations.moderation import (
     PRIVATE,

@@ -11,8 +11,18 @@ from email.policy import default
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, free_port, mail_bodies, make_place, make_walk
-from test_links import STAFF, make_observation, make_sent_tasks, make_task, state
+from conftest import (
+    PHOTOS,
+    STAFF,
+    free_port,
+    mail_bodies,
+    make_observation,
+    make_place,
+    make_sent_tasks,
+    make_task,
+    make_walk,
+    state,
+)
 
 from fieldwalk.db import transaction
 from fieldwalk.parties.model import add_contact, insert_party

@@ -5,8 +5,7 @@ import json
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from conftest import login, make_place, make_staff, make_walk
-from test_links import STAFF, make_observation, make_task
+from conftest import STAFF, login, make_observation, make_place, make_staff, make_task, make_walk
 
 from fieldwalk.clock import stamp
 from fieldwalk.parties.model import insert_party

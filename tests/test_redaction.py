@@ -13,13 +13,13 @@ from conftest import (
     blur_all,
     csrf_token,
     login,
+    make_observation,
     make_place,
     make_staff,
     make_walk,
     sharpness,
 )
 from PIL import Image
-from test_links import make_observation
 
 from fieldwalk import create_app
 from fieldwalk.db import connect

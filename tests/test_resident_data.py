@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 from conftest import (
     PHOTOS,
+    STAFF,
     csrf_token,
     join,
     login,
@@ -19,7 +20,6 @@ from conftest import (
     record_on_form,
 )
 from PIL import Image
-from test_links import STAFF
 
 from fieldwalk.parties.model import insert_party
 from fieldwalk.residents.model import place_followup

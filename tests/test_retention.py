@@ -9,8 +9,16 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from conftest import PHOTOS, join, make_place, make_staff, make_walk, record_on_form
-from test_links import STAFF, make_task
+from conftest import (
+    PHOTOS,
+    STAFF,
+    join,
+    make_place,
+    make_staff,
+    make_task,
+    make_walk,
+    record_on_form,
+)
 
 from fieldwalk.db import connect
 from fieldwalk.parties.model import insert_party

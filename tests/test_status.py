@@ -6,16 +6,20 @@ import uuid
 
 import pytest
 from conftest import (
+    CANON,
+    STAFF,
     approve_public,
     blur_all,
     join,
     login,
+    make_observation,
     make_place,
+    make_task,
     make_user,
     make_walk,
+    post_action,
     record_on_form,
 )
-from test_links import CANON, STAFF, make_observation, make_task, post_action
 
 from fieldwalk.parties.model import insert_party
 from fieldwalk.photos.views import photo_url

@@ -8,8 +8,16 @@ import re
 from pathlib import Path
 
 from babel.messages.pofile import read_po
-from conftest import login, mail_bodies, make_place, make_staff, make_walk
-from test_links import STAFF, make_observation, make_task
+from conftest import (
+    STAFF,
+    login,
+    mail_bodies,
+    make_observation,
+    make_place,
+    make_staff,
+    make_task,
+    make_walk,
+)
 
 from fieldwalk.parties.model import insert_party, set_category_default
 from fieldwalk.tasks.model import get_task, transition

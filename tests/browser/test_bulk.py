@@ -5,9 +5,8 @@ triage the same works with JavaScript off, as a plain form."""
 import re
 
 import pytest
-from conftest import make_place, make_staff, make_walk
+from conftest import make_observation, make_place, make_staff, make_task, make_walk
 from playwright.sync_api import expect
-from test_links import make_observation, make_task
 
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import get_task, tasks_for_observation

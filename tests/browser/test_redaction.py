@@ -3,9 +3,16 @@ the photo, saves, and every copy of the photo has that part blurred."""
 
 from pathlib import Path
 
-from conftest import PASSWORD, PHOTOS, make_place, make_staff, make_walk, sharpness
+from conftest import (
+    PASSWORD,
+    PHOTOS,
+    make_observation,
+    make_place,
+    make_staff,
+    make_walk,
+    sharpness,
+)
 from playwright.sync_api import expect
-from test_links import make_observation
 
 from .conftest import log_in
 
