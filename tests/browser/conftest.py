@@ -12,11 +12,13 @@ import shutil
 from pathlib import Path
 
 import pytest
+from axe_playwright_python.sync_playwright import Axe
 from conftest import LiveServer, seed_demo
 from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 HERE = Path(__file__).parent
+axe = Axe()  # axe-core, as the axe-playwright-python package ships it
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Root in a container; the rest keeps Chromium from calling home on a closed network.
 CHROMIUM_ARGS = [
@@ -73,6 +75,57 @@ def log_in(
         expect(page).to_have_url(re.compile(landing))
     # The URL changes before the new document is parsed: its heading says it is there.
     expect(page.locator("main h1").first).to_be_visible()
+
+
+def assert_accessible(page: Page) -> None:
+    """axe-core finds no violations on the page as it is now (once loaded)."""
+    page.wait_for_load_state("load")
+    results = axe.run(page)
+    assert results.violations_count == 0, results.generate_report()
+
+
+def no_sideways_scrolling(page: Page) -> None:
+    """The page is no wider than a 360 px phone's screen."""
+    width = page.evaluate("document.scrollingElement.scrollWidth")
+    assert width <= 360, f"{page.url} is {width} px wide on a 360 px screen"
+
+
+def fits_the_screen(page: Page) -> bool:
+    """Whether the page is no wider than the window (nothing to scroll sideways)."""
+    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
+
+
+def too_small(page: Page) -> tuple[int, list[str]]:
+    """How many visible controls the main content has, and those smaller than 44 by 44 CSS
+    pixels. A radio button is tapped through its label, so the label is what is measured."""
+    return page.evaluate(
+        """() => {
+          const controls = [...document.querySelectorAll(
+              'main button, main select, main input:not([type=hidden]):not([type=radio]),'
+              + ' main textarea, main summary, main .segmented label, main a.button')]
+            .filter(el => el.offsetParent !== null);
+          const small = controls.filter(el => {
+            const box = el.getBoundingClientRect();
+            return box.height < 44 || box.width < 44;
+          });
+          return [controls.length, small.map(el => el.outerHTML.slice(0, 80))];
+        }"""
+    )
+
+
+def choose_category(page: Page, code: str) -> None:
+    """Pick a category on the capture screen by its code."""
+    page.locator(f"#category input[value={code}]").check()
+
+
+def join(page: Page, walk: dict, name: str) -> None:
+    """Open the invitation link and join with a display name; lands on the capture screen."""
+    page.goto(f"/j/{walk['invite_token']}")
+    page.locator("#display_name").fill(name)
+    page.locator("main form button").click()
+    expect(page).to_have_url(re.compile(rf"/walks/{walk['id']}/capture$"))
+    # Deferred scripts have run by DOMContentLoaded: the form is enhanced before we touch it.
+    page.wait_for_load_state("domcontentloaded")
 
 
 # A 1x1 transparent PNG, served in place of every map tile.

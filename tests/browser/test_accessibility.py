@@ -4,21 +4,11 @@ import re
 
 import pytest
 from axe_playwright_python.base import AxeResults
-from axe_playwright_python.sync_playwright import Axe
 from conftest import make_place, make_user, make_walk
 from playwright.sync_api import Page, expect
 
-from .conftest import log_in, staff_pages
-from .test_capture import CANON, choose_category, join
-
-axe = Axe()
-
-
-def assert_accessible(page: Page) -> None:
-    """axe-core finds no violations on the page as it is now (once loaded)."""
-    page.wait_for_load_state("load")
-    results = axe.run(page)
-    assert results.violations_count == 0, results.generate_report()
+from .conftest import assert_accessible, axe, choose_category, join, log_in, staff_pages
+from .test_capture import CANON
 
 
 @pytest.fixture

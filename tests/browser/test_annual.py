@@ -12,9 +12,7 @@ from fieldwalk.measures.model import record_fact
 from fieldwalk.parties.model import insert_party
 from fieldwalk.reports.annual_assessment import latest_annual, measure_tasks
 
-from .conftest import log_in
-from .test_accessibility import assert_accessible
-from .test_events import fits_the_screen, too_small
+from .conftest import assert_accessible, fits_the_screen, log_in, too_small
 
 
 def test_coordinator_proposes_a_camera_and_writes_the_annual_follow_up(phone, db):

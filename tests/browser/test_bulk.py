@@ -11,9 +11,7 @@ from playwright.sync_api import expect
 from fieldwalk.parties.model import insert_party
 from fieldwalk.tasks.model import get_task, tasks_for_observation
 
-from .conftest import log_in
-from .test_accessibility import assert_accessible
-from .test_engineer import no_sideways_scrolling
+from .conftest import assert_accessible, log_in, no_sideways_scrolling
 
 
 @pytest.fixture

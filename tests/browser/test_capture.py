@@ -10,7 +10,7 @@ from playwright.sync_api import Page, expect
 
 from fieldwalk.places.nearness import is_far
 
-from .conftest import POSITION
+from .conftest import POSITION, choose_category, join
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 NIKON_GPS = PHOTOS / "gps" / "DSCN0010.jpg"
@@ -31,23 +31,9 @@ def walk(db):
     return make_walk(db, make_place(db), coordinator["id"], state="ongoing")
 
 
-def join(page: Page, walk: dict, name: str) -> None:
-    """Open the invitation link and join with a display name; lands on the capture screen."""
-    page.goto(f"/j/{walk['invite_token']}")
-    page.locator("#display_name").fill(name)
-    page.locator("main form button").click()
-    expect(page).to_have_url(re.compile(rf"/walks/{walk['id']}/capture$"))
-    # Deferred scripts have run by DOMContentLoaded: the form is enhanced before we touch it.
-    page.wait_for_load_state("domcontentloaded")
-
-
 def message(page: Page, key: str) -> str:
     """A message the capture screen shows, in the page's language (from its own config)."""
     return json.loads(page.locator("#capture-config").text_content())["msg"][key]
-
-
-def choose_category(page: Page, code: str) -> None:
-    page.locator(f"#category input[value={code}]").check()
 
 
 def observations(db) -> list[dict]:

@@ -9,9 +9,8 @@ from playwright.sync_api import expect
 
 from fieldwalk.tasks.conversation import list_comments
 
-from .conftest import log_in
-from .test_accessibility import assert_accessible
-from .test_engineer import no_sideways_scrolling, scene  # noqa: F401 (the fixture)
+from .conftest import assert_accessible, log_in, no_sideways_scrolling
+from .test_engineer import scene  # noqa: F401 (the fixture)
 
 
 def test_engineer_comments_on_a_task_from_the_phone_and_the_coordinator_is_emailed(

@@ -14,8 +14,7 @@ from fieldwalk.observations.model import put_observation, validate
 from fieldwalk.tasks.model import insert_task
 from fieldwalk.tasks.states import COORDINATOR, Actor
 
-from .conftest import log_in
-from .test_accessibility import assert_accessible
+from .conftest import assert_accessible, log_in
 
 CORA = {"email": "cora@example.se", "password": PASSWORD}  # the coordinator of `district`
 

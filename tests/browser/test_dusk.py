@@ -4,9 +4,8 @@ import pytest
 from conftest import make_place, make_user, make_walk
 from playwright.sync_api import Page, expect
 
-from .test_capture import join
+from .conftest import join
 
-# The page's background in the first animation frame, which comes before the first paint: what
 # the person sees first. An init script runs before any of the page's own scripts.
 FIRST_FRAME = """
 requestAnimationFrame(() => {

@@ -25,7 +25,7 @@ from fieldwalk.tasks.model import get_task, insert_task, transition
 from fieldwalk.tasks.states import COORDINATOR, Actor
 from fieldwalk.zones.model import insert_zone
 
-from .conftest import POSITION, log_in
+from .conftest import POSITION, log_in, no_sideways_scrolling
 
 CANON = PHOTOS / "camera" / "Canon_40D.jpg"
 
@@ -104,11 +104,6 @@ def scene(db, app):
         "Byt lampan vid trappan",
     )
     return {"walk": walk, "observation": observation, "task": task, "far_task": far_task}
-
-
-def no_sideways_scrolling(page: Page) -> None:
-    width = page.evaluate("document.scrollingElement.scrollWidth")
-    assert width <= 360, f"{page.url} is {width} px wide on a 360 px screen"
 
 
 def test_engineer_closes_the_nearest_task_with_an_after_photo_in_three_taps(phone, scene, db):

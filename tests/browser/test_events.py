@@ -5,10 +5,9 @@ import re
 
 import pytest
 from conftest import make_place, make_user
-from playwright.sync_api import Page, expect
+from playwright.sync_api import expect
 
-from .conftest import POSITION, log_in
-from .test_accessibility import assert_accessible
+from .conftest import POSITION, assert_accessible, fits_the_screen, log_in, too_small
 
 CSV = (
     "\ufefftid;plats;typ;källa;beskrivning\n"
@@ -21,28 +20,6 @@ BAD_CSV = "tid;plats;typ;källa\n2026-11-20 18:30;Blackeberg;rån;polisen\n"
 def partner(db):
     make_place(db)
     return make_user(db, "partner", name="Erik Ström")
-
-
-def too_small(page: Page) -> tuple[int, list[str]]:
-    """How many visible controls the main content has, and those smaller than 44 by 44 CSS
-    pixels. A radio button is tapped through its label, so the label is what is measured."""
-    return page.evaluate(
-        """() => {
-          const controls = [...document.querySelectorAll(
-              'main button, main select, main input:not([type=hidden]):not([type=radio]),'
-              + ' main textarea, main summary, main .segmented label, main a.button')]
-            .filter(el => el.offsetParent !== null);
-          const small = controls.filter(el => {
-            const box = el.getBoundingClientRect();
-            return box.height < 44 || box.width < 44;
-          });
-          return [controls.length, small.map(el => el.outerHTML.slice(0, 80))];
-        }"""
-    )
-
-
-def fits_the_screen(page: Page) -> bool:
-    return page.evaluate("document.documentElement.scrollWidth <= window.innerWidth")
 
 
 def test_partner_reports_an_event_with_the_phones_position(phone, partner):

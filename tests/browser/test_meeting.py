@@ -12,9 +12,7 @@ from playwright.sync_api import Page, expect
 from fieldwalk.parties.model import insert_party
 from fieldwalk.reports.periods import last_complete_week, week_period
 
-from .conftest import log_in
-from .test_accessibility import assert_accessible
-from .test_events import fits_the_screen, too_small
+from .conftest import assert_accessible, fits_the_screen, log_in, too_small
 
 
 @pytest.fixture

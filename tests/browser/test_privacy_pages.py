@@ -5,9 +5,8 @@ import re
 
 from playwright.sync_api import expect
 
-from .conftest import log_in
-from .test_accessibility import assert_accessible, coordinator, record, walk  # noqa: F401
-from .test_capture import join
+from .conftest import assert_accessible, join, log_in
+from .test_accessibility import coordinator, record, walk  # noqa: F401
 
 
 def test_privacy_pages_are_accessible(phone, walk, coordinator, db):  # noqa: F811
