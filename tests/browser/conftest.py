@@ -18,6 +18,12 @@ from playwright.sync_api import BrowserContext, Page, expect, sync_playwright
 from playwright.sync_api import Error as PlaywrightError
 
 HERE = Path(__file__).parent
+# How long a step or an expectation waits for the page: a wait, not a limit. On a loaded
+# machine (the suite beside other work) the phone's own work took longer than Playwright's
+# defaults (5 s for `expect`): three photos made smaller in the page before the outbox said
+# it was offline. A page that never gets there still fails, 15 s later.
+WAIT_MS = 15_000
+expect.set_options(timeout=WAIT_MS)
 axe = Axe()  # axe-core, as the axe-playwright-python package ships it
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Root in a container; the rest keeps Chromium from calling home on a closed network.
@@ -179,7 +185,7 @@ class Phones:
     def __call__(self, **options) -> Page:
         """A new phone (its own cookies: another person) with one open page."""
         context = self.browser.new_context(base_url=self.base_url, **{**PHONE, **options})
-        context.set_default_timeout(10_000)
+        context.set_default_timeout(WAIT_MS)
         context.route(lambda url: not url.startswith(self.base_url + "/"), self._outside)
         context.on("console", self._console)
         context.on("weberror", lambda error: self.problems.append(f"uncaught: {error.error}"))
