@@ -19,6 +19,7 @@ from conftest import (
     login,
     make_place,
     make_staff,
+    make_task,
     make_token,
     make_user,
     sharpness,
@@ -37,7 +38,7 @@ from fieldwalk.parties.model import insert_party
 from fieldwalk.photos import faces
 from fieldwalk.photos.attach import store_photo
 from fieldwalk.photos.model import list_photos
-from fieldwalk.tasks.model import get_task, insert_task, observations_without_task, transition
+from fieldwalk.tasks.model import get_task, observations_without_task, transition
 from fieldwalk.tasks.states import Actor
 from fieldwalk.tasks.suggest import suggest_for_observation
 
@@ -98,17 +99,6 @@ def observe(app, db, *, category="lighting", days_ago=0, works_well=False, descr
     if approved:
         approve_public(db, observation_id)
     return observation_id
-
-
-def fix(db, observation_id: str, party_id: int, measure="Byt armaturen.") -> int:
-    return insert_task(
-        db,
-        observation_ids=[observation_id],
-        measure=measure,
-        party_id=party_id,
-        suggestion={"party_id": party_id},
-        actor=COORDINATOR,
-    )
 
 
 def act(db, task_id: int, action: str, **options) -> dict:
@@ -453,8 +443,8 @@ def scene(app, db, place):
         [observation],
     )
     party = insert_party(db, "Parkförvaltningen", "park", "park@example.se")
-    lamp = fix(db, observation, party, "Byt armaturen.")
-    trim = fix(db, observation, party, "Klipp buskarna.")
+    lamp = make_task(db, observation, party, "Byt armaturen.")
+    trim = make_task(db, observation, party, "Klipp buskarna.")
     act(db, lamp, "send")
     act(db, trim, "send")
     act(db, lamp, "done", note="Hemlig intern anteckning")
@@ -528,7 +518,7 @@ def test_requests_are_filtered_by_code_time_and_status(app, client, db, place, f
     old_lamp = observe(app, db, category="lighting", days_ago=120)  # past the 90-day default
     bush = observe(app, db, category="vegetation", days_ago=10)
     observe(app, db, category="lighting", works_well=True)  # praise is not a request
-    done = fix(db, bush, party)
+    done = make_task(db, bush, party, "Byt armaturen.")
     act(db, done, "send")
     act(db, done, "done", note="Klippt.")
 
@@ -674,7 +664,7 @@ def test_a_request_staff_have_not_approved_is_in_no_public_answer(app, client, d
     its measure, nor a link to its photo reaches anyone. Once approved, it is published."""
     party = insert_party(db, "Parkförvaltningen", "park", "park@example.se")
     waiting = observe(app, db, description=SECRET, photo=True, approved=False)
-    task = fix(db, waiting, party, "Klipp häcken där han står.")
+    task = make_task(db, waiting, party, "Klipp häcken där han står.")
     act(db, task, "send")
     shown = observe(app, db, description="Trappan är mörk.")
     (photo,) = list_photos(db, waiting)
@@ -784,7 +774,7 @@ def test_a_staff_key_follows_requests_not_approved_yet_without_their_text(app, c
     measures, never its text or photo; any other key reads as the public does."""
     party = insert_party(db, "Parkförvaltningen", "park", "park@example.se")
     waiting = observe(app, db, description=SECRET, photo=True, approved=False)
-    task = fix(db, waiting, party, "Klipp häcken.")
+    task = make_task(db, waiting, party, "Klipp häcken.")
     act(db, task, "send")
     token = make_token(db)
     response = client.get(f"/open311/v2/requests/{waiting}.json?api_key={token}")
